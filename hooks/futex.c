@@ -1,0 +1,85 @@
+/*
+ * hooks/futex.c: syscall(). SYS_futex WAIT, WAIT_BITSET, WAKE and WAKE_BITSET on private
+ * futexes park and ready Gs on the wait table (libstdc++'s atomic wait, jemalloc and InnoDB
+ * call them directly); every other system call, and shared futexes, pass straight through.
+ * A thread without a G waits in the kernel; a wake serves the table's waiters first, then the
+ * kernel's for the rest of its count. A G parked here cannot be woken by code that issues the
+ * futex system call itself, bypassing syscall() (README, known limits).
+ */
+#include <linux/futex.h>
+#include <stdarg.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "hooks/hook.h"
+#include "runtime/sema.h"
+
+static long
+futex_hook(uint32_t *uaddr, int op, uint32_t val, const struct timespec *ts, uint32_t *uaddr2,
+           uint32_t val3)
+{
+    int cmd = op & FUTEX_CMD_MASK;
+    int64_t deadline;
+    int r, err;
+
+    switch (cmd) {
+    case FUTEX_WAIT:
+    case FUTEX_WAIT_BITSET:
+        /* A thread without a G sleeps in the kernel, where every kind of wake reaches it. */
+        if (gr_hook_g() == NULL)
+            return gr_real.syscall(SYS_futex, uaddr, op, val, ts, uaddr2, val3);
+        if (cmd == FUTEX_WAIT) {
+            val3 = FUTEX_BITSET_MATCH_ANY;
+            err = gr_hook_deadline_rel(ts, &deadline);
+        } else {
+            err = gr_hook_deadline((op & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC,
+                                   ts, &deadline);
+        }
+        if (err != 0 || val3 == 0) {
+            errno = EINVAL;
+            return -1;
+        }
+        if (deadline == 0)
+            deadline = 1;
+        r = gr_futex_wait(uaddr, val, val3, deadline, 0);
+        if (r == 0)
+            return 0;
+        errno = -r;
+        return -1;
+    case FUTEX_WAKE:
+    case FUTEX_WAKE_BITSET: {
+        int n = (int)val;
+        if (cmd == FUTEX_WAKE)
+            val3 = FUTEX_BITSET_MATCH_ANY;
+        if (val3 == 0) {
+            errno = EINVAL;
+            return -1;
+        }
+        r = gr_futex_wake(uaddr, n, val3);
+        if (r < n) {
+            long k = gr_real.syscall(SYS_futex, uaddr, op, n - r, ts, uaddr2, val3);
+            if (k > 0)
+                r += (int)k;
+        }
+        return r;
+    }
+    default:
+        return gr_real.syscall(SYS_futex, uaddr, op, val, ts, uaddr2, val3);
+    }
+}
+
+GR_EXPORT long
+syscall(long nr, ...)
+{
+    va_list ap;
+    long a[6];
+
+    va_start(ap, nr);
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    if (nr == SYS_futex && !gr_native() && (a[1] & FUTEX_PRIVATE_FLAG))
+        return futex_hook((uint32_t *)a[0], (int)a[1], (uint32_t)a[2],
+                          (const struct timespec *)a[3], (uint32_t *)a[4], (uint32_t)a[5]);
+    return gr_real.syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}

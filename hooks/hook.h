@@ -1,0 +1,41 @@
+/*
+ * hooks/hook.h: what every hook file needs.
+ *
+ * A hook is a thin adapter from a POSIX contract to runtime calls: pthread_* functions return
+ * a positive error number, syscall-like functions return -1 and set errno, and a successful
+ * call leaves errno untouched. In native mode every hook calls glibc's own function.
+ */
+#ifndef GR_HOOKS_HOOK_H
+#define GR_HOOKS_HOOK_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "runtime/base.h"
+#include "runtime/boot.h"
+#include "runtime/libc.h"
+#include "runtime/sched.h"
+#include "runtime/sys.h"
+
+/* The calling G when green scheduling applies to this call, or NULL (pass through). */
+static inline struct g *
+gr_hook_g(void)
+{
+    if (gr_native())
+        return NULL;
+    return gr_current();
+}
+
+/*
+ * Convert an absolute timespec on clock to an absolute CLOCK_MONOTONIC deadline in ns.
+ * Returns 0, or EINVAL for a bad clock or timespec. abstime NULL gives -1 (no deadline).
+ */
+int gr_hook_deadline(clockid_t clock, const struct timespec *abstime, int64_t *deadline);
+/* The same for a relative timeout. */
+int gr_hook_deadline_rel(const struct timespec *rel, int64_t *deadline);
+
+/* Act on a pending cancellation of the calling thread (a cancellation point). */
+void gr_hook_testcancel(void);
+
+#endif /* GR_HOOKS_HOOK_H */

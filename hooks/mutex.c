@@ -1,0 +1,454 @@
+/*
+ * hooks/mutex.c: pthread mutexes on the wait table.
+ *
+ * The user's pthread_mutex_t keeps glibc's size and static initializers; the runtime owns its
+ * fields (glibc's names):
+ *   __lock   state: LOCKED, WAITERS (a waiter may be queued), OWNERDEAD, NOTRECOVERABLE
+ *   __owner  id of the holder (the descriptor's tid: a G's fake tid), for every type
+ *   __count  recursion depth of a recursive mutex
+ *   __kind   glibc's encoding: type in the low bits, 16 = robust, 128 = process-shared
+ *   __list   links of the robust mutexes a G holds
+ * Process-shared mutexes belong to glibc and go to the real functions.
+ *
+ * Lock: one CAS from 0. Otherwise spin briefly (multiprocessor only), then queue on the
+ * wait table with WAITERS set under the bucket lock. Unlock: one CAS back to 0; with WAITERS
+ * set, dequeue the oldest waiter under the bucket lock. Normally the lock is released and the
+ * waiter competes for it (barging keeps throughput high); once the oldest waiter has waited
+ * more than 1 ms the lock is handed to it directly and stays locked across the handoff, so no
+ * waiter starves (Go's sync.Mutex starvation mode). A woken waiter that loses the race
+ * re-queues at the front.
+ */
+#include "hooks/mutex.h"
+
+#include <pthread.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "hooks/hook.h"
+#include "runtime/atomic.h"
+#include "runtime/sema.h"
+#include "runtime/tls.h"
+
+#define M_LOCKED       1u
+#define M_WAITERS      2u
+#define M_OWNERDEAD    4u
+#define M_NOTREC       8u
+
+#define KIND_TYPE_MASK 3
+#define KIND_ROBUST    16
+#define KIND_PSHARED   128
+
+#define STARVE_NS      1000000LL      /* 1 ms, as Go's starvationThresholdNs */
+#define SPIN_ROUNDS    4
+#define SPIN_PAUSES    30
+
+struct robust_link {                   /* glibc's __pthread_list_t inside the mutex */
+    struct robust_link *prev;
+    struct robust_link *next;
+};
+
+static inline uint32_t *
+state(pthread_mutex_t *m)
+{
+    return (uint32_t *)&m->__data.__lock;
+}
+
+static inline int
+kind(const pthread_mutex_t *m)
+{
+    return __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED);
+}
+
+bool
+gr_mutex_is_real(const pthread_mutex_t *m)
+{
+    return gr_native() || (kind(m) & KIND_PSHARED) != 0;
+}
+
+/* The caller's owner id: the tid in its descriptor (a G's fake tid), or its kernel tid. */
+static int
+self_id(void)
+{
+    if (gr_sched_booted())
+        return *(int *)(gr_get_tp() + gr_tls.off_tid);
+    return gr_sys_gettid();
+}
+
+static void
+robust_link(pthread_mutex_t *m, struct g *gp)
+{
+    struct robust_link *l = (struct robust_link *)&m->__data.__list;
+
+    l->prev = NULL;
+    l->next = gp->robust_held;
+    if (l->next != NULL)
+        l->next->prev = l;
+    gp->robust_held = l;
+}
+
+static void
+robust_unlink(pthread_mutex_t *m, struct g *gp)
+{
+    struct robust_link *l = (struct robust_link *)&m->__data.__list;
+
+    if (l->prev != NULL)
+        l->prev->next = l->next;
+    else if (gp->robust_held == l)
+        gp->robust_held = l->next;
+    if (l->next != NULL)
+        l->next->prev = l->prev;
+    l->prev = l->next = NULL;
+}
+
+/* Bookkeeping once the lock is ours. Returns 0, or EOWNERDEAD for a robust mutex. */
+static int
+acquired(pthread_mutex_t *m, int id)
+{
+    m->__data.__owner = id;
+    m->__data.__count = 1;
+    if (kind(m) & KIND_ROBUST) {
+        struct g *gp = gr_current();
+        if (gp != NULL)
+            robust_link(m, gp);
+        if (gr_load(state(m)) & M_OWNERDEAD)
+            return EOWNERDEAD;
+    }
+    return 0;
+}
+
+static bool
+try_acquire(uint32_t *st)
+{
+    uint32_t s = gr_load_relaxed(st);
+
+    while (!(s & (M_LOCKED | M_NOTREC))) {
+        if (gr_cas_acquire(st, &s, s | M_LOCKED))
+            return true;
+    }
+    return false;
+}
+
+static int
+lock_slow(pthread_mutex_t *m, int64_t deadline)
+{
+    uint32_t *st = state(m);
+    struct gr_waiter w;
+    bool requeue = false;
+
+    if (gr_sched.nprocs > 1 && deadline != 0) {
+        for (int r = 0; r < SPIN_ROUNDS; r++) {
+            if (try_acquire(st))
+                return 0;
+            for (int i = 0; i < SPIN_PAUSES; i++)
+                gr_cpu_relax();
+        }
+    }
+    w.since = 0;
+    for (;;) {
+        struct gr_bucket *b;
+        uint32_t s, r;
+
+        if (try_acquire(st))
+            return 0;
+        if (gr_load(st) & M_NOTREC)
+            return ENOTRECOVERABLE;
+        if (deadline == 0)
+            return EBUSY;
+        b = gr_wq_lock(m);
+        s = gr_load(st);
+        if (!(s & M_LOCKED)) {
+            gr_wq_unlock(b);
+            continue;
+        }
+        if (!(s & M_WAITERS) && !gr_cas(st, &s, s | M_WAITERS)) {
+            gr_wq_unlock(b);
+            continue;
+        }
+        if (w.since == 0)
+            w.since = gr_nanotime();
+        gr_wq_push(b, &w, m, requeue);
+        r = gr_wq_wait(b, &w, deadline, 0, "mutex", NULL, NULL);
+        if (r == GR_WAKE_HANDOFF)
+            return 0;
+        if (r == GR_WAKE_TIMEOUT)
+            return ETIMEDOUT;
+        requeue = true;
+    }
+}
+
+int
+gr_mutex_lock(pthread_mutex_t *m, int64_t deadline)
+{
+    int k = kind(m), id = self_id(), err;
+    uint32_t zero = 0;
+
+    if ((k & KIND_TYPE_MASK) != PTHREAD_MUTEX_NORMAL &&
+        (gr_load_relaxed(state(m)) & M_LOCKED) && m->__data.__owner == id) {
+        if ((k & KIND_TYPE_MASK) == PTHREAD_MUTEX_RECURSIVE) {
+            if (m->__data.__count + 1 == 0)
+                return EAGAIN;
+            m->__data.__count++;
+            return 0;
+        }
+        if ((k & KIND_TYPE_MASK) == PTHREAD_MUTEX_ERRORCHECK || (k & KIND_ROBUST))
+            return deadline == 0 ? EBUSY : EDEADLK;
+    }
+    if (!__atomic_compare_exchange_n(state(m), &zero, M_LOCKED, 0, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED)) {
+        err = lock_slow(m, deadline);
+        if (err != 0)
+            return err;
+    }
+    return acquired(m, id);
+}
+
+/* Release the lock word; wakes or hands off to the oldest waiter. Context: any stack. */
+static void
+unlock_word(pthread_mutex_t *m, uint32_t keep)
+{
+    uint32_t *st = state(m);
+    uint32_t expect = M_LOCKED | keep;
+    struct gr_bucket *b;
+    struct gr_waiter *w;
+
+    if (__atomic_compare_exchange_n(st, &expect, keep, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        return;
+    b = gr_wq_lock(m);
+    w = gr_wq_first(b, m);
+    if (w == NULL) {
+        gr_store(st, keep);
+    } else {
+        uint32_t waiters = w->next != NULL ? M_WAITERS : 0;
+        if (gr_nanotime() - w->since > STARVE_NS && !(keep & M_NOTREC)) {
+            gr_store(st, M_LOCKED | waiters | keep);
+            gr_wq_wake(b, w, GR_WAKE_HANDOFF);
+        } else {
+            gr_store(st, waiters | keep);
+            gr_wq_wake(b, w, GR_WAKE_NORMAL);
+        }
+    }
+    gr_wq_unlock(b);
+}
+
+/* Wake every waiter: the mutex became unrecoverable. */
+static void
+wake_all(pthread_mutex_t *m)
+{
+    struct gr_bucket *b = gr_wq_lock(m);
+    struct gr_waiter *w;
+
+    while ((w = gr_wq_first(b, m)) != NULL)
+        gr_wq_wake(b, w, GR_WAKE_NORMAL);
+    gr_wq_unlock(b);
+}
+
+int
+gr_mutex_unlock(pthread_mutex_t *m)
+{
+    int k = kind(m);
+    uint32_t s = gr_load_relaxed(state(m));
+    uint32_t keep = 0;
+
+    if ((k & KIND_TYPE_MASK) != PTHREAD_MUTEX_NORMAL || (k & KIND_ROBUST)) {
+        if (!(s & M_LOCKED) || m->__data.__owner != self_id())
+            return EPERM;
+        if ((k & KIND_TYPE_MASK) == PTHREAD_MUTEX_RECURSIVE && --m->__data.__count != 0)
+            return 0;
+    }
+    if (k & KIND_ROBUST) {
+        struct g *gp = gr_current();
+        if (gp != NULL)
+            robust_unlink(m, gp);
+        if (s & M_OWNERDEAD)
+            keep = M_NOTREC;           /* unlocked without pthread_mutex_consistent */
+    }
+    m->__data.__owner = 0;
+    m->__data.__count = 0;
+    unlock_word(m, keep);
+    if (keep & M_NOTREC)
+        wake_all(m);
+    return 0;
+}
+
+int
+gr_mutex_check_owner(pthread_mutex_t *m)
+{
+    int k = kind(m);
+
+    if ((k & KIND_TYPE_MASK) == PTHREAD_MUTEX_NORMAL && !(k & KIND_ROBUST))
+        return 0;
+    if (!(gr_load_relaxed(state(m)) & M_LOCKED) || m->__data.__owner != self_id())
+        return EPERM;
+    return 0;
+}
+
+unsigned
+gr_mutex_release(pthread_mutex_t *m, struct g *owner)
+{
+    unsigned count = m->__data.__count;
+
+    if ((kind(m) & KIND_ROBUST) && owner != NULL)
+        robust_unlink(m, owner);
+    m->__data.__owner = 0;
+    m->__data.__count = 0;
+    unlock_word(m, gr_load_relaxed(state(m)) & M_OWNERDEAD);
+    return count;
+}
+
+int
+gr_mutex_reacquire(pthread_mutex_t *m, unsigned count)
+{
+    uint32_t zero = 0;
+    int err = 0, id = self_id();
+
+    if (!__atomic_compare_exchange_n(state(m), &zero, M_LOCKED, 0, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        err = lock_slow(m, -1);
+    if (err != 0)
+        return err;
+    err = acquired(m, id);
+    m->__data.__count = count == 0 ? 1 : count;
+    return err;
+}
+
+/* At G exit: every robust mutex it still holds becomes owner-dead and is released. */
+static void
+owner_died(struct g *gp)
+{
+    while (gp->robust_held != NULL) {
+        struct robust_link *l = gp->robust_held;
+        pthread_mutex_t *m = (pthread_mutex_t *)((char *)l - offsetof(struct __pthread_mutex_s, __list));
+        robust_unlink(m, gp);
+        gr_fetch_or(state(m), M_OWNERDEAD);
+        m->__data.__owner = 0;
+        m->__data.__count = 0;
+        unlock_word(m, M_OWNERDEAD);
+    }
+}
+
+__attribute__((constructor)) static void
+mutex_init_hooks(void)
+{
+    gr_on_gexit(owner_died);
+}
+
+/* ---- The interposed functions. */
+
+GR_EXPORT int
+pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *attr)
+{
+    int type = PTHREAD_MUTEX_NORMAL, pshared = PTHREAD_PROCESS_PRIVATE;
+    int robust = PTHREAD_MUTEX_STALLED;
+
+    if (gr_native())
+        return gr_real.pthread_mutex_init(m, attr);
+    if (attr != NULL) {
+        pthread_mutexattr_gettype(attr, &type);
+        pthread_mutexattr_getpshared(attr, &pshared);
+        pthread_mutexattr_getrobust(attr, &robust);
+    }
+    if (pshared == PTHREAD_PROCESS_SHARED)
+        return gr_real.pthread_mutex_init(m, attr);
+    /* Priority protocols are accepted: every G is scheduled alike, so they change nothing. */
+    memset(m, 0, sizeof(*m));
+    m->__data.__kind = (type & KIND_TYPE_MASK) | (robust == PTHREAD_MUTEX_ROBUST ? KIND_ROBUST : 0);
+    return 0;
+}
+
+GR_EXPORT int
+pthread_mutex_destroy(pthread_mutex_t *m)
+{
+    if (gr_mutex_is_real(m))
+        return gr_real.pthread_mutex_destroy(m);
+    if (gr_load(state(m)) & M_LOCKED)
+        return EBUSY;
+    return 0;
+}
+
+GR_EXPORT int
+pthread_mutex_lock(pthread_mutex_t *m)
+{
+    uint32_t zero = 0;
+
+    if (gr_mutex_is_real(m))
+        return gr_real.pthread_mutex_lock(m);
+    /* Fast path for the common case: a normal mutex, free. */
+    if (kind(m) == PTHREAD_MUTEX_NORMAL &&
+        __atomic_compare_exchange_n(state(m), &zero, M_LOCKED, 0, __ATOMIC_ACQUIRE,
+                                    __ATOMIC_RELAXED))
+        return 0;
+    return gr_mutex_lock(m, -1);
+}
+
+GR_EXPORT int
+pthread_mutex_trylock(pthread_mutex_t *m)
+{
+    if (gr_mutex_is_real(m))
+        return gr_real.pthread_mutex_trylock(m);
+    return gr_mutex_lock(m, 0);
+}
+
+GR_EXPORT int
+pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime)
+{
+    int64_t deadline;
+    int err;
+
+    if (gr_mutex_is_real(m))
+        return gr_real.pthread_mutex_clocklock(m, clock, abstime);
+    err = gr_mutex_lock(m, 0);
+    if (err != EBUSY)
+        return err;
+    err = gr_hook_deadline(clock, abstime, &deadline);
+    if (err != 0)
+        return err;
+    if (deadline <= gr_nanotime())
+        return ETIMEDOUT;
+    return gr_mutex_lock(m, deadline);
+}
+
+GR_EXPORT int
+pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
+{
+    if (gr_mutex_is_real(m))
+        return gr_real.pthread_mutex_timedlock(m, abstime);
+    return pthread_mutex_clocklock(m, CLOCK_REALTIME, abstime);
+}
+
+GR_EXPORT int
+pthread_mutex_unlock(pthread_mutex_t *m)
+{
+    uint32_t locked = M_LOCKED;
+
+    if (gr_mutex_is_real(m))
+        return gr_real.pthread_mutex_unlock(m);
+    if (kind(m) == PTHREAD_MUTEX_NORMAL) {
+        m->__data.__owner = 0;
+        if (__atomic_compare_exchange_n(state(m), &locked, 0, 0, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED))
+            return 0;
+    }
+    return gr_mutex_unlock(m);
+}
+
+GR_EXPORT int
+pthread_mutex_consistent(pthread_mutex_t *m)
+{
+    if (gr_mutex_is_real(m))
+        return gr_real.pthread_mutex_consistent(m);
+    if (!(kind(m) & KIND_ROBUST) || !(gr_load(state(m)) & M_OWNERDEAD) ||
+        m->__data.__owner != self_id())
+        return EINVAL;
+    gr_fetch_and(state(m), ~M_OWNERDEAD);
+    return 0;
+}
+
+/* glibc's header redirects the _np name to pthread_mutex_consistent; old binaries still
+ * reference the _np symbol itself. */
+int consistent_np(pthread_mutex_t *m) __asm__("pthread_mutex_consistent_np");
+
+GR_EXPORT int
+consistent_np(pthread_mutex_t *m)
+{
+    return pthread_mutex_consistent(m);
+}

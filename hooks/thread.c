@@ -1,0 +1,462 @@
+/*
+ * hooks/thread.c: creating, joining, detaching, exiting and cancelling threads, and the
+ * pthread_t functions whose glibc versions would use the descriptor's fake tid.
+ *
+ * A pthread_t is the thread's descriptor address, as in glibc: for a G, the descriptor in
+ * its own TLS block, from which gr_g_from_tp() finds the G. Threads the runtime does not own
+ * (created before boot, or by glibc itself) go to glibc's functions.
+ */
+#include "hooks/hook.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+#include "runtime/atomic.h"
+#include "runtime/sema.h"
+#include "runtime/tls.h"
+
+/* The G behind a pthread_t, when green scheduling applies. */
+static struct g *
+g_of(pthread_t th)
+{
+    if (gr_native() || !gr_sched_booted())
+        return NULL;
+    return gr_g_from_tp((uintptr_t)th);
+}
+
+GR_EXPORT int
+pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    struct gr_gattr ga = { 0 };
+    struct g *gp;
+    int detach = PTHREAD_CREATE_JOINABLE, err;
+
+    gr_boot();
+    if (gr_native() || !gr_sched_booted())
+        return gr_real.pthread_create(th, attr, fn, arg);
+    ga.guard_size = GR_PAGE;
+    if (attr != NULL) {
+        void *top = NULL;
+        size_t size = 0;
+        pthread_attr_getdetachstate(attr, &detach);
+        pthread_attr_getguardsize(attr, &ga.guard_size);
+        /* glibc keeps the top of a user stack; NULL when the program supplied none. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+        pthread_attr_getstackaddr(attr, &top);
+#pragma GCC diagnostic pop
+        pthread_attr_getstacksize(attr, &size);
+        if (top != NULL) {
+            ga.stack_addr = (char *)top - size;
+            ga.stack_size = size;
+        } else {
+            pthread_attr_getstacksize(attr, &ga.stack_size);
+            /* An attribute nobody set reports glibc's default: treat it as ours. */
+            pthread_attr_t dflt;
+            size_t dsize = 0;
+            if (pthread_attr_init(&dflt) == 0) {
+                pthread_attr_getstacksize(&dflt, &dsize);
+                pthread_attr_destroy(&dflt);
+            }
+            if (ga.stack_size == dsize)
+                ga.stack_size = 0;
+        }
+    }
+    ga.detached = detach == PTHREAD_CREATE_DETACHED;
+    err = gr_newproc(&ga, fn, arg, &gp);
+    if (err != 0)
+        return err;
+    *th = (pthread_t)gp->tp;
+    return 0;
+}
+
+/*
+ * Wait for gp to exit (deadline: absolute monotonic ns, -1 = none; 0 = do not wait), then
+ * collect it. A cancellation point.
+ */
+static int
+join_g(struct g *gp, void **ret, int64_t deadline)
+{
+    struct g *self = gr_current();
+
+    if (gp == self)
+        return EDEADLK;
+    for (;;) {
+        uint32_t js = gr_load(&gp->joinstate);
+        /* As glibc's tryjoin: a running thread is EBUSY before anything else. */
+        if (deadline == 0 && (js == JOIN_JOINABLE || js == JOIN_DETACHED))
+            return EBUSY;
+        if (js == JOIN_DETACHED || js == JOIN_JOINED)
+            return EINVAL;
+        if (js == JOIN_EXITED) {
+            if (!gr_cas(&gp->joinstate, &js, JOIN_JOINED))
+                continue;
+            if (ret != NULL)
+                *ret = gp->result;
+            gr_gfree(gp);
+            return 0;
+        }
+        if (deadline == 0)
+            return EBUSY;
+        gr_hook_testcancel();
+        int r = gr_futex_wait(&gp->joinstate, JOIN_JOINABLE, ~0u, deadline, GR_WQ_CANCEL);
+        if (r == -ETIMEDOUT)
+            return ETIMEDOUT;
+        if (r == -ECANCELED)
+            gr_hook_testcancel();
+    }
+}
+
+GR_EXPORT int
+pthread_join(pthread_t th, void **ret)
+{
+    struct g *gp = g_of(th);
+
+    if (gp == NULL)
+        return gr_real.pthread_join(th, ret);
+    return join_g(gp, ret, -1);
+}
+
+GR_EXPORT int
+pthread_tryjoin_np(pthread_t th, void **ret)
+{
+    struct g *gp = g_of(th);
+
+    if (gp == NULL)
+        return gr_real.pthread_tryjoin_np(th, ret);
+    return join_g(gp, ret, 0);
+}
+
+GR_EXPORT int
+pthread_clockjoin_np(pthread_t th, void **ret, clockid_t clock, const struct timespec *abstime)
+{
+    struct g *gp = g_of(th);
+    int64_t deadline;
+    int err;
+
+    if (gp == NULL)
+        return gr_real.pthread_clockjoin_np(th, ret, clock, abstime);
+    err = gr_hook_deadline(clock, abstime, &deadline);
+    if (err != 0)
+        return err;
+    if (deadline == 0)
+        deadline = 1;                    /* an expired deadline still checks once */
+    return join_g(gp, ret, deadline);
+}
+
+GR_EXPORT int
+pthread_timedjoin_np(pthread_t th, void **ret, const struct timespec *abstime)
+{
+    struct g *gp = g_of(th);
+
+    if (gp == NULL)
+        return gr_real.pthread_timedjoin_np(th, ret, abstime);
+    return pthread_clockjoin_np(th, ret, CLOCK_REALTIME, abstime);
+}
+
+GR_EXPORT int
+pthread_detach(pthread_t th)
+{
+    struct g *gp = g_of(th);
+    uint32_t js = JOIN_JOINABLE;
+
+    if (gp == NULL)
+        return gr_real.pthread_detach(th);
+    if (gr_cas(&gp->joinstate, &js, JOIN_DETACHED))
+        return 0;
+    if (js == JOIN_EXITED && gr_cas(&gp->joinstate, &js, JOIN_JOINED)) {
+        gr_gfree(gp);
+        return 0;
+    }
+    return EINVAL;
+}
+
+GR_EXPORT void
+pthread_exit(void *result)
+{
+    struct g *gp = gr_hook_g();
+
+    if (gp != NULL)
+        gp->result = result;
+    /* glibc unwinds (cleanup handlers, C++ destructors) to the frame g_entry registered. */
+    gr_real.pthread_exit(result);
+}
+
+GR_EXPORT int
+pthread_cancel(pthread_t th)
+{
+    struct g *gp = g_of(th);
+    int err;
+
+    if (gp == NULL)
+        return gr_real.pthread_cancel(th);
+    if (gr_load(&gp->status) == G_DEAD)
+        return 0;
+    /* glibc sets CANCELING|CANCELED in the G's descriptor; its own cancellation points and
+     * pthread_testcancel act on them. Then wake the G if it waits in one of ours. */
+    err = gr_real.pthread_cancel(th);
+    if (err != 0 && err != ESRCH)
+        return err;
+    if (gr_cancel_pending(gp))
+        gr_wq_interrupt(gp);
+    return 0;
+}
+
+/* glibc's header redirects pthread_yield to sched_yield; old binaries reference it. */
+int yield_np(void) __asm__("pthread_yield");
+
+GR_EXPORT int
+yield_np(void)
+{
+    return sched_yield();
+}
+
+GR_EXPORT int
+sched_yield(void)
+{
+    struct g *gp = gr_hook_g();
+
+    if (gp == NULL)
+        return gr_real.sched_yield();
+    gr_yield();
+    return 0;
+}
+
+GR_EXPORT int
+pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
+{
+    struct g *gp = g_of(th);
+    int err;
+
+    if (gp == NULL || gp->is_main)
+        return gr_real.pthread_getattr_np(th, attr);
+    err = pthread_attr_init(attr);
+    if (err != 0)
+        return err;
+    /* As glibc, the reported stack includes the TLS block at its top. */
+    pthread_attr_setstack(attr, gp->stack_lo,
+                          (size_t)((char *)gp->stack_top - (char *)gp->stack_lo));
+    pthread_attr_setguardsize(attr, gp->guard);
+    pthread_attr_setdetachstate(attr, gr_load(&gp->joinstate) == JOIN_DETACHED ?
+                                PTHREAD_CREATE_DETACHED : PTHREAD_CREATE_JOINABLE);
+    return 0;
+}
+
+/* ---- Names. */
+
+static struct gr_mutex name_lock = GR_MUTEX_INIT;
+
+GR_EXPORT int
+pthread_setname_np(pthread_t th, const char *name)
+{
+    struct g *gp = g_of(th);
+    size_t len;
+
+    if (gp == NULL)
+        return gr_real.pthread_setname_np(th, name);
+    len = strlen(name);
+    if (len >= sizeof(gp->name))
+        return ERANGE;
+    gr_lock(&name_lock);
+    memcpy(gp->name, name, len + 1);
+    gr_unlock(&name_lock);
+    return 0;
+}
+
+GR_EXPORT int
+pthread_getname_np(pthread_t th, char *buf, size_t len)
+{
+    struct g *gp = g_of(th);
+    char name[16];
+
+    if (gp == NULL)
+        return gr_real.pthread_getname_np(th, buf, len);
+    gr_lock(&name_lock);
+    memcpy(name, gp->name, sizeof(name));
+    gr_unlock(&name_lock);
+    if (name[0] == '\0') {
+        /* Never named: like a native thread, it carries the process's name. */
+        int fd = gr_sys_open("/proc/self/comm", 0);
+        ssize_t n = fd >= 0 ? gr_sys_read(fd, name, sizeof(name) - 1) : 0;
+        if (fd >= 0)
+            gr_sys_close(fd);
+        if (n < 0)
+            n = 0;
+        if (n > 0 && name[n - 1] == '\n')
+            n--;
+        name[n] = '\0';
+    }
+    if (strlen(name) >= len)
+        return ERANGE;
+    memcpy(buf, name, strlen(name) + 1);
+    return 0;
+}
+
+/* ---- Scheduling attributes: accepted and reported back; Gs all share the Ps. */
+
+GR_EXPORT int
+pthread_setschedparam(pthread_t th, int policy, const struct sched_param *param)
+{
+    struct g *gp = g_of(th);
+
+    if (gp == NULL)
+        return gr_real.pthread_setschedparam(th, policy, param);
+    if (policy != SCHED_OTHER && policy != SCHED_BATCH && policy != SCHED_IDLE &&
+        policy != SCHED_FIFO && policy != SCHED_RR)
+        return EINVAL;
+    if (param->sched_priority < sched_get_priority_min(policy) ||
+        param->sched_priority > sched_get_priority_max(policy))
+        return EINVAL;
+    gp->sched_policy = policy;
+    gp->sched_priority = param->sched_priority;
+    return 0;
+}
+
+GR_EXPORT int
+pthread_getschedparam(pthread_t th, int *policy, struct sched_param *param)
+{
+    struct g *gp = g_of(th);
+
+    if (gp == NULL)
+        return gr_real.pthread_getschedparam(th, policy, param);
+    *policy = gp->sched_policy;
+    param->sched_priority = gp->sched_priority;
+    return 0;
+}
+
+GR_EXPORT int
+pthread_setschedprio(pthread_t th, int prio)
+{
+    struct g *gp = g_of(th);
+
+    if (gp == NULL)
+        return gr_real.pthread_setschedprio(th, prio);
+    if (prio < sched_get_priority_min(gp->sched_policy) ||
+        prio > sched_get_priority_max(gp->sched_policy))
+        return EINVAL;
+    gp->sched_priority = prio;
+    return 0;
+}
+
+GR_EXPORT int
+pthread_setaffinity_np(pthread_t th, size_t size, const cpu_set_t *set)
+{
+    struct g *gp = g_of(th);
+
+    if (gp == NULL)
+        return gr_real.pthread_setaffinity_np(th, size, set);
+    /* Gs run on every P's M: accept a set that contains some CPU the process may use. */
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0)
+        return errno;
+    for (size_t i = 0; i < size * 8 && i < CPU_SETSIZE; i++)
+        if (CPU_ISSET_S(i, size, set) && CPU_ISSET(i, &allowed))
+            return 0;
+    return EINVAL;
+}
+
+GR_EXPORT int
+pthread_getaffinity_np(pthread_t th, size_t size, cpu_set_t *set)
+{
+    struct g *gp = g_of(th);
+
+    if (gp == NULL)
+        return gr_real.pthread_getaffinity_np(th, size, set);
+    if (sched_getaffinity(0, size, set) != 0)
+        return errno;
+    return 0;
+}
+
+GR_EXPORT int
+pthread_getcpuclockid(pthread_t th, clockid_t *clock)
+{
+    struct g *gp = g_of(th);
+
+    if (gp == NULL)
+        return gr_real.pthread_getcpuclockid(th, clock);
+    /* Only the calling G has a meaningful CPU clock: its M's, while it runs there. */
+    if (gp != gr_current())
+        return ENOENT;
+    *clock = CLOCK_THREAD_CPUTIME_ID;
+    return 0;
+}
+
+/* ---- Signals: per-G masks, pthread_kill to a G. */
+
+GR_EXPORT int
+pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+    struct g *gp = gr_hook_g();
+    uint64_t mask, nmask;
+
+    if (gp == NULL)
+        return gr_real.pthread_sigmask(how, set, old);
+    mask = gp->sigmask;
+    if (old != NULL) {
+        sigemptyset(old);
+        memcpy(old, &mask, sizeof(mask));
+    }
+    if (set == NULL)
+        return 0;
+    memcpy(&nmask, set, sizeof(nmask));
+    nmask &= ~((1ULL << (32 - 1)) | (1ULL << (33 - 1)));   /* glibc's SIGCANCEL, SIGSETXID */
+    switch (how) {
+    case SIG_BLOCK:
+        mask |= nmask;
+        break;
+    case SIG_UNBLOCK:
+        mask &= ~nmask;
+        break;
+    case SIG_SETMASK:
+        mask = nmask;
+        break;
+    default:
+        return EINVAL;
+    }
+    gp->sigmask = mask;
+    gp->m->sigmask_cur = mask;
+    gr_sys_sigprocmask(SIG_SETMASK, &mask, NULL);
+    return 0;
+}
+
+GR_EXPORT int
+sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    int err;
+
+    if (gr_hook_g() == NULL)
+        return gr_real.sigprocmask(how, set, old);
+    err = pthread_sigmask(how, set, old);
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+GR_EXPORT int
+pthread_kill(pthread_t th, int sig)
+{
+    struct g *gp = g_of(th);
+    struct g *self = gr_current();
+
+    if (gp == NULL)
+        return gr_real.pthread_kill(th, sig);
+    if (sig < 0 || sig > 64)
+        return EINVAL;
+    if (gr_load(&gp->status) == G_DEAD)
+        return sig == 0 ? 0 : 0;        /* glibc 2.34+: an exited thread is not an error */
+    if (sig == 0)
+        return 0;
+    if (gp == self) {
+        int r = gr_sys_tgkill(gr_sys_getpid(), self->m->tid, sig);
+        return r < 0 ? -r : 0;
+    }
+    /* Delivered by the target itself when it next runs (gr_park/gr_yield return). */
+    gr_fetch_or(&gp->sigpending, 1ULL << (sig - 1));
+    return 0;
+}

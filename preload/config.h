@@ -1,0 +1,36 @@
+/*
+ * preload/config.h: the runtime's configuration, read once from GREENRUN_* variables.
+ *
+ * The parser runs inside the -z initfirst constructor, before libc has finished its own
+ * initialisation: it reads the constructor's envp (never getenv), uses no stdio and no malloc,
+ * and reports a bad value as one line naming the variable, the value and what is accepted.
+ * The launcher (preload/launcher.c) links the same parser to check its flags before exec.
+ */
+#ifndef GR_PRELOAD_CONFIG_H
+#define GR_PRELOAD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GR_MAX_PROCS     1024
+#define GR_MIN_STACK     (16 * 1024)
+#define GR_MAX_STACK     ((size_t)1 << 34)     /* 16 GiB: larger is surely a typo */
+
+struct gr_config {
+    int      procs;           /* GREENRUN_PROCS: 1..GR_MAX_PROCS; 0 = CPUs available to the process */
+    size_t   stack_size;      /* GREENRUN_STACK: default stack of a thread whose attr sets none;
+                                 0 = like native (RLIMIT_STACK, 8 MiB when unlimited) */
+    int64_t  schedtrace_ms;   /* GREENRUN_DEBUG=schedtrace=MS; 0 = off */
+    bool     banner;          /* GREENRUN_DEBUG=banner: print "greenrun: active ..." at boot */
+    bool     stats;           /* GREENRUN_DEBUG=stats: print counters at exit */
+};
+
+/*
+ * Fill cfg from envp (a NULL-terminated "NAME=value" array; NULL is allowed and means empty).
+ * Returns 0, or -1 with a one-line message (no trailing newline) in err[errlen].
+ * Unset variables keep the defaults above; an empty value counts as unset.
+ */
+int gr_config_parse(struct gr_config *cfg, char *const *envp, char *err, size_t errlen);
+
+#endif /* GR_PRELOAD_CONFIG_H */

@@ -1,0 +1,45 @@
+/*
+ * preload/init.c: the shared object's constructor and destructor.
+ *
+ * libgreenrun.so is linked with -z initfirst, so this constructor runs before every other
+ * library's and before libc has finished initialising itself (DESIGN.md "Boot order"). It only
+ * reads GREENRUN_* from its envp argument (never getenv) and resolves the real functions; a
+ * bad value stops the program here, before it runs. The runtime boots later, in the
+ * __libc_start_main hook (runtime/boot.c).
+ */
+#include "preload/config.h"
+#include "runtime/boot.h"
+#include "runtime/debug.h"
+#include "runtime/libc.h"
+#include "runtime/sys.h"
+
+__attribute__((constructor)) static void
+gr_constructor(int argc, char **argv, char **envp)
+{
+    struct gr_config cfg;
+    char err[256];
+    const char *missing = NULL;
+
+    (void)argc;
+    (void)argv;
+    if (gr_config_parse(&cfg, envp, err, sizeof(err)) != 0) {
+        gr_print("%s\n", err);
+        gr_sys_exit_group(2);
+    }
+    gr_opts.procs = cfg.procs;
+    gr_opts.stack_size = cfg.stack_size;
+    gr_opts.schedtrace_ms = cfg.schedtrace_ms;
+    gr_opts.banner = cfg.banner;
+    gr_opts.stats = cfg.stats;
+    if (gr_libc_resolve(&missing) != 0) {
+        char why[128];
+        gr_snprint(why, sizeof(why), "this libc has no %s", missing);
+        gr_go_native(why);
+    }
+}
+
+__attribute__((destructor)) static void
+gr_destructor(void)
+{
+    gr_print_stats();
+}

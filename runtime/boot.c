@@ -1,0 +1,95 @@
+/*
+ * runtime/boot.c: the runtime's boot (Go's schedinit), on the initial thread.
+ *
+ * Order: probe glibc's thread descriptor, size the stacks, wrap glibc's SIGSETXID handler,
+ * create the Ps, adopt the initial thread as M0 running the main G, start sysmon. It runs
+ * from the __libc_start_main hook, once every library is initialised and while the initial
+ * thread is the only one, or earlier from a pthread_create in a library constructor.
+ */
+#include "runtime/boot.h"
+
+#include <pthread.h>
+
+#include "runtime/atomic.h"
+#include "runtime/debug.h"
+#include "runtime/lock.h"
+#include "runtime/sched.h"
+#include "runtime/stack.h"
+#include "runtime/sys.h"
+#include "runtime/sysmon.h"
+#include "runtime/tls.h"
+
+#ifndef GR_VERSION
+#define GR_VERSION "0.1.0"
+#endif
+
+int gr_state = GR_STATE_PRE_INIT;
+struct gr_opts gr_opts;
+
+static struct gr_mutex boot_lock = GR_MUTEX_INIT;
+
+void
+gr_go_native(const char *why)
+{
+    gr_print("greenrun: %s; running natively\n", why);
+    gr_store(&gr_state, GR_STATE_NATIVE);
+}
+
+static size_t
+default_stack_size(void)
+{
+    pthread_attr_t attr;
+    size_t size = 8 << 20;
+
+    if (gr_opts.stack_size != 0)
+        return gr_opts.stack_size;
+    /* glibc's own default: RLIMIT_STACK, or its architecture default when unlimited. */
+    if (pthread_getattr_default_np(&attr) == 0) {
+        pthread_attr_getstacksize(&attr, &size);
+        pthread_attr_destroy(&attr);
+    }
+    return size;
+}
+
+void
+gr_boot(void)
+{
+    if (gr_load_acquire(&gr_state) != GR_STATE_PRE_INIT)
+        return;
+    if (gr_sys_gettid() != gr_sys_getpid())
+        return;
+    gr_lock(&boot_lock);
+    if (gr_state != GR_STATE_PRE_INIT) {
+        gr_unlock(&boot_lock);
+        return;
+    }
+    if (gr_tls_probe() != 0) {
+        gr_go_native("unsupported glibc thread descriptor layout");
+    } else {
+        gr_stack_init(default_stack_size());
+        gr_sysmon_config(gr_opts.schedtrace_ms);
+        if (gr_tls_setxid_init() != 0 || gr_boot_sched(gr_opts.procs) != 0) {
+            gr_go_native("cannot set up the scheduler");
+        } else {
+            gr_store_release(&gr_state, GR_STATE_RUNNING);
+            if (gr_opts.banner)
+                gr_print("greenrun: active, version %s, %d procs, pid %d\n", GR_VERSION,
+                         gr_sched.nprocs, (int)gr_sys_getpid());
+        }
+    }
+    gr_unlock(&boot_lock);
+}
+
+void
+gr_print_stats(void)
+{
+    if (!gr_opts.stats || gr_load(&gr_state) != GR_STATE_RUNNING)
+        return;
+    gr_print("greenrun: stats: threads created %lu, peak live %d, switches %lu, steals %lu, "
+             "Ms %d, guard pages %d, canaries %d\n",
+             (unsigned long)gr_load_relaxed(&gr_sched.ncreated),
+             gr_load_relaxed(&gr_sched.peaklive),
+             (unsigned long)gr_load_relaxed(&gr_sched.nswitch),
+             (unsigned long)gr_load_relaxed(&gr_sched.nsteal), gr_load(&gr_sched.mcount),
+             gr_load(&gr_stack_guards), gr_load(&gr_stack_canaries));
+}

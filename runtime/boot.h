@@ -1,0 +1,48 @@
+/*
+ * runtime/boot.h: the runtime's state and its boot, as the preload and the hooks see them.
+ *
+ * gr_state: PRE_INIT -> RUNNING, or PRE_INIT -> NATIVE when the platform is unsupported
+ * (every hook then passes straight to glibc; one line on stderr says why).
+ */
+#ifndef GR_RUNTIME_BOOT_H
+#define GR_RUNTIME_BOOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    GR_STATE_PRE_INIT,
+    GR_STATE_RUNNING,
+    GR_STATE_NATIVE,
+};
+
+/* What the preload read from the environment; immutable once the constructor returns. */
+struct gr_opts {
+    int procs;                   /* 0 = CPUs available */
+    size_t stack_size;           /* 0 = glibc's default */
+    int64_t schedtrace_ms;       /* 0 = off */
+    bool banner;
+    bool stats;
+};
+
+extern int gr_state;             /* atomic: GR_STATE_* */
+extern struct gr_opts gr_opts;
+
+/* Give up on green threads: print why, and let every hook pass through. */
+void gr_go_native(const char *why);
+
+/* Boot on the initial thread if not done yet; a no-op on other threads and once booted. */
+void gr_boot(void);
+
+/* True when hooks must pass straight to glibc (before boot is fine: hooks check gr_current). */
+static inline bool
+gr_native(void)
+{
+    return __atomic_load_n(&gr_state, __ATOMIC_RELAXED) == GR_STATE_NATIVE;
+}
+
+/* Print the exit statistics (GREENRUN_DEBUG=stats). */
+void gr_print_stats(void);
+
+#endif /* GR_RUNTIME_BOOT_H */

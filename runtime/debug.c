@@ -1,0 +1,173 @@
+/*
+ * runtime/debug.c: gr_print, gr_throw and assertion failures (see debug.h).
+ *
+ * Output goes to file descriptor 2 with raw write(2) in one call per line, so lines from
+ * several Ms do not interleave mid-line. Nothing here allocates, takes a lock or touches errno.
+ */
+#include "runtime/debug.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "runtime/sched.h"
+#include "runtime/sys.h"
+
+static char *
+put_char(char *p, char *end, char c)
+{
+    if (p < end)
+        *p = c;
+    return p + 1;
+}
+
+static char *
+put_str(char *p, char *end, const char *s)
+{
+    if (s == NULL)
+        s = "(null)";
+    while (*s != '\0')
+        p = put_char(p, end, *s++);
+    return p;
+}
+
+static char *
+put_uint(char *p, char *end, unsigned long long v, unsigned base)
+{
+    char tmp[24];
+    int n = 0;
+
+    do {
+        tmp[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v != 0);
+    while (n > 0)
+        p = put_char(p, end, tmp[--n]);
+    return p;
+}
+
+size_t
+gr_vsnprint(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    char *p = buf, *end = buf + (size > 0 ? size - 1 : 0);
+
+    for (; *fmt != '\0'; fmt++) {
+        int longs = 0;
+        unsigned long long u;
+        long long s;
+
+        if (*fmt != '%') {
+            p = put_char(p, end, *fmt);
+            continue;
+        }
+        fmt++;
+        while (*fmt == 'l') {
+            longs++;
+            fmt++;
+        }
+        if (*fmt == 'z') {
+            longs = 1;
+            fmt++;
+        }
+        switch (*fmt) {
+        case 'd':
+            s = longs == 0 ? va_arg(ap, int) : longs == 1 ? va_arg(ap, long) : va_arg(ap, long long);
+            if (s < 0) {
+                p = put_char(p, end, '-');
+                u = (unsigned long long)-(s + 1) + 1;
+            } else {
+                u = (unsigned long long)s;
+            }
+            p = put_uint(p, end, u, 10);
+            break;
+        case 'u':
+        case 'x':
+            u = longs == 0 ? va_arg(ap, unsigned) :
+                longs == 1 ? va_arg(ap, unsigned long) : va_arg(ap, unsigned long long);
+            p = put_uint(p, end, u, *fmt == 'u' ? 10 : 16);
+            break;
+        case 'p':
+            p = put_str(p, end, "0x");
+            p = put_uint(p, end, (uintptr_t)va_arg(ap, void *), 16);
+            break;
+        case 's':
+            p = put_str(p, end, va_arg(ap, const char *));
+            break;
+        case 'c':
+            p = put_char(p, end, (char)va_arg(ap, int));
+            break;
+        case '%':
+            p = put_char(p, end, '%');
+            break;
+        case '\0':
+            fmt--;
+            break;
+        default:
+            p = put_char(p, end, '?');
+            break;
+        }
+    }
+    if (size > 0)
+        *(p < end ? p : end) = '\0';
+    return (size_t)((p < end ? p : end) - buf);
+}
+
+size_t
+gr_snprint(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    size_t n;
+
+    va_start(ap, fmt);
+    n = gr_vsnprint(buf, size, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+void
+gr_vprint(const char *fmt, va_list ap)
+{
+    char buf[512];
+    size_t n = gr_vsnprint(buf, sizeof(buf), fmt, ap);
+    size_t off = 0;
+
+    while (off < n) {
+        ssize_t w = gr_sys_write(2, buf + off, n - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+}
+
+void
+gr_print(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    gr_vprint(fmt, ap);
+    va_end(ap);
+}
+
+void
+gr_throw(const char *msg)
+{
+    struct m *mp = gr_sched_booted() ? gr_getm() : NULL;
+    long mid = -1, pid = -1, gid = -1;
+
+    if (mp != NULL) {
+        mid = mp->id;
+        pid = mp->p != NULL ? mp->p->id : -1;
+        gid = mp->curg != NULL ? (long)mp->curg->goid : -1;
+    }
+    gr_print("greenrun: fatal: %s (m%ld p%ld g%ld)\n", msg, mid, pid, gid);
+    gr_sys_tgkill(gr_sys_getpid(), gr_sys_gettid(), 6 /* SIGABRT */);
+    gr_sys_exit_group(134);
+}
+
+void
+gr_assert_fail(const char *expr, const char *file, int line)
+{
+    gr_print("greenrun: assertion failed: %s at %s:%d\n", expr, file, line);
+    gr_throw("assertion failed");
+}

@@ -1,0 +1,186 @@
+/*
+ * runtime/runq.c: run queues.
+ *
+ * The local queue is a 256-slot ring: the owner P appends at tail (store-release) and takes
+ * from head (CAS); stealers take from head (CAS) after reading head, then tail (acquire).
+ * runnext holds a G made ready by the running G (a wakeup chain keeps its locality); it is
+ * taken with an exchange so owner and stealer cannot both run it.
+ * The global queue is a singly linked list under gr_sched.lock.
+ */
+#include "runtime/runq.h"
+
+#include "runtime/atomic.h"
+#include "runtime/debug.h"
+#include "runtime/sched.h"
+
+#define RUNQ_SIZE 256
+
+/* Move half of pp's ring plus gp to the global queue. False if the ring changed meanwhile. */
+static bool
+runq_put_slow(struct p *pp, struct g *gp, uint32_t head, uint32_t tail)
+{
+    struct g *batch[RUNQ_SIZE / 2 + 1];
+    uint32_t n = (tail - head) / 2;
+
+    if (n != RUNQ_SIZE / 2)
+        gr_throw("runq_put_slow: queue is not full");
+    for (uint32_t i = 0; i < n; i++)
+        batch[i] = pp->runq[(head + i) % RUNQ_SIZE];
+    if (!gr_cas_release(&pp->runqhead, &head, head + n))
+        return false;
+    batch[n] = gp;
+    gr_lock(&gr_sched.lock);
+    for (uint32_t i = 0; i <= n; i++)
+        gr_globrunq_put(batch[i]);
+    gr_unlock(&gr_sched.lock);
+    return true;
+}
+
+void
+gr_runq_put(struct p *pp, struct g *gp, bool next)
+{
+    if (next) {
+        struct g *old = gr_xchg(&pp->runnext, gp);
+        if (old == NULL)
+            return;
+        gp = old;                  /* kick the old runnext out to the ring */
+    }
+    for (;;) {
+        uint32_t head = gr_load_acquire(&pp->runqhead);   /* pairs with stealers' CAS */
+        uint32_t tail = pp->runqtail;
+        if (tail - head < RUNQ_SIZE) {
+            pp->runq[tail % RUNQ_SIZE] = gp;
+            gr_store_release(&pp->runqtail, tail + 1);     /* pairs with the load in steal */
+            return;
+        }
+        if (runq_put_slow(pp, gp, head, tail))
+            return;
+    }
+}
+
+struct g *
+gr_runq_get(struct p *pp)
+{
+    struct g *gp = gr_load(&pp->runnext);
+
+    if (gp != NULL && gr_cas(&pp->runnext, &gp, NULL))
+        return gp;
+    for (;;) {
+        uint32_t head = gr_load_acquire(&pp->runqhead);
+        uint32_t tail = pp->runqtail;
+        if (tail == head)
+            return NULL;
+        gp = pp->runq[head % RUNQ_SIZE];
+        if (gr_cas_release(&pp->runqhead, &head, head + 1))
+            return gp;
+    }
+}
+
+bool
+gr_runq_empty(struct p *pp)
+{
+    for (;;) {
+        uint32_t head = gr_load(&pp->runqhead);
+        uint32_t tail = gr_load(&pp->runqtail);
+        struct g *next = gr_load(&pp->runnext);
+        if (tail == gr_load(&pp->runqtail))
+            return head == tail && next == NULL;
+    }
+}
+
+/* Copy up to half of victim's ring into batch; returns the count. */
+static uint32_t
+runq_grab(struct p *victim, struct g **batch, bool steal_next)
+{
+    for (;;) {
+        uint32_t head = gr_load_acquire(&victim->runqhead);
+        uint32_t tail = gr_load_acquire(&victim->runqtail);   /* pairs with put's release */
+        uint32_t n = tail - head;
+        n -= n / 2;
+        if (n == 0) {
+            if (steal_next) {
+                struct g *next = gr_load(&victim->runnext);
+                if (next != NULL && gr_cas(&victim->runnext, &next, NULL)) {
+                    batch[0] = next;
+                    return 1;
+                }
+            }
+            return 0;
+        }
+        if (n > RUNQ_SIZE / 2)
+            continue;              /* inconsistent head/tail: retry */
+        for (uint32_t i = 0; i < n; i++)
+            batch[i] = victim->runq[(head + i) % RUNQ_SIZE];
+        if (gr_cas_release(&victim->runqhead, &head, head + n))
+            return n;
+    }
+}
+
+struct g *
+gr_runq_steal(struct p *pp, struct p *victim, bool steal_next)
+{
+    struct g *batch[RUNQ_SIZE / 2];
+    uint32_t n = runq_grab(victim, batch, steal_next);
+
+    if (n == 0)
+        return NULL;
+    for (uint32_t i = 1; i < n; i++)
+        gr_runq_put(pp, batch[i], false);
+    gr_xadd_relaxed(&gr_sched.nsteal, 1);
+    return batch[0];
+}
+
+void
+gr_globrunq_put(struct g *gp)
+{
+    gp->schedlink = NULL;
+    if (gr_sched.runqtail != NULL)
+        gr_sched.runqtail->schedlink = gp;
+    else
+        gr_sched.runqhead = gp;
+    gr_sched.runqtail = gp;
+    gr_store_relaxed(&gr_sched.runqsize, gr_sched.runqsize + 1);
+}
+
+static struct g *
+globrunq_pop(void)
+{
+    struct g *gp = gr_sched.runqhead;
+
+    if (gp == NULL)
+        return NULL;
+    gr_sched.runqhead = gp->schedlink;
+    if (gr_sched.runqhead == NULL)
+        gr_sched.runqtail = NULL;
+    gr_store_relaxed(&gr_sched.runqsize, gr_sched.runqsize - 1);
+    return gp;
+}
+
+struct g *
+gr_globrunq_get(struct p *pp, int max)
+{
+    int n = gr_sched.runqsize;
+    struct g *gp;
+
+    if (n == 0)
+        return NULL;
+    n = n / gr_sched.nprocs + 1;
+    if (n > gr_sched.runqsize)
+        n = gr_sched.runqsize;
+    if (max > 0 && n > max)
+        n = max;
+    if (n > RUNQ_SIZE / 2)
+        n = RUNQ_SIZE / 2;
+    if (pp != NULL) {
+        /* Never overflow the ring here: the overflow path takes gr_sched.lock. */
+        uint32_t used = pp->runqtail - gr_load(&pp->runqhead);
+        if ((uint32_t)n > RUNQ_SIZE - used)
+            n = (int)(RUNQ_SIZE - used);
+        if (n < 1)
+            n = 1;
+    }
+    gp = globrunq_pop();
+    while (--n > 0 && pp != NULL)
+        gr_runq_put(pp, globrunq_pop(), false);
+    return gp;
+}

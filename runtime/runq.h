@@ -1,0 +1,27 @@
+/*
+ * runtime/runq.h: per-P run queues and the global run queue (Go's runqput/runqget/
+ * runqsteal/globrunqput).
+ */
+#ifndef GR_RUNTIME_RUNQ_H
+#define GR_RUNTIME_RUNQ_H
+
+#include <stdbool.h>
+
+struct g;
+struct p;
+
+/* Put gp on pp's queue (runnext when next); a full ring spills half to the global queue.
+ * Requires: the caller owns pp. */
+void gr_runq_put(struct p *pp, struct g *gp, bool next);
+/* Take the next G of pp (runnext first). Requires: the caller owns pp. */
+struct g *gr_runq_get(struct p *pp);
+bool gr_runq_empty(struct p *pp);
+/* Steal about half of victim's queue into pp; returns one G to run, or NULL. */
+struct g *gr_runq_steal(struct p *pp, struct p *victim, bool steal_next);
+
+/* Global queue. Requires: gr_sched.lock held. */
+void gr_globrunq_put(struct g *gp);
+/* Take a batch for pp (at most max, 0 = no limit beyond a fair share); returns one G. */
+struct g *gr_globrunq_get(struct p *pp, int max);
+
+#endif /* GR_RUNTIME_RUNQ_H */

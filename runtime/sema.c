@@ -1,0 +1,306 @@
+/*
+ * runtime/sema.c: the wait table (see sema.h).
+ *
+ * 4096 buckets, each a lock and a singly linked list of "key heads": the first waiter of
+ * each key in the bucket, which also holds the key's tail. Other waiters of a key hang off
+ * the head in FIFO order. Lookup costs the number of distinct keys waited on in a bucket.
+ *
+ * Invariants (bucket lock held):
+ *  - w is queued exactly when it is reachable from its bucket; then w->wake == GR_WAKE_NONE.
+ *  - Only the thread that dequeues w stores w->wake, and a parked G is readied only by it.
+ *  - gp->waiting == w and gp->waitkey == w->key while a GR_WQ_CANCEL wait of gp is queued.
+ * Lock rank: bucket locks are below gr_sched.lock and the timer locks; two buckets are never
+ * held at once.
+ */
+#include "runtime/sema.h"
+
+#include <errno.h>
+#include <stddef.h>
+
+#include "runtime/atomic.h"
+#include "runtime/debug.h"
+#include "runtime/sched.h"
+#include "runtime/sys.h"
+#include "runtime/timer.h"
+#include "runtime/tls.h"
+
+#define NBUCKET 4096
+
+struct gr_bucket {
+    struct gr_mutex lock;
+    struct gr_waiter *heads;
+} GR_ALIGNED(GR_CACHELINE);
+
+static struct gr_bucket table[NBUCKET];
+
+static struct gr_bucket *
+bucket_of(const void *key)
+{
+    uintptr_t a = (uintptr_t)key;
+
+    a = (a >> 3) * 0x9e3779b97f4a7c15ULL;
+    return &table[a >> (64 - 12)];
+}
+
+struct gr_bucket *
+gr_wq_lock(const void *key)
+{
+    struct gr_bucket *b = bucket_of(key);
+
+    gr_lock(&b->lock);
+    return b;
+}
+
+void
+gr_wq_unlock(struct gr_bucket *b)
+{
+    gr_unlock(&b->lock);
+}
+
+/* The link that points at key's head (or at the terminating NULL). */
+static struct gr_waiter **
+head_link(struct gr_bucket *b, const void *key)
+{
+    struct gr_waiter **pp = &b->heads;
+
+    while (*pp != NULL && (*pp)->key != key)
+        pp = &(*pp)->knext;
+    return pp;
+}
+
+struct gr_waiter *
+gr_wq_first(struct gr_bucket *b, const void *key)
+{
+    return *head_link(b, key);
+}
+
+void
+gr_wq_push(struct gr_bucket *b, struct gr_waiter *w, const void *key, bool lifo)
+{
+    struct gr_waiter **pp = head_link(b, key);
+    struct gr_waiter *h = *pp;
+
+    w->key = key;
+    w->gp = gr_current();
+    w->wake = GR_WAKE_NONE;
+    w->next = NULL;
+    w->prev = NULL;
+    if (h == NULL) {
+        w->knext = NULL;
+        w->tail = w;
+        *pp = w;
+    } else if (lifo) {
+        w->knext = h->knext;
+        w->tail = h->tail;
+        w->next = h;
+        h->prev = w;
+        *pp = w;
+    } else {
+        h->tail->next = w;
+        w->prev = h->tail;
+        h->tail = w;
+    }
+}
+
+void
+gr_wq_remove(struct gr_bucket *b, struct gr_waiter *w)
+{
+    if (w->prev == NULL) {
+        struct gr_waiter **pp = head_link(b, w->key);
+        struct gr_waiter *n = w->next;
+        if (*pp != w)
+            gr_throw("wait table: removing a waiter that is not queued");
+        if (n != NULL) {
+            n->prev = NULL;
+            n->knext = w->knext;
+            n->tail = w->tail;
+            *pp = n;
+        } else {
+            *pp = w->knext;
+        }
+    } else {
+        w->prev->next = w->next;
+        if (w->next != NULL)
+            w->next->prev = w->prev;
+        else
+            (*head_link(b, w->key))->tail = w->prev;
+    }
+    w->next = w->prev = w->knext = w->tail = NULL;
+    if (w->gp != NULL && w->gp->waiting == w) {
+        w->gp->waiting = NULL;
+        w->gp->waitkey = NULL;
+    }
+}
+
+void
+gr_wq_wake(struct gr_bucket *b, struct gr_waiter *w, uint32_t reason)
+{
+    struct g *gp = w->gp;
+
+    gr_wq_remove(b, w);
+    if (gp != NULL) {
+        gr_store(&w->wake, reason);
+        gr_ready(gp);
+    } else {
+        /* The sleeper may return as soon as it sees wake: touch w no more after this. */
+        gr_store(&w->wake, reason);
+        gr_sys_futex_wake(&w->wake, 1);
+    }
+}
+
+bool
+gr_cancel_pending(struct g *gp)
+{
+    /* glibc's bits: CANCELSTATE 0x1 (disabled), CANCELED 0x8, EXITING 0x10. */
+    int ch = gr_load(gr_tls_cancelhandling(gp->tp));
+
+    return (ch & 0x1) == 0 && (ch & 0x8) != 0 && (ch & 0x10) == 0;
+}
+
+struct parkwait {
+    struct gr_bucket *b;
+    struct gr_waiter *w;
+    struct gr_timer timer;
+    int64_t deadline;
+    unsigned flags;
+    void (*after)(void *);
+    void *arg;
+};
+
+static void
+wait_timeout(struct gr_timer *t)
+{
+    struct parkwait *pw = t->arg;
+    struct gr_waiter *w = pw->w;
+    struct gr_bucket *b = bucket_of(w->key);
+
+    gr_lock(&b->lock);
+    if (gr_load(&w->wake) == GR_WAKE_NONE)
+        gr_wq_wake(b, w, GR_WAKE_TIMEOUT);
+    gr_unlock(&b->lock);
+}
+
+/* On g0: the G is off its stack; arm the timer, then let wakers see it. */
+static bool
+wait_unlockf(struct g *gp, void *arg)
+{
+    struct parkwait *pw = arg;
+    bool park = true;
+
+    if ((pw->flags & GR_WQ_CANCEL) && gr_cancel_pending(gp)) {
+        gr_wq_remove(pw->b, pw->w);
+        gr_store(&pw->w->wake, GR_WAKE_CANCEL);
+        park = false;
+    } else {
+        if (pw->flags & GR_WQ_CANCEL) {
+            gp->waitkey = pw->w->key;
+            gp->waiting = pw->w;
+        }
+        if (pw->deadline >= 0)
+            gr_timer_add(gr_getm()->p, &pw->timer, pw->deadline);
+    }
+    gr_unlock(&pw->b->lock);
+    if (pw->after != NULL)
+        pw->after(pw->arg);
+    return park;
+}
+
+uint32_t
+gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned flags,
+           const char *reason, void (*after)(void *), void *arg)
+{
+    struct g *gp = gr_current();
+    uint32_t r;
+
+    if (gp != NULL) {
+        struct parkwait pw = {
+            .b = b, .w = w, .deadline = deadline, .flags = flags, .after = after, .arg = arg,
+        };
+        pw.timer.fn = wait_timeout;
+        pw.timer.arg = &pw;
+        gr_park(wait_unlockf, &pw, reason);
+        if (deadline >= 0)
+            gr_timer_del(&pw.timer);
+        r = gr_load(&w->wake);
+        if (r == GR_WAKE_NONE)
+            gr_throw("wait table: G resumed while still queued");
+        return r;
+    }
+
+    /* No G: sleep the OS thread on the waiter's own word. */
+    gr_unlock(&b->lock);
+    if (after != NULL)
+        after(arg);
+    while ((r = gr_load(&w->wake)) == GR_WAKE_NONE) {
+        if (gr_sys_futex_wait(&w->wake, GR_WAKE_NONE, deadline) == -ETIMEDOUT) {
+            gr_lock(&b->lock);
+            if (gr_load(&w->wake) == GR_WAKE_NONE) {
+                gr_wq_remove(b, w);
+                gr_store(&w->wake, GR_WAKE_TIMEOUT);
+            }
+            gr_unlock(&b->lock);
+        }
+    }
+    return r;
+}
+
+void
+gr_wq_interrupt(struct g *gp)
+{
+    for (;;) {
+        const void *key = gr_load(&gp->waitkey);
+        struct gr_bucket *b;
+
+        if (key == NULL)
+            return;
+        b = gr_wq_lock(key);
+        if (gp->waitkey == key) {
+            if (gp->waiting != NULL)
+                gr_wq_wake(b, gp->waiting, GR_WAKE_CANCEL);
+            gr_wq_unlock(b);
+            return;
+        }
+        gr_wq_unlock(b);
+    }
+}
+
+int
+gr_futex_wait(const uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadline,
+              unsigned flags)
+{
+    struct gr_bucket *b = gr_wq_lock(addr);
+    struct gr_waiter w;
+
+    if (gr_load(addr) != val) {
+        gr_wq_unlock(b);
+        return -EAGAIN;
+    }
+    w.bitset = bitset;
+    gr_wq_push(b, &w, addr, false);
+    switch (gr_wq_wait(b, &w, deadline, flags, "futex", NULL, NULL)) {
+    case GR_WAKE_TIMEOUT:
+        return -ETIMEDOUT;
+    case GR_WAKE_CANCEL:
+        return -ECANCELED;
+    default:
+        return 0;
+    }
+}
+
+int
+gr_futex_wake(const uint32_t *addr, int n, uint32_t bitset)
+{
+    struct gr_bucket *b = gr_wq_lock(addr);
+    struct gr_waiter *w = gr_wq_first(b, addr), *next;
+    int woken = 0;
+
+    for (; w != NULL && woken < n; w = next) {
+        next = w->next;
+        if (w->bitset & bitset) {
+            gr_wq_wake(b, w, GR_WAKE_NORMAL);
+            woken++;
+        }
+    }
+    gr_wq_unlock(b);
+    return woken;
+}

@@ -1,0 +1,85 @@
+/*
+ * runtime/sema.h: the address-keyed wait table (Go's semaRoot table, sema.go).
+ *
+ * Every blocking primitive (mutex, condition variable, rwlock, barrier, semaphore, join,
+ * raw futex) parks its waiters here, in a FIFO per address, found by hashing the address
+ * of the user's object. A waiter is a struct on the waiting thread's stack. A G parks; a
+ * thread without a G (before boot, or a thread glibc created itself) sleeps on a futex in
+ * its waiter, so the same object works from both.
+ *
+ * Protocol: lock the bucket of a key, check the object's state, push a waiter, then
+ * gr_wq_wait(), which releases the bucket only once the G is parked (on g0): a waker, who
+ * changes the state and then takes the same bucket lock, cannot miss it.
+ */
+#ifndef GR_RUNTIME_SEMA_H
+#define GR_RUNTIME_SEMA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "runtime/lock.h"
+
+struct g;
+
+enum {
+    GR_WAKE_NONE,        /* still waiting */
+    GR_WAKE_NORMAL,      /* woken by gr_wq_wake */
+    GR_WAKE_TIMEOUT,     /* the deadline passed */
+    GR_WAKE_CANCEL,      /* pthread_cancel of the waiting G (flag GR_WQ_CANCEL) */
+    GR_WAKE_HANDOFF,     /* woken and handed ownership (mutex starvation mode) */
+};
+
+/* gr_wq_wait flags. */
+#define GR_WQ_CANCEL  1u     /* a cancellation point: pthread_cancel interrupts it */
+
+struct gr_waiter {
+    const void *key;             /* protected by the bucket lock, like every link below */
+    struct gr_waiter *next;      /* FIFO of this key */
+    struct gr_waiter *prev;
+    struct gr_waiter *knext;     /* on the first waiter of a key: next key of the bucket */
+    struct gr_waiter *tail;      /* on the first waiter of a key: last waiter of the key */
+    struct g *gp;                /* the parked G, or NULL for a thread sleeping on wake */
+    uint32_t wake;               /* atomic: GR_WAKE_* */
+    uint32_t bitset;             /* futex bitset, or the primitive's own tag */
+    uintptr_t data;              /* the primitive's own use */
+    int64_t since;               /* when the wait began (mutex starvation) */
+};
+
+struct gr_bucket;
+
+struct gr_bucket *gr_wq_lock(const void *key);
+void gr_wq_unlock(struct gr_bucket *b);
+/* Queue w for key (at the front when lifo). Requires: b locked, b == bucket of key. */
+void gr_wq_push(struct gr_bucket *b, struct gr_waiter *w, const void *key, bool lifo);
+/* Oldest waiter for key, or NULL. Requires: b locked. */
+struct gr_waiter *gr_wq_first(struct gr_bucket *b, const void *key);
+/* Dequeue w and let it run with reason. Requires: b locked, w queued. */
+void gr_wq_wake(struct gr_bucket *b, struct gr_waiter *w, uint32_t reason);
+/* Dequeue w without waking it (the caller is w's own thread). Requires: b locked. */
+void gr_wq_remove(struct gr_bucket *b, struct gr_waiter *w);
+
+/*
+ * Wait on w, queued in b. Releases b, then runs after(arg) (for example: unlock the user's
+ * mutex), then sleeps until woken, until deadline (absolute CLOCK_MONOTONIC ns; -1 = none),
+ * or until cancelled when flags has GR_WQ_CANCEL. Returns the GR_WAKE_* reason; w is no longer
+ * queued. after(arg) may run on g0: it must not park or read TLS.
+ * Requires: b locked and w pushed by the caller.
+ */
+uint32_t gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned flags,
+                    const char *reason, void (*after)(void *), void *arg);
+
+/* Wake a G parked in a GR_WQ_CANCEL wait, with GR_WAKE_CANCEL. */
+void gr_wq_interrupt(struct g *gp);
+
+/* True when gp has a pending, enabled cancellation request (glibc's cancelhandling bits). */
+bool gr_cancel_pending(struct g *gp);
+
+/*
+ * Futex semantics on the wait table: wait while *addr == val (-EAGAIN otherwise), until woken
+ * by gr_futex_wake with an overlapping bitset, deadline (-ETIMEDOUT) or cancel (-ECANCELED).
+ */
+int gr_futex_wait(const uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadline,
+                  unsigned flags);
+int gr_futex_wake(const uint32_t *addr, int n, uint32_t bitset);
+
+#endif /* GR_RUNTIME_SEMA_H */

@@ -1,0 +1,31 @@
+/*
+ * runtime/stack.h: G stacks and the G structures that live at their top.
+ *
+ * A stack mapping holds, from high to low addresses: the TLS block (static TLS and the
+ * descriptor), the struct g, then the stack, then a guard page or an overflow canary.
+ * Dead Gs keep their mapping and are reused whole, like Go's gfree lists.
+ */
+#ifndef GR_RUNTIME_STACK_H
+#define GR_RUNTIME_STACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct g;
+
+#define GR_STACK_CANARY 0x6772737461636b21ULL   /* "grstack!" */
+
+/* A dead G with a stack of size bytes (mapping size, guard included) and guard bytes of guard,
+ * fields zeroed except the stack description. NULL when memory is exhausted. */
+struct g *gr_stack_galloc(size_t size, size_t guard);
+/* Return a dead G to the pool, or unmap it when the pool is full. */
+void gr_stack_gfree(struct g *gp);
+/* The default stack size for threads whose attributes set none. */
+size_t gr_stack_default(void);
+void gr_stack_init(size_t default_size);
+
+/* Counters for stats. */
+extern int32_t gr_stack_guards;      /* atomic: mappings with a guard page */
+extern int32_t gr_stack_canaries;    /* atomic: mappings with a canary instead */
+
+#endif /* GR_RUNTIME_STACK_H */

@@ -1,0 +1,51 @@
+/*
+ * runtime/sys.h: the operating-system primitives the runtime uses, as a small contract.
+ *
+ * Every function returns 0 (or a non-negative result) on success and -errno on failure, and
+ * never writes errno: they are raw system calls, usable on g0, before boot and in signal
+ * handlers. sys_linux.c implements them.
+ */
+#ifndef GR_RUNTIME_SYS_H
+#define GR_RUNTIME_SYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct timespec;
+
+/* Futex on a private 32-bit word. wait: sleeps while *addr == val, until woken or deadline
+ * (absolute CLOCK_MONOTONIC ns; -1 = none). Returns 0, -EAGAIN, -ETIMEDOUT or -EINTR. */
+int gr_sys_futex_wait(const uint32_t *addr, uint32_t val, int64_t deadline);
+int gr_sys_futex_wake(const uint32_t *addr, int n);
+/* The same, on a word another process may share (no FUTEX_PRIVATE_FLAG). */
+long gr_sys_futex(const uint32_t *addr, int op, uint32_t val, const struct timespec *ts,
+                  const uint32_t *addr2, uint32_t val3);
+
+void *gr_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int gr_sys_munmap(void *addr, size_t len);
+int gr_sys_mprotect(void *addr, size_t len, int prot);
+int gr_sys_madvise(void *addr, size_t len, int advice);
+
+ssize_t gr_sys_write(int fd, const void *buf, size_t len);
+ssize_t gr_sys_read(int fd, void *buf, size_t len);
+int gr_sys_open(const char *path, int flags);
+int gr_sys_close(int fd);
+
+pid_t gr_sys_gettid(void);
+pid_t gr_sys_getpid(void);
+int gr_sys_tgkill(pid_t pid, pid_t tid, int sig);
+int gr_sys_sched_yield(void);
+int gr_sys_sigprocmask(int how, const void *set, void *old);
+int gr_sys_rt_sigaction(int sig, const void *act, void *old);
+void gr_sys_exit_group(int code) __attribute__((noreturn));
+
+/* Thread-pointer registers (x86_64: FS for TLS, GS for the runtime's M). */
+int gr_sys_set_fs(uintptr_t base);
+int gr_sys_set_gs(uintptr_t base);
+
+/* Monotonic and realtime clocks in nanoseconds (vDSO). */
+int64_t gr_nanotime(void);
+int64_t gr_walltime(void);
+
+#endif /* GR_RUNTIME_SYS_H */

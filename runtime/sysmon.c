@@ -1,0 +1,112 @@
+/*
+ * runtime/sysmon.c: the monitor thread (Go's sysmon): a real OS thread without a P.
+ *
+ * It sleeps 20 us, doubling up to 10 ms while there is nothing to do, and on each round:
+ *  - wakes an M when runnable Gs wait while Ps are idle and nobody spins (a lost wakeup
+ *    in the spinning protocol would otherwise leave work stranded until the next event);
+ *  - prints the scheduler trace every GREENRUN_DEBUG=schedtrace=MS.
+ * Blocking-call handoff (retaking a P whose M is stuck in the kernel) is sysmon's next job.
+ */
+#include "runtime/sysmon.h"
+
+#include "runtime/atomic.h"
+#include "runtime/debug.h"
+#include "runtime/netpoll.h"
+#include "runtime/runq.h"
+#include "runtime/sched.h"
+#include "runtime/stack.h"
+#include "runtime/sys.h"
+
+#define SYSMON_MIN_SLEEP   20000LL          /* 20 us */
+#define SYSMON_MAX_SLEEP   10000000LL       /* 10 ms */
+
+static int64_t schedtrace_ns;
+static int64_t boot_time;
+
+void
+gr_sysmon_config(int64_t schedtrace_ms)
+{
+    schedtrace_ns = schedtrace_ms * 1000000LL;
+}
+
+void
+gr_schedtrace(bool detailed)
+{
+    int64_t ms = (gr_nanotime() - boot_time) / 1000000LL;
+    char line[512];
+    size_t n;
+
+    n = gr_snprint(line, sizeof(line),
+                   "SCHED %ldms: procs=%d idleprocs=%u threads=%d spinningthreads=%u "
+                   "idlethreads=%d runqueue=%d gs=%d live=%d [",
+                   (long)ms, gr_sched.nprocs, gr_load(&gr_sched.npidle),
+                   gr_load(&gr_sched.mcount), gr_load(&gr_sched.nmspinning),
+                   gr_load_relaxed(&gr_sched.nmidle), gr_load_relaxed(&gr_sched.runqsize),
+                   gr_load_relaxed(&gr_sched.ng), gr_load_relaxed(&gr_sched.nlive));
+    for (int i = 0; i < gr_sched.nprocs && n + 16 < sizeof(line); i++) {
+        struct p *pp = gr_sched.allp[i];
+        uint32_t len = gr_load(&pp->runqtail) - gr_load(&pp->runqhead);
+        n += gr_snprint(line + n, sizeof(line) - n, i == 0 ? "%u" : " %u", len);
+    }
+    gr_print("%s]\n", line);
+    (void)detailed;
+}
+
+static bool
+work_stranded(void)
+{
+    if (gr_load(&gr_sched.npidle) == 0 || gr_load(&gr_sched.nmspinning) != 0)
+        return false;
+    if (gr_load_relaxed(&gr_sched.runqsize) > 0)
+        return true;
+    for (int i = 0; i < gr_sched.nprocs; i++)
+        if (!gr_runq_empty(gr_sched.allp[i]))
+            return true;
+    return false;
+}
+
+void *
+gr_sysmon_main(void *arg)
+{
+    struct m *mp = arg;
+    int64_t delay = SYSMON_MIN_SLEEP, next_trace;
+    struct gr_note idle = { 0 };
+
+    gr_sys_set_gs((uintptr_t)mp);
+    mp->tid = gr_sys_gettid();
+    mp->ownfs = gr_get_tp();
+    mp->sysdesc = mp->ownfs;
+    gr_curg = &mp->g0;
+    boot_time = gr_nanotime();
+    next_trace = schedtrace_ns > 0 ? boot_time + schedtrace_ns : INT64_MAX;
+    for (;;) {
+        int64_t now;
+
+        gr_note_sleep(&idle, gr_nanotime() + delay);
+        now = gr_nanotime();
+        if (gr_retake(now) > 0) {
+            delay = SYSMON_MIN_SLEEP;
+        } else if (work_stranded()) {
+            gr_wakep();
+            delay = SYSMON_MIN_SLEEP;
+        } else if (delay < SYSMON_MAX_SLEEP) {
+            delay *= 2;
+        }
+        /* Nobody polled for 10 ms while Gs wait on I/O (every P busy): poll for them. */
+        if (gr_netpoll_inited() && gr_netpoll_waiters() > 0 && !gr_load(&gr_sched.netpolling) &&
+            now - gr_load(&gr_sched.lastpoll) > 10000000LL) {
+            gr_store(&gr_sched.lastpoll, now);
+            if (gr_netpoll(0) > 0) {
+                gr_wakep();
+                delay = SYSMON_MIN_SLEEP;
+            }
+        }
+        if (now >= next_trace) {
+            gr_schedtrace(false);
+            next_trace = now + schedtrace_ns;
+        }
+        if (next_trace - now < delay)
+            delay = next_trace - now < SYSMON_MIN_SLEEP ? SYSMON_MIN_SLEEP : next_trace - now;
+    }
+    return NULL;
+}

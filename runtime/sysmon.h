@@ -1,0 +1,12 @@
+/*
+ * runtime/sysmon.h: the monitor thread.
+ */
+#ifndef GR_RUNTIME_SYSMON_H
+#define GR_RUNTIME_SYSMON_H
+
+#include <stdint.h>
+
+void gr_sysmon_config(int64_t schedtrace_ms);
+void *gr_sysmon_main(void *arg);
+
+#endif /* GR_RUNTIME_SYSMON_H */

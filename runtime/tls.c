@@ -1,0 +1,343 @@
+/*
+ * runtime/tls.c: per-G TLS blocks and thread descriptors.
+ *
+ * glibc's code reads many fields of the running thread's descriptor (struct pthread at the
+ * thread pointer). A G's block is therefore completed as nptl's start_thread completes a new
+ * thread's (../shared/reference/glibc-2.36-facts.md, section 1, has the field table and the
+ * evidence for each entry):
+ *   tcb and self pointers, multiple_threads = 1, stack and pointer guards, a self-linked
+ *   list, a unique fake tid (owner id of glibc's and ld.so's recursive locks), an empty
+ *   robust list, user_stack = 1 and the stack bounds, specific[0] = specific_1stblock,
+ *   __resp = &desc->res, rseq cpu_id = -2, and the runtime's own gr_curg.
+ * Offsets come from glibc's _thread_db_* descriptors and from probes run once at boot on a
+ * real thread whose stack we supplied, never from constants, except the tcbhead ABI fields
+ * (0x0 tcb, 0x10 self, 0x18 multiple_threads, 0x28/0x30 guards, 0x48 feature_1).
+ */
+#include "runtime/tls.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <resolv.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include "runtime/arch.h"
+#include "runtime/debug.h"
+#include "runtime/libc.h"
+#include "runtime/sched.h"
+#include "runtime/sys.h"
+
+#define TCB_OFF_TCB          0x00
+#define TCB_OFF_SELF         0x10
+#define TCB_OFF_MULTITHREAD  0x18
+#define TCB_OFF_STACK_GUARD  0x28
+#define TCB_OFF_PTR_GUARD    0x30
+#define TCB_OFF_FEATURE_1    0x48
+
+#define KEY_2ND_SIZE         32      /* PTHREAD_KEY_2NDLEVEL_SIZE */
+#define KEY_1ST_SIZE         32      /* PTHREAD_KEY_1STLEVEL_SIZE */
+#define DTOR_ITERATIONS      4       /* PTHREAD_DESTRUCTOR_ITERATIONS */
+
+struct gr_tls_layout gr_tls;
+
+struct key_data {                    /* glibc's struct pthread_key_data */
+    uintptr_t seq;
+    void *data;
+};
+
+struct key_struct {                  /* glibc's struct pthread_key_struct */
+    uintptr_t seq;
+    void (*destr)(void *);
+};
+
+struct robust_head {                 /* the kernel's struct robust_list_head */
+    void *list;
+    long futex_offset;
+    void *list_op_pending;
+};
+
+static void *(*dl_allocate_tls)(void *mem);
+static void (*dl_deallocate_tls)(void *tcb, bool dealloc_tcb);
+static void (*ctype_init)(void);
+static void (*call_tls_dtors)(void);
+static struct key_struct *pthread_keys;
+static uintptr_t stack_guard;
+static uintptr_t pointer_guard;
+
+static int
+db_offset(const char *name, size_t *out)
+{
+    const uint32_t *d = dlvsym(RTLD_DEFAULT, name, "GLIBC_PRIVATE");
+
+    if (d == NULL)
+        return -1;
+    *out = d[2];                     /* {bit size, count, byte offset} */
+    return 0;
+}
+
+/* What the probe thread reports about its own descriptor. */
+struct probe {
+    void *buf;
+    size_t len;
+    uintptr_t self;
+    size_t off_stackblock;
+    size_t user_stack_byte;
+    uintptr_t res;
+    bool ok;
+};
+
+static void *
+probe_main(void *arg)
+{
+    struct probe *pr = arg;
+    uintptr_t self = gr_get_tp();
+
+    pr->self = self;
+    for (size_t off = 0x100; off + 16 <= gr_tls.desc_size; off += 8) {
+        if (*(uintptr_t *)(self + off) == (uintptr_t)pr->buf &&
+            *(size_t *)(self + off + 8) == pr->len) {
+            pr->off_stackblock = off;
+            pr->ok = true;
+            break;
+        }
+    }
+    pr->user_stack_byte = *(unsigned char *)(self + gr_tls.off_user_stack);
+    pr->res = (uintptr_t)__res_state();
+    return NULL;
+}
+
+static int
+probe_thread(void)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    struct probe pr = { 0 };
+    size_t len = 256 * 1024;
+    int err;
+
+    pr.buf = gr_sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if ((uintptr_t)pr.buf >= (uintptr_t)-4095)
+        return -1;
+    pr.len = len;
+    pthread_attr_init(&attr);
+    pthread_attr_setstack(&attr, pr.buf, len);
+    err = gr_real.pthread_create(&t, &attr, probe_main, &pr);
+    pthread_attr_destroy(&attr);
+    if (err != 0)
+        return -1;
+    gr_real.pthread_join(t, NULL);
+    gr_sys_munmap(pr.buf, len);
+    if (!pr.ok || pr.user_stack_byte != 1)
+        return -1;
+    gr_tls.off_stackblock = pr.off_stackblock;
+    gr_tls.off_res = pr.res - pr.self;
+    if (gr_tls.off_res >= gr_tls.desc_size)
+        return -1;
+    return 0;
+}
+
+int
+gr_tls_probe(void)
+{
+    void (*static_info)(size_t *, size_t *);
+    const uint32_t *sizeof_pthread;
+    size_t report_events;
+    uintptr_t tp = gr_get_tp();
+    void *resp, *head = NULL;
+    size_t headlen;
+    const long *rseq_offset;
+    const unsigned *rseq_size;
+
+    static_info = dlvsym(RTLD_DEFAULT, "_dl_get_tls_static_info", "GLIBC_PRIVATE");
+    dl_allocate_tls = dlvsym(RTLD_DEFAULT, "_dl_allocate_tls", "GLIBC_PRIVATE");
+    dl_deallocate_tls = dlvsym(RTLD_DEFAULT, "_dl_deallocate_tls", "GLIBC_PRIVATE");
+    ctype_init = dlvsym(RTLD_DEFAULT, "__ctype_init", "GLIBC_PRIVATE");
+    call_tls_dtors = dlvsym(RTLD_DEFAULT, "__call_tls_dtors", "GLIBC_PRIVATE");
+    pthread_keys = dlvsym(RTLD_DEFAULT, "__pthread_keys", "GLIBC_PRIVATE");
+    sizeof_pthread = dlvsym(RTLD_DEFAULT, "_thread_db_sizeof_pthread", "GLIBC_PRIVATE");
+    resp = dlvsym(RTLD_DEFAULT, "__resp", "GLIBC_PRIVATE");
+    if (static_info == NULL || dl_allocate_tls == NULL || dl_deallocate_tls == NULL ||
+        ctype_init == NULL || call_tls_dtors == NULL || pthread_keys == NULL ||
+        sizeof_pthread == NULL || resp == NULL)
+        return -1;
+    static_info(&gr_tls.static_size, &gr_tls.static_align);
+    gr_tls.desc_size = *sizeof_pthread;
+    if (db_offset("_thread_db_pthread_tid", &gr_tls.off_tid) != 0 ||
+        db_offset("_thread_db_pthread_list", &gr_tls.off_list) != 0 ||
+        db_offset("_thread_db_pthread_cancelhandling", &gr_tls.off_cancelhandling) != 0 ||
+        db_offset("_thread_db_pthread_specific", &gr_tls.off_specific) != 0 ||
+        db_offset("_thread_db_pthread_report_events", &report_events) != 0)
+        return -1;
+    gr_tls.off_user_stack = report_events + 1;
+
+    /* CET (feature_1 != 0) would need shadow stacks per G: refuse. */
+    if (*(uint32_t *)(tp + TCB_OFF_FEATURE_1) != 0)
+        return -1;
+    stack_guard = *(uintptr_t *)(tp + TCB_OFF_STACK_GUARD);
+    pointer_guard = *(uintptr_t *)(tp + TCB_OFF_PTR_GUARD);
+
+    /* specific[0] of the initial thread points at its specific_1stblock, just before. */
+    if (*(uintptr_t *)(tp + gr_tls.off_specific) !=
+        tp + gr_tls.off_specific - KEY_2ND_SIZE * sizeof(struct key_data))
+        return -1;
+
+    if (gr_syscall3(SYS_get_robust_list, 0, &head, &headlen) != 0 || head == NULL)
+        return -1;
+    gr_tls.off_robust_head = (uintptr_t)head - tp;
+    gr_tls.robust_futex_offset = ((struct robust_head *)head)->futex_offset;
+    if (gr_tls.off_robust_head >= gr_tls.desc_size)
+        return -1;
+
+    gr_tls.resp_off = (long)((uintptr_t)resp - tp);
+    gr_tls.curg_off = (long)((uintptr_t)&gr_curg - tp);
+
+    rseq_offset = dlsym(RTLD_DEFAULT, "__rseq_offset");
+    rseq_size = dlsym(RTLD_DEFAULT, "__rseq_size");
+    gr_tls.rseq_cpu_off = (rseq_offset != NULL && rseq_size != NULL && *rseq_size != 0) ?
+                          *rseq_offset + 4 : 0;
+
+    return probe_thread();
+}
+
+size_t
+gr_tls_block_size(void)
+{
+    return gr_round_up(gr_tls.static_size + gr_tls.static_align, 64);
+}
+
+uintptr_t
+gr_tls_create(void *top, struct g *gp, int32_t tid, void *stack_lo, size_t stack_size,
+              size_t guard)
+{
+    uintptr_t tp = gr_round_down((uintptr_t)top - gr_tls.desc_size, gr_tls.static_align);
+    uintptr_t list = tp + gr_tls.off_list;
+    struct robust_head *rh = (struct robust_head *)(tp + gr_tls.off_robust_head);
+    uintptr_t *stackblock = (uintptr_t *)(tp + gr_tls.off_stackblock);
+
+    if (dl_allocate_tls((void *)tp) == NULL)
+        return 0;
+    *(uintptr_t *)(tp + TCB_OFF_TCB) = tp;
+    *(uintptr_t *)(tp + TCB_OFF_SELF) = tp;
+    *(int *)(tp + TCB_OFF_MULTITHREAD) = 1;
+    *(uintptr_t *)(tp + TCB_OFF_STACK_GUARD) = stack_guard;
+    *(uintptr_t *)(tp + TCB_OFF_PTR_GUARD) = pointer_guard;
+    ((uintptr_t *)list)[0] = list;
+    ((uintptr_t *)list)[1] = list;
+    *(int32_t *)(tp + gr_tls.off_tid) = tid;
+    rh->list = rh;
+    rh->futex_offset = gr_tls.robust_futex_offset;
+    rh->list_op_pending = NULL;
+    *(void **)((uintptr_t)rh - sizeof(void *)) = rh;          /* robust_prev */
+    *(unsigned char *)(tp + gr_tls.off_user_stack) = 1;
+    stackblock[0] = (uintptr_t)stack_lo - guard;
+    stackblock[1] = ((uintptr_t)top - ((uintptr_t)stack_lo - guard));
+    stackblock[2] = guard;
+    (void)stack_size;
+    *(uintptr_t *)(tp + gr_tls.off_specific) =
+        tp + gr_tls.off_specific - KEY_2ND_SIZE * sizeof(struct key_data);
+    *(uintptr_t *)(tp + gr_tls.resp_off) = tp + gr_tls.off_res;
+    if (gr_tls.rseq_cpu_off != 0)
+        *(int32_t *)(tp + gr_tls.rseq_cpu_off) = -2;     /* RSEQ_CPU_ID_REGISTRATION_FAILED */
+    *(struct g **)(tp + gr_tls.curg_off) = gp;
+    return tp;
+}
+
+void
+gr_tls_destroy(uintptr_t tp)
+{
+    dl_deallocate_tls((void *)tp, false);
+}
+
+void
+gr_tls_on_start(void)
+{
+    ctype_init();
+}
+
+void
+gr_tls_run_dtors(uintptr_t tp)
+{
+    struct key_data **specific = (struct key_data **)(tp + gr_tls.off_specific);
+    bool again;
+    int round = 0;
+
+    call_tls_dtors();
+    do {
+        again = false;
+        for (int i = 0; i < KEY_1ST_SIZE; i++) {
+            struct key_data *level2 = specific[i];
+            if (level2 == NULL)
+                continue;
+            for (int j = 0; j < KEY_2ND_SIZE; j++) {
+                void *data = level2[j].data;
+                size_t key = (size_t)i * KEY_2ND_SIZE + (size_t)j;
+                if (data == NULL)
+                    continue;
+                level2[j].data = NULL;
+                if (level2[j].seq == pthread_keys[key].seq && pthread_keys[key].destr != NULL) {
+                    pthread_keys[key].destr(data);
+                    again = true;
+                }
+            }
+        }
+    } while (again && ++round < DTOR_ITERATIONS);
+    /* glibc calloc'ed the second-level blocks; specific[0] is inside the descriptor. */
+    for (int i = 1; i < KEY_1ST_SIZE; i++) {
+        if (specific[i] != NULL) {
+            free(specific[i]);
+            specific[i] = NULL;
+        }
+    }
+}
+
+/* ---- setuid() with many Gs: glibc's SIGSETXID handler must see the M's own descriptor. */
+
+#define SIGSETXID 33
+
+struct ksigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+};
+
+static void (*glibc_setxid)(int, siginfo_t *, void *);
+
+static void
+setxid_wrapper(int sig, siginfo_t *si, void *uc)
+{
+    uintptr_t tp, desc;
+
+    /* A block without gr_curg is a real thread's own descriptor: nothing to switch. */
+    if (gr_curg == NULL) {
+        glibc_setxid(sig, si, uc);
+        return;
+    }
+    tp = gr_get_tp();
+    desc = gr_getm()->sysdesc;
+    if (tp == desc) {
+        glibc_setxid(sig, si, uc);
+        return;
+    }
+    gr_sys_set_fs(desc);
+    glibc_setxid(sig, si, uc);
+    gr_sys_set_fs(tp);
+}
+
+int
+gr_tls_setxid_init(void)
+{
+    struct ksigaction old, act;
+
+    if (gr_sys_rt_sigaction(SIGSETXID, NULL, &old) != 0)
+        return -1;
+    if (old.handler == NULL || old.handler == (void *)SIG_IGN)
+        return 0;                    /* glibc installs it lazily on the first setxid call? */
+    glibc_setxid = (void (*)(int, siginfo_t *, void *))old.handler;
+    act = old;
+    act.handler = (void *)setxid_wrapper;
+    return gr_sys_rt_sigaction(SIGSETXID, &act, NULL);
+}
