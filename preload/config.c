@@ -1,0 +1,370 @@
+/*
+ * preload/config.c: GREENRUN_* environment -> struct gr_config.
+ *
+ * Context: runs inside the -z initfirst constructor, before libc has initialised itself, and
+ * also inside the launcher. So this file calls no libc function at all: no getenv, no malloc,
+ * no stdio, nothing that depends on the locale (strtol, isdigit). Numbers are parsed by hand
+ * with saturation, so no input can overflow, and the error message is built in the caller's
+ * buffer by a bounded writer that always NUL-terminates.
+ *
+ * Rules:
+ *  - Only names starting with "GREENRUN_" are looked at. A name that is not one we know is an
+ *    error, so a typo is reported instead of silently ignored. GREENRUN_TEST_MODE (test runner)
+ *    and GREENRUN_LIB (launcher) are known but carry nothing for the runtime.
+ *  - When a name appears more than once in envp, the first entry is the one parsed: that is
+ *    the one getenv() would return to the program.
+ *  - An empty value counts as unset.
+ *  - Values quoted in messages are cut after GR_MSG_VALUE_MAX bytes (then "..." follows);
+ *    bytes outside printable ASCII are written as \xNN, and '"' and '\' get a backslash, so
+ *    the message stays one unambiguous line.
+ */
+#include "preload/config.h"
+
+#define GR_MSG_VALUE_MAX     64                  /* bytes of a value quoted in a message */
+#define GR_SCHEDTRACE_MAX    3600000             /* one hour, in milliseconds */
+#define GR_DECIMAL_CAP       ((uint64_t)1 << 40) /* scan_decimal saturates here */
+
+#define ACCEPTED_DEBUG      "banner, stats, schedtrace=MS (MS from 1 to 3600000)"
+#define ACCEPTED_VARIABLES  "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG"
+
+enum var_id {
+    VAR_PROCS,
+    VAR_STACK,
+    VAR_DEBUG,
+    VAR_TEST_MODE,
+    VAR_LIB,
+    VAR_COUNT,
+    VAR_UNKNOWN = VAR_COUNT,
+};
+
+static const char *const var_names[VAR_COUNT] = {
+    [VAR_PROCS] = "GREENRUN_PROCS",
+    [VAR_STACK] = "GREENRUN_STACK",
+    [VAR_DEBUG] = "GREENRUN_DEBUG",
+    [VAR_TEST_MODE] = "GREENRUN_TEST_MODE",
+    [VAR_LIB] = "GREENRUN_LIB",
+};
+
+/*
+ * A bounded message writer. Every piece is written whole or not at all, and once one piece
+ * does not fit nothing more is written: the result is always a clean prefix of the full
+ * message, never ends inside a \xNN escape, and is always NUL-terminated (when cap > 0).
+ */
+struct msg {
+    char   *buf;       /* NULL when the caller wants no message */
+    size_t  cap;       /* bytes available in buf, the NUL included */
+    size_t  len;       /* bytes written so far, the NUL excluded */
+    bool    full;      /* a piece did not fit; ignore everything that follows */
+};
+
+static void
+msg_init(struct msg *m, char *buf, size_t cap)
+{
+    m->buf = cap > 0 ? buf : NULL;
+    m->cap = buf != NULL ? cap : 0;
+    m->len = 0;
+    m->full = false;
+    if (m->buf != NULL)
+        m->buf[0] = '\0';
+}
+
+static void
+msg_put_n(struct msg *m, const char *s, size_t n)
+{
+    if (m->buf == NULL || m->full)
+        return;
+    if (n > m->cap - 1 - m->len) {
+        m->full = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        m->buf[m->len + i] = s[i];
+    m->len += n;
+    m->buf[m->len] = '\0';
+}
+
+/* Plain text may be cut between any two bytes, so it goes one byte at a time. */
+static void
+msg_put(struct msg *m, const char *s)
+{
+    for (; *s != '\0'; s++)
+        msg_put_n(m, s, 1);
+}
+
+/* Quote user-supplied bytes: at most GR_MSG_VALUE_MAX of them, escaped as described above. */
+static void
+msg_put_value(struct msg *m, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t shown = n < GR_MSG_VALUE_MAX ? n : GR_MSG_VALUE_MAX;
+
+    for (size_t i = 0; i < shown; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[4];
+
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            msg_put_n(m, esc, 2);
+        } else if (c >= 0x20 && c < 0x7f) {
+            esc[0] = (char)c;
+            msg_put_n(m, esc, 1);
+        } else {
+            esc[0] = '\\';
+            esc[1] = 'x';
+            esc[2] = hex[c >> 4];
+            esc[3] = hex[c & 0xf];
+            msg_put_n(m, esc, 4);
+        }
+    }
+    if (shown < n)
+        msg_put_n(m, "...", 3);
+}
+
+/* Writes the common start of a bad-value message: greenrun: NAME="VALUE": */
+static void
+msg_put_head(struct msg *m, enum var_id id, const char *value, size_t vlen)
+{
+    msg_put(m, "greenrun: ");
+    msg_put(m, var_names[id]);
+    msg_put(m, "=\"");
+    msg_put_value(m, value, vlen);
+    msg_put(m, "\": ");
+}
+
+static size_t
+str_len(const char *s)
+{
+    size_t n = 0;
+
+    while (s[n] != '\0')
+        n++;
+    return n;
+}
+
+/* True when s[0..n) is exactly the NUL-terminated word. */
+static bool
+span_is(const char *s, size_t n, const char *word)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (word[i] == '\0' || word[i] != s[i])
+            return false;
+    }
+    return word[i] == '\0';
+}
+
+/* True when s[0..n) starts with the NUL-terminated prefix. */
+static bool
+span_has_prefix(const char *s, size_t n, const char *prefix)
+{
+    size_t i;
+
+    for (i = 0; prefix[i] != '\0'; i++) {
+        if (i >= n || s[i] != prefix[i])
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Scan decimal digits at the start of s[0..n). Returns how many digits were read (0 if none)
+ * and stores the value in *out, saturated at GR_DECIMAL_CAP: callers only ever compare it
+ * with limits far below the cap, so a saturated value is simply "too large".
+ */
+static size_t
+scan_decimal(const char *s, size_t n, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t i;
+
+    for (i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+        v = v * 10 + (uint64_t)(s[i] - '0');
+        if (v > GR_DECIMAL_CAP)
+            v = GR_DECIMAL_CAP;
+    }
+    *out = v;
+    return i;
+}
+
+/* s[0..n) must be all digits with a value in [lo, hi]. */
+static bool
+parse_range(const char *s, size_t n, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    size_t used = scan_decimal(s, n, out);
+
+    return used > 0 && used == n && *out >= lo && *out <= hi;
+}
+
+static int
+parse_procs(struct gr_config *cfg, const char *value, struct msg *m)
+{
+    size_t n = str_len(value);
+    uint64_t v;
+
+    if (!parse_range(value, n, 1, GR_MAX_PROCS, &v)) {
+        msg_put_head(m, VAR_PROCS, value, n);
+        msg_put(m, "expected an integer from 1 to 1024");
+        return -1;
+    }
+    cfg->procs = (int)v;
+    return 0;
+}
+
+/* Digits with an optional k/K, m/M or g/G suffix (powers of 1024). */
+static int
+parse_stack(struct gr_config *cfg, const char *value, struct msg *m)
+{
+    size_t n = str_len(value);
+    uint64_t v;
+    size_t used = scan_decimal(value, n, &v);
+    unsigned shift = 0;
+    bool ok = used > 0;
+
+    if (ok && used < n) {
+        if (used + 1 != n)
+            ok = false;
+        else if (value[used] == 'k' || value[used] == 'K')
+            shift = 10;
+        else if (value[used] == 'm' || value[used] == 'M')
+            shift = 20;
+        else if (value[used] == 'g' || value[used] == 'G')
+            shift = 30;
+        else
+            ok = false;
+    }
+    /* Compare before shifting so that nothing can overflow. */
+    if (ok && v > (uint64_t)(GR_MAX_STACK >> shift))
+        ok = false;
+    if (ok) {
+        v <<= shift;
+        ok = v >= GR_MIN_STACK && v <= GR_MAX_STACK;
+    }
+    if (!ok) {
+        msg_put_head(m, VAR_STACK, value, n);
+        msg_put(m, "expected a size from 16K to 16G, like 64K, 8M or 1G");
+        return -1;
+    }
+    cfg->stack_size = (size_t)v;
+    return 0;
+}
+
+/* A comma-separated list of items; empty items (",,", a trailing comma) are skipped. */
+static int
+parse_debug(struct gr_config *cfg, const char *value, struct msg *m)
+{
+    static const char schedtrace[] = "schedtrace=";
+    size_t n = str_len(value);
+    size_t start = 0;
+
+    while (start < n) {
+        size_t end = start;
+
+        while (end < n && value[end] != ',')
+            end++;
+
+        const char *item = value + start;
+        size_t ilen = end - start;
+
+        if (ilen == 0) {
+            /* Nothing between two commas. */
+        } else if (span_is(item, ilen, "banner")) {
+            cfg->banner = true;
+        } else if (span_is(item, ilen, "stats")) {
+            cfg->stats = true;
+        } else if (span_has_prefix(item, ilen, schedtrace)) {
+            size_t skip = sizeof(schedtrace) - 1;
+            uint64_t ms;
+
+            if (!parse_range(item + skip, ilen - skip, 1, GR_SCHEDTRACE_MAX, &ms)) {
+                msg_put_head(m, VAR_DEBUG, value, n);
+                msg_put(m, "bad value in \"");
+                msg_put_value(m, item, ilen);
+                msg_put(m, "\"; accepted: " ACCEPTED_DEBUG);
+                return -1;
+            }
+            cfg->schedtrace_ms = (int64_t)ms;
+        } else {
+            msg_put_head(m, VAR_DEBUG, value, n);
+            msg_put(m, "unknown item \"");
+            msg_put_value(m, item, ilen);
+            msg_put(m, "\"; accepted: " ACCEPTED_DEBUG);
+            return -1;
+        }
+        start = end + 1;
+    }
+    return 0;
+}
+
+static enum var_id
+lookup_name(const char *name, size_t n)
+{
+    for (int id = 0; id < VAR_COUNT; id++) {
+        if (span_is(name, n, var_names[id]))
+            return (enum var_id)id;
+    }
+    return VAR_UNKNOWN;
+}
+
+int
+gr_config_parse(struct gr_config *cfg, char *const *envp, char *err, size_t errlen)
+{
+    struct gr_config c = { 0 };
+    bool seen[VAR_COUNT] = { false };
+    struct msg m;
+    int rc = 0;
+
+    msg_init(&m, err, errlen);
+    for (char *const *ep = envp; ep != NULL && *ep != NULL && rc == 0; ep++) {
+        const char *entry = *ep;
+        size_t nlen = 0;
+
+        while (entry[nlen] != '\0' && entry[nlen] != '=')
+            nlen++;
+        if (!span_has_prefix(entry, nlen, "GREENRUN_"))
+            continue;
+
+        enum var_id id = lookup_name(entry, nlen);
+
+        if (id == VAR_UNKNOWN) {
+            msg_put(&m, "greenrun: ");
+            msg_put_value(&m, entry, nlen);
+            msg_put(&m, ": unknown variable; accepted: " ACCEPTED_VARIABLES);
+            rc = -1;
+            break;
+        }
+        /* An entry without '=' is invisible to getenv(); only its name is checked. */
+        if (entry[nlen] != '=' || seen[id])
+            continue;
+        seen[id] = true;
+
+        const char *value = entry + nlen + 1;
+
+        if (value[0] == '\0')
+            continue;
+        switch (id) {
+        case VAR_PROCS:
+            rc = parse_procs(&c, value, &m);
+            break;
+        case VAR_STACK:
+            rc = parse_stack(&c, value, &m);
+            break;
+        case VAR_DEBUG:
+            rc = parse_debug(&c, value, &m);
+            break;
+        default:
+            /* GREENRUN_TEST_MODE, GREENRUN_LIB: not the runtime's business. */
+            break;
+        }
+    }
+    if (rc != 0) {
+        /* Leave the caller with the defaults rather than a half-parsed configuration. */
+        struct gr_config defaults = { 0 };
+
+        *cfg = defaults;
+        return -1;
+    }
+    *cfg = c;
+    return 0;
+}

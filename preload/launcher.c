@@ -1,0 +1,356 @@
+/*
+ * preload/launcher.c: the greenrun program.
+ *
+ *     greenrun [--procs N] [--stack SIZE] [--debug LIST] [--] PROGRAM [ARGS...]
+ *
+ * It turns its options into GREENRUN_* variables, checks the whole resulting environment with
+ * the runtime's own parser (so a bad value is refused here, with the runtime's message, before
+ * the program starts), puts libgreenrun.so in front of LD_PRELOAD and execs the program.
+ *
+ * This is an ordinary program, not part of the preload: stdio, malloc and getenv are fine.
+ *
+ * Exit status when greenrun itself fails (as env(1) and the shells do): 2 for bad usage or a
+ * bad value, 126 when the program was found but cannot be run, 127 when it (or the library)
+ * was not found.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "preload/config.h"
+
+#ifndef GR_VERSION
+#define GR_VERSION      "0.1.0"
+#endif
+
+#define LIB_NAME        "libgreenrun.so"
+#define EXIT_USAGE      2
+#define EXIT_CANNOT_RUN 126
+#define EXIT_NOT_FOUND  127
+
+extern char **environ;
+
+/* One command-line option and the variable it sets. */
+struct option_var {
+    const char *long_name;      /* "--procs" */
+    char        short_name;     /* 'p', or 0 */
+    const char *var;            /* "GREENRUN_PROCS" */
+};
+
+static const struct option_var option_vars[] = {
+    { "--procs", 'p', "GREENRUN_PROCS" },
+    { "--stack", 0, "GREENRUN_STACK" },
+    { "--debug", 0, "GREENRUN_DEBUG" },
+};
+
+#define N_OPTION_VARS   (sizeof(option_vars) / sizeof(option_vars[0]))
+
+static void
+print_usage(FILE *f)
+{
+    fputs("usage: greenrun [OPTIONS] [--] PROGRAM [ARGS...]\n", f);
+}
+
+static void
+print_help(void)
+{
+    print_usage(stdout);
+    fputs("\n"
+          "Run PROGRAM with every pthread as a green thread (libgreenrun.so preloaded).\n"
+          "\n"
+          "Options (each sets a variable that the runtime reads at start-up):\n"
+          "  -p, --procs N       GREENRUN_PROCS: number of Ps, the OS threads that run\n"
+          "                      green threads in parallel; 1 to 1024\n"
+          "                      (default: the CPUs available to the process)\n"
+          "      --stack SIZE    GREENRUN_STACK: default stack size of a thread whose\n"
+          "                      attributes set none; 16K to 16G, with an optional\n"
+          "                      K, M or G suffix (powers of 1024), like 64K, 8M or 1G\n"
+          "                      (default: like native threads, RLIMIT_STACK or 8M)\n"
+          "      --debug LIST    GREENRUN_DEBUG: comma-separated list of\n"
+          "                        banner          print \"greenrun: active ...\" at start-up\n"
+          "                        stats           print scheduler counters at exit\n"
+          "                        schedtrace=MS   print scheduler state every MS\n"
+          "                                        milliseconds (1 to 3600000)\n"
+          "  -h, --help          print this help and exit\n"
+          "      --version       print the version and exit\n"
+          "\n"
+          "Options also take the form --procs=N. A value given as an option replaces the\n"
+          "variable inherited from the environment; other GREENRUN_* variables are kept and\n"
+          "checked too (an unknown GREENRUN_* name is an error, to catch typos).\n"
+          "\n"
+          "The library is GREENRUN_LIB if set, else " LIB_NAME " next to this program,\n"
+          "else ../lib/greenrun/" LIB_NAME " relative to this program's directory. It is\n"
+          "put first in LD_PRELOAD; entries already there are kept.\n"
+          "\n"
+          "Exit status: PROGRAM's, or 2 for a usage error or a bad value, 126 if PROGRAM\n"
+          "cannot be executed, 127 if PROGRAM or the library is not found.\n",
+          stdout);
+}
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* A one-line complaint about the command line, then the usage; exits 2. */
+static void
+usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("greenrun: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    print_usage(stderr);
+    fputs("Try 'greenrun --help' for more information.\n", stderr);
+    exit(EXIT_USAGE);
+}
+
+static void
+set_var(const char *name, const char *value)
+{
+    if (setenv(name, value, 1) != 0) {
+        fprintf(stderr, "greenrun: cannot set %s: %s\n", name, strerror(errno));
+        exit(EXIT_USAGE);
+    }
+}
+
+/*
+ * If argv[*i] is one of the value options, set its variable, advance *i past the value and
+ * return 1. Accepted: --name VALUE, --name=VALUE, -c VALUE, -cVALUE.
+ */
+static int
+take_option_var(int argc, char **argv, int *i)
+{
+    const char *arg = argv[*i];
+
+    for (size_t k = 0; k < N_OPTION_VARS; k++) {
+        const struct option_var *ov = &option_vars[k];
+        size_t n = strlen(ov->long_name);
+        const char *value;
+
+        if (strncmp(arg, ov->long_name, n) == 0 && arg[n] == '=') {
+            value = arg + n + 1;
+        } else if (strcmp(arg, ov->long_name) == 0 ||
+                   (ov->short_name != 0 && arg[0] == '-' && arg[1] == ov->short_name &&
+                    arg[2] == '\0')) {
+            if (*i + 1 >= argc)
+                usage_error("option '%s' needs a value", arg);
+            *i += 1;
+            value = argv[*i];
+        } else if (ov->short_name != 0 && arg[0] == '-' && arg[1] == ov->short_name) {
+            value = arg + 2;
+        } else {
+            continue;
+        }
+        /* An empty value would read as "unset" and silently do nothing: refuse it. */
+        if (value[0] == '\0')
+            usage_error("option '%s' needs a non-empty value", ov->long_name);
+        set_var(ov->var, value);
+        return 1;
+    }
+    return 0;
+}
+
+/* Returns a malloc'd "dir/rel", or exits when out of memory. */
+static char *
+join_path(const char *dir, const char *rel)
+{
+    size_t dlen = strlen(dir), rlen = strlen(rel);
+    char *p = malloc(dlen + 1 + rlen + 1);
+
+    if (p == NULL) {
+        fputs("greenrun: out of memory\n", stderr);
+        exit(EXIT_NOT_FOUND);
+    }
+    memcpy(p, dir, dlen);
+    p[dlen] = '/';
+    memcpy(p + dlen + 1, rel, rlen + 1);
+    return p;
+}
+
+/*
+ * Candidate path -> absolute canonical path of an existing regular file, or NULL.
+ * The result must be absolute: ld.so looks a slash-less LD_PRELOAD entry up in the library
+ * search path, not in the current directory.
+ */
+static char *
+usable_lib(const char *path)
+{
+    struct stat st;
+    char *abs = realpath(path, NULL);
+
+    if (abs == NULL)
+        return NULL;
+
+    int e = stat(abs, &st) != 0 ? errno : S_ISREG(st.st_mode) ? 0 : EISDIR;
+
+    if (e != 0) {
+        free(abs);
+        errno = e;          /* find_lib names the reason */
+        return NULL;
+    }
+    return abs;
+}
+
+/* The directory this program lives in (from /proc/self/exe), malloc'd; NULL if unknown. */
+static char *
+self_dir(void)
+{
+    char *exe = realpath("/proc/self/exe", NULL);
+    char *slash;
+
+    if (exe == NULL)
+        return NULL;
+    slash = strrchr(exe, '/');
+    if (slash == NULL) {
+        free(exe);
+        return NULL;
+    }
+    if (slash == exe)
+        slash[1] = '\0';        /* the program is in "/" */
+    else
+        slash[0] = '\0';
+    return exe;
+}
+
+/* Find libgreenrun.so as described in the file header; exits 127 naming the paths tried. */
+static char *
+find_lib(void)
+{
+    const char *env = getenv("GREENRUN_LIB");
+    char *found;
+
+    if (env != NULL && env[0] != '\0') {
+        found = usable_lib(env);
+        if (found == NULL) {
+            fprintf(stderr, "greenrun: library not found: GREENRUN_LIB=%s: %s\n", env,
+                    errno == EISDIR ? "not a regular file" : strerror(errno));
+            exit(EXIT_NOT_FOUND);
+        }
+        return found;
+    }
+
+    char *dir = self_dir();
+
+    if (dir == NULL) {
+        fprintf(stderr, "greenrun: library not found: cannot read /proc/self/exe (%s); "
+                "set GREENRUN_LIB\n", strerror(errno));
+        exit(EXIT_NOT_FOUND);
+    }
+
+    char *next_to = join_path(dir, LIB_NAME);
+    char *in_lib = join_path(dir, "../lib/greenrun/" LIB_NAME);
+
+    found = usable_lib(next_to);
+    if (found == NULL)
+        found = usable_lib(in_lib);
+    if (found == NULL) {
+        fprintf(stderr, "greenrun: library not found: tried %s and %s; set GREENRUN_LIB\n",
+                next_to, in_lib);
+        exit(EXIT_NOT_FOUND);
+    }
+    free(next_to);
+    free(in_lib);
+    free(dir);
+    return found;
+}
+
+/*
+ * Set LD_PRELOAD to "lib old..." where old is the current list (ld.so separates entries with
+ * spaces or colons). Entries already naming lib are dropped, so nested launches do not pile
+ * the library up; the order of the others is kept.
+ */
+static void
+prepend_preload(const char *lib)
+{
+    const char *old = getenv("LD_PRELOAD");
+    size_t liblen = strlen(lib);
+    size_t oldlen = old != NULL ? strlen(old) : 0;
+    char *out = malloc(liblen + 1 + oldlen + 1);
+    size_t len = liblen;
+
+    if (out == NULL) {
+        fputs("greenrun: out of memory\n", stderr);
+        exit(EXIT_NOT_FOUND);
+    }
+    memcpy(out, lib, liblen);
+    for (size_t i = 0; i < oldlen;) {
+        size_t start = i;
+
+        while (i < oldlen && old[i] != ' ' && old[i] != ':')
+            i++;
+
+        size_t n = i - start;
+
+        if (n > 0 && !(n == liblen && memcmp(old + start, lib, n) == 0)) {
+            out[len++] = ' ';
+            memcpy(out + len, old + start, n);
+            len += n;
+        }
+        while (i < oldlen && (old[i] == ' ' || old[i] == ':'))
+            i++;
+    }
+    out[len] = '\0';
+    set_var("LD_PRELOAD", out);
+    free(out);
+}
+
+int
+main(int argc, char **argv)
+{
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+
+        if (arg[0] != '-' || arg[1] == '\0')
+            break;                          /* PROGRAM ("-" alone is a name, not an option) */
+        if (strcmp(arg, "--") == 0) {
+            i++;
+            break;
+        }
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            print_help();
+            return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        }
+        if (strcmp(arg, "--version") == 0) {
+            printf("greenrun %s\n", GR_VERSION);
+            return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        }
+        if (!take_option_var(argc, argv, &i))
+            usage_error("unknown option '%s'", arg);
+    }
+    if (i >= argc)
+        usage_error("no program given");
+
+    /* The runtime will see exactly this environment: refuse it now, with its message. */
+    struct gr_config cfg;
+    char err[512];
+
+    if (gr_config_parse(&cfg, environ, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return EXIT_USAGE;
+    }
+
+    char *lib = find_lib();
+
+    if (strpbrk(lib, " :") != NULL) {
+        fprintf(stderr, "greenrun: %s: LD_PRELOAD cannot hold a path with a space or a colon; "
+                "move the library or set GREENRUN_LIB\n", lib);
+        return EXIT_NOT_FOUND;
+    }
+    prepend_preload(lib);
+    free(lib);
+
+    execvp(argv[i], &argv[i]);
+
+    int e = errno;
+
+    fprintf(stderr, "greenrun: %s: %s\n", argv[i], strerror(e));
+    /* Found but not runnable is 126, like the shells; anything else counts as not found. */
+    return e == EACCES || e == EPERM || e == ENOEXEC ? EXIT_CANNOT_RUN : EXIT_NOT_FOUND;
+}
