@@ -40,18 +40,14 @@ pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), v
         return gr_real.pthread_create(th, attr, fn, arg);
     ga.guard_size = GR_PAGE;
     if (attr != NULL) {
-        void *top = NULL;
+        void *lo = NULL;
         size_t size = 0;
         pthread_attr_getdetachstate(attr, &detach);
         pthread_attr_getguardsize(attr, &ga.guard_size);
-        /* glibc keeps the top of a user stack; NULL when the program supplied none. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-        pthread_attr_getstackaddr(attr, &top);
-#pragma GCC diagnostic pop
-        pthread_attr_getstacksize(attr, &size);
-        if (top != NULL) {
-            ga.stack_addr = (char *)top - size;
+        /* glibc keeps the top of a user stack and reports top - size: 0 - size when unset. */
+        pthread_attr_getstack(attr, &lo, &size);
+        if ((uintptr_t)lo + size != 0) {
+            ga.stack_addr = lo;
             ga.stack_size = size;
         } else {
             pthread_attr_getstacksize(attr, &ga.stack_size);

@@ -13,6 +13,7 @@
 #include "runtime/atomic.h"
 #include "runtime/debug.h"
 #include "runtime/lock.h"
+#include "runtime/preempt.h"
 #include "runtime/sched.h"
 #include "runtime/stack.h"
 #include "runtime/sys.h"
@@ -68,7 +69,8 @@ gr_boot(void)
     } else {
         gr_stack_init(default_stack_size());
         gr_sysmon_config(gr_opts.schedtrace_ms);
-        if (gr_tls_setxid_init() != 0 || gr_boot_sched(gr_opts.procs) != 0) {
+        if (gr_tls_setxid_init() != 0 || gr_preempt_init() != 0 ||
+            gr_boot_sched(gr_opts.procs) != 0) {
             gr_go_native("cannot set up the scheduler");
         } else {
             gr_store_release(&gr_state, GR_STATE_RUNNING);

@@ -155,6 +155,7 @@ mstart(void *arg)
     mp->sysdesc = mp->ownfs;
     mp->fs_cur = mp->ownfs;
     gr_curg = &mp->g0;                 /* marks this block as an M's (see gr_current) */
+    mp->statfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/stat", 0));
     gr_sys_sigprocmask(SIG_SETMASK, NULL, &mp->sigmask_cur);
     if (mp->nextp != NULL) {
         acquirep(mp, mp->nextp);
@@ -352,6 +353,16 @@ gr_yield(void)
     struct g *gp = gr_curg;
 
     switch_to_g0(gp, AFTER_YIELD_LOCAL);
+    if (gr_load_relaxed(&gp->sigpending) != 0)
+        deliver_pending_signals(gp);
+}
+
+void
+gr_yield_global(void)
+{
+    struct g *gp = gr_curg;
+
+    switch_to_g0(gp, AFTER_YIELD);
     if (gr_load_relaxed(&gp->sigpending) != 0)
         deliver_pending_signals(gp);
 }
@@ -1021,6 +1032,7 @@ gr_boot_sched(int nprocs)
     if (gr_sys_set_gs((uintptr_t)&m0) != 0)
         return -1;
     m0.tid = gr_sys_gettid();
+    m0.statfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/stat", 0));
     m0.sysdesc = gr_get_tp();
     m0.fs_cur = m0.sysdesc;
     gr_sys_sigprocmask(SIG_SETMASK, NULL, &m0.sigmask_cur);

@@ -114,6 +114,8 @@ struct p {
     uint32_t syscalltick;        /* owner: incremented at every entersyscall */
     uint32_t sysmon_tick;        /* sysmon only: syscalltick when it last looked */
     int64_t sysmon_when;         /* sysmon only: when it saw that tick first */
+    uint64_t sysmon_schedtick;   /* sysmon only: schedtick when it last looked */
+    int64_t sysmon_schedwhen;    /* sysmon only: when it saw that schedtick first */
     uint32_t fastrand;           /* owner */
 
     uint32_t runqhead;           /* atomic; advanced by the owner and by stealers (CAS) */
@@ -142,6 +144,8 @@ struct m {
     uint64_t sigmask_cur;        /* owner: signal mask installed on the OS thread */
     bool spinning;               /* owner; counted in gr_sched.nmspinning */
     bool is_sysmon;              /* immutable */
+    uint32_t preempt;            /* atomic: sysmon asked the running G to yield */
+    int statfd;                  /* immutable: /proc/thread-self/stat of this M, or -1 */
     struct gr_note park;         /* idle M sleeps here */
     struct m *schedlink;         /* idle list; protected by gr_sched.lock */
     struct m *alllink;           /* immutable once linked */
@@ -222,6 +226,8 @@ void gr_park(bool (*unlockf)(struct g *gp, void *arg), void *arg, const char *re
 void gr_ready(struct g *gp);
 /* Yield the P to other runnable Gs. Context: user G. */
 void gr_yield(void);
+/* Yield to the global queue (preemption: let every P see the G). Context: user G. */
+void gr_yield_global(void);
 
 /*
  * Bracket a call that may block in the kernel: the P is left in P_SYSCALL, and sysmon

@@ -82,6 +82,7 @@ gr_wq_push(struct gr_bucket *b, struct gr_waiter *w, const void *key, bool lifo)
 
     w->key = key;
     w->gp = gr_current();
+    w->parked = false;
     w->wake = GR_WAKE_NONE;
     w->next = NULL;
     w->prev = NULL;
@@ -139,8 +140,11 @@ gr_wq_wake(struct gr_bucket *b, struct gr_waiter *w, uint32_t reason)
 
     gr_wq_remove(b, w);
     if (gp != NULL) {
+        /* Not parked yet: its park sees the reason under our lock and does not happen. */
+        bool parked = w->parked;
         gr_store(&w->wake, reason);
-        gr_ready(gp);
+        if (parked)
+            gr_ready(gp);
     } else {
         /* The sleeper may return as soon as it sees wake: touch w no more after this. */
         gr_store(&w->wake, reason);
@@ -163,8 +167,6 @@ struct parkwait {
     struct gr_timer timer;
     int64_t deadline;
     unsigned flags;
-    void (*after)(void *);
-    void *arg;
 };
 
 static void
@@ -172,7 +174,7 @@ wait_timeout(struct gr_timer *t)
 {
     struct parkwait *pw = t->arg;
     struct gr_waiter *w = pw->w;
-    struct gr_bucket *b = bucket_of(w->key);
+    struct gr_bucket *b = pw->b;
 
     gr_lock(&b->lock);
     if (gr_load(&w->wake) == GR_WAKE_NONE)
@@ -180,41 +182,58 @@ wait_timeout(struct gr_timer *t)
     gr_unlock(&b->lock);
 }
 
-/* On g0: the G is off its stack; arm the timer, then let wakers see it. */
+/*
+ * On g0, the G off its stack: park unless a waker, a deadline or a cancellation came first.
+ * Everything of pw is read before the bucket is released: after that the G may run again.
+ */
 static bool
 wait_unlockf(struct g *gp, void *arg)
 {
     struct parkwait *pw = arg;
-    bool park = true;
+    struct gr_bucket *b = pw->b;
+    struct gr_waiter *w = pw->w;
 
-    if ((pw->flags & GR_WQ_CANCEL) && gr_cancel_pending(gp)) {
-        gr_wq_remove(pw->b, pw->w);
-        gr_store(&pw->w->wake, GR_WAKE_CANCEL);
-        park = false;
-    } else {
-        if (pw->flags & GR_WQ_CANCEL) {
-            gp->waitkey = pw->w->key;
-            gp->waiting = pw->w;
-        }
-        if (pw->deadline >= 0)
-            gr_timer_add(gr_getm()->p, &pw->timer, pw->deadline);
+    gr_lock(&b->lock);
+    if (gr_load(&w->wake) != GR_WAKE_NONE) {
+        gr_unlock(&b->lock);
+        return false;
     }
-    gr_unlock(&pw->b->lock);
-    if (pw->after != NULL)
-        pw->after(pw->arg);
-    return park;
+    if ((pw->flags & GR_WQ_CANCEL) && gr_cancel_pending(gp)) {
+        gr_wq_remove(b, w);
+        gr_store(&w->wake, GR_WAKE_CANCEL);
+        gr_unlock(&b->lock);
+        return false;
+    }
+    if (pw->deadline >= 0 && pw->deadline <= gr_nanotime()) {
+        gr_wq_remove(b, w);
+        gr_store(&w->wake, GR_WAKE_TIMEOUT);
+        gr_unlock(&b->lock);
+        return false;
+    }
+    if (pw->flags & GR_WQ_CANCEL) {
+        gp->waitkey = w->key;
+        gp->waiting = w;
+    }
+    if (pw->deadline >= 0)
+        gr_timer_add(gr_getm()->p, &pw->timer, pw->deadline);
+    w->parked = true;
+    gr_unlock(&b->lock);
+    return true;
 }
 
 uint32_t
 gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned flags,
            const char *reason, void (*after)(void *), void *arg)
 {
-    struct g *gp = gr_current();
+    struct g *gp = w->gp;
     uint32_t r;
 
+    gr_unlock(&b->lock);
+    if (after != NULL)
+        after(arg);
     if (gp != NULL) {
         struct parkwait pw = {
-            .b = b, .w = w, .deadline = deadline, .flags = flags, .after = after, .arg = arg,
+            .b = b, .w = w, .deadline = deadline, .flags = flags,
         };
         pw.timer.fn = wait_timeout;
         pw.timer.arg = &pw;
@@ -228,9 +247,6 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
     }
 
     /* No G: sleep the OS thread on the waiter's own word. */
-    gr_unlock(&b->lock);
-    if (after != NULL)
-        after(arg);
     while ((r = gr_load(&w->wake)) == GR_WAKE_NONE) {
         if (gr_sys_futex_wait(&w->wake, GR_WAKE_NONE, deadline) == -ETIMEDOUT) {
             gr_lock(&b->lock);

@@ -8,8 +8,9 @@
  * its waiter, so the same object works from both.
  *
  * Protocol: lock the bucket of a key, check the object's state, push a waiter, then
- * gr_wq_wait(), which releases the bucket only once the G is parked (on g0): a waker, who
- * changes the state and then takes the same bucket lock, cannot miss it.
+ * gr_wq_wait(). From the push on, a waker that takes the same bucket lock finds the waiter
+ * and marks it woken; if the G has not parked yet, its park sees the mark under the bucket
+ * lock and does not happen (Linux's prepare_to_wait pattern), so no wakeup is lost.
  */
 #ifndef GR_RUNTIME_SEMA_H
 #define GR_RUNTIME_SEMA_H
@@ -43,6 +44,7 @@ struct gr_waiter {
     uint32_t bitset;             /* futex bitset, or the primitive's own tag */
     uintptr_t data;              /* the primitive's own use */
     int64_t since;               /* when the wait began (mutex starvation) */
+    bool parked;                 /* the G is parked (set on g0 under the bucket lock) */
 };
 
 struct gr_bucket;
@@ -59,10 +61,10 @@ void gr_wq_wake(struct gr_bucket *b, struct gr_waiter *w, uint32_t reason);
 void gr_wq_remove(struct gr_bucket *b, struct gr_waiter *w);
 
 /*
- * Wait on w, queued in b. Releases b, then runs after(arg) (for example: unlock the user's
- * mutex), then sleeps until woken, until deadline (absolute CLOCK_MONOTONIC ns; -1 = none),
- * or until cancelled when flags has GR_WQ_CANCEL. Returns the GR_WAKE_* reason; w is no longer
- * queued. after(arg) may run on g0: it must not park or read TLS.
+ * Wait on w, queued in b. Releases b, then runs after(arg) on the caller (for example: unlock
+ * the user's mutex), then sleeps until woken, until deadline (absolute CLOCK_MONOTONIC ns;
+ * -1 = none), or until cancelled when flags has GR_WQ_CANCEL. Returns the GR_WAKE_* reason;
+ * w is no longer queued.
  * Requires: b locked and w pushed by the caller.
  */
 uint32_t gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned flags,

@@ -8,6 +8,7 @@
 #ifndef GR_RUNTIME_SYS_H
 #define GR_RUNTIME_SYS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -29,6 +30,7 @@ int gr_sys_madvise(void *addr, size_t len, int advice);
 
 ssize_t gr_sys_write(int fd, const void *buf, size_t len);
 ssize_t gr_sys_read(int fd, void *buf, size_t len);
+ssize_t gr_sys_pread(int fd, void *buf, size_t len, off_t off);
 int gr_sys_open(const char *path, int flags);
 int gr_sys_close(int fd);
 
@@ -39,6 +41,17 @@ int gr_sys_sched_yield(void);
 int gr_sys_sigprocmask(int how, const void *set, void *old);
 int gr_sys_rt_sigaction(int sig, const void *act, void *old);
 void gr_sys_exit_group(int code) __attribute__((noreturn));
+
+/*
+ * The runtime's own descriptors (epoll, eventfd, /proc files) live in a high range, CLOEXEC,
+ * out of the program's way; the descriptor hooks refuse to close or replace them.
+ * gr_fd_reserve moves fd there (closing the original) and returns the new one, or -errno;
+ * a negative fd is passed back unchanged.
+ */
+int gr_fd_reserve(int fd);
+bool gr_fd_is_runtime(int fd);
+/* Forget a reserved descriptor the runtime closes itself (the caller closes it). */
+void gr_fd_release(int fd);
 
 /* Thread-pointer registers (x86_64: FS for TLS, GS for the runtime's M). */
 int gr_sys_set_fs(uintptr_t base);

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -83,6 +84,77 @@ ssize_t
 gr_sys_read(int fd, void *buf, size_t len)
 {
     return gr_syscall3(SYS_read, fd, buf, len);
+}
+
+ssize_t
+gr_sys_pread(int fd, void *buf, size_t len, off_t off)
+{
+    return gr_syscall4(SYS_pread64, fd, buf, len, off);
+}
+
+/* ---- Reserved descriptors. */
+
+#define MAX_RESERVED 256
+
+static int reserved[MAX_RESERVED];     /* atomic slots; 0 = free (fd 0 is never reserved) */
+static int reserved_floor = -1;        /* atomic: lowest reserved fd, -1 = none yet */
+
+int
+gr_fd_reserve(int fd)
+{
+    struct rlimit { unsigned long cur, max; } rl;
+    long base, nfd;
+
+    if (fd < 0)
+        return fd;
+    if (gr_syscall4(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, &rl) != 0 || rl.cur > (1UL << 20))
+        rl.cur = 1024;
+    base = (long)rl.cur > 2 * MAX_RESERVED ? (long)rl.cur - MAX_RESERVED : (long)rl.cur / 2;
+    nfd = gr_syscall3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
+    if (nfd < 0)
+        nfd = gr_syscall3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 3);   /* keep it, low if need be */
+    if (nfd < 0)
+        return fd;
+    gr_syscall1(SYS_close, fd);
+    for (int i = 0; i < MAX_RESERVED; i++) {
+        int zero = 0;
+        if (__atomic_compare_exchange_n(&reserved[i], &zero, (int)nfd, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+            break;
+    }
+    for (;;) {
+        int floor = __atomic_load_n(&reserved_floor, __ATOMIC_SEQ_CST);
+        if (floor >= 0 && floor <= nfd)
+            break;
+        if (__atomic_compare_exchange_n(&reserved_floor, &floor, (int)nfd, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+            break;
+    }
+    return (int)nfd;
+}
+
+bool
+gr_fd_is_runtime(int fd)
+{
+    int floor = __atomic_load_n(&reserved_floor, __ATOMIC_RELAXED);
+
+    if (floor < 0 || fd < floor)
+        return false;
+    for (int i = 0; i < MAX_RESERVED; i++)
+        if (__atomic_load_n(&reserved[i], __ATOMIC_RELAXED) == fd)
+            return true;
+    return false;
+}
+
+void
+gr_fd_release(int fd)
+{
+    for (int i = 0; i < MAX_RESERVED; i++) {
+        int v = fd;
+        if (__atomic_compare_exchange_n(&reserved[i], &v, 0, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+            return;
+    }
 }
 
 int

@@ -12,6 +12,7 @@
 #include "runtime/atomic.h"
 #include "runtime/debug.h"
 #include "runtime/netpoll.h"
+#include "runtime/preempt.h"
 #include "runtime/runq.h"
 #include "runtime/sched.h"
 #include "runtime/stack.h"
@@ -52,6 +53,69 @@ gr_schedtrace(bool detailed)
     (void)detailed;
 }
 
+#define PREEMPT_AFTER_NS  10000000LL      /* 10 ms, as Go's forcePreemptNS */
+
+/* Is the M running in user mode (state R in its /proc/thread-self/stat)? */
+static bool
+m_running(struct m *mp)
+{
+    char buf[256];
+    ssize_t n;
+    char *rp = NULL;
+
+    if (mp->statfd < 0)
+        return false;
+    n = gr_sys_pread(mp->statfd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    for (char *q = buf; *q != '\0'; q++)
+        if (*q == ')')
+            rp = q;
+    return rp != NULL && rp[1] == ' ' && rp[2] == 'R';
+}
+
+static bool
+others_wait(struct p *pp)
+{
+    if (gr_load_relaxed(&gr_sched.runqsize) > 0 || !gr_runq_empty(pp))
+        return true;
+    return false;
+}
+
+/* Ask Ps that have run one G for 10 ms, while others wait, to switch. */
+static int
+preempt_long_runners(int64_t now)
+{
+    int n = 0;
+
+    for (int i = 0; i < gr_sched.nprocs; i++) {
+        struct p *pp = gr_sched.allp[i];
+        uint64_t tick = gr_load_relaxed(&pp->schedtick);
+        struct m *mp;
+
+        if (gr_load(&pp->status) != P_RUNNING) {
+            pp->sysmon_schedtick = tick;
+            pp->sysmon_schedwhen = now;
+            continue;
+        }
+        if (pp->sysmon_schedtick != tick) {
+            pp->sysmon_schedtick = tick;
+            pp->sysmon_schedwhen = now;
+            continue;
+        }
+        if (now - pp->sysmon_schedwhen < PREEMPT_AFTER_NS || !others_wait(pp))
+            continue;
+        mp = gr_load(&pp->m);
+        if (mp == NULL || gr_load(&mp->curg) == NULL || !m_running(mp))
+            continue;
+        gr_preempt_m(mp);
+        pp->sysmon_schedwhen = now;
+        n++;
+    }
+    return n;
+}
+
 static bool
 work_stranded(void)
 {
@@ -84,7 +148,7 @@ gr_sysmon_main(void *arg)
 
         gr_note_sleep(&idle, gr_nanotime() + delay);
         now = gr_nanotime();
-        if (gr_retake(now) > 0) {
+        if (gr_retake(now) > 0 || preempt_long_runners(now) > 0) {
             delay = SYSMON_MIN_SLEEP;
         } else if (work_stranded()) {
             gr_wakep();

@@ -1,0 +1,665 @@
+/*
+ * hooks/io.c: reads, writes, accept and connect, parked on the netpoller instead of blocking
+ * the OS thread, with the native contract kept: partial transfers, errno, SIGPIPE, EAGAIN on
+ * descriptors the program made non-blocking, SO_RCVTIMEO/SO_SNDTIMEO (EAGAIN at the deadline).
+ *
+ * One call = attempts without blocking until one does not say EAGAIN; between two, the G
+ * parks until an edge (netpoll.h). The attempt depends on the descriptor (fdtab.h, DESIGN.md):
+ *  - sockets: recvfrom/recvmsg/sendto/sendmsg with MSG_DONTWAIT added (never MSG_NOSIGNAL);
+ *  - other pollable descriptors: preadv2/pwritev2(..., -1, RWF_NOWAIT); where that gives
+ *    EOPNOTSUPP (FIFOs, ttys, eventfd writes), remembered per direction: poll the descriptor
+ *    with a zero timeout, and once it is ready issue the real call in syscall mode;
+ *  - files and whatever epoll refuses: the real call in syscall mode, no attempt.
+ * Blocking writes, and MSG_WAITALL receives on stream sockets, go on until everything is
+ * transferred, as the kernel's blocking calls do; an error or a timeout after some progress
+ * returns the progress. The attempts and the syscall-mode calls are raw system calls: errno
+ * is written once, on failure, and no glibc cancellation wrapper runs inside syscall mode.
+ *
+ * accept/accept4 on a blocking listener: when the listener is "sole" (created by this process,
+ * not shared), O_NONBLOCK is held for the accept call only (fdtab.h); otherwise readiness, then
+ * the real call in syscall mode (if another process wins the race, that M blocks and sysmon
+ * hands its P on). connect on a blocking socket: O_NONBLOCK held around the call, then wait
+ * for POLLOUT and read SO_ERROR; SO_SNDTIMEO expiring gives EINPROGRESS, as on Linux.
+ *
+ * Calls made without a G, or in native mode, go straight to glibc. Cancellation: a G parked
+ * here is a cancellation point (pthread_cancel wakes it and it unwinds); a G inside a
+ * syscall-mode call is not (it finishes the call).
+ */
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "hooks/fd.h"
+#include "hooks/hook.h"
+#include "runtime/netpoll.h"
+
+#ifndef RWF_NOWAIT
+#define RWF_NOWAIT 0x00000008
+#endif
+
+extern void __chk_fail(void) __attribute__((noreturn));
+
+enum {
+    OP_READ,         /* read: buf, len */
+    OP_READV,        /* readv: iov, iovcnt */
+    OP_RECV,         /* recv, recvfrom: buf, len, flags, addr, alen */
+    OP_RECVMSG,      /* recvmsg: msg, flags */
+    OP_WRITE,
+    OP_WRITEV,
+    OP_SEND,         /* send, sendto: buf, len, flags, addr, dlen */
+    OP_SENDMSG,
+};
+
+#define OWN_IOV 8
+
+struct io {
+    int op;
+    int fd;
+    unsigned dir;
+    int kind;
+    struct polldesc *pd;
+    char *buf;
+    size_t len;
+    struct iovec *iov;
+    int iovcnt;
+    struct msghdr *msg;
+    int flags;
+    void *addr;
+    socklen_t *alen;
+    socklen_t dlen;
+    bool all;                    /* transfer everything (blocking write, MSG_WAITALL) */
+    struct msghdr mcopy;         /* msg with its iov advanced after a partial transfer */
+    struct iovec own[OWN_IOV];   /* writable copy of the iov once a partial transfer moves it */
+    struct iovec *heap;          /* the same when it does not fit in own */
+};
+
+static bool
+is_sock_op(int op)
+{
+    return op == OP_RECV || op == OP_RECVMSG || op == OP_SEND || op == OP_SENDMSG;
+}
+
+/* The real call, blocking, in syscall mode. Raw result. */
+static long
+blocking_call(struct io *io)
+{
+    long r;
+
+    gr_entersyscall();
+    switch (io->op) {
+    case OP_READ:
+        r = gr_syscall3(SYS_read, io->fd, io->buf, io->len);
+        break;
+    case OP_READV:
+        r = gr_syscall3(SYS_readv, io->fd, io->iov, io->iovcnt);
+        break;
+    case OP_RECV:
+        r = gr_syscall6(SYS_recvfrom, io->fd, (long)io->buf, (long)io->len, io->flags,
+                        (long)io->addr, (long)io->alen);
+        break;
+    case OP_RECVMSG:
+        r = gr_syscall3(SYS_recvmsg, io->fd, io->msg, io->flags);
+        break;
+    case OP_WRITE:
+        r = gr_syscall3(SYS_write, io->fd, io->buf, io->len);
+        break;
+    case OP_WRITEV:
+        r = gr_syscall3(SYS_writev, io->fd, io->iov, io->iovcnt);
+        break;
+    case OP_SEND:
+        r = gr_syscall6(SYS_sendto, io->fd, (long)io->buf, (long)io->len, io->flags,
+                        (long)io->addr, (long)io->dlen);
+        break;
+    default:
+        r = gr_syscall3(SYS_sendmsg, io->fd, io->msg, io->flags);
+        break;
+    }
+    gr_exitsyscall();
+    return r;
+}
+
+static long
+sock_attempt(struct io *io)
+{
+    struct msghdr m;
+
+    switch (io->op) {
+    case OP_READ:
+        return gr_syscall6(SYS_recvfrom, io->fd, (long)io->buf, (long)io->len, MSG_DONTWAIT, 0, 0);
+    case OP_WRITE:
+        return gr_syscall6(SYS_sendto, io->fd, (long)io->buf, (long)io->len, MSG_DONTWAIT, 0, 0);
+    case OP_READV:
+    case OP_WRITEV:
+        memset(&m, 0, sizeof(m));
+        m.msg_iov = io->iov;
+        m.msg_iovlen = (size_t)io->iovcnt;
+        return gr_syscall3(io->op == OP_READV ? SYS_recvmsg : SYS_sendmsg, io->fd, &m,
+                           MSG_DONTWAIT);
+    case OP_RECV:
+        return gr_syscall6(SYS_recvfrom, io->fd, (long)io->buf, (long)io->len,
+                           io->flags | MSG_DONTWAIT, (long)io->addr, (long)io->alen);
+    case OP_SEND:
+        return gr_syscall6(SYS_sendto, io->fd, (long)io->buf, (long)io->len,
+                           io->flags | MSG_DONTWAIT, (long)io->addr, (long)io->dlen);
+    case OP_RECVMSG:
+        return gr_syscall3(SYS_recvmsg, io->fd, io->msg, io->flags | MSG_DONTWAIT);
+    default:
+        return gr_syscall3(SYS_sendmsg, io->fd, io->msg, io->flags | MSG_DONTWAIT);
+    }
+}
+
+/* Not a socket: RWF_NOWAIT, or readiness then the real call. */
+static long
+other_attempt(struct io *io)
+{
+    struct gr_pdir *d = io->dir == GR_POLL_READ ? &io->pd->rd : &io->pd->wr;
+    struct iovec one = { io->buf, io->len };
+    struct iovec *iov = io->op == OP_READ || io->op == OP_WRITE ? &one : io->iov;
+    int cnt = io->op == OP_READ || io->op == OP_WRITE ? 1 : io->iovcnt;
+    struct pollfd p = { .fd = io->fd, .events = io->dir == GR_POLL_READ ? POLLIN : POLLOUT };
+    long r;
+
+    if (__atomic_load_n(&d->nowait, __ATOMIC_RELAXED) != PD_NOWAIT_NO) {
+        r = gr_syscall6(io->dir == GR_POLL_READ ? SYS_preadv2 : SYS_pwritev2, io->fd, (long)iov,
+                        cnt, -1, 0, RWF_NOWAIT);
+        if (r != -EOPNOTSUPP)
+            return r;
+        __atomic_store_n(&d->nowait, (uint8_t)PD_NOWAIT_NO, __ATOMIC_RELAXED);
+    }
+    r = gr_syscall3(SYS_poll, &p, 1, 0);
+    if (r == 0)
+        return -EAGAIN;
+    return blocking_call(io);
+}
+
+static size_t
+iov_total(const struct iovec *iov, size_t cnt)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < cnt; i++)
+        n += iov[i].iov_len;
+    return n;
+}
+
+static size_t
+remaining(struct io *io)
+{
+    switch (io->op) {
+    case OP_READV:
+    case OP_WRITEV:
+        return iov_total(io->iov, (size_t)io->iovcnt);
+    case OP_RECVMSG:
+    case OP_SENDMSG:
+        return iov_total(io->msg->msg_iov, io->msg->msg_iovlen);
+    default:
+        return io->len;
+    }
+}
+
+/* Skip n transferred bytes of an iov array (copied to writable memory first). False: no
+ * memory for the copy. */
+static bool
+iov_advance(struct io *io, struct iovec **iovp, size_t *cntp, size_t n)
+{
+    struct iovec *iov = *iovp;
+    size_t cnt = *cntp;
+
+    if (iov != io->own && iov != io->heap) {
+        struct iovec *copy = io->own;
+        if (cnt > OWN_IOV) {
+            copy = io->heap = malloc(cnt * sizeof(*copy));
+            if (copy == NULL)
+                return false;
+        }
+        memcpy(copy, iov, cnt * sizeof(*copy));
+        iov = copy;
+    }
+    while (cnt > 0 && n >= iov->iov_len) {
+        n -= iov->iov_len;
+        iov++;
+        cnt--;
+    }
+    if (cnt > 0) {
+        iov->iov_base = (char *)iov->iov_base + n;
+        iov->iov_len -= n;
+    }
+    *iovp = iov;
+    *cntp = cnt;
+    return true;
+}
+
+static bool
+advance(struct io *io, size_t n)
+{
+    size_t cnt;
+
+    switch (io->op) {
+    case OP_READV:
+    case OP_WRITEV:
+        cnt = (size_t)io->iovcnt;
+        if (!iov_advance(io, &io->iov, &cnt, n))
+            return false;
+        io->iovcnt = (int)cnt;
+        return true;
+    case OP_RECVMSG:
+    case OP_SENDMSG:
+        if (io->msg != &io->mcopy) {
+            /* The address and the ancillary data went with the first part. */
+            memset(&io->mcopy, 0, sizeof(io->mcopy));
+            io->mcopy.msg_iov = io->msg->msg_iov;
+            io->mcopy.msg_iovlen = io->msg->msg_iovlen;
+            io->msg = &io->mcopy;
+        }
+        return iov_advance(io, &io->mcopy.msg_iov, &io->mcopy.msg_iovlen, n);
+    default:
+        io->buf += n;
+        io->len -= n;
+        return true;
+    }
+}
+
+static int64_t
+io_deadline(struct io *io)
+{
+    int64_t t;
+
+    if (io->kind != PD_KIND_SOCKET && !is_sock_op(io->op))
+        return -1;
+    t = gr_fdtab_timeout(io->fd, io->pd, io->dir);
+    return t > 0 ? gr_nanotime() + t : -1;
+}
+
+/* The loop of attempts and parks (header comment). Raw result. */
+static long
+io_run(struct io *io)
+{
+    struct gr_pollticket t;
+    int64_t deadline = -2;               /* not computed yet */
+    size_t done = 0;
+    long r;
+    int err;
+
+    for (;;) {
+        gr_netpoll_snap(&t, io->fd, io->pd, io->dir);
+        if (io->kind == PD_KIND_SOCKET || is_sock_op(io->op))
+            r = sock_attempt(io);
+        else
+            r = other_attempt(io);
+        if (r >= 0) {
+            gr_netpoll_pass(&t);
+            if (r > 0 && io->all && (size_t)r < remaining(io) &&
+                !gr_fdtab_nonblock(io->fd, io->pd) && advance(io, (size_t)r)) {
+                done += (size_t)r;
+                continue;
+            }
+            return (long)done + r;
+        }
+        if (r == -ENOTSOCK && io->kind == PD_KIND_SOCKET && !is_sock_op(io->op)) {
+            /* The number was reused behind our back: learn what it is now. */
+            gr_fdtab_forget_kind(io->pd, PD_KIND_SOCKET);
+            io->kind = gr_fdtab_kind(io->fd, io->pd);
+            if (io->kind < 0)
+                return done > 0 ? (long)done : io->kind;
+            if (io->kind == PD_KIND_FILE)
+                break;
+            continue;
+        }
+        if (r != -EAGAIN || gr_fdtab_nonblock(io->fd, io->pd))
+            return done > 0 ? (long)done : r;
+        if (deadline == -2)
+            deadline = io_deadline(io);
+        err = gr_netpoll_wait(&t, deadline, io->dir == GR_POLL_READ ? "IO read" : "IO write");
+        if (err == 0)
+            continue;
+        if (err == -ECANCELED) {
+            gr_hook_testcancel();
+            continue;
+        }
+        if (err == -ETIMEDOUT)
+            return done > 0 ? (long)done : -EAGAIN;
+        if (err == -EBADF)
+            return done > 0 ? (long)done : -EBADF;
+        break;                           /* epoll refuses it (or no memory): syscall mode */
+    }
+    r = blocking_call(io);
+    return r >= 0 ? (long)done + r : (done > 0 ? (long)done : r);
+}
+
+/* Entry of every transfer hook, on a G. Returns the libc result. */
+static long
+io_start(struct io *io)
+{
+    long r;
+
+    io->heap = NULL;
+    io->pd = gr_fdtab_get(io->fd);
+    if (io->pd == NULL) {
+        if (io->fd < 0)
+            return gr_hook_ret(-EBADF);
+        return gr_hook_ret(blocking_call(io));
+    }
+    if (is_sock_op(io->op)) {
+        io->kind = PD_KIND_SOCKET;
+        /* A call the program made non-blocking itself, or one that never blocks. */
+        if (io->flags & (MSG_DONTWAIT | MSG_ERRQUEUE))
+            return gr_hook_ret(sock_attempt(io));
+    } else {
+        io->kind = gr_fdtab_kind(io->fd, io->pd);
+        if (io->kind < 0)
+            return gr_hook_ret(io->kind);
+        if (io->kind == PD_KIND_FILE)
+            return gr_hook_ret(blocking_call(io));
+    }
+    if (io->dir == GR_POLL_WRITE)
+        io->all = true;
+    else if ((io->flags & MSG_WAITALL) && !(io->flags & MSG_PEEK) && is_sock_op(io->op))
+        io->all = gr_fdtab_is_stream(io->fd, io->pd);
+    r = io_run(io);
+    free(io->heap);
+    return gr_hook_ret(r);
+}
+
+/* ---- Reads. */
+
+GR_EXPORT ssize_t
+read(int fd, void *buf, size_t len)
+{
+    struct io io = { .op = OP_READ, .fd = fd, .dir = GR_POLL_READ, .buf = buf, .len = len };
+
+    if (gr_hook_g() == NULL)
+        return gr_real.read(fd, buf, len);
+    return io_start(&io);
+}
+
+GR_EXPORT ssize_t
+__read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+    if (len > buflen)
+        __chk_fail();
+    return read(fd, buf, len);
+}
+
+GR_EXPORT ssize_t
+readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    struct io io = { .op = OP_READV, .fd = fd, .dir = GR_POLL_READ,
+                     .iov = (struct iovec *)iov, .iovcnt = iovcnt };
+
+    if (gr_hook_g() == NULL)
+        return gr_real.readv(fd, iov, iovcnt);
+    return io_start(&io);
+}
+
+GR_EXPORT ssize_t
+recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr, socklen_t *alen)
+{
+    struct io io = { .op = OP_RECV, .fd = fd, .dir = GR_POLL_READ, .buf = buf, .len = len,
+                     .flags = flags, .addr = addr, .alen = alen };
+
+    if (gr_hook_g() == NULL)
+        return gr_real.recvfrom(fd, buf, len, flags, addr, alen);
+    return io_start(&io);
+}
+
+GR_EXPORT ssize_t
+recv(int fd, void *buf, size_t len, int flags)
+{
+    if (gr_hook_g() == NULL)
+        return gr_real.recv(fd, buf, len, flags);
+    return recvfrom(fd, buf, len, flags, NULL, NULL);
+}
+
+GR_EXPORT ssize_t
+__recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+    if (len > buflen)
+        __chk_fail();
+    return recv(fd, buf, len, flags);
+}
+
+GR_EXPORT ssize_t
+__recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags, struct sockaddr *addr,
+               socklen_t *alen)
+{
+    if (len > buflen)
+        __chk_fail();
+    return recvfrom(fd, buf, len, flags, addr, alen);
+}
+
+GR_EXPORT ssize_t
+recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    struct io io = { .op = OP_RECVMSG, .fd = fd, .dir = GR_POLL_READ, .msg = msg,
+                     .flags = flags };
+
+    if (gr_hook_g() == NULL)
+        return gr_real.recvmsg(fd, msg, flags);
+    return io_start(&io);
+}
+
+/* ---- Writes. */
+
+GR_EXPORT ssize_t
+write(int fd, const void *buf, size_t len)
+{
+    struct io io = { .op = OP_WRITE, .fd = fd, .dir = GR_POLL_WRITE, .buf = (char *)buf,
+                     .len = len };
+
+    if (gr_hook_g() == NULL)
+        return gr_real.write(fd, buf, len);
+    return io_start(&io);
+}
+
+GR_EXPORT ssize_t
+writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    struct io io = { .op = OP_WRITEV, .fd = fd, .dir = GR_POLL_WRITE,
+                     .iov = (struct iovec *)iov, .iovcnt = iovcnt };
+
+    if (gr_hook_g() == NULL)
+        return gr_real.writev(fd, iov, iovcnt);
+    return io_start(&io);
+}
+
+GR_EXPORT ssize_t
+sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr,
+       socklen_t alen)
+{
+    struct io io = { .op = OP_SEND, .fd = fd, .dir = GR_POLL_WRITE, .buf = (char *)buf,
+                     .len = len, .flags = flags, .addr = (void *)addr, .dlen = alen };
+
+    if (gr_hook_g() == NULL)
+        return gr_real.sendto(fd, buf, len, flags, addr, alen);
+    return io_start(&io);
+}
+
+GR_EXPORT ssize_t
+send(int fd, const void *buf, size_t len, int flags)
+{
+    if (gr_hook_g() == NULL)
+        return gr_real.send(fd, buf, len, flags);
+    return sendto(fd, buf, len, flags, NULL, 0);
+}
+
+/* Descriptors sent with SCM_RIGHTS are shared with another process from now on. */
+static void
+unshare_rights(const struct msghdr *msg)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const int *fds = (const int *)CMSG_DATA(c);
+        for (size_t i = 0; i < n; i++) {
+            struct polldesc *pd = gr_fdtab_peek(fds[i]);
+            if (pd != NULL)
+                gr_fdtab_unshare(pd);
+        }
+    }
+}
+
+GR_EXPORT ssize_t
+sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    struct io io = { .op = OP_SENDMSG, .fd = fd, .dir = GR_POLL_WRITE,
+                     .msg = (struct msghdr *)msg, .flags = flags };
+
+    if (gr_native())
+        return gr_real.sendmsg(fd, msg, flags);
+    if (msg != NULL && msg->msg_controllen > 0)
+        unshare_rights(msg);
+    if (gr_hook_g() == NULL)
+        return gr_real.sendmsg(fd, msg, flags);
+    return io_start(&io);
+}
+
+/* ---- accept and connect. */
+
+static int
+accept_hook(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
+{
+    struct gr_pollticket t;
+    struct polldesc *pd = gr_fdtab_get(fd);
+    int64_t deadline = -2, to;
+    uint32_t hgen;
+    long r;
+    int err;
+
+    if (pd == NULL) {
+        gr_entersyscall();
+        r = gr_syscall4(SYS_accept4, fd, addr, alen, flags);
+        gr_exitsyscall();
+        goto out;
+    }
+    for (;;) {
+        gr_netpoll_snap(&t, fd, pd, GR_POLL_READ);
+        if (gr_fdtab_nb_hold(fd, pd, &hgen)) {
+            r = gr_syscall4(SYS_accept4, fd, addr, alen, flags);
+            gr_fdtab_nb_release(fd, pd, hgen);
+        } else {
+            struct pollfd p = { .fd = fd, .events = POLLIN };
+            r = gr_syscall3(SYS_poll, &p, 1, 0);
+            if (r == 0) {
+                r = -EAGAIN;
+            } else {
+                gr_entersyscall();
+                r = gr_syscall4(SYS_accept4, fd, addr, alen, flags);
+                gr_exitsyscall();
+            }
+        }
+        if (r >= 0) {
+            uint8_t stream = __atomic_load_n(&pd->stream, __ATOMIC_RELAXED);
+            gr_hook_fd_new((int)r, PD_KIND_SOCKET, (flags & SOCK_NONBLOCK) != 0, stream, false);
+            gr_netpoll_pass(&t);
+            goto out;
+        }
+        if (r != -EAGAIN || gr_fdtab_nonblock(fd, pd))
+            goto out;
+        if (deadline == -2) {
+            to = gr_fdtab_timeout(fd, pd, GR_POLL_READ);
+            deadline = to > 0 ? gr_nanotime() + to : -1;
+        }
+        err = gr_netpoll_wait(&t, deadline, "accept");
+        if (err == 0)
+            continue;
+        if (err == -ECANCELED) {
+            gr_hook_testcancel();
+            continue;
+        }
+        if (err == -ETIMEDOUT || err == -EBADF) {
+            r = err == -ETIMEDOUT ? -EAGAIN : -EBADF;
+            goto out;
+        }
+        gr_entersyscall();
+        r = gr_syscall4(SYS_accept4, fd, addr, alen, flags);
+        gr_exitsyscall();
+        break;
+    }
+out:
+    return (int)gr_hook_ret(r);
+}
+
+GR_EXPORT int
+accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
+{
+    if (gr_hook_g() == NULL)
+        return gr_real.accept4(fd, addr, alen, flags);
+    return accept_hook(fd, addr, alen, flags);
+}
+
+GR_EXPORT int
+accept(int fd, struct sockaddr *addr, socklen_t *alen)
+{
+    if (gr_hook_g() == NULL)
+        return gr_real.accept(fd, addr, alen);
+    return accept_hook(fd, addr, alen, 0);
+}
+
+static long
+connect_blocking(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    long r;
+
+    gr_entersyscall();
+    r = gr_syscall3(SYS_connect, fd, addr, len);
+    gr_exitsyscall();
+    return r;
+}
+
+GR_EXPORT int
+connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    struct gr_pollticket t;
+    struct polldesc *pd;
+    int64_t deadline, to;
+    uint32_t hgen;
+    socklen_t elen;
+    int soerr, err;
+    long r;
+
+    if (gr_hook_g() == NULL)
+        return gr_real.connect(fd, addr, len);
+    pd = gr_fdtab_get(fd);
+    if (pd == NULL)
+        return (int)gr_hook_ret(connect_blocking(fd, addr, len));
+    if (!gr_fdtab_nb_hold(fd, pd, &hgen)) {
+        if (gr_fdtab_nonblock(fd, pd))
+            return (int)gr_hook_ret(gr_syscall3(SYS_connect, fd, addr, len));
+        /* Blocking, but shared with another number or process: no toggling. */
+        return (int)gr_hook_ret(connect_blocking(fd, addr, len));
+    }
+    r = gr_syscall3(SYS_connect, fd, addr, len);
+    gr_fdtab_nb_release(fd, pd, hgen);
+    if (r == -EAGAIN)                    /* AF_UNIX with a full backlog: only blocking waits */
+        return (int)gr_hook_ret(connect_blocking(fd, addr, len));
+    if (r != -EINPROGRESS)
+        return (int)gr_hook_ret(r);
+    to = gr_fdtab_timeout(fd, pd, GR_POLL_WRITE);
+    deadline = to > 0 ? gr_nanotime() + to : -1;
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = POLLOUT };
+        gr_netpoll_snap(&t, fd, pd, GR_POLL_WRITE);
+        if (gr_syscall3(SYS_poll, &p, 1, 0) != 0)
+            break;
+        err = gr_netpoll_wait(&t, deadline, "connect");
+        if (err == -ECANCELED)
+            gr_hook_testcancel();
+        else if (err == -ETIMEDOUT)
+            return (int)gr_hook_ret(-EINPROGRESS);
+        else if (err == -EBADF)
+            return (int)gr_hook_ret(-EBADF);
+        else if (err != 0)
+            break;
+    }
+    soerr = 0;
+    elen = sizeof(soerr);
+    r = gr_syscall6(SYS_getsockopt, fd, SOL_SOCKET, SO_ERROR, (long)&soerr, (long)&elen, 0);
+    if (r < 0)
+        return (int)gr_hook_ret(r);
+    return (int)gr_hook_ret(soerr != 0 ? -soerr : 0);
+}

@@ -1,0 +1,190 @@
+/*
+ * runtime/preempt.c: asynchronous preemption.
+ *
+ * sysmon asks for it (gr_preempt_m) when a P has run the same G for 10 ms while other Gs
+ * wait, and the M is running in user mode (its /proc/thread-self/stat says R: a G sleeping in
+ * a system call is left alone, since a signal would make some calls fail with EINTR). The M
+ * gets SIGURG; the handler checks that the request is ours and that the interrupted
+ * instruction is in the program's own code, never in libc, ld.so, the vDSO or the runtime
+ * (their internal locks are not G-aware), then redirects the G to gr_async_preempt, which
+ * yields once the handler has returned. SIGURG not sent by the runtime goes to the program's
+ * own handler, as the sigaction hook recorded it.
+ */
+#include "runtime/preempt.h"
+
+#include <cpuid.h>
+#include <link.h>
+#include <signal.h>
+#include <string.h>
+#include <ucontext.h>
+
+#include "runtime/atomic.h"
+#include "runtime/debug.h"
+#include "runtime/sched.h"
+#include "runtime/sys.h"
+
+#define MAX_RANGES 32
+
+uint64_t gr_xsave_size = 4096;
+uint8_t gr_have_xsave;
+
+void gr_async_preempt(void);
+void gr_preempt_yield(void);
+
+struct range {
+    uintptr_t lo;
+    uintptr_t hi;
+};
+
+static struct range noprempt[MAX_RANGES];    /* immutable after init */
+static int nnoprempt;
+/*
+ * The program's SIGURG disposition. Written by the sigaction hook under user_lock, read by
+ * the handler without it (a handler cannot take a lock its own thread may hold): the handler
+ * loads the function after the flags, and a disposition change racing a signal delivers it
+ * to either the old or the new handler, as natively.
+ */
+static void *user_handler;                     /* atomic */
+static int user_flags;                         /* atomic */
+static struct sigaction user_action;           /* protected by user_lock */
+static struct gr_mutex user_lock = GR_MUTEX_INIT;
+
+static bool
+excluded_object(const char *name)
+{
+    static const char *const names[] = {
+        "libc.so", "ld-linux", "libgreenrun", "linux-vdso", "libpthread.so", "libdl.so",
+    };
+
+    if (name == NULL)
+        return false;
+    for (size_t i = 0; i < GR_ARRAY_LEN(names); i++)
+        if (strstr(name, names[i]) != NULL)
+            return true;
+    return false;
+}
+
+static int
+collect_ranges(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    (void)arg;
+    if (!excluded_object(info->dlpi_name))
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum && nnoprempt < MAX_RANGES; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            noprempt[nnoprempt].lo = info->dlpi_addr + ph->p_vaddr;
+            noprempt[nnoprempt].hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+            nnoprempt++;
+        }
+    }
+    return 0;
+}
+
+static bool
+preemptible_pc(uintptr_t pc)
+{
+    for (int i = 0; i < nnoprempt; i++)
+        if (pc >= noprempt[i].lo && pc < noprempt[i].hi)
+            return false;
+    return true;
+}
+
+static void
+forward(int sig, siginfo_t *si, void *uc)
+{
+    int flags = gr_load(&user_flags);
+    void *h = gr_load(&user_handler);
+
+    /* SIGURG's default action is to ignore it. */
+    if (h == NULL || h == (void *)SIG_DFL || h == (void *)SIG_IGN)
+        return;
+    if (flags & SA_SIGINFO)
+        ((void (*)(int, siginfo_t *, void *))h)(sig, si, uc);
+    else
+        ((void (*)(int))h)(sig);
+}
+
+static void
+preempt_handler(int sig, siginfo_t *si, void *ucv)
+{
+    ucontext_t *uc = ucv;
+    struct m *mp;
+    struct g *gp;
+    uintptr_t pc, sp;
+
+    if (si->si_code != SI_TKILL || si->si_pid != gr_sys_getpid() || gr_curg == NULL) {
+        forward(sig, si, ucv);
+        return;
+    }
+    mp = gr_getm();
+    if (!gr_xchg(&mp->preempt, 0)) {
+        forward(sig, si, ucv);
+        return;
+    }
+    gp = mp->curg;
+    if (gp == NULL || gr_curg != gp || mp->p == NULL)
+        return;
+    pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    if (!preemptible_pc(pc))
+        return;
+    /* Make the G call gr_async_preempt, below the red zone of the interrupted frame. */
+    sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP] - 128 - 8;
+    *(uintptr_t *)sp = pc;
+    uc->uc_mcontext.gregs[REG_RSP] = (greg_t)sp;
+    uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)gr_async_preempt;
+}
+
+int
+gr_preempt_init(void)
+{
+    struct sigaction sa;
+    unsigned a, b, c, d;
+
+    if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_OSXSAVE) && __get_cpuid_max(0, NULL) >= 0xd) {
+        __cpuid_count(0xd, 0, a, b, c, d);
+        if (b >= 576) {
+            gr_have_xsave = 1;
+            gr_xsave_size = gr_round_up(b, 64) + 64;
+        }
+    }
+    if (!gr_have_xsave)
+        gr_xsave_size = 512 + 64 + 64;
+    dl_iterate_phdr(collect_ranges, NULL);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = preempt_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+    sigfillset(&sa.sa_mask);
+    return sigaction(SIGURG, &sa, NULL);
+}
+
+void
+gr_preempt_set_user_action(const struct sigaction *act, struct sigaction *old)
+{
+    gr_lock(&user_lock);
+    if (old != NULL)
+        *old = user_action;
+    if (act != NULL) {
+        user_action = *act;
+        gr_store(&user_handler, NULL);
+        gr_store(&user_flags, act->sa_flags);
+        gr_store(&user_handler, (act->sa_flags & SA_SIGINFO) ? (void *)act->sa_sigaction :
+                                                               (void *)act->sa_handler);
+    }
+    gr_unlock(&user_lock);
+}
+
+void
+gr_preempt_m(struct m *mp)
+{
+    gr_store(&mp->preempt, 1);
+    gr_sys_tgkill(gr_sys_getpid(), mp->tid, SIGURG);
+}
+
+/* Called by gr_async_preempt on the G's own stack, with every register saved. */
+void
+gr_preempt_yield(void)
+{
+    gr_yield_global();
+}

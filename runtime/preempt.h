@@ -1,0 +1,21 @@
+/*
+ * runtime/preempt.h: asynchronous preemption of Gs that run too long (DESIGN.md
+ * "Preemption and signals").
+ */
+#ifndef GR_RUNTIME_PREEMPT_H
+#define GR_RUNTIME_PREEMPT_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct m;
+
+/* Install the SIGURG handler and learn which code may never be preempted. 0 or -1. */
+int gr_preempt_init(void);
+/* sysmon: ask the M running a G that has held its P since `since` to yield. */
+void gr_preempt_m(struct m *mp);
+/* The program's own SIGURG disposition, kept by the sigaction hook (NULL: default). */
+void gr_preempt_set_user_action(const struct sigaction *act, struct sigaction *old);
+
+#endif /* GR_RUNTIME_PREEMPT_H */
