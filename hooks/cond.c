@@ -91,7 +91,7 @@ cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline)
     b = gr_wq_lock(c);
     gr_wq_push(b, &w, c, false);
     gr_xadd(C_WAITERS(c), 1);
-    r = gr_wq_wait(b, &w, deadline, GR_WQ_CANCEL, "cond", release_mutex, &rel);
+    r = gr_wq_wait(b, &w, deadline, GR_WQ_CANCEL | GR_WQ_SIGNAL, "cond", release_mutex, &rel);
     gr_xadd(C_WAITERS(c), -1);
     err = gr_mutex_reacquire(m, rel.count);
     if (r == GR_WAKE_CANCEL)

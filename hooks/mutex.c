@@ -167,7 +167,7 @@ lock_slow(pthread_mutex_t *m, int64_t deadline)
         if (w.since == 0)
             w.since = gr_nanotime();
         gr_wq_push(b, &w, m, requeue);
-        r = gr_wq_wait(b, &w, deadline, 0, "mutex", NULL, NULL);
+        r = gr_wq_wait(b, &w, deadline, GR_WQ_SIGNAL, "mutex", NULL, NULL);
         if (r == GR_WAKE_HANDOFF)
             return 0;
         if (r == GR_WAKE_TIMEOUT)

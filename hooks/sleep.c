@@ -11,20 +11,41 @@
 #include "hooks/hook.h"
 #include "runtime/sema.h"
 
-/* Park until deadline (absolute monotonic ns). 0, or ECANCELED-style unwinding. */
-static void
+/*
+ * Park until deadline (absolute monotonic ns). Returns 0, or EINTR when a signal sent to the
+ * thread interrupted it (its handler has run by then). A cancellation point.
+ */
+static int
 sleep_until(int64_t deadline)
 {
     uint32_t word = 0;
+    int r;
 
     gr_hook_testcancel();
     if (deadline <= gr_nanotime()) {
         gr_yield();
-        return;
+        return 0;
     }
-    /* A futex wait on a private word nobody wakes: only the deadline or a cancel ends it. */
-    while (gr_futex_wait(&word, 0, ~0u, deadline, GR_WQ_CANCEL) == -ECANCELED)
+    /* A futex wait on a private word nobody wakes: a deadline, a signal or a cancel ends it. */
+    while ((r = gr_futex_wait(&word, 0, ~0u, deadline, GR_WQ_CANCEL | GR_WQ_SIGNAL)) != -ETIMEDOUT) {
+        if (r == -EINTR)
+            return EINTR;
         gr_hook_testcancel();
+    }
+    return 0;
+}
+
+static void
+remaining(int64_t deadline, struct timespec *rem)
+{
+    int64_t left = deadline - gr_nanotime();
+
+    if (rem == NULL)
+        return;
+    if (left < 0)
+        left = 0;
+    rem->tv_sec = left / GR_NSEC_PER_SEC;
+    rem->tv_nsec = left % GR_NSEC_PER_SEC;
 }
 
 GR_EXPORT int
@@ -45,8 +66,10 @@ clock_nanosleep(clockid_t clock, int flags, const struct timespec *req, struct t
         err = gr_hook_deadline_rel(req, &deadline);
     if (err != 0)
         return err;
-    sleep_until(deadline);
-    return 0;
+    err = sleep_until(deadline);
+    if (err == EINTR && !(flags & TIMER_ABSTIME))
+        remaining(deadline, rem);
+    return err;
 }
 
 GR_EXPORT int
@@ -77,10 +100,12 @@ usleep(useconds_t usec)
 GR_EXPORT unsigned
 sleep(unsigned sec)
 {
-    struct timespec ts = { sec, 0 };
+    struct timespec ts = { sec, 0 }, rem = { 0, 0 };
 
     if (gr_hook_g() == NULL)
         return gr_real.sleep(sec);
-    nanosleep(&ts, NULL);
-    return 0;
+    if (nanosleep(&ts, &rem) == 0)
+        return 0;
+    /* Interrupted: the seconds left, rounded up as glibc does. */
+    return (unsigned)rem.tv_sec + (rem.tv_nsec > 0);
 }

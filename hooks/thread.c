@@ -99,7 +99,8 @@ join_g(struct g *gp, void **ret, int64_t deadline)
         if (deadline == 0)
             return EBUSY;
         gr_hook_testcancel();
-        int r = gr_futex_wait(&gp->joinstate, JOIN_JOINABLE, ~0u, deadline, GR_WQ_CANCEL);
+        int r = gr_futex_wait(&gp->joinstate, JOIN_JOINABLE, ~0u, deadline,
+                              GR_WQ_CANCEL | GR_WQ_SIGNAL);
         if (r == -ETIMEDOUT)
             return ETIMEDOUT;
         if (r == -ECANCELED)
@@ -176,8 +177,10 @@ pthread_exit(void *result)
 {
     struct g *gp = gr_hook_g();
 
-    if (gp != NULL)
+    if (gp != NULL) {
         gp->result = result;
+        gp->exiting = true;
+    }
     /* glibc unwinds (cleanup handlers, C++ destructors) to the frame g_entry registered. */
     gr_real.pthread_exit(result);
 }
@@ -197,8 +200,17 @@ pthread_cancel(pthread_t th)
     err = gr_real.pthread_cancel(th);
     if (err != 0 && err != ESRCH)
         return err;
-    if (gr_cancel_pending(gp))
-        gr_wq_interrupt(gp);
+    if (!gr_cancel_pending(gp))
+        return 0;
+    gr_wq_interrupt(gp, GR_WQ_CANCEL);
+    /* Asynchronous type: glibc signalled the fake tid; signal the M running the G instead.
+     * If it has switched away meanwhile, it acts when it next runs (see resumed()). */
+    if ((gr_load(gr_tls_cancelhandling(gp->tp)) & 0x2) && gp != gr_current()) {
+        struct m *mp = gr_load(&gp->m);
+        gr_tls_sigcancel_wrap();
+        if (mp != NULL && gr_load(&gp->status) == G_RUNNING)
+            gr_sys_tgkill(gr_sys_getpid(), mp->tid, 32 /* SIGCANCEL */);
+    }
     return 0;
 }
 
@@ -452,7 +464,10 @@ pthread_kill(pthread_t th, int sig)
         int r = gr_sys_tgkill(gr_sys_getpid(), self->m->tid, sig);
         return r < 0 ? -r : 0;
     }
-    /* Delivered by the target itself when it next runs (gr_park/gr_yield return). */
+    /* Delivered by the target itself when it next runs (gr_park/gr_yield return); a wait
+     * that a signal interrupts (sleeps, semaphores, I/O) ends now. */
     gr_fetch_or(&gp->sigpending, 1ULL << (sig - 1));
+    if (!(gp->sigmask & (1ULL << (sig - 1))))
+        gr_wq_interrupt(gp, GR_WQ_SIGNAL);
     return 0;
 }

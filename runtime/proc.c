@@ -333,6 +333,20 @@ switch_to_g0(struct g *gp, int after)
 
 static void deliver_pending_signals(struct g *gp);
 
+/*
+ * Back on the G after a switch: deliver signals sent to it meanwhile, and act on an
+ * asynchronous cancellation that could not be delivered while it was off an M.
+ */
+static inline void
+resumed(struct g *gp)
+{
+    if (gr_load_relaxed(&gp->sigpending) != 0)
+        deliver_pending_signals(gp);
+    /* glibc's bits: async type 0x2 and canceled 0x8 set, disabled 0x1 and exiting 0x10 not. */
+    if ((gr_load_relaxed(gr_tls_cancelhandling(gp->tp)) & 0x1b) == 0xa)
+        pthread_testcancel();
+}
+
 void
 gr_park(bool (*unlockf)(struct g *gp, void *arg), void *arg, const char *reason)
 {
@@ -343,8 +357,7 @@ gr_park(bool (*unlockf)(struct g *gp, void *arg), void *arg, const char *reason)
     mp->unlockf = unlockf;
     mp->unlockarg = arg;
     switch_to_g0(gp, AFTER_PARK);
-    if (gr_load_relaxed(&gp->sigpending) != 0)
-        deliver_pending_signals(gp);
+    resumed(gp);
 }
 
 void
@@ -353,8 +366,7 @@ gr_yield(void)
     struct g *gp = gr_curg;
 
     switch_to_g0(gp, AFTER_YIELD_LOCAL);
-    if (gr_load_relaxed(&gp->sigpending) != 0)
-        deliver_pending_signals(gp);
+    resumed(gp);
 }
 
 void
@@ -363,8 +375,7 @@ gr_yield_global(void)
     struct g *gp = gr_curg;
 
     switch_to_g0(gp, AFTER_YIELD);
-    if (gr_load_relaxed(&gp->sigpending) != 0)
-        deliver_pending_signals(gp);
+    resumed(gp);
 }
 
 static void
@@ -421,8 +432,7 @@ gr_exitsyscall(void)
         return;
     }
     switch_to_g0(gp, AFTER_EXITSYSCALL);
-    if (gr_load_relaxed(&gp->sigpending) != 0)
-        deliver_pending_signals(gp);
+    resumed(gp);
 }
 
 /* A P taken from a blocking call: run it if there is work, else make it idle. */
@@ -512,17 +522,20 @@ g_unlink(struct g *gp)
     gr_unlock(&gr_sched.glock);
 }
 
-/* The first code of every G, on its own stack and TLS. */
+/*
+ * The first code of every G, on its own stack and TLS. Nothing local is used after the
+ * setjmp returns a second time: the G is found again through gr_curg.
+ */
 static void
 g_entry(void *arg)
 {
-    struct g *gp = arg;
     __pthread_unwind_buf_t ub;
     void *result;
 
+    (void)arg;
     gr_tls_on_start();
-    if (gr_load_relaxed(&gp->sigpending) != 0)
-        deliver_pending_signals(gp);
+    if (gr_load_relaxed(&gr_curg->sigpending) != 0)
+        deliver_pending_signals(gr_curg);
     /* As nptl's start_thread: pthread_exit and cancellation unwind to here. The buffer is
      * glibc's cancellation buffer, smaller than a sigjmp_buf, as in pthread_cleanup_push. */
 #pragma GCC diagnostic push
@@ -531,10 +544,32 @@ g_entry(void *arg)
 #pragma GCC diagnostic pop
     if (unwound == 0) {
         __pthread_register_cancel(&ub);
-        result = gp->fn(gp->arg);
-        gp->result = result;
+        result = gr_curg->fn(gr_curg->arg);
+    } else {
+        /* Unwound: by pthread_exit (which set the result), or by cancellation. */
+        result = gr_curg->exiting ? gr_curg->result : PTHREAD_CANCELED;
     }
-    gr_goexit(gp->result);
+    gr_goexit(result);
+}
+
+int
+gr_run_main(int (*main_fn)(int, char **, char **), int argc, char **argv, char **envp)
+{
+    __pthread_unwind_buf_t ub;
+
+    if (gr_curg == NULL || !gr_curg->is_main)
+        return main_fn(argc, argv, envp);
+    /* pthread_exit in main unwinds to here instead of to glibc's frame, which would end the
+     * initial OS thread (M0) under the scheduler's feet. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+    int unwound = __sigsetjmp((struct __jmp_buf_tag *)(void *)ub.__cancel_jmp_buf, 0);
+#pragma GCC diagnostic pop
+    if (unwound == 0) {
+        __pthread_register_cancel(&ub);
+        return main_fn(argc, argv, envp);
+    }
+    gr_goexit(gr_curg->exiting ? gr_curg->result : PTHREAD_CANCELED);
 }
 
 int

@@ -86,6 +86,7 @@ struct g {
     void *(*fn)(void *);
     void *arg;
     void *result;
+    bool exiting;                /* owner G: pthread_exit set result (else an unwind = cancel) */
 
     /* Parking. */
     const char *waitreason;      /* owner G while running; read racily by dumps */
@@ -249,6 +250,8 @@ struct gr_gattr {
     bool has_sigmask;
 };
 int gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, struct g **out);
+/* Run the program's main on the main G, so that pthread_exit from main ends only the G. */
+int gr_run_main(int (*main_fn)(int, char **, char **), int argc, char **argv, char **envp);
 /* Finish the current G with result: runs TLS and key destructors, never returns. */
 GR_NORETURN void gr_goexit(void *result);
 /* Register fn to run on every exiting G, on the G, after its TLS destructors. */

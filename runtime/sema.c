@@ -83,6 +83,7 @@ gr_wq_push(struct gr_bucket *b, struct gr_waiter *w, const void *key, bool lifo)
     w->key = key;
     w->gp = gr_current();
     w->parked = false;
+    w->flags = 0;
     w->wake = GR_WAKE_NONE;
     w->next = NULL;
     w->prev = NULL;
@@ -204,13 +205,20 @@ wait_unlockf(struct g *gp, void *arg)
         gr_unlock(&b->lock);
         return false;
     }
+    if ((pw->flags & GR_WQ_SIGNAL) && gr_signals_deliverable(gp) != 0) {
+        gr_wq_remove(b, w);
+        gr_store(&w->wake, GR_WAKE_SIGNAL);
+        gr_unlock(&b->lock);
+        return false;
+    }
     if (pw->deadline >= 0 && pw->deadline <= gr_nanotime()) {
         gr_wq_remove(b, w);
         gr_store(&w->wake, GR_WAKE_TIMEOUT);
         gr_unlock(&b->lock);
         return false;
     }
-    if (pw->flags & GR_WQ_CANCEL) {
+    if (pw->flags & (GR_WQ_CANCEL | GR_WQ_SIGNAL)) {
+        w->flags = pw->flags;
         gp->waitkey = w->key;
         gp->waiting = w;
     }
@@ -260,8 +268,14 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
     return r;
 }
 
+uint64_t
+gr_signals_deliverable(struct g *gp)
+{
+    return gr_load(&gp->sigpending) & ~gp->sigmask;
+}
+
 void
-gr_wq_interrupt(struct g *gp)
+gr_wq_interrupt(struct g *gp, unsigned why)
 {
     for (;;) {
         const void *key = gr_load(&gp->waitkey);
@@ -271,8 +285,8 @@ gr_wq_interrupt(struct g *gp)
             return;
         b = gr_wq_lock(key);
         if (gp->waitkey == key) {
-            if (gp->waiting != NULL)
-                gr_wq_wake(b, gp->waiting, GR_WAKE_CANCEL);
+            if (gp->waiting != NULL && (gp->waiting->flags & why))
+                gr_wq_wake(b, gp->waiting, why == GR_WQ_CANCEL ? GR_WAKE_CANCEL : GR_WAKE_SIGNAL);
             gr_wq_unlock(b);
             return;
         }
@@ -298,6 +312,8 @@ gr_futex_wait(const uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadl
         return -ETIMEDOUT;
     case GR_WAKE_CANCEL:
         return -ECANCELED;
+    case GR_WAKE_SIGNAL:
+        return -EINTR;
     default:
         return 0;
     }

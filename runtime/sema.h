@@ -28,10 +28,12 @@ enum {
     GR_WAKE_TIMEOUT,     /* the deadline passed */
     GR_WAKE_CANCEL,      /* pthread_cancel of the waiting G (flag GR_WQ_CANCEL) */
     GR_WAKE_HANDOFF,     /* woken and handed ownership (mutex starvation mode) */
+    GR_WAKE_SIGNAL,      /* a signal for the G arrived (flag GR_WQ_SIGNAL); its handler ran */
 };
 
 /* gr_wq_wait flags. */
 #define GR_WQ_CANCEL  1u     /* a cancellation point: pthread_cancel interrupts it */
+#define GR_WQ_SIGNAL  2u     /* a signal sent to the G (pthread_kill) interrupts it */
 
 struct gr_waiter {
     const void *key;             /* protected by the bucket lock, like every link below */
@@ -45,6 +47,7 @@ struct gr_waiter {
     uintptr_t data;              /* the primitive's own use */
     int64_t since;               /* when the wait began (mutex starvation) */
     bool parked;                 /* the G is parked (set on g0 under the bucket lock) */
+    unsigned flags;              /* GR_WQ_* of the wait */
 };
 
 struct gr_bucket;
@@ -70,8 +73,12 @@ void gr_wq_remove(struct gr_bucket *b, struct gr_waiter *w);
 uint32_t gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned flags,
                     const char *reason, void (*after)(void *), void *arg);
 
-/* Wake a G parked in a GR_WQ_CANCEL wait, with GR_WAKE_CANCEL. */
-void gr_wq_interrupt(struct g *gp);
+/* Wake gp if it is parked in a wait interruptible by why (GR_WQ_CANCEL or GR_WQ_SIGNAL);
+ * it returns GR_WAKE_CANCEL or GR_WAKE_SIGNAL. */
+void gr_wq_interrupt(struct g *gp, unsigned why);
+
+/* Signals pending for gp that its mask does not block. */
+uint64_t gr_signals_deliverable(struct g *gp);
 
 /* True when gp has a pending, enabled cancellation request (glibc's cancelhandling bits). */
 bool gr_cancel_pending(struct g *gp);

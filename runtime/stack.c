@@ -115,6 +115,9 @@ gr_stack_galloc(size_t size, size_t guard)
     }
     gr_unlock(&pool_lock);
     if (gp != NULL) {
+        /* The previous G's TLS block and descriptor must not leak into the next one. */
+        size_t tls = gr_tls_block_size();
+        memset((char *)gp->map_lo + gp->map_size - tls, 0, tls);
         g_reset(gp);
         return gp;
     }

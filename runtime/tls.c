@@ -16,6 +16,7 @@
 #include "runtime/tls.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <resolv.h>
 #include <stdbool.h>
@@ -193,6 +194,7 @@ gr_tls_probe(void)
 
     gr_tls.resp_off = (long)((uintptr_t)resp - tp);
     gr_tls.curg_off = (long)((uintptr_t)&gr_curg - tp);
+    gr_tls.errno_off = (long)((uintptr_t)&errno - tp);
 
     rseq_offset = dlsym(RTLD_DEFAULT, "__rseq_offset");
     rseq_size = dlsym(RTLD_DEFAULT, "__rseq_size");
@@ -325,6 +327,36 @@ setxid_wrapper(int sig, siginfo_t *si, void *uc)
     gr_sys_set_fs(desc);
     glibc_setxid(sig, si, uc);
     gr_sys_set_fs(tp);
+}
+
+/*
+ * glibc's SIGCANCEL handler acts on the descriptor of whatever runs when the signal lands.
+ * On g0, that is a G that is not running here (the last one): never let it act there.
+ */
+#define SIGCANCEL 32
+
+static void (*glibc_sigcancel)(int, siginfo_t *, void *);
+
+static void
+sigcancel_wrapper(int sig, siginfo_t *si, void *uc)
+{
+    if (gr_curg != NULL && gr_current() == NULL)
+        return;                      /* on g0: the G acts on it when it runs again */
+    glibc_sigcancel(sig, si, uc);
+}
+
+void
+gr_tls_sigcancel_wrap(void)
+{
+    struct ksigaction old, act;
+
+    if (gr_sys_rt_sigaction(SIGCANCEL, NULL, &old) != 0 || old.handler == NULL ||
+        old.handler == (void *)SIG_IGN || old.handler == (void *)sigcancel_wrapper)
+        return;
+    glibc_sigcancel = (void (*)(int, siginfo_t *, void *))old.handler;
+    act = old;
+    act.handler = (void *)sigcancel_wrapper;
+    gr_sys_rt_sigaction(SIGCANCEL, &act, NULL);
 }
 
 int

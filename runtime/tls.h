@@ -30,6 +30,7 @@ struct gr_tls_layout {
     long curg_off;               /* the runtime's gr_curg, relative to the thread pointer */
     long rseq_cpu_off;           /* rseq_area.cpu_id, relative; 0 when glibc has no rseq */
     long robust_futex_offset;
+    long errno_off;              /* glibc's errno, relative to the thread pointer */
 };
 
 extern struct gr_tls_layout gr_tls;
@@ -60,6 +61,10 @@ gr_tls_cancelhandling(uintptr_t tp)
 {
     return (int *)(tp + gr_tls.off_cancelhandling);
 }
+
+/* Wrap glibc's SIGCANCEL handler (installed by its first pthread_cancel) so it never acts
+ * on g0. Idempotent. */
+void gr_tls_sigcancel_wrap(void);
 
 /* Install the SIGSETXID wrapper so setuid() and friends work with many Gs. */
 int gr_tls_setxid_init(void);
