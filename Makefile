@@ -94,7 +94,7 @@ test check: deps all $(TEST_BINS) $(UNIT_BINS)
 check-unit: $(UNIT_BINS)
 	@scripts/unit.sh $(UNIT_BINS)
 
-demo: deps all
+demo: deps all $(BUILD)/tests/bin/thread_100k_condwait
 	@scripts/demo.sh $(LIB) $(LAUNCHER)
 
 debug:

@@ -88,10 +88,10 @@ gr_print_stats(void)
     if (!gr_opts.stats || gr_load(&gr_state) != GR_STATE_RUNNING)
         return;
     gr_print("greenrun: stats: threads created %lu, peak live %d, switches %lu, steals %lu, "
-             "Ms %d, guard pages %d, canaries %d\n",
+             "Ms %d, guard pages %d, unguarded stacks %d\n",
              (unsigned long)gr_load_relaxed(&gr_sched.ncreated),
              gr_load_relaxed(&gr_sched.peaklive),
              (unsigned long)gr_load_relaxed(&gr_sched.nswitch),
              (unsigned long)gr_load_relaxed(&gr_sched.nsteal), gr_load(&gr_sched.mcount),
-             gr_load(&gr_stack_guards), gr_load(&gr_stack_canaries));
+             gr_load(&gr_stack_guards), gr_load(&gr_stack_unguarded));
 }

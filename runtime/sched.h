@@ -77,7 +77,6 @@ struct g {
     void *stack_hi;
     void *stack_top;             /* immutable: end of the stack block, TLS block included */
     size_t guard;                /* bytes of guard below stack_lo inside the mapping */
-    uint64_t *canary;            /* overflow canary at stack_lo when there is no guard page */
     bool user_stack;             /* pthread_attr_setstack: the program owns the memory */
     bool is_main;                /* the program's initial thread */
     bool lockedm;                /* wired to its M (not yet used) */

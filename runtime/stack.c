@@ -3,8 +3,9 @@
  *
  * Each mapping costs one VMA, two when it has a guard page (PROT_NONE splits it). With
  * vm.max_map_count at 65530, 100,000 guarded stacks cannot exist, so guards are given while
- * fewer than a quarter of max_map_count are live, and beyond that the lowest word of the stack
- * holds a canary that the scheduler checks whenever the G switches out.
+ * fewer than a quarter of max_map_count are live; beyond that the scheduler checks the G's
+ * stack pointer whenever it switches out (proc.c, check_stack), and unguarded neighbours
+ * merge into one mapping.
  * Stacks are MAP_NORESERVE and committed lazily: an 8 MiB stack costs what it touches.
  *
  * Lock: pool_lock (leaf) protects the pool lists.
@@ -26,7 +27,7 @@
 #define POOL_MAX       1024          /* dead Gs kept per class */
 
 int32_t gr_stack_guards;
-int32_t gr_stack_canaries;
+int32_t gr_stack_unguarded;
 
 struct pool {
     size_t size;                     /* mapping size, 0 = unused class */
@@ -85,17 +86,13 @@ g_reset(struct g *gp)
 {
     void *map = gp->map_lo;
     size_t size = gp->map_size, guard = gp->guard;
-    uint64_t *canary = gp->canary;
 
     memset(gp, 0, sizeof(*gp));
     gp->map_lo = map;
     gp->map_size = size;
     gp->guard = guard;
-    gp->canary = canary;
     gp->stack_lo = (char *)map + guard;
     gp->stack_hi = (void *)gr_round_down((uintptr_t)gp, 16);
-    if (canary != NULL)
-        *canary = GR_STACK_CANARY;
 }
 
 struct g *
@@ -139,10 +136,8 @@ gr_stack_galloc(size_t size, size_t guard)
         guard = 0;
     }
     gp->guard = guard;
-    if (guard == 0) {
-        gp->canary = (uint64_t *)map;
-        gr_xadd(&gr_stack_canaries, 1);
-    }
+    if (guard == 0)
+        gr_xadd(&gr_stack_unguarded, 1);
     g_reset(gp);
     return gp;
 }
@@ -174,6 +169,6 @@ gr_stack_gfree(struct g *gp)
     if (gp->guard > 0)
         gr_xadd(&gr_stack_guards, -1);
     else
-        gr_xadd(&gr_stack_canaries, -1);
+        gr_xadd(&gr_stack_unguarded, -1);
     gr_mem_unmap(gp->map_lo, gp->map_size);
 }

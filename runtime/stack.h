@@ -2,7 +2,8 @@
  * runtime/stack.h: G stacks and the G structures that live at their top.
  *
  * A stack mapping holds, from high to low addresses: the TLS block (static TLS and the
- * descriptor), the struct g, then the stack, then a guard page or an overflow canary.
+ * descriptor), the struct g, then the stack, then a guard page (or nothing, beyond the
+ * mapping budget: the scheduler then checks the stack pointer at every switch).
  * Dead Gs keep their mapping and are reused whole, like Go's gfree lists.
  */
 #ifndef GR_RUNTIME_STACK_H
@@ -12,8 +13,6 @@
 #include <stdint.h>
 
 struct g;
-
-#define GR_STACK_CANARY 0x6772737461636b21ULL   /* "grstack!" */
 
 /* A dead G with a stack of size bytes (mapping size, guard included) and guard bytes of guard,
  * fields zeroed except the stack description. NULL when memory is exhausted. */
@@ -26,6 +25,6 @@ void gr_stack_init(size_t default_size);
 
 /* Counters for stats. */
 extern int32_t gr_stack_guards;      /* atomic: mappings with a guard page */
-extern int32_t gr_stack_canaries;    /* atomic: mappings with a canary instead */
+extern int32_t gr_stack_unguarded;   /* atomic: mappings without one (budget spent) */
 
 #endif /* GR_RUNTIME_STACK_H */
