@@ -72,14 +72,24 @@ GR_EXPORT long
 syscall(long nr, ...)
 {
     va_list ap;
-    long a[6];
+    long a[6], r;
+    int saved;
 
     va_start(ap, nr);
     for (int i = 0; i < 6; i++)
         a[i] = va_arg(ap, long);
     va_end(ap);
-    if (nr == SYS_futex && !gr_native() && (a[1] & FUTEX_PRIVATE_FLAG))
+    if (gr_hook_g() == NULL)
+        return gr_real.syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    if (nr == SYS_futex && (a[1] & FUTEX_PRIVATE_FLAG))
         return futex_hook((uint32_t *)a[0], (int)a[1], (uint32_t)a[2],
                           (const struct timespec *)a[3], (uint32_t *)a[4], (uint32_t)a[5]);
-    return gr_real.syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    /* Any other call (a shared futex, a raw read...) may block in the kernel: let sysmon hand
+     * the P on meanwhile. errno is the G's own, set by glibc's syscall() on this G. */
+    gr_entersyscall();
+    r = gr_real.syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    saved = errno;
+    gr_exitsyscall();
+    errno = saved;
+    return r;
 }

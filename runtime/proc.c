@@ -74,6 +74,48 @@ pidle_put(struct p *pp)
     gr_xadd(&gr_sched.npidle, 1);
 }
 
+/*
+ * Spare Ps. An M can sleep in the kernel while holding its P, in a call the runtime does not
+ * see (a glibc-internal lock held by a parked G, a system call issued directly). sysmon then
+ * starts a spare P, beyond GREENRUN_PROCS, so the other Gs keep running; the spare retires
+ * as soon as the stuck P moves again, at its next pass through the scheduler. Spares are
+ * never on the idle list.
+ */
+static void
+spare_put(struct p *pp)
+{
+    struct g *gp;
+
+    /* Its local Gs go to the global queue: the spare may not run again soon. */
+    while ((gp = gr_runq_get(pp)) != NULL)
+        gr_globrunq_put(gp);
+    gr_store(&pp->status, P_IDLE);
+    pp->m = NULL;
+    pp->stuck = NULL;
+    pp->link = gr_sched.pspare;
+    gr_sched.pspare = pp;
+}
+
+/* Give up a P. Requires: gr_sched.lock held. */
+static void
+p_release(struct p *pp)
+{
+    if (pp->spare)
+        spare_put(pp);
+    else
+        pidle_put(pp);
+}
+
+/* Is spare pp still needed? Requires: gr_sched.lock held. */
+static bool
+spare_needed(struct p *pp)
+{
+    struct p *sp = pp->stuck;
+
+    return sp != NULL && gr_load(&sp->status) == P_RUNNING &&
+           gr_load_relaxed(&sp->schedtick) == pp->stuck_tick;
+}
+
 static struct p *
 pidle_get(void)
 {
@@ -245,7 +287,7 @@ startm(struct p *pp, bool spinning)
     if (mp == NULL) {
         if (!newm(pp, spinning, false, NULL)) {
             gr_lock(&gr_sched.lock);
-            pidle_put(pp);
+            p_release(pp);
             gr_unlock(&gr_sched.lock);
             if (spinning)
                 gr_xadd(&gr_sched.nmspinning, -1);
@@ -378,11 +420,36 @@ gr_yield_global(void)
     resumed(gp);
 }
 
+struct ksigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+};
+
+bool
+gr_signal_eintr(struct g *gp)
+{
+    uint64_t got = gp->sigdelivered;
+    bool eintr = got == 0;
+
+    gp->sigdelivered = 0;
+    for (int sig = 1; sig <= 64; sig++) {
+        struct ksigaction ka;
+        if (!(got & (1ULL << (sig - 1))))
+            continue;
+        if (gr_sys_rt_sigaction(sig, NULL, &ka) != 0 || !(ka.flags & SA_RESTART))
+            eintr = true;
+    }
+    return eintr;
+}
+
 static void
 deliver_pending_signals(struct g *gp)
 {
     uint64_t pend = gr_xchg(&gp->sigpending, 0);
 
+    gp->sigdelivered |= pend;
     for (int sig = 1; sig <= 64; sig++) {
         if (pend & (1ULL << (sig - 1)))
             gr_sys_tgkill(gr_sys_getpid(), gp->m->tid, sig);
@@ -452,7 +519,7 @@ handoffp(struct p *pp)
         return;
     }
     gr_lock(&gr_sched.lock);
-    pidle_put(pp);
+    p_release(pp);
     gr_unlock(&gr_sched.lock);
     if (gr_load(&pp->timers.next_when) != INT64_MAX)
         gr_timer_added(gr_load(&pp->timers.next_when));
@@ -466,7 +533,7 @@ gr_retake(int64_t now)
 {
     int n = 0;
 
-    for (int i = 0; i < gr_sched.nprocs; i++) {
+    for (int i = 0; i < gr_sched.nallp; i++) {
         struct p *pp = gr_sched.allp[i];
         uint32_t tick, st = P_SYSCALL;
 
@@ -491,6 +558,30 @@ gr_retake(int64_t now)
         handoffp(pp);
     }
     return n;
+}
+
+bool
+gr_start_spare(struct p *stuck)
+{
+    struct p *pp;
+
+    gr_lock(&gr_sched.lock);
+    for (int i = gr_sched.nprocs; i < gr_sched.nallp; i++)
+        if (gr_sched.allp[i]->stuck == stuck) {
+            gr_unlock(&gr_sched.lock);
+            return false;                /* one spare per stuck P */
+        }
+    pp = gr_sched.pspare;
+    if (pp == NULL) {
+        gr_unlock(&gr_sched.lock);
+        return false;
+    }
+    gr_sched.pspare = pp->link;
+    pp->stuck = stuck;
+    pp->stuck_tick = gr_load_relaxed(&stuck->schedtick);
+    gr_unlock(&gr_sched.lock);
+    startm(pp, false);
+    return true;
 }
 
 /* ---- G creation and exit. */
@@ -797,7 +888,7 @@ run_all_timers(int64_t now)
 {
     int64_t next = INT64_MAX;
 
-    for (int i = 0; i < gr_sched.nprocs; i++) {
+    for (int i = 0; i < gr_sched.nallp; i++) {
         int64_t w = gr_timers_run(gr_sched.allp[i], now);
         if (w < next)
             next = w;
@@ -820,7 +911,7 @@ stop_spinning(struct m *mp)
 static bool
 any_runq_nonempty(void)
 {
-    for (int i = 0; i < gr_sched.nprocs; i++)
+    for (int i = 0; i < gr_sched.nallp; i++)
         if (!gr_runq_empty(gr_sched.allp[i]))
             return true;
     return gr_load_relaxed(&gr_sched.runqsize) != 0;
@@ -920,6 +1011,17 @@ findrunnable(struct m *mp)
             acquirep(mp, pp);
         }
 
+        if (pp->spare) {
+            gr_lock(&gr_sched.lock);
+            if (!spare_needed(pp)) {
+                mp->p = NULL;
+                spare_put(pp);
+                gr_unlock(&gr_sched.lock);
+                stop_spinning(mp);
+                continue;
+            }
+            gr_unlock(&gr_sched.lock);
+        }
         now = gr_nanotime();
         gr_timers_run(pp, now);
         if (pp->schedtick % 61 == 0 && gr_load_relaxed(&gr_sched.runqsize) > 0) {
@@ -953,9 +1055,10 @@ findrunnable(struct m *mp)
                 gr_xadd(&gr_sched.nmspinning, 1);
             }
             for (int round = 0; round < 4; round++) {
-                uint32_t off = fastrand(pp) % (uint32_t)gr_sched.nprocs;
-                for (int i = 0; i < gr_sched.nprocs; i++) {
-                    struct p *victim = gr_sched.allp[(off + (uint32_t)i) % (uint32_t)gr_sched.nprocs];
+                uint32_t n = (uint32_t)gr_sched.nallp;
+                uint32_t off = fastrand(pp) % n;
+                for (uint32_t i = 0; i < n; i++) {
+                    struct p *victim = gr_sched.allp[(off + i) % n];
                     if (victim == pp)
                         continue;
                     gp = gr_runq_steal(pp, victim, round == 3);
@@ -973,7 +1076,7 @@ findrunnable(struct m *mp)
             goto found;
         }
         mp->p = NULL;
-        pidle_put(pp);
+        p_release(pp);
         gr_unlock(&gr_sched.lock);
 
         if (mp->spinning) {
@@ -1058,7 +1161,8 @@ gr_boot_sched(int nprocs)
     if (nprocs > (int)GR_ARRAY_LEN(gr_sched.allp))
         nprocs = (int)GR_ARRAY_LEN(gr_sched.allp);
     gr_sched.nprocs = nprocs;
-    for (int i = 0; i < nprocs; i++) {
+    gr_sched.nallp = nprocs + (nprocs < 64 ? nprocs : 64);
+    for (int i = 0; i < gr_sched.nallp; i++) {
         struct p *pp = gr_mem_alloc(sizeof(struct p));
         if (pp == NULL)
             return -1;
@@ -1066,6 +1170,11 @@ gr_boot_sched(int nprocs)
         pp->fastrand = 0x9e3779b9u * (uint32_t)(i + 1);
         pp->timers.next_when = INT64_MAX;
         gr_sched.allp[i] = pp;
+        if (i >= nprocs) {
+            pp->spare = true;
+            pp->link = gr_sched.pspare;
+            gr_sched.pspare = pp;
+        }
     }
 
     /* M0: the initial thread. Its g0 gets a fresh stack and TLS block of its own. */

@@ -92,6 +92,7 @@ struct g {
     int64_t waitsince;
     uint64_t sigmask;            /* owner G: blocked signals (the M applies it on switch-in) */
     uint64_t sigpending;         /* atomic: signals sent by pthread_kill while not running */
+    uint64_t sigdelivered;       /* owner G: signals raised on it since gr_signal_eintr */
 
     /* Interruptible waits (cancellation): protected by the wait-table bucket of waitkey. */
     const void *waitkey;
@@ -124,6 +125,11 @@ struct p {
     struct g *runq[256];         /* slots between head and tail belong to the queue */
 
     struct gr_timers timers;     /* own lock */
+
+    /* Spare Ps stand in for a P whose M is stuck in the kernel (see proc.c). */
+    bool spare;                  /* immutable */
+    struct p *stuck;             /* protected by gr_sched.lock: the P this one stands in for */
+    uint64_t stuck_tick;         /* its schedtick when the spare was started */
 
     struct g *gfree;             /* owner: dead Gs with stacks, for reuse */
     int32_t gfreecnt;
@@ -169,8 +175,10 @@ struct gr_sched {
     struct g *runqtail;
     int32_t runqsize;            /* protected by lock; read racily as a hint */
 
-    int32_t nprocs;              /* immutable after boot */
-    struct p *allp[1024];        /* immutable after boot */
+    int32_t nprocs;              /* immutable after boot: GREENRUN_PROCS */
+    int32_t nallp;               /* immutable after boot: nprocs plus the spare Ps */
+    struct p *allp[1024 + 64];   /* immutable after boot: the Ps, then the spares */
+    struct p *pspare;            /* protected by lock: spare Ps not in use */
     struct m *allm;              /* atomic push-front list */
     struct m *m0;                /* immutable: the M of the initial thread */
 
@@ -226,6 +234,11 @@ void gr_park(bool (*unlockf)(struct g *gp, void *arg), void *arg, const char *re
 void gr_ready(struct g *gp);
 /* Yield the P to other runnable Gs. Context: user G. */
 void gr_yield(void);
+/*
+ * After a wait that a signal interrupted (GR_WAKE_SIGNAL): the handlers have run; true when
+ * the call must fail with EINTR (one had no SA_RESTART), false when it restarts. Context: G.
+ */
+bool gr_signal_eintr(struct g *gp);
 /* Yield to the global queue (preemption: let every P see the G). Context: user G. */
 void gr_yield_global(void);
 
@@ -239,6 +252,8 @@ void gr_entersyscall(void);
 void gr_exitsyscall(void);
 /* sysmon: take back Ps that sit in blocking calls while work waits. Returns how many. */
 int gr_retake(int64_t now);
+/* sysmon: pp's M is stuck in the kernel holding it while work waits: start a spare P. */
+bool gr_start_spare(struct p *stuck);
 
 /* Start a new G running fn(arg) and queue it. Returns 0 or a positive errno. */
 struct gr_gattr {

@@ -83,13 +83,15 @@ others_wait(struct p *pp)
     return false;
 }
 
+#define STUCK_AFTER_NS  2000000LL        /* 2 ms asleep in the kernel holding a P */
+
 /* Ask Ps that have run one G for 10 ms, while others wait, to switch. */
 static int
 preempt_long_runners(int64_t now)
 {
     int n = 0;
 
-    for (int i = 0; i < gr_sched.nprocs; i++) {
+    for (int i = 0; i < gr_sched.nallp; i++) {
         struct p *pp = gr_sched.allp[i];
         uint64_t tick = gr_load_relaxed(&pp->schedtick);
         struct m *mp;
@@ -104,10 +106,18 @@ preempt_long_runners(int64_t now)
             pp->sysmon_schedwhen = now;
             continue;
         }
-        if (now - pp->sysmon_schedwhen < PREEMPT_AFTER_NS || !others_wait(pp))
+        if (now - pp->sysmon_schedwhen < STUCK_AFTER_NS || !others_wait(pp))
             continue;
         mp = gr_load(&pp->m);
-        if (mp == NULL || gr_load(&mp->curg) == NULL || !m_running(mp))
+        if (mp == NULL || gr_load(&mp->curg) == NULL)
+            continue;
+        if (!m_running(mp)) {
+            /* Asleep in the kernel with the P: let a spare P run the others meanwhile. */
+            if (gr_start_spare(pp))
+                n++;
+            continue;
+        }
+        if (now - pp->sysmon_schedwhen < PREEMPT_AFTER_NS)
             continue;
         gr_preempt_m(mp);
         pp->sysmon_schedwhen = now;
@@ -123,7 +133,7 @@ work_stranded(void)
         return false;
     if (gr_load_relaxed(&gr_sched.runqsize) > 0)
         return true;
-    for (int i = 0; i < gr_sched.nprocs; i++)
+    for (int i = 0; i < gr_sched.nallp; i++)
         if (!gr_runq_empty(gr_sched.allp[i]))
             return true;
     return false;

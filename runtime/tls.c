@@ -17,6 +17,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
 #include <resolv.h>
 #include <stdbool.h>
@@ -26,6 +27,7 @@
 #include <sys/syscall.h>
 
 #include "runtime/arch.h"
+#include "runtime/atomic.h"
 #include "runtime/debug.h"
 #include "runtime/libc.h"
 #include "runtime/sched.h"
@@ -140,6 +142,54 @@ probe_thread(void)
     return 0;
 }
 
+/* Modules whose static TLS is already in every block (noted at boot, or spread since). */
+#define MAX_STATIC_MODULES 256
+
+static uintptr_t static_modules[MAX_STATIC_MODULES];   /* protected by modules_lock */
+static int nstatic_modules;
+static struct gr_mutex modules_lock = GR_MUTEX_INIT;
+
+bool
+gr_tls_note_static_module(uintptr_t lm)
+{
+    bool fresh = true;
+
+    gr_lock(&modules_lock);
+    for (int i = 0; i < nstatic_modules; i++)
+        if (static_modules[i] == lm)
+            fresh = false;
+    if (fresh && nstatic_modules < MAX_STATIC_MODULES)
+        static_modules[nstatic_modules++] = lm;
+    gr_unlock(&modules_lock);
+    return fresh;
+}
+
+static void
+note_boot_modules(void)
+{
+    struct link_map *lm = NULL;
+    void *self = gr_real.dlopen(NULL, RTLD_NOW | RTLD_NOLOAD);
+
+    if (self == NULL || dlinfo(self, RTLD_DI_LINKMAP, &lm) != 0)
+        return;
+    for (; lm != NULL; lm = lm->l_next)
+        gr_tls_note_static_module((uintptr_t)lm);
+}
+
+void
+gr_tls_copy_static_image(size_t offset, const void *init, size_t filesz, size_t memsz)
+{
+    gr_lock(&gr_sched.glock);
+    for (struct g *gp = gr_sched.allg; gp != NULL; gp = gp->allnext) {
+        char *dest = (char *)(gp->tp - offset);
+        if (gp->is_main || gr_load(&gp->status) == G_DEAD)
+            continue;                    /* glibc lists the initial thread itself */
+        memcpy(dest, init, filesz);
+        memset(dest + filesz, 0, memsz - filesz);
+    }
+    gr_unlock(&gr_sched.glock);
+}
+
 int
 gr_tls_probe(void)
 {
@@ -195,6 +245,10 @@ gr_tls_probe(void)
     gr_tls.resp_off = (long)((uintptr_t)resp - tp);
     gr_tls.curg_off = (long)((uintptr_t)&gr_curg - tp);
     gr_tls.errno_off = (long)((uintptr_t)&errno - tp);
+
+    if (db_offset("_thread_db_link_map_l_tls_offset", &gr_tls.off_l_tls_offset) != 0)
+        gr_tls.off_l_tls_offset = 0;
+    note_boot_modules();
 
     rseq_offset = dlsym(RTLD_DEFAULT, "__rseq_offset");
     rseq_size = dlsym(RTLD_DEFAULT, "__rseq_size");

@@ -31,6 +31,7 @@ struct gr_tls_layout {
     long rseq_cpu_off;           /* rseq_area.cpu_id, relative; 0 when glibc has no rseq */
     long robust_futex_offset;
     long errno_off;              /* glibc's errno, relative to the thread pointer */
+    size_t off_l_tls_offset;     /* struct link_map's l_tls_offset (0 if unknown) */
 };
 
 extern struct gr_tls_layout gr_tls;
@@ -65,6 +66,15 @@ gr_tls_cancelhandling(uintptr_t tp)
 /* Wrap glibc's SIGCANCEL handler (installed by its first pthread_cancel) so it never acts
  * on g0. Idempotent. */
 void gr_tls_sigcancel_wrap(void);
+
+/*
+ * Static TLS of modules dlopen'ed after boot. gr_tls_note_static_module returns true the
+ * first time it sees a module (a link_map address; modules present at boot are pre-noted).
+ * gr_tls_copy_static_image copies a module's image into every live G's block at
+ * tp - offset.
+ */
+bool gr_tls_note_static_module(uintptr_t link_map);
+void gr_tls_copy_static_image(size_t offset, const void *init, size_t filesz, size_t memsz);
 
 /* Install the SIGSETXID wrapper so setuid() and friends work with many Gs. */
 int gr_tls_setxid_init(void);
