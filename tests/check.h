@@ -1,0 +1,350 @@
+/* tests/check.h: test-side checks and helpers shared by every test; never compiled out.
+ *
+ * Include it first: it defines _GNU_SOURCE before any system header. It depends only on libc and
+ * pthreads, never on the runtime, so every test builds and passes natively as well as under
+ * LD_PRELOAD=libgreenrun.so. The runner sets GREENRUN_TEST_MODE to "native" or "green".
+ *
+ * CHECK(c)                 abort unless c holds.
+ * CHECK_EQ(a, b)           abort unless a == b (compared as long long; both values are printed).
+ * CHECK_ERR(call, e)       abort unless call fails with error number e (0 means "succeeds").
+ *                          The error number is the return value for pthread-style functions
+ *                          (they return 0 or an error number) and errno when call returns -1.
+ *                          Use it only for calls whose success value is 0. It leaves errno
+ *                          alone, so it can wrap calls between which errno must survive.
+ * CHECK_OK(call)           CHECK_ERR(call, 0).
+ * WAIT_FOR(cond, secs)     poll cond every millisecond (a park point) and abort after secs
+ *                          seconds. For waiting on progress, never for ordering events.
+ */
+#ifndef GREENRUN_TESTS_CHECK_H
+#define GREENRUN_TESTS_CHECK_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHECK_MAYBE_UNUSED __attribute__((unused))
+
+#define CHECK(c)                                                                        \
+    do {                                                                                \
+        if (!(c))                                                                       \
+            check_fail(__FILE__, __LINE__, #c, NULL);                                   \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                  \
+    do {                                                                                \
+        long long a_ = (long long)(a), b_ = (long long)(b);                             \
+        if (a_ != b_) {                                                                 \
+            char v_[96];                                                                \
+            snprintf(v_, sizeof v_, "%lld != %lld", a_, b_);                            \
+            check_fail(__FILE__, __LINE__, #a " == " #b, v_);                           \
+        }                                                                               \
+    } while (0)
+
+#define CHECK_ERR(call, expected)                                                       \
+    do {                                                                                \
+        long long r_ = (long long)(call);                                               \
+        int e_ = r_ == -1 ? errno : (int)r_;                                            \
+        int x_ = (expected);                                                            \
+        if (e_ != x_) {                                                                 \
+            char v_[160];                                                               \
+            snprintf(v_, sizeof v_, "returned %lld, error %d (%s), expected %d (%s)",   \
+                     r_, e_, check_errname(e_), x_, check_errname(x_));                 \
+            check_fail(__FILE__, __LINE__, #call, v_);                                  \
+        }                                                                               \
+    } while (0)
+
+#define CHECK_OK(call) CHECK_ERR(call, 0)
+
+#define WAIT_FOR(cond, secs)                                                            \
+    do {                                                                                \
+        long long until_ = now_ns(CLOCK_MONOTONIC) + (long long)(secs) * 1000000000LL;  \
+        while (!(cond)) {                                                               \
+            if (now_ns(CLOCK_MONOTONIC) > until_)                                       \
+                check_fail(__FILE__, __LINE__, "WAIT_FOR(" #cond ")", "timed out");     \
+            sleep_ns(1000000);                                                          \
+        }                                                                               \
+    } while (0)
+
+static CHECK_MAYBE_UNUSED const char *
+check_errname(int e)
+{
+    switch (e) {
+    case 0: return "success";
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case ESRCH: return "ESRCH";
+    case EINTR: return "EINTR";
+    case EIO: return "EIO";
+    case EBADF: return "EBADF";
+    case EAGAIN: return "EAGAIN";
+    case ENOMEM: return "ENOMEM";
+    case EACCES: return "EACCES";
+    case EFAULT: return "EFAULT";
+    case EBUSY: return "EBUSY";
+    case EINVAL: return "EINVAL";
+    case EPIPE: return "EPIPE";
+    case ERANGE: return "ERANGE";
+    case EDEADLK: return "EDEADLK";
+    case ENOSYS: return "ENOSYS";
+    case EOVERFLOW: return "EOVERFLOW";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case EOWNERDEAD: return "EOWNERDEAD";
+    case ENOTRECOVERABLE: return "ENOTRECOVERABLE";
+    case ENOTSUP: return "ENOTSUP";
+    default: return "?";
+    }
+}
+
+static void check_fail(const char *file, int line, const char *expr, const char *values)
+    __attribute__((noreturn, unused));
+
+static void
+check_fail(const char *file, int line, const char *expr, const char *values)
+{
+    /* One write(2) so that lines from several failing threads do not interleave. */
+    char buf[512];
+    int n = snprintf(buf, sizeof buf, "%s:%d: CHECK failed: %s%s%s\n", file, line, expr,
+                     values ? ": " : "", values ? values : "");
+    if (n > (int)sizeof buf - 1)
+        n = (int)sizeof buf - 1;
+    if (n > 0 && write(2, buf, (size_t)n) < 0)
+        n = 0;
+    abort();
+}
+
+/* Print why and exit 77, which the runner reports as a skip. */
+static void skip_test(const char *why) __attribute__((noreturn, unused));
+
+static void
+skip_test(const char *why)
+{
+    fprintf(stderr, "SKIP: %s\n", why);
+    fflush(NULL);
+    exit(77);
+}
+
+static CHECK_MAYBE_UNUSED int
+test_green(void)
+{
+    const char *mode = getenv("GREENRUN_TEST_MODE");
+    return mode != NULL && strcmp(mode, "green") == 0;
+}
+
+/* 1 when libgreenrun is mapped into this process (an LD_PRELOAD that really loaded). */
+static CHECK_MAYBE_UNUSED int
+greenrun_loaded(void)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (f == NULL)
+        return 0;
+    char line[4096];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        char *slash = strrchr(line, '/');
+        found = slash != NULL && strncmp(slash + 1, "libgreenrun", 11) == 0;
+    }
+    fclose(f);
+    return found;
+}
+
+/*
+ * green_n under the runtime, native_n natively: a native run must stay at a few thousand threads
+ * (pid_max is 32768 here, and a process near it stops every other process from forking). So a
+ * "green" run in which the runtime did not load fails here instead of making green_n OS threads.
+ */
+static CHECK_MAYBE_UNUSED long
+scale(long green_n, long native_n)
+{
+    if (!test_green())
+        return native_n;
+    if (green_n > native_n && !greenrun_loaded()) {
+        char v[160];
+        snprintf(v, sizeof v, "GREENRUN_TEST_MODE=green but libgreenrun is not loaded; "
+                 "refusing to create %ld OS threads", green_n);
+        check_fail(__FILE__, __LINE__, "scale", v);
+    }
+    return green_n;
+}
+
+static CHECK_MAYBE_UNUSED long long
+now_ns(clockid_t clock)
+{
+    struct timespec ts;
+    if (clock_gettime(clock, &ts) != 0)
+        check_fail(__FILE__, __LINE__, "clock_gettime", NULL);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static CHECK_MAYBE_UNUSED struct timespec
+ns_to_ts(long long ns)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)(ns / 1000000000LL);
+    ts.tv_nsec = (long)(ns % 1000000000LL);
+    return ts;
+}
+
+static CHECK_MAYBE_UNUSED long long
+ts_to_ns(const struct timespec *ts)
+{
+    return (long long)ts->tv_sec * 1000000000LL + ts->tv_nsec;
+}
+
+/* An absolute deadline ns nanoseconds from now on clock, for the timed and clock variants. */
+static CHECK_MAYBE_UNUSED struct timespec
+deadline_in(clockid_t clock, long long ns)
+{
+    return ns_to_ts(now_ns(clock) + ns);
+}
+
+/* Sleep at least ns nanoseconds, resuming after signal handlers. */
+static CHECK_MAYBE_UNUSED void
+sleep_ns(long long ns)
+{
+    struct timespec req = ns_to_ts(ns), rem;
+    while (nanosleep(&req, &rem) != 0) {
+        if (errno != EINTR)
+            check_fail(__FILE__, __LINE__, "nanosleep", "not EINTR");
+        req = rem;
+    }
+}
+
+/* A "Name:" line of /proc/self/status as a number (kB for the Vm* lines), or -1. */
+static CHECK_MAYBE_UNUSED long
+proc_status_value(const char *name)
+{
+    char buf[8192];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t len = 0, r;
+    while (len < (ssize_t)sizeof buf - 1 && (r = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+        len += r;
+    close(fd);
+    buf[len] = '\0';
+    size_t nlen = strlen(name);
+    for (char *line = buf; line != NULL && *line != '\0';) {
+        if (strncmp(line, name, nlen) == 0 && line[nlen] == ':')
+            return strtol(line + nlen + 1, NULL, 10);
+        line = strchr(line, '\n');
+        if (line != NULL)
+            line++;
+    }
+    return -1;
+}
+
+/* The number of OS threads (tasks) of this process. */
+static CHECK_MAYBE_UNUSED long
+os_threads(void)
+{
+    return proc_status_value("Threads");
+}
+
+/* GREENRUN_PROCS, or the CPUs available to the process when it is unset (the runtime's default). */
+static CHECK_MAYBE_UNUSED long
+green_procs(void)
+{
+    const char *s = getenv("GREENRUN_PROCS");
+    if (s != NULL && atoi(s) > 0)
+        return atoi(s);
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        return CPU_COUNT(&set);
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+/*
+ * Call while `live` pthreads are alive. Under the runtime they must share a few OS threads (one
+ * per processor plus sysmon and a little slack); natively there must be at least one per thread,
+ * which proves the native run really made threads.
+ */
+#define check_green_threads(live) check_green_threads_at((live), __FILE__, __LINE__)
+
+static CHECK_MAYBE_UNUSED void
+check_green_threads_at(long live, const char *file, int line)
+{
+    long n = os_threads();
+    fprintf(stderr, "os threads: %ld with %ld live pthreads\n", n, live);
+    if (test_green()) {
+        long procs = green_procs();
+        if (n > procs + 4) {
+            char v[96];
+            snprintf(v, sizeof v, "%ld OS threads, procs %ld", n, procs);
+            check_fail(file, line, "os_threads() <= procs + 4", v);
+        }
+    } else if (n < live) {
+        char v[96];
+        snprintf(v, sizeof v, "%ld OS threads, %ld live pthreads", n, live);
+        check_fail(file, line, "os_threads() >= live", v);
+    }
+}
+
+/* pthread_timedjoin_np with a generous bound, so a hang fails with the caller's line number. */
+#define join_within(t, secs) join_within_at((t), (secs), __FILE__, __LINE__)
+
+static CHECK_MAYBE_UNUSED void *
+join_within_at(pthread_t t, int secs, const char *file, int line)
+{
+    void *ret = NULL;
+    struct timespec dl = deadline_in(CLOCK_REALTIME, (long long)secs * 1000000000LL);
+    int rc = pthread_timedjoin_np(t, &ret, &dl);
+    if (rc != 0) {
+        char v[96];
+        snprintf(v, sizeof v, "error %d (%s) after %d s", rc, check_errname(rc), secs);
+        check_fail(file, line, "join_within", v);
+    }
+    return ret;
+}
+
+/*
+ * In green mode, every 128th call checks that the process has not grown to many OS threads: a
+ * runtime that loaded but runs pthreads as OS threads would otherwise let a 100,000-thread test
+ * exhaust pid_max for the whole machine. spawn() calls it; so do loops that call pthread_create.
+ */
+#define GREEN_FLOOD_LIMIT 1000
+#define green_flood_guard() green_flood_guard_at(__FILE__, __LINE__)
+
+static CHECK_MAYBE_UNUSED void
+green_flood_guard_at(const char *file, int line)
+{
+    static unsigned long calls;
+    if (!test_green() || __atomic_fetch_add(&calls, 1, __ATOMIC_RELAXED) % 128 != 0)
+        return;
+    long n = os_threads();
+    if (n > GREEN_FLOOD_LIMIT) {
+        char v[128];
+        snprintf(v, sizeof v, "%ld OS threads: the runtime is not running pthreads as green "
+                 "threads", n);
+        check_fail(file, line, "green_flood_guard", v);
+    }
+}
+
+/* Create a thread with default attributes or abort. */
+#define spawn(fn, arg) spawn_at((fn), (arg), __FILE__, __LINE__)
+
+static CHECK_MAYBE_UNUSED pthread_t
+spawn_at(void *(*fn)(void *), void *arg, const char *file, int line)
+{
+    green_flood_guard_at(file, line);
+    pthread_t t;
+    int rc = pthread_create(&t, NULL, fn, arg);
+    if (rc != 0) {
+        char v[64];
+        snprintf(v, sizeof v, "error %d (%s)", rc, check_errname(rc));
+        check_fail(file, line, "pthread_create", v);
+    }
+    return t;
+}
+
+#endif /* GREENRUN_TESTS_CHECK_H */

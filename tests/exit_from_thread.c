@@ -1,0 +1,55 @@
+/* tests/exit_from_thread.c
+ * Behaviour: exit(3) called by a non-main thread ends the whole process with status 3 while main
+ * is blocked in pthread_join of a thread that never ends; the atexit handlers run, in the thread
+ * that called exit. (tests/exit_from_thread.conf sets EXPECT_RC=3.)
+ */
+#include "check.h"
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static pthread_t exiter_id;
+static int exiter_known[2];
+
+static void
+at_exit_handler(void)
+{
+    /* It runs in the exiting thread. */
+    CHECK(pthread_equal(pthread_self(), exiter_id));
+    printf("exit_from_thread: atexit handler ran in the exiting thread\n");
+    fflush(stdout);
+}
+
+static void *
+forever(void *arg)
+{
+    (void)arg;
+    CHECK_OK(pthread_mutex_lock(&mu));
+    for (;;)
+        CHECK_OK(pthread_cond_wait(&cond, &mu));
+    return NULL;
+}
+
+static void *
+exiter(void *arg)
+{
+    (void)arg;
+    char c;
+    /* Main has recorded our id and is about to block in pthread_join. */
+    CHECK_EQ(read(exiter_known[0], &c, 1), 1);
+    sleep_ns(20000000);
+    exit(3);
+}
+
+int
+main(void)
+{
+    CHECK_OK(atexit(at_exit_handler));
+    CHECK_OK(pipe(exiter_known));
+    pthread_t never = spawn(forever, NULL);
+    exiter_id = spawn(exiter, NULL);
+    char c = 'k';
+    CHECK_EQ(write(exiter_known[1], &c, 1), 1);
+    pthread_join(never, NULL);
+    CHECK(!"pthread_join of a never-ending thread returned");
+    return 1;
+}
