@@ -98,7 +98,9 @@ runq_grab(struct p *victim, struct g **batch, bool steal_next)
         uint32_t n = tail - head;
         n -= n / 2;
         if (n == 0) {
-            if (steal_next) {
+            /* A running P is about to run its runnext itself (a wakeup handed over just
+             * before the waker parks): taking it would only bounce the G between Ms. */
+            if (steal_next && gr_load(&victim->status) != P_RUNNING) {
                 struct g *next = gr_load(&victim->runnext);
                 if (next != NULL && gr_cas(&victim->runnext, &next, NULL)) {
                     batch[0] = next;
