@@ -200,17 +200,23 @@ pthread_cancel(pthread_t th)
     err = gr_real.pthread_cancel(th);
     if (err != 0 && err != ESRCH)
         return err;
-    if (!gr_cancel_pending(gp))
-        return 0;
-    gr_wq_interrupt(gp, GR_WQ_CANCEL);
-    /* Asynchronous type: glibc signalled the fake tid; signal the M running the G instead.
-     * If it has switched away meanwhile, it acts when it next runs (see resumed()). */
-    if ((gr_load(gr_tls_cancelhandling(gp->tp)) & 0x2) && gp != gr_current()) {
+    int *ch = gr_tls_cancelhandling(gp->tp);
+    int v = gr_load(ch);
+    if ((v & 0x3) == 0x2 && (v & 0x4) && gp != gr_current()) {
+        /* Asynchronous: glibc marked it "canceling" and signalled the fake tid. Signal the
+         * M running the G instead; its handler marks it canceled and unwinds it. Not running:
+         * mark it canceled here, and it acts when it runs again (proc.c, resumed()). */
         struct m *mp = gr_load(&gp->m);
         gr_tls_sigcancel_wrap();
-        if (mp != NULL && gr_load(&gp->status) == G_RUNNING)
+        if (mp != NULL && gr_load(&gp->status) == G_RUNNING) {
+            gr_store(&mp->cancel_target, gp);
             gr_sys_tgkill(gr_sys_getpid(), mp->tid, 32 /* SIGCANCEL */);
+            return 0;
+        }
+        gr_fetch_or(ch, 0x8);
     }
+    if (gr_cancel_pending(gp))
+        gr_wq_interrupt(gp, GR_WQ_CANCEL);
     return 0;
 }
 

@@ -384,9 +384,15 @@ resumed(struct g *gp)
 {
     if (gr_load_relaxed(&gp->sigpending) != 0)
         deliver_pending_signals(gp);
-    /* glibc's bits: async type 0x2 and canceled 0x8 set, disabled 0x1 and exiting 0x10 not. */
-    if ((gr_load_relaxed(gr_tls_cancelhandling(gp->tp)) & 0x1b) == 0xa)
+    /* glibc's bits: async type 0x2 and canceling 0x4 or canceled 0x8 set; disabled 0x1 and
+     * exiting 0x10 not. glibc marks an asynchronous cancel only "canceling" and lets the
+     * signal handler mark it canceled; the signal may have missed the G. */
+    int *ch = gr_tls_cancelhandling(gp->tp);
+    int v = gr_load_relaxed(ch);
+    if ((v & 0x13) == 0x2 && (v & 0xc) != 0) {
+        gr_fetch_or(ch, 0xc);
         pthread_testcancel();
+    }
 }
 
 void

@@ -151,6 +151,7 @@ struct m {
     bool spinning;               /* owner; counted in gr_sched.nmspinning */
     bool is_sysmon;              /* immutable */
     uint32_t preempt;            /* atomic: sysmon asked the running G to yield */
+    struct g *cancel_target;     /* atomic: the G an asynchronous cancel signal is for */
     int statfd;                  /* immutable: /proc/thread-self/stat of this M, or -1 */
     struct gr_note park;         /* idle M sleeps here */
     struct m *schedlink;         /* idle list; protected by gr_sched.lock */

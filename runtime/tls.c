@@ -394,9 +394,17 @@ static void (*glibc_sigcancel)(int, siginfo_t *, void *);
 static void
 sigcancel_wrapper(int sig, siginfo_t *si, void *uc)
 {
-    if (gr_curg != NULL && gr_current() == NULL)
-        return;                      /* on g0: the G acts on it when it runs again */
-    glibc_sigcancel(sig, si, uc);
+    struct g *gp;
+
+    if (gr_curg == NULL) {
+        glibc_sigcancel(sig, si, uc);        /* a thread the runtime does not own */
+        return;
+    }
+    /* Only the G it was sent to may act on it; another G, or g0, now runs on this M, and
+     * the target acts on its pending cancellation when it runs again (proc.c, resumed). */
+    gp = gr_current();
+    if (gp != NULL && gp == gr_load(&gr_getm()->cancel_target))
+        glibc_sigcancel(sig, si, uc);
 }
 
 void
