@@ -53,6 +53,12 @@ default_stack_size(void)
 }
 
 void
+gr_go_native_quiet(void)
+{
+    gr_store(&gr_state, GR_STATE_NATIVE);
+}
+
+void
 gr_boot(void)
 {
     if (gr_load_acquire(&gr_state) != GR_STATE_PRE_INIT)

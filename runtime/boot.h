@@ -32,6 +32,9 @@ extern struct gr_opts gr_opts;
 /* Give up on green threads: print why, and let every hook pass through. */
 void gr_go_native(const char *why);
 
+/* The same without a word (a fork child of a thread the runtime does not own). */
+void gr_go_native_quiet(void);
+
 /* Boot on the initial thread if not done yet; a no-op on other threads and once booted. */
 void gr_boot(void);
 

@@ -8,6 +8,7 @@
 #define GR_RUNTIME_LIBC_H
 
 #include <dlfcn.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>

@@ -98,3 +98,9 @@ gr_mem_free(void *p, size_t size)
     freelist[cls] = p;
     gr_unlock(&mem_lock);
 }
+
+void
+gr_mem_fork_child(void)
+{
+    memset(&mem_lock, 0, sizeof(mem_lock));
+}

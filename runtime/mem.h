@@ -17,4 +17,7 @@ void gr_mem_free(void *p, size_t size);
 void *gr_mem_map(size_t size);
 void gr_mem_unmap(void *p, size_t size);
 
+/* In a fork child: the lock may have been held by a thread that is gone. */
+void gr_mem_fork_child(void);
+
 #endif /* GR_RUNTIME_MEM_H */

@@ -55,7 +55,7 @@ struct pollgroup {
 static uint32_t inited;          /* atomic: the backend exists; store-release publishes it */
 static uint32_t inst;            /* atomic: poller instance, bumped by a fork child's reinit */
 static int32_t nwaiting;         /* atomic: Gs parked on I/O */
-static pid_t owner_pid;          /* protected by init_lock: the process that made the poller */
+static pid_t owner_pid;          /* atomic; written under init_lock: the poller's process */
 static struct gr_mutex init_lock = GR_MUTEX_INIT;
 
 bool
@@ -70,18 +70,32 @@ gr_netpoll_waiters(void)
     return gr_load(&nwaiting);
 }
 
+/*
+ * True in the process that made the poller. A child that did not run the atfork handler
+ * (_Fork, raw clone) still shares the parent's epoll instance; a vfork child even shares its
+ * memory. Neither may touch the parent's registrations or waiters.
+ */
+static bool
+owner_process(void)
+{
+    return gr_load_relaxed(&owner_pid) == gr_sys_getpid();
+}
+
 static int
 ensure_init(void)
 {
     int err = 0;
 
-    if (gr_load_acquire(&inited))
-        return 0;
+    if (gr_load_acquire(&inited)) {
+        if (!owner_process())
+            gr_netpoll_fork_child();
+        return gr_load_acquire(&inited) ? 0 : -ENOMEM;
+    }
     gr_lock(&init_lock);
     if (!inited) {
         err = gr_np_init();
         if (err == 0) {
-            owner_pid = gr_sys_getpid();
+            gr_store_relaxed(&owner_pid, gr_sys_getpid());
             gr_store_release(&inited, 1);     /* pairs with gr_netpoll_inited */
         }
     }
@@ -102,7 +116,7 @@ gr_netpoll_fork_child(void)
     gr_lock(&init_lock);
     if (inited && owner_pid != gr_sys_getpid()) {
         if (gr_np_reinit() == 0) {
-            owner_pid = gr_sys_getpid();
+            gr_store_relaxed(&owner_pid, gr_sys_getpid());
             gr_xadd(&inst, 1);                /* every registration is now stale */
         } else {
             gr_store(&inited, 0);
@@ -128,6 +142,8 @@ gr_netpoll_arm(int fd, struct polldesc *pd, uint32_t gen)
     if (gr_load_acquire(&pd->reg) == PD_REG_OK && gr_load_relaxed(&pd->gen) == gen &&
         gr_load_relaxed(&pd->reg_inst) == gr_load_relaxed(&inst))
         return 0;
+    if ((err = ensure_init()) != 0)
+        return err;
     gr_lock(&pd->lock);
     if (pd->gen != gen) {
         err = -EBADF;
@@ -135,7 +151,7 @@ gr_netpoll_arm(int fd, struct polldesc *pd, uint32_t gen)
         err = -EPERM;
     } else if (pd->reg == PD_REG_OK && pd->reg_inst == gr_load_relaxed(&inst)) {
         err = 0;
-    } else if ((err = ensure_init()) == 0) {
+    } else {
         err = gr_np_arm(fd, (uint64_t)gen << 32 | (uint32_t)fd);
         if (err == 0) {
             gr_store_relaxed(&pd->reg_inst, gr_load_relaxed(&inst));
@@ -314,6 +330,7 @@ gr_netpoll_prepare(struct gr_pollent *e, int n)
     for (int i = 0; i < n; i++) {
         struct polldesc *pd = gr_fdtab_get(e[i].fd);
         uint32_t gen;
+        int err;
 
         e[i].linked[0] = e[i].linked[1] = false;
         if (pd == NULL) {
@@ -323,10 +340,13 @@ gr_netpoll_prepare(struct gr_pollent *e, int n)
             continue;
         }
         gen = gr_load(&pd->gen);
-        if (gr_netpoll_arm(e[i].fd, pd, gen) != 0) {
-            e[i].pd = NULL;               /* closed (poll reports POLLNVAL) or not pollable */
+        err = gr_netpoll_arm(e[i].fd, pd, gen);
+        if (err == -EPERM || err == -EBADF) {
+            e[i].pd = NULL;               /* not pollable (always ready), or closed (POLLNVAL) */
             continue;
         }
+        if (err != 0)
+            return -E2BIG;                /* no memory, epoll's watch limit: wait in the kernel */
         e[i].pd = pd;
         e[i].gen = gen;
         e[i].seq[0] = gr_load(&pd->rd.seq);
@@ -432,7 +452,7 @@ gr_netpoll_fd_new(int fd, const struct pd_facts *facts)
 {
     struct polldesc *pd = gr_fdtab_get(fd);
 
-    if (pd == NULL)
+    if (pd == NULL || (gr_load_acquire(&inited) && !owner_process()))
         return;
     /* A registration of an older file under this number (closed behind our back) cannot be
      * removed any more: its events carry the old generation and are dropped. */
@@ -447,10 +467,10 @@ gr_netpoll_fd_close(int fd)
 {
     struct polldesc *pd = gr_fdtab_peek(fd);
 
-    if (pd == NULL)
+    if (pd == NULL || (gr_load_acquire(&inited) && !owner_process()))
         return;
     gr_lock(&pd->lock);
-    if (pd->reg == PD_REG_OK && pd->reg_inst == gr_load_relaxed(&inst) && gr_load(&inited))
+    if (pd->reg == PD_REG_OK && pd->reg_inst == gr_load_relaxed(&inst))
         gr_np_disarm(fd);
     gr_fdtab_reset_locked(pd, NULL);
     gr_unlock(&pd->lock);

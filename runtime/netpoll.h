@@ -90,7 +90,8 @@ struct gr_pollent {
 
 /*
  * Register every entry and snapshot it; call before checking readiness. Returns 0, or -E2BIG
- * when some descriptor has no table entry (the caller then waits in syscall mode).
+ * when some descriptor cannot be watched for a reason other than being closed or a file
+ * (no table entry, no memory, epoll's watch limit): the caller then waits in syscall mode.
  */
 int gr_netpoll_prepare(struct gr_pollent *e, int n);
 /*

@@ -30,8 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include "runtime/atomic.h"
+#include "runtime/boot.h"
 #include "runtime/ctx.h"
 #include "runtime/debug.h"
 #include "runtime/libc.h"
@@ -41,6 +43,7 @@
 #include "runtime/sema.h"
 #include "runtime/stack.h"
 #include "runtime/sys.h"
+#include "runtime/sysmon.h"
 #include "runtime/timer.h"
 #include "runtime/tls.h"
 
@@ -1138,6 +1141,107 @@ m0_g0_entry(void *arg)
     m_loop(mp);
 }
 
+/* ---- fork: the child keeps one M, running the forking G (DESIGN.md "fork and exec"). */
+
+static void
+child_g0_entry(void *arg)
+{
+    struct m *mp = arg;
+
+    after_switch(mp);
+    m_loop(mp);
+}
+
+/*
+ * Runs in the child, first of the atfork child handlers, on the forking G. Every other
+ * thread is gone: their Ms, their Gs, their waits and timers. glibc recycled every listed
+ * descriptor but the calling G's, the M's own stack and TLS included, so the M gets a fresh
+ * g0; the G's descriptor is now the one glibc lists for this thread.
+ */
+static void
+fork_child(void)
+{
+    struct g *gp = gr_current();
+    struct m *mp;
+    void *g0map;
+    uintptr_t g0tp;
+
+    if (!gr_sched_booted())
+        return;
+    if (gp == NULL) {
+        gr_go_native_quiet();            /* forked from a thread the runtime does not own */
+        return;
+    }
+    mp = gp->m;
+    /* The kernel's rseq area for this thread lies in the recycled descriptor. */
+    gr_syscall4(SYS_rseq, gr_tls.rseq_cpu_off != 0 ? mp->sysdesc + gr_tls.rseq_cpu_off - 4 : 0,
+                32, 1 /* RSEQ_FLAG_UNREGISTER */, 0x53053053);
+
+    memset(&gr_sched.lock, 0, sizeof(gr_sched.lock));
+    memset(&gr_sched.glock, 0, sizeof(gr_sched.glock));
+    gr_sema_fork_child();
+    gr_mem_fork_child();
+    gr_stack_fork_child();
+
+    mp->tid = gr_sys_gettid();
+    mp->sysdesc = gp->tp;
+    mp->alllink = NULL;
+    mp->spinning = false;
+    mp->schedlink = NULL;
+    mp->preempt = 0;
+    gr_note_clear(&mp->park);
+    mp->statfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/stat", 0));
+    g0map = gr_mem_map(G0_STACK_SIZE);
+    g0tp = g0map != NULL ? gr_tls_create((char *)g0map + G0_STACK_SIZE, &mp->g0,
+                                         FAKE_TID_BASE, g0map, G0_STACK_SIZE, 0) : 0;
+    if (g0tp == 0)
+        gr_throw("fork child: cannot build a scheduler stack");
+    mp->ownfs = g0tp;
+    mp->g0.tp = g0tp;
+    gr_ctx_make(&mp->g0.ctx, (void *)gr_round_down(g0tp + gr_tls.desc_size - gr_tls.static_size
+                                                   - 64, 16), child_g0_entry, mp);
+
+    gr_sched.allm = mp;
+    gr_sched.mcount = 1;
+    gr_sched.midle = NULL;
+    gr_sched.nmidle = 0;
+    gr_sched.nmspinning = 0;
+    gr_sched.sleeper = NULL;
+    gr_sched.sleep_until = 0;
+    gr_sched.netpolling = 0;
+    gr_sched.runqhead = gr_sched.runqtail = NULL;
+    gr_sched.runqsize = 0;
+    gr_sched.pidle = NULL;
+    gr_sched.npidle = 0;
+    gr_sched.pspare = NULL;
+    for (int i = gr_sched.nallp - 1; i >= 0; i--) {
+        struct p *pp = gr_sched.allp[i];
+        memset(&pp->timers.lock, 0, sizeof(pp->timers.lock));
+        pp->timers.len = 0;
+        pp->timers.next_when = INT64_MAX;
+        pp->runqhead = pp->runqtail = 0;
+        pp->runnext = NULL;
+        pp->stuck = NULL;
+        if (pp == mp->p)
+            continue;
+        pp->status = P_IDLE;
+        pp->m = NULL;
+        if (pp->spare) {
+            pp->link = gr_sched.pspare;
+            gr_sched.pspare = pp;
+        } else {
+            pidle_put(pp);
+        }
+    }
+    gp->allnext = gp->allprev = NULL;
+    gr_sched.allg = gp;
+    gr_sched.ng = 1;
+    gr_sched.nlive = 1;
+    gr_netpoll_fork_child();
+    if (!newm(NULL, false, true, gr_sysmon_main))
+        gr_print("greenrun: warning: cannot start sysmon in the fork child\n");
+}
+
 /* ---- Boot. */
 
 static int
@@ -1153,7 +1257,6 @@ detect_procs(void)
     return 1;
 }
 
-#include "runtime/sysmon.h"
 
 int
 gr_boot_sched(int nprocs)
@@ -1229,6 +1332,7 @@ gr_boot_sched(int nprocs)
         pidle_put(gr_sched.allp[i]);
 
     gr_store_release(&booted, true);
+    pthread_atfork(NULL, NULL, fork_child);
     if (!newm(NULL, false, true, gr_sysmon_main))
         gr_print("greenrun: warning: cannot start sysmon\n");
     return 0;

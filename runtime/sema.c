@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "runtime/atomic.h"
 #include "runtime/debug.h"
@@ -335,4 +336,11 @@ gr_futex_wake(const uint32_t *addr, int n, uint32_t bitset)
     }
     gr_wq_unlock(b);
     return woken;
+}
+
+void
+gr_sema_fork_child(void)
+{
+    /* Every waiter belonged to a thread that does not exist in the child. */
+    memset(table, 0, sizeof(table));
 }

@@ -91,4 +91,7 @@ int gr_futex_wait(const uint32_t *addr, uint32_t val, uint32_t bitset, int64_t d
                   unsigned flags);
 int gr_futex_wake(const uint32_t *addr, int n, uint32_t bitset);
 
+/* In a fork child: forget every waiter (their threads are gone). */
+void gr_sema_fork_child(void);
+
 #endif /* GR_RUNTIME_SEMA_H */

@@ -172,3 +172,9 @@ gr_stack_gfree(struct g *gp)
         gr_xadd(&gr_stack_unguarded, -1);
     gr_mem_unmap(gp->map_lo, gp->map_size);
 }
+
+void
+gr_stack_fork_child(void)
+{
+    memset(&pool_lock, 0, sizeof(pool_lock));
+}

@@ -27,4 +27,7 @@ void gr_stack_init(size_t default_size);
 extern int32_t gr_stack_guards;      /* atomic: mappings with a guard page */
 extern int32_t gr_stack_unguarded;   /* atomic: mappings without one (budget spent) */
 
+/* In a fork child: the lock may have been held by a thread that is gone. */
+void gr_stack_fork_child(void);
+
 #endif /* GR_RUNTIME_STACK_H */
