@@ -1,0 +1,3 @@
+module greenrun.bench
+
+go 1.19

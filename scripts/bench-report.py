@@ -1,0 +1,770 @@
+#!/usr/bin/env python3
+"""scripts/bench-report.py: turn the runs of scripts/bench.sh into greenrun's benchmark report.
+
+Usage: bench-report.py --raw build/bench/raw-full --out bench/results [--docs docs/benchmarks.md]
+
+Reads the run manifest (RAW/runs.tsv), the JSON each run wrote, and RAW/env.txt; takes the
+median of every metric over the rounds; and writes OUT/latest.json (everything, including each
+run), OUT/latest.md (tables of absolute numbers and ratios, and which targets are met),
+OUT/latest.png (gnuplot, scripts/plot-bench.gp), and with --docs the same page for docs/.
+
+A configuration whose run failed (its own check, a crash, a timeout, a preload that did not
+load) is shown as "failed: <reason>", never as a number. Only the standard library is used.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+CONFIGS = ("native", "greenrun", "go", "jemalloc")
+PRELOAD_LIB = {"greenrun": "libgreenrun", "jemalloc": "libjemalloc", "native": None}
+
+MICRO = [
+    ("create_join", "pthread_create + pthread_join", "go func + channel receive"),
+    ("condvar_pingpong", "mutex + condvar round trip", "unbuffered channel round trip"),
+    ("sem_pingpong", "sem_post/sem_wait round trip", "channel (cap 1) round trip"),
+    ("pipe_pingpong", "8-byte round trip over two pipes", "os.Pipe"),
+    ("socketpair_pingpong", "8-byte round trip over a socketpair", "net.FileConn"),
+    ("yield_pingpong", "turn hand-off, waiter calls sched_yield", "runtime.Gosched"),
+    ("mutex_uncontended", "lock + unlock, one thread", "sync.Mutex"),
+    ("mutex_contended", "lock + increment + unlock, 4 threads", "sync.Mutex"),
+    ("rwlock_readmostly", "4 threads, 1 write in 64", "sync.RWMutex"),
+    ("timedwait_expire", "16 threads, 100 µs timed waits that expire", "select + timer"),
+]
+MALLOC = [
+    ("malloc_local", "free + malloc in a 4096-block window, one thread"),
+    ("malloc_cross", "one thread mallocs, another frees (batches of 256)"),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the runs.
+
+def read_env(raw):
+    env = {}
+    with open(os.path.join(raw, "env.txt")) as f:
+        for line in f:
+            if "=" in line:
+                k, v = line.rstrip("\n").split("=", 1)
+                env[k] = v
+    return env
+
+
+def read_json(path):
+    if not path or path == "-" or not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def numeric(d):
+    return {k: v for k, v in d.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def parse_run(row):
+    """Returns (state, reason, metrics, extra); state is ok, failed or skipped."""
+    rc, kind, cfg, note = row["rc"], row["kind"], row["config"], row["note"]
+    if rc == "skip":
+        return "skipped", note, {}, {}
+    doc = read_json(row["out"])    # already joined to the raw directory by read_runs()
+    err, metrics, extra = None, {}, {}
+    lib = PRELOAD_LIB.get(cfg)
+    if kind in ("gbench", "gobench"):
+        bench = None
+        if isinstance(doc, dict):
+            runs = [b for b in doc.get("benchmarks", [])
+                    if b.get("run_type", "iteration") == "iteration"]
+            bench = runs[0] if runs else None
+        if bench is not None and bench.get("error_occurred"):
+            err = bench.get("error_message") or "error reported"
+        elif bench is not None:
+            metrics = numeric(bench)
+        if kind == "gbench" and isinstance(doc, dict) and lib:
+            mapped = doc.get("context", {}).get("preloaded", "")
+            if lib not in mapped:
+                err = err or "%s was not mapped in the process (preload not active)" % lib
+    elif isinstance(doc, dict):
+        if doc.get("ok") is False:
+            err = doc.get("error") or "error reported"
+        elif doc.get("ok"):
+            metrics = numeric(doc)
+            extra = {k: v for k, v in doc.items() if isinstance(v, str)}
+            mapped = doc.get("server_preloaded", doc.get("preloaded"))
+            if lib and mapped is not None and lib not in mapped:
+                err = "%s was not mapped in the process (preload not active)" % lib
+    if rc != "0":
+        if note.startswith("server") or not err:
+            reason = note or "exit status %s" % rc
+        else:
+            reason = err
+        return "failed", reason, {}, extra
+    if err:
+        return "failed", err, {}, extra
+    if not metrics:
+        return "failed", "no result in the run's output", {}, extra
+    return "ok", "", metrics, extra
+
+
+def read_runs(raw):
+    rows = []
+    with open(os.path.join(raw, "runs.tsv")) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        for line in f:
+            fields = line.rstrip("\n").split("\t")
+            fields += [""] * (len(header) - len(fields))
+            row = dict(zip(header, fields))
+            for key in ("out", "log"):
+                if row[key] and row[key] != "-":
+                    row[key] = os.path.join(raw, row[key])
+            rows.append(row)
+    return rows
+
+
+def aggregate(rows):
+    """results[group][workload][config] = entry with status, median, per-run samples."""
+    results = {}
+    for row in rows:
+        state, reason, metrics, extra = parse_run(row)
+        group, workload = row["group"], row["workload"]
+        if group == "blocked":
+            metrics.setdefault("target", float(workload))
+            workload = "blocked"
+        entry = results.setdefault(group, {}).setdefault(workload, {}).setdefault(
+            row["config"], {"runs": []})
+        entry["runs"].append({"round": int(row["round"]), "state": state, "reason": reason,
+                              "seconds": float(row["seconds"] or 0), "metrics": metrics,
+                              **({"info": extra} if extra else {})})
+    for group in results.values():
+        for configs in group.values():
+            for entry in configs.values():
+                runs = entry["runs"]
+                ok = [r for r in runs if r["state"] == "ok"]
+                failed = [r for r in runs if r["state"] == "failed"]
+                skipped = [r for r in runs if r["state"] == "skipped"]
+                if failed:
+                    why = failed[0]["reason"]
+                    if len(failed) < len(runs):
+                        why = "%s (in %d of %d runs)" % (why, len(failed), len(runs))
+                    entry["status"] = "failed: " + why
+                elif skipped and not ok:
+                    entry["status"] = "skipped: " + skipped[0]["reason"]
+                else:
+                    entry["status"] = "ok"
+                entry["ok_runs"] = len(ok)
+                keys = sorted({k for r in ok for k in r["metrics"]})
+                entry["median"] = {k: statistics.median([r["metrics"][k] for r in ok
+                                                         if k in r["metrics"]])
+                                   for k in keys}
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# The machine.
+
+def run_cmd(args):
+    try:
+        out = subprocess.run(args, capture_output=True, text=True, timeout=20)
+        return (out.stdout or out.stderr).strip().splitlines()[0] if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return ""
+
+
+def read_first(path, key=None, sep=":"):
+    try:
+        with open(path) as f:
+            for line in f:
+                if key is None:
+                    return line.strip()
+                if line.startswith(key):
+                    return line.split(sep, 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return ""
+
+
+def machine_info():
+    flags = read_first("/proc/cpuinfo", "flags")
+    mem_kb = read_first("/proc/meminfo", "MemTotal").split()
+    pkgs = {}
+    for pkg in ("libbenchmark-dev", "libjemalloc2", "golang-go", "gnuplot-nox"):
+        v = run_cmd(["dpkg-query", "-W", "-f", "${Version}", pkg])
+        if v:
+            pkgs[pkg] = v
+    return {
+        "cpu": read_first("/proc/cpuinfo", "model name"),
+        "cpus": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
+        "virtualized": " hypervisor" in " " + flags,
+        "memory_gib": round(int(mem_kb[0]) / 1048576, 1) if mem_kb else None,
+        "kernel": platform.release(),
+        "os": read_first("/etc/os-release", "PRETTY_NAME", "="),
+        "cc": run_cmd(["cc", "--version"]),
+        "go": run_cmd(["go", "version"]),
+        "python": platform.python_version(),
+        "packages": pkgs,
+        "sysctl": {
+            "kernel.pid_max": read_first("/proc/sys/kernel/pid_max"),
+            "kernel.threads-max": read_first("/proc/sys/kernel/threads-max"),
+            "vm.max_map_count": read_first("/proc/sys/vm/max_map_count"),
+            "net.core.somaxconn": read_first("/proc/sys/net/core/somaxconn"),
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting.
+
+def fmt_ns(v):
+    if v is None:
+        return "-"
+    if v < 10:
+        return "%.2f ns" % v
+    if v < 1e3:
+        return "%.1f ns" % v
+    if v < 1e6:
+        return "%.2f µs" % (v / 1e3)
+    if v < 1e9:
+        return "%.2f ms" % (v / 1e6)
+    return "%.2f s" % (v / 1e9)
+
+
+def fmt_us(v):
+    return "-" if v is None else fmt_ns(v * 1e3)
+
+
+def fmt_int(v):
+    return "-" if v is None else "{:,.0f}".format(v)
+
+
+def fmt_kib(v):
+    if v is None:
+        return "-"
+    if v >= 1024 * 1024:
+        return "%.2f GiB" % (v / 1048576)
+    return "%.1f MiB" % (v / 1024)
+
+
+def fmt_ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "-"
+    return "%.2fx" % (a / b)
+
+
+def short(status, width=70):
+    s = status.replace("|", "/").replace("\n", " ")
+    return s if len(s) <= width else s[:width - 1] + "…"
+
+
+class View:
+    """Lookups into the aggregated results."""
+
+    def __init__(self, results):
+        self.results = results
+
+    def entry(self, group, workload, cfg):
+        return self.results.get(group, {}).get(workload, {}).get(cfg)
+
+    def status(self, group, workload, cfg):
+        e = self.entry(group, workload, cfg)
+        return e["status"] if e else "not run"
+
+    def val(self, group, workload, cfg, metric):
+        e = self.entry(group, workload, cfg)
+        if not e or e["status"] != "ok":
+            return None
+        return e["median"].get(metric)
+
+    def cell(self, group, workload, cfg, metric, fmt):
+        e = self.entry(group, workload, cfg)
+        if not e:
+            return "-"
+        if e["status"] != "ok":
+            return short(e["status"])
+        return fmt(e["median"].get(metric))
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets.
+
+def evaluate_targets(v, env):
+    quick = env.get("mode") == "quick"
+    sleepers = "sleepers/%s" % max(int(x) for x in env.get("sleepers", "10000").split())
+    conns_all = [int(x) for x in env.get("echo_conns", "5000").split()]
+    conns = str(max([c for c in conns_all if c <= 5000] or conns_all))
+    blocked_target = int(env.get("blocked", "1000000"))
+    has_alloc = env.get("greenrun_allocator") == "yes"
+    targets = []
+
+    def add(name, metric, unit, gr_key, ref_key, gr, ref, ok_fn, bound, note=""):
+        missing = []
+        if gr is None:
+            missing.append("greenrun " + v.status(*gr_key))
+        if ref is None and ref_key is not None:
+            missing.append("%s %s" % (ref_key[2], v.status(*ref_key)))
+        if missing:
+            met = False
+            status = "NOT met (not measured: %s)" % "; ".join(missing)
+        else:
+            met = bool(ok_fn(gr, ref))
+            status = "met" if met else "NOT met"
+        if note:
+            status += " - " + note
+        targets.append({"target": name, "metric": metric, "unit": unit, "greenrun": gr,
+                        "reference": ref,
+                        "bound": bound, "met": met, "status": status})
+
+    g = ("micro", "create_join", "greenrun")
+    r = ("micro", "create_join", "go")
+    add("create+join at most Go's time", "time per create+join", "ns", g, r,
+        v.val(*g, "ns_per_op"), v.val(*r, "ns_per_op"), lambda a, b: a <= b, "≤ 1.00x Go")
+    g = ("micro", "condvar_pingpong", "greenrun")
+    r = ("micro", "condvar_pingpong", "go")
+    add("condvar ping-pong at most 1.2x Go's channel ping-pong", "time per round trip", "ns",
+        g, r,
+        v.val(*g, "ns_per_op"), v.val(*r, "ns_per_op"), lambda a, b: a <= 1.2 * b,
+        "≤ 1.20x Go")
+    g = ("micro", sleepers, "greenrun")
+    r = ("micro", sleepers, "go")
+    nsleep = fmt_int(int(sleepers.split("/")[1]))
+    add("%s sleepers' wall time at most Go's" % nsleep, "wall time from release",
+        "ms", g, r, v.val(*g, "wall_ms"), v.val(*r, "wall_ms"), lambda a, b: a <= b, "≤ 1.00x Go")
+    add("%s sleepers: mean 1 ms sleep under 1.1 ms" % nsleep,
+        "mean sleep", "us", g, None, v.val(*g, "mean_sleep_us"), None,
+        lambda a, b: a < 1100, "< 1100 µs")
+    g = ("micro", "mutex_contended", "greenrun")
+    r = ("micro", "mutex_contended", "go")
+    add("contended mutex (4 threads) at most Go's", "time per lock+unlock", "ns", g, r,
+        v.val(*g, "ns_per_op"), v.val(*r, "ns_per_op"), lambda a, b: a <= b, "≤ 1.00x Go")
+    g = ("echo", conns, "greenrun")
+    r = ("echo", conns, "go")
+    nconns = fmt_int(int(conns))
+    add("echo at %s connections: server CPU per request at most Go's" % nconns,
+        "server CPU per request", "us", g, r, v.val(*g, "server_cpu_us_per_req"),
+        v.val(*r, "server_cpu_us_per_req"), lambda a, b: a <= b, "≤ 1.00x Go")
+    starved = v.val(*g, "starved_conns") or 0
+    add("echo at %s connections: p99 latency at most Go's" % nconns, "p99 latency", "us", g, r,
+        v.val(*g, "lat_p99_us"), v.val(*r, "lat_p99_us"), lambda a, b: a <= b and not starved,
+        "≤ 1.00x Go, no connection starved",
+        "%s of %s connections completed no request in the window (oldest request in flight: "
+        "%s), so the p99 of completed requests hides them" % (
+            fmt_int(starved), nconns, fmt_us(v.val(*g, "oldest_inflight_us")))
+        if starved else "")
+    add("echo at %s connections: fairness at least Go's" % nconns,
+        "min/max requests per connection", "ratio", g, r, v.val(*g, "fairness_minmax"),
+        v.val(*r, "fairness_minmax"), lambda a, b: a >= b, "≥ Go")
+    g = ("blocked", "blocked", "greenrun")
+    r = ("blocked", "blocked", "go")
+    held = v.val(*g, "held")
+    stopped = ""
+    if held is not None and held < blocked_target:
+        for run in v.entry(*g)["runs"]:
+            stopped = run.get("info", {}).get("stopped_by", stopped)
+    go_held = v.val(*r, "held")
+    add("%s blocked threads at 8 KB RSS each or less" % fmt_int(blocked_target),
+        "threads held; RSS per thread (reference: Go)", "blocked", g, None,
+        None if held is None else (held, v.val(*g, "rss_per_thread_bytes")),
+        None if go_held is None else (go_held, v.val(*r, "rss_per_thread_bytes")),
+        lambda a, b: a[0] >= blocked_target and a[1] <= 8192, "≥ %s held, ≤ 8192 B each"
+        % fmt_int(blocked_target), "creation stopped by " + stopped if stopped else "")
+    for w, _ in MALLOC:
+        g = ("malloc", w, "greenrun")
+        r = ("malloc", w, "jemalloc")
+        add("allocator throughput at least jemalloc's (%s)" % w, "time per malloc+free", "ns", g,
+            r,
+            v.val(*g, "ns_per_op"), v.val(*r, "ns_per_op"),
+            lambda a, b: has_alloc and a <= b, "≤ 1.00x jemalloc",
+            "" if has_alloc else "greenrun has no allocator yet: its run used glibc malloc")
+    if quick:
+        for t in targets:
+            t["status"] += " [quick sizes]"
+    return targets
+
+
+def fmt_unit(x, unit):
+    if x is None:
+        return "-"
+    if unit == "blocked":
+        return "%s held, %s B/thread" % (fmt_int(x[0]), fmt_int(x[1]))
+    if unit == "ns":
+        return fmt_ns(x)
+    if unit == "us":
+        return fmt_us(x)
+    if unit == "ms":
+        return fmt_us(x * 1e3)
+    return "%.3f" % x
+
+
+def target_row(t):
+    gr, ref = t["greenrun"], t["reference"]
+    ratio = "-"
+    if isinstance(gr, (int, float)) and isinstance(ref, (int, float)) and ref:
+        ratio = "%.2fx" % (gr / ref)
+    return "| %s | %s | %s | %s | %s | %s | **%s** |" % (
+        t["target"], t["metric"], fmt_unit(gr, t["unit"]), fmt_unit(ref, t["unit"]), ratio,
+        t["bound"], short(t["status"], 200))
+
+
+# ---------------------------------------------------------------------------------------------
+# The page.
+
+def render(v, env, machine, targets, chart_path):
+    quick = env.get("mode") == "quick"
+    out = []
+    w = out.append
+    date = env.get("started_utc", "?")
+    w("# greenrun benchmarks")
+    w("")
+    w("Generated by `%s` (scripts/bench.sh, then scripts/bench-report.py) on %s. "
+      "Do not edit by hand: rerun the command." % (env.get("command", "make bench"),
+                                                     date.replace("T", " ").replace("Z", " UTC")))
+    w("")
+    if quick:
+        w("> **Quick mode**: one round and reduced sizes (sleepers %s, echo %s connections, "
+          "%s blocked threads). For development only; the numbers the README quotes come "
+          "from `make bench`." % (env.get("sleepers"), env.get("echo_conns"),
+                                   fmt_int(int(env.get("blocked", 0)))))
+        w("")
+    pk = machine.get("packages", {})
+    w("**Machine**: %s, %s CPUs%s, %s GiB RAM; %s, Linux %s; %s; Go %s; libbenchmark %s; "
+      "jemalloc %s." % (machine["cpu"], machine["cpus"],
+                        " (virtual machine)" if machine["virtualized"] else "",
+                        machine["memory_gib"], machine["os"], machine["kernel"],
+                        machine["cc"], machine["go"].replace("go version ", ""),
+                        pk.get("libbenchmark-dev", "?"), pk.get("libjemalloc2", "?")))
+    w("Limits: kernel.pid_max %s, vm.max_map_count %s, net.core.somaxconn %s." % (
+        machine["sysctl"]["kernel.pid_max"], machine["sysctl"]["vm.max_map_count"],
+        machine["sysctl"]["net.core.somaxconn"]))
+    w("")
+    gr = env.get("greenrun_so") or ""
+    w("**Runs**: %s interleaved round(s), configuration order rotated each round; every "
+      "number is the median over the rounds. greenrun: %s, GREENRUN_PROCS %s; allocator: %s. "
+      "Commit %s%s." % (env.get("rounds"),
+                        ("`%s` (sha256 %s, snapshot taken at the start)" % (
+                            env.get("greenrun_lib", "build/libgreenrun.so"),
+                            env.get("greenrun_so_sha256", "?")))
+                        if gr else "**not available** (%s)" % env.get("greenrun_missing"),
+                        env.get("greenrun_procs"),
+                        "greenrun's own" if env.get("greenrun_allocator") == "yes"
+                        else "glibc's (greenrun does not provide malloc yet)",
+                        env.get("git_commit"),
+                        " with local changes" if env.get("git_dirty") == "yes" else ""))
+    w("")
+    if chart_path:
+        w("![benchmark chart](%s)" % chart_path)
+        w("")
+
+    met = sum(1 for t in targets if t["met"])
+    w("## Targets")
+    w("")
+    w("%d of %d targets met." % (met, len(targets)))
+    w("")
+    w("| Target | Metric | greenrun | Reference | Ratio | Needs | Status |")
+    w("|---|---|---|---|---|---|---|")
+    for t in targets:
+        w(target_row(t))
+    w("")
+
+    w("## Micro benchmarks")
+    w("")
+    w("Wall-clock time per operation (median; lower is better). The Go column runs the Go "
+      "counterpart named in the second column.")
+    w("")
+    w("| Workload | Operation (Go counterpart) | native | greenrun | Go | greenrun/native "
+      "| greenrun/Go |")
+    w("|---|---|---|---|---|---|---|")
+    for name, what, gowhat in MICRO:
+        cells = [v.cell("micro", name, c, "ns_per_op", fmt_ns)
+                 for c in ("native", "greenrun", "go")]
+        g = v.val("micro", name, "greenrun", "ns_per_op")
+        w("| %s | %s (%s) | %s | %s | %s | %s | %s |" % (
+            name, what, gowhat, cells[0], cells[1], cells[2],
+            fmt_ratio(g, v.val("micro", name, "native", "ns_per_op")),
+            fmt_ratio(g, v.val("micro", name, "go", "ns_per_op"))))
+    w("")
+
+    w("## Timers")
+    w("")
+    w("Sleepers: N threads (goroutines in Go) released at once, each sleeping 10 times for "
+      "1 ms; wall time from the release to the last wake-up. Timed waits: 16 threads "
+      "repeatedly wait 100 µs on a condvar nobody signals (Go: select on a timer).")
+    w("")
+    w("| Workload | Config | Wall time | Mean | Overshoot | p50 | p99 | Max |")
+    w("|---|---|---|---|---|---|---|---|")
+    sleeper_keys = sorted((k for k in v.results.get("micro", {}) if k.startswith("sleepers/")),
+                          key=lambda k: int(k.split("/")[1]))
+    for key in sleeper_keys:
+        for c in ("native", "greenrun", "go"):
+            e = v.entry("micro", key, c)
+            if not e:
+                continue
+            if e["status"] != "ok":
+                w("| %s | %s | %s | | | | | |" % (key, c, short(e["status"])))
+                continue
+            m = e["median"]
+            w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                key, c, fmt_us(m.get("wall_ms", 0) * 1e3), fmt_us(m.get("mean_sleep_us")),
+                fmt_us(m.get("overshoot_us")), fmt_us(m.get("p50_sleep_us")),
+                fmt_us(m.get("p99_sleep_us")), fmt_us(m.get("max_sleep_us"))))
+    for c in ("native", "greenrun", "go"):
+        e = v.entry("micro", "timedwait_expire", c)
+        if not e:
+            continue
+        if e["status"] != "ok":
+            w("| timedwait_expire | %s | %s | | | | | |" % (c, short(e["status"])))
+            continue
+        m = e["median"]
+        w("| timedwait_expire | %s | %s per wait | %s | %s | | | min %s |" % (
+            c, fmt_ns(m.get("ns_per_op")), fmt_us(m.get("mean_wait_us")),
+            fmt_us(m.get("overshoot_us")), fmt_us(m.get("min_wait_us"))))
+    w("")
+
+    w("## Allocator")
+    w("")
+    w("Wall-clock time per malloc+free pair (lower is better). glibc is the native run; "
+      "jemalloc is Debian's libjemalloc preloaded; greenrun is the run under the preload "
+      "(%s)." % ("greenrun's allocator" if env.get("greenrun_allocator") == "yes"
+                 else "greenrun has no allocator yet, so that run uses glibc malloc"))
+    w("")
+    w("| Workload | What | glibc | jemalloc | greenrun | greenrun/jemalloc | glibc/jemalloc |")
+    w("|---|---|---|---|---|---|---|")
+    for name, what in MALLOC:
+        je = v.val("malloc", name, "jemalloc", "ns_per_op")
+        w("| %s | %s | %s | %s | %s | %s | %s |" % (
+            name, what, v.cell("malloc", name, "native", "ns_per_op", fmt_ns),
+            v.cell("malloc", name, "jemalloc", "ns_per_op", fmt_ns),
+            v.cell("malloc", name, "greenrun", "ns_per_op", fmt_ns),
+            fmt_ratio(v.val("malloc", name, "greenrun", "ns_per_op"), je),
+            fmt_ratio(v.val("malloc", name, "native", "ns_per_op"), je)))
+    w("")
+
+    w("## Echo server")
+    w("")
+    w("A thread-per-connection echo server (bench/echo_server.c; Go: a goroutine per "
+      "connection) driven by one epoll client thread (bench/echo_client.c) over 127.0.0.1: "
+      "each connection sends a 64-byte request and waits for its echo, %s s warm-up, %s s "
+      "measured. Server CPU is utime+stime of the server process over the window. Fairness is "
+      "the fewest requests any connection completed divided by the most (1.0 = even); a "
+      "starved connection completed none in the window, which the latency percentiles (over "
+      "completed requests) cannot show. Jain's index is also in latest.json. Peak OS threads "
+      "and RSS (VmHWM) are the server's."
+      % (env.get("echo_warmup"), env.get("echo_seconds")))
+    w("")
+    w("| Conns | Server | req/s | CPU µs/req | p50 | p99 | mean | per-conn min–max "
+      "| starved conns | fairness | peak OS threads | peak RSS |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    echo_keys = sorted(v.results.get("echo", {}), key=int)
+    for key in echo_keys:
+        for c in ("native", "greenrun", "go"):
+            e = v.entry("echo", key, c)
+            if not e:
+                continue
+            if e["status"] != "ok":
+                w("| %s | %s | %s | | | | | | | | | |" % (key, c, short(e["status"], 90)))
+                continue
+            m = e["median"]
+            w("| %s | %s | %s | %.2f | %s | %s | %s | %s–%s | %s | %.2f | %s | %s |" % (
+                key, c, fmt_int(m.get("rps")), m.get("server_cpu_us_per_req", float("nan")),
+                fmt_us(m.get("lat_p50_us")), fmt_us(m.get("lat_p99_us")),
+                fmt_us(m.get("lat_mean_us")), fmt_int(m.get("conn_min")),
+                fmt_int(m.get("conn_max")), fmt_int(m.get("starved_conns")),
+                m.get("fairness_minmax", 0),
+                fmt_int(m.get("server_peak_threads")), fmt_kib(m.get("server_peak_rss_kb"))))
+    w("")
+    w("| Conns | req/s greenrun/native | req/s greenrun/Go | CPU/req greenrun/native "
+      "| CPU/req greenrun/Go | p99 greenrun/native | p99 greenrun/Go |")
+    w("|---|---|---|---|---|---|---|")
+    for key in echo_keys:
+        row = [key]
+        for metric in ("rps", "server_cpu_us_per_req", "lat_p99_us"):
+            g = v.val("echo", key, "greenrun", metric)
+            cells = []
+            for ref in ("native", "go"):
+                starved = (v.val("echo", key, "greenrun", "starved_conns") or 0) + \
+                    (v.val("echo", key, ref, "starved_conns") or 0)
+                if metric == "lat_p99_us" and starved:
+                    cells.append("- (starved conns)")
+                else:
+                    cells.append(fmt_ratio(g, v.val("echo", key, ref, metric)))
+            row += cells
+        w("| " + " | ".join(row) + " |")
+    w("")
+
+    w("## Blocked threads")
+    w("")
+    w("The most threads one process holds blocked in pthread_cond_wait (Go: goroutines blocked "
+      "on a channel), created with default attributes, and the RSS each adds (VmRSS growth / "
+      "threads). Creation stops at the target, when pthread_create fails, after a %s s "
+      "creation budget, or when the machine's MemAvailable falls under 2 GiB; \"Stopped by\" "
+      "says which. Native runs at a safe %s threads because of kernel.pid_max; greenrun and Go "
+      "aim at %s." % (env.get("blocked_budget_s", "?"),
+                      fmt_int(int(env.get("native_blocked", 0))),
+                      fmt_int(int(env.get("blocked", 0)))))
+    w("")
+    w("| Config | Target | Held | RSS per thread | OS threads | Peak RSS | Create | Release+join "
+      "| Stopped by |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    for c in ("native", "greenrun", "go"):
+        e = v.entry("blocked", "blocked", c)
+        if not e:
+            continue
+        if e["status"] != "ok":
+            w("| %s | | %s | | | | | | |" % (c, short(e["status"], 90)))
+            continue
+        m = e["median"]
+        stop = ""
+        for r in e["runs"]:
+            stop = r.get("info", {}).get("stopped_by", stop)
+        w("| %s | %s | %s | %s B | %s | %s | %.2f s | %.2f s | %s |" % (
+            c, fmt_int(m.get("target")), fmt_int(m.get("held")),
+            fmt_int(m.get("rss_per_thread_bytes")), fmt_int(m.get("os_threads")),
+            fmt_kib(m.get("vm_hwm_kb")), m.get("create_s", 0), m.get("release_join_s", 0),
+            stop))
+    w("")
+
+    w("## Notes")
+    w("")
+    w("- Native runs stay within kernel.pid_max (%s): native thread counts are capped at %s, "
+      "the native echo server at %s connections, the native blocked-thread run at %s. "
+      "Those cells say \"skipped\"; no sysctl or ulimit was changed." % (
+          machine["sysctl"]["kernel.pid_max"], env.get("native_max_threads"),
+          env.get("native_max_conns"), env.get("native_blocked")))
+    w("- A configuration that crashed, timed out, failed its own correctness check (counts, "
+      "payloads, a wait that ended early) or ran without its preload is shown as "
+      "\"failed: reason\" and never as a number.")
+    w("- Times are wall-clock (Google Benchmark manual time measured by the workload around "
+      "its timed region with CLOCK_MONOTONIC; setup of helper threads is not timed).")
+    w("- The same C workloads (bench/*.c) run natively and under LD_PRELOAD; the Go versions "
+      "live in bench/go/. Rerun everything with `%s` (this run took %s min); "
+      "`make bench-quick` is the one-minute subset." % (
+          env.get("command", "make bench"),
+          "%.0f" % (float(env.get("runs_seconds", 0)) / 60)))
+    w("- Debian's libbenchmark warns that it was built as DEBUG; that affects only Google "
+      "Benchmark's own bookkeeping, not the timed regions, which the workloads measure.")
+    w("- Raw numbers, every run and the machine description: bench/results/latest.json.")
+    w("")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# The chart.
+
+def write_chart(v, raw, png, title, has_greenrun):
+    micro_dat = os.path.join(raw, "plot-micro.dat")
+    echo_dat = os.path.join(raw, "plot-echo.dat")
+
+    def num(x):
+        return "?" if x is None else "%.6g" % x
+
+    with open(micro_dat, "w") as f:
+        f.write("# workload native greenrun go (ns per operation)\n")
+        for name, _, _ in MICRO:
+            f.write('"%s" %s\n' % (name, " ".join(num(v.val("micro", name, c, "ns_per_op"))
+                                                 for c in ("native", "greenrun", "go"))))
+    starved_any = False
+    with open(echo_dat, "w") as f:
+        f.write("# conns rps(native greenrun go) p99_us(native greenrun go)\n")
+        for key in sorted(v.results.get("echo", {}), key=int):
+            vals = [v.val("echo", key, c, "rps") for c in ("native", "greenrun", "go")]
+            for c in ("native", "greenrun", "go"):
+                if v.val("echo", key, c, "starved_conns"):
+                    starved_any = True
+                    vals.append(None)
+                else:
+                    vals.append(v.val("echo", key, c, "lat_p99_us"))
+            f.write('"%s" %s\n' % (key, " ".join(num(x) for x in vals)))
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plot-bench.gp")
+    label = "greenrun"
+    if not has_greenrun:
+        title += " - greenrun: no data (its runs failed)"
+    p99note = " - no bar: connections starved" if starved_any else ""
+    expr = "micro='%s'; echo='%s'; out='%s'; title='%s'; grlabel='%s'; p99note='%s'" % (
+        micro_dat, echo_dat, png, title.replace("'", ""), label, p99note)
+    try:
+        res = subprocess.run(["gnuplot", "-e", expr, script], capture_output=True, text=True,
+                             timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        return "gnuplot could not run: %s" % e
+    if res.returncode != 0 or not os.path.exists(png):
+        return "gnuplot failed: %s" % res.stderr.strip()[-300:]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--raw", required=True, help="directory written by scripts/bench.sh")
+    ap.add_argument("--out", required=True, help="where latest.{json,md,png} go")
+    ap.add_argument("--docs", help="also write the page here (full runs)")
+    args = ap.parse_args()
+
+    env = read_env(args.raw)
+    rows = read_runs(args.raw)
+    results = aggregate(rows)
+    v = View(results)
+    # The machine is described once, at the first rendering of a run, and kept with its data.
+    machine_path = os.path.join(args.raw, "machine.json")
+    machine = read_json(machine_path)
+    if not isinstance(machine, dict):
+        machine = machine_info()
+        with open(machine_path, "w") as f:
+            json.dump(machine, f, indent=1)
+    targets = evaluate_targets(v, env)
+    os.makedirs(args.out, exist_ok=True)
+
+    png = os.path.join(args.out, "latest.png")
+    if os.path.exists(png):
+        os.remove(png)
+    has_greenrun = any(e.get("status") == "ok" for g in results.values() for w in g.values()
+                       for c, e in w.items() if c == "greenrun")
+    title = "greenrun benchmarks, %s (%s, %s CPUs)" % (
+        env.get("started_utc", "").split("T")[0], env.get("mode"), machine["cpus"])
+    chart_err = write_chart(v, args.raw, os.path.abspath(png), title, has_greenrun)
+    if chart_err:
+        print("bench-report: no chart: " + chart_err, file=sys.stderr)
+
+    doc = {
+        "schema": 1,
+        "generated_utc": datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"),
+        "run": env,
+        "machine": machine,
+        "targets": targets,
+        "targets_met": sum(1 for t in targets if t["met"]),
+        "targets_total": len(targets),
+        "results": results,
+        "chart": None if chart_err else "latest.png",
+    }
+    with open(os.path.join(args.out, "latest.json"), "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=False, default=list)
+        f.write("\n")
+    page = render(v, env, machine, targets, None if chart_err else "latest.png")
+    with open(os.path.join(args.out, "latest.md"), "w") as f:
+        f.write(page)
+    if args.docs:
+        rel = os.path.relpath(os.path.join(args.out, "latest.png"),
+                              os.path.dirname(os.path.abspath(args.docs)) or ".")
+        docs_page = render(v, env, machine, targets, None if chart_err else rel)
+        os.makedirs(os.path.dirname(os.path.abspath(args.docs)), exist_ok=True)
+        with open(args.docs, "w") as f:
+            f.write(docs_page)
+    met = doc["targets_met"]
+    print("bench-report: %s/latest.{json,md%s}%s; targets met: %d of %d" % (
+        args.out, "" if chart_err else ",png", " and " + args.docs if args.docs else "",
+        met, len(targets)))
+    for t in targets:
+        print("  %-70s %s" % (t["target"], t["status"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
