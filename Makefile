@@ -43,6 +43,8 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_C))
 .PHONY: all deps test check check-unit demo debug lint clean
 all: $(LIB) $(LAUNCHER)
 
+$(BUILD)/hooks/once.c.o: CFLAGS += -fexceptions
+
 $(BUILD)/%.c.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<

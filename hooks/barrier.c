@@ -1,8 +1,8 @@
 /*
  * hooks/barrier.c: pthread barriers on the wait table.
  *
- * pthread_barrier_t (32 bytes) is read as glibc's struct pthread_barrier, whose field names
- * are kept; the runtime gives them its own meaning:
+ * pthread_barrier_t (32 bytes) is read as glibc's struct pthread_barrier, whose field order
+ * is kept; the runtime gives the fields its own meaning:
  *   in       arrivals in the current round
  *   round    the round number (glibc's current_round), incremented as each round completes
  *   count    the number of threads per round; immutable after init
@@ -19,7 +19,9 @@
  *  - A woken waiter returns without touching the barrier again, and the last arrival touches
  *    it only under the bucket lock: once every thread of the last round has called in, the
  *    barrier may be destroyed and reused without waiting for leavers.
- * Barrier waits are not cancellation points.
+ * Barrier waits are not cancellation points, and a signal sent to a waiting G runs its handler
+ * only once the round opens: a waiter woken early would have to look at the barrier again,
+ * which the destroy rule above forbids.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -94,24 +96,24 @@ pthread_barrier_wait(pthread_barrier_t *pb)
     struct barrier *bar = barrier_of(pb);
     struct gr_bucket *b;
     struct gr_waiter w, *q, *next;
-    uint32_t round;
+    uint32_t this_round;
 
     if (is_real(pb))
         return gr_real.pthread_barrier_wait(pb);
     b = gr_wq_lock(bar);
-    round = bar->round;
+    this_round = bar->round;
     if (++bar->in < bar->count) {
-        w.data = round;
+        w.data = this_round;
         gr_wq_push(b, &w, bar, false);
         gr_wq_wait(b, &w, -1, 0, "barrier", NULL, NULL);
         return 0;
     }
     /* The last arrival: open the round. */
     bar->in = 0;
-    bar->round = round + 1;
+    bar->round = this_round + 1;
     for (q = gr_wq_first(b, bar); q != NULL; q = next) {
         next = q->next;
-        if (q->data == round)
+        if (q->data == this_round)
             gr_wq_wake(b, q, GR_WAKE_NORMAL);
     }
     gr_wq_unlock(b);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "runtime/sema.h"
+#include "runtime/tls.h"
 
 int
 gr_hook_deadline(clockid_t clock, const struct timespec *abstime, int64_t *deadline)
@@ -46,6 +47,14 @@ gr_hook_deadline_rel(const struct timespec *rel, int64_t *deadline)
         return EINVAL;
     *deadline = gr_nanotime() + rel->tv_sec * GR_NSEC_PER_SEC + rel->tv_nsec;
     return 0;
+}
+
+int
+gr_hook_self_id(void)
+{
+    if (gr_sched_booted())
+        return *(int *)(gr_get_tp() + gr_tls.off_tid);
+    return gr_sys_gettid();
 }
 
 void

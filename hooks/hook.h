@@ -35,6 +35,14 @@ int gr_hook_deadline(clockid_t clock, const struct timespec *abstime, int64_t *d
 /* The same for a relative timeout. */
 int gr_hook_deadline_rel(const struct timespec *rel, int64_t *deadline);
 
+/* After this long in a lock's queue, the oldest waiter is handed the lock (Go's
+ * starvationThresholdNs): no waiter starves behind newcomers. */
+#define GR_HOOK_STARVE_NS 1000000LL
+
+/* The calling thread's owner id for lock bookkeeping: the tid in its descriptor (a G's fake
+ * tid, unique and stable across Ms), or its kernel tid before boot. */
+int gr_hook_self_id(void);
+
 /* Act on a pending cancellation of the calling thread (a cancellation point). */
 void gr_hook_testcancel(void);
 

@@ -38,7 +38,6 @@
 #define KIND_ROBUST    16
 #define KIND_PSHARED   128
 
-#define STARVE_NS      1000000LL      /* 1 ms, as Go's starvationThresholdNs */
 #define SPIN_ROUNDS    4
 #define SPIN_PAUSES    30
 
@@ -63,15 +62,6 @@ bool
 gr_mutex_is_real(const pthread_mutex_t *m)
 {
     return gr_native() || (kind(m) & KIND_PSHARED) != 0;
-}
-
-/* The caller's owner id: the tid in its descriptor (a G's fake tid), or its kernel tid. */
-static int
-self_id(void)
-{
-    if (gr_sched_booted())
-        return *(int *)(gr_get_tp() + gr_tls.off_tid);
-    return gr_sys_gettid();
 }
 
 static void
@@ -179,7 +169,7 @@ lock_slow(pthread_mutex_t *m, int64_t deadline)
 int
 gr_mutex_lock(pthread_mutex_t *m, int64_t deadline)
 {
-    int k = kind(m), id = self_id(), err;
+    int k = kind(m), id = gr_hook_self_id(), err;
     uint32_t zero = 0;
 
     if ((k & KIND_TYPE_MASK) != PTHREAD_MUTEX_NORMAL &&
@@ -219,7 +209,7 @@ unlock_word(pthread_mutex_t *m, uint32_t keep)
         gr_store(st, keep);
     } else {
         uint32_t waiters = w->next != NULL ? M_WAITERS : 0;
-        if (gr_nanotime() - w->since > STARVE_NS && !(keep & M_NOTREC)) {
+        if (gr_nanotime() - w->since > GR_HOOK_STARVE_NS && !(keep & M_NOTREC)) {
             gr_store(st, M_LOCKED | waiters | keep);
             gr_wq_wake(b, w, GR_WAKE_HANDOFF);
         } else {
@@ -250,7 +240,7 @@ gr_mutex_unlock(pthread_mutex_t *m)
     uint32_t keep = 0;
 
     if ((k & KIND_TYPE_MASK) != PTHREAD_MUTEX_NORMAL || (k & KIND_ROBUST)) {
-        if (!(s & M_LOCKED) || m->__data.__owner != self_id())
+        if (!(s & M_LOCKED) || m->__data.__owner != gr_hook_self_id())
             return EPERM;
         if ((k & KIND_TYPE_MASK) == PTHREAD_MUTEX_RECURSIVE && --m->__data.__count != 0)
             return 0;
@@ -277,7 +267,7 @@ gr_mutex_check_owner(pthread_mutex_t *m)
 
     if ((k & KIND_TYPE_MASK) == PTHREAD_MUTEX_NORMAL && !(k & KIND_ROBUST))
         return 0;
-    if (!(gr_load_relaxed(state(m)) & M_LOCKED) || m->__data.__owner != self_id())
+    if (!(gr_load_relaxed(state(m)) & M_LOCKED) || m->__data.__owner != gr_hook_self_id())
         return EPERM;
     return 0;
 }
@@ -299,7 +289,7 @@ int
 gr_mutex_reacquire(pthread_mutex_t *m, unsigned count)
 {
     uint32_t zero = 0;
-    int err = 0, id = self_id();
+    int err = 0, id = gr_hook_self_id();
 
     if (!__atomic_compare_exchange_n(state(m), &zero, M_LOCKED, 0, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED))
@@ -437,7 +427,7 @@ pthread_mutex_consistent(pthread_mutex_t *m)
     if (gr_mutex_is_real(m))
         return gr_real.pthread_mutex_consistent(m);
     if (!(kind(m) & KIND_ROBUST) || !(gr_load(state(m)) & M_OWNERDEAD) ||
-        m->__data.__owner != self_id())
+        m->__data.__owner != gr_hook_self_id())
         return EINVAL;
     gr_fetch_and(state(m), ~M_OWNERDEAD);
     return 0;

@@ -13,9 +13,11 @@
  * Callers that find the routine in progress park on the control word (gr_futex_wait), and are
  * woken when it is done or reset. If the routine is cancelled, the cleanup handler resets the
  * control to 0 and wakes them, and one of them runs the routine. The wait is not a
- * cancellation point. This file is built without -fexceptions, so glibc's cleanup macros use
- * their setjmp form, which runs on cancellation but not for a C++ exception thrown by the
- * routine; built with -fexceptions they cover both.
+ * cancellation point; a signal runs its handler and the wait resumes.
+ *
+ * This file is built without -fexceptions, so glibc's cleanup macros take their setjmp form,
+ * which runs on cancellation but not for a C++ exception thrown by the routine (the control
+ * then stays in progress); built with -fexceptions they cover both.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -55,7 +57,7 @@ once_slow(pthread_once_t *ctl, void (*init_routine)(void))
         if (v & ONCE_DONE)
             return 0;
         if (v == stamp) {
-            gr_futex_wait(word(ctl), (uint32_t)v, ~0u, -1, 0);
+            gr_futex_wait(word(ctl), (uint32_t)v, ~0u, -1, GR_WQ_SIGNAL);
             continue;
         }
         /* Not run, or a stamp inherited through fork: claim it. */

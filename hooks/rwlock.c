@@ -20,9 +20,10 @@
  *    when it empties the queue. So a queued reader always has RW_RWAIT set.
  *  - RW_WWAIT is set the same way under the writer bucket lock by a writer about to queue, and
  *    cleared only under it when the writer queue is found empty. It stays set while a writer
- *    woken with GR_WAKE_NORMAL has not yet retried, so that with writer preference readers do
- *    not slip in ahead of it; whatever that writer does next (acquire and later release, queue
- *    again, give up) leads to a call of wake_waiters(), which clears a stale flag.
+ *    woken without the lock (to compete, or by a signal) has not yet retried, so that with
+ *    writer preference readers do not slip in ahead of it. That writer then queues again, or
+ *    acquires the lock (its release calls wake_waiters(), which clears a stale flag), or gives
+ *    up (writer_gave_up() clears it).
  *  - Whoever releases the lock while a flag is set, and a writer that gives up its wait, calls
  *    wake_waiters(); a waiter queues only after seeing, under its bucket lock, a state that blocks
  *    it, so the release that unblocks it comes later and takes the same bucket lock to wake it:
@@ -30,12 +31,19 @@
  *
  * Granting: queued readers are granted together (the count is raised on their behalf, then
  * they are woken with GR_WAKE_HANDOFF). A writer is woken to compete for the lock, which keeps
- * throughput high; once the oldest writer has waited longer than STARVE_NS the lock is taken on
- * its behalf and handed to it, so writers do not starve (hooks/mutex.c does the same).
+ * throughput high; once the oldest writer has waited longer than GR_HOOK_STARVE_NS the lock is
+ * taken on its behalf and handed to it, so writers do not starve (hooks/mutex.c does the same).
  * Reader preference: a reader gets in whenever no writer holds the lock, so recursive read
  * locks cannot deadlock. Writer preference: a reader waits while RW_WWAIT is set.
+ *
+ * A signal sent to a waiting G runs its handler at once; the wait then resumes (rwlock
+ * functions never fail with EINTR). A writer so woken counts as in flight, like one woken to
+ * compete.
+ *
+ * Unlocking a lock the caller does not hold is undefined in POSIX (glibc returns 0);
+ * here it is EPERM when the lock is free or write-held by another thread. A read hold is not
+ * tied to a thread, so an extra unlock while others read still drops one of their holds.
  */
-#include <limits.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -49,7 +57,6 @@
 #define RW_RWAIT       0x20000000u   /* readers may be queued */
 #define RW_READERS     0x1fffffffu   /* the number of read holds */
 
-#define STARVE_NS      1000000LL     /* 1 ms, as hooks/mutex.c */
 
 static inline uint32_t *
 state(pthread_rwlock_t *rw)
@@ -92,15 +99,6 @@ static inline bool
 prefers_writers(pthread_rwlock_t *rw)
 {
     return rw->__data.__flags == PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP;
-}
-
-/* The caller's id: the tid in its descriptor (a G's fake tid), or its kernel tid. */
-static int
-self_id(void)
-{
-    if (gr_sched_booted())
-        return *(int *)(gr_get_tp() + gr_tls.off_tid);
-    return gr_sys_gettid();
 }
 
 static inline bool
@@ -165,7 +163,7 @@ grant_writer(pthread_rwlock_t *rw)
     for (;;) {
         if (write_blocked(s))
             break;
-        if (gr_nanotime() - w->since <= STARVE_NS) {
+        if (gr_nanotime() - w->since <= GR_HOOK_STARVE_NS) {
             gr_wq_wake(b, w, GR_WAKE_NORMAL);
             break;
         }
@@ -248,7 +246,7 @@ rdlock(pthread_rwlock_t *rw, int64_t deadline)
     err = try_read(rw, wpref);
     if (err != EBUSY || deadline == 0)
         return err;
-    if ((gr_load_relaxed(state(rw)) & RW_WRLOCKED) && cur_writer(rw) == self_id())
+    if ((gr_load_relaxed(state(rw)) & RW_WRLOCKED) && cur_writer(rw) == gr_hook_self_id())
         return EDEADLK;
     if (deadline > 0 && deadline <= gr_nanotime())
         return ETIMEDOUT;
@@ -268,12 +266,12 @@ rdlock(pthread_rwlock_t *rw, int64_t deadline)
             continue;
         }
         gr_wq_push(b, &w, rdkey(rw), false);
-        r = gr_wq_wait(b, &w, deadline, 0, "rwlock read", NULL, NULL);
+        r = gr_wq_wait(b, &w, deadline, GR_WQ_SIGNAL, "rwlock read", NULL, NULL);
         if (r == GR_WAKE_HANDOFF)
             return 0;
         if (r == GR_WAKE_TIMEOUT)
             return ETIMEDOUT;
-        /* Woken without a hold (the count was full): try again. */
+        /* Woken without a hold (the count was full, or a signal handler ran): try again. */
         err = try_read(rw, wpref);
         if (err != EBUSY)
             return err;
@@ -296,7 +294,7 @@ writer_gave_up(pthread_rwlock_t *rw)
 static int
 wrlock(pthread_rwlock_t *rw, int64_t deadline)
 {
-    int id = self_id();
+    int id = gr_hook_self_id();
     struct gr_waiter w;
     bool requeue = false;
 
@@ -325,7 +323,7 @@ wrlock(pthread_rwlock_t *rw, int64_t deadline)
             if (w.since == 0)
                 w.since = gr_nanotime();
             gr_wq_push(b, &w, wrkey(rw), requeue);
-            r = gr_wq_wait(b, &w, deadline, 0, "rwlock write", NULL, NULL);
+            r = gr_wq_wait(b, &w, deadline, GR_WQ_SIGNAL, "rwlock write", NULL, NULL);
             if (r == GR_WAKE_HANDOFF)
                 break;
             if (r == GR_WAKE_TIMEOUT) {
@@ -347,7 +345,7 @@ unlock(pthread_rwlock_t *rw)
     uint32_t s = gr_load_relaxed(state(rw)), ns;
 
     if (s & RW_WRLOCKED) {
-        if (cur_writer(rw) != self_id())
+        if (cur_writer(rw) != gr_hook_self_id())
             return EPERM;
         set_cur_writer(rw, 0);
         /* Pairs with the acquire CAS of the next holder. */
@@ -459,7 +457,7 @@ pthread_rwlock_wrlock(pthread_rwlock_t *rw)
     if (is_real(rw))
         return gr_real.pthread_rwlock_wrlock(rw);
     if (gr_cas_acquire(state(rw), &zero, RW_WRLOCKED)) {
-        set_cur_writer(rw, self_id());
+        set_cur_writer(rw, gr_hook_self_id());
         return 0;
     }
     return wrlock(rw, -1);

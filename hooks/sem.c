@@ -18,7 +18,9 @@
  *    competes for the token, like a newcomer, and queues again if it lost.
  *  - Tokens are only ever taken by a successful CAS on a positive value: a waiter that times
  *    out or is cancelled leaves the value as it is, so no post is lost.
- * sem_wait, sem_timedwait and sem_clockwait are cancellation points.
+ * sem_wait, sem_timedwait and sem_clockwait are cancellation points. A signal sent to a
+ * waiting G runs its handler, then the wait fails with EINTR, or resumes when every handler
+ * that ran had SA_RESTART (glibc 2.36 restarts its futex wait then).
  */
 #include <limits.h>
 #include <semaphore.h>
@@ -65,8 +67,8 @@ try_take(struct sem *sp)
 }
 
 /*
- * Wait for a token until deadline (absolute monotonic ns, -1 none). Returns 0 or ETIMEDOUT;
- * a cancellation unwinds.
+ * Wait for a token until deadline (absolute monotonic ns, -1 none). Returns 0, ETIMEDOUT or
+ * EINTR (a signal handler without SA_RESTART ran); a cancellation unwinds.
  */
 static int
 wait_slow(struct sem *sp, int64_t deadline)
@@ -90,12 +92,15 @@ wait_slow(struct sem *sp, int64_t deadline)
             }
         }
         gr_wq_push(b, &w, sp, requeue);
-        r = gr_wq_wait(b, &w, deadline, GR_WQ_CANCEL, "sem", NULL, NULL);
+        r = gr_wq_wait(b, &w, deadline, GR_WQ_CANCEL | GR_WQ_SIGNAL, "sem", NULL, NULL);
         gr_xadd(&sp->data, -SEM_WAITER_ONE);
         if (r == GR_WAKE_TIMEOUT)
             return ETIMEDOUT;
         if (r == GR_WAKE_CANCEL)
             gr_hook_testcancel();
+        /* The handler ran. As glibc's futex wait: EINTR, or a restart under SA_RESTART. */
+        if (r == GR_WAKE_SIGNAL && gr_signal_eintr(gr_current()))
+            return EINTR;
         if (try_take(sp))
             return 0;
         requeue = true;
@@ -109,14 +114,15 @@ timed_wait(sem_t *s, clockid_t clock, const struct timespec *abstime)
     int64_t deadline;
     int err;
 
-    /* glibc checks the timespec first, even with a token there. */
+    /* glibc checks the clock and the timespec first, even with a token there. */
     err = gr_hook_deadline(clock, abstime, &deadline);
     if (err == 0) {
         gr_hook_testcancel();
         if (try_take(sem_of(s)))
             return 0;
-        err = ETIMEDOUT;
-        if (deadline < 0 || deadline > gr_nanotime())
+        if (deadline >= 0 && deadline <= gr_nanotime())
+            err = ETIMEDOUT;
+        else
             err = wait_slow(sem_of(s), deadline);
     }
     if (err != 0) {

@@ -921,7 +921,7 @@ static bool
 any_runq_nonempty(void)
 {
     for (int i = 0; i < gr_sched.nallp; i++)
-        if (!gr_runq_empty(gr_sched.allp[i]))
+        if (gr_runq_stealable(gr_sched.allp[i]))
             return true;
     return gr_load_relaxed(&gr_sched.runqsize) != 0;
 }

@@ -88,6 +88,18 @@ gr_runq_empty(struct p *pp)
     }
 }
 
+bool
+gr_runq_stealable(struct p *pp)
+{
+    uint32_t head = gr_load(&pp->runqhead);
+    uint32_t tail = gr_load(&pp->runqtail);
+
+    if (head != tail)
+        return true;
+    /* A running P's runnext is not for others (see runq_grab). */
+    return gr_load(&pp->runnext) != NULL && gr_load(&pp->status) != P_RUNNING;
+}
+
 /* Copy up to half of victim's ring into batch; returns the count. */
 static uint32_t
 runq_grab(struct p *victim, struct g **batch, bool steal_next)

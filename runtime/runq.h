@@ -16,6 +16,8 @@ void gr_runq_put(struct p *pp, struct g *gp, bool next);
 /* Take the next G of pp (runnext first). Requires: the caller owns pp. */
 struct g *gr_runq_get(struct p *pp);
 bool gr_runq_empty(struct p *pp);
+/* Would gr_runq_steal find something in pp? (A running P's runnext does not count.) */
+bool gr_runq_stealable(struct p *pp);
 /* Steal about half of victim's queue into pp; returns one G to run, or NULL. */
 struct g *gr_runq_steal(struct p *pp, struct p *victim, bool steal_next);
 
