@@ -20,6 +20,7 @@
 
 #include "runtime/atomic.h"
 #include "runtime/debug.h"
+#include "runtime/libc.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
 
@@ -156,7 +157,7 @@ gr_preempt_init(void)
     sa.sa_sigaction = preempt_handler;
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
     sigfillset(&sa.sa_mask);
-    return sigaction(SIGURG, &sa, NULL);
+    return gr_real.sigaction(SIGURG, &sa, NULL);
 }
 
 void

@@ -1,0 +1,120 @@
+/*
+ * hooks/signal.c: sigaction and signal.
+ *
+ * The program's handlers run on whichever G the M is running, or on g0 when the M is between
+ * Gs or idle. On g0 the installed TLS block may be a G that runs elsewhere at that moment, so
+ * the runtime installs every handler of the program behind a wrapper that, on g0, switches to
+ * the M's own block for the handler's duration. SIGURG belongs to the preemption handler,
+ * which forwards signals the runtime did not send (runtime/preempt.c). Dispositions the
+ * program reads back are exactly those it set.
+ */
+#include <signal.h>
+#include <string.h>
+
+#include "hooks/hook.h"
+#include "runtime/atomic.h"
+#include "runtime/preempt.h"
+
+#define NSIG_MAX 65
+
+/*
+ * The program's actions, by signal. Written under table_lock by sigaction; the wrapper reads
+ * the handler and flags without it (a handler cannot take a lock its own thread may hold):
+ * a disposition that changes while a signal arrives reaches either handler, as natively.
+ */
+static struct sigaction user_act[NSIG_MAX];    /* protected by table_lock */
+static void *user_handler[NSIG_MAX];           /* atomic */
+static int user_flags[NSIG_MAX];               /* atomic */
+static struct gr_mutex table_lock = GR_MUTEX_INIT;
+
+static void
+wrapper(int sig, siginfo_t *si, void *uc)
+{
+    void *h = gr_load(&user_handler[sig]);
+    int flags = gr_load(&user_flags[sig]);
+    uintptr_t tp = 0, own = 0;
+
+    if (h == NULL)
+        return;
+    /* On g0 (an M between Gs): run the handler on the M's own TLS block. */
+    if (gr_curg != NULL && gr_current() == NULL) {
+        tp = gr_get_tp();
+        own = gr_getm()->ownfs;
+        if (own != tp)
+            gr_sys_set_fs(own);
+    }
+    if (flags & SA_SIGINFO)
+        ((void (*)(int, siginfo_t *, void *))h)(sig, si, uc);
+    else
+        ((void (*)(int))h)(sig);
+    if (own != 0 && own != tp)
+        gr_sys_set_fs(tp);
+}
+
+static bool
+is_handler(const struct sigaction *act)
+{
+    void *h = (act->sa_flags & SA_SIGINFO) ? (void *)act->sa_sigaction : (void *)act->sa_handler;
+
+    return h != (void *)SIG_DFL && h != (void *)SIG_IGN && h != NULL;
+}
+
+GR_EXPORT int
+sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    struct sigaction prev, mine;
+    int r;
+
+    if (gr_native() || sig <= 0 || sig >= NSIG_MAX)
+        return gr_real.sigaction(sig, act, old);
+    if (sig == SIGURG) {
+        /* The preemption handler stays installed; it forwards to the program's. */
+        gr_preempt_set_user_action(act, old);
+        return 0;
+    }
+    gr_lock(&table_lock);
+    r = gr_real.sigaction(sig, NULL, &prev);
+    if (r != 0) {
+        gr_unlock(&table_lock);
+        return r;
+    }
+    if (prev.sa_sigaction == wrapper)
+        prev = user_act[sig];
+    if (act != NULL) {
+        if (is_handler(act)) {
+            user_act[sig] = *act;
+            gr_store(&user_flags[sig], act->sa_flags);
+            gr_store(&user_handler[sig], (act->sa_flags & SA_SIGINFO) ?
+                                             (void *)act->sa_sigaction : (void *)act->sa_handler);
+            mine = *act;
+            mine.sa_flags |= SA_SIGINFO;
+            mine.sa_sigaction = wrapper;
+            r = gr_real.sigaction(sig, &mine, NULL);
+        } else {
+            r = gr_real.sigaction(sig, act, NULL);
+            gr_store(&user_handler[sig], NULL);
+        }
+    }
+    gr_unlock(&table_lock);
+    if (r == 0 && old != NULL)
+        *old = prev;
+    return r;
+}
+
+GR_EXPORT sighandler_t
+signal(int sig, sighandler_t handler)
+{
+    struct sigaction act, old;
+
+    if (gr_native())
+        return gr_real.signal(sig, handler);
+    /* glibc's signal(): BSD semantics, the handler stays and interrupted calls restart. */
+    memset(&act, 0, sizeof(act));
+    act.sa_handler = handler;
+    act.sa_flags = SA_RESTART;
+    sigemptyset(&act.sa_mask);
+    sigaddset(&act.sa_mask, sig);
+    if (sigaction(sig, &act, &old) != 0)
+        return SIG_ERR;
+    return old.sa_handler;
+}
