@@ -14,6 +14,7 @@
 #include "hooks/hook.h"
 #include "runtime/atomic.h"
 #include "runtime/preempt.h"
+#include "runtime/sema.h"
 
 #define NSIG_MAX 65
 
@@ -117,4 +118,101 @@ signal(int sig, sighandler_t handler)
     if (sigaction(sig, &act, &old) != 0)
         return SIG_ERR;
     return old.sa_handler;
+}
+
+/* ---- sigwait, sigwaitinfo, sigtimedwait: a G waits on its own pending signals. */
+
+#define SIGWAIT_POLL_NS 5000000LL        /* process-directed signals: looked for every 5 ms */
+
+/*
+ * Signals sent to the G (pthread_kill, pthread_sigqueue) are pending on the G and wake it;
+ * signals sent to the process or to its M are pending in the kernel and are taken with a
+ * zero-timeout sigtimedwait, looked for when the G starts and at least every 5 ms.
+ */
+static int
+g_sigwait(struct g *gp, const sigset_t *set, siginfo_t *info, const struct timespec *timeout)
+{
+    struct timespec zero = { 0, 0 };
+    uint64_t want = 0;
+    int64_t deadline = -1;
+    siginfo_t si;
+    int sig;
+
+    memcpy(&want, set, sizeof(want));
+    if (timeout != NULL && gr_hook_deadline_rel(timeout, &deadline) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (;;) {
+        uint32_t word = 0;
+        int64_t until;
+        int r;
+
+        sig = gr_signal_take(gp, want, &si);
+        if (sig == 0) {
+            sig = gr_real.sigtimedwait(set, &si, &zero);
+            if (sig < 0 && errno != EAGAIN && errno != EINTR)
+                return -1;
+            if (sig < 0)
+                sig = 0;
+        }
+        if (sig > 0) {
+            if (info != NULL)
+                *info = si;
+            return sig;
+        }
+        if (deadline >= 0 && gr_nanotime() >= deadline) {
+            errno = EAGAIN;
+            return -1;
+        }
+        until = gr_nanotime() + SIGWAIT_POLL_NS;
+        if (deadline >= 0 && deadline < until)
+            until = deadline;
+        gr_store(&gp->sigwait_set, want);
+        r = gr_futex_wait(&word, 0, ~0u, until, GR_WQ_CANCEL | GR_WQ_SIGNAL);
+        gr_store(&gp->sigwait_set, 0);
+        if (r == -ECANCELED)
+            gr_hook_testcancel();
+        if (r == -EINTR && (gr_load(&gp->sigpending) & want) == 0 && gr_signal_eintr(gp)) {
+            errno = EINTR;                   /* a handler of another signal ran */
+            return -1;
+        }
+    }
+}
+
+GR_EXPORT int
+sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *timeout)
+{
+    struct g *gp = gr_hook_g();
+
+    if (gp == NULL)
+        return gr_real.sigtimedwait(set, info, timeout);
+    return g_sigwait(gp, set, info, timeout);
+}
+
+GR_EXPORT int
+sigwaitinfo(const sigset_t *set, siginfo_t *info)
+{
+    struct g *gp = gr_hook_g();
+
+    if (gp == NULL)
+        return gr_real.sigwaitinfo(set, info);
+    return g_sigwait(gp, set, info, NULL);
+}
+
+GR_EXPORT int
+sigwait(const sigset_t *set, int *sig)
+{
+    struct g *gp = gr_hook_g();
+    int r;
+
+    if (gp == NULL)
+        return gr_real.sigwait(set, sig);
+    do {
+        r = g_sigwait(gp, set, NULL, NULL);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return errno;
+    *sig = r;
+    return 0;
 }

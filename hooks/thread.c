@@ -434,6 +434,8 @@ pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
     gp->sigmask = mask;
     gp->m->sigmask_cur = mask;
     gr_sys_sigprocmask(SIG_SETMASK, &mask, NULL);
+    if ((gr_load(&gp->sigpending) & ~mask) != 0)
+        gr_signal_deliver(gp);           /* sent while blocked, deliverable now */
     return 0;
 }
 
@@ -471,9 +473,33 @@ pthread_kill(pthread_t th, int sig)
         return r < 0 ? -r : 0;
     }
     /* Delivered by the target itself when it next runs (gr_park/gr_yield return); a wait
-     * that a signal interrupts (sleeps, semaphores, I/O) ends now. */
-    gr_fetch_or(&gp->sigpending, 1ULL << (sig - 1));
-    if (!(gp->sigmask & (1ULL << (sig - 1))))
-        gr_wq_interrupt(gp, GR_WQ_SIGNAL);
+     * that a signal interrupts (sleeps, semaphores, I/O, sigwait) ends now. */
+    gr_signal_send(gp, sig, NULL);
+    return 0;
+}
+
+GR_EXPORT int
+pthread_sigqueue(pthread_t th, int sig, const union sigval value)
+{
+    struct g *gp = g_of(th);
+    siginfo_t info;
+
+    if (gp == NULL)
+        return gr_real.pthread_sigqueue(th, sig, value);
+    if (sig <= 0 || sig > 64)
+        return EINVAL;
+    if (gr_load(&gp->status) == G_DEAD)
+        return ESRCH;
+    memset(&info, 0, sizeof(info));
+    info.si_signo = sig;
+    info.si_code = SI_QUEUE;
+    info.si_pid = gr_sys_getpid();
+    info.si_uid = getuid();
+    info.si_value = value;
+    if (gp == gr_current()) {
+        long r = gr_syscall4(SYS_rt_tgsigqueueinfo, info.si_pid, gp->m->tid, sig, &info);
+        return r < 0 ? (int)-r : 0;
+    }
+    gr_signal_send(gp, sig, &info);
     return 0;
 }

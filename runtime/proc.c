@@ -385,7 +385,7 @@ static void deliver_pending_signals(struct g *gp);
 static inline void
 resumed(struct g *gp)
 {
-    if (gr_load_relaxed(&gp->sigpending) != 0)
+    if ((gr_load_relaxed(&gp->sigpending) & ~gp->sigmask) != 0)
         deliver_pending_signals(gp);
     /* glibc's bits: async type 0x2 and canceling 0x4 or canceled 0x8 set; disabled 0x1 and
      * exiting 0x10 not. glibc marks an asynchronous cancel only "canceling" and lets the
@@ -453,16 +453,108 @@ gr_signal_eintr(struct g *gp)
     return eintr;
 }
 
+/* Queued values of signals sent with pthread_sigqueue, oldest first. */
+struct gr_sigq {
+    struct gr_sigq *next;
+    siginfo_t info;
+};
+
+void
+gr_signal_send(struct g *gp, int sig, const siginfo_t *info)
+{
+    if (info != NULL) {
+        struct gr_sigq *q = gr_mem_alloc(sizeof(*q)), **pp;
+        if (q != NULL) {
+            q->info = *info;
+            gr_lock(&gp->siglock);
+            for (pp = &gp->sigq; *pp != NULL; pp = &(*pp)->next)
+                ;
+            *pp = q;
+            gr_unlock(&gp->siglock);
+        }
+    }
+    gr_fetch_or(&gp->sigpending, 1ULL << (sig - 1));
+    /* A sigwait for it, or a wait a handler must interrupt, ends now. */
+    if (((~gp->sigmask | gr_load(&gp->sigwait_set)) & (1ULL << (sig - 1))) != 0)
+        gr_wq_interrupt(gp, GR_WQ_SIGNAL);
+}
+
+/* Remove the oldest queued value of sig into info (false when none); *more tells whether
+ * another value of sig stays queued. */
+static bool
+sigq_take(struct g *gp, int sig, siginfo_t *info, bool *more)
+{
+    struct gr_sigq **pp, *q = NULL;
+
+    *more = false;
+    gr_lock(&gp->siglock);
+    for (pp = &gp->sigq; *pp != NULL; pp = &(*pp)->next) {
+        if ((*pp)->info.si_signo == sig) {
+            q = *pp;
+            *pp = q->next;
+            break;
+        }
+    }
+    for (struct gr_sigq *r = gp->sigq; q != NULL && r != NULL; r = r->next)
+        if (r->info.si_signo == sig)
+            *more = true;
+    gr_unlock(&gp->siglock);
+    if (q == NULL)
+        return false;
+    *info = q->info;
+    gr_mem_free(q, sizeof(*q));
+    return true;
+}
+
+int
+gr_signal_take(struct g *gp, uint64_t set, siginfo_t *info)
+{
+    uint64_t pend = gr_load(&gp->sigpending) & set;
+
+    for (int sig = 1; sig <= 64; sig++) {
+        uint64_t bit = 1ULL << (sig - 1);
+        bool more = false;
+        if (!(pend & bit))
+            continue;
+        if (!sigq_take(gp, sig, info, &more)) {
+            memset(info, 0, sizeof(*info));
+            info->si_signo = sig;
+            info->si_code = SI_TKILL;
+            info->si_pid = gr_sys_getpid();
+            info->si_uid = (uid_t)gr_syscall0(SYS_getuid);
+        }
+        if (!more)
+            gr_fetch_and(&gp->sigpending, ~bit);
+        return sig;
+    }
+    return 0;
+}
+
+void
+gr_signal_deliver(struct g *gp)
+{
+    uint64_t deliverable = gr_load(&gp->sigpending) & ~gp->sigmask;
+
+    for (int sig = 1; sig <= 64; sig++) {
+        siginfo_t info;
+        if (!(deliverable & (1ULL << (sig - 1))))
+            continue;
+        while (gr_signal_take(gp, 1ULL << (sig - 1), &info) == sig) {
+            gp->sigdelivered |= 1ULL << (sig - 1);
+            if (info.si_code == SI_QUEUE)
+                gr_syscall4(SYS_rt_tgsigqueueinfo, gr_sys_getpid(), gp->m->tid, sig, &info);
+            else
+                gr_sys_tgkill(gr_sys_getpid(), gp->m->tid, sig);
+            if (!(gr_load(&gp->sigpending) & (1ULL << (sig - 1))))
+                break;
+        }
+    }
+}
+
 static void
 deliver_pending_signals(struct g *gp)
 {
-    uint64_t pend = gr_xchg(&gp->sigpending, 0);
-
-    gp->sigdelivered |= pend;
-    for (int sig = 1; sig <= 64; sig++) {
-        if (pend & (1ULL << (sig - 1)))
-            gr_sys_tgkill(gr_sys_getpid(), gp->m->tid, sig);
-    }
+    gr_signal_deliver(gp);
 }
 
 /* ---- Blocking calls. */

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #include "runtime/arch.h"
@@ -93,6 +94,9 @@ struct g {
     uint64_t sigmask;            /* owner G: blocked signals (the M applies it on switch-in) */
     uint64_t sigpending;         /* atomic: signals sent by pthread_kill while not running */
     uint64_t sigdelivered;       /* owner G: signals raised on it since gr_signal_eintr */
+    uint64_t sigwait_set;        /* atomic: signals a sigwait of this G waits for, or 0 */
+    struct gr_mutex siglock;     /* sigq */
+    struct gr_sigq *sigq;        /* protected by siglock: values of queued signals (sigqueue) */
 
     /* Interruptible waits (cancellation): protected by the wait-table bucket of waitkey. */
     const void *waitkey;
@@ -235,6 +239,17 @@ void gr_park(bool (*unlockf)(struct g *gp, void *arg), void *arg, const char *re
 void gr_ready(struct g *gp);
 /* Yield the P to other runnable Gs. Context: user G. */
 void gr_yield(void);
+/*
+ * Signals sent to a G (pthread_kill, pthread_sigqueue). gr_signal_send records sig (with
+ * info when non-NULL) as pending for gp and wakes it if it waits interruptibly or in
+ * sigwait; an unblocked signal is raised on the G's own M when it runs. gr_signal_take
+ * removes one pending signal of set (the lowest) for sigwait, filling *info; 0 if none.
+ */
+void gr_signal_send(struct g *gp, int sig, const siginfo_t *info);
+int gr_signal_take(struct g *gp, uint64_t set, siginfo_t *info);
+/* Raise gp's pending signals that its mask no longer blocks. Context: gp itself. */
+void gr_signal_deliver(struct g *gp);
+
 /*
  * After a wait that a signal interrupted (GR_WAKE_SIGNAL): the handlers have run; true when
  * the call must fail with EINTR (one had no SA_RESTART), false when it restarts. Context: G.

@@ -272,7 +272,7 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
 uint64_t
 gr_signals_deliverable(struct g *gp)
 {
-    return gr_load(&gp->sigpending) & ~gp->sigmask;
+    return gr_load(&gp->sigpending) & (~gp->sigmask | gr_load(&gp->sigwait_set));
 }
 
 void

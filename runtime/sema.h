@@ -77,7 +77,7 @@ uint32_t gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, 
  * it returns GR_WAKE_CANCEL or GR_WAKE_SIGNAL. */
 void gr_wq_interrupt(struct g *gp, unsigned why);
 
-/* Signals pending for gp that its mask does not block. */
+/* Signals pending for gp that its mask does not block, or that its sigwait waits for. */
 uint64_t gr_signals_deliverable(struct g *gp);
 
 /* True when gp has a pending, enabled cancellation request (glibc's cancelhandling bits). */
