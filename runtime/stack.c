@@ -122,6 +122,9 @@ gr_stack_galloc(size_t size, size_t guard)
     map = gr_mem_map(size);
     if (map == NULL)
         return NULL;
+    /* The top pages (TLS block, struct g, first stack frames) are touched at once: commit
+     * them in one call rather than one page fault each (faults are costly under a VM). */
+    gr_sys_madvise((char *)map + size - 2 * GR_PAGE, 2 * GR_PAGE, 23 /* MADV_POPULATE_WRITE */);
     gp = g_at_top(map, size);
     gp->map_lo = map;
     gp->map_size = size;
