@@ -15,16 +15,26 @@
 #include "runtime/base.h"
 #include "runtime/boot.h"
 #include "runtime/libc.h"
+#include "runtime/preempt.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
 
-/* The calling G when green scheduling applies to this call, or NULL (pass through). */
+/*
+ * The calling G when green scheduling applies to this call, or NULL (pass through). Every
+ * hook enters here, holding nothing: the place to honour a preemption request that found
+ * the G inside libc or the runtime (runtime/preempt.c).
+ */
 static inline struct g *
 gr_hook_g(void)
 {
+    struct g *gp;
+
     if (gr_native())
         return NULL;
-    return gr_current();
+    gp = gr_current();
+    if (gp != NULL && gr_unlikely(__atomic_load_n(&gp->m->preempt, __ATOMIC_RELAXED)))
+        gr_preempt_yield_now();
+    return gp;
 }
 
 /*

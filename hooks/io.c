@@ -23,7 +23,9 @@
  *
  * Calls made without a G, or in native mode, go straight to glibc. Cancellation: a G parked
  * here is a cancellation point (pthread_cancel wakes it and it unwinds); a G inside a
- * syscall-mode call is not (it finishes the call).
+ * syscall-mode call is not (it finishes the call). A signal sent to a parked G (pthread_kill)
+ * runs its handler; then the call restarts under SA_RESTART, or fails with EINTR (or returns
+ * what it transferred), as natively; with SO_RCVTIMEO/SO_SNDTIMEO set it always fails.
  */
 #include <poll.h>
 #include <stdlib.h>
@@ -81,6 +83,20 @@ static bool
 is_sock_op(int op)
 {
     return op == OP_RECV || op == OP_RECVMSG || op == OP_SEND || op == OP_SENDMSG;
+}
+
+/* Zero-timeout readiness of one direction: > 0 ready (or an error to find by the call), 0 not.
+ * Never restarted by the kernel, so a signal's EINTR (preemption) is retried. */
+static long
+ready_now(int fd, short events)
+{
+    struct pollfd p = { .fd = fd, .events = events };
+    long r;
+
+    do {
+        r = gr_syscall3(SYS_poll, &p, 1, 0);
+    } while (r == -EINTR);
+    return r;
 }
 
 /* The real call, blocking, in syscall mode. Raw result. */
@@ -160,7 +176,6 @@ other_attempt(struct io *io)
     struct iovec one = { io->buf, io->len };
     struct iovec *iov = io->op == OP_READ || io->op == OP_WRITE ? &one : io->iov;
     int cnt = io->op == OP_READ || io->op == OP_WRITE ? 1 : io->iovcnt;
-    struct pollfd p = { .fd = io->fd, .events = io->dir == GR_POLL_READ ? POLLIN : POLLOUT };
     long r;
 
     if (__atomic_load_n(&d->nowait, __ATOMIC_RELAXED) != PD_NOWAIT_NO) {
@@ -170,8 +185,7 @@ other_attempt(struct io *io)
             return r;
         __atomic_store_n(&d->nowait, (uint8_t)PD_NOWAIT_NO, __ATOMIC_RELAXED);
     }
-    r = gr_syscall3(SYS_poll, &p, 1, 0);
-    if (r == 0)
+    if (ready_now(io->fd, io->dir == GR_POLL_READ ? POLLIN : POLLOUT) == 0)
         return -EAGAIN;
     return blocking_call(io);
 }
@@ -274,6 +288,18 @@ io_deadline(struct io *io)
     return t > 0 ? gr_nanotime() + t : -1;
 }
 
+/*
+ * A handler ran while the G waited (pthread_kill). As the kernel: the call fails with EINTR
+ * unless every handler had SA_RESTART; with a socket timeout set it always fails (signal(7)).
+ */
+static bool
+signal_fails(int64_t deadline)
+{
+    bool eintr = gr_signal_eintr(gr_current());
+
+    return eintr || deadline >= 0;
+}
+
 /* The loop of attempts and parks (header comment). Raw result. */
 static long
 io_run(struct io *io)
@@ -318,6 +344,11 @@ io_run(struct io *io)
             continue;
         if (err == -ECANCELED) {
             gr_hook_testcancel();
+            continue;
+        }
+        if (err == -EINTR) {
+            if (signal_fails(deadline))
+                return done > 0 ? (long)done : -EINTR;
             continue;
         }
         if (err == -ETIMEDOUT)
@@ -431,15 +462,33 @@ __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags, struct s
     return recvfrom(fd, buf, len, flags, addr, alen);
 }
 
+/* Descriptors received with SCM_RIGHTS are new here: start their generations, unknown. */
+static void
+new_rights(struct msghdr *msg)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const int *fds = (const int *)CMSG_DATA(c);
+        for (size_t i = 0; i < n; i++)
+            gr_netpoll_fd_new(fds[i], NULL);
+    }
+}
+
 GR_EXPORT ssize_t
 recvmsg(int fd, struct msghdr *msg, int flags)
 {
     struct io io = { .op = OP_RECVMSG, .fd = fd, .dir = GR_POLL_READ, .msg = msg,
                      .flags = flags };
+    ssize_t r;
 
-    if (gr_hook_g() == NULL)
+    if (gr_native())
         return gr_real.recvmsg(fd, msg, flags);
-    return io_start(&io);
+    r = gr_hook_g() == NULL ? gr_real.recvmsg(fd, msg, flags) : io_start(&io);
+    if (r >= 0 && msg->msg_controllen > 0)
+        new_rights(msg);
+    return r;
 }
 
 /* ---- Writes. */
@@ -490,7 +539,9 @@ send(int fd, const void *buf, size_t len, int flags)
 static void
 unshare_rights(const struct msghdr *msg)
 {
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+    struct msghdr *m = (struct msghdr *)msg;
+
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
             continue;
         size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -542,9 +593,7 @@ accept_hook(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
             r = gr_syscall4(SYS_accept4, fd, addr, alen, flags);
             gr_fdtab_nb_release(fd, pd, hgen);
         } else {
-            struct pollfd p = { .fd = fd, .events = POLLIN };
-            r = gr_syscall3(SYS_poll, &p, 1, 0);
-            if (r == 0) {
+            if (ready_now(fd, POLLIN) == 0) {
                 r = -EAGAIN;
             } else {
                 gr_entersyscall();
@@ -570,6 +619,12 @@ accept_hook(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
         if (err == -ECANCELED) {
             gr_hook_testcancel();
             continue;
+        }
+        if (err == -EINTR) {
+            if (!signal_fails(deadline))
+                continue;
+            r = -EINTR;
+            goto out;
         }
         if (err == -ETIMEDOUT || err == -EBADF) {
             r = err == -ETIMEDOUT ? -EAGAIN : -EBADF;
@@ -644,17 +699,32 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
     for (;;) {
         struct pollfd p = { .fd = fd, .events = POLLOUT };
         gr_netpoll_snap(&t, fd, pd, GR_POLL_WRITE);
-        if (gr_syscall3(SYS_poll, &p, 1, 0) != 0)
+        if (ready_now(fd, POLLOUT) != 0)
             break;
         err = gr_netpoll_wait(&t, deadline, "connect");
-        if (err == -ECANCELED)
+        if (err == -ECANCELED) {
             gr_hook_testcancel();
-        else if (err == -ETIMEDOUT)
+        } else if (err == -EINTR) {
+            /* Interrupted, the handshake goes on; a restarted connect waits for it again. */
+            if (signal_fails(deadline))
+                return (int)gr_hook_ret(-EINTR);
+        } else if (err == -ETIMEDOUT) {
             return (int)gr_hook_ret(-EINPROGRESS);
-        else if (err == -EBADF)
+        } else if (err == -EBADF) {
             return (int)gr_hook_ret(-EBADF);
-        else if (err != 0)
+        } else if (err != 0) {
+            /* The poller cannot watch it: wait for the handshake in the kernel. */
+            int64_t rel = deadline < 0 ? -1 : deadline - gr_nanotime();
+            long ms = rel < 0 ? (deadline < 0 ? -1 : 0) : (long)((rel + 999999) / 1000000);
+            gr_entersyscall();
+            r = gr_syscall3(SYS_poll, &p, 1, ms);
+            gr_exitsyscall();
+            if (r == 0)
+                return (int)gr_hook_ret(-EINPROGRESS);
+            if (r < 0)
+                return (int)gr_hook_ret(r);
             break;
+        }
     }
     soerr = 0;
     elen = sizeof(soerr);

@@ -13,8 +13,9 @@
  * readable through the netpoller as a consumer (one waiter woken per edge, baton passing, as
  * the kernel wakes one epoll_wait caller), then collects the events with a zero timeout.
  *
- * Differences from Linux (documented): a signal does not interrupt a parked wait with EINTR;
- * the signal mask of ppoll/pselect/epoll_pwait applies during the checks, not the park.
+ * A signal sent to the parked G (pthread_kill) runs its handler and the call fails with EINTR,
+ * as these calls are never restarted. Difference from Linux (documented): the signal mask of
+ * ppoll/pselect/epoll_pwait applies during the checks, not during the park.
  * Descriptors numbered from 2^20 up make the call wait in syscall mode.
  */
 #include <poll.h>
@@ -35,16 +36,21 @@ extern void __chk_fail(void) __attribute__((noreturn));
 
 static const struct timespec zero_ts = { 0, 0 };
 
-/* Park until deadline (-1: for ever), as a cancellation point. */
-static void
+/* Park until deadline (-1: for ever), as a cancellation point. 0, or -EINTR after a
+ * signal's handler ran (poll and select are never restarted). */
+static long
 sleep_until(int64_t deadline)
 {
     uint32_t word = 0;
 
     for (;;) {
-        int r = gr_futex_wait(&word, 0, ~0u, deadline, GR_WQ_CANCEL);
+        int r = gr_futex_wait(&word, 0, ~0u, deadline, GR_WQ_CANCEL | GR_WQ_SIGNAL);
+        if (r == -EINTR) {
+            gr_signal_eintr(gr_current());
+            return -EINTR;
+        }
         if (r != -ECANCELED)
-            return;
+            return 0;
         gr_hook_testcancel();
     }
 }
@@ -108,6 +114,10 @@ wait_loop(struct gr_pollent *ents, int n, int64_t deadline, long (*check)(void *
             return check(arg);
         if (err == -ECANCELED)
             gr_hook_testcancel();
+        if (err == -EINTR) {
+            gr_signal_eintr(gr_current());       /* the handler ran; never restarted */
+            return -EINTR;
+        }
     }
 }
 
@@ -119,13 +129,22 @@ struct pollcall {
     const sigset_t *mask;
 };
 
+/*
+ * The checks use a zero timeout, and such calls are never restarted: a signal landing on the M
+ * meanwhile (the runtime's preemption signal among them) makes them fail with EINTR. They
+ * did not wait, so they are simply made again.
+ */
 static long
 poll_check(void *arg)
 {
     struct pollcall *pc = arg;
+    long r;
 
-    return gr_syscall6(SYS_ppoll, (long)pc->fds, (long)pc->nfds, (long)&zero_ts, (long)pc->mask,
-                       NSIG_BYTES, 0);
+    do {
+        r = gr_syscall6(SYS_ppoll, (long)pc->fds, (long)pc->nfds, (long)&zero_ts,
+                        (long)pc->mask, NSIG_BYTES, 0);
+    } while (r == -EINTR);
+    return r;
 }
 
 static long
@@ -153,10 +172,8 @@ poll_hook(struct pollfd *fds, nfds_t nfds, int64_t deadline, bool zero, const si
     r = poll_check(&pc);
     if (r != 0 || zero)
         return (int)gr_hook_ret(r);
-    if (nfds == 0) {
-        sleep_until(deadline);
-        return 0;
-    }
+    if (nfds == 0)
+        return (int)gr_hook_ret(sleep_until(deadline));
     if (nfds > STACK_ENTS) {
         ents = malloc(nfds * sizeof(*ents));
         if (ents == NULL)
@@ -240,11 +257,16 @@ sel_check(void *arg)
 {
     struct selcall *sc = arg;
     struct { const sigset_t *ss; size_t len; } m = { sc->mask, NSIG_BYTES };
-    struct timespec ts = zero_ts;
+    struct timespec ts;
+    long r;
 
-    sel_restore(sc);
-    return gr_syscall6(SYS_pselect6, sc->nfds, (long)sc->sets[0], (long)sc->sets[1],
-                       (long)sc->sets[2], (long)&ts, (long)(sc->mask != NULL ? &m : NULL));
+    do {
+        ts = zero_ts;
+        sel_restore(sc);
+        r = gr_syscall6(SYS_pselect6, sc->nfds, (long)sc->sets[0], (long)sc->sets[1],
+                        (long)sc->sets[2], (long)&ts, (long)(sc->mask != NULL ? &m : NULL));
+    } while (r == -EINTR);
+    return r;
 }
 
 static long
@@ -303,8 +325,8 @@ select_hook(int nfds, fd_set *r, fd_set *w, fd_set *e, int64_t deadline, bool ze
             bit_set(sc.sets[2] ? sc.saved[2] : NULL, fd))
             want++;
     if (want == 0) {
-        sleep_until(deadline);
-        goto out;                         /* res is 0 and the sets were cleared by the check */
+        res = sleep_until(deadline);      /* 0 (the check cleared the sets) or -EINTR */
+        goto out;
     }
     if (want > STACK_ENTS) {
         ents = malloc((size_t)want * sizeof(*ents));
@@ -386,7 +408,12 @@ pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
 static long
 epoll_check(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
 {
-    return gr_syscall6(SYS_epoll_pwait, epfd, (long)ev, max, timeout, (long)mask, NSIG_BYTES);
+    long r;
+
+    do {
+        r = gr_syscall6(SYS_epoll_pwait, epfd, (long)ev, max, timeout, (long)mask, NSIG_BYTES);
+    } while (r == -EINTR && timeout == 0);   /* see poll_check */
+    return r;
 }
 
 static int
@@ -421,6 +448,10 @@ epoll_hook(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_
         if (err == -ECANCELED) {
             gr_hook_testcancel();
             continue;
+        }
+        if (err == -EINTR) {
+            gr_signal_eintr(gr_current());       /* the handler ran; never restarted */
+            return (int)gr_hook_ret(-EINTR);
         }
         if (err == -ETIMEDOUT)
             return (int)gr_hook_ret(epoll_check(epfd, ev, max, 0, mask));

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -82,6 +83,23 @@ gr_fdtab_each(unsigned lo, unsigned hi, void (*fn)(int fd, struct polldesc *pd))
                 fn((int)fd, &c[j]);
         }
     }
+}
+
+static void
+entry_fork_child(int fd, struct polldesc *pd)
+{
+    (void)fd;
+    memset(&pd->lock, 0, sizeof(pd->lock));
+    gr_store_relaxed(&pd->rd.nwait, 0);
+    gr_store_relaxed(&pd->wr.nwait, 0);
+    pd->nbhold = 0;
+}
+
+void
+gr_fdtab_fork_child(void)
+{
+    memset(&grow_lock, 0, sizeof(grow_lock));
+    gr_fdtab_each(0, ~0u, entry_fork_child);
 }
 
 /* Sole: created by a hook of this process, in this fork epoch, never dup'ed nor sent. */

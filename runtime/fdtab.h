@@ -112,6 +112,8 @@ extern uint32_t gr_fdtab_fork_epoch;     /* atomic: bumped in parent and child a
 struct polldesc *gr_fdtab_get(int fd);
 /* The entry of fd if its chunk exists, else NULL. Context: any, no allocation. */
 struct polldesc *gr_fdtab_peek(int fd);
+/* In a fork child: the other threads are gone; so are their locks, holds and waits. */
+void gr_fdtab_fork_child(void);
 /* Call fn on every entry that exists with number in [lo, hi]. */
 void gr_fdtab_each(unsigned lo, unsigned hi, void (*fn)(int fd, struct polldesc *pd));
 

@@ -27,12 +27,15 @@
  * (each under its bucket lock) and waits for inflight to reach 0 before its stack frame,
  * which holds the group and the proxies, goes away. Two bucket locks are never held at once.
  *
- * Locks: wait-table buckets (sema.c); pd->lock (registration, resets: taken before no
- * bucket and never held with one); init_lock (leaf, under pd->lock).
+ * Locks: wait-table buckets (sema.c); pd->lock (registration, resets: never held with a
+ * bucket lock); init_lock (leaf). Fork: gr_netpoll_fork_child (from the runtime's atfork
+ * child handler, and lazily when a registration finds itself in a child) gives the child its
+ * own poller; a vfork child must not reach here (the runtime's vfork flag, not yet there).
  */
 #include "runtime/netpoll.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "runtime/arch.h"
 #include "runtime/atomic.h"
@@ -113,14 +116,18 @@ gr_netpoll_break(void)
 void
 gr_netpoll_fork_child(void)
 {
+    if (gr_load_relaxed(&owner_pid) == gr_sys_getpid())
+        return;                           /* done already (the runtime's and fd.c's handlers) */
+    /* Only this thread exists now: locks held by others at the fork are void. */
+    memset(&init_lock, 0, sizeof(init_lock));
+    gr_fdtab_fork_child();
     gr_lock(&init_lock);
     if (inited && owner_pid != gr_sys_getpid()) {
-        if (gr_np_reinit() == 0) {
+        gr_xadd(&inst, 1);                    /* every registration is now stale */
+        if (gr_np_reinit() == 0)
             gr_store_relaxed(&owner_pid, gr_sys_getpid());
-            gr_xadd(&inst, 1);                /* every registration is now stale */
-        } else {
-            gr_store(&inited, 0);
-        }
+        else
+            gr_store(&inited, 0);             /* the next registration tries again */
         gr_store(&nwaiting, 0);
     }
     gr_unlock(&init_lock);
@@ -306,7 +313,7 @@ gr_netpoll_wait(struct gr_pollticket *t, int64_t deadline, const char *reason)
     w.data = 0;
     gr_wq_push(b, &w, d, false);
     gr_xadd(&nwaiting, 1);
-    r = gr_wq_wait(b, &w, deadline, GR_WQ_CANCEL, reason, NULL, NULL);
+    r = gr_wq_wait(b, &w, deadline, GR_WQ_CANCEL | GR_WQ_SIGNAL, reason, NULL, NULL);
     gr_xadd(&nwaiting, -1);
     gr_xadd(&d->nwait, -1);
     if (gr_load(&pd->gen) != t->gen)
@@ -316,6 +323,8 @@ gr_netpoll_wait(struct gr_pollticket *t, int64_t deadline, const char *reason)
         return -ETIMEDOUT;
     case GR_WAKE_CANCEL:
         return -ECANCELED;
+    case GR_WAKE_SIGNAL:
+        return -EINTR;
     default:
         t->woken = true;
         return 0;
@@ -419,7 +428,8 @@ gr_netpoll_wait_any(struct gr_pollent *e, int n, int64_t deadline, const char *r
             grp.parked = 1;
             gr_wq_push(b, &grp.gw, &grp, false);
             gr_xadd(&nwaiting, 1);
-            r = gr_wq_wait(b, &grp.gw, deadline, GR_WQ_CANCEL, reason, NULL, NULL);
+            r = gr_wq_wait(b, &grp.gw, deadline, GR_WQ_CANCEL | GR_WQ_SIGNAL, reason, NULL,
+                           NULL);
             gr_xadd(&nwaiting, -1);
         }
     }
@@ -435,6 +445,8 @@ gr_netpoll_wait_any(struct gr_pollent *e, int n, int64_t deadline, const char *r
         return -ETIMEDOUT;
     if (r == GR_WAKE_CANCEL)
         return -ECANCELED;
+    if (r == GR_WAKE_SIGNAL)
+        return -EINTR;
     return 0;
 }
 
@@ -452,7 +464,7 @@ gr_netpoll_fd_new(int fd, const struct pd_facts *facts)
 {
     struct polldesc *pd = gr_fdtab_get(fd);
 
-    if (pd == NULL || (gr_load_acquire(&inited) && !owner_process()))
+    if (pd == NULL)
         return;
     /* A registration of an older file under this number (closed behind our back) cannot be
      * removed any more: its events carry the old generation and are dropped. */
@@ -467,7 +479,12 @@ gr_netpoll_fd_close(int fd)
 {
     struct polldesc *pd = gr_fdtab_peek(fd);
 
-    if (pd == NULL || (gr_load_acquire(&inited) && !owner_process()))
+    if (pd == NULL)
+        return;
+    /* A child still sharing the parent's poller (or memory) must leave them alone; asked
+     * only when there is something of theirs to touch. */
+    if ((gr_load_relaxed(&pd->reg) == PD_REG_OK || gr_load(&pd->rd.nwait) != 0 ||
+         gr_load(&pd->wr.nwait) != 0) && gr_load_acquire(&inited) && !owner_process())
         return;
     gr_lock(&pd->lock);
     if (pd->reg == PD_REG_OK && pd->reg_inst == gr_load_relaxed(&inst))

@@ -69,8 +69,9 @@ gr_netpoll_snap(struct gr_pollticket *t, int fd, struct polldesc *pd, unsigned d
 int gr_netpoll_arm(int fd, struct polldesc *pd, uint32_t gen);
 /*
  * Park until an edge newer than t's snapshot, the deadline (absolute CLOCK_MONOTONIC ns, -1 =
- * none), a cancellation request, or a close of the descriptor. Registers it first.
- * 0: retry the attempt; -ETIMEDOUT; -ECANCELED (act on the cancellation, then retry);
+ * none), a cancellation request, a signal sent to the G, or a close of the descriptor.
+ * Registers it first. 0: retry the attempt; -ETIMEDOUT; -ECANCELED (act on the cancellation,
+ * then retry); -EINTR (the handler ran: gr_signal_eintr() says whether to fail or restart);
  * -EBADF (closed); -EPERM (epoll cannot watch it). Context: user G.
  */
 int gr_netpoll_wait(struct gr_pollticket *t, int64_t deadline, const char *reason);
@@ -95,8 +96,9 @@ struct gr_pollent {
  */
 int gr_netpoll_prepare(struct gr_pollent *e, int n);
 /*
- * Park until an edge on any entry newer than its snapshot, a close of one, the deadline, or a
- * cancellation request. 0, -ETIMEDOUT or -ECANCELED. Context: user G.
+ * Park until an edge on any entry newer than its snapshot, a close of one, the deadline, a
+ * cancellation request or a signal. 0, -ETIMEDOUT, -ECANCELED or -EINTR (as above).
+ * Context: user G.
  */
 int gr_netpoll_wait_any(struct gr_pollent *e, int n, int64_t deadline, const char *reason);
 

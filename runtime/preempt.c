@@ -120,7 +120,7 @@ preempt_handler(int sig, siginfo_t *si, void *ucv)
         return;
     }
     mp = gr_getm();
-    if (!gr_xchg(&mp->preempt, 0)) {
+    if (!gr_load(&mp->preempt)) {
         forward(sig, si, ucv);
         return;
     }
@@ -128,8 +128,11 @@ preempt_handler(int sig, siginfo_t *si, void *ucv)
     if (gp == NULL || gr_curg != gp || mp->p == NULL)
         return;
     pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    /* In libc or the runtime: leave the request pending; the next hook the G enters yields
+     * (gr_preempt_check), so a G looping on calls that return at once is preempted too. */
     if (!preemptible_pc(pc))
         return;
+    gr_store(&mp->preempt, 0);
     /* Make the G call gr_async_preempt, below the red zone of the interrupted frame. */
     sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP] - 128 - 8;
     *(uintptr_t *)sp = pc;
@@ -181,6 +184,13 @@ gr_preempt_m(struct m *mp)
 {
     gr_store(&mp->preempt, 1);
     gr_sys_tgkill(gr_sys_getpid(), mp->tid, SIGURG);
+}
+
+void
+gr_preempt_yield_now(void)
+{
+    gr_store(&gr_getm()->preempt, 0);
+    gr_yield_global();
 }
 
 /* Called by gr_async_preempt on the G's own stack, with every register saved. */

@@ -15,6 +15,9 @@ struct m;
 int gr_preempt_init(void);
 /* sysmon: ask the M running a G that has held its P since `since` to yield. */
 void gr_preempt_m(struct m *mp);
+/* At a hook's entry: yield if sysmon asked this M to and the signal could not act. */
+void gr_preempt_yield_now(void);
+
 /* The program's own SIGURG disposition, kept by the sigaction hook (NULL: default). */
 void gr_preempt_set_user_action(const struct sigaction *act, struct sigaction *old);
 

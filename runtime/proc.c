@@ -969,6 +969,7 @@ execute(struct m *mp, struct g *gp)
     gp->m = mp;
     mp->curg = gp;
     gr_store(&gp->status, G_RUNNING);
+    gr_store_relaxed(&mp->preempt, 0);       /* a request was for the G that switched out */
     mp->p->schedtick++;
     if (gp->sigmask != mp->sigmask_cur) {
         gr_sys_sigprocmask(SIG_SETMASK, &gp->sigmask, NULL);

@@ -121,6 +121,7 @@ struct p {
     int64_t sysmon_when;         /* sysmon only: when it saw that tick first */
     uint64_t sysmon_schedtick;   /* sysmon only: schedtick when it last looked */
     int64_t sysmon_schedwhen;    /* sysmon only: when it saw that schedtick first */
+    int64_t sysmon_asleep;       /* sysmon only: when it first saw the M asleep, or 0 */
     uint32_t fastrand;           /* owner */
 
     uint32_t runqhead;           /* atomic; advanced by the owner and by stealers (CAS) */

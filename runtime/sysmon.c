@@ -104,6 +104,7 @@ preempt_long_runners(int64_t now)
         if (pp->sysmon_schedtick != tick) {
             pp->sysmon_schedtick = tick;
             pp->sysmon_schedwhen = now;
+            pp->sysmon_asleep = 0;
             continue;
         }
         if (now - pp->sysmon_schedwhen < STUCK_AFTER_NS || !others_wait(pp))
@@ -112,11 +113,17 @@ preempt_long_runners(int64_t now)
         if (mp == NULL || gr_load(&mp->curg) == NULL)
             continue;
         if (!m_running(mp)) {
-            /* Asleep in the kernel with the P: let a spare P run the others meanwhile. */
-            if (gr_start_spare(pp))
+            /* Asleep in the kernel with the P, seen twice 1 ms apart on the same schedule:
+             * let a spare P run the others meanwhile. (Once could be a brief lock wait.) */
+            if (pp->sysmon_asleep == 0) {
+                pp->sysmon_asleep = now;
+            } else if (now - pp->sysmon_asleep >= 1000000LL && gr_start_spare(pp)) {
+                pp->sysmon_asleep = 0;
                 n++;
+            }
             continue;
         }
+        pp->sysmon_asleep = 0;
         if (now - pp->sysmon_schedwhen < PREEMPT_AFTER_NS)
             continue;
         gr_preempt_m(mp);
