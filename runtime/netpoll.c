@@ -318,17 +318,10 @@ gr_netpoll_wait(struct gr_pollticket *t, int64_t deadline, const char *reason)
     gr_xadd(&d->nwait, -1);
     if (gr_load(&pd->gen) != t->gen)
         return -EBADF;
-    switch (r) {
-    case GR_WAKE_TIMEOUT:
-        return -ETIMEDOUT;
-    case GR_WAKE_CANCEL:
-        return -ECANCELED;
-    case GR_WAKE_SIGNAL:
-        return -EINTR;
-    default:
-        t->woken = true;
-        return 0;
-    }
+    if (gr_wake_errno(r) != 0)
+        return gr_wake_errno(r);
+    t->woken = true;
+    return 0;
 }
 
 /* ---- Waiting, several descriptors. */
@@ -441,13 +434,7 @@ gr_netpoll_wait_any(struct gr_pollent *e, int n, int64_t deadline, const char *r
         else
             gr_yield();
     }
-    if (r == GR_WAKE_TIMEOUT)
-        return -ETIMEDOUT;
-    if (r == GR_WAKE_CANCEL)
-        return -ECANCELED;
-    if (r == GR_WAKE_SIGNAL)
-        return -EINTR;
-    return 0;
+    return gr_wake_errno(r);
 }
 
 /* ---- Descriptor lifetime. */

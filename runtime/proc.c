@@ -936,6 +936,7 @@ after_switch(struct m *mp)
         break;
     }
     case AFTER_YIELD:
+    case AFTER_EXITSYSCALL:            /* back from a blocking call with no P: wait globally */
         gp->m = NULL;
         gr_store(&gp->status, G_RUNNABLE);
         gr_lock(&gr_sched.lock);
@@ -950,13 +951,6 @@ after_switch(struct m *mp)
     case AFTER_EXIT:
         gp->m = NULL;
         g_dead(mp, gp);
-        break;
-    case AFTER_EXITSYSCALL:
-        gp->m = NULL;
-        gr_store(&gp->status, G_RUNNABLE);
-        gr_lock(&gr_sched.lock);
-        gr_globrunq_put(gp);
-        gr_unlock(&gr_sched.lock);
         break;
     default:
         gr_throw("after_switch: unknown request");

@@ -308,7 +308,13 @@ gr_futex_wait(const uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadl
     }
     w.bitset = bitset;
     gr_wq_push(b, &w, addr, false);
-    switch (gr_wq_wait(b, &w, deadline, flags, "futex", NULL, NULL)) {
+    return gr_wake_errno(gr_wq_wait(b, &w, deadline, flags, "futex", NULL, NULL));
+}
+
+int
+gr_wake_errno(uint32_t reason)
+{
+    switch (reason) {
     case GR_WAKE_TIMEOUT:
         return -ETIMEDOUT;
     case GR_WAKE_CANCEL:

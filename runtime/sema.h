@@ -91,6 +91,9 @@ int gr_futex_wait(const uint32_t *addr, uint32_t val, uint32_t bitset, int64_t d
                   unsigned flags);
 int gr_futex_wake(const uint32_t *addr, int n, uint32_t bitset);
 
+/* A wait's GR_WAKE_* reason as 0 or -errno: -ETIMEDOUT, -ECANCELED, -EINTR. */
+int gr_wake_errno(uint32_t reason);
+
 /* In a fork child: forget every waiter (their threads are gone). */
 void gr_sema_fork_child(void);
 
