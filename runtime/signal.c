@@ -1,0 +1,140 @@
+/*
+ * runtime/signal.c: signals sent to a G (pthread_kill, pthread_sigqueue).
+ *
+ * A signal sent to a G is recorded on it: a bit in gp->sigpending and, for
+ * pthread_sigqueue, its siginfo in gp->sigq (FIFO, protected by gp->siglock). It is raised on
+ * the G's own M (tgkill, rt_tgsigqueueinfo) when the G runs and does not block it, so the
+ * program's handler runs on that G; sigwait takes it from the record instead. Sending wakes a
+ * wait the signal must interrupt (GR_WQ_SIGNAL), or a sigwait for it.
+ */
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+#include "runtime/atomic.h"
+#include "runtime/mem.h"
+#include "runtime/sched.h"
+#include "runtime/sema.h"
+#include "runtime/sys.h"
+
+struct ksigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+};
+
+bool
+gr_signal_eintr(struct g *gp)
+{
+    uint64_t got = gp->sigdelivered;
+    bool eintr = got == 0;
+
+    gp->sigdelivered = 0;
+    for (int sig = 1; sig <= 64; sig++) {
+        struct ksigaction ka;
+        if (!(got & (1ULL << (sig - 1))))
+            continue;
+        if (gr_sys_rt_sigaction(sig, NULL, &ka) != 0 || !(ka.flags & SA_RESTART))
+            eintr = true;
+    }
+    return eintr;
+}
+
+/* Queued values of signals sent with pthread_sigqueue, oldest first. */
+struct gr_sigq {
+    struct gr_sigq *next;
+    siginfo_t info;
+};
+
+void
+gr_signal_send(struct g *gp, int sig, const siginfo_t *info)
+{
+    if (info != NULL) {
+        struct gr_sigq *q = gr_mem_alloc(sizeof(*q)), **pp;
+        if (q != NULL) {
+            q->info = *info;
+            gr_lock(&gp->siglock);
+            for (pp = &gp->sigq; *pp != NULL; pp = &(*pp)->next)
+                ;
+            *pp = q;
+            gr_unlock(&gp->siglock);
+        }
+    }
+    gr_fetch_or(&gp->sigpending, 1ULL << (sig - 1));
+    /* A sigwait for it, or a wait a handler must interrupt, ends now. */
+    if (((~gp->sigmask | gr_load(&gp->sigwait_set)) & (1ULL << (sig - 1))) != 0)
+        gr_wq_interrupt(gp, GR_WQ_SIGNAL);
+}
+
+/* Remove the oldest queued value of sig into info (false when none); *more tells whether
+ * another value of sig stays queued. */
+static bool
+sigq_take(struct g *gp, int sig, siginfo_t *info, bool *more)
+{
+    struct gr_sigq **pp, *q = NULL;
+
+    *more = false;
+    gr_lock(&gp->siglock);
+    for (pp = &gp->sigq; *pp != NULL; pp = &(*pp)->next) {
+        if ((*pp)->info.si_signo == sig) {
+            q = *pp;
+            *pp = q->next;
+            break;
+        }
+    }
+    for (struct gr_sigq *r = gp->sigq; q != NULL && r != NULL; r = r->next)
+        if (r->info.si_signo == sig)
+            *more = true;
+    gr_unlock(&gp->siglock);
+    if (q == NULL)
+        return false;
+    *info = q->info;
+    gr_mem_free(q, sizeof(*q));
+    return true;
+}
+
+int
+gr_signal_take(struct g *gp, uint64_t set, siginfo_t *info)
+{
+    uint64_t pend = gr_load(&gp->sigpending) & set;
+
+    for (int sig = 1; sig <= 64; sig++) {
+        uint64_t bit = 1ULL << (sig - 1);
+        bool more = false;
+        if (!(pend & bit))
+            continue;
+        if (!sigq_take(gp, sig, info, &more)) {
+            memset(info, 0, sizeof(*info));
+            info->si_signo = sig;
+            info->si_code = SI_TKILL;
+            info->si_pid = gr_sys_getpid();
+            info->si_uid = (uid_t)gr_syscall0(SYS_getuid);
+        }
+        if (!more)
+            gr_fetch_and(&gp->sigpending, ~bit);
+        return sig;
+    }
+    return 0;
+}
+
+void
+gr_signal_deliver(struct g *gp)
+{
+    uint64_t deliverable = gr_load(&gp->sigpending) & ~gp->sigmask;
+
+    for (int sig = 1; sig <= 64; sig++) {
+        siginfo_t info;
+        if (!(deliverable & (1ULL << (sig - 1))))
+            continue;
+        while (gr_signal_take(gp, 1ULL << (sig - 1), &info) == sig) {
+            gp->sigdelivered |= 1ULL << (sig - 1);
+            if (info.si_code == SI_QUEUE)
+                gr_syscall4(SYS_rt_tgsigqueueinfo, gr_sys_getpid(), gp->m->tid, sig, &info);
+            else
+                gr_sys_tgkill(gr_sys_getpid(), gp->m->tid, sig);
+            if (!(gr_load(&gp->sigpending) & (1ULL << (sig - 1))))
+                break;
+        }
+    }
+}
