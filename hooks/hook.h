@@ -32,7 +32,12 @@ gr_hook_g(void)
     if (gr_native())
         return NULL;
     gp = gr_current();
-    if (gp != NULL && gr_unlikely(__atomic_load_n(&gp->m->preempt, __ATOMIC_RELAXED)))
+    if (gp == NULL)
+        return NULL;
+    /* Called from inside a call in syscall mode (a handler, a callback): no P to park on. */
+    if (gr_unlikely(__atomic_load_n(&gp->status, __ATOMIC_RELAXED) == G_SYSCALL))
+        return NULL;
+    if (gr_unlikely(__atomic_load_n(&gp->m->preempt, __ATOMIC_RELAXED)))
         gr_preempt_yield_now();
     return gp;
 }

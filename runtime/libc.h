@@ -8,6 +8,11 @@
 #define GR_RUNTIME_LIBC_H
 
 #include <dlfcn.h>
+#include <sys/file.h>
+#include <sys/msg.h>
+#include <sys/resource.h>
+#include <sys/sem.h>
+#include <sys/wait.h>
 #include <grp.h>
 #include <fcntl.h>
 #include <poll.h>

@@ -1,0 +1,152 @@
+/*
+ * hooks/blocking.c: calls that may sleep in the kernel and that no poller can turn into a
+ * park: waiting for children, syncing and locking files, positioned file I/O, System V IPC.
+ * Each runs between gr_entersyscall and gr_exitsyscall, so sysmon hands the P to another M
+ * while it lasts; errno is the G's own throughout (DESIGN.md "Blocking calls the runtime
+ * cannot avoid").
+ */
+#include <sys/file.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hooks/hook.h"
+
+/* Run call in syscall mode on a G; straight through elsewhere. */
+#define IN_SYSCALL(type, call)                                                 \
+    do {                                                                       \
+        type ret_;                                                             \
+        int err_;                                                              \
+        if (gr_hook_g() == NULL)                                               \
+            return call;                                                       \
+        gr_entersyscall();                                                     \
+        ret_ = call;                                                           \
+        err_ = errno;                                                          \
+        gr_exitsyscall();                                                      \
+        errno = err_;                                                          \
+        return ret_;                                                           \
+    } while (0)
+
+GR_EXPORT pid_t
+waitpid(pid_t pid, int *status, int options)
+{
+    if (options & WNOHANG)
+        return gr_real.waitpid(pid, status, options);
+    IN_SYSCALL(pid_t, gr_real.waitpid(pid, status, options));
+}
+
+GR_EXPORT pid_t
+wait(int *status)
+{
+    IN_SYSCALL(pid_t, gr_real.wait(status));
+}
+
+GR_EXPORT pid_t
+wait4(pid_t pid, int *status, int options, struct rusage *ru)
+{
+    if (options & WNOHANG)
+        return gr_real.wait4(pid, status, options, ru);
+    IN_SYSCALL(pid_t, gr_real.wait4(pid, status, options, ru));
+}
+
+GR_EXPORT int
+waitid(idtype_t type, id_t id, siginfo_t *info, int options)
+{
+    if (options & WNOHANG)
+        return gr_real.waitid(type, id, info, options);
+    IN_SYSCALL(int, gr_real.waitid(type, id, info, options));
+}
+
+GR_EXPORT int
+fsync(int fd)
+{
+    IN_SYSCALL(int, gr_real.fsync(fd));
+}
+
+GR_EXPORT int
+fdatasync(int fd)
+{
+    IN_SYSCALL(int, gr_real.fdatasync(fd));
+}
+
+GR_EXPORT int
+flock(int fd, int op)
+{
+    if (op & LOCK_NB)
+        return gr_real.flock(fd, op);
+    IN_SYSCALL(int, gr_real.flock(fd, op));
+}
+
+GR_EXPORT int
+lockf(int fd, int cmd, off_t len)
+{
+    if (cmd != F_LOCK)
+        return gr_real.lockf(fd, cmd, len);
+    IN_SYSCALL(int, gr_real.lockf(fd, cmd, len));
+}
+
+GR_EXPORT ssize_t
+pread(int fd, void *buf, size_t n, off_t off)
+{
+    IN_SYSCALL(ssize_t, gr_real.pread(fd, buf, n, off));
+}
+
+GR_EXPORT ssize_t
+pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    IN_SYSCALL(ssize_t, gr_real.pwrite(fd, buf, n, off));
+}
+
+GR_EXPORT ssize_t
+pread64(int fd, void *buf, size_t n, off_t off)
+{
+    IN_SYSCALL(ssize_t, gr_real.pread64(fd, buf, n, off));
+}
+
+GR_EXPORT ssize_t
+pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+    IN_SYSCALL(ssize_t, gr_real.pwrite64(fd, buf, n, off));
+}
+
+GR_EXPORT ssize_t
+preadv(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+    IN_SYSCALL(ssize_t, gr_real.preadv(fd, iov, cnt, off));
+}
+
+GR_EXPORT ssize_t
+pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+    IN_SYSCALL(ssize_t, gr_real.pwritev(fd, iov, cnt, off));
+}
+
+GR_EXPORT int
+pause(void)
+{
+    IN_SYSCALL(int, gr_real.pause());
+}
+
+GR_EXPORT ssize_t
+msgrcv(int id, void *msg, size_t size, long type, int flags)
+{
+    if (flags & IPC_NOWAIT)
+        return gr_real.msgrcv(id, msg, size, type, flags);
+    IN_SYSCALL(ssize_t, gr_real.msgrcv(id, msg, size, type, flags));
+}
+
+GR_EXPORT int
+msgsnd(int id, const void *msg, size_t size, int flags)
+{
+    if (flags & IPC_NOWAIT)
+        return gr_real.msgsnd(id, msg, size, flags);
+    IN_SYSCALL(int, gr_real.msgsnd(id, msg, size, flags));
+}
+
+GR_EXPORT int
+semop(int id, struct sembuf *ops, size_t n)
+{
+    IN_SYSCALL(int, gr_real.semop(id, ops, n));
+}

@@ -1,0 +1,81 @@
+/* tests/syscall_handoff.c
+ * Behaviour: a thread blocked for 300 ms in a call the runtime cannot turn into a park (a raw
+ * syscall(SYS_read) on a pipe, waitpid on a sleeping child) does not stall the others: with
+ * GREENRUN_PROCS=1 a second thread keeps ticking every millisecond meanwhile.
+ */
+#include "check.h"
+
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+static atomic_long ticks;
+static atomic_int stop;
+
+static void *
+ticker(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop)) {
+        sleep_ns(1000000);
+        atomic_fetch_add(&ticks, 1);
+    }
+    return NULL;
+}
+
+static int pipefd[2];
+
+static void *
+late_writer(void *arg)
+{
+    (void)arg;
+    sleep_ns(300000000);
+    CHECK_EQ(write(pipefd[1], "x", 1), 1);
+    return NULL;
+}
+
+/* The ticker must have advanced during a 300 ms block: at least 30 ticks (10%, for noisy
+ * machines; a stalled processor gives none). */
+static void
+check_ticked(long before, const char *what)
+{
+    long got = atomic_load(&ticks) - before;
+    fprintf(stderr, "%s: %ld ticks of 1 ms during the 300 ms block\n", what, got);
+    CHECK(got >= 30);
+}
+
+int
+main(void)
+{
+    pthread_t tk = spawn(ticker, NULL);
+    WAIT_FOR(atomic_load(&ticks) > 5, 10);
+    /* Before any blocking call: an M blocked in one is an OS thread more, as in Go. */
+    check_green_threads(2);
+
+    /* A raw read through syscall(): no hook can see it is a pipe. */
+    CHECK_OK(pipe(pipefd));
+    pthread_t w = spawn(late_writer, NULL);
+    long before = atomic_load(&ticks);
+    char c;
+    CHECK_EQ(syscall(SYS_read, pipefd[0], &c, 1), 1);
+    check_ticked(before, "syscall(SYS_read)");
+    join_within(w, 10);
+
+    /* waitpid on a child that sleeps. */
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        struct timespec ts = { 0, 300000000 };
+        nanosleep(&ts, NULL);
+        _exit(7);
+    }
+    before = atomic_load(&ticks);
+    int status = 0;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 7);
+    check_ticked(before, "waitpid");
+
+    atomic_store(&stop, 1);
+    join_within(tk, 10);
+    return 0;
+}
