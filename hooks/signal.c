@@ -50,6 +50,10 @@ wrapper(int sig, siginfo_t *si, void *uc)
         ((void (*)(int))h)(sig);
     if (own != 0 && own != tp)
         gr_sys_set_fs(tp);
+    /* Sent to the process and handled between Gs: natively it could have interrupted a
+     * blocked call; let a parked G see it (runtime/signal.c). */
+    if (own != 0 && si != NULL && si->si_code != SI_TKILL && si->si_code != SI_QUEUE)
+        gr_signal_orphan(sig);
 }
 
 static bool

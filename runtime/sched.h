@@ -95,6 +95,7 @@ struct g {
     uint64_t sigpending;         /* atomic: signals sent by pthread_kill while not running */
     uint64_t sigdelivered;       /* owner G: signals raised on it since gr_signal_eintr */
     uint64_t sigwait_set;        /* atomic: signals a sigwait of this G waits for, or 0 */
+    uint64_t sigforeign;         /* atomic: process signals handled elsewhere that end its wait */
     struct gr_mutex siglock;     /* sigq */
     struct gr_sigq *sigq;        /* protected by siglock: values of queued signals (sigqueue) */
 
@@ -248,6 +249,11 @@ void gr_yield(void);
  */
 void gr_signal_send(struct g *gp, int sig, const siginfo_t *info);
 int gr_signal_take(struct g *gp, uint64_t set, siginfo_t *info);
+/* A process signal was handled on g0: let one G parked interruptibly see it (as the thread
+ * it would have interrupted natively). gr_signal_orphan: async-signal-safe; sysmon runs
+ * gr_signal_pass_orphans. */
+void gr_signal_orphan(int sig);
+void gr_signal_pass_orphans(void);
 /* Raise gp's pending signals that its mask no longer blocks. Context: gp itself. */
 void gr_signal_deliver(struct g *gp);
 

@@ -16,6 +16,7 @@
 #include "runtime/sched.h"
 #include "runtime/sema.h"
 #include "runtime/sys.h"
+#include "runtime/sysmon.h"
 
 struct ksigaction {
     void *handler;
@@ -136,5 +137,59 @@ gr_signal_deliver(struct g *gp)
             if (!(gr_load(&gp->sigpending) & (1ULL << (sig - 1))))
                 break;
         }
+    }
+}
+
+/*
+ * Signals sent to the process. The kernel gives one to a thread that does not block it; if
+ * that thread is an M between Gs, the handler runs there (hooks/signal.c) and no G sees it,
+ * whereas natively it could have been a thread blocked in read() that returns EINTR. The
+ * handler records it here (async-signal-safe: one atomic OR and a futex wake of sysmon),
+ * and sysmon interrupts one G parked in an interruptible wait that does not block it,
+ * the main G first, as the kernel prefers the main thread.
+ */
+static uint64_t orphans;                 /* atomic: signals handled on g0, not yet passed on */
+
+void
+gr_signal_orphan(int sig)
+{
+    if (sig < 1 || sig > 64)
+        return;
+    gr_fetch_or(&orphans, 1ULL << (sig - 1));
+    gr_sysmon_kick();
+}
+
+/* Does gp wait, interruptibly, with sig not blocked? Requires: gr_sched.glock held. */
+static bool
+takes_orphan(struct g *gp, uint64_t bit)
+{
+    struct gr_waiter *w = gr_load(&gp->waiting);
+
+    return w != NULL && (w->flags & GR_WQ_SIGNAL) && !(gp->sigmask & bit) &&
+           gr_load(&gp->status) == G_WAITING;
+}
+
+void
+gr_signal_pass_orphans(void)
+{
+    uint64_t pend = gr_xchg(&orphans, 0);
+
+    for (int sig = 1; pend != 0 && sig <= 64; sig++) {
+        uint64_t bit = 1ULL << (sig - 1);
+        struct g *target = NULL;
+
+        if (!(pend & bit))
+            continue;
+        pend &= ~bit;
+        gr_lock(&gr_sched.glock);
+        for (struct g *gp = gr_sched.allg; gp != NULL; gp = gp->allnext) {
+            if (takes_orphan(gp, bit) && (target == NULL || gp->is_main))
+                target = gp;
+        }
+        if (target != NULL)
+            gr_fetch_or(&target->sigforeign, bit);
+        gr_unlock(&gr_sched.glock);
+        if (target != NULL)
+            gr_wq_interrupt(target, GR_WQ_SIGNAL);
     }
 }

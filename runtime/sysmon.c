@@ -22,6 +22,13 @@
 #define SYSMON_MAX_SLEEP   10000000LL       /* 10 ms */
 
 static int64_t schedtrace_ns;
+static struct gr_note sysmon_note;         /* sysmon sleeps here between rounds */
+
+void
+gr_sysmon_kick(void)
+{
+    gr_note_wakeup(&sysmon_note);
+}
 static int64_t boot_time;
 
 void
@@ -151,7 +158,6 @@ gr_sysmon_main(void *arg)
 {
     struct m *mp = arg;
     int64_t delay = SYSMON_MIN_SLEEP, next_trace;
-    struct gr_note idle = { 0 };
 
     gr_sys_set_gs((uintptr_t)mp);
     mp->tid = gr_sys_gettid();
@@ -163,8 +169,10 @@ gr_sysmon_main(void *arg)
     for (;;) {
         int64_t now;
 
-        gr_note_sleep(&idle, gr_nanotime() + delay);
+        gr_note_sleep(&sysmon_note, gr_nanotime() + delay);
+        gr_note_clear(&sysmon_note);
         now = gr_nanotime();
+        gr_signal_pass_orphans();
         if (gr_retake(now) > 0 || preempt_long_runners(now) > 0) {
             delay = SYSMON_MIN_SLEEP;
         } else if (work_stranded()) {
