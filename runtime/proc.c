@@ -676,6 +676,10 @@ gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, struct g
     gp->tid = (int32_t)(FAKE_TID_BASE + goid % (0x7fffffff - FAKE_TID_BASE));
     gp->tp = gr_tls_create(top, gp, gp->tid, gp->user_stack ? gp->stack_lo : (char *)gp->map_lo + guard,
                            (size_t)((char *)top - (char *)gp->stack_lo), guard);
+    if (gp->tp != 0) {
+        for (int i = 0; i < gr_tls.nmalloc; i++)
+            *(uintptr_t *)(gp->tp + gr_tls.malloc_off[i]) = gp->malloc_words[i];
+    }
     if (gp->tp == 0) {
         if (gp->user_stack)
             gr_mem_free(gp, sizeof(struct g));

@@ -104,6 +104,7 @@ struct g {
     struct gr_waiter *waiting;
 
     void *robust_held;           /* owner G: robust mutexes it holds (hooks/mutex.c) */
+    uintptr_t malloc_words[2];   /* glibc malloc's arena and tcache of this stack's last G */
     char name[16];               /* protected by the name lock in hooks/thread.c */
     int sched_policy;            /* accepted and reported back, not used */
     int sched_priority;

@@ -12,6 +12,7 @@
  */
 #include "runtime/stack.h"
 
+#include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -25,6 +26,7 @@
 
 #define POOL_CLASSES   8
 #define POOL_MAX       1024          /* dead Gs kept per class */
+#define POOL_WARM      16            /* of which keep their stack pages; the rest give them back */
 
 int32_t gr_stack_guards;
 int32_t gr_stack_unguarded;
@@ -112,10 +114,16 @@ gr_stack_galloc(size_t size, size_t guard)
     }
     gr_unlock(&pool_lock);
     if (gp != NULL) {
-        /* The previous G's TLS block and descriptor must not leak into the next one. */
+        /* The previous G's TLS block and descriptor must not leak into the next one, but
+         * glibc malloc's arena and tcache do carry over (tls.c, probe_malloc_words). */
         size_t tls = gr_tls_block_size();
+        uintptr_t words[2] = { 0, 0 };
+        for (int i = 0; i < gr_tls.nmalloc; i++)
+            words[i] = *(uintptr_t *)(gp->tp + gr_tls.malloc_off[i]);
         memset((char *)gp->map_lo + gp->map_size - tls, 0, tls);
         g_reset(gp);
+        gp->malloc_words[0] = words[0];
+        gp->malloc_words[1] = words[1];
         return gp;
     }
 
@@ -162,10 +170,19 @@ gr_stack_gfree(struct g *gp)
         }
     }
     if (pl != NULL && pl->n < POOL_MAX) {
+        bool cold = pl->n >= POOL_WARM;
         gp->schedlink = pl->list;
         pl->list = gp;
         pl->n++;
         gr_unlock(&pool_lock);
+        /* Beyond a few warm ones, a pooled G keeps only its top pages: a server whose threads
+         * each touched a deep stack would otherwise hold all of it in the pool. */
+        if (cold) {
+            char *lo = (char *)gp->map_lo + gp->guard;
+            char *keep = (char *)gr_round_down((uintptr_t)gp, GR_PAGE) - GR_PAGE;
+            if (keep > lo)
+                gr_sys_madvise(lo, (size_t)(keep - lo), 4 /* MADV_DONTNEED */);
+        }
         return;
     }
     gr_unlock(&pool_lock);

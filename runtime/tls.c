@@ -20,6 +20,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <resolv.h>
+#undef p_type                    /* resolv.h renames it; we need ELF's p_type below */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,8 @@ db_offset(const char *name, size_t *out)
 
 /* What the probe thread reports about its own descriptor. */
 struct probe {
+    long malloc_off[2];          /* glibc malloc's per-thread words (thread_arena, tcache) */
+    int nmalloc;
     void *buf;
     size_t len;
     uintptr_t self;
@@ -91,6 +94,63 @@ struct probe {
     uintptr_t res;
     bool ok;
 };
+
+struct libc_tls {
+    uintptr_t addr;
+    size_t size;
+};
+
+static int
+find_libc_tls(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    struct libc_tls *lt = arg;
+
+    (void)size;
+    if (info->dlpi_name == NULL || strstr(info->dlpi_name, "libc.so") == NULL)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type == PT_TLS && info->dlpi_tls_data != NULL) {
+            lt->addr = (uintptr_t)info->dlpi_tls_data;
+            lt->size = info->dlpi_phdr[i].p_memsz;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Find glibc malloc's per-thread words (its arena and tcache pointers) in a fresh thread:
+ * the words of libc's TLS that a first malloc turns from zero to non-zero. A G's block is
+ * zeroed when its stack is reused; carrying these two words over hands the next G the
+ * dead one's tcache and arena, as a reused thread has them, instead of leaking them.
+ */
+static void
+probe_malloc_words(struct probe *pr, uintptr_t self)
+{
+    struct libc_tls lt = { 0 };
+    uintptr_t before[512];
+    size_t n;
+    void *p;
+
+    dl_iterate_phdr(find_libc_tls, &lt);
+    n = lt.size / sizeof(uintptr_t);
+    if (lt.addr == 0 || n == 0 || n > GR_ARRAY_LEN(before))
+        return;
+    memcpy(before, (void *)lt.addr, n * sizeof(uintptr_t));
+    p = malloc(24);
+    __asm__ volatile("" : : "r"(p) : "memory");      /* the pair must not be optimised away */
+    free(p);
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t now = ((uintptr_t *)lt.addr)[i];
+        if (before[i] == 0 && now != 0) {
+            if (pr->nmalloc == 2) {
+                pr->nmalloc = -1;        /* not the two words expected: leave it alone */
+                return;
+            }
+            pr->malloc_off[pr->nmalloc++] = (long)(lt.addr + i * sizeof(uintptr_t) - self);
+        }
+    }
+}
 
 static void *
 probe_main(void *arg)
@@ -109,6 +169,7 @@ probe_main(void *arg)
     }
     pr->user_stack_byte = *(unsigned char *)(self + gr_tls.off_user_stack);
     pr->res = (uintptr_t)__res_state();
+    probe_malloc_words(pr, self);
     return NULL;
 }
 
@@ -136,6 +197,11 @@ probe_thread(void)
     if (!pr.ok || pr.user_stack_byte != 1)
         return -1;
     gr_tls.off_stackblock = pr.off_stackblock;
+    if (pr.nmalloc == 2) {
+        gr_tls.malloc_off[0] = pr.malloc_off[0];
+        gr_tls.malloc_off[1] = pr.malloc_off[1];
+        gr_tls.nmalloc = 2;
+    }
     gr_tls.off_res = pr.res - pr.self;
     if (gr_tls.off_res >= gr_tls.desc_size)
         return -1;

@@ -32,6 +32,8 @@ struct gr_tls_layout {
     long robust_futex_offset;
     long errno_off;              /* glibc's errno, relative to the thread pointer */
     size_t off_l_tls_offset;     /* struct link_map's l_tls_offset (0 if unknown) */
+    long malloc_off[2];          /* glibc malloc's arena and tcache words, relative to tp */
+    int nmalloc;                 /* 2 when found, else 0 */
 };
 
 extern struct gr_tls_layout gr_tls;
