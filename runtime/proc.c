@@ -753,16 +753,23 @@ gr_g_from_tp(uintptr_t tp)
     return *(struct g **)(tp + gr_tls.curg_off);
 }
 
+/* Install the M's own TLS block (g0 keeps the last G's otherwise; see the file comment). */
+static void
+install_ownfs(struct m *mp)
+{
+    if (mp->fs_cur != mp->ownfs) {
+        gr_sys_set_fs(mp->ownfs);
+        mp->fs_cur = mp->ownfs;
+    }
+}
+
 /* On g0, after a G finished: release its TLS, then hand it to its joiner or free it. */
 static void
 g_dead(struct m *mp, struct g *gp)
 {
     uint32_t js;
 
-    if (mp->fs_cur != mp->ownfs) {
-        gr_sys_set_fs(mp->ownfs);
-        mp->fs_cur = mp->ownfs;
-    }
+    install_ownfs(mp);
     if (!gp->is_main)
         gr_tls_destroy(gp->tp);
     gr_store(&gp->status, G_DEAD);
@@ -911,10 +918,7 @@ stopm(struct m *mp, int64_t deadline)
         }
     }
     gr_unlock(&gr_sched.lock);
-    if (mp->fs_cur != mp->ownfs) {
-        gr_sys_set_fs(mp->ownfs);
-        mp->fs_cur = mp->ownfs;
-    }
+    install_ownfs(mp);
     gr_note_sleep(&mp->park, deadline == INT64_MAX ? -1 : deadline);
     gr_lock(&gr_sched.lock);
     if (mp->nextp == NULL)
@@ -943,10 +947,7 @@ idle(struct m *mp, int64_t next)
     if (gr_netpoll_inited() && (gr_netpoll_waiters() > 0 || next != INT64_MAX) &&
         gr_cas(&gr_sched.netpolling, &zero, 1)) {
         gr_store(&gr_sched.poll_until, next);
-        if (mp->fs_cur != mp->ownfs) {
-            gr_sys_set_fs(mp->ownfs);
-            mp->fs_cur = mp->ownfs;
-        }
+        install_ownfs(mp);
         gr_netpoll(next);
         gr_store(&gr_sched.lastpoll, gr_nanotime());
         gr_store(&gr_sched.poll_until, 0);
@@ -1101,25 +1102,40 @@ m_loop(struct m *mp)
 }
 
 static void
-m0_g0_entry(void *arg)
+g0_entry(void *arg)
 {
     struct m *mp = arg;
 
-    /* First switch from the main G: finish its request, then schedule forever. */
+    /* First switch from the G this M was running: finish its request, then schedule. */
     after_switch(mp);
     m_loop(mp);
 }
+
+/*
+ * Give an M that runs a G of its own from the start (M0, or the fork child's M) a g0: a
+ * fresh stack and TLS block, with a context that starts in g0_entry at the G's first switch.
+ */
+static bool
+build_g0(struct m *mp)
+{
+    void *map = gr_mem_map(G0_STACK_SIZE);
+    uintptr_t tp;
+
+    if (map == NULL)
+        return false;
+    tp = gr_tls_create((char *)map + G0_STACK_SIZE, &mp->g0, FAKE_TID_BASE, map,
+                       G0_STACK_SIZE, 0);
+    if (tp == 0)
+        return false;
+    mp->ownfs = tp;
+    mp->g0.tp = tp;
+    gr_ctx_make(&mp->g0.ctx, (void *)gr_round_down(tp + gr_tls.desc_size - gr_tls.static_size
+                                                   - 64, 16), g0_entry, mp);
+    return true;
+}
+
 
 /* ---- fork: the child keeps one M, running the forking G (DESIGN.md "fork and exec"). */
-
-static void
-child_g0_entry(void *arg)
-{
-    struct m *mp = arg;
-
-    after_switch(mp);
-    m_loop(mp);
-}
 
 /*
  * Runs in the child, first of the atfork child handlers, on the forking G. Every other
@@ -1132,8 +1148,6 @@ fork_child(void)
 {
     struct g *gp = gr_current();
     struct m *mp;
-    void *g0map;
-    uintptr_t g0tp;
 
     if (!gr_sched_booted())
         return;
@@ -1160,15 +1174,8 @@ fork_child(void)
     mp->preempt = 0;
     gr_note_clear(&mp->park);
     mp->statfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/stat", 0));
-    g0map = gr_mem_map(G0_STACK_SIZE);
-    g0tp = g0map != NULL ? gr_tls_create((char *)g0map + G0_STACK_SIZE, &mp->g0,
-                                         FAKE_TID_BASE, g0map, G0_STACK_SIZE, 0) : 0;
-    if (g0tp == 0)
+    if (!build_g0(mp))
         gr_throw("fork child: cannot build a scheduler stack");
-    mp->ownfs = g0tp;
-    mp->g0.tp = g0tp;
-    gr_ctx_make(&mp->g0.ctx, (void *)gr_round_down(g0tp + gr_tls.desc_size - gr_tls.static_size
-                                                   - 64, 16), child_g0_entry, mp);
 
     gr_sched.allm = mp;
     gr_sched.mcount = 1;
@@ -1231,8 +1238,6 @@ int
 gr_boot_sched(int nprocs)
 {
     struct g *mg;
-    void *g0map;
-    uintptr_t g0tp;
 
     if (nprocs <= 0)
         nprocs = detect_procs();
@@ -1264,17 +1269,8 @@ gr_boot_sched(int nprocs)
     m0.sysdesc = gr_get_tp();
     m0.fs_cur = m0.sysdesc;
     gr_sys_sigprocmask(SIG_SETMASK, NULL, &m0.sigmask_cur);
-    g0map = gr_mem_map(G0_STACK_SIZE);
-    if (g0map == NULL)
+    if (!build_g0(&m0))
         return -1;
-    g0tp = gr_tls_create((char *)g0map + G0_STACK_SIZE, &m0.g0, FAKE_TID_BASE, g0map,
-                         G0_STACK_SIZE, 0);
-    if (g0tp == 0)
-        return -1;
-    m0.ownfs = g0tp;
-    m0.g0.tp = g0tp;
-    gr_ctx_make(&m0.g0.ctx, (void *)gr_round_down(g0tp + gr_tls.desc_size - gr_tls.static_size
-                                                  - 64, 16), m0_g0_entry, &m0);
     m0.alllink = NULL;
     gr_sched.allm = &m0;
     gr_sched.m0 = &m0;
