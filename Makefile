@@ -28,7 +28,7 @@ endif
 ARCHS     := amd64 arm64
 LIB_SRCS  := $(filter-out $(foreach a,$(ARCHS),%_$(a).c) preload/launcher.c, \
                $(wildcard preload/*.c runtime/*.c hooks/*.c)) \
-             $(wildcard runtime/*_$(ARCH).c runtime/*_$(ARCH).S)
+             $(wildcard runtime/*_$(ARCH).c runtime/*_$(ARCH).S hooks/*_$(ARCH).S)
 LIB_OBJS  := $(LIB_SRCS:%=$(BUILD)/%.o)
 LIB       := $(BUILD)/libgreenrun.so
 LAUNCHER  := $(BUILD)/greenrun

@@ -50,7 +50,7 @@ barrier_of(pthread_barrier_t *pb)
 static bool
 is_real(pthread_barrier_t *pb)
 {
-    return gr_native() || gr_load_relaxed(&barrier_of(pb)->shared) != 0;
+    return gr_hook_native() || gr_load_relaxed(&barrier_of(pb)->shared) != 0;
 }
 
 GR_EXPORT int
@@ -60,7 +60,7 @@ pthread_barrier_init(pthread_barrier_t *pb, const pthread_barrierattr_t *attr,
     struct barrier *bar = barrier_of(pb);
     int pshared = PTHREAD_PROCESS_PRIVATE;
 
-    if (gr_native())
+    if (gr_hook_native())
         return gr_real.pthread_barrier_init(pb, attr, count);
     /* glibc's limit: counts from INT_MAX on are rejected. */
     if (count == 0 || count >= INT_MAX)

@@ -1,10 +1,13 @@
 /*
  * hooks/blocking.c: calls that may sleep in the kernel and that no poller can turn into a
- * park: waiting for children, syncing and locking files, positioned file I/O, System V IPC.
+ * park: opening files (a FIFO's open waits for the other end), waiting for children, syncing
+ * and locking files, positioned file I/O, System V IPC.
  * Each runs between gr_entersyscall and gr_exitsyscall, so sysmon hands the P to another M
  * while it lasts; errno is the G's own throughout (DESIGN.md "Blocking calls the runtime
  * cannot avoid").
  */
+#include <fcntl.h>
+#include <stdarg.h>
 #include <sys/file.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
@@ -14,20 +17,111 @@
 
 #include "hooks/hook.h"
 
-/* Run call in syscall mode on a G; straight through elsewhere. */
-#define IN_SYSCALL(type, call)                                                 \
+#define IN_SYSCALL GR_HOOK_IN_SYSCALL
+
+/* ---- Opening: open(2)'s third argument is read only when the flags need a mode. */
+
+#define OPEN_MODE(flags, mode)                                                 \
     do {                                                                       \
-        type ret_;                                                             \
-        int err_;                                                              \
-        if (gr_hook_g() == NULL)                                               \
-            return call;                                                       \
-        gr_entersyscall();                                                     \
-        ret_ = call;                                                           \
-        err_ = errno;                                                          \
-        gr_exitsyscall();                                                      \
-        errno = err_;                                                          \
-        return ret_;                                                           \
+        (mode) = 0;                                                            \
+        if ((flags) & (O_CREAT | __O_TMPFILE)) {                               \
+            va_list ap_;                                                       \
+            va_start(ap_, flags);                                              \
+            (mode) = va_arg(ap_, mode_t);                                      \
+            va_end(ap_);                                                       \
+        }                                                                      \
     } while (0)
+
+GR_EXPORT int
+open(const char *path, int flags, ...)
+{
+    mode_t mode;
+
+    OPEN_MODE(flags, mode);
+    if (flags & O_NONBLOCK)
+        return gr_real.open(path, flags, mode);
+    IN_SYSCALL(int, gr_real.open(path, flags, mode));
+}
+
+GR_EXPORT int
+open64(const char *path, int flags, ...)
+{
+    mode_t mode;
+
+    OPEN_MODE(flags, mode);
+    if (flags & O_NONBLOCK)
+        return gr_real.open64(path, flags, mode);
+    IN_SYSCALL(int, gr_real.open64(path, flags, mode));
+}
+
+GR_EXPORT int
+openat(int dirfd, const char *path, int flags, ...)
+{
+    mode_t mode;
+
+    OPEN_MODE(flags, mode);
+    if (flags & O_NONBLOCK)
+        return gr_real.openat(dirfd, path, flags, mode);
+    IN_SYSCALL(int, gr_real.openat(dirfd, path, flags, mode));
+}
+
+GR_EXPORT int
+openat64(int dirfd, const char *path, int flags, ...)
+{
+    mode_t mode;
+
+    OPEN_MODE(flags, mode);
+    if (flags & O_NONBLOCK)
+        return gr_real.openat64(dirfd, path, flags, mode);
+    IN_SYSCALL(int, gr_real.openat64(dirfd, path, flags, mode));
+}
+
+GR_EXPORT int
+creat(const char *path, mode_t mode)
+{
+    IN_SYSCALL(int, gr_real.creat(path, mode));
+}
+
+GR_EXPORT int
+creat64(const char *path, mode_t mode)
+{
+    IN_SYSCALL(int, gr_real.creat64(path, mode));
+}
+
+/* The fortified entry points: glibc checks the flags (a mode-less O_CREAT aborts). */
+GR_EXPORT int
+__open_2(const char *path, int flags)
+{
+    if (flags & O_NONBLOCK)
+        return gr_real.__open_2(path, flags);
+    IN_SYSCALL(int, gr_real.__open_2(path, flags));
+}
+
+GR_EXPORT int
+__open64_2(const char *path, int flags)
+{
+    if (flags & O_NONBLOCK)
+        return gr_real.__open64_2(path, flags);
+    IN_SYSCALL(int, gr_real.__open64_2(path, flags));
+}
+
+GR_EXPORT int
+__openat_2(int dirfd, const char *path, int flags)
+{
+    if (flags & O_NONBLOCK)
+        return gr_real.__openat_2(dirfd, path, flags);
+    IN_SYSCALL(int, gr_real.__openat_2(dirfd, path, flags));
+}
+
+GR_EXPORT int
+__openat64_2(int dirfd, const char *path, int flags)
+{
+    if (flags & O_NONBLOCK)
+        return gr_real.__openat64_2(dirfd, path, flags);
+    IN_SYSCALL(int, gr_real.__openat64_2(dirfd, path, flags));
+}
+
+/* ---- Children, files, IPC. */
 
 GR_EXPORT pid_t
 waitpid(pid_t pid, int *status, int options)
@@ -121,12 +215,6 @@ GR_EXPORT ssize_t
 pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
     IN_SYSCALL(ssize_t, gr_real.pwritev(fd, iov, cnt, off));
-}
-
-GR_EXPORT int
-pause(void)
-{
-    IN_SYSCALL(int, gr_real.pause());
 }
 
 GR_EXPORT ssize_t

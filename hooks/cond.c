@@ -28,7 +28,7 @@
 static bool
 is_real(pthread_cond_t *c)
 {
-    return gr_native() || (gr_load_relaxed(C_WREFS(c)) & 1u);
+    return gr_hook_native() || (gr_load_relaxed(C_WREFS(c)) & 1u);
 }
 
 GR_EXPORT int
@@ -37,7 +37,7 @@ pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *attr)
     int pshared = PTHREAD_PROCESS_PRIVATE;
     clockid_t clock = CLOCK_REALTIME;
 
-    if (gr_native())
+    if (gr_hook_native())
         return gr_real.pthread_cond_init(c, attr);
     if (attr != NULL) {
         pthread_condattr_getpshared(attr, &pshared);

@@ -72,7 +72,7 @@ dlopen(const char *file, int mode)
 {
     void *h = gr_real.dlopen(file, mode);
 
-    if (h != NULL && gr_sched_booted() && !gr_native())
+    if (h != NULL && gr_sched_booted() && !gr_hook_native())
         spread_static_tls(h);
     return h;
 }

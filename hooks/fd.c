@@ -60,6 +60,15 @@ fork_child(void)
     gr_netpoll_fork_child();
 }
 
+void
+gr_hook_fd_forked(bool child)
+{
+    if (child)
+        fork_child();
+    else
+        fork_parent();
+}
+
 static void
 watch_forks(void)
 {
@@ -99,7 +108,7 @@ close(int fd)
 {
     long r;
 
-    if (gr_native())
+    if (gr_hook_native())
         return gr_real.close(fd);
     if (gr_fd_is_runtime(fd)) {
         errno = EBADF;
@@ -129,7 +138,7 @@ fclose(FILE *fp)
 {
     int fd;
 
-    if (!gr_native() && (fd = stream_fd(fp)) >= 0 && !gr_fd_is_runtime(fd))
+    if (!gr_hook_native() && (fd = stream_fd(fp)) >= 0 && !gr_fd_is_runtime(fd))
         gr_netpoll_fd_close(fd);
     return gr_real.fclose(fp);
 }
@@ -139,7 +148,7 @@ pclose(FILE *fp)
 {
     int fd;
 
-    if (!gr_native() && (fd = stream_fd(fp)) >= 0 && !gr_fd_is_runtime(fd))
+    if (!gr_hook_native() && (fd = stream_fd(fp)) >= 0 && !gr_fd_is_runtime(fd))
         gr_netpoll_fd_close(fd);
     return gr_real.pclose(fp);
 }
@@ -227,7 +236,7 @@ close_span(unsigned lo, unsigned hi, unsigned flags)
 GR_EXPORT int
 close_range(unsigned first, unsigned last, int flags)
 {
-    if (gr_native() || first > last || ((unsigned)flags & CLOSE_RANGE_CLOEXEC))
+    if (gr_hook_native() || first > last || ((unsigned)flags & CLOSE_RANGE_CLOEXEC))
         return gr_real.close_range(first, last, flags);   /* CLOEXEC closes nothing */
     gr_fdtab_each(first, last, close_entry);
     return (int)gr_hook_ret(close_span(first, last, (unsigned)flags));
@@ -238,7 +247,7 @@ closefrom(int lowfd)
 {
     unsigned lo = lowfd < 0 ? 0 : (unsigned)lowfd;
 
-    if (gr_native()) {
+    if (gr_hook_native()) {
         gr_real.closefrom(lowfd);
         return;
     }
@@ -258,7 +267,7 @@ dup(int oldfd)
 {
     int fd = gr_real.dup(oldfd);
 
-    if (fd >= 0 && !gr_native())
+    if (fd >= 0 && !gr_hook_native())
         gr_netpoll_fd_dup(oldfd, fd);
     return fd;
 }
@@ -284,7 +293,7 @@ dup_onto(int oldfd, int newfd, int flags, bool three)
 GR_EXPORT int
 dup2(int oldfd, int newfd)
 {
-    if (gr_native())
+    if (gr_hook_native())
         return gr_real.dup2(oldfd, newfd);
     return dup_onto(oldfd, newfd, 0, false);
 }
@@ -292,7 +301,7 @@ dup2(int oldfd, int newfd)
 GR_EXPORT int
 dup3(int oldfd, int newfd, int flags)
 {
-    if (gr_native())
+    if (gr_hook_native())
         return gr_real.dup3(oldfd, newfd, flags);
     return dup_onto(oldfd, newfd, flags, true);
 }
@@ -306,7 +315,7 @@ fcntl_hook(int (*real)(int, int, ...), int fd, int cmd, long arg)
     long r;
     int fl;
 
-    if (gr_native())
+    if (gr_hook_native())
         return real(fd, cmd, arg);
     switch (cmd) {
     case F_GETFL:
@@ -376,7 +385,7 @@ ioctl(int fd, unsigned long req, ...)
     va_start(ap, req);
     arg = va_arg(ap, void *);
     va_end(ap);
-    if (gr_native() || req != FIONBIO || arg == NULL)
+    if (gr_hook_native() || req != FIONBIO || arg == NULL)
         return gr_real.ioctl(fd, req, arg);
     pd = gr_fdtab_get(fd);
     if (pd != NULL && gr_fdtab_setnb(fd, pd, *(int *)arg != 0, &r))
@@ -393,7 +402,7 @@ setsockopt(int fd, int level, int name, const void *val, socklen_t len)
     struct polldesc *pd;
     int r = gr_real.setsockopt(fd, level, name, val, len);
 
-    if (r == 0 && !gr_native() && level == SOL_SOCKET && (pd = gr_fdtab_get(fd)) != NULL) {
+    if (r == 0 && !gr_hook_native() && level == SOL_SOCKET && (pd = gr_fdtab_get(fd)) != NULL) {
         /* Read back once needed: the kernel rounds, and a negative value means "at once". */
         if (name == SO_RCVTIMEO || name == SO_RCVTIMEO_NEW)
             gr_fdtab_set_timeout(pd, GR_POLL_READ, -1);
@@ -410,7 +419,7 @@ socket(int domain, int type, int protocol)
 {
     int fd = gr_real.socket(domain, type, protocol);
 
-    if (fd >= 0 && !gr_native())
+    if (fd >= 0 && !gr_hook_native())
         gr_hook_fd_new(fd, PD_KIND_SOCKET, (type & SOCK_NONBLOCK) != 0,
                        (type & 0xf) == SOCK_STREAM ? PD_STREAM_YES : PD_STREAM_NO, true);
     return fd;
@@ -421,7 +430,7 @@ socketpair(int domain, int type, int protocol, int sv[2])
 {
     int r = gr_real.socketpair(domain, type, protocol, sv);
 
-    if (r == 0 && !gr_native()) {
+    if (r == 0 && !gr_hook_native()) {
         for (int i = 0; i < 2; i++)
             gr_hook_fd_new(sv[i], PD_KIND_SOCKET, (type & SOCK_NONBLOCK) != 0,
                            (type & 0xf) == SOCK_STREAM ? PD_STREAM_YES : PD_STREAM_NO, true);
@@ -434,7 +443,7 @@ pipe2(int fds[2], int flags)
 {
     int r = gr_real.pipe2(fds, flags);
 
-    if (r == 0 && !gr_native()) {
+    if (r == 0 && !gr_hook_native()) {
         gr_hook_fd_new(fds[0], PD_KIND_OTHER, (flags & O_NONBLOCK) != 0, PD_STREAM_NO, false);
         gr_hook_fd_new(fds[1], PD_KIND_OTHER, (flags & O_NONBLOCK) != 0, PD_STREAM_NO, false);
     }
@@ -446,7 +455,7 @@ pipe(int fds[2])
 {
     int r = gr_real.pipe(fds);
 
-    if (r == 0 && !gr_native()) {
+    if (r == 0 && !gr_hook_native()) {
         gr_hook_fd_new(fds[0], PD_KIND_OTHER, false, PD_STREAM_NO, false);
         gr_hook_fd_new(fds[1], PD_KIND_OTHER, false, PD_STREAM_NO, false);
     }
@@ -458,7 +467,7 @@ eventfd(unsigned int count, int flags)
 {
     int fd = gr_real.eventfd(count, flags);
 
-    if (fd >= 0 && !gr_native())
+    if (fd >= 0 && !gr_hook_native())
         gr_hook_fd_new(fd, PD_KIND_OTHER, (flags & EFD_NONBLOCK) != 0, PD_STREAM_NO, false);
     return fd;
 }
@@ -468,7 +477,7 @@ epoll_create1(int flags)
 {
     int fd = gr_real.epoll_create1(flags);
 
-    if (fd >= 0 && !gr_native())
+    if (fd >= 0 && !gr_hook_native())
         gr_hook_fd_new(fd, PD_KIND_OTHER, false, PD_STREAM_NO, false);
     return fd;
 }
@@ -478,7 +487,7 @@ epoll_create(int size)
 {
     int fd = gr_real.epoll_create(size);
 
-    if (fd >= 0 && !gr_native())
+    if (fd >= 0 && !gr_hook_native())
         gr_hook_fd_new(fd, PD_KIND_OTHER, false, PD_STREAM_NO, false);
     return fd;
 }
@@ -486,7 +495,7 @@ epoll_create(int size)
 GR_EXPORT int
 epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
-    if (!gr_native() && (gr_fd_is_runtime(epfd) || gr_fd_is_runtime(fd))) {
+    if (!gr_hook_native() && (gr_fd_is_runtime(epfd) || gr_fd_is_runtime(fd))) {
         errno = EBADF;
         return -1;
     }

@@ -26,4 +26,9 @@ gr_hook_ret(long r)
  */
 void gr_hook_fd_new(int fd, uint8_t kind, bool nonblock, uint8_t stream, bool timeo_known);
 
+/* A process was forked (or spawned) sharing this process's descriptions: what the atfork
+ * handlers do, for _Fork, vfork and posix_spawn, which run none. In the child (child true),
+ * the poller is the parent's and is replaced. */
+void gr_hook_fd_forked(bool child);
+
 #endif /* GR_HOOKS_FD_H */

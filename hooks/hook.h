@@ -20,6 +20,20 @@
 #include "runtime/sys.h"
 
 /*
+ * Set on the calling G from vfork until the parent resumes (hooks/spawn.c). The vfork child
+ * runs on the G's stack and TLS and shares the parent's memory, so it sees the flag too:
+ * every hook is then a plain call of glibc's function.
+ */
+extern __thread unsigned char gr_hook_vforking;
+
+/* True when the call must go straight to glibc: native mode, or inside a vfork. */
+static inline bool
+gr_hook_native(void)
+{
+    return gr_native() || gr_unlikely(gr_hook_vforking != 0);
+}
+
+/*
  * The calling G when green scheduling applies to this call, or NULL (pass through). Every
  * hook enters here, holding nothing: the place to honour a preemption request that found
  * the G inside libc or the runtime (runtime/preempt.c).
@@ -29,7 +43,7 @@ gr_hook_g(void)
 {
     struct g *gp;
 
-    if (gr_native())
+    if (gr_hook_native())
         return NULL;
     gp = gr_current();
     if (gp == NULL)
@@ -57,6 +71,25 @@ int gr_hook_deadline_rel(const struct timespec *rel, int64_t *deadline);
 /* The calling thread's owner id for lock bookkeeping: the tid in its descriptor (a G's fake
  * tid, unique and stable across Ms), or its kernel tid before boot. */
 int gr_hook_self_id(void);
+
+/*
+ * Run call, an expression of type type, in syscall mode on a G (sysmon hands the P on while
+ * it sleeps in the kernel) and return its value, errno the call's own; straight through
+ * when there is no G.
+ */
+#define GR_HOOK_IN_SYSCALL(type, call)                                         \
+    do {                                                                       \
+        type ret_;                                                             \
+        int err_;                                                              \
+        if (gr_hook_g() == NULL)                                               \
+            return call;                                                       \
+        gr_entersyscall();                                                     \
+        ret_ = call;                                                           \
+        err_ = errno;                                                          \
+        gr_exitsyscall();                                                      \
+        errno = err_;                                                          \
+        return ret_;                                                           \
+    } while (0)
 
 /* Act on a pending cancellation of the calling thread (a cancellation point). */
 void gr_hook_testcancel(void);

@@ -483,7 +483,7 @@ recvmsg(int fd, struct msghdr *msg, int flags)
                      .flags = flags };
     ssize_t r;
 
-    if (gr_native())
+    if (gr_hook_native())
         return gr_real.recvmsg(fd, msg, flags);
     r = gr_hook_g() == NULL ? gr_real.recvmsg(fd, msg, flags) : io_start(&io);
     if (r >= 0 && msg->msg_controllen > 0)
@@ -560,7 +560,7 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
     struct io io = { .op = OP_SENDMSG, .fd = fd, .dir = GR_POLL_WRITE,
                      .msg = (struct msghdr *)msg, .flags = flags };
 
-    if (gr_native())
+    if (gr_hook_native())
         return gr_real.sendmsg(fd, msg, flags);
     if (msg != NULL && msg->msg_controllen > 0)
         unshare_rights(msg);

@@ -61,7 +61,7 @@ kind(const pthread_mutex_t *m)
 bool
 gr_mutex_is_real(const pthread_mutex_t *m)
 {
-    return gr_native() || (kind(m) & KIND_PSHARED) != 0;
+    return gr_hook_native() || (kind(m) & KIND_PSHARED) != 0;
 }
 
 static void
@@ -330,7 +330,7 @@ pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *attr)
     int type = PTHREAD_MUTEX_NORMAL, pshared = PTHREAD_PROCESS_PRIVATE;
     int robust = PTHREAD_MUTEX_STALLED;
 
-    if (gr_native())
+    if (gr_hook_native())
         return gr_real.pthread_mutex_init(m, attr);
     if (attr != NULL) {
         pthread_mutexattr_gettype(attr, &type);

@@ -76,7 +76,7 @@ once_slow(pthread_once_t *ctl, void (*init_routine)(void))
 GR_EXPORT int
 pthread_once(pthread_once_t *ctl, void (*init_routine)(void))
 {
-    if (gr_native())
+    if (gr_hook_native())
         return gr_real.pthread_once(ctl, init_routine);
     if (gr_load_acquire(ctl) & ONCE_DONE)
         return 0;

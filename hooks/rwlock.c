@@ -79,7 +79,7 @@ wrkey(pthread_rwlock_t *rw)
 static bool
 is_real(pthread_rwlock_t *rw)
 {
-    return gr_native() || gr_load_relaxed(&rw->__data.__shared) != 0;
+    return gr_hook_native() || gr_load_relaxed(&rw->__data.__shared) != 0;
 }
 
 /* __cur_writer: written by the holder, read by anyone checking for EDEADLK or EPERM. */
@@ -383,7 +383,7 @@ pthread_rwlock_init(pthread_rwlock_t *rw, const pthread_rwlockattr_t *attr)
 {
     int kind = PTHREAD_RWLOCK_DEFAULT_NP, pshared = PTHREAD_PROCESS_PRIVATE;
 
-    if (gr_native())
+    if (gr_hook_native())
         return gr_real.pthread_rwlock_init(rw, attr);
     if (attr != NULL) {
         pthread_rwlockattr_getkind_np(attr, &kind);

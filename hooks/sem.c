@@ -50,7 +50,7 @@ sem_of(sem_t *s)
 static bool
 is_real(sem_t *s)
 {
-    return gr_native() || gr_load_relaxed(&sem_of(s)->private) != 0;
+    return gr_hook_native() || gr_load_relaxed(&sem_of(s)->private) != 0;
 }
 
 /* Take a token if there is one. */
@@ -139,7 +139,7 @@ sem_init(sem_t *s, int pshared, unsigned int value)
 {
     struct sem *sp = sem_of(s);
 
-    if (gr_native())
+    if (gr_hook_native())
         return gr_real.sem_init(s, pshared, value);
     if (value > SEM_VALUE_MAX) {
         errno = EINVAL;

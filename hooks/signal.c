@@ -1,5 +1,5 @@
 /*
- * hooks/signal.c: sigaction and signal.
+ * hooks/signal.c: sigaction and signal; waits for signals (sigwait, sigsuspend, pause).
  *
  * The program's handlers run on whichever G the M is running, or on g0 when the M is between
  * Gs or idle. On g0 the installed TLS block may be a G that runs elsewhere at that moment, so
@@ -70,7 +70,7 @@ sigaction(int sig, const struct sigaction *act, struct sigaction *old)
     struct sigaction prev, mine;
     int r;
 
-    if (gr_native() || sig <= 0 || sig >= NSIG_MAX)
+    if (gr_hook_native() || sig <= 0 || sig >= NSIG_MAX)
         return gr_real.sigaction(sig, act, old);
     if (sig == SIGURG) {
         /* The preemption handler stays installed; it forwards to the program's. */
@@ -111,7 +111,7 @@ signal(int sig, sighandler_t handler)
 {
     struct sigaction act, old;
 
-    if (gr_native())
+    if (gr_hook_native())
         return gr_real.signal(sig, handler);
     /* glibc's signal(): BSD semantics, the handler stays and interrupted calls restart. */
     memset(&act, 0, sizeof(act));
@@ -219,4 +219,56 @@ sigwait(const sigset_t *set, int *sig)
         return errno;
     *sig = r;
     return 0;
+}
+
+/* ---- sigsuspend and pause: a G waits until a handler of its own has run. */
+
+/*
+ * Install mask as the G's signal mask and park until a signal handler has run on this G;
+ * then the old mask comes back and the call fails with EINTR, the only way either returns.
+ * Unblocking delivers what was pending at once (pthread_sigmask). A cancellation point.
+ */
+static int
+g_sigsuspend(struct g *gp, const sigset_t *mask)
+{
+    sigset_t old;
+    uint32_t word = 0;
+
+    gr_hook_testcancel();
+    gp->sigdelivered = 0;
+    pthread_sigmask(SIG_SETMASK, mask, &old);
+    while (gp->sigdelivered == 0) {
+        /* A private word nobody wakes: a signal or a cancel ends the wait. */
+        if (gr_futex_wait(&word, 0, ~0u, -1, GR_WQ_CANCEL | GR_WQ_SIGNAL) == -ECANCELED) {
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            gr_hook_testcancel();
+            pthread_sigmask(SIG_SETMASK, mask, NULL);
+        }
+    }
+    gp->sigdelivered = 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = EINTR;
+    return -1;
+}
+
+GR_EXPORT int
+sigsuspend(const sigset_t *mask)
+{
+    struct g *gp = gr_hook_g();
+
+    if (gp == NULL)
+        return gr_real.sigsuspend(mask);
+    return g_sigsuspend(gp, mask);
+}
+
+GR_EXPORT int
+pause(void)
+{
+    struct g *gp = gr_hook_g();
+    sigset_t cur;
+
+    if (gp == NULL)
+        return gr_real.pause();
+    pthread_sigmask(SIG_SETMASK, NULL, &cur);
+    return g_sigsuspend(gp, &cur);
 }

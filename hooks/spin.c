@@ -51,7 +51,7 @@ pthread_spin_lock(pthread_spinlock_t *l)
     int free;
     bool alone;
 
-    if (gr_native())
+    if (gr_hook_native())
         return gr_real.pthread_spin_lock(l);
     free = unlocked();
     if (try_lock(l, free))
@@ -76,7 +76,7 @@ pthread_spin_lock(pthread_spinlock_t *l)
 GR_EXPORT int
 pthread_spin_trylock(pthread_spinlock_t *l)
 {
-    if (gr_native())
+    if (gr_hook_native())
         return gr_real.pthread_spin_trylock(l);
     return try_lock(l, unlocked()) ? 0 : EBUSY;
 }
@@ -84,7 +84,7 @@ pthread_spin_trylock(pthread_spinlock_t *l)
 GR_EXPORT int
 pthread_spin_unlock(pthread_spinlock_t *l)
 {
-    if (gr_native())
+    if (gr_hook_native())
         return gr_real.pthread_spin_unlock(l);
     gr_store_release(l, unlocked());
     return 0;

@@ -18,7 +18,7 @@ __libc_start_main(int (*main_fn)(int, char **, char **), int argc, char **argv,
                   void *stack_end)
 {
     gr_boot();
-    if (gr_native())
+    if (gr_hook_native())
         return gr_real.__libc_start_main(main_fn, argc, argv, init, fini, rtld_fini, stack_end);
     program_main = main_fn;
     return gr_real.__libc_start_main(main_trampoline, argc, argv, init, fini, rtld_fini,

@@ -23,7 +23,7 @@
 static struct g *
 g_of(pthread_t th)
 {
-    if (gr_native() || !gr_sched_booted())
+    if (gr_hook_native() || !gr_sched_booted())
         return NULL;
     return gr_g_from_tp((uintptr_t)th);
 }
@@ -36,7 +36,7 @@ pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), v
     int detach = PTHREAD_CREATE_JOINABLE, err;
 
     gr_boot();
-    if (gr_native() || !gr_sched_booted())
+    if (gr_hook_native() || !gr_sched_booted())
         return gr_real.pthread_create(th, attr, fn, arg);
     ga.guard_size = GR_PAGE;
     if (attr != NULL) {

@@ -1138,13 +1138,14 @@ build_g0(struct m *mp)
 /* ---- fork: the child keeps one M, running the forking G (DESIGN.md "fork and exec"). */
 
 /*
- * Runs in the child, first of the atfork child handlers, on the forking G. Every other
+ * Runs in the child, first of the atfork child handlers (or from the _Fork hook, which runs
+ * none), on the forking G. Every other
  * thread is gone: their Ms, their Gs, their waits and timers. glibc recycled every listed
  * descriptor but the calling G's, the M's own stack and TLS included, so the M gets a fresh
  * g0; the G's descriptor is now the one glibc lists for this thread.
  */
-static void
-fork_child(void)
+void
+gr_fork_child(void)
 {
     struct g *gp = gr_current();
     struct m *mp;
@@ -1297,7 +1298,7 @@ gr_boot_sched(int nprocs)
         pidle_put(gr_sched.allp[i]);
 
     gr_store_release(&booted, true);
-    pthread_atfork(NULL, NULL, fork_child);
+    pthread_atfork(NULL, NULL, gr_fork_child);
     if (!newm(NULL, false, true, gr_sysmon_main))
         gr_print("greenrun: warning: cannot start sysmon\n");
     return 0;

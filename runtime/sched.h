@@ -274,6 +274,10 @@ void gr_yield_global(void);
  */
 void gr_entersyscall(void);
 void gr_exitsyscall(void);
+
+/* In a fork child, on the forking G: reset to one M running it, a fresh g0, no other G, and
+ * restart sysmon (DESIGN.md "fork and exec"). Registered as the first atfork child handler. */
+void gr_fork_child(void);
 /* sysmon: take back Ps that sit in blocking calls while work waits. Returns how many. */
 int gr_retake(int64_t now);
 /* sysmon: pp's M is stuck in the kernel holding it while work waits: start a spare P. */

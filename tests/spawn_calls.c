@@ -1,0 +1,272 @@
+/* tests/spawn_calls.c
+ * Behaviour: every way of creating a process works from a thread of a threaded program whose
+ * other threads are blocked in reads, and the blocking ones do not stall the rest:
+ * _Fork (no atfork handlers run; the child still creates threads and does pipe I/O);
+ * vfork whose child calls dup2 and close before exec (the close of a descriptor a parent
+ * thread is blocked on must not touch the parent: that thread later reads its data);
+ * posix_spawn with dup2 file actions, the exec'd child reading an inherited blocking pipe;
+ * posix_spawnp; system() running 300 ms while, with GREENRUN_PROCS=1, another thread keeps
+ * ticking every millisecond; open() of a FIFO waiting 300 ms for its writer, likewise.
+ */
+#include "check.h"
+
+#include <spawn.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+extern char **environ;
+
+static atomic_long ticks;
+static atomic_int stop;
+
+static void *
+ticker(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop)) {
+        sleep_ns(1000000);
+        atomic_fetch_add(&ticks, 1);
+    }
+    return NULL;
+}
+
+/* At least 30 ticks of 1 ms during a 300 ms block (10%: noisy machines; a stall gives 0). */
+static void
+check_ticked(long before, const char *what)
+{
+    long got = atomic_load(&ticks) - before;
+    fprintf(stderr, "%s: %ld ticks of 1 ms during the 300 ms block\n", what, got);
+    CHECK(got >= 30);
+}
+
+/* ---- Readers blocked in the parent while processes come and go. */
+
+#define READERS 64
+
+struct reader {
+    int fd[2];
+    pthread_t t;
+    char got;
+};
+
+static struct reader readers[READERS];
+static atomic_int readers_in;
+
+static void *
+reader_main(void *arg)
+{
+    struct reader *r = arg;
+    atomic_fetch_add(&readers_in, 1);
+    CHECK_EQ(read(r->fd[0], &r->got, 1), 1);
+    return NULL;
+}
+
+static void
+exchange(int n)
+{
+    /* The child's threads: a ping-pong over two pipes. */
+    int a[2], b[2];
+    CHECK_OK(pipe(a));
+    CHECK_OK(pipe(b));
+    for (int i = 0; i < n; i++) {
+        char c = (char)i;
+        CHECK_EQ(write(a[1], &c, 1), 1);
+        CHECK_EQ(read(a[0], &c, 1), 1);
+        CHECK_EQ(c, (char)i);
+        CHECK_EQ(write(b[1], &c, 1), 1);
+        CHECK_EQ(read(b[0], &c, 1), 1);
+    }
+    close(a[0]);
+    close(a[1]);
+    close(b[0]);
+    close(b[1]);
+}
+
+static void *
+child_worker(void *arg)
+{
+    exchange((int)(long)arg);
+    return (void *)1;
+}
+
+/* ---- _Fork. */
+
+static void *
+do_fork_child(void *arg)
+{
+    (void)arg;
+    pid_t pid = _Fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        pthread_t t[16];
+        for (int i = 0; i < 16; i++)
+            if (pthread_create(&t[i], NULL, child_worker, (void *)100L) != 0)
+                _exit(2);
+        for (int i = 0; i < 16; i++) {
+            void *ret = NULL;
+            if (pthread_join(t[i], &ret) != 0 || ret != (void *)1)
+                _exit(3);
+        }
+        _exit(11);
+    }
+    int status = 0;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 11);
+    return NULL;
+}
+
+/* ---- vfork: dup2 and close in the child, then exec. */
+
+static void *
+do_vfork(void *arg)
+{
+    (void)arg;
+    int out[2];
+    CHECK_OK(pipe(out));
+    int victim = readers[0].fd[0];
+    pid_t pid = vfork();
+    if (pid == 0) {
+        /* Only the child's descriptor table changes; the parent's reader stays blocked. */
+        if (dup2(out[1], 1) != 1)
+            _exit(20);
+        close(out[0]);
+        close(out[1]);
+        close(victim);
+        execl("/bin/sh", "sh", "-c", "echo vforked", (char *)NULL);
+        _exit(21);
+    }
+    CHECK(pid > 0);
+    close(out[1]);
+    char buf[32] = { 0 };
+    ssize_t n, len = 0;
+    while ((n = read(out[0], buf + len, sizeof buf - 1 - (size_t)len)) > 0)
+        len += n;
+    CHECK_EQ(n, 0);
+    CHECK(strcmp(buf, "vforked\n") == 0);
+    close(out[0]);
+    int status = 0;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return NULL;
+}
+
+/* ---- posix_spawn: the exec'd shell reads an inherited pipe, blocking, to EOF. */
+
+static void *
+do_spawn(void *arg)
+{
+    (void)arg;
+    int in[2], out[2];
+    CHECK_OK(pipe(in));
+    CHECK_OK(pipe(out));
+    posix_spawn_file_actions_t fa;
+    CHECK_OK(posix_spawn_file_actions_init(&fa));
+    CHECK_OK(posix_spawn_file_actions_adddup2(&fa, in[0], 0));
+    CHECK_OK(posix_spawn_file_actions_adddup2(&fa, out[1], 1));
+    CHECK_OK(posix_spawn_file_actions_addclose(&fa, in[1]));
+    CHECK_OK(posix_spawn_file_actions_addclose(&fa, out[0]));
+    char *argv[] = { "sh", "-c", "n=0; while read x; do n=$((n+x)); done; echo $n", NULL };
+    pid_t pid;
+    CHECK_OK(posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ));
+    posix_spawn_file_actions_destroy(&fa);
+    close(in[0]);
+    close(out[1]);
+    /* Written in pieces, slowly: the child's reads block in between. */
+    for (int i = 1; i <= 10; i++) {
+        char line[16];
+        int len = snprintf(line, sizeof line, "%d\n", i);
+        CHECK_EQ(write(in[1], line, (size_t)len), len);
+        sleep_ns(10000000);
+    }
+    close(in[1]);
+    char buf[32] = { 0 };
+    ssize_t n, len = 0;
+    while ((n = read(out[0], buf + len, sizeof buf - 1 - (size_t)len)) > 0)
+        len += n;
+    CHECK(strcmp(buf, "55\n") == 0);
+    close(out[0]);
+    int status = 0;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    char *argv2[] = { "sh", "-c", "exit 4", NULL };
+    CHECK_OK(posix_spawnp(&pid, "sh", NULL, NULL, argv2, environ));
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 4);
+    return NULL;
+}
+
+/* ---- A FIFO's open waits for the other end. */
+
+static char fifo_path[64];
+
+static void *
+late_fifo_writer(void *arg)
+{
+    (void)arg;
+    sleep_ns(300000000);
+    int fd = open(fifo_path, O_WRONLY);
+    CHECK(fd >= 0);
+    CHECK_EQ(write(fd, "f", 1), 1);
+    close(fd);
+    return NULL;
+}
+
+int
+main(void)
+{
+    pthread_t tk = spawn(ticker, NULL);
+    WAIT_FOR(atomic_load(&ticks) > 5, 10);
+    for (int i = 0; i < READERS; i++) {
+        CHECK_OK(pipe(readers[i].fd));
+        readers[i].t = spawn(reader_main, &readers[i]);
+    }
+    WAIT_FOR(atomic_load(&readers_in) == READERS, 10);
+    check_green_threads(READERS + 2);
+
+    join_within(spawn(do_fork_child, NULL), 30);
+    join_within(spawn(do_vfork, NULL), 30);
+    join_within(spawn(do_spawn, NULL), 30);
+
+    /* system(): the shell sleeps 300 ms. */
+    long before = atomic_load(&ticks);
+    int status = system("sleep 0.3; exit 5");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 5);
+    check_ticked(before, "system");
+
+    /* open() of a FIFO. */
+    char dir[] = "/tmp/greenrun-fifo-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(fifo_path, sizeof fifo_path, "%s/f", dir);
+    CHECK_OK(mkfifo(fifo_path, 0600));
+    pthread_t w = spawn(late_fifo_writer, NULL);
+    before = atomic_load(&ticks);
+    int fd = open(fifo_path, O_RDONLY);
+    CHECK(fd >= 0);
+    check_ticked(before, "open(FIFO)");
+    char c;
+    CHECK_EQ(read(fd, &c, 1), 1);
+    CHECK_EQ(c, 'f');
+    close(fd);
+    join_within(w, 10);
+    CHECK_OK(unlink(fifo_path));
+    CHECK_OK(rmdir(dir));
+
+    /* The readers were never disturbed: each gets its own byte now (reader 0's descriptor
+     * was closed only in the vfork child). */
+    for (int i = 0; i < READERS; i++) {
+        char b = (char)('a' + i % 26);
+        CHECK_EQ(write(readers[i].fd[1], &b, 1), 1);
+    }
+    for (int i = 0; i < READERS; i++) {
+        join_within(readers[i].t, 10);
+        CHECK_EQ(readers[i].got, (char)('a' + i % 26));
+        close(readers[i].fd[0]);
+        close(readers[i].fd[1]);
+    }
+    atomic_store(&stop, 1);
+    join_within(tk, 10);
+    return 0;
+}
