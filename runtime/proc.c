@@ -349,7 +349,10 @@ ready_on(struct g *gp, struct p *pp)
     if (!gr_cas(&gp->status, &st, G_RUNNABLE))
         gr_throw("gr_ready: G is not waiting");
     if (pp != NULL) {
-        gr_runq_put(pp, gp, true);
+        /* A G readied by another runs next, as Go's ready(); a batch from the poller queues
+         * in the order the kernel reported it, or the last of every batch would overtake
+         * the rest and service grows unfair (Go's injectglist). */
+        gr_runq_put(pp, gp, !gr_getm()->polling);
     } else {
         gr_lock(&gr_sched.lock);
         gr_globrunq_put(gp);
@@ -948,7 +951,9 @@ idle(struct m *mp, int64_t next)
         gr_cas(&gr_sched.netpolling, &zero, 1)) {
         gr_store(&gr_sched.poll_until, next);
         install_ownfs(mp);
+        mp->polling = true;
         gr_netpoll(next);
+        mp->polling = false;
         gr_store(&gr_sched.lastpoll, gr_nanotime());
         gr_store(&gr_sched.poll_until, 0);
         gr_store(&gr_sched.netpolling, 0);
@@ -962,7 +967,10 @@ static void
 netpoll_nonblock(void)
 {
     if (gr_netpoll_inited() && gr_netpoll_waiters() > 0 && !gr_load(&gr_sched.netpolling)) {
+        struct m *mp = gr_getm();
+        mp->polling = true;
         gr_netpoll(0);
+        mp->polling = false;
         gr_store(&gr_sched.lastpoll, gr_nanotime());
     }
 }

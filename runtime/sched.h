@@ -157,6 +157,7 @@ struct m {
     uint64_t sigmask_cur;        /* owner: signal mask installed on the OS thread */
     bool spinning;               /* owner; counted in gr_sched.nmspinning */
     bool is_sysmon;              /* immutable */
+    bool polling;                /* owner: in gr_netpoll; what it readies queues at the tail */
     uint32_t preempt;            /* atomic: sysmon asked the running G to yield */
     struct g *cancel_target;     /* atomic: the G an asynchronous cancel signal is for */
     int statfd;                  /* immutable: /proc/thread-self/stat of this M, or -1 */
