@@ -81,8 +81,9 @@ gr_boot(void)
         } else {
             gr_store_release(&gr_state, GR_STATE_RUNNING);
             if (gr_opts.banner)
-                gr_print("greenrun: active, version %s, %d procs, pid %d\n", GR_VERSION,
-                         gr_sched.nprocs, (int)gr_sys_getpid());
+                gr_print("greenrun: active, version %s, %d procs, pid %d, switches with %s\n",
+                         GR_VERSION, gr_sched.nprocs, (int)gr_sys_getpid(),
+                         gr_sys_fsgsbase() ? "wrfsbase" : "arch_prctl");
         }
     }
     gr_unlock(&boot_lock);

@@ -1269,6 +1269,8 @@ gr_boot_sched(int nprocs)
         }
     }
 
+    gr_sys_init();
+
     /* M0: the initial thread. Its g0 gets a fresh stack and TLS block of its own. */
     m0.self = &m0;
     if (gr_sys_set_gs((uintptr_t)&m0) != 0)

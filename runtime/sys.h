@@ -53,7 +53,12 @@ bool gr_fd_is_runtime(int fd);
 /* Forget a reserved descriptor the runtime closes itself (the caller closes it). */
 void gr_fd_release(int fd);
 
-/* Thread-pointer registers (x86_64: FS for TLS, GS for the runtime's M). */
+/* Learn what the CPU offers (FSGSBASE); once, at boot, before the first switch. */
+void gr_sys_init(void);
+bool gr_sys_fsgsbase(void);
+
+/* Thread-pointer registers (x86_64: FS for TLS, GS for the runtime's M). gr_sys_set_fs uses
+ * wrfsbase where the kernel allows it, arch_prctl elsewhere. */
 int gr_sys_set_fs(uintptr_t base);
 int gr_sys_set_gs(uintptr_t base);
 

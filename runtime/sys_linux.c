@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -212,9 +213,32 @@ gr_sys_exit_group(int code)
         gr_syscall1(SYS_exit_group, code);
 }
 
+/*
+ * Whether the CPU and kernel let user code write FS directly (wrfsbase: nanoseconds, where
+ * arch_prctl is a system call; Linux 5.9+ sets HWCAP2_FSGSBASE when it enables them). Read
+ * once at boot; false until then, and on this project's own machine, whose CPU lacks it.
+ */
+static bool have_fsgsbase;
+
+void
+gr_sys_init(void)
+{
+    have_fsgsbase = (getauxval(AT_HWCAP2) & 2 /* HWCAP2_FSGSBASE */) != 0;
+}
+
+bool
+gr_sys_fsgsbase(void)
+{
+    return have_fsgsbase;
+}
+
 int
 gr_sys_set_fs(uintptr_t base)
 {
+    if (have_fsgsbase) {
+        __asm__ volatile("wrfsbase %0" : : "r"(base) : "memory");
+        return 0;
+    }
     return (int)gr_syscall2(SYS_arch_prctl, ARCH_SET_FS, base);
 }
 
