@@ -73,32 +73,58 @@ spawn_done(int err)
     return err;
 }
 
-GR_EXPORT int
-posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *acts,
-            const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+typedef int spawn_fn(pid_t *, const char *, const posix_spawn_file_actions_t *,
+                     const posix_spawnattr_t *, char *const[], char *const[]);
+
+/* The child runs until it has exec'd while this M waits in the kernel: syscall mode. */
+static int
+spawn_with(spawn_fn *fn, pid_t *pid, const char *file, const posix_spawn_file_actions_t *acts,
+           const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
     int err;
 
     if (gr_hook_g() == NULL)
-        return spawn_done(gr_real.posix_spawn(pid, path, acts, attr, argv, envp));
+        return spawn_done(fn(pid, file, acts, attr, argv, envp));
     gr_entersyscall();
-    err = gr_real.posix_spawn(pid, path, acts, attr, argv, envp);
+    err = fn(pid, file, acts, attr, argv, envp);
     gr_exitsyscall();
     return spawn_done(err);
 }
 
-GR_EXPORT int
-posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *acts,
-             const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
-{
-    int err;
+/* Both ABIs of posix_spawn and posix_spawnp (runtime/libc.def, COMPAT). */
+GR_COMPAT_SYMVER(posix_spawn, "GLIBC_2.2.5", "GLIBC_2.15");
+GR_COMPAT_SYMVER(posix_spawnp, "GLIBC_2.2.5", "GLIBC_2.15");
 
-    if (gr_hook_g() == NULL)
-        return spawn_done(gr_real.posix_spawnp(pid, file, acts, attr, argv, envp));
-    gr_entersyscall();
-    err = gr_real.posix_spawnp(pid, file, acts, attr, argv, envp);
-    gr_exitsyscall();
-    return spawn_done(err);
+GR_EXPORT int
+GR_COMPAT_NEW(posix_spawn)(pid_t *pid, const char *path, const posix_spawn_file_actions_t *acts,
+                           const posix_spawnattr_t *attr, char *const argv[],
+                           char *const envp[])
+{
+    return spawn_with(gr_real.posix_spawn, pid, path, acts, attr, argv, envp);
+}
+
+GR_EXPORT int
+GR_COMPAT_OLD(posix_spawn)(pid_t *pid, const char *path, const posix_spawn_file_actions_t *acts,
+                           const posix_spawnattr_t *attr, char *const argv[],
+                           char *const envp[])
+{
+    return spawn_with(gr_real_compat.posix_spawn, pid, path, acts, attr, argv, envp);
+}
+
+GR_EXPORT int
+GR_COMPAT_NEW(posix_spawnp)(pid_t *pid, const char *file, const posix_spawn_file_actions_t *acts,
+                            const posix_spawnattr_t *attr, char *const argv[],
+                            char *const envp[])
+{
+    return spawn_with(gr_real.posix_spawnp, pid, file, acts, attr, argv, envp);
+}
+
+GR_EXPORT int
+GR_COMPAT_OLD(posix_spawnp)(pid_t *pid, const char *file, const posix_spawn_file_actions_t *acts,
+                            const posix_spawnattr_t *attr, char *const argv[],
+                            char *const envp[])
+{
+    return spawn_with(gr_real_compat.posix_spawnp, pid, file, acts, attr, argv, envp);
 }
 
 /* glibc's system() spawns the shell and waits for it with its own internal calls. */

@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 
 struct gr_real gr_real;
+struct gr_real_compat gr_real_compat;
 
 int
 gr_libc_resolve(const char **missing)
@@ -21,7 +22,15 @@ gr_libc_resolve(const char **missing)
         return -1;                                                   \
     }                                                                \
     gr_real.name = (__typeof__(gr_real.name))p;
+#define COMPAT(fam, name, old, new)                                  \
+    p = dlvsym(RTLD_NEXT, #name, old);                               \
+    if (p == NULL) {                                                 \
+        *missing = #name "@" old;                                    \
+        return -1;                                                   \
+    }                                                                \
+    gr_real_compat.name = (__typeof__(gr_real_compat.name))p;
 #include "runtime/libc.def"
+#undef COMPAT
 #undef HOOK
     return 0;
 }

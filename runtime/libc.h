@@ -58,12 +58,36 @@ int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 struct gr_real {
 #define HOOK(fam, name, ver) __typeof__(&name) name;
+#define COMPAT(fam, name, old, new)
 #include "runtime/libc.def"
+#undef COMPAT
+#undef HOOK
+};
+
+/* The old version of each COMPAT name. */
+struct gr_real_compat {
+#define HOOK(fam, name, ver)
+#define COMPAT(fam, name, old, new) __typeof__(&name) name;
+#include "runtime/libc.def"
+#undef COMPAT
 #undef HOOK
 };
 #pragma GCC diagnostic pop
 
 extern struct gr_real gr_real;
+extern struct gr_real_compat gr_real_compat;
+
+/*
+ * The two definitions of a COMPAT name in its hook file: GR_COMPAT_NEW(name) becomes
+ * name@@new and GR_COMPAT_OLD(name) name@old; the implementation names stay local
+ * (scripts/gen-exports.sh).
+ */
+#define GR_COMPAT_NEW(name) gr_compat_new_##name
+#define GR_COMPAT_OLD(name) gr_compat_old_##name
+#define GR_COMPAT_SYMVER(name, old, new)                                               \
+    __typeof__(name) gr_compat_new_##name, gr_compat_old_##name;                       \
+    __asm__(".symver gr_compat_new_" #name ", " #name "@@" new);                       \
+    __asm__(".symver gr_compat_old_" #name ", " #name "@" old)
 
 /* Resolve every entry; returns 0, or -1 naming the first missing one in *missing. */
 int gr_libc_resolve(const char **missing);

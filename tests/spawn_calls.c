@@ -7,6 +7,8 @@
  * posix_spawn with dup2 file actions, the exec'd child reading an inherited blocking pipe;
  * posix_spawnp; system() running 300 ms while, with GREENRUN_PROCS=1, another thread keeps
  * ticking every millisecond; open() of a FIFO waiting 300 ms for its writer, likewise.
+ * posix_spawn has two ABIs: a program linked against the old one (glibc 2.2.5) still gets a
+ * file without "#!" run by /bin/sh, and the current one still reports ENOEXEC.
  */
 #include "check.h"
 
@@ -16,6 +18,11 @@
 #include <sys/wait.h>
 
 extern char **environ;
+
+/* The glibc 2.2.5 posix_spawn, as a binary linked before glibc 2.15 references it. */
+int posix_spawn_2_2_5(pid_t *, const char *, const posix_spawn_file_actions_t *,
+                      const posix_spawnattr_t *, char *const[], char *const[]);
+__asm__(".symver posix_spawn_2_2_5, posix_spawn@GLIBC_2.2.5");
 
 static atomic_long ticks;
 static atomic_int stop;
@@ -198,6 +205,28 @@ do_spawn(void *arg)
     return NULL;
 }
 
+/* ---- Both ABIs of posix_spawn on a script without "#!". */
+
+static void
+spawn_abis(void)
+{
+    char path[] = "/tmp/greenrun-noshebang-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    const char script[] = "exit 6\n";
+    CHECK_EQ(write(fd, script, sizeof script - 1), (ssize_t)(sizeof script - 1));
+    CHECK_OK(fchmod(fd, 0700));
+    close(fd);
+    char *argv[] = { path, NULL };
+    pid_t pid;
+    int status = 0;
+    CHECK_OK(posix_spawn_2_2_5(&pid, path, NULL, NULL, argv, environ));
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 6);
+    CHECK_EQ(posix_spawn(&pid, path, NULL, NULL, argv, environ), ENOEXEC);
+    CHECK_OK(unlink(path));
+}
+
 /* ---- A FIFO's open waits for the other end. */
 
 static char fifo_path[64];
@@ -229,6 +258,7 @@ main(void)
     join_within(spawn(do_fork_child, NULL), 30);
     join_within(spawn(do_vfork, NULL), 30);
     join_within(spawn(do_spawn, NULL), 30);
+    spawn_abis();
 
     /* system(): the shell sleeps 300 ms. */
     long before = atomic_load(&ticks);
