@@ -456,6 +456,27 @@ gr_entersyscall(void)
     gr_store(&pp->status, P_SYSCALL);
 }
 
+/*
+ * After a blocking call, on its own P again: should the G let others run first? Yes when a
+ * timer of the P is overdue, or when Gs wait and this one has had the P for a slice. A G
+ * that makes short blocking calls back to back (a file written in 1 MB pieces) otherwise
+ * never reaches the scheduler, and sysmon, which hands a P on during one long call, wakes
+ * too seldom to catch any one short call.
+ */
+#define SYSCALL_SLICE_NS 1000000LL
+
+static bool
+exit_yield_due(struct p *pp)
+{
+    int64_t when = gr_load_relaxed(&pp->timers.next_when), now;
+    bool queued = !gr_runq_empty(pp) || gr_load_relaxed(&gr_sched.runqsize) > 0;
+
+    if (when == INT64_MAX && !queued)
+        return false;
+    now = gr_nanotime();
+    return when <= now || (queued && now - pp->runstart >= SYSCALL_SLICE_NS);
+}
+
 void
 gr_exitsyscall(void)
 {
@@ -469,6 +490,8 @@ gr_exitsyscall(void)
         pp->m = mp;
         mp->p = pp;
         gr_store(&gp->status, G_RUNNING);
+        if (exit_yield_due(pp))
+            gr_yield();
         return;
     }
     /* sysmon gave our P away: take any idle one, or wait in the global queue. */
@@ -857,6 +880,7 @@ execute(struct m *mp, struct g *gp)
     gr_store(&gp->status, G_RUNNING);
     gr_store_relaxed(&mp->preempt, 0);       /* a request was for the G that switched out */
     mp->p->schedtick++;
+    mp->p->runstart = gr_nanotime();
     if (gp->sigmask != mp->sigmask_cur) {
         gr_sys_sigprocmask(SIG_SETMASK, &gp->sigmask, NULL);
         mp->sigmask_cur = gp->sigmask;

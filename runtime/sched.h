@@ -118,6 +118,7 @@ struct p {
     struct m *m;                 /* owner M, NULL when idle */
     struct p *link;              /* idle list; protected by gr_sched.lock */
     uint64_t schedtick;          /* owner: incremented at every schedule */
+    int64_t runstart;            /* owner: when the running G was scheduled */
     uint32_t syscalltick;        /* owner: incremented at every entersyscall */
     uint32_t sysmon_tick;        /* sysmon only: syscalltick when it last looked */
     int64_t sysmon_when;         /* sysmon only: when it saw that tick first */
