@@ -300,6 +300,39 @@ signal_fails(int64_t deadline)
     return eintr || deadline >= 0;
 }
 
+/* What io_park tells its caller, besides a raw error for the program. */
+#define PARK_AGAIN    0          /* an edge, or a cancellation acted on: attempt again */
+#define PARK_RESTART  1          /* a handler ran and the call restarts (SA_RESTART) */
+#define PARK_SYSCALL  2          /* epoll refuses the descriptor: make the call in syscall mode */
+
+/*
+ * The park step of every attempt loop, after an EAGAIN the program did not ask for: wait for
+ * an edge newer than t's snapshot. Returns a PARK_* code, or the raw result the call gives
+ * when nothing was transferred: -EINTR (a handler ran and the call is not restarted), -EAGAIN
+ * (deadline, SO_RCVTIMEO/SO_SNDTIMEO), -EBADF (closed meanwhile). Context: user G.
+ */
+static long
+io_park(struct gr_pollticket *t, int64_t deadline, const char *reason)
+{
+    int err = gr_netpoll_wait(t, deadline, reason);
+
+    switch (err) {
+    case 0:
+        return PARK_AGAIN;
+    case -ECANCELED:
+        gr_hook_testcancel();
+        return PARK_AGAIN;
+    case -EINTR:
+        return signal_fails(deadline) ? -EINTR : PARK_RESTART;
+    case -ETIMEDOUT:
+        return -EAGAIN;
+    case -EBADF:
+        return -EBADF;
+    default:
+        return PARK_SYSCALL;
+    }
+}
+
 /* The loop of attempts and parks (header comment). Raw result. */
 static long
 io_run(struct io *io)
@@ -308,7 +341,6 @@ io_run(struct io *io)
     int64_t deadline = -2;               /* not computed yet */
     size_t done = 0;
     long r;
-    int err;
 
     for (;;) {
         gr_netpoll_snap(&t, io->fd, io->pd, io->dir);
@@ -339,23 +371,11 @@ io_run(struct io *io)
             return done > 0 ? (long)done : r;
         if (deadline == -2)
             deadline = io_deadline(io);
-        err = gr_netpoll_wait(&t, deadline, io->dir == GR_POLL_READ ? "IO read" : "IO write");
-        if (err == 0)
-            continue;
-        if (err == -ECANCELED) {
-            gr_hook_testcancel();
-            continue;
-        }
-        if (err == -EINTR) {
-            if (signal_fails(deadline))
-                return done > 0 ? (long)done : -EINTR;
-            continue;
-        }
-        if (err == -ETIMEDOUT)
-            return done > 0 ? (long)done : -EAGAIN;
-        if (err == -EBADF)
-            return done > 0 ? (long)done : -EBADF;
-        break;                           /* epoll refuses it (or no memory): syscall mode */
+        r = io_park(&t, deadline, io->dir == GR_POLL_READ ? "IO read" : "IO write");
+        if (r < 0)
+            return done > 0 ? (long)done : r;
+        if (r == PARK_SYSCALL)
+            break;                       /* epoll refuses it (or no memory): syscall mode */
     }
     r = blocking_call(io);
     return r >= 0 ? (long)done + r : (done > 0 ? (long)done : r);
@@ -579,7 +599,6 @@ accept_hook(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
     int64_t deadline = -2, to;
     uint32_t hgen;
     long r;
-    int err;
 
     if (pd == NULL) {
         gr_entersyscall();
@@ -613,23 +632,11 @@ accept_hook(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
             to = gr_fdtab_timeout(fd, pd, GR_POLL_READ);
             deadline = to > 0 ? gr_nanotime() + to : -1;
         }
-        err = gr_netpoll_wait(&t, deadline, "accept");
-        if (err == 0)
-            continue;
-        if (err == -ECANCELED) {
-            gr_hook_testcancel();
-            continue;
-        }
-        if (err == -EINTR) {
-            if (!signal_fails(deadline))
-                continue;
-            r = -EINTR;
+        r = io_park(&t, deadline, "accept");
+        if (r < 0)
             goto out;
-        }
-        if (err == -ETIMEDOUT || err == -EBADF) {
-            r = err == -ETIMEDOUT ? -EAGAIN : -EBADF;
-            goto out;
-        }
+        if (r != PARK_SYSCALL)
+            continue;
         gr_entersyscall();
         r = gr_syscall4(SYS_accept4, fd, addr, alen, flags);
         gr_exitsyscall();
