@@ -12,6 +12,7 @@
 #include <sys/file.h>
 #include <sys/msg.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/sem.h>
 #include <sys/wait.h>
 #include <grp.h>
