@@ -6,8 +6,8 @@
  * every byte; splice blocks until data from pipe to socket and from socket to pipe; tee copies
  * between pipes; copy_file_range copies between files; EAGAIN comes back where the program made
  * a descriptor non-blocking; a splice into a socket past its POLLOUT mark but with room does
- * not wait; getsockopt reads back SO_RCVTIMEO; and 1,000 threads blocked in recvmmsg and splice at once share a
- * few OS threads.
+ * not wait; getsockopt reads back SO_RCVTIMEO; and 1,000 threads blocked in recvmmsg and
+ * splice at once share a few OS threads.
  */
 #include "check.h"
 
