@@ -1,6 +1,7 @@
 /*
- * hooks/io.c: reads, writes, accept and connect, parked on the netpoller instead of blocking
- * the OS thread, with the native contract kept: partial transfers, errno, SIGPIPE, EAGAIN on
+ * hooks/io.c: reads, writes, accept and connect, recvmmsg and sendmmsg, sendfile, splice, tee
+ * and vmsplice (each family under its own heading below), parked on the netpoller instead of
+ * blocking the OS thread, with the native contract kept: partial transfers, errno, SIGPIPE, EAGAIN on
  * descriptors the program made non-blocking, SO_RCVTIMEO/SO_SNDTIMEO (EAGAIN at the deadline).
  *
  * One call = attempts without blocking until one does not say EAGAIN; between two, the G
