@@ -217,6 +217,14 @@ pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
     IN_SYSCALL(ssize_t, gr_real.pwritev(fd, iov, cnt, off));
 }
 
+/* Between regular files only (pipes and sockets get EINVAL): nothing to poll. */
+GR_EXPORT ssize_t
+copy_file_range(int in, off64_t *off_in, int out, off64_t *off_out, size_t len,
+                unsigned int flags)
+{
+    IN_SYSCALL(ssize_t, gr_real.copy_file_range(in, off_in, out, off_out, len, flags));
+}
+
 GR_EXPORT ssize_t
 msgrcv(int id, void *msg, size_t size, long type, int flags)
 {

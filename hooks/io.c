@@ -1,6 +1,7 @@
 /*
- * hooks/io.c: reads, writes, accept and connect, parked on the netpoller instead of blocking
- * the OS thread, with the native contract kept: partial transfers, errno, SIGPIPE, EAGAIN on
+ * hooks/io.c: reads, writes, accept and connect, recvmmsg and sendmmsg, sendfile, splice, tee
+ * and vmsplice (each family under its own heading below), parked on the netpoller instead of
+ * blocking the OS thread, with the native contract kept: partial transfers, errno, SIGPIPE, EAGAIN on
  * descriptors the program made non-blocking, SO_RCVTIMEO/SO_SNDTIMEO (EAGAIN at the deadline).
  *
  * One call = attempts without blocking until one does not say EAGAIN; between two, the G
@@ -27,10 +28,14 @@
  * runs its handler; then the call restarts under SA_RESTART, or fails with EINTR (or returns
  * what it transferred), as natively; with SO_RCVTIMEO/SO_SNDTIMEO set it always fails.
  */
+#include <fcntl.h>
+#include <linux/sockios.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -85,9 +90,10 @@ is_sock_op(int op)
     return op == OP_RECV || op == OP_RECVMSG || op == OP_SEND || op == OP_SENDMSG;
 }
 
-/* Zero-timeout readiness of one direction: > 0 ready (or an error to find by the call), 0 not.
- * Never restarted by the kernel, so a signal's EINTR (preemption) is retried. */
-static long
+/* Zero-timeout readiness of one direction: the revents, 0 when not ready (nonzero: ready, or
+ * an error to find by the call). Never restarted by the kernel, so a signal's EINTR
+ * (preemption) is retried. */
+static short
 ready_now(int fd, short events)
 {
     struct pollfd p = { .fd = fd, .events = events };
@@ -96,7 +102,7 @@ ready_now(int fd, short events)
     do {
         r = gr_syscall3(SYS_poll, &p, 1, 0);
     } while (r == -EINTR);
-    return r;
+    return r < 0 ? POLLERR : p.revents;
 }
 
 /* The real call, blocking, in syscall mode. Raw result. */
@@ -300,6 +306,39 @@ signal_fails(int64_t deadline)
     return eintr || deadline >= 0;
 }
 
+/* What io_park tells its caller, besides a raw error for the program. */
+#define PARK_AGAIN    0          /* an edge, or a cancellation acted on: attempt again */
+#define PARK_RESTART  1          /* a handler ran and the call restarts (SA_RESTART) */
+#define PARK_SYSCALL  2          /* epoll refuses the descriptor: make the call in syscall mode */
+
+/*
+ * The park step of every attempt loop, after an EAGAIN the program did not ask for: wait for
+ * an edge newer than t's snapshot. Returns a PARK_* code, or the raw result the call gives
+ * when nothing was transferred: -EINTR (a handler ran and the call is not restarted), -EAGAIN
+ * (deadline, SO_RCVTIMEO/SO_SNDTIMEO), -EBADF (closed meanwhile). Context: user G.
+ */
+static long
+io_park(struct gr_pollticket *t, int64_t deadline, const char *reason)
+{
+    int err = gr_netpoll_wait(t, deadline, reason);
+
+    switch (err) {
+    case 0:
+        return PARK_AGAIN;
+    case -ECANCELED:
+        gr_hook_testcancel();
+        return PARK_AGAIN;
+    case -EINTR:
+        return signal_fails(deadline) ? -EINTR : PARK_RESTART;
+    case -ETIMEDOUT:
+        return -EAGAIN;
+    case -EBADF:
+        return -EBADF;
+    default:
+        return PARK_SYSCALL;
+    }
+}
+
 /* The loop of attempts and parks (header comment). Raw result. */
 static long
 io_run(struct io *io)
@@ -308,7 +347,6 @@ io_run(struct io *io)
     int64_t deadline = -2;               /* not computed yet */
     size_t done = 0;
     long r;
-    int err;
 
     for (;;) {
         gr_netpoll_snap(&t, io->fd, io->pd, io->dir);
@@ -339,23 +377,11 @@ io_run(struct io *io)
             return done > 0 ? (long)done : r;
         if (deadline == -2)
             deadline = io_deadline(io);
-        err = gr_netpoll_wait(&t, deadline, io->dir == GR_POLL_READ ? "IO read" : "IO write");
-        if (err == 0)
-            continue;
-        if (err == -ECANCELED) {
-            gr_hook_testcancel();
-            continue;
-        }
-        if (err == -EINTR) {
-            if (signal_fails(deadline))
-                return done > 0 ? (long)done : -EINTR;
-            continue;
-        }
-        if (err == -ETIMEDOUT)
-            return done > 0 ? (long)done : -EAGAIN;
-        if (err == -EBADF)
-            return done > 0 ? (long)done : -EBADF;
-        break;                           /* epoll refuses it (or no memory): syscall mode */
+        r = io_park(&t, deadline, io->dir == GR_POLL_READ ? "IO read" : "IO write");
+        if (r < 0)
+            return done > 0 ? (long)done : r;
+        if (r == PARK_SYSCALL)
+            break;                       /* epoll refuses it (or no memory): syscall mode */
     }
     r = blocking_call(io);
     return r >= 0 ? (long)done + r : (done > 0 ? (long)done : r);
@@ -569,6 +595,536 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
     return io_start(&io);
 }
 
+/* ---- recvmmsg and sendmmsg. */
+
+/*
+ * The kernel runs recvmmsg and sendmmsg as one recvmsg/sendmsg per message, each blocking on a
+ * blocking socket. Here the kernel's call is made with MSG_DONTWAIT and takes what is there; the
+ * G parks between batches, and the loop goes on where the kernel's would have:
+ *  - recvmmsg waits for all vlen messages, except that MSG_WAITFORONE stops at the first EAGAIN
+ *    after one message, its timeout is looked at only after a message arrived (the first one
+ *    always waits; recvmmsg(2) BUGS; the kernel's own check runs inside each batch), and
+ *    out-of-band data ends the call. MSG_WAITALL on a stream socket fills each message.
+ *  - sendmmsg sends all vlen (at most UIO_MAXIOV); a message sent in part (a stream socket) is
+ *    finished as a blocking sendmsg would, and ends the call if it stays short.
+ * Each message's wait has its own SO_RCVTIMEO/SO_SNDTIMEO. Once messages have moved, a timeout,
+ * a signal (even with SA_RESTART) or an error ends the call with their count, as natively. Once
+ * some arrived, the socket is polled before each batch, so that an error pending on it (POLLERR)
+ * ends the call and stays for the next one, as the kernel keeps it in sk_err. Difference: an
+ * error that only a receive reveals after some messages is lost, where the kernel keeps it.
+ */
+#ifndef UIO_MAXIOV
+#define UIO_MAXIOV 1024
+#endif
+
+struct mmsg {
+    int fd;
+    struct polldesc *pd;
+    bool send;
+    struct mmsghdr *vec;
+    unsigned vlen;
+    int flags;
+    struct timespec *left;       /* recvmmsg: time left for the kernel's check, or NULL */
+};
+
+static long
+mmsg_call(struct mmsg *c, unsigned from, int flags)
+{
+    if (c->send)
+        return gr_syscall4(SYS_sendmmsg, c->fd, c->vec + from, c->vlen - from, flags);
+    return gr_syscall6(SYS_recvmmsg, c->fd, (long)(c->vec + from), c->vlen - from, flags,
+                       (long)c->left, 0);
+}
+
+/* The message just moved was short of its iov and the socket blocks: finish it as a blocking
+ * recvmsg (MSG_WAITALL) or sendmsg would. False: it stays short, which ends the call. */
+static bool
+mmsg_finish(struct mmsg *c, struct mmsghdr *m)
+{
+    struct io io = { .op = c->send ? OP_SENDMSG : OP_RECVMSG, .fd = c->fd,
+                     .dir = c->send ? GR_POLL_WRITE : GR_POLL_READ, .kind = PD_KIND_SOCKET,
+                     .pd = c->pd, .msg = &m->msg_hdr, .flags = c->flags & ~MSG_WAITFORONE,
+                     .all = true };
+    size_t want = iov_total(m->msg_hdr.msg_iov, m->msg_hdr.msg_iovlen);
+    long r;
+
+    if (!advance(&io, m->msg_len)) {
+        free(io.heap);
+        return false;
+    }
+    r = io_run(&io);
+    free(io.heap);
+    if (r > 0)
+        m->msg_len += (unsigned)r;
+    return m->msg_len >= want;
+}
+
+/* After a batch moved messages [0, got): true when the kernel's loop would end here. */
+static bool
+mmsg_done(struct mmsg *c, unsigned got)
+{
+    struct mmsghdr *m = &c->vec[got - 1];
+
+    if (c->send) {
+        if (m->msg_len < iov_total(m->msg_hdr.msg_iov, m->msg_hdr.msg_iovlen) &&
+            (gr_fdtab_nonblock(c->fd, c->pd) || !mmsg_finish(c, m)))
+            return true;
+        return got == c->vlen;
+    }
+    if (got == c->vlen) {
+        if ((c->flags & MSG_WAITALL) && !(c->flags & MSG_PEEK) &&
+            m->msg_len < iov_total(m->msg_hdr.msg_iov, m->msg_hdr.msg_iovlen) &&
+            gr_fdtab_is_stream(c->fd, c->pd) && !gr_fdtab_nonblock(c->fd, c->pd))
+            mmsg_finish(c, m);
+        return true;
+    }
+    if (c->flags & MSG_WAITFORONE)
+        return true;
+    if (m->msg_hdr.msg_flags & MSG_OOB)
+        return true;
+    if (c->left != NULL && c->left->tv_sec == 0 && c->left->tv_nsec == 0)
+        return true;                      /* the kernel found the timeout expired */
+    if ((c->flags & MSG_WAITALL) && !(c->flags & MSG_PEEK) &&
+        m->msg_len < iov_total(m->msg_hdr.msg_iov, m->msg_hdr.msg_iovlen) &&
+        gr_fdtab_is_stream(c->fd, c->pd) && !gr_fdtab_nonblock(c->fd, c->pd))
+        mmsg_finish(c, m);                /* short or not, the next message is waited for */
+    return false;
+}
+
+/*
+ * The loop of batches and parks (comment above). end: recvmmsg's timeout as an absolute
+ * deadline, -1 for none. Raw result; *after holds the time left after the last message.
+ */
+static long
+mmsg_run(struct mmsg *c, int64_t end, struct timespec *after)
+{
+    unsigned dir = c->send ? GR_POLL_WRITE : GR_POLL_READ;
+    short ev = c->send ? POLLOUT : POLLIN;
+    struct gr_pollticket t = { .woken = false };
+    int64_t deadline = -2, to;
+    unsigned got = 0;
+    long r;
+
+    for (;;) {
+        gr_netpoll_snap(&t, c->fd, c->pd, dir);
+        if (got > 0) {
+            short rev = ready_now(c->fd, ev);
+            if (rev & (POLLERR | POLLNVAL))
+                return got;
+            r = rev == 0 ? -EAGAIN : 0;
+        } else {
+            r = 0;
+        }
+        if (r == 0) {
+            if (c->left != NULL) {
+                int64_t rel = end - gr_nanotime();
+                if (rel < 0)
+                    rel = 0;     /* already over: the kernel stops after one more message */
+                c->left->tv_sec = rel / GR_NSEC_PER_SEC;
+                c->left->tv_nsec = rel % GR_NSEC_PER_SEC;
+            }
+            r = mmsg_call(c, got, c->flags | MSG_DONTWAIT);
+        }
+        if (r > 0) {
+            gr_netpoll_pass(&t);
+            got += (unsigned)r;
+            if (c->left != NULL)
+                *after = *c->left;
+            deadline = -2;                /* the next message waits with its own timeout */
+            if (mmsg_done(c, got))
+                return got;
+            continue;
+        }
+        if (r == 0)
+            return got;
+        if (r != -EAGAIN)
+            return got > 0 ? (long)got : r;
+        if ((got > 0 && !c->send && (c->flags & MSG_WAITFORONE)) ||
+            gr_fdtab_nonblock(c->fd, c->pd))
+            return got > 0 ? (long)got : r;
+        if (deadline == -2) {
+            to = gr_fdtab_timeout(c->fd, c->pd, dir);
+            deadline = to > 0 ? gr_nanotime() + to : -1;
+        }
+        r = io_park(&t, deadline, c->send ? "sendmmsg" : "recvmmsg");
+        if (r < 0 || (r == PARK_RESTART && got > 0))
+            return got > 0 ? (long)got : r;
+        if (r == PARK_SYSCALL)
+            break;
+    }
+    /* epoll refuses it: the rest in one blocking call, in syscall mode. */
+    gr_entersyscall();
+    r = mmsg_call(c, got, c->flags);
+    gr_exitsyscall();
+    if (r > 0 && c->left != NULL)
+        *after = *c->left;
+    return r > 0 ? (long)got + r : (got > 0 ? (long)got : r);
+}
+
+/* Entry of both hooks, on a G. Returns the libc result. */
+static int
+mmsg_start(struct mmsg *c, struct timespec *tmo)
+{
+    struct timespec left, after = { 0, 0 };
+    int64_t end = -1;
+    long r;
+
+    if (tmo != NULL) {
+        /* As the kernel: a bad timeout is refused before the descriptor is looked at. */
+        if (gr_hook_deadline_rel(tmo, &end) != 0)
+            return (int)gr_hook_ret(-EINVAL);
+        c->left = &left;
+    }
+    if (c->send && c->vlen > UIO_MAXIOV)
+        c->vlen = UIO_MAXIOV;
+    c->pd = gr_fdtab_get(c->fd);
+    if (c->pd == NULL || (c->flags & (MSG_DONTWAIT | MSG_ERRQUEUE))) {
+        /* A number out of the table's reach, or a call that never blocks: as it is. */
+        if (c->pd == NULL && c->fd < 0)
+            return (int)gr_hook_ret(-EBADF);
+        if (c->pd == NULL)
+            gr_entersyscall();
+        r = c->send ? gr_syscall4(SYS_sendmmsg, c->fd, c->vec, c->vlen, c->flags)
+                    : gr_syscall6(SYS_recvmmsg, c->fd, (long)c->vec, c->vlen, c->flags,
+                                  (long)tmo, 0);
+        if (c->pd == NULL)
+            gr_exitsyscall();
+        return (int)gr_hook_ret(r);
+    }
+    r = mmsg_run(c, end, &after);
+    if (r > 0 && tmo != NULL)
+        *tmo = after;
+    return (int)gr_hook_ret(r);
+}
+
+GR_EXPORT int
+recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *tmo)
+{
+    struct mmsg c = { .fd = fd, .send = false, .vec = vec, .vlen = vlen, .flags = flags };
+    int r;
+
+    if (gr_native())
+        return gr_real.recvmmsg(fd, vec, vlen, flags, tmo);
+    r = gr_hook_g() == NULL ? gr_real.recvmmsg(fd, vec, vlen, flags, tmo) : mmsg_start(&c, tmo);
+    for (int i = 0; i < r; i++)
+        if (vec[i].msg_hdr.msg_controllen > 0)
+            new_rights(&vec[i].msg_hdr);
+    return r;
+}
+
+GR_EXPORT int
+sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+    struct mmsg c = { .fd = fd, .send = true, .vec = vec, .vlen = vlen, .flags = flags };
+
+    if (gr_native())
+        return gr_real.sendmmsg(fd, vec, vlen, flags);
+    for (unsigned i = 0; vec != NULL && i < vlen && i < UIO_MAXIOV; i++)
+        if (vec[i].msg_hdr.msg_controllen > 0)
+            unshare_rights(&vec[i].msg_hdr);
+    if (gr_hook_g() == NULL)
+        return gr_real.sendmmsg(fd, vec, vlen, flags);
+    return mmsg_start(&c, NULL);
+}
+
+/* ---- sendfile, splice, tee, vmsplice. */
+
+/*
+ * These move data between two descriptors (vmsplice: between a pipe and memory). A side may
+ * block when it is a pipe, a socket or another pollable descriptor that is blocking in the
+ * kernel's eyes (fs/splice.c): a pipe side is non-blocking with SPLICE_F_NONBLOCK or its own
+ * O_NONBLOCK (pipe to pipe and tee: either pipe's; vmsplice: the flag only; sendfile into a
+ * pipe: the pipe's), any other side with its O_NONBLOCK. For the sides that may block:
+ *  - pipe sides of splice, tee and vmsplice: the call is made with SPLICE_F_NONBLOCK added,
+ *    and on EAGAIN the G parks on the pipe that is not ready;
+ *  - other sides, and every side of sendfile: the G parks until they are ready, then the real
+ *    call is made in syscall mode. If it blocks all the same (another reader came first, or
+ *    there is more to send than room: a blocking sendfile to a socket returns only when all is
+ *    sent, or at a signal with the part sent, as natively), the M blocks and sysmon hands its
+ *    P on.
+ * A call that involves a regular file (or anything epoll refuses) runs in syscall mode.
+ * EAGAIN reaches the program only from a side it made non-blocking. Parks are cancellation
+ * points; a signal restarts the call under SA_RESTART, as the kernel restarts these calls
+ * (not with SO_RCVTIMEO/SO_SNDTIMEO set on a socket side), else fails with EINTR.
+ */
+#ifndef SPLICE_F_NONBLOCK
+#define SPLICE_F_NONBLOCK 0x02
+#endif
+
+enum { X_SENDFILE, X_SPLICE, X_TEE, X_VMSPLICE };
+
+struct side {
+    int fd;
+    unsigned dir;                /* GR_POLL_READ: data comes from it */
+    struct polldesc *pd;         /* NULL: not pollable, never waited for */
+    bool pipe;
+    bool sock;
+    bool wait;                   /* blocks in the kernel's eyes: the G waits for it instead */
+    int64_t deadline;            /* SO_RCVTIMEO/SO_SNDTIMEO deadline; -2 not computed yet */
+    struct gr_pollticket t;
+};
+
+struct xfer {
+    int call;
+    int n;                       /* sides: 2, or 1 for vmsplice */
+    struct side s[2];
+    loff_t *off_in, *off_out;
+    size_t len;
+    unsigned flags;
+    const struct iovec *iov;
+    unsigned long nr;
+    bool file;                   /* a side that is neither pipe nor socket: syscall mode */
+};
+
+static long
+xfer_call(struct xfer *x, unsigned flags)
+{
+    switch (x->call) {
+    case X_SENDFILE:
+        return gr_syscall4(SYS_sendfile, x->s[1].fd, x->s[0].fd, x->off_in, x->len);
+    case X_SPLICE:
+        return gr_syscall6(SYS_splice, x->s[0].fd, (long)x->off_in, x->s[1].fd,
+                           (long)x->off_out, (long)x->len, flags);
+    case X_TEE:
+        return gr_syscall4(SYS_tee, x->s[0].fd, x->s[1].fd, x->len, flags);
+    default:
+        return gr_syscall4(SYS_vmsplice, x->s[0].fd, x->iov, x->nr, flags);
+    }
+}
+
+/* The call, in syscall mode unless only pipes are involved (then it cannot block long:
+ * SPLICE_F_NONBLOCK, or the G waited). */
+static long
+xfer_now(struct xfer *x, unsigned flags, bool may_block)
+{
+    long r;
+
+    if (!may_block)
+        return xfer_call(x, flags);
+    gr_entersyscall();
+    r = xfer_call(x, flags);
+    gr_exitsyscall();
+    return r;
+}
+
+/* What the side is: pipe, socket, other pollable (pd set), or a file (*file set). Whether it
+ * blocks is xfer_classify's question. */
+static void
+side_init(struct side *sd, int fd, unsigned dir, bool *file)
+{
+    struct stat st;
+    int kind;
+
+    sd->fd = fd;
+    sd->dir = dir;
+    sd->pd = NULL;
+    sd->pipe = sd->sock = sd->wait = false;
+    sd->deadline = -2;
+    sd->t.woken = false;
+    if (gr_syscall2(SYS_fstat, fd, &st) != 0)
+        return;                          /* the call itself says what is wrong */
+    sd->pipe = S_ISFIFO(st.st_mode);
+    sd->sock = S_ISSOCK(st.st_mode);
+    if (!sd->pipe && !sd->sock) {
+        *file = true;
+        if (!S_ISCHR(st.st_mode))
+            return;
+    }
+    sd->pd = gr_fdtab_get(fd);
+    if (sd->pd == NULL)
+        return;
+    kind = gr_fdtab_kind(fd, sd->pd);
+    if (kind != PD_KIND_SOCKET && kind != PD_KIND_OTHER)
+        sd->pd = NULL;                   /* a device epoll refuses: syscall mode */
+}
+
+static void
+xfer_classify(struct xfer *x)
+{
+    bool nbflag = x->call != X_SENDFILE && (x->flags & SPLICE_F_NONBLOCK);
+    bool pipes_nb = nbflag;
+
+    /* Pipe to pipe (splice, tee): either pipe's O_NONBLOCK makes both non-blocking. */
+    if (x->n == 2 && x->s[0].pipe && x->s[1].pipe && x->call != X_SENDFILE)
+        for (int i = 0; i < 2; i++)
+            if (x->s[i].pd != NULL && gr_fdtab_nonblock(x->s[i].fd, x->s[i].pd))
+                pipes_nb = true;
+    for (int i = 0; i < x->n; i++) {
+        struct side *sd = &x->s[i];
+        if (sd->pd == NULL)
+            continue;
+        if (sd->pipe && pipes_nb)
+            continue;
+        if (sd->pipe && x->call == X_VMSPLICE)
+            sd->wait = true;             /* vmsplice heeds the flag only */
+        else
+            sd->wait = !gr_fdtab_nonblock(sd->fd, sd->pd);
+    }
+}
+
+/*
+ * A socket that polls not writable may still take data: POLLOUT waits for a quarter (AF_UNIX)
+ * or a third (TCP) of the send buffer to be free, a blocking send only for some room. The
+ * kernel would not block yet, so neither does the G: room is queued bytes below SO_SNDBUF.
+ * When the buffer is full, the sender natively sleeps until the same edge POLLOUT reports.
+ */
+static bool
+sock_has_room(int fd)
+{
+    int queued = 0, sndbuf = 0;
+    socklen_t len = sizeof(sndbuf);
+
+    if (gr_syscall3(SYS_ioctl, fd, SIOCOUTQ, &queued) != 0 ||
+        gr_syscall6(SYS_getsockopt, fd, SOL_SOCKET, SO_SNDBUF, (long)&sndbuf, (long)&len, 0) != 0)
+        return false;
+    return queued < sndbuf;
+}
+
+/* The first side in set (wait or not) that is not ready, or NULL. */
+static struct side *
+xfer_unready(struct xfer *x, bool waiting, bool pipes_too)
+{
+    for (int i = 0; i < x->n; i++) {
+        struct side *sd = &x->s[i];
+        if (sd->pd == NULL || sd->wait != waiting || (sd->pipe && !pipes_too))
+            continue;
+        if (ready_now(sd->fd, sd->dir == GR_POLL_READ ? POLLIN : POLLOUT) != 0)
+            continue;
+        if (sd->sock && sd->dir == GR_POLL_WRITE && sock_has_room(sd->fd))
+            continue;
+        return sd;
+    }
+    return NULL;
+}
+
+/* The loop (comment above). Raw result. */
+static long
+xfer_run(struct xfer *x)
+{
+    bool may_block = x->file, any = false, pipe_wait = false;
+    unsigned add;
+    int races = 0;
+    long r;
+
+    xfer_classify(x);
+    for (int i = 0; i < x->n; i++) {
+        any |= x->s[i].wait;
+        pipe_wait |= x->s[i].wait && x->s[i].pipe;
+        if (x->s[i].pd == NULL || !x->s[i].pipe)
+            may_block = true;
+    }
+    if (x->call == X_SENDFILE)
+        may_block = true;
+    if (!any)
+        return xfer_now(x, x->flags, may_block);
+    add = x->call != X_SENDFILE && pipe_wait ? SPLICE_F_NONBLOCK : 0;
+    for (;;) {
+        struct side *sd;
+        for (int i = 0; i < x->n; i++)
+            if (x->s[i].wait)
+                gr_netpoll_snap(&x->s[i].t, x->s[i].fd, x->s[i].pd, x->s[i].dir);
+        /* Readiness first where the call cannot be told not to block. */
+        sd = xfer_unready(x, true, x->call == X_SENDFILE);
+        if (sd == NULL) {
+            r = xfer_now(x, x->flags | add, may_block);
+            if (r != -EAGAIN || add == 0) {
+                if (r >= 0)
+                    for (int i = 0; i < x->n; i++)
+                        if (x->s[i].wait)
+                            gr_netpoll_pass(&x->s[i].t);
+                return r;
+            }
+            /* Which side said EAGAIN: one to wait for, or one the program made so. */
+            sd = xfer_unready(x, true, true);
+            if (sd == NULL && xfer_unready(x, false, true) != NULL)
+                return -EAGAIN;
+            if (sd == NULL) {
+                if (++races < 3)
+                    continue;
+                break;                   /* readiness keeps saying yes: block in the kernel */
+            }
+        }
+        if (sd->deadline == -2) {
+            int64_t to = sd->sock ? gr_fdtab_timeout(sd->fd, sd->pd, sd->dir) : 0;
+            sd->deadline = to > 0 ? gr_nanotime() + to : -1;
+        }
+        r = io_park(&sd->t, sd->deadline, x->call == X_SENDFILE ? "sendfile" : "splice");
+        if (r < 0)
+            return r;
+        if (r == PARK_SYSCALL)
+            break;
+    }
+    return xfer_now(x, x->flags, true);
+}
+
+static ssize_t
+xfer_start(struct xfer *x, int in, int out)
+{
+    x->file = false;
+    side_init(&x->s[0], in, GR_POLL_READ, &x->file);
+    if (x->n == 2)
+        side_init(&x->s[1], out, GR_POLL_WRITE, &x->file);
+    return gr_hook_ret(xfer_run(x));
+}
+
+GR_EXPORT ssize_t
+sendfile(int out, int in, off_t *off, size_t len)
+{
+    struct xfer x = { .call = X_SENDFILE, .n = 2, .off_in = (loff_t *)off, .len = len };
+
+    if (gr_hook_g() == NULL)
+        return gr_real.sendfile(out, in, off, len);
+    return xfer_start(&x, in, out);
+}
+
+GR_EXPORT ssize_t
+sendfile64(int out, int in, off64_t *off, size_t len)
+{
+    struct xfer x = { .call = X_SENDFILE, .n = 2, .off_in = (loff_t *)off, .len = len };
+
+    if (gr_hook_g() == NULL)
+        return gr_real.sendfile64(out, in, off, len);
+    return xfer_start(&x, in, out);
+}
+
+GR_EXPORT ssize_t
+splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t len, unsigned int flags)
+{
+    struct xfer x = { .call = X_SPLICE, .n = 2, .off_in = off_in, .off_out = off_out,
+                      .len = len, .flags = flags };
+
+    if (gr_hook_g() == NULL)
+        return gr_real.splice(in, off_in, out, off_out, len, flags);
+    return xfer_start(&x, in, out);
+}
+
+GR_EXPORT ssize_t
+tee(int in, int out, size_t len, unsigned int flags)
+{
+    struct xfer x = { .call = X_TEE, .n = 2, .len = len, .flags = flags };
+
+    if (gr_hook_g() == NULL)
+        return gr_real.tee(in, out, len, flags);
+    return xfer_start(&x, in, out);
+}
+
+/* vmsplice moves data into the pipe when fd was opened for writing, else out of it. */
+GR_EXPORT ssize_t
+vmsplice(int fd, const struct iovec *iov, size_t nr, unsigned int flags)
+{
+    struct xfer x = { .call = X_VMSPLICE, .n = 1, .iov = iov, .nr = nr, .flags = flags };
+    long fl;
+
+    if (gr_hook_g() == NULL)
+        return gr_real.vmsplice(fd, iov, nr, flags);
+    fl = gr_syscall2(SYS_fcntl, fd, F_GETFL);
+    if (fl < 0)
+        return gr_hook_ret(fl);
+    x.file = false;
+    side_init(&x.s[0], fd, (fl & O_ACCMODE) == O_RDONLY ? GR_POLL_READ : GR_POLL_WRITE, &x.file);
+    return gr_hook_ret(xfer_run(&x));
+}
+
 /* ---- accept and connect. */
 
 static int
@@ -579,7 +1135,6 @@ accept_hook(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
     int64_t deadline = -2, to;
     uint32_t hgen;
     long r;
-    int err;
 
     if (pd == NULL) {
         gr_entersyscall();
@@ -613,23 +1168,11 @@ accept_hook(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
             to = gr_fdtab_timeout(fd, pd, GR_POLL_READ);
             deadline = to > 0 ? gr_nanotime() + to : -1;
         }
-        err = gr_netpoll_wait(&t, deadline, "accept");
-        if (err == 0)
-            continue;
-        if (err == -ECANCELED) {
-            gr_hook_testcancel();
-            continue;
-        }
-        if (err == -EINTR) {
-            if (!signal_fails(deadline))
-                continue;
-            r = -EINTR;
+        r = io_park(&t, deadline, "accept");
+        if (r < 0)
             goto out;
-        }
-        if (err == -ETIMEDOUT || err == -EBADF) {
-            r = err == -ETIMEDOUT ? -EAGAIN : -EBADF;
-            goto out;
-        }
+        if (r != PARK_SYSCALL)
+            continue;
         gr_entersyscall();
         r = gr_syscall4(SYS_accept4, fd, addr, alen, flags);
         gr_exitsyscall();

@@ -1,5 +1,6 @@
 /*
- * hooks/poll.c: poll, ppoll, select, pselect, epoll_wait and epoll_pwait park the G.
+ * hooks/poll.c: poll, ppoll, select, pselect, epoll_wait, epoll_pwait and epoll_pwait2 park
+ * the G.
  *
  * Readiness is always computed by the kernel: the real call with a zero timeout (raw
  * ppoll/pselect6/epoll_pwait, which also apply a ppoll/pselect/epoll_pwait signal mask for
@@ -15,7 +16,7 @@
  *
  * A signal sent to the parked G (pthread_kill) runs its handler and the call fails with EINTR,
  * as these calls are never restarted. Difference from Linux (documented): the signal mask of
- * ppoll/pselect/epoll_pwait applies during the checks, not during the park.
+ * ppoll/pselect/epoll_pwait[2] applies during the checks, not during the park.
  * Descriptors numbered from 2^20 up make the call wait in syscall mode.
  */
 #include <poll.h>
@@ -403,7 +404,11 @@ pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
                                         mask));
 }
 
-/* ---- epoll_wait, epoll_pwait. */
+/* ---- epoll_wait, epoll_pwait, epoll_pwait2. */
+
+#ifndef SYS_epoll_pwait2
+#define SYS_epoll_pwait2 441
+#endif
 
 static long
 epoll_check(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
@@ -416,19 +421,24 @@ epoll_check(int epfd, struct epoll_event *ev, int max, int timeout, const sigset
     return r;
 }
 
+/*
+ * deadline: absolute CLOCK_MONOTONIC ns, -1 none; zero: the program asked for no wait at all.
+ * ns: epoll_pwait2, whose syscall-mode fallback keeps nanoseconds.
+ */
 static int
-epoll_hook(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
+epoll_hook(int epfd, struct epoll_event *ev, int max, int64_t deadline, bool zero,
+           const sigset_t *mask, bool ns)
 {
     struct gr_pollticket t;
     struct polldesc *pd;
-    int64_t deadline;
+    struct timespec ts;
+    int timeout = -1;
     long r;
     int err;
 
     r = epoll_check(epfd, ev, max, 0, mask);
-    if (r != 0 || timeout == 0)
+    if (r != 0 || zero)
         return (int)gr_hook_ret(r);
-    deadline = ms_deadline(timeout);
     pd = gr_fdtab_get(epfd);
     if (pd == NULL)
         goto blocking;
@@ -460,6 +470,13 @@ epoll_hook(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_
         break;
     }
 blocking:
+    if (ns) {
+        gr_entersyscall();
+        r = gr_syscall6(SYS_epoll_pwait2, epfd, (long)ev, max, (long)remaining_ts(deadline, &ts),
+                        (long)mask, NSIG_BYTES);
+        gr_exitsyscall();
+        return (int)gr_hook_ret(r);
+    }
     if (deadline >= 0) {
         int64_t rel = deadline - gr_nanotime();
         timeout = rel <= 0 ? 0 : (int)((rel + 999999) / 1000000);
@@ -475,7 +492,7 @@ epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {
     if (gr_hook_g() == NULL)
         return gr_real.epoll_wait(epfd, ev, max, timeout);
-    return epoll_hook(epfd, ev, max, timeout, NULL);
+    return epoll_hook(epfd, ev, max, ms_deadline(timeout), timeout == 0, NULL, false);
 }
 
 GR_EXPORT int
@@ -483,5 +500,30 @@ epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset
 {
     if (gr_hook_g() == NULL)
         return gr_real.epoll_pwait(epfd, ev, max, timeout, mask);
-    return epoll_hook(epfd, ev, max, timeout, mask);
+    return epoll_hook(epfd, ev, max, ms_deadline(timeout), timeout == 0, mask, false);
+}
+
+/*
+ * glibc 2.35's epoll_pwait2: a timespec timeout (NULL waits for ever). On an older glibc
+ * gr_real has no entry and the system call is made here; a kernel without it says ENOSYS.
+ */
+GR_EXPORT int
+epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *tmo,
+             const sigset_t *mask)
+{
+    int64_t deadline;
+
+    if (gr_hook_g() == NULL) {
+        if (gr_real.epoll_pwait2 != NULL)
+            return gr_real.epoll_pwait2(epfd, ev, max, tmo, mask);
+        return (int)gr_hook_ret(gr_syscall6(SYS_epoll_pwait2, epfd, (long)ev, max, (long)tmo,
+                                            (long)mask, NSIG_BYTES));
+    }
+    /* As the kernel: a bad timeout is refused before anything else is looked at. */
+    if (gr_hook_deadline_rel(tmo, &deadline) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return epoll_hook(epfd, ev, max, deadline, tmo != NULL && tmo->tv_sec == 0 &&
+                      tmo->tv_nsec == 0, mask, true);
 }

@@ -4,9 +4,30 @@
 #include "runtime/libc.h"
 
 #include <dlfcn.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 struct gr_real gr_real;
 struct gr_real_compat gr_real_compat;
+
+/*
+ * True for a version newer than glibc 2.34, the oldest glibc greenrun supports: a name glibc
+ * added later is listed with its version and may be missing from this libc. Its gr_real
+ * entry then stays NULL and its hook makes the system call itself.
+ */
+static bool
+newer_than_floor(const char *ver)
+{
+    static const char prefix[] = "GLIBC_2.";
+    int minor = 0;
+
+    for (size_t i = 0; i < sizeof(prefix) - 1; i++)
+        if (ver[i] != prefix[i])
+            return false;
+    for (const char *s = ver + sizeof(prefix) - 1; *s >= '0' && *s <= '9'; s++)
+        minor = minor * 10 + (*s - '0');
+    return minor > 34;
+}
 
 int
 gr_libc_resolve(const char **missing)
@@ -17,7 +38,7 @@ gr_libc_resolve(const char **missing)
     p = (ver)[0] != '\0' ? dlvsym(RTLD_NEXT, #name, ver) : NULL;     \
     if (p == NULL)                                                   \
         p = dlsym(RTLD_NEXT, #name);                                 \
-    if (p == NULL) {                                                 \
+    if (p == NULL && !newer_than_floor(ver)) {                       \
         *missing = #name;                                            \
         return -1;                                                   \
     }                                                                \

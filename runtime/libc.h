@@ -2,7 +2,8 @@
  * runtime/libc.h: the real libc functions behind every interposed name (libc.def).
  *
  * gr_real is filled by gr_libc_resolve() with dlsym/dlvsym(RTLD_NEXT) before boot, so hooks
- * and the runtime reach glibc's own implementation without recursing into the hooks.
+ * and the runtime reach glibc's own implementation without recursing into the hooks. An entry
+ * listed with a version newer than GLIBC_2.34 is NULL when this libc lacks the name.
  */
 #ifndef GR_RUNTIME_LIBC_H
 #define GR_RUNTIME_LIBC_H
@@ -11,6 +12,7 @@
 #include <sys/file.h>
 #include <sys/msg.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/sem.h>
 #include <sys/wait.h>
 #include <grp.h>
@@ -51,6 +53,10 @@ int __openat64_2(int dirfd, const char *path, int flags);
 int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen);
 int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
                 const sigset_t *ss, size_t fdslen);
+
+/* glibc 2.35 added epoll_pwait2; older headers do not declare it (libc.c: newer_than_floor). */
+int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
+                 const struct timespec *timeout, const sigset_t *ss);
 
 /* Some interposed names are deprecated (pthread_yield, pthread_mutex_consistent_np): they
  * still exist, and binaries still call them. */
