@@ -343,7 +343,7 @@ io_park(struct gr_pollticket *t, int64_t deadline, const char *reason)
 static long
 io_run(struct io *io)
 {
-    struct gr_pollticket t;
+    struct gr_pollticket t = { .woken = false };
     int64_t deadline = -2;               /* not computed yet */
     size_t done = 0;
     long r;
@@ -380,6 +380,8 @@ io_run(struct io *io)
         r = io_park(&t, deadline, io->dir == GR_POLL_READ ? "IO read" : "IO write");
         if (r < 0)
             return done > 0 ? (long)done : r;
+        if (r == PARK_RESTART && done > 0)
+            return (long)done;           /* interrupted after a partial transfer: its count */
         if (r == PARK_SYSCALL)
             break;                       /* epoll refuses it (or no memory): syscall mode */
     }
@@ -1130,7 +1132,7 @@ vmsplice(int fd, const struct iovec *iov, size_t nr, unsigned int flags)
 static int
 accept_hook(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
-    struct gr_pollticket t;
+    struct gr_pollticket t = { .woken = false };
     struct polldesc *pd = gr_fdtab_get(fd);
     int64_t deadline = -2, to;
     uint32_t hgen;
@@ -1157,8 +1159,6 @@ accept_hook(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
             }
         }
         if (r >= 0) {
-            uint8_t stream = __atomic_load_n(&pd->stream, __ATOMIC_RELAXED);
-            gr_hook_fd_new((int)r, PD_KIND_SOCKET, (flags & SOCK_NONBLOCK) != 0, stream, false);
             gr_netpoll_pass(&t);
             goto out;
         }
@@ -1179,6 +1179,12 @@ accept_hook(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
         break;
     }
 out:
+    /* The new socket's facts, however it was accepted: its type is the listener's. */
+    if (r >= 0)
+        gr_hook_fd_new((int)r, PD_KIND_SOCKET, (flags & SOCK_NONBLOCK) != 0,
+                       pd != NULL ? __atomic_load_n(&pd->stream, __ATOMIC_RELAXED)
+                                  : PD_STREAM_UNKNOWN,
+                       false);
     return (int)gr_hook_ret(r);
 }
 
@@ -1212,7 +1218,7 @@ connect_blocking(int fd, const struct sockaddr *addr, socklen_t len)
 GR_EXPORT int
 connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-    struct gr_pollticket t;
+    struct gr_pollticket t = { .woken = false };
     struct polldesc *pd;
     int64_t deadline, to;
     uint32_t hgen;

@@ -429,7 +429,7 @@ static int
 epoll_hook(int epfd, struct epoll_event *ev, int max, int64_t deadline, bool zero,
            const sigset_t *mask, bool ns)
 {
-    struct gr_pollticket t;
+    struct gr_pollticket t = { .woken = false };
     struct polldesc *pd;
     struct timespec ts;
     int timeout = -1;

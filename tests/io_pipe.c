@@ -3,7 +3,8 @@
  * thousands of readers each blocked on its own pipe, several readers blocked on one pipe all
  * served by one write, a large write that blocks until a slow reader drains it (data intact),
  * EOF when the write end closes, EAGAIN on a pipe the program made non-blocking, EPIPE with
- * SIGPIPE ignored, and descriptor flags left exactly as the program set them.
+ * SIGPIPE ignored, descriptor flags left exactly as the program set them, and a blocked write
+ * interrupted by a signal after a partial transfer returning its count, even under SA_RESTART.
  */
 #include "check.h"
 
@@ -263,6 +264,56 @@ check_nonblocking_and_epipe(void)
     CHECK_ERR(read(p[0], &c, 1), EBADF);
 }
 
+/* A write larger than the pipe blocks after filling it; a signal then ends it with the count
+ * written so far (pipe(7), signal(7): a partial transfer is not restarted). */
+static atomic_int handled;
+static atomic_int writing;
+
+static void
+on_usr1(int sig)
+{
+    (void)sig;
+    atomic_fetch_add(&handled, 1);
+}
+
+static void *
+signalled_writer(void *arg)
+{
+    int fd = *(int *)arg;
+    size_t len = 1 << 20;
+    char *buf = calloc(1, len);
+    CHECK(buf != NULL);
+    atomic_store(&writing, 1);
+    ssize_t n = write(fd, buf, len);
+    free(buf);
+    return (void *)n;
+}
+
+static void
+check_partial_write_signal(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    CHECK_OK(sigaction(SIGUSR1, &sa, NULL));
+    int fd[2];
+    CHECK_OK(pipe(fd));
+    long cap = fcntl(fd[1], F_GETPIPE_SZ);
+    CHECK(cap > 0);
+    pthread_t t = spawn(signalled_writer, &fd[1]);
+    WAIT_FOR(atomic_load(&writing), 10);
+    sleep_ns(100000000);                      /* the pipe is full and the writer waits */
+    CHECK_OK(pthread_kill(t, SIGUSR1));
+    ssize_t n = (ssize_t)join_within(t, 10);
+    fprintf(stderr, "partial write: %zd of %d bytes, pipe capacity %ld\n", n, 1 << 20, cap);
+    CHECK_EQ(atomic_load(&handled), 1);
+    CHECK_EQ(n, (ssize_t)cap);
+    close(fd[0]);
+    close(fd[1]);
+}
+
 int
 main(void)
 {
@@ -272,5 +323,6 @@ main(void)
     check_big_write();
     check_eof();
     check_nonblocking_and_epipe();
+    check_partial_write_signal();
     return 0;
 }
