@@ -139,12 +139,16 @@ blocked_end(struct p *pp, int64_t now)
     pp->sysmon_blocked_rec = false;
 }
 
+/*
+ * Do Gs wait behind pp: queued, or due on its timers? A stuck P's timers wait for another M
+ * too: when every other M sleeps without a deadline, nobody else would run them.
+ */
 static bool
-others_wait(struct p *pp)
+others_wait(struct p *pp, int64_t now)
 {
     if (gr_load_relaxed(&gr_sched.runqsize) > 0 || !gr_runq_empty(pp))
         return true;
-    return false;
+    return gr_load(&pp->timers.next_when) <= now;
 }
 
 #define STUCK_AFTER_NS  2000000LL        /* 2 ms asleep in the kernel holding a P */
@@ -186,7 +190,7 @@ preempt_long_runners(int64_t now)
         }
         if (!m_running(mp)) {
             blocked_seen(pp, mp, now);
-            if (!others_wait(pp))
+            if (!others_wait(pp, now))
                 continue;
             /* Asleep in the kernel with the P, seen twice 1 ms apart on the same schedule:
              * let a spare P run the others meanwhile. (Once could be a brief lock wait.) */
@@ -200,7 +204,7 @@ preempt_long_runners(int64_t now)
         }
         pp->sysmon_asleep = 0;
         blocked_end(pp, now);
-        if (!others_wait(pp) || now - pp->sysmon_schedwhen < PREEMPT_AFTER_NS)
+        if (!others_wait(pp, now) || now - pp->sysmon_schedwhen < PREEMPT_AFTER_NS)
             continue;
         gr_preempt_m(mp);
         pp->sysmon_schedwhen = now;
