@@ -3,7 +3,8 @@
  * that blocks a thread for 300 ms does not stop another thread from ticking every millisecond,
  * and with GREENRUN_DEBUG=blocking the runtime names it at exit: one line for system call
  * read with a duration near 300 ms. A hooked blocking call (flock, run in syscall mode) is not
- * reported. Natively nothing is reported.
+ * reported. Natively nothing is reported. First, a thread sleeping while another blocks that
+ * way, with nothing else to run, wakes up.
  *
  * The program runs itself again (/proc/self/exe child) with its stderr on a pipe, since the
  * report is printed when the process exits.
@@ -79,9 +80,28 @@ check_ticked(long before, const char *what)
     CHECK(got >= 30);
 }
 
+static void *
+raw_reader(void *arg)
+{
+    char c = 0;
+    (void)arg;
+    CHECK_EQ(raw_read(pipefd[0], &c, 1), 1);
+    return NULL;
+}
+
 static int
 child(void)
 {
+    /* Nothing else running: while a thread blocks in the raw read, the only thing that waits is
+     * this thread's sleep, a timer of the blocked processor. It must still end. */
+    CHECK_OK(pipe(pipefd));
+    pthread_t rd = spawn(raw_reader, NULL);
+    sleep_ns(50000000);
+    CHECK_EQ(write(pipefd[1], "y", 1), 1);
+    join_within(rd, 10);
+    close(pipefd[0]);
+    close(pipefd[1]);
+
     pthread_t tk = spawn(ticker, NULL);
     WAIT_FOR(atomic_load(&ticks) > 5, 10);
 
