@@ -24,7 +24,7 @@
 #define GR_SCHEDTRACE_MAX    3600000             /* one hour, in milliseconds */
 #define GR_DECIMAL_CAP       ((uint64_t)1 << 40) /* scan_decimal saturates here */
 
-#define ACCEPTED_DEBUG      "banner, stats, schedtrace=MS (MS from 1 to 3600000)"
+#define ACCEPTED_DEBUG      "banner, stats, blocking, schedtrace=MS (MS from 1 to 3600000)"
 #define ACCEPTED_VARIABLES  "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG"
 
 enum var_id {
@@ -273,6 +273,8 @@ parse_debug(struct gr_config *cfg, const char *value, struct msg *m)
             cfg->banner = true;
         } else if (span_is(item, ilen, "stats")) {
             cfg->stats = true;
+        } else if (span_is(item, ilen, "blocking")) {
+            cfg->blocking = true;
         } else if (span_has_prefix(item, ilen, schedtrace)) {
             size_t skip = sizeof(schedtrace) - 1;
             uint64_t ms;

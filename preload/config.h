@@ -24,6 +24,8 @@ struct gr_config {
     int64_t  schedtrace_ms;   /* GREENRUN_DEBUG=schedtrace=MS; 0 = off */
     bool     banner;          /* GREENRUN_DEBUG=banner: print "greenrun: active ..." at boot */
     bool     stats;           /* GREENRUN_DEBUG=stats: print counters at exit */
+    bool     blocking;        /* GREENRUN_DEBUG=blocking: print the blocking calls the runtime
+                                 never saw at exit */
 };
 
 /*

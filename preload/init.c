@@ -31,6 +31,7 @@ gr_constructor(int argc, char **argv, char **envp)
     gr_opts.schedtrace_ms = cfg.schedtrace_ms;
     gr_opts.banner = cfg.banner;
     gr_opts.stats = cfg.stats;
+    gr_opts.blocking = cfg.blocking;
     if (gr_libc_resolve(&missing) != 0) {
         char why[128];
         gr_snprint(why, sizeof(why), "this libc has no %s", missing);
@@ -42,4 +43,5 @@ __attribute__((destructor)) static void
 gr_destructor(void)
 {
     gr_print_stats();
+    gr_print_blocking();
 }

@@ -73,6 +73,8 @@ print_help(void)
           "      --debug LIST    GREENRUN_DEBUG: comma-separated list of\n"
           "                        banner          print \"greenrun: active ...\" at start-up\n"
           "                        stats           print scheduler counters at exit\n"
+          "                        blocking        print, at exit, the system calls that\n"
+          "                                        held a thread unseen by the runtime\n"
           "                        schedtrace=MS   print scheduler state every MS\n"
           "                                        milliseconds (1 to 3600000)\n"
           "  -h, --help          print this help and exit\n"

@@ -11,6 +11,7 @@
 #include <pthread.h>
 
 #include "runtime/atomic.h"
+#include "runtime/blockrec.h"
 #include "runtime/debug.h"
 #include "runtime/lock.h"
 #include "runtime/preempt.h"
@@ -101,4 +102,12 @@ gr_print_stats(void)
              (unsigned long)gr_load_relaxed(&gr_sched.nswitch),
              (unsigned long)gr_load_relaxed(&gr_sched.nsteal), gr_load(&gr_sched.mcount),
              gr_load(&gr_stack_guards), gr_load(&gr_stack_unguarded));
+}
+
+void
+gr_print_blocking(void)
+{
+    if (!gr_opts.blocking || gr_load(&gr_state) != GR_STATE_RUNNING)
+        return;
+    gr_blockrec_report();
 }

@@ -24,6 +24,7 @@ struct gr_opts {
     int64_t schedtrace_ms;       /* 0 = off */
     bool banner;
     bool stats;
+    bool blocking;
 };
 
 extern int gr_state;             /* atomic: GR_STATE_* */
@@ -47,5 +48,7 @@ gr_native(void)
 
 /* Print the exit statistics (GREENRUN_DEBUG=stats). */
 void gr_print_stats(void);
+/* Print the blocking calls the runtime never saw (GREENRUN_DEBUG=blocking), at exit. */
+void gr_print_blocking(void);
 
 #endif /* GR_RUNTIME_BOOT_H */

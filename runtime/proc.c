@@ -33,6 +33,7 @@
 #include <sys/syscall.h>
 
 #include "runtime/atomic.h"
+#include "runtime/blockrec.h"
 #include "runtime/boot.h"
 #include "runtime/ctx.h"
 #include "runtime/debug.h"
@@ -201,6 +202,7 @@ mstart(void *arg)
     mp->fs_cur = mp->ownfs;
     gr_curg = &mp->g0;                 /* marks this block as an M's (see gr_current) */
     mp->statfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/stat", 0));
+    mp->sysfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/syscall", 0));
     gr_sys_sigprocmask(SIG_SETMASK, NULL, &mp->sigmask_cur);
     if (mp->nextp != NULL) {
         acquirep(mp, mp->nextp);
@@ -1198,6 +1200,7 @@ gr_fork_child(void)
     gr_sema_fork_child();
     gr_mem_fork_child();
     gr_stack_fork_child();
+    gr_blockrec_fork_child();
 
     mp->tid = gr_sys_gettid();
     mp->sysdesc = gp->tp;
@@ -1207,6 +1210,7 @@ gr_fork_child(void)
     mp->preempt = 0;
     gr_note_clear(&mp->park);
     mp->statfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/stat", 0));
+    mp->sysfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/syscall", 0));
     if (!build_g0(mp))
         gr_throw("fork child: cannot build a scheduler stack");
 
@@ -1231,6 +1235,8 @@ gr_fork_child(void)
         pp->runqhead = pp->runqtail = 0;
         pp->runnext = NULL;
         pp->stuck = NULL;
+        pp->sysmon_blocked = 0;          /* the parent's sysmon was following it */
+        pp->sysmon_blocked_rec = false;
         if (pp == mp->p)
             continue;
         pp->status = P_IDLE;
@@ -1301,6 +1307,7 @@ gr_boot_sched(int nprocs)
         return -1;
     m0.tid = gr_sys_gettid();
     m0.statfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/stat", 0));
+    m0.sysfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/syscall", 0));
     m0.sysdesc = gr_get_tp();
     m0.fs_cur = m0.sysdesc;
     gr_sys_sigprocmask(SIG_SETMASK, NULL, &m0.sigmask_cur);

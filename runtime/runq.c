@@ -100,9 +100,13 @@ gr_runq_stealable(struct p *pp)
     return gr_load(&pp->runnext) != NULL && gr_load(&pp->status) != P_RUNNING;
 }
 
-/* Copy up to half of victim's ring into batch; returns the count. */
+/*
+ * Copy up to half of victim's ring into batch; returns the count. With steal_next an empty
+ * ring gives up victim's runnext, unless victim is running and may run it itself; stuck (the
+ * thief stands in for victim, whose M sleeps in the kernel) takes it even then.
+ */
 static uint32_t
-runq_grab(struct p *victim, struct g **batch, bool steal_next)
+runq_grab(struct p *victim, struct g **batch, bool steal_next, bool stuck)
 {
     for (;;) {
         uint32_t head = gr_load_acquire(&victim->runqhead);
@@ -112,7 +116,7 @@ runq_grab(struct p *victim, struct g **batch, bool steal_next)
         if (n == 0) {
             /* A running P is about to run its runnext itself (a wakeup handed over just
              * before the waker parks): taking it would only bounce the G between Ms. */
-            if (steal_next && gr_load(&victim->status) != P_RUNNING) {
+            if (steal_next && (stuck || gr_load(&victim->status) != P_RUNNING)) {
                 struct g *next = gr_load(&victim->runnext);
                 if (next != NULL && gr_cas(&victim->runnext, &next, NULL)) {
                     batch[0] = next;
@@ -134,7 +138,9 @@ struct g *
 gr_runq_steal(struct p *pp, struct p *victim, bool steal_next)
 {
     struct g *batch[RUNQ_SIZE / 2];
-    uint32_t n = runq_grab(victim, batch, steal_next);
+    /* pp->stuck is written under gr_sched.lock before pp's M gets pp, and cleared by that M
+     * itself when the spare retires: the owner may read it without the lock. */
+    uint32_t n = runq_grab(victim, batch, steal_next, pp->stuck == victim);
 
     if (n == 0)
         return NULL;

@@ -18,7 +18,9 @@ struct g *gr_runq_get(struct p *pp);
 bool gr_runq_empty(struct p *pp);
 /* Would gr_runq_steal find something in pp? (A running P's runnext does not count.) */
 bool gr_runq_stealable(struct p *pp);
-/* Steal about half of victim's queue into pp; returns one G to run, or NULL. */
+/* Steal about half of victim's queue into pp; returns one G to run, or NULL. steal_next also
+ * takes the runnext of a P that is not running, or of the stuck P that pp (a spare) stands
+ * in for. Requires: the caller owns pp. */
 struct g *gr_runq_steal(struct p *pp, struct p *victim, bool steal_next);
 
 /* Global queue. Requires: gr_sched.lock held. */

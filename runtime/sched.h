@@ -125,6 +125,11 @@ struct p {
     uint64_t sysmon_schedtick;   /* sysmon only: schedtick when it last looked */
     int64_t sysmon_schedwhen;    /* sysmon only: when it saw that schedtick first */
     int64_t sysmon_asleep;       /* sysmon only: when it first saw the M asleep, or 0 */
+    /* A call the runtime never saw, holding this P's M (sysmon.c, blockrec.c). */
+    int64_t sysmon_blocked;      /* sysmon only: when it first saw the M asleep in it, or 0 */
+    long sysmon_blocked_nr;      /* sysmon only: its system call number (-1: outside one) */
+    uintptr_t sysmon_blocked_pc; /* sysmon only: its user return address */
+    bool sysmon_blocked_rec;     /* sysmon only: recorded in blockrec (seen twice) */
     uint32_t fastrand;           /* owner */
 
     uint32_t runqhead;           /* atomic; advanced by the owner and by stealers (CAS) */
@@ -162,6 +167,7 @@ struct m {
     uint32_t preempt;            /* atomic: sysmon asked the running G to yield */
     struct g *cancel_target;     /* atomic: the G an asynchronous cancel signal is for */
     int statfd;                  /* immutable: /proc/thread-self/stat of this M, or -1 */
+    int sysfd;                   /* immutable: /proc/thread-self/syscall of this M, or -1 */
     struct gr_note park;         /* idle M sleeps here */
     struct m *schedlink;         /* idle list; protected by gr_sched.lock */
     struct m *alllink;           /* immutable once linked */

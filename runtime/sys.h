@@ -62,6 +62,9 @@ bool gr_sys_fsgsbase(void);
 int gr_sys_set_fs(uintptr_t base);
 int gr_sys_set_gs(uintptr_t base);
 
+/* The name of system call nr on this machine ("read"), or NULL when the runtime has none. */
+const char *gr_sys_name(long nr);
+
 /* Monotonic and realtime clocks in nanoseconds (vDSO). */
 int64_t gr_nanotime(void);
 int64_t gr_walltime(void);

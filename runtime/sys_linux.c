@@ -265,3 +265,50 @@ gr_walltime(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return ts.tv_sec * GR_NSEC_PER_SEC + ts.tv_nsec;
 }
+
+/* System calls that can sleep, by name, for reports. Legacy calls some architectures lack
+ * (open, poll, select, pause, epoll_wait) are listed only where they exist. */
+static const struct {
+    long nr;
+    const char *name;
+} sys_names[] = {
+#define SYSNAME(name) { SYS_##name, #name },
+    SYSNAME(read) SYSNAME(write) SYSNAME(readv) SYSNAME(writev) SYSNAME(pread64)
+    SYSNAME(pwrite64) SYSNAME(preadv) SYSNAME(pwritev) SYSNAME(openat) SYSNAME(close)
+    SYSNAME(ioctl) SYSNAME(fcntl) SYSNAME(flock) SYSNAME(fsync) SYSNAME(fdatasync)
+    SYSNAME(sync) SYSNAME(syncfs) SYSNAME(msync) SYSNAME(ppoll) SYSNAME(pselect6)
+    SYSNAME(epoll_pwait) SYSNAME(futex) SYSNAME(nanosleep) SYSNAME(clock_nanosleep)
+    SYSNAME(wait4) SYSNAME(waitid) SYSNAME(accept) SYSNAME(accept4) SYSNAME(connect)
+    SYSNAME(recvfrom) SYSNAME(sendto) SYSNAME(recvmsg) SYSNAME(sendmsg) SYSNAME(recvmmsg)
+    SYSNAME(sendmmsg) SYSNAME(sendfile) SYSNAME(splice) SYSNAME(copy_file_range)
+    SYSNAME(msgrcv) SYSNAME(msgsnd) SYSNAME(semop) SYSNAME(semtimedop)
+    SYSNAME(rt_sigsuspend) SYSNAME(rt_sigtimedwait) SYSNAME(getrandom) SYSNAME(io_getevents)
+    SYSNAME(io_uring_enter) SYSNAME(mmap) SYSNAME(munmap) SYSNAME(mprotect) SYSNAME(madvise)
+    SYSNAME(sched_yield) SYSNAME(newfstatat) SYSNAME(statx) SYSNAME(mkdirat) SYSNAME(unlinkat)
+    SYSNAME(renameat2)
+#ifdef SYS_open
+    SYSNAME(open)
+#endif
+#ifdef SYS_poll
+    SYSNAME(poll)
+#endif
+#ifdef SYS_select
+    SYSNAME(select)
+#endif
+#ifdef SYS_pause
+    SYSNAME(pause)
+#endif
+#ifdef SYS_epoll_wait
+    SYSNAME(epoll_wait)
+#endif
+#undef SYSNAME
+};
+
+const char *
+gr_sys_name(long nr)
+{
+    for (size_t i = 0; i < GR_ARRAY_LEN(sys_names); i++)
+        if (sys_names[i].nr == nr)
+            return sys_names[i].name;
+    return NULL;
+}

@@ -4,12 +4,15 @@
  * It sleeps 20 us, doubling up to 10 ms while there is nothing to do, and on each round:
  *  - wakes an M when runnable Gs wait while Ps are idle and nobody spins (a lost wakeup
  *    in the spinning protocol would otherwise leave work stranded until the next event);
- *  - prints the scheduler trace every GREENRUN_DEBUG=schedtrace=MS.
- * Blocking-call handoff (retaking a P whose M is stuck in the kernel) is sysmon's next job.
+ *  - prints the scheduler trace every GREENRUN_DEBUG=schedtrace=MS;
+ *  - hands Ps in blocking calls to other Ms (gr_retake), preempts Gs that run 10 ms while
+ *    others wait, starts spare Ps for Ms stuck in the kernel, and records the calls the
+ *    runtime never saw that keep an M asleep (blockrec.c).
  */
 #include "runtime/sysmon.h"
 
 #include "runtime/atomic.h"
+#include "runtime/blockrec.h"
 #include "runtime/debug.h"
 #include "runtime/netpoll.h"
 #include "runtime/preempt.h"
@@ -82,17 +85,79 @@ m_running(struct m *mp)
     return rp != NULL && rp[1] == ' ' && rp[2] == 'R';
 }
 
+/*
+ * What the M is blocked in, from its /proc/thread-self/syscall: true with the system call
+ * number (-1 outside one) and the user return address; false when it runs again or the file
+ * cannot be read.
+ */
 static bool
-others_wait(struct p *pp)
+m_syscall(struct m *mp, long *nr, uintptr_t *pc)
+{
+    char buf[256];
+    ssize_t n;
+
+    if (mp->sysfd < 0)
+        return false;
+    n = gr_sys_pread(mp->sysfd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    return gr_blockrec_parse(buf, nr, pc);
+}
+
+#define BLOCKED_CONFIRM_NS  1000000LL    /* seen asleep twice this far apart: a blocking call */
+
+/*
+ * pp is P_RUNNING on an unmoved schedule and its M sleeps in the kernel: a call the runtime
+ * never saw (hooked calls leave the P in P_SYSCALL). The first sighting reads what the call
+ * is; the second, 1 ms or more later, records it (once could be a brief lock wait).
+ */
+static void
+blocked_seen(struct p *pp, struct m *mp, int64_t now)
+{
+    if (pp->sysmon_blocked == 0) {
+        if (m_syscall(mp, &pp->sysmon_blocked_nr, &pp->sysmon_blocked_pc))
+            pp->sysmon_blocked = now;
+        return;
+    }
+    if (!pp->sysmon_blocked_rec && now - pp->sysmon_blocked >= BLOCKED_CONFIRM_NS) {
+        gr_blockrec_begin(pp->id, pp->sysmon_blocked_nr, pp->sysmon_blocked_pc,
+                          pp->sysmon_blocked);
+        pp->sysmon_blocked_rec = true;
+    }
+}
+
+/* The call blocked_seen followed on pp is over (the P moved, or its M runs). */
+static void
+blocked_end(struct p *pp, int64_t now)
+{
+    if (pp->sysmon_blocked == 0)
+        return;
+    if (pp->sysmon_blocked_rec)
+        gr_blockrec_end(pp->id, now);
+    pp->sysmon_blocked = 0;
+    pp->sysmon_blocked_rec = false;
+}
+
+/*
+ * Do Gs wait behind pp: queued, or due on its timers? A stuck P's timers wait for another M
+ * too: when every other M sleeps without a deadline, nobody else would run them.
+ */
+static bool
+others_wait(struct p *pp, int64_t now)
 {
     if (gr_load_relaxed(&gr_sched.runqsize) > 0 || !gr_runq_empty(pp))
         return true;
-    return false;
+    return gr_load(&pp->timers.next_when) <= now;
 }
 
 #define STUCK_AFTER_NS  2000000LL        /* 2 ms asleep in the kernel holding a P */
 
-/* Ask Ps that have run one G for 10 ms, while others wait, to switch. */
+/*
+ * Look at every P that has not moved for 2 ms. Its M asleep in the kernel: record the call
+ * (blocked_seen) and, while others wait, start a spare P. Its M running one G for 10 ms while
+ * others wait: ask it to switch.
+ */
 static int
 preempt_long_runners(int64_t now)
 {
@@ -106,20 +171,27 @@ preempt_long_runners(int64_t now)
         if (gr_load(&pp->status) != P_RUNNING) {
             pp->sysmon_schedtick = tick;
             pp->sysmon_schedwhen = now;
+            blocked_end(pp, now);
             continue;
         }
         if (pp->sysmon_schedtick != tick) {
             pp->sysmon_schedtick = tick;
             pp->sysmon_schedwhen = now;
             pp->sysmon_asleep = 0;
+            blocked_end(pp, now);
             continue;
         }
-        if (now - pp->sysmon_schedwhen < STUCK_AFTER_NS || !others_wait(pp))
+        if (now - pp->sysmon_schedwhen < STUCK_AFTER_NS)
             continue;
         mp = gr_load(&pp->m);
-        if (mp == NULL || gr_load(&mp->curg) == NULL)
+        if (mp == NULL || gr_load(&mp->curg) == NULL) {
+            blocked_end(pp, now);
             continue;
+        }
         if (!m_running(mp)) {
+            blocked_seen(pp, mp, now);
+            if (!others_wait(pp, now))
+                continue;
             /* Asleep in the kernel with the P, seen twice 1 ms apart on the same schedule:
              * let a spare P run the others meanwhile. (Once could be a brief lock wait.) */
             if (pp->sysmon_asleep == 0) {
@@ -131,7 +203,8 @@ preempt_long_runners(int64_t now)
             continue;
         }
         pp->sysmon_asleep = 0;
-        if (now - pp->sysmon_schedwhen < PREEMPT_AFTER_NS)
+        blocked_end(pp, now);
+        if (!others_wait(pp, now) || now - pp->sysmon_schedwhen < PREEMPT_AFTER_NS)
             continue;
         gr_preempt_m(mp);
         pp->sysmon_schedwhen = now;
