@@ -219,6 +219,7 @@ m_alloc(void)
     if (mp == NULL)
         return NULL;
     mp->self = mp;
+    mp->statfd = mp->sysfd = -1;       /* opened by the thread itself (mstart) */
     gr_lock(&gr_sched.lock);
     mp->id = gr_sched.mcount++;
     gr_unlock(&gr_sched.lock);
@@ -1202,6 +1203,18 @@ gr_fork_child(void)
     gr_stack_fork_child();
     gr_blockrec_fork_child();
 
+    /* Every M's /proc/thread-self files name threads of the parent: close them all. */
+    for (struct m *om = gr_sched.allm; om != NULL; om = om->alllink) {
+        if (om->statfd >= 0) {
+            gr_fd_release(om->statfd);
+            gr_syscall1(SYS_close, om->statfd);
+        }
+        if (om->sysfd >= 0) {
+            gr_fd_release(om->sysfd);
+            gr_syscall1(SYS_close, om->sysfd);
+        }
+        om->statfd = om->sysfd = -1;
+    }
     mp->tid = gr_sys_gettid();
     mp->sysdesc = gp->tp;
     mp->alllink = NULL;
