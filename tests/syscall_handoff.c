@@ -1,11 +1,15 @@
 /* tests/syscall_handoff.c
  * Behaviour: a thread blocked for 300 ms in a call the runtime cannot turn into a park (a raw
- * syscall(SYS_read) on a pipe, waitpid on a sleeping child) does not stall the others: with
+ * syscall(SYS_read) on a pipe, waitpid on a sleeping child, mq_receive on an empty POSIX
+ * message queue, semtimedop on a System V semaphore) does not stall the others: with
  * GREENRUN_PROCS=1 a second thread keeps ticking every millisecond meanwhile.
  */
 #include "check.h"
 
 #include <stdatomic.h>
+#include <mqueue.h>
+#include <sys/ipc.h>
+#include <sys/sem.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -44,6 +48,29 @@ check_ticked(long before, const char *what)
     CHECK(got >= 30);
 }
 
+static mqd_t queue;
+
+static void *
+late_sender(void *arg)
+{
+    (void)arg;
+    sleep_ns(300000000);
+    CHECK_OK(mq_send(queue, "m", 1, 3));
+    return NULL;
+}
+
+static int semid;
+
+static void *
+late_poster(void *arg)
+{
+    (void)arg;
+    sleep_ns(300000000);
+    struct sembuf up = { 0, 1, 0 };
+    CHECK_OK(semop(semid, &up, 1));
+    return NULL;
+}
+
 int
 main(void)
 {
@@ -74,6 +101,35 @@ main(void)
     CHECK_EQ(waitpid(pid, &status, 0), pid);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 7);
     check_ticked(before, "waitpid");
+
+    /* A POSIX message queue, empty until another thread sends. */
+    char name[64];
+    snprintf(name, sizeof name, "/greenrun-handoff-%d", (int)getpid());
+    struct mq_attr attr = { .mq_maxmsg = 4, .mq_msgsize = 16 };
+    queue = mq_open(name, O_CREAT | O_EXCL | O_RDWR, 0600, &attr);
+    CHECK(queue != (mqd_t)-1);
+    CHECK_OK(mq_unlink(name));
+    w = spawn(late_sender, NULL);
+    before = atomic_load(&ticks);
+    char msg[16];
+    unsigned prio = 0;
+    CHECK_EQ(mq_receive(queue, msg, sizeof msg, &prio), 1);
+    CHECK(msg[0] == 'm' && prio == 3);
+    check_ticked(before, "mq_receive");
+    join_within(w, 10);
+    CHECK_OK(mq_close(queue));
+
+    /* A System V semaphore at 0, raised by another thread. */
+    semid = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+    CHECK(semid >= 0);
+    w = spawn(late_poster, NULL);
+    before = atomic_load(&ticks);
+    struct sembuf down = { 0, -1, 0 };
+    struct timespec limit = { 10, 0 };
+    CHECK_OK(semtimedop(semid, &down, 1, &limit));
+    check_ticked(before, "semtimedop");
+    join_within(w, 10);
+    CHECK_OK(semctl(semid, 0, IPC_RMID));
 
     atomic_store(&stop, 1);
     join_within(tk, 10);
