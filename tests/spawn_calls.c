@@ -7,11 +7,13 @@
  * posix_spawn with dup2 file actions, the exec'd child reading an inherited blocking pipe;
  * posix_spawnp; system() running 300 ms while, with GREENRUN_PROCS=1, another thread keeps
  * ticking every millisecond; open() of a FIFO waiting 300 ms for its writer, likewise.
+ * forkpty and daemon fork without the PLT: their children still create threads and do I/O.
  * posix_spawn has two ABIs: a program linked against the old one (glibc 2.2.5) still gets a
  * file without "#!" run by /bin/sh, and the current one still reports ENOEXEC.
  */
 #include "check.h"
 
+#include <pty.h>
 #include <spawn.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
@@ -205,6 +207,82 @@ do_spawn(void *arg)
     return NULL;
 }
 
+/* ---- forkpty and daemon: children made by glibc's own fork. */
+
+/* In a child: a few threads ping-pong over pipes; 1 when all went well. */
+static int
+child_threads_work(void)
+{
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        if (pthread_create(&t[i], NULL, child_worker, (void *)50L) != 0)
+            return 0;
+    for (int i = 0; i < 4; i++) {
+        void *ret = NULL;
+        if (pthread_join(t[i], &ret) != 0 || ret != (void *)1)
+            return 0;
+    }
+    return 1;
+}
+
+static void *
+do_forkpty(void *arg)
+{
+    (void)arg;
+    int master;
+    pid_t pid = forkpty(&master, NULL, NULL, NULL);
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        if (!child_threads_work())
+            _exit(30);
+        const char msg[] = "pty ok\n";
+        if (write(1, msg, sizeof msg - 1) != (ssize_t)(sizeof msg - 1))
+            _exit(31);
+        _exit(0);
+    }
+    char buf[64] = { 0 };
+    size_t len = 0;
+    while (len < sizeof buf - 1 && strstr(buf, "pty ok") == NULL) {
+        ssize_t n = read(master, buf + len, sizeof buf - 1 - len);
+        if (n <= 0)
+            break;                           /* EIO once the child side is gone */
+        len += (size_t)n;
+    }
+    CHECK(strstr(buf, "pty ok") != NULL);
+    int status = 0;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(master);
+    return NULL;
+}
+
+static void
+check_daemon(void)
+{
+    int p[2];
+    CHECK_OK(pipe(p));
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        if (daemon(1, 1) != 0)
+            _exit(40);
+        /* The daemon: a new session, its parent gone. */
+        char verdict = child_threads_work() ? 'd' : 'x';
+        if (write(p[1], &verdict, 1) != 1)
+            _exit(41);
+        _exit(0);
+    }
+    close(p[1]);
+    int status = 0;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);      /* daemon()'s parent exits 0 at once */
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char c = 0;
+    CHECK_EQ(read(p[0], &c, 1), 1);
+    CHECK_EQ(c, 'd');
+    close(p[0]);
+}
+
 /* ---- Both ABIs of posix_spawn on a script without "#!". */
 
 static void
@@ -259,6 +337,8 @@ main(void)
     join_within(spawn(do_vfork, NULL), 30);
     join_within(spawn(do_spawn, NULL), 30);
     spawn_abis();
+    join_within(spawn(do_forkpty, NULL), 30);
+    check_daemon();
 
     /* system(): the shell sleeps 300 ms. */
     long before = atomic_load(&ticks);
