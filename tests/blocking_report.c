@@ -11,29 +11,15 @@
  */
 #include "check.h"
 
-#include <stdatomic.h>
 #include <sys/file.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #define BLOCK_NS 300000000LL             /* how long each blocking call lasts */
 
-static atomic_long ticks;
-static atomic_int stop;
 static int pipefd[2];
 static char lock_path[] = "/tmp/greenrun-blocking-report-XXXXXX";
 static int lock_fd;
-
-static void *
-ticker(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&stop)) {
-        sleep_ns(1000000);
-        atomic_fetch_add(&ticks, 1);
-    }
-    return NULL;
-}
 
 static void *
 late_writer(void *arg)
@@ -70,15 +56,6 @@ raw_read(int fd, void *buf, size_t len)
     return ret;
 }
 
-/* The ticker advanced during a 300 ms block: at least 30 ticks of 1 ms (10%, for noisy
- * machines; a processor held by the blocked thread gives none). */
-static void
-check_ticked(long before, const char *what)
-{
-    long got = atomic_load(&ticks) - before;
-    fprintf(stderr, "%s: %ld ticks of 1 ms during the 300 ms block\n", what, got);
-    CHECK(got >= 30);
-}
 
 static void *
 raw_reader(void *arg)
@@ -102,12 +79,11 @@ child(void)
     close(pipefd[0]);
     close(pipefd[1]);
 
-    pthread_t tk = spawn(ticker, NULL);
-    WAIT_FOR(atomic_load(&ticks) > 5, 10);
+    ticker_start();
 
     CHECK_OK(pipe(pipefd));
     pthread_t w = spawn(late_writer, NULL);
-    long before = atomic_load(&ticks);
+    long before = ticker_now();
     char c = 0;
     CHECK_EQ(raw_read(pipefd[0], &c, 1), 1);
     CHECK_EQ(c, 'x');
@@ -124,13 +100,12 @@ child(void)
     CHECK(lock_fd >= 0);
     CHECK_OK(flock(lock_fd, LOCK_EX));
     pthread_t u = spawn(late_unlocker, NULL);
-    before = atomic_load(&ticks);
+    before = ticker_now();
     CHECK_OK(flock(fd, LOCK_EX));
     check_ticked(before, "flock");
     join_within(u, 10);
 
-    atomic_store(&stop, 1);
-    join_within(tk, 10);
+    ticker_stop();
     return 0;                            /* exit() prints the report */
 }
 

@@ -347,4 +347,61 @@ spawn_at(void *(*fn)(void *), void *arg, const char *file, int line)
     return t;
 }
 
+/*
+ * A ticker thread that counts milliseconds: evidence that the other threads kept running
+ * while one was blocked (with GREENRUN_PROCS=1 a blocked processor gives no tick at all).
+ */
+static long check_ticks;                  /* __atomic */
+static int check_ticker_stop;             /* __atomic */
+static pthread_t check_ticker_tid;
+
+static CHECK_MAYBE_UNUSED void *
+check_ticker_main(void *arg)
+{
+    (void)arg;
+    while (!__atomic_load_n(&check_ticker_stop, __ATOMIC_SEQ_CST)) {
+        sleep_ns(1000000);
+        __atomic_fetch_add(&check_ticks, 1, __ATOMIC_SEQ_CST);
+    }
+    return NULL;
+}
+
+/* Start the ticker; returns once it ticks. */
+static CHECK_MAYBE_UNUSED void
+ticker_start(void)
+{
+    check_ticker_tid = spawn(check_ticker_main, NULL);
+    WAIT_FOR(__atomic_load_n(&check_ticks, __ATOMIC_SEQ_CST) > 5, 10);
+}
+
+/* The ticks so far. */
+static CHECK_MAYBE_UNUSED long
+ticker_now(void)
+{
+    return __atomic_load_n(&check_ticks, __ATOMIC_SEQ_CST);
+}
+
+static CHECK_MAYBE_UNUSED void
+ticker_stop(void)
+{
+    __atomic_store_n(&check_ticker_stop, 1, __ATOMIC_SEQ_CST);
+    join_within(check_ticker_tid, 10);
+}
+
+/* The ticker advanced during a 300 ms block that began at tick before: at least 30 ticks (10%,
+ * for noisy machines; a stalled processor gives none). */
+#define check_ticked(before, what) check_ticked_at((before), (what), __FILE__, __LINE__)
+
+static CHECK_MAYBE_UNUSED void
+check_ticked_at(long before, const char *what, const char *file, int line)
+{
+    long got = ticker_now() - before;
+    fprintf(stderr, "%s: %ld ticks of 1 ms during the 300 ms block\n", what, got);
+    if (got < 30) {
+        char v[96];
+        snprintf(v, sizeof v, "%s: %ld ticks, expected at least 30", what, got);
+        check_fail(file, line, "check_ticked", v);
+    }
+}
+
 #endif /* GREENRUN_TESTS_CHECK_H */

@@ -6,26 +6,12 @@
  */
 #include "check.h"
 
-#include <stdatomic.h>
 #include <mqueue.h>
 #include <sys/ipc.h>
 #include <sys/sem.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-static atomic_long ticks;
-static atomic_int stop;
-
-static void *
-ticker(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&stop)) {
-        sleep_ns(1000000);
-        atomic_fetch_add(&ticks, 1);
-    }
-    return NULL;
-}
 
 static int pipefd[2];
 
@@ -38,15 +24,6 @@ late_writer(void *arg)
     return NULL;
 }
 
-/* The ticker must have advanced during a 300 ms block: at least 30 ticks (10%, for noisy
- * machines; a stalled processor gives none). */
-static void
-check_ticked(long before, const char *what)
-{
-    long got = atomic_load(&ticks) - before;
-    fprintf(stderr, "%s: %ld ticks of 1 ms during the 300 ms block\n", what, got);
-    CHECK(got >= 30);
-}
 
 static mqd_t queue;
 
@@ -74,15 +51,14 @@ late_poster(void *arg)
 int
 main(void)
 {
-    pthread_t tk = spawn(ticker, NULL);
-    WAIT_FOR(atomic_load(&ticks) > 5, 10);
+    ticker_start();
     /* Before any blocking call: an M blocked in one is an OS thread more, as in Go. */
     check_green_threads(2);
 
     /* A raw read through syscall(): no hook can see it is a pipe. */
     CHECK_OK(pipe(pipefd));
     pthread_t w = spawn(late_writer, NULL);
-    long before = atomic_load(&ticks);
+    long before = ticker_now();
     char c;
     CHECK_EQ(syscall(SYS_read, pipefd[0], &c, 1), 1);
     check_ticked(before, "syscall(SYS_read)");
@@ -96,7 +72,7 @@ main(void)
         nanosleep(&ts, NULL);
         _exit(7);
     }
-    before = atomic_load(&ticks);
+    before = ticker_now();
     int status = 0;
     CHECK_EQ(waitpid(pid, &status, 0), pid);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 7);
@@ -110,7 +86,7 @@ main(void)
     CHECK(queue != (mqd_t)-1);
     CHECK_OK(mq_unlink(name));
     w = spawn(late_sender, NULL);
-    before = atomic_load(&ticks);
+    before = ticker_now();
     char msg[16];
     unsigned prio = 0;
     CHECK_EQ(mq_receive(queue, msg, sizeof msg, &prio), 1);
@@ -123,7 +99,7 @@ main(void)
     semid = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
     CHECK(semid >= 0);
     w = spawn(late_poster, NULL);
-    before = atomic_load(&ticks);
+    before = ticker_now();
     struct sembuf down = { 0, -1, 0 };
     struct timespec limit = { 10, 0 };
     CHECK_OK(semtimedop(semid, &down, 1, &limit));
@@ -131,7 +107,6 @@ main(void)
     join_within(w, 10);
     CHECK_OK(semctl(semid, 0, IPC_RMID));
 
-    atomic_store(&stop, 1);
-    join_within(tk, 10);
+    ticker_stop();
     return 0;
 }
