@@ -344,6 +344,8 @@ gr_timer_added(int64_t when)
 
 /* ---- Ready and park. */
 
+static void spare_again(void);
+
 static void
 ready_on(struct g *gp, struct p *pp)
 {
@@ -362,6 +364,8 @@ ready_on(struct g *gp, struct p *pp)
         gr_unlock(&gr_sched.lock);
     }
     gr_wakep();
+    if (pp == NULL && gr_load(&gr_sched.npidle) == 0)
+        spare_again();
 }
 
 void
@@ -587,9 +591,32 @@ gr_start_spare(struct p *stuck)
     gr_sched.pspare = pp->link;
     pp->stuck = stuck;
     pp->stuck_tick = gr_load_relaxed(&stuck->schedtick);
+    gr_store(&gr_sched.stuckp_tick, pp->stuck_tick);
+    gr_store(&gr_sched.stuckp, stuck);
     gr_unlock(&gr_sched.lock);
     startm(pp, false);
     return true;
+}
+
+/*
+ * New work and no idle P. A spare retires when it runs out of work; if the P it stood in for
+ * is still stuck on the same schedule, start one again now rather than after sysmon has
+ * watched the P for milliseconds once more (a 1 ms ticker next to a long unseen call got a
+ * third of its ticks). Requires: gr_sched.lock not held.
+ */
+static void
+spare_again(void)
+{
+    struct p *sp = gr_load(&gr_sched.stuckp);
+
+    if (sp == NULL)
+        return;
+    if (gr_load(&sp->status) != P_RUNNING ||
+        gr_load_relaxed(&sp->schedtick) != gr_load(&gr_sched.stuckp_tick)) {
+        gr_cas(&gr_sched.stuckp, &sp, NULL);       /* it moved on: forget it */
+        return;
+    }
+    gr_start_spare(sp);
 }
 
 /* ---- G creation and exit. */
@@ -1240,6 +1267,7 @@ gr_fork_child(void)
     gr_sched.pidle = NULL;
     gr_sched.npidle = 0;
     gr_sched.pspare = NULL;
+    gr_sched.stuckp = NULL;
     for (int i = gr_sched.nallp - 1; i >= 0; i--) {
         struct p *pp = gr_sched.allp[i];
         memset(&pp->timers.lock, 0, sizeof(pp->timers.lock));

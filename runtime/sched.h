@@ -195,6 +195,8 @@ struct gr_sched {
     int32_t nallp;               /* immutable after boot: nprocs plus the spare Ps */
     struct p *allp[1024 + 64];   /* immutable after boot: the Ps, then the spares */
     struct p *pspare;            /* protected by lock: spare Ps not in use */
+    struct p *stuckp;            /* atomic: the P a spare last stood in for (a hint) */
+    uint64_t stuckp_tick;        /* atomic: its schedtick then */
     struct m *allm;              /* atomic push-front list */
     struct m *m0;                /* immutable: the M of the initial thread */
 
