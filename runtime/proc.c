@@ -100,6 +100,28 @@ spare_put(struct p *pp)
     gr_sched.pspare = pp;
 }
 
+/* Where a retiring spare's timers go: the P it stood in for. */
+static struct p *
+spare_heir(struct p *pp)
+{
+    return pp->stuck != NULL ? pp->stuck : gr_sched.allp[0];
+}
+
+/*
+ * A spare no longer needed leaves mp: its timers go to the P it stood in for (whose Gs would
+ * otherwise not see them due), then it joins the spare list. Requires: gr_sched.lock not
+ * held (timer heaps come first in the lock order).
+ */
+static void
+spare_retire(struct m *mp, struct p *pp)
+{
+    gr_timers_move(pp, spare_heir(pp));
+    gr_lock(&gr_sched.lock);
+    mp->p = NULL;
+    spare_put(pp);
+    gr_unlock(&gr_sched.lock);
+}
+
 /* Give up a P. Requires: gr_sched.lock held. */
 static void
 p_release(struct p *pp)
@@ -468,7 +490,9 @@ gr_entersyscall(void)
  * timer of the P is overdue, or when Gs wait and this one has had the P for a slice. A G
  * that makes short blocking calls back to back (a file written in 1 MB pieces) otherwise
  * never reaches the scheduler, and sysmon, which hands a P on during one long call, wakes
- * too seldom to catch any one short call.
+ * too seldom to catch any one short call. It yields to the global queue, as Go's Gosched:
+ * back on the local queue it would run again before a G readied to the global queue by an
+ * M without a P, which the scheduler looks at only every 61st round.
  */
 #define SYSCALL_SLICE_NS 1000000LL
 
@@ -498,7 +522,7 @@ gr_exitsyscall(void)
         mp->p = pp;
         gr_store(&gp->status, G_RUNNING);
         if (exit_yield_due(pp))
-            gr_yield();
+            gr_yield_global();
         return;
     }
     /* sysmon gave our P away: take any idle one, or wait in the global queue. */
@@ -508,6 +532,9 @@ gr_exitsyscall(void)
     if (pp != NULL) {
         acquirep(mp, pp);
         gr_store(&gp->status, G_RUNNING);
+        /* As on the fast path: sysmon may take the P during every call of a series. */
+        if (exit_yield_due(pp))
+            gr_yield_global();
         return;
     }
     switch_to_g0(gp, AFTER_EXITSYSCALL);
@@ -528,6 +555,13 @@ handoffp(struct p *pp)
     if (gr_load(&gr_sched.nmspinning) + gr_load(&gr_sched.npidle) == 0 &&
         gr_cas(&gr_sched.nmspinning, &zero, 1)) {
         startm(pp, true);
+        return;
+    }
+    if (pp->spare) {
+        gr_timers_move(pp, spare_heir(pp));     /* a spare in the list runs no timers */
+        gr_lock(&gr_sched.lock);
+        p_release(pp);
+        gr_unlock(&gr_sched.lock);
         return;
     }
     gr_lock(&gr_sched.lock);
@@ -1054,14 +1088,13 @@ findrunnable(struct m *mp)
 
         if (pp->spare) {
             gr_lock(&gr_sched.lock);
-            if (!spare_needed(pp)) {
-                mp->p = NULL;
-                spare_put(pp);
-                gr_unlock(&gr_sched.lock);
+            bool needed = spare_needed(pp);
+            gr_unlock(&gr_sched.lock);
+            if (!needed) {
+                spare_retire(mp, pp);
                 stop_spinning(mp);
                 continue;
             }
-            gr_unlock(&gr_sched.lock);
         }
         now = gr_nanotime();
         gr_timers_run(pp, now);
@@ -1109,7 +1142,9 @@ findrunnable(struct m *mp)
             }
         }
 
-        /* Nothing: give the P back and sleep. */
+        /* Nothing: give the P back and sleep. A spare's timers go to the P it stood in for. */
+        if (pp->spare)
+            gr_timers_move(pp, spare_heir(pp));
         gr_lock(&gr_sched.lock);
         if (gr_sched.runqsize > 0) {
             gp = gr_globrunq_get(pp, 0);

@@ -91,13 +91,12 @@ heap_remove(struct gr_timers *ts, struct gr_timer *t)
     update_next(ts);
 }
 
-void
-gr_timer_add(struct p *pp, struct gr_timer *t, int64_t when)
+/* Put t, already holding when, into pp's heap. Requires: pp->timers.lock held. */
+static void
+heap_push(struct p *pp, struct gr_timer *t)
 {
     struct gr_timers *ts = &pp->timers;
 
-    GR_ASSERT(gr_load(&t->state) == T_IDLE);
-    gr_lock(&ts->lock);
     if (ts->len == ts->cap) {
         int32_t ncap = ts->cap == 0 ? 64 : ts->cap * 2;
         struct gr_timer **nh = gr_mem_alloc(sizeof(*nh) * (size_t)ncap);
@@ -109,15 +108,49 @@ gr_timer_add(struct p *pp, struct gr_timer *t, int64_t when)
         ts->heap = nh;
         ts->cap = ncap;
     }
-    t->when = when;
     t->pp = pp;
-    gr_store(&t->state, T_HEAP);
     ts->heap[ts->len] = t;
     t->idx = ts->len++;
     sift_up(ts, t->idx);
     update_next(ts);
+}
+
+void
+gr_timer_add(struct p *pp, struct gr_timer *t, int64_t when)
+{
+    struct gr_timers *ts = &pp->timers;
+
+    GR_ASSERT(gr_load(&t->state) == T_IDLE);
+    gr_lock(&ts->lock);
+    t->when = when;
+    gr_store(&t->state, T_HEAP);
+    heap_push(pp, t);
     gr_unlock(&ts->lock);
     gr_timer_added(when);
+}
+
+void
+gr_timers_move(struct p *from, struct p *to)
+{
+    struct gr_timers *fs = &from->timers;
+    int64_t first = INT64_MAX;
+
+    if (gr_load(&fs->next_when) == INT64_MAX)
+        return;
+    gr_lock(&fs->lock);
+    gr_lock(&to->timers.lock);
+    while (fs->len > 0) {
+        /* Stays T_HEAP throughout: gr_timer_del waits on from's lock, then sees t->pp moved. */
+        struct gr_timer *t = fs->heap[fs->len - 1];
+        heap_remove(fs, t);
+        heap_push(to, t);
+        if (t->when < first)
+            first = t->when;
+    }
+    gr_unlock(&to->timers.lock);
+    gr_unlock(&fs->lock);
+    if (first != INT64_MAX)
+        gr_timer_added(first);
 }
 
 bool

@@ -45,6 +45,12 @@ void gr_timer_add(struct p *pp, struct gr_timer *t, int64_t when);
  * or is running, in which case this waits until the callback has returned.
  */
 bool gr_timer_del(struct gr_timer *t);
+/*
+ * Move every timer of from into to's heap: a spare P retiring hands its timers to the P it
+ * stood in for, whose G sees them due (Go moves a destroyed P's timers alike). Lock order:
+ * from's heap, then to's; only a spare is ever a from, never a to.
+ */
+void gr_timers_move(struct p *from, struct p *to);
 /* Run pp's due timers. Returns the next deadline of pp, or INT64_MAX. Context: any M. */
 int64_t gr_timers_run(struct p *pp, int64_t now);
 
