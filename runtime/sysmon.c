@@ -226,11 +226,31 @@ work_stranded(void)
     return false;
 }
 
+/*
+ * The earliest timer of a P whose M is in a blocking call: nobody runs it until sysmon hands
+ * the P on, so sysmon wakes for it rather than after its backed-off sleep (up to 10 ms).
+ */
+static int64_t
+timers_behind_syscalls(void)
+{
+    int64_t due = INT64_MAX;
+
+    for (int i = 0; i < gr_sched.nallp; i++) {
+        struct p *pp = gr_sched.allp[i];
+        if (gr_load(&pp->status) == P_SYSCALL) {
+            int64_t w = gr_load_relaxed(&pp->timers.next_when);
+            if (w < due)
+                due = w;
+        }
+    }
+    return due;
+}
+
 void *
 gr_sysmon_main(void *arg)
 {
     struct m *mp = arg;
-    int64_t delay = SYSMON_MIN_SLEEP, next_trace;
+    int64_t delay = SYSMON_MIN_SLEEP, next_trace, until, due;
 
     gr_sys_set_gs((uintptr_t)mp);
     mp->tid = gr_sys_gettid();
@@ -239,10 +259,11 @@ gr_sysmon_main(void *arg)
     gr_curg = &mp->g0;
     boot_time = gr_nanotime();
     next_trace = schedtrace_ns > 0 ? boot_time + schedtrace_ns : INT64_MAX;
+    until = boot_time + delay;
     for (;;) {
         int64_t now;
 
-        gr_note_sleep(&sysmon_note, gr_nanotime() + delay);
+        gr_note_sleep(&sysmon_note, until);
         gr_note_clear(&sysmon_note);
         now = gr_nanotime();
         gr_signal_pass_orphans();
@@ -267,8 +288,14 @@ gr_sysmon_main(void *arg)
             gr_schedtrace(false);
             next_trace = now + schedtrace_ns;
         }
-        if (next_trace - now < delay)
-            delay = next_trace - now < SYSMON_MIN_SLEEP ? SYSMON_MIN_SLEEP : next_trace - now;
+        until = now + delay;
+        if (next_trace < until)
+            until = next_trace;
+        due = timers_behind_syscalls();
+        if (due < until)
+            until = due;
+        if (until < now + SYSMON_MIN_SLEEP)
+            until = now + SYSMON_MIN_SLEEP;
     }
     return NULL;
 }
