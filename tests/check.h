@@ -22,13 +22,16 @@
 #define _GNU_SOURCE
 #endif
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -345,6 +348,52 @@ spawn_at(void *(*fn)(void *), void *arg, const char *file, int line)
         check_fail(file, line, "pthread_create", v);
     }
     return t;
+}
+
+/* Read exactly len bytes (pipes and stream sockets may return less); end of file fails. */
+static CHECK_MAYBE_UNUSED void
+read_full(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = read(fd, (char *)buf + got, len - got);
+        if (r <= 0) {
+            fprintf(stderr, "read on fd %d: %zd after %zu of %zu bytes (%s)\n", fd, r, got, len,
+                    r < 0 ? strerror(errno) : "EOF");
+            CHECK(r > 0);
+        }
+        got += (size_t)r;
+    }
+}
+
+/* Write all len bytes. */
+static CHECK_MAYBE_UNUSED void
+write_full(int fd, const void *buf, size_t len)
+{
+    size_t put = 0;
+    while (put < len) {
+        ssize_t w = write(fd, (const char *)buf + put, len - put);
+        CHECK(w > 0);
+        put += (size_t)w;
+    }
+}
+
+/* A TCP socket listening on 127.0.0.1 at a port the kernel picks; its address in *a. */
+static CHECK_MAYBE_UNUSED int
+loopback_listener(struct sockaddr_in *a, int backlog)
+{
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(ls >= 0);
+    int one = 1;
+    CHECK_OK(setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
+    memset(a, 0, sizeof *a);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_OK(bind(ls, (struct sockaddr *)a, sizeof *a));
+    socklen_t len = sizeof *a;
+    CHECK_OK(getsockname(ls, (struct sockaddr *)a, &len));
+    CHECK_OK(listen(ls, backlog));
+    return ls;
 }
 
 /*

@@ -43,32 +43,6 @@ payload_byte(long id, int r, uint32_t k)
     return (unsigned char)(x >> 13 ^ x);
 }
 
-static void
-read_full(int fd, void *buf, size_t len)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t r = read(fd, (char *)buf + got, len - got);
-        if (r <= 0) {
-            fprintf(stderr, "read on fd %d: %zd after %zu of %zu bytes (%s)\n", fd, r, got, len,
-                    r < 0 ? strerror(errno) : "EOF");
-            CHECK(r > 0);
-        }
-        got += (size_t)r;
-    }
-}
-
-static void
-write_full(int fd, const void *buf, size_t len)
-{
-    size_t put = 0;
-    while (put < len) {
-        ssize_t w = write(fd, (const char *)buf + put, len - put);
-        CHECK(w > 0);
-        put += (size_t)w;
-    }
-}
-
 /* ---- The server process. */
 
 static pthread_barrier_t srv_done;     /* every handler past its rounds, and the server main */
@@ -104,18 +78,8 @@ handler(void *arg)
 static int
 server_main(int report_fd)
 {
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(ls >= 0);
-    int one = 1;
-    CHECK_OK(setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
     struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK_OK(bind(ls, (struct sockaddr *)&a, sizeof a));
-    socklen_t alen = sizeof a;
-    CHECK_OK(getsockname(ls, (struct sockaddr *)&a, &alen));
-    CHECK_OK(listen(ls, ACCEPT_BACKLOG));
+    int ls = loopback_listener(&a, ACCEPT_BACKLOG);
     write_full(report_fd, &a.sin_port, sizeof a.sin_port);
     close(report_fd);
 

@@ -100,28 +100,6 @@ check_pages(const unsigned char *buf, long long off, long len, int full)
 }
 
 static void
-write_full(int fd, const void *buf, size_t len)
-{
-    size_t put = 0;
-    while (put < len) {
-        ssize_t w = write(fd, (const char *)buf + put, len - put);
-        CHECK(w > 0);
-        put += (size_t)w;
-    }
-}
-
-static void
-read_full(int fd, void *buf, size_t len)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t r = read(fd, (char *)buf + got, len - got);
-        CHECK(r > 0);
-        got += (size_t)r;
-    }
-}
-
-static void
 pread_full(int fd, void *buf, size_t len, off_t off)
 {
     size_t got = 0;

@@ -90,26 +90,11 @@ check_pipe_close(void)
     check_close_wakes(reader, p[0], p[1], "pipe read");
 }
 
-static int
-tcp_listener(struct sockaddr_in *a)
-{
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(ls >= 0);
-    memset(a, 0, sizeof *a);
-    a->sin_family = AF_INET;
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK_OK(bind(ls, (struct sockaddr *)a, sizeof *a));
-    socklen_t len = sizeof *a;
-    CHECK_OK(getsockname(ls, (struct sockaddr *)a, &len));
-    CHECK_OK(listen(ls, 16));
-    return ls;
-}
-
 static void
 check_socket_close(void)
 {
     struct sockaddr_in a;
-    int ls = tcp_listener(&a);
+    int ls = loopback_listener(&a, 16);
     int c = socket(AF_INET, SOCK_STREAM, 0);
     CHECK(c >= 0);
     CHECK_OK(connect(c, (struct sockaddr *)&a, sizeof a));
@@ -142,7 +127,7 @@ check_accept_shutdown(void)
 {
     struct sockaddr_in a;
     struct blocked_accept ba = { .ret = -2 };
-    ba.fd = tcp_listener(&a);
+    ba.fd = loopback_listener(&a, 16);
     pthread_t t = spawn(acceptor, &ba);
     WAIT_FOR(atomic_load(&ba.started), 10);
     sleep_ns(SETTLE_NS);

@@ -317,16 +317,8 @@ check_epoll_pwait2(void)
 static int
 tcp_pair(int fds[2])
 {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(l >= 0);
     struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK_OK(bind(l, (struct sockaddr *)&a, sizeof a));
-    socklen_t len = sizeof a;
-    CHECK_OK(getsockname(l, (struct sockaddr *)&a, &len));
-    CHECK_OK(listen(l, 4));
+    int l = loopback_listener(&a, 4);
     fds[0] = socket(AF_INET, SOCK_STREAM, 0);
     CHECK(fds[0] >= 0);
     CHECK_OK(connect(fds[0], (struct sockaddr *)&a, sizeof a));

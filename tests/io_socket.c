@@ -21,18 +21,6 @@ fl(int fd)
     return f;
 }
 
-/* Read exactly len bytes (stream sockets may return less). */
-static void
-read_full(int fd, void *buf, size_t len)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t r = read(fd, (char *)buf + got, len - got);
-        CHECK(r > 0);
-        got += (size_t)r;
-    }
-}
-
 /* socketpair ping-pong with 64-byte messages, alternating read/write and recv/send. */
 #define ROUNDS 10000
 static int sp[2];
@@ -141,17 +129,7 @@ client(void *arg)
 static void
 check_tcp_acceptors(void)
 {
-    listener = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(listener >= 0);
-    int one = 1;
-    CHECK_OK(setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
-    memset(&listen_addr, 0, sizeof listen_addr);
-    listen_addr.sin_family = AF_INET;
-    listen_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK_OK(bind(listener, (struct sockaddr *)&listen_addr, sizeof listen_addr));
-    socklen_t len = sizeof listen_addr;
-    CHECK_OK(getsockname(listener, (struct sockaddr *)&listen_addr, &len));
-    CHECK_OK(listen(listener, 128));
+    listener = loopback_listener(&listen_addr, 128);
 
     pthread_t a[ACCEPTORS], c[CLIENT_THREADS];
     for (long i = 0; i < ACCEPTORS; i++)
