@@ -211,6 +211,29 @@ fastrand(struct p *pp)
 
 /* ---- M creation and wakeup. */
 
+/* Open the calling thread's /proc/thread-self/{stat,syscall} as mp's (sysmon reads them). */
+static void
+m_open_proc(struct m *mp)
+{
+    mp->statfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/stat", 0));
+    mp->sysfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/syscall", 0));
+}
+
+/* Close what m_open_proc opened (a fork child: they name threads of the parent). */
+static void
+m_close_proc(struct m *mp)
+{
+    int *fds[2] = { &mp->statfd, &mp->sysfd };
+
+    for (int i = 0; i < 2; i++) {
+        if (*fds[i] >= 0) {
+            gr_fd_release(*fds[i]);
+            gr_syscall1(SYS_close, *fds[i]);
+        }
+        *fds[i] = -1;
+    }
+}
+
 static void *
 mstart(void *arg)
 {
@@ -223,8 +246,7 @@ mstart(void *arg)
     mp->sysdesc = mp->ownfs;
     mp->fs_cur = mp->ownfs;
     gr_curg = &mp->g0;                 /* marks this block as an M's (see gr_current) */
-    mp->statfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/stat", 0));
-    mp->sysfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/syscall", 0));
+    m_open_proc(mp);
     gr_sys_sigprocmask(SIG_SETMASK, NULL, &mp->sigmask_cur);
     if (mp->nextp != NULL) {
         acquirep(mp, mp->nextp);
@@ -557,13 +579,8 @@ handoffp(struct p *pp)
         startm(pp, true);
         return;
     }
-    if (pp->spare) {
+    if (pp->spare)
         gr_timers_move(pp, spare_heir(pp));     /* a spare in the list runs no timers */
-        gr_lock(&gr_sched.lock);
-        p_release(pp);
-        gr_unlock(&gr_sched.lock);
-        return;
-    }
     gr_lock(&gr_sched.lock);
     p_release(pp);
     gr_unlock(&gr_sched.lock);
@@ -1236,10 +1253,11 @@ build_g0(struct m *mp)
 
 /*
  * Runs in the child, first of the atfork child handlers (or from the _Fork hook, which runs
- * none), on the forking G. Every other
- * thread is gone: their Ms, their Gs, their waits and timers. glibc recycled every listed
- * descriptor but the calling G's, the M's own stack and TLS included, so the M gets a fresh
- * g0; the G's descriptor is now the one glibc lists for this thread.
+ * none), on the forking G. Every other thread is gone: their Ms, their Gs, their waits and
+ * timers. glibc recycled every listed descriptor but the calling G's, the M's own stack and
+ * TLS included, so the M gets a fresh g0; the G's descriptor is now the one glibc lists for
+ * this thread. Every M's /proc files name threads of the parent: all are closed, the M's
+ * own reopened.
  */
 void
 gr_fork_child(void)
@@ -1265,18 +1283,8 @@ gr_fork_child(void)
     gr_stack_fork_child();
     gr_blockrec_fork_child();
 
-    /* Every M's /proc/thread-self files name threads of the parent: close them all. */
-    for (struct m *om = gr_sched.allm; om != NULL; om = om->alllink) {
-        if (om->statfd >= 0) {
-            gr_fd_release(om->statfd);
-            gr_syscall1(SYS_close, om->statfd);
-        }
-        if (om->sysfd >= 0) {
-            gr_fd_release(om->sysfd);
-            gr_syscall1(SYS_close, om->sysfd);
-        }
-        om->statfd = om->sysfd = -1;
-    }
+    for (struct m *om = gr_sched.allm; om != NULL; om = om->alllink)
+        m_close_proc(om);
     mp->tid = gr_sys_gettid();
     mp->sysdesc = gp->tp;
     mp->alllink = NULL;
@@ -1284,8 +1292,7 @@ gr_fork_child(void)
     mp->schedlink = NULL;
     mp->preempt = 0;
     gr_note_clear(&mp->park);
-    mp->statfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/stat", 0));
-    mp->sysfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/syscall", 0));
+    m_open_proc(mp);
     if (!build_g0(mp))
         gr_throw("fork child: cannot build a scheduler stack");
 
@@ -1382,8 +1389,7 @@ gr_boot_sched(int nprocs)
     if (gr_sys_set_gs((uintptr_t)&m0) != 0)
         return -1;
     m0.tid = gr_sys_gettid();
-    m0.statfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/stat", 0));
-    m0.sysfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/syscall", 0));
+    m_open_proc(&m0);
     m0.sysdesc = gr_get_tp();
     m0.fs_cur = m0.sysdesc;
     gr_sys_sigprocmask(SIG_SETMASK, NULL, &m0.sigmask_cur);
