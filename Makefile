@@ -57,10 +57,10 @@ $(BUILD)/exports.map: runtime/libc.def scripts/gen-exports.sh
 	@mkdir -p $(dir $@)
 	scripts/gen-exports.sh $< $@
 
-$(LIB): $(LIB_OBJS) $(BUILD)/exports.map scripts/check-exports.sh
+$(LIB): $(LIB_OBJS) $(BUILD)/exports.map scripts/check-exports.sh preload/greenrun.h
 	$(CC) -shared -o $@ $(LIB_OBJS) -Wl,--version-script=$(BUILD)/exports.map \
 	    -Wl,-z,initfirst -Wl,-z,defs -Wl,-z,now -ldl -lpthread
-	scripts/check-exports.sh $@ runtime/libc.def
+	scripts/check-exports.sh $@ runtime/libc.def preload/greenrun.h
 
 $(LAUNCHER): preload/launcher.c preload/config.c preload/config.h
 	@mkdir -p $(dir $@)

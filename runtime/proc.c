@@ -234,6 +234,26 @@ m_close_proc(struct m *mp)
     }
 }
 
+char
+gr_m_kstate(struct m *mp)
+{
+    char buf[256];
+    ssize_t n;
+    char *rp = NULL;
+
+    if (mp->statfd < 0)
+        return 0;
+    n = gr_sys_pread(mp->statfd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* "tid (comm) S ...": the state follows the last ')', as comm may hold one. */
+    for (char *q = buf; *q != '\0'; q++)
+        if (*q == ')')
+            rp = q;
+    return rp != NULL && rp[1] == ' ' ? rp[2] : 0;
+}
+
 static void *
 mstart(void *arg)
 {
@@ -563,6 +583,17 @@ gr_exitsyscall(void)
     resumed(gp);
 }
 
+long
+gr_blocking_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+    long r;
+
+    gr_entersyscall();
+    r = gr_syscall6(nr, a1, a2, a3, a4, a5, a6);
+    gr_exitsyscall();
+    return r;
+}
+
 /* A P taken from a blocking call: run it if there is work, else make it idle. */
 static void
 handoffp(struct p *pp)
@@ -858,6 +889,29 @@ gr_g_from_tp(uintptr_t tp)
     if (tp == 0 || !gr_sched_booted())
         return NULL;
     return *(struct g **)(tp + gr_tls.curg_off);
+}
+
+int
+gr_g_info(struct g *gp, struct gr_ginfo *gi)
+{
+    struct m *mp;
+
+    /* An M's g0 (goid 0) answers for the OS thread glibc lists, not for a G. */
+    if (gp == NULL || gp->goid == 0)
+        return -ESRCH;
+    gi->status = gr_load(&gp->status);
+    gi->waitreason = gi->status == G_WAITING ? gp->waitreason : NULL;
+    gi->mtid = 0;
+    gi->masleep = false;
+    mp = gr_load(&gp->m);
+    if (mp != NULL && (gi->status == G_RUNNING || gi->status == G_SYSCALL)) {
+        gi->mtid = mp->tid;
+        if (gi->status == G_SYSCALL) {
+            char st = gr_m_kstate(mp);
+            gi->masleep = st == 'S' || st == 'D';
+        }
+    }
+    return 0;
 }
 
 /* Install the M's own TLS block (g0 keeps the last G's otherwise; see the file comment). */

@@ -285,6 +285,19 @@ void gr_yield_global(void);
 void gr_entersyscall(void);
 void gr_exitsyscall(void);
 
+/*
+ * A raw system call that may sleep in the kernel, made in syscall mode (Go's Syscall beside
+ * RawSyscall): the kernel's result, -errno on failure; errno is not touched.
+ * Requires: a user G with a P (a hook's gr_hook_g() was not NULL).
+ */
+long gr_blocking_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+#define gr_blocking_syscall1(n, a) gr_blocking_syscall6((n), (long)(a), 0, 0, 0, 0, 0)
+#define gr_blocking_syscall2(n, a, b) gr_blocking_syscall6((n), (long)(a), (long)(b), 0, 0, 0, 0)
+#define gr_blocking_syscall3(n, a, b, c) \
+    gr_blocking_syscall6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define gr_blocking_syscall4(n, a, b, c, d) \
+    gr_blocking_syscall6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+
 /* In a fork child, on the forking G: reset to one M running it, a fresh g0, no other G, and
  * restart sysmon (DESIGN.md "fork and exec"). Registered as the first atfork child handler. */
 void gr_fork_child(void);
@@ -310,6 +323,18 @@ GR_NORETURN void gr_goexit(void *result);
 void gr_on_gexit(void (*fn)(struct g *gp));
 /* Release a dead G's stack and descriptor (after join, or at exit when detached). */
 void gr_gfree(struct g *gp);
+
+/* What a G is doing, for the public greenrun_thread_info (preload/greenrun.h). */
+struct gr_ginfo {
+    uint32_t status;             /* G_* */
+    const char *waitreason;      /* G_WAITING: a static string, else NULL */
+    pid_t mtid;                  /* G_RUNNING, G_SYSCALL: its M's OS thread, else 0 */
+    bool masleep;                /* G_SYSCALL: that M sleeps in the kernel */
+};
+/* Fill gi about gp: 0, or -ESRCH when gp is not a user G. Context: any M; racy snapshot. */
+int gr_g_info(struct g *gp, struct gr_ginfo *gi);
+/* The scheduling state letter of mp's OS thread in /proc (R, S, D...), or 0 when unknown. */
+char gr_m_kstate(struct m *mp);
 
 /* Map a pthread_t (the descriptor address) to its G; NULL if it is not one of ours. */
 struct g *gr_g_from_tp(uintptr_t tp);

@@ -65,26 +65,6 @@ gr_schedtrace(bool detailed)
 
 #define PREEMPT_AFTER_NS  10000000LL      /* 10 ms, as Go's forcePreemptNS */
 
-/* Is the M running in user mode (state R in its /proc/thread-self/stat)? */
-static bool
-m_running(struct m *mp)
-{
-    char buf[256];
-    ssize_t n;
-    char *rp = NULL;
-
-    if (mp->statfd < 0)
-        return false;
-    n = gr_sys_pread(mp->statfd, buf, sizeof(buf) - 1, 0);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    for (char *q = buf; *q != '\0'; q++)
-        if (*q == ')')
-            rp = q;
-    return rp != NULL && rp[1] == ' ' && rp[2] == 'R';
-}
-
 /*
  * What the M is blocked in, from its /proc/thread-self/syscall: true with the system call
  * number (-1 outside one) and the user return address; false when it runs again or the file
@@ -188,7 +168,7 @@ preempt_long_runners(int64_t now)
             blocked_end(pp, now);
             continue;
         }
-        if (!m_running(mp)) {
+        if (gr_m_kstate(mp) != 'R') {
             blocked_seen(pp, mp, now);
             if (!others_wait(pp, now))
                 continue;

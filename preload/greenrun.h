@@ -1,0 +1,47 @@
+/*
+ * greenrun.h: what a program may ask libgreenrun.so itself.
+ *
+ * Unmodified programs never need this header: greenrun serves them through the POSIX calls
+ * they already make. A program (or a test) that wants to know more, and still run without
+ * greenrun, looks each function up at run time, for example
+ *     int (*info)(pthread_t, struct greenrun_thread_info *, size_t) =
+ *         dlsym(RTLD_DEFAULT, "greenrun_thread_info");
+ * and takes NULL to mean "greenrun is not loaded". Every name here starts with greenrun_ or
+ * GREENRUN_; scripts/check-exports.sh exports exactly the functions marked GREENRUN_API.
+ */
+#ifndef GREENRUN_H
+#define GREENRUN_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#define GREENRUN_API __attribute__((visibility("default")))
+
+/* What a green thread is doing (struct greenrun_thread_info.state). */
+enum greenrun_thread_state {
+    GREENRUN_THREAD_RUNNABLE = 1, /* ready, waiting for a processor */
+    GREENRUN_THREAD_RUNNING,      /* running on an OS thread (os_tid) */
+    GREENRUN_THREAD_WAITING,      /* parked by greenrun; wait_reason says on what */
+    GREENRUN_THREAD_SYSCALL,      /* in a call that may sleep in the kernel, on os_tid */
+    GREENRUN_THREAD_EXITED,       /* finished, not yet joined (or detached and going) */
+};
+
+struct greenrun_thread_info {
+    int state;               /* enum greenrun_thread_state */
+    const char *wait_reason; /* WAITING: "mutex", "cond", "sem", "IO read", "futex"...; else
+                                NULL. A static string: it stays valid. */
+    int os_tid;              /* RUNNING and SYSCALL: the kernel's id of its OS thread; else 0 */
+    int os_asleep;           /* SYSCALL: 1 when that OS thread sleeps in the kernel now */
+};
+
+/*
+ * Fill *info about thread; size is sizeof(*info) (fields may be added at the end later).
+ * Returns 0, ESRCH when thread is not a green thread (greenrun is running natively, or the
+ * thread was made by glibc itself), EINVAL for a size this version does not know. The thread
+ * must not have been joined yet (as for pthread_kill). The answer is a snapshot: by the time
+ * it is read the thread may have moved on.
+ */
+GREENRUN_API int greenrun_thread_info(pthread_t thread, struct greenrun_thread_info *info,
+                                      size_t size);
+
+#endif /* GREENRUN_H */
