@@ -14,10 +14,14 @@
 
 #include "runtime/base.h"
 #include "runtime/boot.h"
+#include "runtime/g.h"
 #include "runtime/libc.h"
 #include "runtime/preempt.h"
+#include "runtime/proc.h"
 #include "runtime/sched.h"
+#include "runtime/signal.h"
 #include "runtime/sys.h"
+#include "runtime/syscall.h"
 
 /*
  * Set on the calling G from vfork until the parent resumes (hooks/spawn.c). The vfork child

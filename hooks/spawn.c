@@ -15,6 +15,7 @@
 
 #include "hooks/fd.h"
 #include "hooks/hook.h"
+#include "runtime/fork.h"
 
 __thread unsigned char gr_hook_vforking;
 static __thread unsigned char vfork_in_syscall;

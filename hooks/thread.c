@@ -70,42 +70,15 @@ pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), v
     return 0;
 }
 
-/*
- * Wait for gp to exit (deadline: absolute monotonic ns, -1 = none; 0 = do not wait), then
- * collect it. A cancellation point.
- */
+/* Join gp (deadline as gr_join). A cancellation point. POSIX error number. */
 static int
 join_g(struct g *gp, void **ret, int64_t deadline)
 {
-    struct g *self = gr_current();
+    int r;
 
-    if (gp == self)
-        return EDEADLK;
-    for (;;) {
-        uint32_t js = gr_load(&gp->joinstate);
-        /* As glibc's tryjoin: a running thread is EBUSY before anything else. */
-        if (deadline == 0 && (js == JOIN_JOINABLE || js == JOIN_DETACHED))
-            return EBUSY;
-        if (js == JOIN_DETACHED || js == JOIN_JOINED)
-            return EINVAL;
-        if (js == JOIN_EXITED) {
-            if (!gr_cas(&gp->joinstate, &js, JOIN_JOINED))
-                continue;
-            if (ret != NULL)
-                *ret = gp->result;
-            gr_gfree(gp);
-            return 0;
-        }
-        if (deadline == 0)
-            return EBUSY;
+    while ((r = gr_join(gp, ret, deadline)) == -ECANCELED)
         gr_hook_testcancel();
-        int r = gr_futex_wait(&gp->joinstate, JOIN_JOINABLE, ~0u, deadline,
-                              GR_WQ_CANCEL | GR_WQ_SIGNAL);
-        if (r == -ETIMEDOUT)
-            return ETIMEDOUT;
-        if (r == -ECANCELED)
-            gr_hook_testcancel();
-    }
+    return -r;
 }
 
 GR_EXPORT int
@@ -159,17 +132,10 @@ GR_EXPORT int
 pthread_detach(pthread_t th)
 {
     struct g *gp = g_of(th);
-    uint32_t js = JOIN_JOINABLE;
 
     if (gp == NULL)
         return gr_real.pthread_detach(th);
-    if (gr_cas(&gp->joinstate, &js, JOIN_DETACHED))
-        return 0;
-    if (js == JOIN_EXITED && gr_cas(&gp->joinstate, &js, JOIN_JOINED)) {
-        gr_gfree(gp);
-        return 0;
-    }
-    return EINVAL;
+    return -gr_detach(gp);
 }
 
 GR_EXPORT void

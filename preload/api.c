@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "runtime/boot.h"
-#include "runtime/sched.h"
+#include "runtime/g.h"
 
 GREENRUN_API int
 greenrun_thread_info(pthread_t thread, struct greenrun_thread_info *info, size_t size)

@@ -2,20 +2,30 @@
  * runtime/boot.c: the runtime's boot (Go's schedinit), on the initial thread.
  *
  * Order: probe glibc's thread descriptor, size the stacks, wrap glibc's SIGSETXID handler,
- * create the Ps, adopt the initial thread as M0 running the main G, start sysmon. It runs
- * from the __libc_start_main hook, once every library is initialised and while the initial
- * thread is the only one, or earlier from a pthread_create in a library constructor.
+ * install the preemption handler, create the Ps, adopt the initial thread as M0 running the
+ * main G, register the fork handler, start sysmon. It runs from the __libc_start_main hook,
+ * once every library is initialised and while the initial thread is the only one, or earlier
+ * from a pthread_create in a library constructor. Any failure before the first G exists
+ * leaves the program running natively, with one line on stderr saying why.
+ *
+ * Locks: boot_lock (RANK_BOOT), held for the whole boot: a second thread that calls in
+ * meanwhile waits, then sees the state settled.
  */
 #include "runtime/boot.h"
 
 #include <pthread.h>
+#include <sched.h>
 
 #include "runtime/atomic.h"
 #include "runtime/blockrec.h"
 #include "runtime/debug.h"
+#include "runtime/fork.h"
+#include "runtime/g.h"
 #include "runtime/lock.h"
+#include "runtime/m.h"
+#include "runtime/mem.h"
 #include "runtime/preempt.h"
-#include "runtime/sched.h"
+#include "runtime/proc.h"
 #include "runtime/stack.h"
 #include "runtime/sys.h"
 #include "runtime/sysmon.h"
@@ -59,6 +69,77 @@ gr_go_native_quiet(void)
     gr_store(&gr_state, GR_STATE_NATIVE);
 }
 
+static bool booted;              /* atomic: store-release once the scheduler runs */
+
+bool
+gr_sched_booted(void)
+{
+    return gr_load_acquire(&booted);
+}
+
+static int
+detect_procs(void)
+{
+    cpu_set_t set;
+
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0)
+            return n;
+    }
+    return 1;
+}
+
+/* The Ps: nprocs of them, and as many spares again, at most GR_SPARES_MAX (spare.c). */
+static int
+make_ps(int nprocs)
+{
+    gr_sched.nprocs = nprocs;
+    gr_sched.nallp = nprocs + (nprocs < GR_SPARES_MAX ? nprocs : GR_SPARES_MAX);
+    for (int i = 0; i < gr_sched.nallp; i++) {
+        struct p *pp = gr_mem_alloc(sizeof(struct p));
+        if (pp == NULL)
+            return -1;
+        pp->id = i;
+        pp->fastrand = 0x9e3779b9u * (uint32_t)(i + 1);
+        pp->timers.next_when = INT64_MAX;
+        gr_sched.allp[i] = pp;
+        if (i >= nprocs) {
+            pp->spare = true;
+            pp->link = gr_sched.pspare;
+            gr_sched.pspare = pp;
+        }
+    }
+    return 0;
+}
+
+/* Boot the scheduler: Ps, M0 running the main G, sysmon. 0, or -1 (nothing started yet). */
+static int
+boot_sched(int nprocs)
+{
+    struct m *m0;
+
+    if (nprocs <= 0)
+        nprocs = detect_procs();
+    if (nprocs > GR_PROCS_MAX)
+        nprocs = GR_PROCS_MAX;
+    if (make_ps(nprocs) != 0)
+        return -1;
+    gr_sys_init();
+    m0 = gr_m_adopt_initial();
+    if (m0 == NULL || gr_g_adopt_main(m0) == NULL)
+        return -1;
+    gr_acquirep(m0, gr_sched.allp[0]);
+    for (int i = nprocs - 1; i >= 1; i--)
+        gr_pidle_put(gr_sched.allp[i]);
+
+    gr_store_release(&booted, true);
+    pthread_atfork(NULL, NULL, gr_fork_child);
+    if (!gr_newm(NULL, false, true, gr_sysmon_main))
+        gr_print("greenrun: warning: cannot start sysmon\n");
+    return 0;
+}
+
 void
 gr_boot(void)
 {
@@ -77,7 +158,7 @@ gr_boot(void)
         gr_stack_init(default_stack_size());
         gr_sysmon_config(gr_opts.schedtrace_ms);
         if (gr_tls_setxid_init() != 0 || gr_preempt_init() != 0 ||
-            gr_boot_sched(gr_opts.procs) != 0) {
+            boot_sched(gr_opts.procs) != 0) {
             gr_go_native("cannot set up the scheduler");
         } else {
             gr_store_release(&gr_state, GR_STATE_RUNNING);

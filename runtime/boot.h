@@ -38,6 +38,8 @@ void gr_go_native_quiet(void);
 
 /* Boot on the initial thread if not done yet; a no-op on other threads and once booted. */
 void gr_boot(void);
+/* True once the scheduler runs (Ms, Ps and the main G exist). Context: any. */
+bool gr_sched_booted(void);
 
 /* True when hooks must pass straight to glibc (before boot is fine: hooks check gr_current). */
 static inline bool

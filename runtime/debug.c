@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "runtime/boot.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
 

@@ -30,7 +30,8 @@
  * Locks: wait-table buckets (sema.c); pd->lock (registration, resets: never held with a
  * bucket lock); init_lock (leaf). Fork: gr_netpoll_fork_child (from the runtime's atfork
  * child handler, and lazily when a registration finds itself in a child) gives the child its
- * own poller; a vfork child must not reach here (the runtime's vfork flag, not yet there).
+ * own poller. A vfork child never reaches here: inside vfork every hook passes straight to
+ * glibc (hooks/spawn.c).
  */
 #include "runtime/netpoll.h"
 
@@ -40,6 +41,7 @@
 #include "runtime/arch.h"
 #include "runtime/atomic.h"
 #include "runtime/debug.h"
+#include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
 

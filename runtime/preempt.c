@@ -21,6 +21,7 @@
 #include "runtime/atomic.h"
 #include "runtime/debug.h"
 #include "runtime/libc.h"
+#include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
 

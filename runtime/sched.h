@@ -1,5 +1,7 @@
 /*
- * runtime/sched.h: G, M, P and the scheduler's global state.
+ * runtime/sched.h: the types of G, M, P and the scheduler's global state (Go's runtime2.go).
+ * Types and the two global objects only; each file that acts on them has its own header
+ * (proc.h, g.h, m.h, syscall.h, spare.h, ...).
  *
  * A G is a user thread: stack, saved context, TLS block (its own thread descriptor). An M is an
  * OS thread; its g0 runs the scheduler on the M's own stack. A P is a logical processor: a run
@@ -9,7 +11,7 @@
  *  - gr_getm() (GS base) is the running M on any OS thread the runtime owns.
  *  - gr_curg is an initial-exec __thread variable, so it lives in each G's TLS block and
  *    names that G; on g0 the installed FS may still be the previous G's block, so g0 never
- *    reads it (HACKING.md: "g0 is TLS-free"). gr_current() is the check hooks use.
+ *    reads it (HACKING.md: "g0 is TLS-free"). gr_current() (proc.h) is the check hooks use.
  */
 #ifndef GR_RUNTIME_SCHED_H
 #define GR_RUNTIME_SCHED_H
@@ -23,6 +25,9 @@
 #include "runtime/base.h"
 #include "runtime/lock.h"
 #include "runtime/timer.h"
+
+#define GR_PROCS_MAX  1024      /* GREENRUN_PROCS at most (preload/config.h agrees) */
+#define GR_SPARES_MAX 64        /* spare Ps at most (spare.c) */
 
 enum {
     G_IDLE,          /* just allocated, not yet started */
@@ -80,7 +85,6 @@ struct g {
     size_t guard;                /* bytes of guard below stack_lo inside the mapping */
     bool user_stack;             /* pthread_attr_setstack: the program owns the memory */
     bool is_main;                /* the program's initial thread */
-    bool lockedm;                /* wired to its M (not yet used) */
 
     /* Start and result. */
     void *(*fn)(void *);
@@ -90,7 +94,6 @@ struct g {
 
     /* Parking. */
     const char *waitreason;      /* owner G while running; read racily by dumps */
-    int64_t waitsince;
     uint64_t sigmask;            /* owner G: blocked signals (the M applies it on switch-in) */
     uint64_t sigpending;         /* atomic: signals sent by pthread_kill while not running */
     uint64_t sigdelivered;       /* owner G: signals raised on it since gr_signal_eintr */
@@ -193,7 +196,7 @@ struct gr_sched {
 
     int32_t nprocs;              /* immutable after boot: GREENRUN_PROCS */
     int32_t nallp;               /* immutable after boot: nprocs plus the spare Ps */
-    struct p *allp[1024 + 64];   /* immutable after boot: the Ps, then the spares */
+    struct p *allp[GR_PROCS_MAX + GR_SPARES_MAX]; /* immutable after boot: Ps, then spares */
     struct p *pspare;            /* protected by lock: spare Ps not in use */
     struct p *stuckp;            /* atomic: the P a spare last stood in for (a hint) */
     uint64_t stuckp_tick;        /* atomic: its schedtick then */
@@ -201,7 +204,6 @@ struct gr_sched {
     struct m *m0;                /* immutable: the M of the initial thread */
 
     uint64_t goidgen;            /* atomic */
-    int32_t ngsys;               /* unused */
     int32_t nlive;               /* atomic: user Gs alive; the last one to exit calls exit(0) */
 
     int64_t sleep_until;         /* atomic: deadline of the M sleeping with a timeout, or 0 */
@@ -223,139 +225,5 @@ struct gr_sched {
 
 extern struct gr_sched gr_sched;
 extern __thread struct g *gr_curg __attribute__((tls_model("initial-exec")));
-
-bool gr_sched_booted(void);
-
-/*
- * The running user G, or NULL on g0, on an OS thread the runtime does not own, before boot.
- * gr_curg is NULL exactly on threads the runtime does not own; on an M's own blocks it names
- * the M's g0, so gr_curg != NULL means gr_getm() is valid.
- */
-static inline struct g *
-gr_current(void)
-{
-    struct g *gp = gr_curg;
-
-    if (gp == NULL || gr_getm()->curg != gp)
-        return NULL;
-    return gp;
-}
-
-/*
- * Park the running G. On g0, unlockf(gp, arg) runs; if it returns false the G is made runnable
- * again at once. Whoever readies the G must be able to find it only after unlockf released
- * their lock: that is what makes park/ready free of lost wakeups.
- * Context: user G.
- */
-void gr_park(bool (*unlockf)(struct g *gp, void *arg), void *arg, const char *reason);
-/* Make a parked G runnable on the current M's P (or the global queue). Context: any. */
-void gr_ready(struct g *gp);
-/* Yield the P to other runnable Gs. Context: user G. */
-void gr_yield(void);
-/*
- * Signals sent to a G (pthread_kill, pthread_sigqueue). gr_signal_send records sig (with
- * info when non-NULL) as pending for gp and wakes it if it waits interruptibly or in
- * sigwait; an unblocked signal is raised on the G's own M when it runs. gr_signal_take
- * removes one pending signal of set (the lowest) for sigwait, filling *info; 0 if none.
- */
-void gr_signal_send(struct g *gp, int sig, const siginfo_t *info);
-int gr_signal_take(struct g *gp, uint64_t set, siginfo_t *info);
-/* A process signal was handled on g0: let one G parked interruptibly see it (as the thread
- * it would have interrupted natively). gr_signal_orphan: async-signal-safe; sysmon runs
- * gr_signal_pass_orphans. */
-void gr_signal_orphan(int sig);
-void gr_signal_pass_orphans(void);
-/* Raise gp's pending signals that its mask no longer blocks. Context: gp itself. */
-void gr_signal_deliver(struct g *gp);
-
-/*
- * After a wait that a signal interrupted (GR_WAKE_SIGNAL): the handlers have run; true when
- * the call must fail with EINTR (one had no SA_RESTART), false when it restarts. Context: G.
- */
-bool gr_signal_eintr(struct g *gp);
-/* Yield to the global queue (preemption: let every P see the G). Context: user G. */
-void gr_yield_global(void);
-
-/*
- * Bracket a call that may block in the kernel: the P is left in P_SYSCALL, and sysmon
- * hands it to another M if the call lasts and there is work. gr_exitsyscall takes the P
- * back, or another idle one, or parks the G until one is free. Context: user G; between the
- * two, the G must not call into the runtime.
- */
-void gr_entersyscall(void);
-void gr_exitsyscall(void);
-
-/*
- * A raw system call that may sleep in the kernel, made in syscall mode (Go's Syscall beside
- * RawSyscall): the kernel's result, -errno on failure; errno is not touched.
- * Requires: a user G with a P (a hook's gr_hook_g() was not NULL).
- */
-long gr_blocking_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
-#define gr_blocking_syscall1(n, a) gr_blocking_syscall6((n), (long)(a), 0, 0, 0, 0, 0)
-#define gr_blocking_syscall2(n, a, b) gr_blocking_syscall6((n), (long)(a), (long)(b), 0, 0, 0, 0)
-#define gr_blocking_syscall3(n, a, b, c) \
-    gr_blocking_syscall6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
-#define gr_blocking_syscall4(n, a, b, c, d) \
-    gr_blocking_syscall6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
-
-/* In a fork child, on the forking G: reset to one M running it, a fresh g0, no other G, and
- * restart sysmon (DESIGN.md "fork and exec"). Registered as the first atfork child handler. */
-void gr_fork_child(void);
-/* sysmon: take back Ps that sit in blocking calls while work waits. Returns how many. */
-int gr_retake(int64_t now);
-/* sysmon: pp's M is stuck in the kernel holding it while work waits: start a spare P. */
-bool gr_start_spare(struct p *stuck);
-
-/* Start a new G running fn(arg) and queue it. Returns 0 or a positive errno. */
-struct gr_gattr {
-    size_t stack_size;           /* 0 = default */
-    void *stack_addr;            /* user stack (lowest address), with stack_size; or NULL */
-    size_t guard_size;
-    bool detached;
-    bool has_sigmask;
-};
-int gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, struct g **out);
-/* Run the program's main on the main G, so that pthread_exit from main ends only the G. */
-int gr_run_main(int (*main_fn)(int, char **, char **), int argc, char **argv, char **envp);
-/* Finish the current G with result: runs TLS and key destructors, never returns. */
-GR_NORETURN void gr_goexit(void *result);
-/* Register fn to run on every exiting G, on the G, after its TLS destructors. */
-void gr_on_gexit(void (*fn)(struct g *gp));
-/* Release a dead G's stack and descriptor (after join, or at exit when detached). */
-void gr_gfree(struct g *gp);
-
-/* What a G is doing, for the public greenrun_thread_info (preload/greenrun.h). */
-struct gr_ginfo {
-    uint32_t status;             /* G_* */
-    const char *waitreason;      /* G_WAITING: a static string, else NULL */
-    pid_t mtid;                  /* G_RUNNING, G_SYSCALL: its M's OS thread, else 0 */
-    bool masleep;                /* G_SYSCALL: that M sleeps in the kernel */
-};
-/* Fill gi about gp: 0, or -ESRCH when gp is not a user G. Context: any M; racy snapshot. */
-int gr_g_info(struct g *gp, struct gr_ginfo *gi);
-/* The scheduling state letter of mp's OS thread in /proc (R, S, D...), or 0 when unknown. */
-char gr_m_kstate(struct m *mp);
-
-/* Map a pthread_t (the descriptor address) to its G; NULL if it is not one of ours. */
-struct g *gr_g_from_tp(uintptr_t tp);
-
-
-/* Wake an idle P if there is work and nobody is spinning (Go's wakep). */
-void gr_wakep(void);
-
-/* Schedtrace line (sysmon). */
-void gr_schedtrace(bool detailed);
-
-/* Boot the scheduler: Ps, M0, the main G and sysmon. 0 or -1. */
-int gr_boot_sched(int nprocs);
-/* Called by gr_timer_add: make sure an M wakes up for a timer at when. */
-void gr_timer_added(int64_t when);
-
-/* The P the calling M holds, or NULL. Context: any M. */
-static inline struct p *
-gr_curp(void)
-{
-    return gr_getm()->p;
-}
 
 #endif /* GR_RUNTIME_SCHED_H */

@@ -20,6 +20,7 @@
 
 #include "runtime/atomic.h"
 #include "runtime/debug.h"
+#include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
 #include "runtime/timer.h"

@@ -15,11 +15,16 @@
 #include "runtime/blockrec.h"
 #include "runtime/debug.h"
 #include "runtime/netpoll.h"
+#include "runtime/m.h"
 #include "runtime/preempt.h"
+#include "runtime/proc.h"
 #include "runtime/runq.h"
 #include "runtime/sched.h"
+#include "runtime/signal.h"
+#include "runtime/spare.h"
 #include "runtime/stack.h"
 #include "runtime/sys.h"
+#include "runtime/syscall.h"
 
 #define SYSMON_MIN_SLEEP   20000LL          /* 20 us */
 #define SYSMON_MAX_SLEEP   10000000LL       /* 10 ms */
@@ -40,8 +45,8 @@ gr_sysmon_config(int64_t schedtrace_ms)
     schedtrace_ns = schedtrace_ms * 1000000LL;
 }
 
-void
-gr_schedtrace(bool detailed)
+static void
+schedtrace(void)
 {
     int64_t ms = (gr_nanotime() - boot_time) / 1000000LL;
     char line[512];
@@ -60,7 +65,6 @@ gr_schedtrace(bool detailed)
         n += gr_snprint(line + n, sizeof(line) - n, i == 0 ? "%u" : " %u", len);
     }
     gr_print("%s]\n", line);
-    (void)detailed;
 }
 
 #define PREEMPT_AFTER_NS  10000000LL      /* 10 ms, as Go's forcePreemptNS */
@@ -232,11 +236,8 @@ gr_sysmon_main(void *arg)
     struct m *mp = arg;
     int64_t delay = SYSMON_MIN_SLEEP, next_trace, until, due;
 
-    gr_sys_set_gs((uintptr_t)mp);
-    mp->tid = gr_sys_gettid();
-    mp->ownfs = gr_get_tp();
-    mp->sysdesc = mp->ownfs;
-    gr_curg = &mp->g0;
+    if (gr_m_init_self(mp) != 0)
+        gr_throw("sysmon: cannot set the GS base");
     boot_time = gr_nanotime();
     next_trace = schedtrace_ns > 0 ? boot_time + schedtrace_ns : INT64_MAX;
     until = boot_time + delay;
@@ -265,7 +266,7 @@ gr_sysmon_main(void *arg)
             }
         }
         if (now >= next_trace) {
-            gr_schedtrace(false);
+            schedtrace();
             next_trace = now + schedtrace_ns;
         }
         until = now + delay;

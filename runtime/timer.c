@@ -21,6 +21,7 @@
 #include "runtime/atomic.h"
 #include "runtime/debug.h"
 #include "runtime/mem.h"
+#include "runtime/proc.h"
 #include "runtime/sched.h"
 
 static void

@@ -31,6 +31,7 @@
 #include "runtime/atomic.h"
 #include "runtime/debug.h"
 #include "runtime/libc.h"
+#include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
 

@@ -14,6 +14,10 @@
 
 struct g;
 
+/* The fake tids of Gs (the owner ids of glibc's recursive locks) start here: above
+ * PID_MAX_LIMIT (2^22), so none is ever a real thread's. */
+#define GR_FAKE_TID_BASE 0x400000
+
 struct gr_tls_layout {
     size_t static_size;          /* glibc's static TLS size, descriptor included */
     size_t static_align;

@@ -1,0 +1,115 @@
+/*
+ * runtime/fork.c: the fork child keeps one M, running the forking G (DESIGN.md "fork and
+ * exec").
+ *
+ * Locks: none; in the child only this thread exists, so every runtime lock is reset.
+ */
+#include "runtime/fork.h"
+
+#include <string.h>
+#include <sys/syscall.h>
+
+#include "runtime/blockrec.h"
+#include "runtime/boot.h"
+#include "runtime/debug.h"
+#include "runtime/m.h"
+#include "runtime/mem.h"
+#include "runtime/netpoll.h"
+#include "runtime/proc.h"
+#include "runtime/sema.h"
+#include "runtime/stack.h"
+#include "runtime/sys.h"
+#include "runtime/sysmon.h"
+#include "runtime/tls.h"
+
+#define RSEQ_FLAG_UNREGISTER 1
+#define RSEQ_SIG             0x53053053      /* glibc's signature for x86_64 */
+
+/*
+ * Runs in the child, first of the atfork child handlers (or from the _Fork hook, which runs
+ * none), on the forking G. Every other thread is gone: their Ms, their Gs, their waits and
+ * timers. glibc recycled every listed descriptor but the calling G's, the M's own stack and
+ * TLS included, so the M gets a fresh g0; the G's descriptor is now the one glibc lists for
+ * this thread. Every M's /proc files name threads of the parent: all are closed, the M's
+ * own reopened.
+ */
+void
+gr_fork_child(void)
+{
+    struct g *gp = gr_current();
+    struct m *mp;
+
+    if (!gr_sched_booted())
+        return;
+    if (gp == NULL) {
+        gr_go_native_quiet();            /* forked from a thread the runtime does not own */
+        return;
+    }
+    mp = gp->m;
+    /* The kernel's rseq area for this thread lies in the recycled descriptor. */
+    gr_syscall4(SYS_rseq, gr_tls.rseq_cpu_off != 0 ? mp->sysdesc + gr_tls.rseq_cpu_off - 4 : 0,
+                32, RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
+
+    memset(&gr_sched.lock, 0, sizeof(gr_sched.lock));
+    memset(&gr_sched.glock, 0, sizeof(gr_sched.glock));
+    gr_sema_fork_child();
+    gr_mem_fork_child();
+    gr_stack_fork_child();
+    gr_blockrec_fork_child();
+
+    for (struct m *om = gr_sched.allm; om != NULL; om = om->alllink)
+        gr_m_close_proc(om);
+    mp->tid = gr_sys_gettid();
+    mp->sysdesc = gp->tp;
+    mp->alllink = NULL;
+    mp->spinning = false;
+    mp->schedlink = NULL;
+    mp->preempt = 0;
+    gr_note_clear(&mp->park);
+    gr_m_open_proc(mp);
+    if (!gr_m_build_g0(mp))
+        gr_throw("fork child: cannot build a scheduler stack");
+
+    gr_sched.allm = mp;
+    gr_sched.mcount = 1;
+    gr_sched.midle = NULL;
+    gr_sched.nmidle = 0;
+    gr_sched.nmspinning = 0;
+    gr_sched.sleeper = NULL;
+    gr_sched.sleep_until = 0;
+    gr_sched.netpolling = 0;
+    gr_sched.runqhead = gr_sched.runqtail = NULL;
+    gr_sched.runqsize = 0;
+    gr_sched.pidle = NULL;
+    gr_sched.npidle = 0;
+    gr_sched.pspare = NULL;
+    gr_sched.stuckp = NULL;
+    for (int i = gr_sched.nallp - 1; i >= 0; i--) {
+        struct p *pp = gr_sched.allp[i];
+        memset(&pp->timers.lock, 0, sizeof(pp->timers.lock));
+        pp->timers.len = 0;
+        pp->timers.next_when = INT64_MAX;
+        pp->runqhead = pp->runqtail = 0;
+        pp->runnext = NULL;
+        pp->stuck = NULL;
+        pp->sysmon_blocked = 0;          /* the parent's sysmon was following it */
+        pp->sysmon_blocked_rec = false;
+        if (pp == mp->p)
+            continue;
+        pp->status = P_IDLE;
+        pp->m = NULL;
+        if (pp->spare) {
+            pp->link = gr_sched.pspare;
+            gr_sched.pspare = pp;
+        } else {
+            gr_pidle_put(pp);
+        }
+    }
+    gp->allnext = gp->allprev = NULL;
+    gr_sched.allg = gp;
+    gr_sched.ng = 1;
+    gr_sched.nlive = 1;
+    gr_netpoll_fork_child();
+    if (!gr_newm(NULL, false, true, gr_sysmon_main))
+        gr_print("greenrun: warning: cannot start sysmon in the fork child\n");
+}

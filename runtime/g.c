@@ -1,0 +1,352 @@
+/*
+ * runtime/g.c: the life of a G (Go's newproc, goexit, gfput): creation on a pooled stack with
+ * its own TLS block, the first code it runs (g_entry, a miniature of nptl's start_thread),
+ * exit (TLS and key destructors on the G, then its block released on g0), and the join and
+ * detach state machine of pthread_join/pthread_detach.
+ *
+ * Join states (g->joinstate, atomic; the word joiners wait on in the wait table):
+ *   JOINABLE --exit--> EXITED --join claims--> JOINED (the joiner frees the G)
+ *   JOINABLE --detach--> DETACHED --exit--> freed by g0
+ *   EXITED --detach--> JOINED (freed by the detacher)
+ * Every change is a CAS, so exactly one of exit, join and detach frees the G.
+ *
+ * Locks: gr_sched.glock (RANK_GLOCK, a leaf): the allg list, and what walks it (static TLS
+ * images copied into every live G, signals passed to a parked G).
+ */
+#include "runtime/g.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdlib.h>
+
+#include "runtime/atomic.h"
+#include "runtime/boot.h"
+#include "runtime/ctx.h"
+#include "runtime/debug.h"
+#include "runtime/m.h"
+#include "runtime/mem.h"
+#include "runtime/proc.h"
+#include "runtime/sema.h"
+#include "runtime/signal.h"
+#include "runtime/stack.h"
+#include "runtime/sys.h"
+#include "runtime/tls.h"
+
+static void
+g_link(struct g *gp)
+{
+    gr_lock(&gr_sched.glock);
+    gp->allnext = gr_sched.allg;
+    gp->allprev = NULL;
+    if (gr_sched.allg != NULL)
+        gr_sched.allg->allprev = gp;
+    gr_sched.allg = gp;
+    gr_sched.ng++;
+    gr_unlock(&gr_sched.glock);
+}
+
+static void
+g_unlink(struct g *gp)
+{
+    gr_lock(&gr_sched.glock);
+    if (gp->allprev != NULL)
+        gp->allprev->allnext = gp->allnext;
+    else
+        gr_sched.allg = gp->allnext;
+    if (gp->allnext != NULL)
+        gp->allnext->allprev = gp->allprev;
+    gr_sched.ng--;
+    gr_unlock(&gr_sched.glock);
+}
+
+/*
+ * The first code of every G, on its own stack and TLS. Nothing local is used after the
+ * setjmp returns a second time: the G is found again through gr_curg.
+ */
+static void
+g_entry(void *arg)
+{
+    __pthread_unwind_buf_t ub;
+    void *result;
+
+    (void)arg;
+    gr_tls_on_start();
+    if (gr_load_relaxed(&gr_curg->sigpending) != 0)
+        gr_signal_deliver(gr_curg);
+    /* As nptl's start_thread: pthread_exit and cancellation unwind to here. The buffer is
+     * glibc's cancellation buffer, smaller than a sigjmp_buf, as in pthread_cleanup_push. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+    int unwound = __sigsetjmp((struct __jmp_buf_tag *)(void *)ub.__cancel_jmp_buf, 0);
+#pragma GCC diagnostic pop
+    if (unwound == 0) {
+        __pthread_register_cancel(&ub);
+        result = gr_curg->fn(gr_curg->arg);
+    } else {
+        /* Unwound: by pthread_exit (which set the result), or by cancellation. */
+        result = gr_curg->exiting ? gr_curg->result : PTHREAD_CANCELED;
+    }
+    gr_goexit(result);
+}
+
+int
+gr_run_main(int (*main_fn)(int, char **, char **), int argc, char **argv, char **envp)
+{
+    __pthread_unwind_buf_t ub;
+
+    if (gr_curg == NULL || !gr_curg->is_main)
+        return main_fn(argc, argv, envp);
+    /* pthread_exit in main unwinds to here instead of to glibc's frame, which would end the
+     * initial OS thread (M0) under the scheduler's feet. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+    int unwound = __sigsetjmp((struct __jmp_buf_tag *)(void *)ub.__cancel_jmp_buf, 0);
+#pragma GCC diagnostic pop
+    if (unwound == 0) {
+        __pthread_register_cancel(&ub);
+        return main_fn(argc, argv, envp);
+    }
+    gr_goexit(gr_curg->exiting ? gr_curg->result : PTHREAD_CANCELED);
+}
+
+int
+gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, struct g **out)
+{
+    struct g *cur = gr_current();
+    struct g *gp;
+    size_t size, guard;
+    uint64_t goid;
+    void *top;
+
+    goid = gr_xadd(&gr_sched.goidgen, 1) + 1;
+    guard = gr_round_up(attr->guard_size, GR_PAGE);
+    if (attr->stack_addr != NULL) {
+        gp = gr_mem_alloc(sizeof(struct g));
+        if (gp == NULL)
+            return EAGAIN;
+        gp->user_stack = true;
+        gp->stack_lo = attr->stack_addr;
+        top = (char *)attr->stack_addr + attr->stack_size;
+        gp->stack_hi = (void *)gr_round_down((uintptr_t)top - gr_tls_block_size(), 16);
+        guard = 0;
+    } else {
+        size = attr->stack_size != 0 ? attr->stack_size : gr_stack_default();
+        size = gr_round_up(size, GR_PAGE) + guard;
+        gp = gr_stack_galloc(size, guard);
+        if (gp == NULL)
+            return EAGAIN;
+        top = (char *)gp->map_lo + gp->map_size;
+        guard = gp->guard;
+    }
+    gp->stack_top = top;
+    gp->goid = goid;
+    gp->tid = (int32_t)(GR_FAKE_TID_BASE + goid % (0x7fffffff - GR_FAKE_TID_BASE));
+    gp->tp = gr_tls_create(top, gp, gp->tid, gp->user_stack ? gp->stack_lo : (char *)gp->map_lo + guard,
+                           (size_t)((char *)top - (char *)gp->stack_lo), guard);
+    if (gp->tp != 0) {
+        for (int i = 0; i < gr_tls.nmalloc; i++)
+            *(uintptr_t *)(gp->tp + gr_tls.malloc_off[i]) = gp->malloc_words[i];
+    }
+    if (gp->tp == 0) {
+        if (gp->user_stack)
+            gr_mem_free(gp, sizeof(struct g));
+        else
+            gr_stack_gfree(gp);
+        return EAGAIN;
+    }
+    gp->fn = fn;
+    gp->arg = arg;
+    gp->joinstate = attr->detached ? JOIN_DETACHED : JOIN_JOINABLE;
+    gp->sigmask = cur != NULL ? cur->sigmask : 0;
+    gr_ctx_make(&gp->ctx, gp->stack_hi, g_entry, gp);
+    gp->status = G_WAITING;        /* gr_ready() moves it to runnable */
+    g_link(gp);
+    int32_t live = gr_xadd(&gr_sched.nlive, 1) + 1;
+    if (live > gr_load_relaxed(&gr_sched.peaklive))
+        gr_store_relaxed(&gr_sched.peaklive, live);
+    gr_xadd_relaxed(&gr_sched.ncreated, 1);
+    *out = gp;
+    gr_ready(gp);
+    return 0;
+}
+
+static void (*gexit_fns[4])(struct g *);
+
+void
+gr_on_gexit(void (*fn)(struct g *gp))
+{
+    for (size_t i = 0; i < GR_ARRAY_LEN(gexit_fns); i++) {
+        if (gexit_fns[i] == NULL) {
+            gexit_fns[i] = fn;
+            return;
+        }
+    }
+    gr_throw("gr_on_gexit: too many exit functions");
+}
+
+void
+gr_goexit(void *result)
+{
+    struct g *gp = gr_curg;
+
+    gp->result = result;
+    gr_tls_run_dtors(gp->tp);
+    for (size_t i = 0; i < GR_ARRAY_LEN(gexit_fns) && gexit_fns[i] != NULL; i++)
+        gexit_fns[i](gp);
+    /* As nptl: the last thread to exit ends the process with status 0. */
+    if (gr_xadd(&gr_sched.nlive, -1) == 1)
+        exit(0);
+    gr_switch_to_g0(gp, AFTER_EXIT);
+    gr_throw("goexit: dead G resumed");
+}
+
+void
+gr_gfree(struct g *gp)
+{
+    g_unlink(gp);
+    if (gp->is_main)
+        return;                          /* the initial thread's stack is the process's */
+    if (gp->user_stack)
+        gr_mem_free(gp, sizeof(struct g));
+    else
+        gr_stack_gfree(gp);
+}
+
+struct g *
+gr_g_from_tp(uintptr_t tp)
+{
+    if (tp == 0 || !gr_sched_booted())
+        return NULL;
+    return *(struct g **)(tp + gr_tls.curg_off);
+}
+
+int
+gr_g_info(struct g *gp, struct gr_ginfo *gi)
+{
+    struct m *mp;
+
+    /* An M's g0 (goid 0) answers for the OS thread glibc lists, not for a G. */
+    if (gp == NULL || gp->goid == 0)
+        return -ESRCH;
+    gi->status = gr_load(&gp->status);
+    gi->waitreason = gi->status == G_WAITING ? gp->waitreason : NULL;
+    gi->mtid = 0;
+    gi->masleep = false;
+    mp = gr_load(&gp->m);
+    if (mp != NULL && (gi->status == G_RUNNING || gi->status == G_SYSCALL)) {
+        gi->mtid = mp->tid;
+        if (gi->status == G_SYSCALL) {
+            char st = gr_m_kstate(mp);
+            gi->masleep = st == 'S' || st == 'D';
+        }
+    }
+    return 0;
+}
+
+/* On g0, after a G finished: release its TLS, then hand it to its joiner or free it
+ * (the header's join states). */
+void
+gr_g_dead(struct m *mp, struct g *gp)
+{
+    uint32_t js;
+
+    gr_m_install_ownfs(mp);
+    if (!gp->is_main)
+        gr_tls_destroy(gp->tp);
+    gr_store(&gp->status, G_DEAD);
+    js = JOIN_JOINABLE;
+    if (gr_cas(&gp->joinstate, &js, JOIN_EXITED)) {
+        gr_futex_wake(&gp->joinstate, INT32_MAX, ~0u);
+        return;
+    }
+    if (js == JOIN_DETACHED)
+        gr_gfree(gp);
+}
+
+/*
+ * A G without a guard page is checked each time it switches out: its saved stack pointer
+ * must still be inside its stack. (A canary word at the stack's end would cost a resident
+ * page per G; the stack pointer costs nothing.)
+ */
+void
+gr_g_check_stack(struct g *gp)
+{
+    if (!gp->is_main && gp->ctx.sp < (uintptr_t)gp->stack_lo + 256) {
+        gr_print("greenrun: thread %lu overflowed its %lu-byte stack\n",
+                 (unsigned long)gp->goid,
+                 (unsigned long)((char *)gp->stack_top - (char *)gp->stack_lo));
+        gr_throw("stack overflow");
+    }
+}
+
+int
+gr_join(struct g *gp, void **ret, int64_t deadline)
+{
+    struct g *self = gr_current();
+
+    if (gp == self)
+        return -EDEADLK;
+    for (;;) {
+        uint32_t js = gr_load(&gp->joinstate);
+        int r;
+
+        /* As glibc's tryjoin: a running thread is EBUSY before anything else. */
+        if (deadline == 0 && (js == JOIN_JOINABLE || js == JOIN_DETACHED))
+            return -EBUSY;
+        if (js == JOIN_DETACHED || js == JOIN_JOINED)
+            return -EINVAL;
+        if (js == JOIN_EXITED) {
+            if (!gr_cas(&gp->joinstate, &js, JOIN_JOINED))
+                continue;
+            if (ret != NULL)
+                *ret = gp->result;
+            gr_gfree(gp);
+            return 0;
+        }
+        if (deadline == 0)
+            return -EBUSY;
+        if (self != NULL && gr_cancel_pending(self))
+            return -ECANCELED;
+        r = gr_futex_wait(&gp->joinstate, JOIN_JOINABLE, ~0u, deadline,
+                          GR_WQ_CANCEL | GR_WQ_SIGNAL);
+        if (r == -ETIMEDOUT || r == -ECANCELED)
+            return r;
+    }
+}
+
+int
+gr_detach(struct g *gp)
+{
+    uint32_t js = JOIN_JOINABLE;
+
+    if (gr_cas(&gp->joinstate, &js, JOIN_DETACHED))
+        return 0;
+    if (js == JOIN_EXITED && gr_cas(&gp->joinstate, &js, JOIN_JOINED)) {
+        gr_gfree(gp);
+        return 0;
+    }
+    return -EINVAL;
+}
+
+struct g *
+gr_g_adopt_main(struct m *mp)
+{
+    struct g *mg = gr_mem_alloc(sizeof(struct g));
+
+    if (mg == NULL)
+        return NULL;
+    mg->tp = mp->sysdesc;
+    mg->is_main = true;
+    mg->goid = gr_xadd(&gr_sched.goidgen, 1) + 1;
+    mg->joinstate = JOIN_JOINABLE;
+    mg->sigmask = mp->sigmask_cur;
+    mg->m = mp;
+    mg->status = G_RUNNING;
+    g_link(mg);
+    gr_sched.nlive = 1;
+    gr_sched.peaklive = 1;
+    gr_curg = mg;
+    mp->curg = mg;
+    return mg;
+}

@@ -1,0 +1,75 @@
+/*
+ * runtime/proc.h: the scheduler (proc.c): park and ready, the scheduler loop, idle Ps and Ms.
+ */
+#ifndef GR_RUNTIME_PROC_H
+#define GR_RUNTIME_PROC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "runtime/arch.h"
+#include "runtime/sched.h"
+
+/*
+ * The running user G, or NULL on g0, on an OS thread the runtime does not own, before boot.
+ * gr_curg is NULL exactly on threads the runtime does not own; on an M's own blocks it names
+ * the M's g0, so gr_curg != NULL means gr_getm() is valid.
+ */
+static inline struct g *
+gr_current(void)
+{
+    struct g *gp = gr_curg;
+
+    if (gp == NULL || gr_getm()->curg != gp)
+        return NULL;
+    return gp;
+}
+
+/* The P the calling M holds, or NULL. Context: any M. */
+static inline struct p *
+gr_curp(void)
+{
+    return gr_getm()->p;
+}
+
+/*
+ * Park the running G. On g0, unlockf(gp, arg) runs; if it returns false the G is made runnable
+ * again at once. Whoever readies the G must be able to find it only after unlockf released
+ * their lock: that is what makes park/ready free of lost wakeups.
+ * Context: user G.
+ */
+void gr_park(bool (*unlockf)(struct g *gp, void *arg), void *arg, const char *reason);
+/* Make a parked G runnable on the current M's P (or the global queue). Context: any. */
+void gr_ready(struct g *gp);
+/* Yield the P to other runnable Gs, at the tail of the local queue. Context: user G. */
+void gr_yield(void);
+/* Yield to the global queue (preemption: let every P see the G). Context: user G. */
+void gr_yield_global(void);
+/* Wake an idle P if there is work and nobody is spinning (Go's wakep). Context: any M. */
+void gr_wakep(void);
+/* Called by gr_timer_add: make sure an M wakes up for a timer at when. */
+void gr_timer_added(int64_t when);
+
+/* ---- Inside the runtime: the other scheduler files (m.c, g.c, syscall.c, spare.c, boot.c,
+ * fork.c) act on the idle lists and on the switch to g0 through these. */
+
+/* The idle P list. Requires: gr_sched.lock held. */
+void gr_pidle_put(struct p *pp);
+struct p *gr_pidle_get(void);
+/* Give up pp: to the idle list, or a spare to the spare list. Requires: gr_sched.lock held. */
+void gr_p_release(struct p *pp);
+/* Attach idle pp to mp. Requires: pp is idle and not on the idle list; mp is the caller. */
+void gr_acquirep(struct m *mp, struct p *pp);
+/* Run some M on pp (an idle P when NULL); spinning: the M counts as spinning, already
+ * counted in nmspinning by the caller. Requires: gr_sched.lock not held. */
+void gr_startm(struct p *pp, bool spinning);
+/* Switch from gp, running, to its M's g0, which then does what after (AFTER_*) asks. */
+void gr_switch_to_g0(struct g *gp, int after);
+/* Back on gp after a switch: act on what arrived for it meanwhile (signals, cancel). */
+void gr_resumed(struct g *gp);
+/* On g0: finish what the G that just switched away asked for (mp->after). */
+void gr_after_switch(struct m *mp);
+/* The scheduler loop of mp, on its g0. */
+GR_NORETURN void gr_schedule(struct m *mp);
+
+#endif /* GR_RUNTIME_PROC_H */

@@ -1,0 +1,34 @@
+/*
+ * runtime/signal.h: signals sent to a G, and process signals a G must see (signal.c).
+ */
+#ifndef GR_RUNTIME_SIGNAL_H
+#define GR_RUNTIME_SIGNAL_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct g;
+
+/*
+ * Signals sent to a G (pthread_kill, pthread_sigqueue). gr_signal_send records sig (with
+ * info when non-NULL) as pending for gp and wakes it if it waits interruptibly or in
+ * sigwait; an unblocked signal is raised on the G's own M when it runs. gr_signal_take
+ * removes one pending signal of set (the lowest) for sigwait, filling *info; 0 if none.
+ */
+void gr_signal_send(struct g *gp, int sig, const siginfo_t *info);
+int gr_signal_take(struct g *gp, uint64_t set, siginfo_t *info);
+/* Raise gp's pending signals that its mask no longer blocks. Context: gp itself. */
+void gr_signal_deliver(struct g *gp);
+/*
+ * After a wait that a signal interrupted (GR_WAKE_SIGNAL): the handlers have run; true when
+ * the call must fail with EINTR (one had no SA_RESTART), false when it restarts. Context: G.
+ */
+bool gr_signal_eintr(struct g *gp);
+/* A process signal was handled on g0: let one G parked interruptibly see it (as the thread
+ * it would have interrupted natively). gr_signal_orphan: async-signal-safe; sysmon runs
+ * gr_signal_pass_orphans. */
+void gr_signal_orphan(int sig);
+void gr_signal_pass_orphans(void);
+
+#endif /* GR_RUNTIME_SIGNAL_H */
