@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 
 #include "runtime/atomic.h"
+#include "runtime/cancel.h"
 #include "runtime/sema.h"
 #include "runtime/tls.h"
 
@@ -155,35 +156,10 @@ GR_EXPORT int
 pthread_cancel(pthread_t th)
 {
     struct g *gp = g_of(th);
-    int err;
 
     if (gp == NULL)
         return gr_real.pthread_cancel(th);
-    if (gr_load(&gp->status) == G_DEAD)
-        return 0;
-    /* glibc sets CANCELING|CANCELED in the G's descriptor; its own cancellation points and
-     * pthread_testcancel act on them. Then wake the G if it waits in one of ours. */
-    err = gr_real.pthread_cancel(th);
-    if (err != 0 && err != ESRCH)
-        return err;
-    int *ch = gr_tls_cancelhandling(gp->tp);
-    int v = gr_load(ch);
-    if ((v & 0x3) == 0x2 && (v & 0x4) && gp != gr_current()) {
-        /* Asynchronous: glibc marked it "canceling" and signalled the fake tid. Signal the
-         * M running the G instead; its handler marks it canceled and unwinds it. Not running:
-         * mark it canceled here, and it acts when it runs again (proc.c, resumed()). */
-        struct m *mp = gr_load(&gp->m);
-        gr_tls_sigcancel_wrap();
-        if (mp != NULL && gr_load(&gp->status) == G_RUNNING) {
-            gr_store(&mp->cancel_target, gp);
-            gr_sys_tgkill(gr_sys_getpid(), mp->tid, 32 /* SIGCANCEL */);
-            return 0;
-        }
-        gr_fetch_or(ch, 0x8);
-    }
-    if (gr_cancel_pending(gp))
-        gr_wq_interrupt(gp, GR_WQ_CANCEL);
-    return 0;
+    return -gr_cancel(gp, (uintptr_t)th);
 }
 
 /* glibc's header redirects pthread_yield to sched_yield; old binaries reference it. */
@@ -383,7 +359,7 @@ pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
     if (set == NULL)
         return 0;
     memcpy(&nmask, set, sizeof(nmask));
-    nmask &= ~((1ULL << (32 - 1)) | (1ULL << (33 - 1)));   /* glibc's SIGCANCEL, SIGSETXID */
+    nmask &= ~((1ULL << (GR_SIGCANCEL - 1)) | (1ULL << (GR_SIGSETXID - 1)));
     switch (how) {
     case SIG_BLOCK:
         mask |= nmask;

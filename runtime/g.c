@@ -21,6 +21,7 @@
 #include <stdlib.h>
 
 #include "runtime/atomic.h"
+#include "runtime/cancel.h"
 #include "runtime/boot.h"
 #include "runtime/ctx.h"
 #include "runtime/debug.h"

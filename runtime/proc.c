@@ -25,11 +25,11 @@
  */
 #include "runtime/proc.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 
 #include "runtime/atomic.h"
+#include "runtime/cancel.h"
 #include "runtime/ctx.h"
 #include "runtime/debug.h"
 #include "runtime/g.h"
@@ -40,7 +40,6 @@
 #include "runtime/spare.h"
 #include "runtime/sys.h"
 #include "runtime/timer.h"
-#include "runtime/tls.h"
 
 struct gr_sched gr_sched;
 __thread struct g *gr_curg __attribute__((tls_model("initial-exec")));
@@ -269,15 +268,7 @@ gr_resumed(struct g *gp)
 {
     if ((gr_load_relaxed(&gp->sigpending) & ~gp->sigmask) != 0)
         gr_signal_deliver(gp);
-    /* glibc's bits: async type 0x2 and canceling 0x4 or canceled 0x8 set; disabled 0x1 and
-     * exiting 0x10 not. glibc marks an asynchronous cancel only "canceling" and lets the
-     * signal handler mark it canceled; the signal may have missed the G. */
-    int *ch = gr_tls_cancelhandling(gp->tp);
-    int v = gr_load_relaxed(ch);
-    if ((v & 0x13) == 0x2 && (v & 0xc) != 0) {
-        gr_fetch_or(ch, 0xc);
-        pthread_testcancel();
-    }
+    gr_cancel_resumed(gp);
 }
 
 void

@@ -19,12 +19,12 @@
 #include <string.h>
 
 #include "runtime/atomic.h"
+#include "runtime/cancel.h"
 #include "runtime/debug.h"
 #include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
 #include "runtime/timer.h"
-#include "runtime/tls.h"
 
 #define NBUCKET 4096
 
@@ -153,15 +153,6 @@ gr_wq_wake(struct gr_bucket *b, struct gr_waiter *w, uint32_t reason)
         gr_store(&w->wake, reason);
         gr_sys_futex_wake(&w->wake, 1);
     }
-}
-
-bool
-gr_cancel_pending(struct g *gp)
-{
-    /* glibc's bits: CANCELSTATE 0x1 (disabled), CANCELED 0x8, EXITING 0x10. */
-    int ch = gr_load(gr_tls_cancelhandling(gp->tp));
-
-    return (ch & 0x1) == 0 && (ch & 0x8) != 0 && (ch & 0x10) == 0;
 }
 
 struct parkwait {

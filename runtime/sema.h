@@ -80,9 +80,6 @@ void gr_wq_interrupt(struct g *gp, unsigned why);
 /* Signals pending for gp that its mask does not block, or that its sigwait waits for. */
 uint64_t gr_signals_deliverable(struct g *gp);
 
-/* True when gp has a pending, enabled cancellation request (glibc's cancelhandling bits). */
-bool gr_cancel_pending(struct g *gp);
-
 /*
  * Futex semantics on the wait table: wait while *addr == val (-EAGAIN otherwise), until woken
  * by gr_futex_wake with an overlapping bitset, deadline (-ETIMEDOUT) or cancel (-ECANCELED).

@@ -7,6 +7,8 @@
  * program's handler runs on that G; sigwait takes it from the record instead. Sending wakes a
  * wait the signal must interrupt (GR_WQ_SIGNAL), or a sigwait for it.
  */
+#include "runtime/signal.h"
+
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -18,13 +20,6 @@
 #include "runtime/sys.h"
 #include "runtime/sysmon.h"
 
-struct ksigaction {
-    void *handler;
-    unsigned long flags;
-    void *restorer;
-    uint64_t mask;
-};
-
 bool
 gr_signal_eintr(struct g *gp)
 {
@@ -33,7 +28,7 @@ gr_signal_eintr(struct g *gp)
 
     gp->sigdelivered = 0;
     for (int sig = 1; sig <= 64; sig++) {
-        struct ksigaction ka;
+        struct gr_ksigaction ka;
         if (!(got & (1ULL << (sig - 1))))
             continue;
         if (gr_sys_rt_sigaction(sig, NULL, &ka) != 0 || !(ka.flags & SA_RESTART))

@@ -10,6 +10,11 @@
 
 struct g;
 
+/* glibc's own signals: SIGCANCEL (cancel.c) and SIGSETXID (the setuid family, tls.c). The
+ * program can neither block nor catch them. */
+#define GR_SIGCANCEL 32
+#define GR_SIGSETXID 33
+
 /*
  * Signals sent to a G (pthread_kill, pthread_sigqueue). gr_signal_send records sig (with
  * info when non-NULL) as pending for gp and wakes it if it waits interruptibly or in

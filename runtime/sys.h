@@ -39,7 +39,14 @@ pid_t gr_sys_getpid(void);
 int gr_sys_tgkill(pid_t pid, pid_t tid, int sig);
 int gr_sys_sched_yield(void);
 int gr_sys_sigprocmask(int how, const void *set, void *old);
-int gr_sys_rt_sigaction(int sig, const void *act, void *old);
+/* The kernel's struct sigaction (x86_64), for gr_sys_rt_sigaction. */
+struct gr_ksigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+};
+int gr_sys_rt_sigaction(int sig, const struct gr_ksigaction *act, struct gr_ksigaction *old);
 void gr_sys_exit_group(int code) __attribute__((noreturn));
 
 /*

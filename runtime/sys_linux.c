@@ -201,7 +201,7 @@ gr_sys_sigprocmask(int how, const void *set, void *old)
 }
 
 int
-gr_sys_rt_sigaction(int sig, const void *act, void *old)
+gr_sys_rt_sigaction(int sig, const struct gr_ksigaction *act, struct gr_ksigaction *old)
 {
     return (int)gr_syscall4(SYS_rt_sigaction, sig, act, old, 8);
 }

@@ -33,6 +33,7 @@
 #include "runtime/libc.h"
 #include "runtime/proc.h"
 #include "runtime/sched.h"
+#include "runtime/signal.h"
 #include "runtime/sys.h"
 
 #define TCB_OFF_TCB          0x00
@@ -416,16 +417,8 @@ gr_tls_run_dtors(uintptr_t tp)
     }
 }
 
-/* ---- setuid() with many Gs: glibc's SIGSETXID handler must see the M's own descriptor. */
+/* ---- setuid() with many Gs: glibc's GR_SIGSETXID handler must see the M's own descriptor. */
 
-#define SIGSETXID 33
-
-struct ksigaction {
-    void *handler;
-    unsigned long flags;
-    void *restorer;
-    uint64_t mask;
-};
 
 static void (*glibc_setxid)(int, siginfo_t *, void *);
 
@@ -450,55 +443,17 @@ setxid_wrapper(int sig, siginfo_t *si, void *uc)
     gr_sys_set_fs(tp);
 }
 
-/*
- * glibc's SIGCANCEL handler acts on the descriptor of whatever runs when the signal lands.
- * On g0, that is a G that is not running here (the last one): never let it act there.
- */
-#define SIGCANCEL 32
-
-static void (*glibc_sigcancel)(int, siginfo_t *, void *);
-
-static void
-sigcancel_wrapper(int sig, siginfo_t *si, void *uc)
-{
-    struct g *gp;
-
-    if (gr_curg == NULL) {
-        glibc_sigcancel(sig, si, uc);        /* a thread the runtime does not own */
-        return;
-    }
-    /* Only the G it was sent to may act on it; another G, or g0, now runs on this M, and
-     * the target acts on its pending cancellation when it runs again (proc.c, resumed). */
-    gp = gr_current();
-    if (gp != NULL && gp == gr_load(&gr_getm()->cancel_target))
-        glibc_sigcancel(sig, si, uc);
-}
-
-void
-gr_tls_sigcancel_wrap(void)
-{
-    struct ksigaction old, act;
-
-    if (gr_sys_rt_sigaction(SIGCANCEL, NULL, &old) != 0 || old.handler == NULL ||
-        old.handler == (void *)SIG_IGN || old.handler == (void *)sigcancel_wrapper)
-        return;
-    glibc_sigcancel = (void (*)(int, siginfo_t *, void *))old.handler;
-    act = old;
-    act.handler = (void *)sigcancel_wrapper;
-    gr_sys_rt_sigaction(SIGCANCEL, &act, NULL);
-}
-
 int
 gr_tls_setxid_init(void)
 {
-    struct ksigaction old, act;
+    struct gr_ksigaction old, act;
 
-    if (gr_sys_rt_sigaction(SIGSETXID, NULL, &old) != 0)
+    if (gr_sys_rt_sigaction(GR_SIGSETXID, NULL, &old) != 0)
         return -1;
     if (old.handler == NULL || old.handler == (void *)SIG_IGN)
         return 0;                    /* glibc installs it lazily on the first setxid call? */
     glibc_setxid = (void (*)(int, siginfo_t *, void *))old.handler;
     act = old;
     act.handler = (void *)setxid_wrapper;
-    return gr_sys_rt_sigaction(SIGSETXID, &act, NULL);
+    return gr_sys_rt_sigaction(GR_SIGSETXID, &act, NULL);
 }

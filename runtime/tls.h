@@ -62,17 +62,6 @@ void gr_tls_on_start(void);
 /* At G exit, on the G: C++ thread_local destructors, then key destructors (glibc's keys). */
 void gr_tls_run_dtors(uintptr_t tp);
 
-/* The descriptor's cancelhandling word (glibc's bits). */
-static inline int *
-gr_tls_cancelhandling(uintptr_t tp)
-{
-    return (int *)(tp + gr_tls.off_cancelhandling);
-}
-
-/* Wrap glibc's SIGCANCEL handler (installed by its first pthread_cancel) so it never acts
- * on g0. Idempotent. */
-void gr_tls_sigcancel_wrap(void);
-
 /*
  * Static TLS of modules dlopen'ed after boot. gr_tls_note_static_module returns true the
  * first time it sees a module (a link_map address; modules present at boot are pre-noted).
