@@ -49,14 +49,6 @@ gr_hook_deadline_rel(const struct timespec *rel, int64_t *deadline)
     return 0;
 }
 
-int
-gr_hook_self_id(void)
-{
-    if (gr_sched_booted())
-        return *(int *)(gr_get_tp() + gr_tls.off_tid);
-    return gr_sys_gettid();
-}
-
 void
 gr_hook_testcancel(void)
 {

@@ -72,9 +72,6 @@ int gr_hook_deadline_rel(const struct timespec *rel, int64_t *deadline);
  * starvationThresholdNs): no waiter starves behind newcomers. */
 #define GR_HOOK_STARVE_NS 1000000LL
 
-/* The calling thread's owner id for lock bookkeeping: the tid in its descriptor (a G's fake
- * tid, unique and stable across Ms), or its kernel tid before boot. */
-int gr_hook_self_id(void);
 
 /*
  * Run call, an expression of type type, in syscall mode on a G (sysmon hands the P on while

@@ -169,7 +169,7 @@ lock_slow(pthread_mutex_t *m, int64_t deadline)
 int
 gr_mutex_lock(pthread_mutex_t *m, int64_t deadline)
 {
-    int k = kind(m), id = gr_hook_self_id(), err;
+    int k = kind(m), id = gr_tls_self_id(), err;
     uint32_t zero = 0;
 
     if ((k & KIND_TYPE_MASK) != PTHREAD_MUTEX_NORMAL &&
@@ -240,7 +240,7 @@ gr_mutex_unlock(pthread_mutex_t *m)
     uint32_t keep = 0;
 
     if ((k & KIND_TYPE_MASK) != PTHREAD_MUTEX_NORMAL || (k & KIND_ROBUST)) {
-        if (!(s & M_LOCKED) || m->__data.__owner != gr_hook_self_id())
+        if (!(s & M_LOCKED) || m->__data.__owner != gr_tls_self_id())
             return EPERM;
         if ((k & KIND_TYPE_MASK) == PTHREAD_MUTEX_RECURSIVE && --m->__data.__count != 0)
             return 0;
@@ -267,7 +267,7 @@ gr_mutex_check_owner(pthread_mutex_t *m)
 
     if ((k & KIND_TYPE_MASK) == PTHREAD_MUTEX_NORMAL && !(k & KIND_ROBUST))
         return 0;
-    if (!(gr_load_relaxed(state(m)) & M_LOCKED) || m->__data.__owner != gr_hook_self_id())
+    if (!(gr_load_relaxed(state(m)) & M_LOCKED) || m->__data.__owner != gr_tls_self_id())
         return EPERM;
     return 0;
 }
@@ -289,7 +289,7 @@ int
 gr_mutex_reacquire(pthread_mutex_t *m, unsigned count)
 {
     uint32_t zero = 0;
-    int err = 0, id = gr_hook_self_id();
+    int err = 0, id = gr_tls_self_id();
 
     if (!__atomic_compare_exchange_n(state(m), &zero, M_LOCKED, 0, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED))
@@ -427,7 +427,7 @@ pthread_mutex_consistent(pthread_mutex_t *m)
     if (gr_mutex_is_real(m))
         return gr_real.pthread_mutex_consistent(m);
     if (!(kind(m) & KIND_ROBUST) || !(gr_load(state(m)) & M_OWNERDEAD) ||
-        m->__data.__owner != gr_hook_self_id())
+        m->__data.__owner != gr_tls_self_id())
         return EINVAL;
     gr_fetch_and(state(m), ~M_OWNERDEAD);
     return 0;

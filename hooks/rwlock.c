@@ -246,7 +246,7 @@ rdlock(pthread_rwlock_t *rw, int64_t deadline)
     err = try_read(rw, wpref);
     if (err != EBUSY || deadline == 0)
         return err;
-    if ((gr_load_relaxed(state(rw)) & RW_WRLOCKED) && cur_writer(rw) == gr_hook_self_id())
+    if ((gr_load_relaxed(state(rw)) & RW_WRLOCKED) && cur_writer(rw) == gr_tls_self_id())
         return EDEADLK;
     if (deadline > 0 && deadline <= gr_nanotime())
         return ETIMEDOUT;
@@ -294,7 +294,7 @@ writer_gave_up(pthread_rwlock_t *rw)
 static int
 wrlock(pthread_rwlock_t *rw, int64_t deadline)
 {
-    int id = gr_hook_self_id();
+    int id = gr_tls_self_id();
     struct gr_waiter w;
     bool requeue = false;
 
@@ -345,7 +345,7 @@ unlock(pthread_rwlock_t *rw)
     uint32_t s = gr_load_relaxed(state(rw)), ns;
 
     if (s & RW_WRLOCKED) {
-        if (cur_writer(rw) != gr_hook_self_id())
+        if (cur_writer(rw) != gr_tls_self_id())
             return EPERM;
         set_cur_writer(rw, 0);
         /* Pairs with the acquire CAS of the next holder. */
@@ -457,7 +457,7 @@ pthread_rwlock_wrlock(pthread_rwlock_t *rw)
     if (is_real(rw))
         return gr_real.pthread_rwlock_wrlock(rw);
     if (gr_cas_acquire(state(rw), &zero, RW_WRLOCKED)) {
-        set_cur_writer(rw, gr_hook_self_id());
+        set_cur_writer(rw, gr_tls_self_id());
         return 0;
     }
     return wrlock(rw, -1);

@@ -16,24 +16,18 @@
 #include "hooks/hook.h"
 #include "runtime/tls.h"
 
-/* Run call with THREAD_SELF = the running M's own listed descriptor. */
+/* Run call with THREAD_SELF = the running M's own listed descriptor (runtime/tls.h). */
 #define ON_OWN_DESCRIPTOR(call)                                                \
     do {                                                                       \
-        struct g *gp = gr_hook_g();                                            \
-        struct m *mp;                                                          \
-        uintptr_t tp, own;                                                     \
-        int ret_, err_;                                                          \
-        if (gp == NULL)                                                        \
+        uintptr_t prev_;                                                       \
+        int ret_, err_;                                                        \
+        if (gr_hook_g() == NULL)                                               \
             return call;                                                       \
-        mp = gp->m;                                                            \
-        tp = gp->tp;                                                           \
-        own = mp->sysdesc;                                                     \
-        if (own == tp)                                                         \
+        prev_ = gr_tls_enter_m(GR_TLS_LISTED);                                 \
+        if (prev_ == 0)                                                        \
             return call;                                                       \
-        gr_sys_set_fs(own);                                                    \
         ret_ = call;                                                           \
-        err_ = *(int *)(own + gr_tls.errno_off);                               \
-        gr_sys_set_fs(tp);                                                     \
+        err_ = gr_tls_leave_m(prev_);                                          \
         if (ret_ != 0)                                                         \
             errno = err_;                                                      \
         return ret_;                                                           \

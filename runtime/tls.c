@@ -29,6 +29,7 @@
 
 #include "runtime/arch.h"
 #include "runtime/atomic.h"
+#include "runtime/boot.h"
 #include "runtime/debug.h"
 #include "runtime/libc.h"
 #include "runtime/proc.h"
@@ -97,27 +98,50 @@ struct probe {
     bool ok;
 };
 
-struct libc_tls {
+/*
+ * The PT_TLS segment of one loaded object, found by name (a substring of its path) or, when
+ * name is NULL, by load address: its initialisation image and sizes, and the calling
+ * thread's block of it (dl_iterate_phdr's dlpi_tls_data; NULL when it has none yet).
+ */
+struct tls_image {
+    const char *name;
     uintptr_t addr;
-    size_t size;
+    const void *init;
+    size_t filesz;
+    size_t memsz;
+    void *block;
+    bool found;
 };
 
 static int
-find_libc_tls(struct dl_phdr_info *info, size_t size, void *arg)
+tls_image_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
-    struct libc_tls *lt = arg;
+    struct tls_image *img = arg;
 
     (void)size;
-    if (info->dlpi_name == NULL || strstr(info->dlpi_name, "libc.so") == NULL)
+    if (img->name != NULL ? info->dlpi_name == NULL || strstr(info->dlpi_name, img->name) == NULL
+                          : info->dlpi_addr != img->addr)
         return 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
-        if (info->dlpi_phdr[i].p_type == PT_TLS && info->dlpi_tls_data != NULL) {
-            lt->addr = (uintptr_t)info->dlpi_tls_data;
-            lt->size = info->dlpi_phdr[i].p_memsz;
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_TLS) {
+            img->init = (const void *)(info->dlpi_addr + ph->p_vaddr);
+            img->filesz = ph->p_filesz;
+            img->memsz = ph->p_memsz;
+            img->block = info->dlpi_tls_data;
+            img->found = true;
             return 1;
         }
     }
     return 0;
+}
+
+static bool
+tls_image_find(struct tls_image *img)
+{
+    img->found = false;
+    dl_iterate_phdr(tls_image_cb, img);
+    return img->found;
 }
 
 /*
@@ -129,27 +153,29 @@ find_libc_tls(struct dl_phdr_info *info, size_t size, void *arg)
 static void
 probe_malloc_words(struct probe *pr, uintptr_t self)
 {
-    struct libc_tls lt = { 0 };
-    uintptr_t before[512];
+    struct tls_image libc_img = { .name = "libc.so" };
+    uintptr_t before[512], addr;
     size_t n;
     void *p;
 
-    dl_iterate_phdr(find_libc_tls, &lt);
-    n = lt.size / sizeof(uintptr_t);
-    if (lt.addr == 0 || n == 0 || n > GR_ARRAY_LEN(before))
+    if (!tls_image_find(&libc_img) || libc_img.block == NULL)
         return;
-    memcpy(before, (void *)lt.addr, n * sizeof(uintptr_t));
+    addr = (uintptr_t)libc_img.block;
+    n = libc_img.memsz / sizeof(uintptr_t);
+    if (n == 0 || n > GR_ARRAY_LEN(before))
+        return;
+    memcpy(before, (void *)addr, n * sizeof(uintptr_t));
     p = malloc(24);
     __asm__ volatile("" : : "r"(p) : "memory");      /* the pair must not be optimised away */
     free(p);
     for (size_t i = 0; i < n; i++) {
-        uintptr_t now = ((uintptr_t *)lt.addr)[i];
+        uintptr_t now = ((uintptr_t *)addr)[i];
         if (before[i] == 0 && now != 0) {
             if (pr->nmalloc == 2) {
                 pr->nmalloc = -1;        /* not the two words expected: leave it alone */
                 return;
             }
-            pr->malloc_off[pr->nmalloc++] = (long)(lt.addr + i * sizeof(uintptr_t) - self);
+            pr->malloc_off[pr->nmalloc++] = (long)(addr + i * sizeof(uintptr_t) - self);
         }
     }
 }
@@ -217,8 +243,9 @@ static uintptr_t static_modules[MAX_STATIC_MODULES];   /* protected by modules_l
 static int nstatic_modules;
 static struct gr_mutex modules_lock = GR_MUTEX_INIT;
 
-bool
-gr_tls_note_static_module(uintptr_t lm)
+/* True the first time lm (a link_map address) is seen; modules present at boot are noted. */
+static bool
+note_static_module(uintptr_t lm)
 {
     bool fresh = true;
 
@@ -241,11 +268,12 @@ note_boot_modules(void)
     if (self == NULL || dlinfo(self, RTLD_DI_LINKMAP, &lm) != 0)
         return;
     for (; lm != NULL; lm = lm->l_next)
-        gr_tls_note_static_module((uintptr_t)lm);
+        note_static_module((uintptr_t)lm);
 }
 
-void
-gr_tls_copy_static_image(size_t offset, const void *init, size_t filesz, size_t memsz)
+/* Copy a module's TLS image into every live G's block, at tp - offset. */
+static void
+copy_static_image(size_t offset, const void *init, size_t filesz, size_t memsz)
 {
     gr_lock(&gr_sched.glock);
     for (struct g *gp = gr_sched.allg; gp != NULL; gp = gp->allnext) {
@@ -256,6 +284,27 @@ gr_tls_copy_static_image(size_t offset, const void *init, size_t filesz, size_t 
         memset(dest + filesz, 0, memsz - filesz);
     }
     gr_unlock(&gr_sched.glock);
+}
+
+void
+gr_tls_spread_static(void *handle)
+{
+    struct link_map *lm = NULL;
+
+    if (gr_tls.off_l_tls_offset == 0 || dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0)
+        return;
+    for (; lm != NULL; lm = lm->l_next) {
+        ptrdiff_t off = *(ptrdiff_t *)((char *)lm + gr_tls.off_l_tls_offset);
+        struct tls_image img = { .addr = lm->l_addr };
+
+        /* 0: no static TLS (yet); -1: forced dynamic. Anything else is a static slot. */
+        if (off == 0 || off == -1)
+            continue;
+        if (!note_static_module((uintptr_t)lm))
+            continue;                        /* already spread (or there before boot) */
+        if (tls_image_find(&img))
+            copy_static_image((size_t)off, img.init, img.filesz, img.memsz);
+    }
 }
 
 int
@@ -417,30 +466,61 @@ gr_tls_run_dtors(uintptr_t tp)
     }
 }
 
-/* ---- setuid() with many Gs: glibc's GR_SIGSETXID handler must see the M's own descriptor. */
+int
+gr_tls_self_id(void)
+{
+    if (gr_sched_booted())
+        return *(int *)(gr_get_tp() + gr_tls.off_tid);
+    return gr_sys_gettid();
+}
 
+/* ---- The M's own blocks, around glibc code that must see them rather than a G's. */
+
+uintptr_t
+gr_tls_enter_m(int which)
+{
+    struct m *mp = gr_getm();
+    uintptr_t tp = gr_get_tp();
+    uintptr_t to = which == GR_TLS_OWN ? mp->ownfs : mp->sysdesc;
+
+    if (tp == to)
+        return 0;
+    if (gr_sys_set_fs(to) != 0)
+        gr_throw("tls_enter_m: cannot install the M's TLS block");
+    return tp;
+}
+
+int
+gr_tls_leave_m(uintptr_t prev)
+{
+    int err;
+
+    if (prev == 0)
+        return 0;
+    /* errno through its offset: __errno_location is const, and FS changes under it here. */
+    err = *(int *)(gr_get_tp() + gr_tls.errno_off);
+    if (gr_sys_set_fs(prev) != 0)
+        gr_throw("tls_leave_m: cannot reinstall the TLS block");
+    return err;
+}
+
+/* ---- setuid() with many Gs: glibc's SIGSETXID handler must see the M's own descriptor. */
 
 static void (*glibc_setxid)(int, siginfo_t *, void *);
 
 static void
 setxid_wrapper(int sig, siginfo_t *si, void *uc)
 {
-    uintptr_t tp, desc;
+    uintptr_t prev;
 
     /* A block without gr_curg is a real thread's own descriptor: nothing to switch. */
     if (gr_curg == NULL) {
         glibc_setxid(sig, si, uc);
         return;
     }
-    tp = gr_get_tp();
-    desc = gr_getm()->sysdesc;
-    if (tp == desc) {
-        glibc_setxid(sig, si, uc);
-        return;
-    }
-    gr_sys_set_fs(desc);
+    prev = gr_tls_enter_m(GR_TLS_LISTED);
     glibc_setxid(sig, si, uc);
-    gr_sys_set_fs(tp);
+    gr_tls_leave_m(prev);
 }
 
 int
@@ -451,7 +531,7 @@ gr_tls_setxid_init(void)
     if (gr_sys_rt_sigaction(GR_SIGSETXID, NULL, &old) != 0)
         return -1;
     if (old.handler == NULL || old.handler == (void *)SIG_IGN)
-        return 0;                    /* glibc installs it lazily on the first setxid call? */
+        return 0;                    /* no handler yet: setxid needs none before a thread */
     glibc_setxid = (void (*)(int, siginfo_t *, void *))old.handler;
     act = old;
     act.handler = (void *)setxid_wrapper;
