@@ -37,6 +37,7 @@ TEST_C    := $(wildcard tests/*.c)
 TEST_CC   := $(wildcard tests/*.cc)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/bin/%,$(TEST_C)) \
              $(patsubst tests/%.cc,$(BUILD)/tests/bin/%,$(TEST_CC))
+TEST_LIBS := $(patsubst tests/lib/%.c,$(BUILD)/tests/lib/lib%.so,$(wildcard tests/lib/*.c))
 UNIT_C    := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_C))
 
@@ -71,6 +72,11 @@ $(BUILD)/tests/bin/%: tests/%.c tests/check.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O1 -g -pthread -Wall -o $@ $<
 
+# Libraries some tests dlopen, next to the test binaries.
+$(BUILD)/tests/lib/lib%.so: tests/lib/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O1 -g -fPIC -shared -Wall -o $@ $<
+
 $(BUILD)/tests/bin/%: tests/%.cc tests/check.h
 	@mkdir -p $(dir $@)
 	$(CXX) -std=gnu++17 -O1 -g -pthread -Wall -o $@ $<
@@ -88,7 +94,7 @@ $(BUILD)/tests/unit/%_test: tests/unit/%_test.c $(filter-out $(BUILD)/preload/%,
 deps:
 	@scripts/deps.sh test
 
-test check: deps all $(TEST_BINS) $(UNIT_BINS)
+test check: deps all $(TEST_BINS) $(TEST_LIBS) $(UNIT_BINS)
 	@scripts/check-layering.sh
 	@scripts/unit.sh $(UNIT_BINS)
 	@tests/run.sh $(BUILD)/tests/bin $(LIB)
