@@ -19,42 +19,12 @@
 #define NSIG_MAX 65
 
 /*
- * The program's actions, by signal. Written under table_lock by sigaction; the wrapper reads
- * the handler and flags without it (a handler cannot take a lock its own thread may hold):
- * a disposition that changes while a signal arrives reaches either handler, as natively.
+ * What the program set, by signal, for sigaction to read back (the kernel holds the wrapper
+ * for a caught signal). The action the wrapper runs is published to the runtime, which reads
+ * it without a lock (runtime/signal.c).
  */
 static struct sigaction user_act[NSIG_MAX];    /* protected by table_lock */
-static void *user_handler[NSIG_MAX];           /* atomic */
-static int user_flags[NSIG_MAX];               /* atomic */
 static struct gr_mutex table_lock = GR_MUTEX_INIT;
-
-static void
-wrapper(int sig, siginfo_t *si, void *uc)
-{
-    void *h = gr_load(&user_handler[sig]);
-    int flags = gr_load(&user_flags[sig]);
-    uintptr_t tp = 0, own = 0;
-
-    if (h == NULL)
-        return;
-    /* On g0 (an M between Gs): run the handler on the M's own TLS block. */
-    if (gr_curg != NULL && gr_current() == NULL) {
-        tp = gr_get_tp();
-        own = gr_getm()->ownfs;
-        if (own != tp)
-            gr_sys_set_fs(own);
-    }
-    if (flags & SA_SIGINFO)
-        ((void (*)(int, siginfo_t *, void *))h)(sig, si, uc);
-    else
-        ((void (*)(int))h)(sig);
-    if (own != 0 && own != tp)
-        gr_sys_set_fs(tp);
-    /* Sent to the process and handled between Gs: natively it could have interrupted a
-     * blocked call; let a parked G see it (runtime/signal.c). */
-    if (own != 0 && si != NULL && si->si_code != SI_TKILL && si->si_code != SI_QUEUE)
-        gr_signal_orphan(sig);
-}
 
 static bool
 is_handler(const struct sigaction *act)
@@ -68,13 +38,18 @@ GR_EXPORT int
 sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     struct sigaction prev, mine;
+    bool caught;
     int r;
 
     if (gr_hook_native() || sig <= 0 || sig >= NSIG_MAX)
         return gr_real.sigaction(sig, act, old);
     if (sig == SIGURG) {
         /* The preemption handler stays installed; it forwards to the program's. */
-        gr_preempt_set_user_action(act, old);
+        r = gr_preempt_set_user_action(act, old);
+        if (r != 0) {
+            errno = -r;
+            return -1;
+        }
         return 0;
     }
     gr_lock(&table_lock);
@@ -83,22 +58,31 @@ sigaction(int sig, const struct sigaction *act, struct sigaction *old)
         gr_unlock(&table_lock);
         return r;
     }
-    if (prev.sa_sigaction == wrapper)
+    caught = prev.sa_sigaction == gr_signal_wrapper;
+    if (caught)
         prev = user_act[sig];
-    if (act != NULL) {
-        if (is_handler(act)) {
-            user_act[sig] = *act;
-            gr_store(&user_flags[sig], act->sa_flags);
-            gr_store(&user_handler[sig], (act->sa_flags & SA_SIGINFO) ?
-                                             (void *)act->sa_sigaction : (void *)act->sa_handler);
+    if (act != NULL && is_handler(act)) {
+        /* Published before the kernel runs the wrapper for it, withdrawn after: every
+         * delivery finds a whole action. (The kernel's own part, sa_mask and SA_RESTART, is
+         * switched by the real call, a moment apart from the handler.) */
+        r = gr_signal_publish(sig, act);
+        if (r == 0) {
             mine = *act;
             mine.sa_flags |= SA_SIGINFO;
-            mine.sa_sigaction = wrapper;
+            mine.sa_sigaction = gr_signal_wrapper;
             r = gr_real.sigaction(sig, &mine, NULL);
+            if (r == 0)
+                user_act[sig] = *act;
+            else
+                gr_signal_publish(sig, caught ? &prev : NULL);
         } else {
-            r = gr_real.sigaction(sig, act, NULL);
-            gr_store(&user_handler[sig], NULL);
+            errno = -r;
+            r = -1;
         }
+    } else if (act != NULL) {
+        r = gr_real.sigaction(sig, act, NULL);
+        if (r == 0)
+            gr_signal_publish(sig, NULL);
     }
     gr_unlock(&table_lock);
     if (r == 0 && old != NULL)

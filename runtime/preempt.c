@@ -23,6 +23,7 @@
 #include "runtime/libc.h"
 #include "runtime/proc.h"
 #include "runtime/sched.h"
+#include "runtime/signal.h"
 #include "runtime/sys.h"
 
 #define MAX_RANGES 32
@@ -41,13 +42,9 @@ struct range {
 static struct range noprempt[MAX_RANGES];    /* immutable after init */
 static int nnoprempt;
 /*
- * The program's SIGURG disposition. Written by the sigaction hook under user_lock, read by
- * the handler without it (a handler cannot take a lock its own thread may hold): the handler
- * loads the function after the flags, and a disposition change racing a signal delivers it
- * to either the old or the new handler, as natively.
+ * The program's SIGURG disposition, as sigaction reads it back (the kernel keeps the
+ * preemption handler). The action itself is published like every other (runtime/signal.c).
  */
-static void *user_handler;                     /* atomic */
-static int user_flags;                         /* atomic */
 static struct sigaction user_action;           /* protected by user_lock */
 static struct gr_mutex user_lock = GR_MUTEX_INIT;
 
@@ -93,19 +90,12 @@ preemptible_pc(uintptr_t pc)
     return true;
 }
 
+/* A SIGURG the runtime did not send: the program's handler, if it set one (SIGURG's default
+ * action is to ignore it). */
 static void
 forward(int sig, siginfo_t *si, void *uc)
 {
-    int flags = gr_load(&user_flags);
-    void *h = gr_load(&user_handler);
-
-    /* SIGURG's default action is to ignore it. */
-    if (h == NULL || h == (void *)SIG_DFL || h == (void *)SIG_IGN)
-        return;
-    if (flags & SA_SIGINFO)
-        ((void (*)(int, siginfo_t *, void *))h)(sig, si, uc);
-    else
-        ((void (*)(int))h)(sig);
+    gr_signal_run_action(sig, si, uc);
 }
 
 static void
@@ -164,20 +154,20 @@ gr_preempt_init(void)
     return gr_real.sigaction(SIGURG, &sa, NULL);
 }
 
-void
+int
 gr_preempt_set_user_action(const struct sigaction *act, struct sigaction *old)
 {
+    int err = 0;
+
     gr_lock(&user_lock);
-    if (old != NULL)
+    if (act != NULL)
+        err = gr_signal_publish(SIGURG, act);
+    if (err == 0 && old != NULL)
         *old = user_action;
-    if (act != NULL) {
+    if (err == 0 && act != NULL)
         user_action = *act;
-        gr_store(&user_handler, NULL);
-        gr_store(&user_flags, act->sa_flags);
-        gr_store(&user_handler, (act->sa_flags & SA_SIGINFO) ? (void *)act->sa_sigaction :
-                                                               (void *)act->sa_handler);
-    }
     gr_unlock(&user_lock);
+    return err;
 }
 
 void

@@ -18,7 +18,8 @@ void gr_preempt_m(struct m *mp);
 /* At a hook's entry: yield if sysmon asked this M to and the signal could not act. */
 void gr_preempt_yield_now(void);
 
-/* The program's own SIGURG disposition, kept by the sigaction hook (NULL: default). */
-void gr_preempt_set_user_action(const struct sigaction *act, struct sigaction *old);
+/* The program's own SIGURG disposition, kept by the sigaction hook (NULL: default).
+ * 0, or -ENOMEM (nothing changed). */
+int gr_preempt_set_user_action(const struct sigaction *act, struct sigaction *old);
 
 #endif /* GR_RUNTIME_PREEMPT_H */

@@ -6,18 +6,28 @@
  * the G's own M (tgkill, rt_tgsigqueueinfo) when the G runs and does not block it, so the
  * program's handler runs on that G; sigwait takes it from the record instead. Sending wakes a
  * wait the signal must interrupt (GR_WQ_SIGNAL), or a sigwait for it.
+ *
+ * The program's handlers run behind gr_signal_wrapper (last section), which the sigaction
+ * hook installs in their place and which runs the action published for the signal.
+ *
+ * Locks: gp->siglock (RANK_LEAF) for a G's queued values; rec_lock (RANK_LEAF) for the
+ * interned action records; the glock to pick a G for an orphan signal.
  */
 #include "runtime/signal.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 
 #include "runtime/atomic.h"
+#include "runtime/lock.h"
 #include "runtime/mem.h"
+#include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/sema.h"
 #include "runtime/sys.h"
+#include "runtime/tls.h"
 #include "runtime/sysmon.h"
 
 bool
@@ -187,4 +197,97 @@ gr_signal_pass_orphans(void)
         if (target != NULL)
             gr_wq_interrupt(target, GR_WQ_SIGNAL);
     }
+}
+
+/* ---- The program's handlers: published actions and the wrapper that runs them. */
+
+/*
+ * An action as the wrapper runs it: the handler and its flags together. Records are immutable
+ * and interned, one per distinct pair and never freed, so a handler reading the record of an
+ * action that sigaction has just replaced reads a whole one (the old or the new), as the
+ * kernel delivers a signal with the old or the new disposition, never a mix.
+ */
+struct gr_sigrec {
+    void *handler;
+    int flags;
+    struct gr_sigrec *next;              /* protected by rec_lock: every record */
+};
+
+static struct gr_sigrec *records;        /* protected by rec_lock */
+static struct gr_mutex rec_lock = GR_MUTEX_INIT;
+static const struct gr_sigrec *published[GR_NSIG + 1];   /* atomic: store-release */
+
+static const struct gr_sigrec *
+intern(void *handler, int flags)
+{
+    struct gr_sigrec *r;
+
+    gr_lock(&rec_lock);
+    for (r = records; r != NULL; r = r->next)
+        if (r->handler == handler && r->flags == flags)
+            break;
+    if (r == NULL && (r = gr_mem_alloc(sizeof(*r))) != NULL) {
+        r->handler = handler;
+        r->flags = flags;
+        r->next = records;
+        records = r;
+    }
+    gr_unlock(&rec_lock);
+    return r;
+}
+
+int
+gr_signal_publish(int sig, const struct sigaction *act)
+{
+    const struct gr_sigrec *rec = NULL;
+    void *h;
+
+    if (sig < 1 || sig > GR_NSIG)
+        return -EINVAL;
+    if (act != NULL) {
+        h = (act->sa_flags & SA_SIGINFO) ? (void *)act->sa_sigaction : (void *)act->sa_handler;
+        if (h != (void *)SIG_DFL && h != (void *)SIG_IGN && h != NULL) {
+            rec = intern(h, act->sa_flags);
+            if (rec == NULL)
+                return -ENOMEM;
+        }
+    }
+    /* Pairs with the acquire in gr_signal_run_action: the record's fields come with it. */
+    gr_store_release(&published[sig], rec);
+    return 0;
+}
+
+bool
+gr_signal_run_action(int sig, siginfo_t *si, void *uc)
+{
+    const struct gr_sigrec *rec;
+
+    if (sig < 1 || sig > GR_NSIG)
+        return false;
+    rec = gr_load_acquire(&published[sig]);
+    if (rec == NULL)
+        return false;
+    if (rec->flags & SA_SIGINFO)
+        ((void (*)(int, siginfo_t *, void *))rec->handler)(sig, si, uc);
+    else
+        ((void (*)(int))rec->handler)(sig);
+    return true;
+}
+
+void
+gr_signal_wrapper(int sig, siginfo_t *si, void *uc)
+{
+    uintptr_t prev = 0;
+    bool on_g0 = gr_curg != NULL && gr_current() == NULL;
+
+    /* On g0 (an M between Gs) the installed block may be a G running elsewhere by now. */
+    if (on_g0)
+        prev = gr_tls_enter_m(GR_TLS_OWN);
+    gr_signal_run_action(sig, si, uc);
+    if (on_g0)
+        gr_tls_leave_m(prev);
+    /* Sent to the process and handled between Gs: natively it could have interrupted a
+     * blocked call; let a parked G see it (gr_signal_orphan). */
+    if (on_g0 && si != NULL && si->si_code != SI_TKILL && si->si_code != SI_QUEUE)
+        gr_signal_orphan(sig);
 }

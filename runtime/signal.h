@@ -14,6 +14,7 @@ struct g;
  * program can neither block nor catch them. */
 #define GR_SIGCANCEL 32
 #define GR_SIGSETXID 33
+#define GR_NSIG      64
 
 /*
  * Signals sent to a G (pthread_kill, pthread_sigqueue). gr_signal_send records sig (with
@@ -35,5 +36,21 @@ bool gr_signal_eintr(struct g *gp);
  * gr_signal_pass_orphans. */
 void gr_signal_orphan(int sig);
 void gr_signal_pass_orphans(void);
+
+/*
+ * The program's signal actions. The sigaction hook installs gr_signal_wrapper as the kernel's
+ * handler of every signal the program catches and publishes the program's own action with
+ * gr_signal_publish (act NULL, SIG_DFL or SIG_IGN withdraws it): the handler and its flags as
+ * one immutable record, so no delivery pairs one action's handler with another's flags.
+ * gr_signal_publish: 0, -EINVAL (bad signal), -ENOMEM. gr_signal_run_action runs the action
+ * published for sig as the kernel would (false when there is none): the wrapper's body, and
+ * the preemption handler's for a SIGURG the runtime did not send.
+ * gr_signal_wrapper: on g0 it runs the action on the M's own TLS block, and a process signal
+ * it handled there is passed to a parked G (gr_signal_orphan).
+ * Context: gr_signal_publish any thread; the other two, signal handlers (async-signal-safe).
+ */
+int gr_signal_publish(int sig, const struct sigaction *act);
+bool gr_signal_run_action(int sig, siginfo_t *si, void *uc);
+void gr_signal_wrapper(int sig, siginfo_t *si, void *uc);
 
 #endif /* GR_RUNTIME_SIGNAL_H */
