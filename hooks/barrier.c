@@ -28,8 +28,6 @@
 #include <string.h>
 
 #include "hooks/hook.h"
-#include "runtime/atomic.h"
-#include "runtime/sema.h"
 
 struct barrier {
     uint32_t in;                 /* protected by the bucket lock */

@@ -5,8 +5,6 @@
 
 #include <pthread.h>
 
-#include "runtime/sema.h"
-#include "runtime/tls.h"
 
 int
 gr_hook_deadline(clockid_t clock, const struct timespec *abstime, int64_t *deadline)

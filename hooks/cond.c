@@ -17,8 +17,6 @@
 
 #include "hooks/hook.h"
 #include "hooks/mutex.h"
-#include "runtime/atomic.h"
-#include "runtime/sema.h"
 
 #define C_WAITERS(c)   ((uint32_t *)(c))
 #define C_FLAGS(c)     ((uint32_t *)(c) + 2)
@@ -87,7 +85,7 @@ cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline)
     if (err != 0)
         return err;
     gr_hook_testcancel();
-    rel.owner = gr_current();
+    rel.owner = gr_g_self();
     b = gr_wq_lock(c);
     gr_wq_push(b, &w, c, false);
     gr_xadd(C_WAITERS(c), 1);

@@ -10,7 +10,6 @@
 #include <dlfcn.h>
 
 #include "hooks/hook.h"
-#include "runtime/tls.h"
 
 GR_EXPORT void *
 dlopen(const char *file, int mode)

@@ -31,8 +31,6 @@
 
 #include "hooks/fd.h"
 #include "hooks/hook.h"
-#include "runtime/atomic.h"
-#include "runtime/netpoll.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1u << 2)

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "hooks/hook.h"
-#include "runtime/sema.h"
 
 static long
 futex_hook(uint32_t *uaddr, int op, uint32_t val, const struct timespec *ts, uint32_t *uaddr2,

@@ -12,16 +12,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "runtime/base.h"
-#include "runtime/boot.h"
-#include "runtime/g.h"
-#include "runtime/libc.h"
-#include "runtime/preempt.h"
-#include "runtime/proc.h"
-#include "runtime/sched.h"
-#include "runtime/signal.h"
-#include "runtime/sys.h"
-#include "runtime/syscall.h"
+#include "runtime/api.h"
 
 /*
  * Set on the calling G from vfork until the parent resumes (hooks/spawn.c). The vfork child
@@ -38,26 +29,16 @@ gr_hook_native(void)
 }
 
 /*
- * The calling G when green scheduling applies to this call, or NULL (pass through). Every
- * hook enters here, holding nothing: the place to honour a preemption request that found
- * the G inside libc or the runtime (runtime/preempt.c).
+ * The calling G when green scheduling applies to this call, or NULL (pass through): not in
+ * native mode nor inside vfork, and gr_user_g (api.h) says the caller is a user G that may
+ * park. Every hook enters here holding nothing.
  */
 static inline struct g *
 gr_hook_g(void)
 {
-    struct g *gp;
-
     if (gr_hook_native())
         return NULL;
-    gp = gr_current();
-    if (gp == NULL)
-        return NULL;
-    /* Called from inside a call in syscall mode (a handler, a callback): no P to park on. */
-    if (gr_unlikely(__atomic_load_n(&gp->status, __ATOMIC_RELAXED) == G_SYSCALL))
-        return NULL;
-    if (gr_unlikely(__atomic_load_n(&gp->m->preempt, __ATOMIC_RELAXED)))
-        gr_preempt_yield_now();
-    return gp;
+    return gr_user_g();
 }
 
 /*

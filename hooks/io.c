@@ -42,7 +42,6 @@
 
 #include "hooks/fd.h"
 #include "hooks/hook.h"
-#include "runtime/netpoll.h"
 
 #ifndef RWF_NOWAIT
 #define RWF_NOWAIT 0x00000008
@@ -301,7 +300,7 @@ io_deadline(struct io *io)
 static bool
 signal_fails(int64_t deadline)
 {
-    bool eintr = gr_signal_eintr(gr_current());
+    bool eintr = gr_signal_eintr();
 
     return eintr || deadline >= 0;
 }

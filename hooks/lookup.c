@@ -15,8 +15,6 @@
 #include <sys/socket.h>
 
 #include "hooks/hook.h"
-#include "runtime/atomic.h"
-#include "runtime/sema.h"
 
 #define LOOKUP_MAX 32u
 

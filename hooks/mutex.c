@@ -25,9 +25,6 @@
 #include <string.h>
 
 #include "hooks/hook.h"
-#include "runtime/atomic.h"
-#include "runtime/sema.h"
-#include "runtime/tls.h"
 
 #define M_LOCKED       1u
 #define M_WAITERS      2u
@@ -68,23 +65,25 @@ static void
 robust_link(pthread_mutex_t *m, struct g *gp)
 {
     struct robust_link *l = (struct robust_link *)&m->__data.__list;
+    void **head = gr_g_robust_list(gp);
 
     l->prev = NULL;
-    l->next = gp->robust_held;
+    l->next = *head;
     if (l->next != NULL)
         l->next->prev = l;
-    gp->robust_held = l;
+    *head = l;
 }
 
 static void
 robust_unlink(pthread_mutex_t *m, struct g *gp)
 {
     struct robust_link *l = (struct robust_link *)&m->__data.__list;
+    void **head = gr_g_robust_list(gp);
 
     if (l->prev != NULL)
         l->prev->next = l->next;
-    else if (gp->robust_held == l)
-        gp->robust_held = l->next;
+    else if (*head == l)
+        *head = l->next;
     if (l->next != NULL)
         l->next->prev = l->prev;
     l->prev = l->next = NULL;
@@ -97,7 +96,7 @@ acquired(pthread_mutex_t *m, int id)
     m->__data.__owner = id;
     m->__data.__count = 1;
     if (kind(m) & KIND_ROBUST) {
-        struct g *gp = gr_current();
+        struct g *gp = gr_g_self();
         if (gp != NULL)
             robust_link(m, gp);
         if (gr_load(state(m)) & M_OWNERDEAD)
@@ -125,7 +124,7 @@ lock_slow(pthread_mutex_t *m, int64_t deadline)
     struct gr_waiter w;
     bool requeue = false;
 
-    if (gr_sched.nprocs > 1 && deadline != 0) {
+    if (gr_nprocs() > 1 && deadline != 0) {
         for (int r = 0; r < SPIN_ROUNDS; r++) {
             if (try_acquire(st))
                 return 0;
@@ -246,7 +245,7 @@ gr_mutex_unlock(pthread_mutex_t *m)
             return 0;
     }
     if (k & KIND_ROBUST) {
-        struct g *gp = gr_current();
+        struct g *gp = gr_g_self();
         if (gp != NULL)
             robust_unlink(m, gp);
         if (s & M_OWNERDEAD)
@@ -305,8 +304,10 @@ gr_mutex_reacquire(pthread_mutex_t *m, unsigned count)
 static void
 owner_died(struct g *gp)
 {
-    while (gp->robust_held != NULL) {
-        struct robust_link *l = gp->robust_held;
+    void **head = gr_g_robust_list(gp);
+
+    while (*head != NULL) {
+        struct robust_link *l = *head;
         pthread_mutex_t *m = (pthread_mutex_t *)((char *)l - offsetof(struct __pthread_mutex_s, __list));
         robust_unlink(m, gp);
         gr_fetch_or(state(m), M_OWNERDEAD);

@@ -23,8 +23,6 @@
 #include <pthread.h>
 
 #include "hooks/hook.h"
-#include "runtime/atomic.h"
-#include "runtime/sema.h"
 
 #define ONCE_INPROGRESS    1
 #define ONCE_DONE          2

@@ -28,7 +28,6 @@
 
 #include "hooks/fd.h"
 #include "hooks/hook.h"
-#include "runtime/netpoll.h"
 
 #define STACK_ENTS 8
 #define NSIG_BYTES 8
@@ -47,7 +46,7 @@ sleep_until(int64_t deadline)
     for (;;) {
         int r = gr_futex_wait(&word, 0, ~0u, deadline, GR_WQ_CANCEL | GR_WQ_SIGNAL);
         if (r == -EINTR) {
-            gr_signal_eintr(gr_current());
+            gr_signal_eintr();
             return -EINTR;
         }
         if (r != -ECANCELED)
@@ -116,7 +115,7 @@ wait_loop(struct gr_pollent *ents, int n, int64_t deadline, long (*check)(void *
         if (err == -ECANCELED)
             gr_hook_testcancel();
         if (err == -EINTR) {
-            gr_signal_eintr(gr_current());       /* the handler ran; never restarted */
+            gr_signal_eintr();       /* the handler ran; never restarted */
             return -EINTR;
         }
     }
@@ -460,7 +459,7 @@ epoll_hook(int epfd, struct epoll_event *ev, int max, int64_t deadline, bool zer
             continue;
         }
         if (err == -EINTR) {
-            gr_signal_eintr(gr_current());       /* the handler ran; never restarted */
+            gr_signal_eintr();       /* the handler ran; never restarted */
             return (int)gr_hook_ret(-EINTR);
         }
         if (err == -ETIMEDOUT)

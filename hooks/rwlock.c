@@ -48,9 +48,6 @@
 #include <string.h>
 
 #include "hooks/hook.h"
-#include "runtime/atomic.h"
-#include "runtime/sema.h"
-#include "runtime/tls.h"
 
 #define RW_WRLOCKED    0x80000000u   /* a writer holds the lock */
 #define RW_WWAIT       0x40000000u   /* writers may be queued, or one woken is in flight */

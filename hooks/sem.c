@@ -27,8 +27,6 @@
 #include <string.h>
 
 #include "hooks/hook.h"
-#include "runtime/atomic.h"
-#include "runtime/sema.h"
 
 #define SEM_VALUE_MASK     0xffffffffull
 #define SEM_WAITER_ONE     (1ull << 32)
@@ -99,7 +97,7 @@ wait_slow(struct sem *sp, int64_t deadline)
         if (r == GR_WAKE_CANCEL)
             gr_hook_testcancel();
         /* The handler ran. As glibc's futex wait: EINTR, or a restart under SA_RESTART. */
-        if (r == GR_WAKE_SIGNAL && gr_signal_eintr(gr_current()))
+        if (r == GR_WAKE_SIGNAL && gr_signal_eintr())
             return EINTR;
         if (try_take(sp))
             return 0;

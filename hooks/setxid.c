@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "hooks/hook.h"
-#include "runtime/tls.h"
 
 /* Run call with THREAD_SELF = the running M's own listed descriptor (runtime/tls.h). */
 #define ON_OWN_DESCRIPTOR(call)                                                \

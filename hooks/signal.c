@@ -12,9 +12,6 @@
 #include <string.h>
 
 #include "hooks/hook.h"
-#include "runtime/atomic.h"
-#include "runtime/preempt.h"
-#include "runtime/sema.h"
 
 #define NSIG_MAX 65
 
@@ -108,141 +105,70 @@ signal(int sig, sighandler_t handler)
     return old.sa_handler;
 }
 
-/* ---- sigwait, sigwaitinfo, sigtimedwait: a G waits on its own pending signals. */
+/* ---- sigwait, sigwaitinfo, sigtimedwait, sigsuspend, pause: the G waits (runtime/signal.c). */
 
-#define SIGWAIT_POLL_NS 5000000LL        /* process-directed signals: looked for every 5 ms */
-
-/*
- * Signals sent to the G (pthread_kill, pthread_sigqueue) are pending on the G and wake it;
- * signals sent to the process or to its M are pending in the kernel and are taken with a
- * zero-timeout sigtimedwait, looked for when the G starts and at least every 5 ms.
- */
+/* A wait for a signal of set, at most timeout (NULL: no limit). The signal, or -1 and errno. */
 static int
-g_sigwait(struct g *gp, const sigset_t *set, siginfo_t *info, const struct timespec *timeout)
+sigwait_g(const sigset_t *set, siginfo_t *info, const struct timespec *timeout)
 {
-    struct timespec zero = { 0, 0 };
-    uint64_t want = 0;
-    int64_t deadline = -1;
-    siginfo_t si;
-    int sig;
+    int64_t deadline;
+    int r;
 
-    memcpy(&want, set, sizeof(want));
-    if (timeout != NULL && gr_hook_deadline_rel(timeout, &deadline) != 0) {
+    if (gr_hook_deadline_rel(timeout, &deadline) != 0) {
         errno = EINVAL;
         return -1;
     }
-    for (;;) {
-        uint32_t word = 0;
-        int64_t until;
-        int r;
-
-        sig = gr_signal_take(gp, want, &si);
-        if (sig == 0) {
-            sig = gr_real.sigtimedwait(set, &si, &zero);
-            if (sig < 0 && errno != EAGAIN && errno != EINTR)
-                return -1;
-            if (sig < 0)
-                sig = 0;
-        }
-        if (sig > 0) {
-            if (info != NULL)
-                *info = si;
-            return sig;
-        }
-        if (deadline >= 0 && gr_nanotime() >= deadline) {
-            errno = EAGAIN;
-            return -1;
-        }
-        until = gr_nanotime() + SIGWAIT_POLL_NS;
-        if (deadline >= 0 && deadline < until)
-            until = deadline;
-        gr_store(&gp->sigwait_set, want);
-        r = gr_futex_wait(&word, 0, ~0u, until, GR_WQ_CANCEL | GR_WQ_SIGNAL);
-        gr_store(&gp->sigwait_set, 0);
-        if (r == -ECANCELED)
-            gr_hook_testcancel();
-        if (r == -EINTR && (gr_load(&gp->sigpending) & want) == 0 && gr_signal_eintr(gp)) {
-            errno = EINTR;                   /* a handler of another signal ran */
-            return -1;
-        }
+    r = gr_signal_wait(set, info, deadline);
+    if (r < 0) {
+        errno = -r;
+        return -1;
     }
+    return r;
 }
 
 GR_EXPORT int
 sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *timeout)
 {
-    struct g *gp = gr_hook_g();
-
-    if (gp == NULL)
+    if (gr_hook_g() == NULL)
         return gr_real.sigtimedwait(set, info, timeout);
-    return g_sigwait(gp, set, info, timeout);
+    return sigwait_g(set, info, timeout);
 }
 
 GR_EXPORT int
 sigwaitinfo(const sigset_t *set, siginfo_t *info)
 {
-    struct g *gp = gr_hook_g();
-
-    if (gp == NULL)
+    if (gr_hook_g() == NULL)
         return gr_real.sigwaitinfo(set, info);
-    return g_sigwait(gp, set, info, NULL);
+    return sigwait_g(set, info, NULL);
 }
 
 GR_EXPORT int
 sigwait(const sigset_t *set, int *sig)
 {
-    struct g *gp = gr_hook_g();
     int r;
 
-    if (gp == NULL)
+    if (gr_hook_g() == NULL)
         return gr_real.sigwait(set, sig);
     do {
-        r = g_sigwait(gp, set, NULL, NULL);
-    } while (r < 0 && errno == EINTR);
+        r = gr_signal_wait(set, NULL, -1);
+    } while (r == -EINTR);
     if (r < 0)
-        return errno;
+        return -r;
     *sig = r;
     return 0;
 }
 
-/* ---- sigsuspend and pause: a G waits until a handler of its own has run. */
-
 /*
- * Install mask as the G's signal mask and park until a signal handler has run on this G;
- * then the old mask comes back and the call fails with EINTR, the only way either returns.
- * Unblocking delivers what was pending at once (pthread_sigmask). A cancellation point.
+ * sigsuspend and pause wait until a handler has run on this G, then fail with EINTR, the only
+ * way either returns. Unblocking delivers what was pending at once. Cancellation points.
  */
-static int
-g_sigsuspend(struct g *gp, const sigset_t *mask)
-{
-    sigset_t old;
-    uint32_t word = 0;
-
-    gr_hook_testcancel();
-    gp->sigdelivered = 0;
-    pthread_sigmask(SIG_SETMASK, mask, &old);
-    while (gp->sigdelivered == 0) {
-        /* A private word nobody wakes: a signal or a cancel ends the wait. */
-        if (gr_futex_wait(&word, 0, ~0u, -1, GR_WQ_CANCEL | GR_WQ_SIGNAL) == -ECANCELED) {
-            pthread_sigmask(SIG_SETMASK, &old, NULL);
-            gr_hook_testcancel();
-            pthread_sigmask(SIG_SETMASK, mask, NULL);
-        }
-    }
-    gp->sigdelivered = 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    errno = EINTR;
-    return -1;
-}
-
 GR_EXPORT int
 sigsuspend(const sigset_t *mask)
 {
-    struct g *gp = gr_hook_g();
-
-    if (gp == NULL)
+    if (gr_hook_g() == NULL)
         return gr_real.sigsuspend(mask);
-    return g_sigsuspend(gp, mask);
+    errno = -gr_signal_suspend(mask);
+    return -1;
 }
 
 GR_EXPORT int
@@ -253,6 +179,7 @@ pause(void)
 
     if (gp == NULL)
         return gr_real.pause();
-    pthread_sigmask(SIG_SETMASK, NULL, &cur);
-    return g_sigsuspend(gp, &cur);
+    gr_signal_setmask(gp, SIG_SETMASK, NULL, &cur);
+    errno = -gr_signal_suspend(&cur);
+    return -1;
 }

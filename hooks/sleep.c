@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "hooks/hook.h"
-#include "runtime/sema.h"
 
 /*
  * Park until deadline (absolute monotonic ns). Returns 0, or EINTR when a signal sent to the

@@ -15,7 +15,6 @@
 
 #include "hooks/fd.h"
 #include "hooks/hook.h"
-#include "runtime/fork.h"
 
 __thread unsigned char gr_hook_vforking;
 static __thread unsigned char vfork_in_syscall;

@@ -16,7 +16,6 @@
 #include <pthread.h>
 
 #include "hooks/hook.h"
-#include "runtime/atomic.h"
 
 #define SPIN_PAUSES    100
 
@@ -57,14 +56,14 @@ pthread_spin_lock(pthread_spinlock_t *l)
     if (try_lock(l, free))
         return 0;
     /* A G on the only P: a holder that is a G runs only once this one yields. */
-    alone = gr_current() != NULL && gr_sched.nprocs == 1;
+    alone = gr_g_self() != NULL && gr_nprocs() == 1;
     for (;;) {
         for (int i = 0; !alone && i < SPIN_PAUSES; i++) {
             if (gr_load_relaxed(l) == free && try_lock(l, free))
                 return 0;
             gr_cpu_relax();
         }
-        if (gr_current() != NULL)
+        if (gr_g_self() != NULL)
             gr_yield();
         else
             gr_sys_sched_yield();

@@ -15,10 +15,6 @@
 #include <string.h>
 #include <sys/syscall.h>
 
-#include "runtime/atomic.h"
-#include "runtime/cancel.h"
-#include "runtime/sema.h"
-#include "runtime/tls.h"
 
 /* The G behind a pthread_t, when green scheduling applies. */
 static struct g *
@@ -26,15 +22,14 @@ g_of(pthread_t th)
 {
     if (gr_hook_native() || !gr_sched_booted())
         return NULL;
-    return gr_g_from_tp((uintptr_t)th);
+    return gr_g_from_thread(th);
 }
 
 GR_EXPORT int
 pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
     struct gr_gattr ga = { 0 };
-    struct g *gp;
-    int detach = PTHREAD_CREATE_JOINABLE, err;
+    int detach = PTHREAD_CREATE_JOINABLE;
 
     gr_boot();
     if (gr_hook_native() || !gr_sched_booted())
@@ -64,11 +59,7 @@ pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), v
         }
     }
     ga.detached = detach == PTHREAD_CREATE_DETACHED;
-    err = gr_newproc(&ga, fn, arg, &gp);
-    if (err != 0)
-        return err;
-    *th = (pthread_t)gp->tp;
-    return 0;
+    return gr_newproc(&ga, fn, arg, th);
 }
 
 /* Join gp (deadline as gr_join). A cancellation point. POSIX error number. */
@@ -142,12 +133,8 @@ pthread_detach(pthread_t th)
 GR_EXPORT void
 pthread_exit(void *result)
 {
-    struct g *gp = gr_hook_g();
-
-    if (gp != NULL) {
-        gp->result = result;
-        gp->exiting = true;
-    }
+    if (gr_hook_g() != NULL)
+        gr_g_exiting(result);
     /* glibc unwinds (cleanup handlers, C++ destructors) to the frame g_entry registered. */
     gr_real.pthread_exit(result);
 }
@@ -186,41 +173,32 @@ GR_EXPORT int
 pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
 {
     struct g *gp = g_of(th);
+    struct gr_gstack st;
     int err;
 
-    if (gp == NULL || gp->is_main)
+    if (gp == NULL || !gr_g_stack(gp, &st))
         return gr_real.pthread_getattr_np(th, attr);
     err = pthread_attr_init(attr);
     if (err != 0)
         return err;
     /* As glibc, the reported stack includes the TLS block at its top. */
-    pthread_attr_setstack(attr, gp->stack_lo,
-                          (size_t)((char *)gp->stack_top - (char *)gp->stack_lo));
-    pthread_attr_setguardsize(attr, gp->guard);
-    pthread_attr_setdetachstate(attr, gr_load(&gp->joinstate) == JOIN_DETACHED ?
-                                PTHREAD_CREATE_DETACHED : PTHREAD_CREATE_JOINABLE);
+    pthread_attr_setstack(attr, st.lo, st.size);
+    pthread_attr_setguardsize(attr, st.guard);
+    pthread_attr_setdetachstate(attr, st.detached ? PTHREAD_CREATE_DETACHED :
+                                                    PTHREAD_CREATE_JOINABLE);
     return 0;
 }
 
 /* ---- Names. */
 
-static struct gr_mutex name_lock = GR_MUTEX_INIT;
-
 GR_EXPORT int
 pthread_setname_np(pthread_t th, const char *name)
 {
     struct g *gp = g_of(th);
-    size_t len;
 
     if (gp == NULL)
         return gr_real.pthread_setname_np(th, name);
-    len = strlen(name);
-    if (len >= sizeof(gp->name))
-        return ERANGE;
-    gr_lock(&name_lock);
-    memcpy(gp->name, name, len + 1);
-    gr_unlock(&name_lock);
-    return 0;
+    return -gr_g_setname(gp, name);
 }
 
 GR_EXPORT int
@@ -231,9 +209,7 @@ pthread_getname_np(pthread_t th, char *buf, size_t len)
 
     if (gp == NULL)
         return gr_real.pthread_getname_np(th, buf, len);
-    gr_lock(&name_lock);
-    memcpy(name, gp->name, sizeof(name));
-    gr_unlock(&name_lock);
+    gr_g_getname(gp, name);
     if (name[0] == '\0') {
         /* Never named: like a native thread, it carries the process's name. */
         int fd = gr_sys_open("/proc/self/comm", 0);
@@ -267,8 +243,7 @@ pthread_setschedparam(pthread_t th, int policy, const struct sched_param *param)
     if (param->sched_priority < sched_get_priority_min(policy) ||
         param->sched_priority > sched_get_priority_max(policy))
         return EINVAL;
-    gp->sched_policy = policy;
-    gp->sched_priority = param->sched_priority;
+    gr_g_setsched(gp, policy, param->sched_priority);
     return 0;
 }
 
@@ -279,8 +254,7 @@ pthread_getschedparam(pthread_t th, int *policy, struct sched_param *param)
 
     if (gp == NULL)
         return gr_real.pthread_getschedparam(th, policy, param);
-    *policy = gp->sched_policy;
-    param->sched_priority = gp->sched_priority;
+    gr_g_getsched(gp, policy, &param->sched_priority);
     return 0;
 }
 
@@ -288,13 +262,14 @@ GR_EXPORT int
 pthread_setschedprio(pthread_t th, int prio)
 {
     struct g *gp = g_of(th);
+    int policy, old;
 
     if (gp == NULL)
         return gr_real.pthread_setschedprio(th, prio);
-    if (prio < sched_get_priority_min(gp->sched_policy) ||
-        prio > sched_get_priority_max(gp->sched_policy))
+    gr_g_getsched(gp, &policy, &old);
+    if (prio < sched_get_priority_min(policy) || prio > sched_get_priority_max(policy))
         return EINVAL;
-    gp->sched_priority = prio;
+    gr_g_setsched(gp, policy, prio);
     return 0;
 }
 
@@ -335,7 +310,7 @@ pthread_getcpuclockid(pthread_t th, clockid_t *clock)
     if (gp == NULL)
         return gr_real.pthread_getcpuclockid(th, clock);
     /* Only the calling G has a meaningful CPU clock: its M's, while it runs there. */
-    if (gp != gr_current())
+    if (gp != gr_g_self())
         return ENOENT;
     *clock = CLOCK_THREAD_CPUTIME_ID;
     return 0;
@@ -347,38 +322,10 @@ GR_EXPORT int
 pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
     struct g *gp = gr_hook_g();
-    uint64_t mask, nmask;
 
     if (gp == NULL)
         return gr_real.pthread_sigmask(how, set, old);
-    mask = gp->sigmask;
-    if (old != NULL) {
-        sigemptyset(old);
-        memcpy(old, &mask, sizeof(mask));
-    }
-    if (set == NULL)
-        return 0;
-    memcpy(&nmask, set, sizeof(nmask));
-    nmask &= ~((1ULL << (GR_SIGCANCEL - 1)) | (1ULL << (GR_SIGSETXID - 1)));
-    switch (how) {
-    case SIG_BLOCK:
-        mask |= nmask;
-        break;
-    case SIG_UNBLOCK:
-        mask &= ~nmask;
-        break;
-    case SIG_SETMASK:
-        mask = nmask;
-        break;
-    default:
-        return EINVAL;
-    }
-    gp->sigmask = mask;
-    gp->m->sigmask_cur = mask;
-    gr_sys_sigprocmask(SIG_SETMASK, &mask, NULL);
-    if ((gr_load(&gp->sigpending) & ~mask) != 0)
-        gr_signal_deliver(gp);           /* sent while blocked, deliverable now */
-    return 0;
+    return -gr_signal_setmask(gp, how, set, old);
 }
 
 GR_EXPORT int
@@ -400,24 +347,12 @@ GR_EXPORT int
 pthread_kill(pthread_t th, int sig)
 {
     struct g *gp = g_of(th);
-    struct g *self = gr_current();
 
     if (gp == NULL)
         return gr_real.pthread_kill(th, sig);
     if (sig < 0 || sig > 64)
         return EINVAL;
-    if (gr_load(&gp->status) == G_DEAD)
-        return sig == 0 ? 0 : 0;        /* glibc 2.34+: an exited thread is not an error */
-    if (sig == 0)
-        return 0;
-    if (gp == self) {
-        int r = gr_sys_tgkill(gr_sys_getpid(), self->m->tid, sig);
-        return r < 0 ? -r : 0;
-    }
-    /* Delivered by the target itself when it next runs (gr_park/gr_yield return); a wait
-     * that a signal interrupts (sleeps, semaphores, I/O, sigwait) ends now. */
-    gr_signal_send(gp, sig, NULL);
-    return 0;
+    return -gr_signal_kill(gp, sig, NULL);
 }
 
 GR_EXPORT int
@@ -430,18 +365,11 @@ pthread_sigqueue(pthread_t th, int sig, const union sigval value)
         return gr_real.pthread_sigqueue(th, sig, value);
     if (sig <= 0 || sig > 64)
         return EINVAL;
-    if (gr_load(&gp->status) == G_DEAD)
-        return ESRCH;
     memset(&info, 0, sizeof(info));
     info.si_signo = sig;
     info.si_code = SI_QUEUE;
     info.si_pid = gr_sys_getpid();
     info.si_uid = getuid();
     info.si_value = value;
-    if (gp == gr_current()) {
-        long r = gr_syscall4(SYS_rt_tgsigqueueinfo, info.si_pid, gp->m->tid, sig, &info);
-        return r < 0 ? (int)-r : 0;
-    }
-    gr_signal_send(gp, sig, &info);
-    return 0;
+    return -gr_signal_kill(gp, sig, &info);
 }

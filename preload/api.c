@@ -22,7 +22,7 @@ greenrun_thread_info(pthread_t thread, struct greenrun_thread_info *info, size_t
     if (size != sizeof(*info))
         return EINVAL;
     if (gr_native() || !gr_sched_booted() ||
-        gr_g_info(gr_g_from_tp((uintptr_t)thread), &gi) != 0)
+        gr_g_info(gr_g_from_thread(thread), &gi) != 0)
         return ESRCH;
     memset(info, 0, sizeof(*info));
     /* A G not yet started (G_IDLE) is about to be queued: runnable, as far as anyone sees. */

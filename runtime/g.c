@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "runtime/atomic.h"
 #include "runtime/cancel.h"
@@ -112,7 +113,7 @@ gr_run_main(int (*main_fn)(int, char **, char **), int argc, char **argv, char *
 }
 
 int
-gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, struct g **out)
+gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_t *thread)
 {
     struct g *cur = gr_current();
     struct g *gp;
@@ -167,7 +168,7 @@ gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, struct g
     if (live > gr_load_relaxed(&gr_sched.peaklive))
         gr_store_relaxed(&gr_sched.peaklive, live);
     gr_xadd_relaxed(&gr_sched.ncreated, 1);
-    *out = gp;
+    *thread = (pthread_t)gp->tp;
     gr_ready(gp);
     return 0;
 }
@@ -215,8 +216,10 @@ gr_gfree(struct g *gp)
 }
 
 struct g *
-gr_g_from_tp(uintptr_t tp)
+gr_g_from_thread(pthread_t thread)
 {
+    uintptr_t tp = (uintptr_t)thread;
+
     if (tp == 0 || !gr_sched_booted())
         return NULL;
     return *(struct g **)(tp + gr_tls.curg_off);
@@ -350,4 +353,76 @@ gr_g_adopt_main(struct m *mp)
     gr_curg = mg;
     mp->curg = mg;
     return mg;
+}
+
+/* ---- A G's attributes, for the hooks (api.h). */
+
+static struct gr_mutex name_lock = GR_MUTEX_INIT;   /* every G's name */
+
+void
+gr_g_exiting(void *result)
+{
+    struct g *gp = gr_curg;
+
+    gp->result = result;
+    gp->exiting = true;
+}
+
+bool
+gr_g_exited(struct g *gp)
+{
+    return gr_load(&gp->status) == G_DEAD;
+}
+
+bool
+gr_g_stack(struct g *gp, struct gr_gstack *st)
+{
+    if (gp->is_main)
+        return false;
+    st->lo = gp->stack_lo;
+    st->size = (size_t)((char *)gp->stack_top - (char *)gp->stack_lo);
+    st->guard = gp->guard;
+    st->detached = gr_load(&gp->joinstate) == JOIN_DETACHED;
+    return true;
+}
+
+int
+gr_g_setname(struct g *gp, const char *name)
+{
+    size_t len = strlen(name);
+
+    if (len >= sizeof(gp->name))
+        return -ERANGE;
+    gr_lock(&name_lock);
+    memcpy(gp->name, name, len + 1);
+    gr_unlock(&name_lock);
+    return 0;
+}
+
+void
+gr_g_getname(struct g *gp, char name[16])
+{
+    gr_lock(&name_lock);
+    memcpy(name, gp->name, sizeof(gp->name));
+    gr_unlock(&name_lock);
+}
+
+void
+gr_g_setsched(struct g *gp, int policy, int priority)
+{
+    gp->sched_policy = policy;
+    gp->sched_priority = priority;
+}
+
+void
+gr_g_getsched(struct g *gp, int *policy, int *priority)
+{
+    *policy = gp->sched_policy;
+    *priority = gp->sched_priority;
+}
+
+void **
+gr_g_robust_list(struct g *gp)
+{
+    return &gp->robust_held;
 }

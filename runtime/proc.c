@@ -35,6 +35,7 @@
 #include "runtime/g.h"
 #include "runtime/m.h"
 #include "runtime/netpoll.h"
+#include "runtime/preempt.h"
 #include "runtime/runq.h"
 #include "runtime/signal.h"
 #include "runtime/spare.h"
@@ -300,6 +301,35 @@ gr_yield_global(void)
 
     gr_switch_to_g0(gp, AFTER_YIELD);
     gr_resumed(gp);
+}
+
+/* ---- For the hooks (api.h). */
+
+struct g *
+gr_user_g(void)
+{
+    struct g *gp = gr_current();
+
+    if (gp == NULL)
+        return NULL;
+    /* Called from inside a call in syscall mode (a handler, a callback): no P to park on. */
+    if (gr_unlikely(gr_load_relaxed(&gp->status) == G_SYSCALL))
+        return NULL;
+    if (gr_unlikely(gr_load_relaxed(&gp->m->preempt)))
+        gr_preempt_yield_now();
+    return gp;
+}
+
+struct g *
+gr_g_self(void)
+{
+    return gr_current();
+}
+
+int
+gr_nprocs(void)
+{
+    return gr_sched.nprocs;
 }
 
 /* ---- The scheduler loop (g0). */

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "runtime/api.h"
 #include "runtime/arch.h"
 #include "runtime/sched.h"
 
@@ -41,8 +42,6 @@ gr_curp(void)
 void gr_park(bool (*unlockf)(struct g *gp, void *arg), void *arg, const char *reason);
 /* Make a parked G runnable on the current M's P (or the global queue). Context: any. */
 void gr_ready(struct g *gp);
-/* Yield the P to other runnable Gs, at the tail of the local queue. Context: user G. */
-void gr_yield(void);
 /* Yield to the global queue (preemption: let every P see the G). Context: user G. */
 void gr_yield_global(void);
 /* Wake an idle P if there is work and nobody is spinning (Go's wakep). Context: any M. */

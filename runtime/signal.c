@@ -16,6 +16,7 @@
 #include "runtime/signal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -31,8 +32,9 @@
 #include "runtime/sysmon.h"
 
 bool
-gr_signal_eintr(struct g *gp)
+gr_signal_eintr(void)
 {
+    struct g *gp = gr_curg;
     uint64_t got = gp->sigdelivered;
     bool eintr = got == 0;
 
@@ -143,6 +145,142 @@ gr_signal_deliver(struct g *gp)
                 break;
         }
     }
+}
+
+/* ---- Masks, kill, sigwait and sigsuspend of a G. */
+
+int
+gr_signal_setmask(struct g *gp, int how, const sigset_t *set, sigset_t *old)
+{
+    uint64_t mask = gp->sigmask, nmask;
+
+    if (old != NULL) {
+        sigemptyset(old);
+        memcpy(old, &mask, sizeof(mask));
+    }
+    if (set == NULL)
+        return 0;
+    memcpy(&nmask, set, sizeof(nmask));
+    nmask &= ~((1ULL << (GR_SIGCANCEL - 1)) | (1ULL << (GR_SIGSETXID - 1)));
+    switch (how) {
+    case SIG_BLOCK:
+        mask |= nmask;
+        break;
+    case SIG_UNBLOCK:
+        mask &= ~nmask;
+        break;
+    case SIG_SETMASK:
+        mask = nmask;
+        break;
+    default:
+        return -EINVAL;
+    }
+    gp->sigmask = mask;
+    gp->m->sigmask_cur = mask;
+    gr_sys_sigprocmask(SIG_SETMASK, &mask, NULL);
+    if ((gr_load(&gp->sigpending) & ~mask) != 0)
+        gr_signal_deliver(gp);           /* sent while blocked, deliverable now */
+    return 0;
+}
+
+int
+gr_signal_kill(struct g *gp, int sig, const siginfo_t *info)
+{
+    long r;
+
+    if (gr_load(&gp->status) == G_DEAD)
+        return info != NULL ? -ESRCH : 0;   /* glibc 2.34+: kill of an exited thread is 0 */
+    if (sig == 0)
+        return 0;
+    if (gp == gr_current()) {
+        r = info != NULL ? gr_syscall4(SYS_rt_tgsigqueueinfo, gr_sys_getpid(), gp->m->tid, sig,
+                                       info)
+                         : gr_sys_tgkill(gr_sys_getpid(), gp->m->tid, sig);
+        return r < 0 ? (int)r : 0;
+    }
+    /* Delivered by the target itself when it next runs (gr_resumed); a wait that a signal
+     * interrupts (sleeps, semaphores, I/O, sigwait) ends now. */
+    gr_signal_send(gp, sig, info);
+    return 0;
+}
+
+#define SIGWAIT_POLL_NS 5000000LL        /* process-directed signals: looked for every 5 ms */
+
+/*
+ * Signals sent to the G (pthread_kill, pthread_sigqueue) are pending on the G and wake it;
+ * signals sent to the process or to its M are pending in the kernel and are taken with a
+ * zero-timeout rt_sigtimedwait, looked for when the wait starts and at least every 5 ms.
+ * As glibc's sigtimedwait, a signal sent by tkill reports SI_USER.
+ */
+int
+gr_signal_wait(const sigset_t *set, siginfo_t *info, int64_t deadline)
+{
+    struct g *gp = gr_curg;
+    struct timespec zero = { 0, 0 };
+    uint64_t want = 0;
+    siginfo_t si;
+    long sig;
+
+    memcpy(&want, set, sizeof(want));
+    for (;;) {
+        uint32_t word = 0;
+        int64_t until;
+        int r;
+
+        sig = gr_signal_take(gp, want, &si);
+        if (sig == 0) {
+            do {
+                sig = gr_syscall4(SYS_rt_sigtimedwait, set, &si, &zero, 8);
+            } while (sig == -EINTR);
+            if (sig < 0 && sig != -EAGAIN)
+                return (int)sig;
+            if (sig < 0)
+                sig = 0;
+        }
+        if (sig > 0) {
+            if (si.si_code == SI_TKILL)
+                si.si_code = SI_USER;
+            if (info != NULL)
+                *info = si;
+            return (int)sig;
+        }
+        if (deadline >= 0 && gr_nanotime() >= deadline)
+            return -EAGAIN;
+        until = gr_nanotime() + SIGWAIT_POLL_NS;
+        if (deadline >= 0 && deadline < until)
+            until = deadline;
+        gr_store(&gp->sigwait_set, want);
+        r = gr_futex_wait(&word, 0, ~0u, until, GR_WQ_CANCEL | GR_WQ_SIGNAL);
+        gr_store(&gp->sigwait_set, 0);
+        if (r == -ECANCELED)
+            pthread_testcancel();
+        if (r == -EINTR && (gr_load(&gp->sigpending) & want) == 0 && gr_signal_eintr())
+            return -EINTR;                   /* a handler of another signal ran */
+    }
+}
+
+int
+gr_signal_suspend(const sigset_t *mask)
+{
+    struct g *gp = gr_curg;
+    sigset_t old;
+    uint32_t word = 0;
+
+    pthread_testcancel();
+    gp->sigdelivered = 0;
+    gr_signal_setmask(gp, SIG_SETMASK, mask, &old);
+    while (gp->sigdelivered == 0) {
+        /* A private word nobody wakes: a signal or a cancel ends the wait. A cancellation
+         * acts with the old mask back, as the thread left sigsuspend. */
+        if (gr_futex_wait(&word, 0, ~0u, -1, GR_WQ_CANCEL | GR_WQ_SIGNAL) == -ECANCELED) {
+            gr_signal_setmask(gp, SIG_SETMASK, &old, NULL);
+            pthread_testcancel();
+            gr_signal_setmask(gp, SIG_SETMASK, mask, NULL);
+        }
+    }
+    gp->sigdelivered = 0;
+    gr_signal_setmask(gp, SIG_SETMASK, &old, NULL);
+    return -EINTR;
 }
 
 /*

@@ -27,10 +27,24 @@ int gr_signal_take(struct g *gp, uint64_t set, siginfo_t *info);
 /* Raise gp's pending signals that its mask no longer blocks. Context: gp itself. */
 void gr_signal_deliver(struct g *gp);
 /*
- * After a wait that a signal interrupted (GR_WAKE_SIGNAL): the handlers have run; true when
- * the call must fail with EINTR (one had no SA_RESTART), false when it restarts. Context: G.
+ * After a wait of the running G that a signal interrupted (GR_WAKE_SIGNAL): the handlers have
+ * run; true when the call must fail with EINTR (one had no SA_RESTART), false when it
+ * restarts. Context: user G.
  */
-bool gr_signal_eintr(struct g *gp);
+bool gr_signal_eintr(void);
+/* pthread_sigmask of gp, the running G (SIGCANCEL and SIGSETXID never blocked). 0 or
+ * -EINVAL. Pending signals it unblocks are delivered before it returns. */
+int gr_signal_setmask(struct g *gp, int how, const sigset_t *set, sigset_t *old);
+/* pthread_kill (info NULL) or pthread_sigqueue (info: the value) of gp: 0, or -ESRCH for a
+ * queued signal to an exited G (a kill of one is 0, as glibc 2.34+); sig 0 only checks. */
+int gr_signal_kill(struct g *gp, int sig, const siginfo_t *info);
+/* sigwaitinfo/sigtimedwait on the running G until deadline (absolute monotonic ns, -1 none):
+ * the signal taken (info filled when not NULL), or -EAGAIN (deadline), -EINTR (a handler of
+ * another signal ran), another -errno. A cancellation point. Context: user G. */
+int gr_signal_wait(const sigset_t *set, siginfo_t *info, int64_t deadline);
+/* sigsuspend on the running G: mask installed until a handler has run on it, then the old
+ * mask back; the result is always -EINTR. A cancellation point. Context: user G. */
+int gr_signal_suspend(const sigset_t *mask);
 /* A process signal was handled on g0: let one G parked interruptibly see it (as the thread
  * it would have interrupted natively). gr_signal_orphan: async-signal-safe; sysmon runs
  * gr_signal_pass_orphans. */

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/api.h"
+
 struct g;
 
 /* The fake tids of Gs (the owner ids of glibc's recursive locks) start here: above
@@ -62,33 +64,10 @@ void gr_tls_on_start(void);
 /* At G exit, on the G: C++ thread_local destructors, then key destructors (glibc's keys). */
 void gr_tls_run_dtors(uintptr_t tp);
 
-/*
- * After a dlopen: a module of handle's chain that uses the initial-exec TLS model
- * (DF_STATIC_TLS) got a slot in every thread's static TLS, but glibc filled it only in the
- * threads it lists (the Ms). Copy its image into every live G's block (glibc-2.36-facts.md
- * 1(b)); Gs created later get it from glibc. Each module is copied once.
- */
-void gr_tls_spread_static(void *handle);
-
-/* The calling thread's owner id for lock bookkeeping: the tid in its descriptor (a G's fake
- * tid, unique and stable across Ms), or its kernel tid before boot. Context: any. */
-int gr_tls_self_id(void);
+/* gr_tls_self_id, gr_tls_enter_m/leave_m and gr_tls_spread_static are declared in api.h. */
 
 /* Install the SIGSETXID wrapper so setuid() and friends work with many Gs. */
 int gr_tls_setxid_init(void);
 
-/*
- * Run glibc code on a block of the running M rather than the G's: GR_TLS_OWN is the M's own
- * block (g0's, never a G's: the program's signal handlers on g0), GR_TLS_LISTED the
- * descriptor glibc lists for this OS thread (setuid and friends, whose __nptl_setxid signals
- * every listed thread but THREAD_SELF). gr_tls_enter_m installs it and returns the thread
- * pointer to give back, or 0 when it was installed already; gr_tls_leave_m(prev)
- * reinstalls prev and returns errno as the M's block held it (0 for prev 0). A failed switch
- * throws: code never runs on another thread's TLS. Context: an M (a G, g0, or a signal
- * handler on either); no park in between.
- */
-enum { GR_TLS_OWN, GR_TLS_LISTED };
-uintptr_t gr_tls_enter_m(int which);
-int gr_tls_leave_m(uintptr_t prev);
 
 #endif /* GR_RUNTIME_TLS_H */

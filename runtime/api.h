@@ -1,0 +1,135 @@
+/*
+ * runtime/api.h: the runtime as the hooks see it.
+ *
+ * hooks/ include this header and no other header of runtime/ (scripts/check-layering.sh
+ * checks it). A G is opaque here: the hooks hold struct g pointers and act on a G only
+ * through the functions below, each defined in the runtime file named in its group. The
+ * runtime's services come with it: raw system calls (sys.h, and gr_syscallN of arch.h),
+ * atomics, the real libc functions (libc.h), the runtime's state and boot (boot.h), the wait
+ * table (sema.h), the netpoller and descriptor table (netpoll.h, fdtab.h), syscall mode
+ * (syscall.h), signals (signal.h), cancellation (cancel.h), preemption (preempt.h), the fork
+ * child's reset (fork.h), printing and assertions (debug.h).
+ *
+ * What the hooks must not use although the headers show it: the TLS register and the
+ * descriptor layout (gr_get_tp, gr_getm, gr_sys_set_fs, gr_sys_set_gs, gr_tls); the
+ * layering check greps for them. Switching TLS is tls.c's business (gr_tls_enter_m).
+ */
+#ifndef GR_RUNTIME_API_H
+#define GR_RUNTIME_API_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/arch.h"
+#include "runtime/atomic.h"
+#include "runtime/base.h"
+#include "runtime/boot.h"
+#include "runtime/cancel.h"
+#include "runtime/debug.h"
+#include "runtime/fork.h"
+#include "runtime/libc.h"
+#include "runtime/lock.h"
+#include "runtime/netpoll.h"
+#include "runtime/preempt.h"
+#include "runtime/sema.h"
+#include "runtime/signal.h"
+#include "runtime/sys.h"
+#include "runtime/syscall.h"
+
+struct g;
+
+/* ---- The running G (proc.c). */
+
+/*
+ * The running user G when it may use the scheduler (park, syscall mode), else NULL: on g0,
+ * on a thread the runtime does not own, before boot, and inside a call in syscall mode (a
+ * handler or callback run from it has no P to park on). Honours a preemption request that
+ * found the G inside libc or the runtime: every hook enters here holding nothing.
+ */
+struct g *gr_user_g(void);
+/* The running user G, or NULL (g0, a thread the runtime does not own, before boot). */
+struct g *gr_g_self(void);
+/* Yield the P to the other runnable Gs. Context: user G. */
+void gr_yield(void);
+/* GREENRUN_PROCS: how many Ps run Gs at once. */
+int gr_nprocs(void);
+
+/* ---- Threads (g.c). */
+
+/* How to start a new G. */
+struct gr_gattr {
+    size_t stack_size;           /* 0 = default */
+    void *stack_addr;            /* user stack (lowest address), with stack_size; or NULL */
+    size_t guard_size;
+    bool detached;
+};
+
+/* Start a new G running fn(arg) and queue it; *thread is its pthread_t. 0 or a positive
+ * errno (EAGAIN: no memory for its stack or TLS). Context: any. */
+int gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_t *thread);
+/* Run the program's main on the main G, so that pthread_exit from main ends only the G. */
+int gr_run_main(int (*main_fn)(int, char **, char **), int argc, char **argv, char **envp);
+/* The G behind a pthread_t, or NULL when it is not one of the runtime's. */
+struct g *gr_g_from_thread(pthread_t thread);
+/*
+ * Join gp (deadline: absolute monotonic ns, -1 none, 0 do not wait): 0 with *ret set, or
+ * -EDEADLK (gp is the caller), -EINVAL (detached or joined), -EBUSY (still running and
+ * deadline 0), -ETIMEDOUT, -ECANCELED (a cancellation of the caller is pending: act on it,
+ * then call again). Context: user G, or a thread without a G.
+ */
+int gr_join(struct g *gp, void **ret, int64_t deadline);
+/* Detach gp, freeing it if it already exited: 0, or -EINVAL (detached or joined). */
+int gr_detach(struct g *gp);
+/* pthread_exit on the running G: result is what its joiner gets (the unwind follows). */
+void gr_g_exiting(void *result);
+/* True once gp has finished (a dead G waiting for its joiner). */
+bool gr_g_exited(struct g *gp);
+/* The stack of gp as pthread_getattr_np reports it (the TLS block at its top included);
+ * false for the main G, whose stack is the initial thread's. */
+struct gr_gstack {
+    void *lo;
+    size_t size;
+    size_t guard;
+    bool detached;
+};
+bool gr_g_stack(struct g *gp, struct gr_gstack *st);
+/* pthread_setname_np / getname_np: 0 or -ERANGE (16 bytes with the NUL); "" when unnamed. */
+int gr_g_setname(struct g *gp, const char *name);
+void gr_g_getname(struct g *gp, char name[16]);
+/* The scheduling policy and priority a G reports (accepted, not acted on). */
+void gr_g_setsched(struct g *gp, int policy, int priority);
+void gr_g_getsched(struct g *gp, int *policy, int *priority);
+/* A word of gp for the mutex hooks: the list of robust mutexes it holds (owner G only). */
+void **gr_g_robust_list(struct g *gp);
+/* Run fn on every exiting G, on the G, after its TLS destructors. At most four. */
+void gr_on_gexit(void (*fn)(struct g *gp));
+
+/* ---- The M's own TLS (tls.c). */
+
+/* The calling thread's owner id for lock bookkeeping: the tid in its descriptor (a G's fake
+ * tid, unique and stable across Ms), or its kernel tid before boot. Context: any. */
+int gr_tls_self_id(void);
+/*
+ * Run glibc code on a block of the running M rather than the G's: GR_TLS_OWN is the M's own
+ * block (g0's, never a G's: the program's signal handlers on g0), GR_TLS_LISTED the
+ * descriptor glibc lists for this OS thread (setuid and friends, whose __nptl_setxid signals
+ * every listed thread but THREAD_SELF). gr_tls_enter_m installs it and returns the thread
+ * pointer to give back, or 0 when it was installed already; gr_tls_leave_m(prev)
+ * reinstalls prev and returns errno as the M's block held it (0 for prev 0). A failed switch
+ * throws: code never runs on another thread's TLS. Context: an M (a G, g0, or a signal
+ * handler on either); no park in between.
+ */
+enum { GR_TLS_OWN, GR_TLS_LISTED };
+uintptr_t gr_tls_enter_m(int which);
+int gr_tls_leave_m(uintptr_t prev);
+/*
+ * After a dlopen: a module of handle's chain that uses the initial-exec TLS model
+ * (DF_STATIC_TLS) got a slot in every thread's static TLS, but glibc filled it only in the
+ * threads it lists (the Ms). Copy its image into every live G's block (glibc-2.36-facts.md
+ * 1(b)); Gs created later get it from glibc. Each module is copied once.
+ */
+void gr_tls_spread_static(void *handle);
+
+#endif /* GR_RUNTIME_API_H */
