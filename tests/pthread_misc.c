@@ -184,7 +184,8 @@ check_masks(void)
     CHECK_EQ(blocked_seen[1], 0);
 }
 
-/* sigwait, and pthread_sigqueue of a (queued) real-time signal with a value. */
+/* sigwait; sigwaitinfo of a signal sent with pthread_kill (glibc reports tkill's SI_TKILL as
+ * SI_USER); pthread_sigqueue of a (queued) real-time signal with a value. */
 static void *
 waits_for_signals(void *arg)
 {
@@ -195,6 +196,12 @@ waits_for_signals(void *arg)
     int sig = 0;
     CHECK_OK(sigwait(&s, &sig));
     CHECK_EQ(sig, SIGUSR2);
+    sigemptyset(&s);
+    sigaddset(&s, SIGRTMIN + 2);
+    siginfo_t killed;
+    CHECK_EQ(sigwaitinfo(&s, &killed), SIGRTMIN + 2);
+    CHECK_EQ(killed.si_code, SI_USER);
+    CHECK_EQ(killed.si_pid, getpid());
     sigemptyset(&s);
     sigaddset(&s, SIGRTMIN + 1);
     long sum = 0;
@@ -216,9 +223,11 @@ check_sigwait(void)
     sigemptyset(&s);
     sigaddset(&s, SIGUSR2);
     sigaddset(&s, SIGRTMIN + 1);
+    sigaddset(&s, SIGRTMIN + 2);
     CHECK_OK(pthread_sigmask(SIG_BLOCK, &s, &old));
     pthread_t t = spawn(waits_for_signals, NULL);
     CHECK_OK(pthread_kill(t, SIGUSR2));
+    CHECK_OK(pthread_kill(t, SIGRTMIN + 2));
     for (int i = 1; i <= 3; i++) {
         union sigval v;
         v.sival_int = i * 100;
