@@ -24,7 +24,8 @@
 #define GR_SCHEDTRACE_MAX    3600000             /* one hour, in milliseconds */
 #define GR_DECIMAL_CAP       ((uint64_t)1 << 40) /* scan_decimal saturates here */
 
-#define ACCEPTED_DEBUG      "banner, stats, blocking, schedtrace=MS (MS from 1 to 3600000)"
+#define ACCEPTED_DEBUG      "banner, stats, blocking, schedtrace=MS (MS from 1 to 3600000), " \
+                            "fs=arch_prctl, fs=auto"
 #define ACCEPTED_VARIABLES  "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG"
 
 enum var_id {
@@ -275,6 +276,10 @@ parse_debug(struct gr_config *cfg, const char *value, struct msg *m)
             cfg->stats = true;
         } else if (span_is(item, ilen, "blocking")) {
             cfg->blocking = true;
+        } else if (span_is(item, ilen, "fs=arch_prctl")) {
+            cfg->fs_syscall = true;
+        } else if (span_is(item, ilen, "fs=auto")) {
+            cfg->fs_syscall = false;
         } else if (span_has_prefix(item, ilen, schedtrace)) {
             size_t skip = sizeof(schedtrace) - 1;
             uint64_t ms;

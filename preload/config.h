@@ -26,6 +26,9 @@ struct gr_config {
     bool     stats;           /* GREENRUN_DEBUG=stats: print counters at exit */
     bool     blocking;        /* GREENRUN_DEBUG=blocking: print the blocking calls the runtime
                                  never saw at exit */
+    bool     fs_syscall;      /* GREENRUN_DEBUG=fs=arch_prctl: switch TLS blocks with the
+                                 arch_prctl system call even where wrfsbase works (fs=auto:
+                                 wrfsbase where the kernel enables it, the default) */
 };
 
 /*

@@ -32,6 +32,7 @@ gr_constructor(int argc, char **argv, char **envp)
     gr_opts.banner = cfg.banner;
     gr_opts.stats = cfg.stats;
     gr_opts.blocking = cfg.blocking;
+    gr_opts.fs_syscall = cfg.fs_syscall;
     if (gr_libc_resolve(&missing) != 0) {
         char why[128];
         gr_snprint(why, sizeof(why), "this libc has no %s", missing);

@@ -125,7 +125,7 @@ boot_sched(int nprocs)
         nprocs = GR_PROCS_MAX;
     if (make_ps(nprocs) != 0)
         return -1;
-    gr_sys_init();
+    gr_sys_init(!gr_opts.fs_syscall);
     m0 = gr_m_adopt_initial();
     if (m0 == NULL || gr_g_adopt_main(m0) == NULL)
         return -1;

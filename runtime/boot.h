@@ -25,6 +25,7 @@ struct gr_opts {
     bool banner;
     bool stats;
     bool blocking;
+    bool fs_syscall;             /* switch FS with arch_prctl even where wrfsbase works */
 };
 
 extern int gr_state;             /* atomic: GR_STATE_* */

@@ -168,7 +168,8 @@ void
 gr_m_install_ownfs(struct m *mp)
 {
     if (mp->fs_cur != mp->ownfs) {
-        gr_sys_set_fs(mp->ownfs);
+        if (gr_sys_set_fs(mp->ownfs) != 0)
+            gr_throw("install_ownfs: cannot install the M's TLS block");
         mp->fs_cur = mp->ownfs;
     }
 }

@@ -393,7 +393,9 @@ execute(struct m *mp, struct g *gp)
         mp->sigmask_cur = gp->sigmask;
     }
     if (gp->tp != mp->fs_cur) {
-        gr_sys_set_fs(gp->tp);
+        /* Never run a G on another G's TLS: a refused switch (arch_prctl) is fatal. */
+        if (gr_sys_set_fs(gp->tp) != 0)
+            gr_throw("execute: cannot install the G's TLS block");
         mp->fs_cur = gp->tp;
     }
     gr_xadd_relaxed(&gr_sched.nswitch, 1);

@@ -60,8 +60,10 @@ bool gr_fd_is_runtime(int fd);
 /* Forget a reserved descriptor the runtime closes itself (the caller closes it). */
 void gr_fd_release(int fd);
 
-/* Learn what the CPU offers (FSGSBASE); once, at boot, before the first switch. */
-void gr_sys_init(void);
+/* Learn what the CPU offers (FSGSBASE); once, at boot, before the first switch. With
+ * use_fsgsbase false, FS is switched with arch_prctl even where wrfsbase would work
+ * (GREENRUN_DEBUG=fs=arch_prctl: both paths tested on one machine). */
+void gr_sys_init(bool use_fsgsbase);
 bool gr_sys_fsgsbase(void);
 
 /* Thread-pointer registers (x86_64: FS for TLS, GS for the runtime's M). gr_sys_set_fs uses

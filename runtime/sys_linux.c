@@ -216,14 +216,14 @@ gr_sys_exit_group(int code)
 /*
  * Whether the CPU and kernel let user code write FS directly (wrfsbase: nanoseconds, where
  * arch_prctl is a system call; Linux 5.9+ sets HWCAP2_FSGSBASE when it enables them). Read
- * once at boot; false until then, and on this project's own machine, whose CPU lacks it.
+ * once at boot; false until then, and with GREENRUN_DEBUG=fs=arch_prctl.
  */
 static bool have_fsgsbase;
 
 void
-gr_sys_init(void)
+gr_sys_init(bool use_fsgsbase)
 {
-    have_fsgsbase = (getauxval(AT_HWCAP2) & 2 /* HWCAP2_FSGSBASE */) != 0;
+    have_fsgsbase = use_fsgsbase && (getauxval(AT_HWCAP2) & 2 /* HWCAP2_FSGSBASE */) != 0;
 }
 
 bool

@@ -16,7 +16,8 @@
 #define ERRCAP      512
 #define CANARY      0x5a
 
-#define ACCEPTED_DEBUG  "accepted: banner, stats, blocking, schedtrace=MS (MS from 1 to 3600000)"
+#define ACCEPTED_DEBUG  "accepted: banner, stats, blocking, schedtrace=MS (MS from 1 to 3600000), " \
+                        "fs=arch_prctl, fs=auto"
 #define STACK_EXPECT    "expected a size from 16K to 16G, like 64K, 8M or 1G"
 #define PROCS_EXPECT    "expected an integer from 1 to 1024"
 
@@ -56,7 +57,7 @@ static int
 is_default(const struct gr_config *cfg)
 {
     return cfg->procs == 0 && cfg->stack_size == 0 && cfg->schedtrace_ms == 0 &&
-           !cfg->banner && !cfg->stats && !cfg->blocking;
+           !cfg->banner && !cfg->stats && !cfg->blocking && !cfg->fs_syscall;
 }
 
 /* Poison cfg so that a parser that forgets to write a field is caught. */
@@ -105,6 +106,18 @@ expect_debug(const char *entry, int banner, int stats, int blocking, int64_t sch
           cfg.procs == 0, entry, line);
 }
 
+static void
+expect_fs(const char *entry, int fs_syscall, int line)
+{
+    struct gr_config cfg;
+    char err[ERRCAP];
+
+    poison(&cfg);
+    int rc = parse1(entry, &cfg, err);
+
+    check(rc == 0 && cfg.fs_syscall == (fs_syscall != 0) && cfg.procs == 0, entry, line);
+}
+
 /* entry must be rejected with exactly the message want; cfg must come back as defaults. */
 static void
 expect_error(const char *entry, const char *want, int line)
@@ -129,6 +142,7 @@ expect_error(const char *entry, const char *want, int line)
 #define EXPECT_STACK(e, w)           expect_stack((e), (w), __LINE__)
 #define EXPECT_DEBUG(e, b, s, k, t)  expect_debug((e), (b), (s), (k), (t), __LINE__)
 #define EXPECT_ERROR(e, w)           expect_error((e), (w), __LINE__)
+#define EXPECT_FS(e, f)              expect_fs((e), (f), __LINE__)
 
 static void
 test_defaults(void)
@@ -229,6 +243,13 @@ test_debug(void)
     EXPECT_DEBUG("GREENRUN_DEBUG=blocking", 0, 0, 1, 0);
     EXPECT_DEBUG("GREENRUN_DEBUG=banner,blocking", 1, 0, 1, 0);
     EXPECT_DEBUG("GREENRUN_DEBUG=blocking,stats,schedtrace=5", 0, 1, 1, 5);
+    EXPECT_FS("GREENRUN_DEBUG=fs=arch_prctl", 1);
+    EXPECT_FS("GREENRUN_DEBUG=banner,fs=arch_prctl,stats", 1);
+    EXPECT_FS("GREENRUN_DEBUG=fs=arch_prctl,fs=auto", 0);
+    EXPECT_FS("GREENRUN_DEBUG=banner", 0);
+    EXPECT_ERROR("GREENRUN_DEBUG=fs=wrfsbase",
+                 "greenrun: GREENRUN_DEBUG=\"fs=wrfsbase\": unknown item \"fs=wrfsbase\"; "
+                 ACCEPTED_DEBUG);
 
     EXPECT_ERROR("GREENRUN_DEBUG=foo",
                  "greenrun: GREENRUN_DEBUG=\"foo\": unknown item \"foo\"; " ACCEPTED_DEBUG);
@@ -471,7 +492,7 @@ test_documented_messages(void)
                  "8M or 1G");
     EXPECT_ERROR("GREENRUN_DEBUG=foo",
                  "greenrun: GREENRUN_DEBUG=\"foo\": unknown item \"foo\"; accepted: banner, "
-                 "stats, blocking, schedtrace=MS (MS from 1 to 3600000)");
+                 "stats, blocking, schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto");
     EXPECT_ERROR("GREENRUN_PROSC=1",
                  "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG");
