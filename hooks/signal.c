@@ -21,7 +21,7 @@
  * it without a lock (runtime/signal.c).
  */
 static struct sigaction user_act[NSIG_MAX];    /* protected by table_lock */
-static struct gr_mutex table_lock = GR_MUTEX_INIT;
+static struct gr_mutex table_lock = GR_MUTEX_INIT(GR_RANK_SIGACTION);
 
 static bool
 is_handler(const struct sigaction *act)

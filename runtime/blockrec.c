@@ -41,7 +41,7 @@ struct open_call {
     int64_t since;               /* first sighting, monotonic ns */
 };
 
-static struct gr_mutex lock;
+static struct gr_mutex lock = GR_MUTEX_INIT(GR_RANK_LEAF);
 static struct site sites[MAX_SITES];     /* protected by lock */
 static int32_t nsites;                   /* protected by lock */
 static struct site overflow;             /* protected by lock: calls at sites beyond the table */
@@ -132,6 +132,7 @@ gr_blockrec_parse(const char *text, long *nr, uintptr_t *pc)
 static int32_t
 site_find(long nr, uintptr_t pc)
 {
+    GR_ASSERT_HELD(&lock);
     for (int32_t i = 0; i < nsites; i++)
         if (sites[i].nr == nr && sites[i].pc == pc)
             return i;
@@ -188,7 +189,7 @@ gr_blockrec_end(int32_t pid, int64_t now)
 void
 gr_blockrec_fork_child(void)
 {
-    memset(&lock, 0, sizeof(lock));
+    gr_lock_reset(&lock);
     memset(sites, 0, sizeof(sites));
     memset(&overflow, 0, sizeof(overflow));
     memset(calls, 0, sizeof(calls));

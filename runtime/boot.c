@@ -38,7 +38,7 @@
 int gr_state = GR_STATE_PRE_INIT;
 struct gr_opts gr_opts;
 
-static struct gr_mutex boot_lock = GR_MUTEX_INIT;
+static struct gr_mutex boot_lock = GR_MUTEX_INIT(GR_RANK_BOOT);
 
 void
 gr_go_native(const char *why)
@@ -103,6 +103,7 @@ make_ps(int nprocs)
         pp->id = i;
         pp->fastrand = 0x9e3779b9u * (uint32_t)(i + 1);
         pp->timers.next_when = INT64_MAX;
+        gr_lock_init(&pp->timers.lock, GR_RANK_TIMERS);
         gr_sched.allp[i] = pp;
         if (i >= nprocs) {
             pp->spare = true;
@@ -130,8 +131,10 @@ boot_sched(int nprocs)
     if (m0 == NULL || gr_g_adopt_main(m0) == NULL)
         return -1;
     gr_acquirep(m0, gr_sched.allp[0]);
+    gr_lock(&gr_sched.lock);
     for (int i = nprocs - 1; i >= 1; i--)
         gr_pidle_put(gr_sched.allp[i]);
+    gr_unlock(&gr_sched.lock);
 
     gr_store_release(&booted, true);
     pthread_atfork(NULL, NULL, gr_fork_child);

@@ -35,7 +35,7 @@
 uint32_t gr_fdtab_fork_epoch;
 
 static struct polldesc *chunks[NCHUNK];          /* atomic: published with release */
-static struct gr_mutex grow_lock = GR_MUTEX_INIT;
+static struct gr_mutex grow_lock = GR_MUTEX_INIT(GR_RANK_FDTAB_GROW);
 
 struct polldesc *
 gr_fdtab_peek(int fd)
@@ -61,8 +61,11 @@ gr_fdtab_get(int fd)
     c = chunks[i];
     if (c == NULL) {
         c = gr_mem_alloc(CHUNK_LEN * sizeof(struct polldesc));
-        if (c != NULL)
+        if (c != NULL) {
+            for (unsigned j = 0; j < CHUNK_LEN; j++)
+                gr_lock_init(&c[j].lock, GR_RANK_POLLDESC);
             gr_store_release(&chunks[i], c);             /* pairs with gr_fdtab_peek */
+        }
     }
     gr_unlock(&grow_lock);
     return c != NULL ? &c[(unsigned)fd & (CHUNK_LEN - 1)] : NULL;
@@ -89,7 +92,7 @@ static void
 entry_fork_child(int fd, struct polldesc *pd)
 {
     (void)fd;
-    memset(&pd->lock, 0, sizeof(pd->lock));
+    gr_lock_reset(&pd->lock);
     gr_store_relaxed(&pd->rd.nwait, 0);
     gr_store_relaxed(&pd->wr.nwait, 0);
     pd->nbhold = 0;
@@ -98,7 +101,7 @@ entry_fork_child(int fd, struct polldesc *pd)
 void
 gr_fdtab_fork_child(void)
 {
-    memset(&grow_lock, 0, sizeof(grow_lock));
+    gr_lock_reset(&grow_lock);
     gr_fdtab_each(0, ~0u, entry_fork_child);
 }
 

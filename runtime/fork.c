@@ -50,8 +50,8 @@ gr_fork_child(void)
     gr_syscall4(SYS_rseq, gr_tls.rseq_cpu_off != 0 ? mp->sysdesc + gr_tls.rseq_cpu_off - 4 : 0,
                 32, RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
 
-    memset(&gr_sched.lock, 0, sizeof(gr_sched.lock));
-    memset(&gr_sched.glock, 0, sizeof(gr_sched.glock));
+    gr_lock_reset(&gr_sched.lock);
+    gr_lock_reset(&gr_sched.glock);
     gr_sema_fork_child();
     gr_mem_fork_child();
     gr_stack_fork_child();
@@ -84,9 +84,10 @@ gr_fork_child(void)
     gr_sched.npidle = 0;
     gr_sched.pspare = NULL;
     gr_sched.stuckp = NULL;
+    gr_lock(&gr_sched.lock);
     for (int i = gr_sched.nallp - 1; i >= 0; i--) {
         struct p *pp = gr_sched.allp[i];
-        memset(&pp->timers.lock, 0, sizeof(pp->timers.lock));
+        gr_lock_reset(&pp->timers.lock);
         pp->timers.len = 0;
         pp->timers.next_when = INT64_MAX;
         pp->runqhead = pp->runqtail = 0;
@@ -105,6 +106,7 @@ gr_fork_child(void)
             gr_pidle_put(pp);
         }
     }
+    gr_unlock(&gr_sched.lock);
     gp->allnext = gp->allprev = NULL;
     gr_sched.allg = gp;
     gr_sched.ng = 1;

@@ -157,6 +157,7 @@ gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_
             gr_stack_gfree(gp);
         return EAGAIN;
     }
+    gr_lock_init(&gp->siglock, GR_RANK_LEAF);
     gp->fn = fn;
     gp->arg = arg;
     gp->joinstate = attr->detached ? JOIN_DETACHED : JOIN_JOINABLE;
@@ -357,7 +358,7 @@ gr_g_adopt_main(struct m *mp)
 
 /* ---- A G's attributes, for the hooks (api.h). */
 
-static struct gr_mutex name_lock = GR_MUTEX_INIT;   /* every G's name */
+static struct gr_mutex name_lock = GR_MUTEX_INIT(GR_RANK_LEAF);   /* every G's name */
 
 void
 gr_g_exiting(void *result)

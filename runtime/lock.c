@@ -1,9 +1,16 @@
 /*
- * runtime/lock.c: slow paths of gr_mutex and gr_note, on private futexes.
+ * runtime/lock.c: slow paths of gr_mutex and gr_note, on private futexes, and the rank
+ * checks of debug builds.
  *
  * gr_mutex is the classic three-state futex lock: a waiter marks the word 2 before sleeping,
  * so an unlock that sees 2 knows it must wake one sleeper. A short spin first keeps the M out
  * of the kernel for the brief critical sections the runtime holds.
+ *
+ * Held locks (debug builds) are kept per M in m->locks, since locks belong to the OS thread:
+ * a lock taken on a G and released on g0 (gr_park's unlockf) stays with the M. A thread that
+ * is not an M (gr_curg NULL: before boot, threads glibc made) keeps them in its own TLS.
+ * boot_lock is not tracked: its holder turns from the initial thread into M0 while it holds
+ * it.
  */
 #include "runtime/lock.h"
 
@@ -11,6 +18,8 @@
 
 #include "runtime/arch.h"
 #include "runtime/atomic.h"
+#include "runtime/debug.h"
+#include "runtime/sched.h"
 #include "runtime/sys.h"
 
 #define SPIN_TRIES 100
@@ -57,4 +66,120 @@ void
 gr_note_clear(struct gr_note *n)
 {
     gr_store_relaxed(&n->key, 0);
+}
+
+/* ---- Ranks (debug builds). */
+
+static __thread struct gr_lockstack thread_locks __attribute__((tls_model("initial-exec")));
+
+static const char *const rank_names[] = {
+    [GR_RANK_NONE] = "none",           [GR_RANK_BOOT] = "boot",
+    [GR_RANK_SIGACTION] = "sigaction", [GR_RANK_NETPOLL_INIT] = "netpoll-init",
+    [GR_RANK_FDTAB_GROW] = "fdtab-grow", [GR_RANK_POLLDESC] = "polldesc",
+    [GR_RANK_SEMA] = "sema",           [GR_RANK_TIMERS] = "timers",
+    [GR_RANK_SCHED] = "sched",         [GR_RANK_GLOCK] = "glock",
+    [GR_RANK_STACKPOOL] = "stackpool", [GR_RANK_SIGREC] = "sigrec",
+    [GR_RANK_MEM] = "mem",             [GR_RANK_LEAF] = "leaf",
+};
+
+/* The calling thread's held locks. gr_curg is non-NULL exactly on an M's blocks (a G's, or
+ * g0's own), so GS names the M then; on g0 it may be the previous G's block, whose value is
+ * still non-NULL. */
+static struct gr_lockstack *
+held_locks(void)
+{
+    return gr_curg != NULL ? &gr_getm()->locks : &thread_locks;
+}
+
+static const char *
+rank_name(unsigned rank)
+{
+    return rank < GR_ARRAY_LEN(rank_names) ? rank_names[rank] : "?";
+}
+
+void
+gr_lock_check(struct gr_mutex *l)
+{
+    struct gr_lockstack *ls;
+
+    if (l->rank == GR_RANK_BOOT)
+        return;
+    if (l->rank == GR_RANK_NONE) {
+        gr_print("greenrun: lock %p has no rank\n", (void *)l);
+        gr_throw("lock without a rank");
+    }
+    ls = held_locks();
+    for (int i = 0; i < ls->n; i++) {
+        struct gr_mutex *h = ls->held[i];
+        /* Two timer heaps nest in gr_timers_move (a spare's, then a real P's). */
+        if (h->rank < l->rank || (h->rank == GR_RANK_TIMERS && l->rank == GR_RANK_TIMERS &&
+                                  h != l))
+            continue;
+        gr_print("greenrun: lock order: taking %s lock %p while holding %s lock %p\n",
+                 rank_name(l->rank), (void *)l, rank_name(h->rank), (void *)h);
+        gr_throw("lock ordering problem");
+    }
+}
+
+void
+gr_lock_push(struct gr_mutex *l)
+{
+    struct gr_lockstack *ls;
+
+    if (l->rank == GR_RANK_BOOT)
+        return;
+    ls = held_locks();
+    if (ls->n == GR_LOCKS_HELD_MAX)
+        gr_throw("lock ranks: too many locks held at once");
+    ls->held[ls->n++] = l;
+}
+
+void
+gr_lock_pop(struct gr_mutex *l)
+{
+    struct gr_lockstack *ls;
+
+    if (l->rank == GR_RANK_BOOT)
+        return;
+    ls = held_locks();
+    for (int i = ls->n - 1; i >= 0; i--) {
+        if (ls->held[i] == l) {
+            for (int j = i; j < ls->n - 1; j++)
+                ls->held[j] = ls->held[j + 1];
+            ls->n--;
+            return;
+        }
+    }
+    gr_print("greenrun: unlocking %s lock %p, which this thread does not hold\n",
+             rank_name(l->rank), (void *)l);
+    gr_throw("unlock of a lock not held");
+}
+
+bool
+gr_lock_held(const struct gr_mutex *l)
+{
+    struct gr_lockstack *ls;
+
+    if (GR_DEBUG < 1 || l->rank == GR_RANK_BOOT)
+        return true;
+    ls = held_locks();
+    for (int i = 0; i < ls->n; i++)
+        if (ls->held[i] == l)
+            return true;
+    return false;
+}
+
+void
+gr_lock_assert_none(const char *where)
+{
+    struct gr_lockstack *ls;
+
+    if (GR_DEBUG < 1)
+        return;
+    ls = held_locks();
+    if (ls->n != 0) {
+        gr_print("greenrun: %s with %s lock %p held\n", where, rank_name(ls->held[0]->rank),
+                 (void *)ls->held[0]);
+        gr_throw("switch with a lock held");
+    }
 }

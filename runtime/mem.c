@@ -25,7 +25,7 @@ struct freeblock {
     struct freeblock *next;
 };
 
-static struct gr_mutex mem_lock = GR_MUTEX_INIT;
+static struct gr_mutex mem_lock = GR_MUTEX_INIT(GR_RANK_MEM);
 static struct freeblock *freelist[NCLASS + 1];   /* protected by mem_lock */
 static char *chunk_cur;                          /* protected by mem_lock */
 static char *chunk_end;
@@ -102,5 +102,5 @@ gr_mem_free(void *p, size_t size)
 void
 gr_mem_fork_child(void)
 {
-    memset(&mem_lock, 0, sizeof(mem_lock));
+    gr_lock_reset(&mem_lock);
 }

@@ -61,7 +61,7 @@ static uint32_t inited;          /* atomic: the backend exists; store-release pu
 static uint32_t inst;            /* atomic: poller instance, bumped by a fork child's reinit */
 static int32_t nwaiting;         /* atomic: Gs parked on I/O */
 static pid_t owner_pid;          /* atomic; written under init_lock: the poller's process */
-static struct gr_mutex init_lock = GR_MUTEX_INIT;
+static struct gr_mutex init_lock = GR_MUTEX_INIT(GR_RANK_NETPOLL_INIT);
 
 bool
 gr_netpoll_inited(void)
@@ -121,7 +121,7 @@ gr_netpoll_fork_child(void)
     if (gr_load_relaxed(&owner_pid) == gr_sys_getpid())
         return;                           /* done already (the runtime's and fd.c's handlers) */
     /* Only this thread exists now: locks held by others at the fork are void. */
-    memset(&init_lock, 0, sizeof(init_lock));
+    gr_lock_reset(&init_lock);
     gr_fdtab_fork_child();
     gr_lock(&init_lock);
     if (inited && owner_pid != gr_sys_getpid()) {

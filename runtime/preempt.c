@@ -46,7 +46,7 @@ static int nnoprempt;
  * preemption handler). The action itself is published like every other (runtime/signal.c).
  */
 static struct sigaction user_action;           /* protected by user_lock */
-static struct gr_mutex user_lock = GR_MUTEX_INIT;
+static struct gr_mutex user_lock = GR_MUTEX_INIT(GR_RANK_SIGACTION);
 
 static bool
 excluded_object(const char *name)

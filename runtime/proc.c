@@ -42,14 +42,18 @@
 #include "runtime/sys.h"
 #include "runtime/timer.h"
 
-struct gr_sched gr_sched;
+struct gr_sched gr_sched = {
+    .lock = GR_MUTEX_INIT(GR_RANK_SCHED),
+    .glock = GR_MUTEX_INIT(GR_RANK_GLOCK),
+};
 __thread struct g *gr_curg __attribute__((tls_model("initial-exec")));
 
-/* ---- Idle lists (gr_sched.lock held). */
+/* ---- Idle lists. Requires: gr_sched.lock held, for each of them. */
 
 void
 gr_pidle_put(struct p *pp)
 {
+    GR_ASSERT_HELD(&gr_sched.lock);
     gr_store(&pp->status, P_IDLE);
     pp->m = NULL;
     pp->link = gr_sched.pidle;
@@ -62,6 +66,7 @@ gr_pidle_get(void)
 {
     struct p *pp = gr_sched.pidle;
 
+    GR_ASSERT_HELD(&gr_sched.lock);
     if (pp != NULL) {
         gr_sched.pidle = pp->link;
         gr_xadd(&gr_sched.npidle, -1);
@@ -73,6 +78,7 @@ gr_pidle_get(void)
 void
 gr_p_release(struct p *pp)
 {
+    GR_ASSERT_HELD(&gr_sched.lock);
     if (pp->spare)
         gr_spare_put(pp);
     else
@@ -82,6 +88,7 @@ gr_p_release(struct p *pp)
 static void
 midle_put(struct m *mp)
 {
+    GR_ASSERT_HELD(&gr_sched.lock);
     mp->schedlink = gr_sched.midle;
     gr_sched.midle = mp;
     gr_sched.nmidle++;
@@ -92,6 +99,7 @@ midle_get(void)
 {
     struct m *mp = gr_sched.midle;
 
+    GR_ASSERT_HELD(&gr_sched.lock);
     if (mp != NULL) {
         gr_sched.midle = mp->schedlink;
         gr_sched.nmidle--;
@@ -102,6 +110,7 @@ midle_get(void)
 static bool
 midle_remove(struct m *mp)
 {
+    GR_ASSERT_HELD(&gr_sched.lock);
     for (struct m **pp = &gr_sched.midle; *pp != NULL; pp = &(*pp)->schedlink) {
         if (*pp == mp) {
             *pp = mp->schedlink;
@@ -145,6 +154,7 @@ gr_startm(struct p *pp, bool spinning)
 {
     struct m *mp;
 
+    GR_ASSERT(!gr_lock_held(&gr_sched.lock));
     gr_lock(&gr_sched.lock);
     if (pp == NULL) {
         pp = gr_pidle_get();
@@ -255,6 +265,7 @@ gr_switch_to_g0(struct g *gp, int after)
 {
     struct m *mp = gp->m;
 
+    gr_lock_assert_none("a G switches to g0");
     mp->after = after;
     mp->prevg = gp;
     gr_ctx_switch(&gp->ctx, &mp->g0.ctx);
@@ -341,6 +352,7 @@ gr_after_switch(struct m *mp)
     struct g *gp = mp->prevg;
     int after = mp->after;
 
+    GR_ASSERT(mp == gr_getm() && gp != NULL);
     mp->prevg = NULL;
     mp->after = AFTER_NONE;
     mp->curg = NULL;
@@ -399,6 +411,7 @@ execute(struct m *mp, struct g *gp)
         mp->fs_cur = gp->tp;
     }
     gr_xadd_relaxed(&gr_sched.nswitch, 1);
+    gr_lock_assert_none("g0 switches to a G");
     gr_ctx_switch(&mp->g0.ctx, &gp->ctx);
     gr_after_switch(mp);
 }
@@ -516,6 +529,7 @@ netpoll_nonblock(void)
 static struct g *
 steal_work(struct m *mp, struct p *pp)
 {
+    GR_ASSERT(mp->p == pp);
     if (!mp->spinning &&
         2 * gr_load(&gr_sched.nmspinning) >= gr_sched.nprocs - gr_load(&gr_sched.npidle))
         return NULL;

@@ -39,6 +39,7 @@ runq_put_slow(struct p *pp, struct g *gp, uint32_t head, uint32_t tail)
 void
 gr_runq_put(struct p *pp, struct g *gp, bool next)
 {
+    GR_ASSERT(pp->m == NULL || pp->m == gr_getm());
     if (next) {
         struct g *old = gr_xchg(&pp->runnext, gp);
         if (old == NULL)
@@ -63,6 +64,7 @@ gr_runq_get(struct p *pp)
 {
     struct g *gp = gr_load(&pp->runnext);
 
+    GR_ASSERT(pp->m == NULL || pp->m == gr_getm());
     if (gp != NULL && gr_cas(&pp->runnext, &gp, NULL))
         return gp;
     for (;;) {
@@ -153,6 +155,8 @@ gr_runq_steal(struct p *pp, struct p *victim, bool steal_next)
 void
 gr_globrunq_put(struct g *gp)
 {
+    GR_ASSERT_HELD(&gr_sched.lock);
+    GR_ASSERT(gr_load(&gp->status) == G_RUNNABLE);
     gp->schedlink = NULL;
     if (gr_sched.runqtail != NULL)
         gr_sched.runqtail->schedlink = gp;
@@ -182,6 +186,7 @@ gr_globrunq_get(struct p *pp, int max)
     int n = gr_sched.runqsize;
     struct g *gp;
 
+    GR_ASSERT_HELD(&gr_sched.lock);
     if (n == 0)
         return NULL;
     n = n / gr_sched.nprocs + 1;

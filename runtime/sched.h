@@ -172,6 +172,7 @@ struct m {
     int statfd;                  /* immutable: /proc/thread-self/stat of this M, or -1 */
     int sysfd;                   /* immutable: /proc/thread-self/syscall of this M, or -1 */
     struct gr_note park;         /* idle M sleeps here */
+    struct gr_lockstack locks;   /* owner M: gr_mutexes it holds (debug builds, lock.c) */
     struct m *schedlink;         /* idle list; protected by gr_sched.lock */
     struct m *alllink;           /* immutable once linked */
 

@@ -33,7 +33,9 @@ struct gr_bucket {
     struct gr_waiter *heads;
 } GR_ALIGNED(GR_CACHELINE);
 
-static struct gr_bucket table[NBUCKET];
+static struct gr_bucket table[NBUCKET] = {
+    [0 ... NBUCKET - 1] = { .lock = GR_MUTEX_INIT(GR_RANK_SEMA) },
+};
 
 static struct gr_bucket *
 bucket_of(const void *key)
@@ -73,6 +75,7 @@ head_link(struct gr_bucket *b, const void *key)
 struct gr_waiter *
 gr_wq_first(struct gr_bucket *b, const void *key)
 {
+    GR_ASSERT_HELD(&b->lock);
     return *head_link(b, key);
 }
 
@@ -82,6 +85,8 @@ gr_wq_push(struct gr_bucket *b, struct gr_waiter *w, const void *key, bool lifo)
     struct gr_waiter **pp = head_link(b, key);
     struct gr_waiter *h = *pp;
 
+    GR_ASSERT_HELD(&b->lock);
+    GR_ASSERT(b == bucket_of(key));
     w->key = key;
     w->gp = gr_current();
     w->parked = false;
@@ -109,6 +114,7 @@ gr_wq_push(struct gr_bucket *b, struct gr_waiter *w, const void *key, bool lifo)
 void
 gr_wq_remove(struct gr_bucket *b, struct gr_waiter *w)
 {
+    GR_ASSERT_HELD(&b->lock);
     if (w->prev == NULL) {
         struct gr_waiter **pp = head_link(b, w->key);
         struct gr_waiter *n = w->next;
@@ -344,5 +350,8 @@ void
 gr_sema_fork_child(void)
 {
     /* Every waiter belonged to a thread that does not exist in the child. */
-    memset(table, 0, sizeof(table));
+    for (int i = 0; i < NBUCKET; i++) {
+        gr_lock_reset(&table[i].lock);
+        table[i].heads = NULL;
+    }
 }

@@ -306,6 +306,7 @@ gr_signal_orphan(int sig)
 static bool
 takes_orphan(struct g *gp, uint64_t bit)
 {
+    GR_ASSERT_HELD(&gr_sched.glock);
     struct gr_waiter *w = gr_load(&gp->waiting);
 
     return w != NULL && (w->flags & GR_WQ_SIGNAL) && !(gp->sigmask & bit) &&
@@ -352,7 +353,7 @@ struct gr_sigrec {
 };
 
 static struct gr_sigrec *records;        /* protected by rec_lock */
-static struct gr_mutex rec_lock = GR_MUTEX_INIT;
+static struct gr_mutex rec_lock = GR_MUTEX_INIT(GR_RANK_SIGREC);
 static const struct gr_sigrec *published[GR_NSIG + 1];   /* atomic: store-release */
 
 static const struct gr_sigrec *

@@ -29,6 +29,7 @@ gr_spare_put(struct p *pp)
 {
     struct g *gp;
 
+    GR_ASSERT_HELD(&gr_sched.lock);
     /* Its local Gs go to the global queue: the spare may not run again soon. */
     while ((gp = gr_runq_get(pp)) != NULL)
         gr_globrunq_put(gp);
@@ -54,6 +55,7 @@ gr_spare_heir(struct p *pp)
 void
 gr_spare_retire(struct m *mp, struct p *pp)
 {
+    GR_ASSERT(!gr_lock_held(&gr_sched.lock));
     gr_timers_move(pp, gr_spare_heir(pp));
     gr_lock(&gr_sched.lock);
     mp->p = NULL;
@@ -67,6 +69,7 @@ gr_spare_needed(struct p *pp)
 {
     struct p *sp = pp->stuck;
 
+    GR_ASSERT_HELD(&gr_sched.lock);
     return sp != NULL && gr_load(&sp->status) == P_RUNNING &&
            gr_load_relaxed(&sp->schedtick) == pp->stuck_tick;
 }
@@ -108,6 +111,7 @@ gr_spare_again(void)
 {
     struct p *sp = gr_load(&gr_sched.stuckp);
 
+    GR_ASSERT(!gr_lock_held(&gr_sched.lock));
     if (sp == NULL)
         return;
     if (gr_load(&sp->status) != P_RUNNING ||

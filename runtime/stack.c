@@ -38,7 +38,7 @@ struct pool {
     int32_t n;
 };
 
-static struct gr_mutex pool_lock = GR_MUTEX_INIT;
+static struct gr_mutex pool_lock = GR_MUTEX_INIT(GR_RANK_STACKPOOL);
 static struct pool pools[POOL_CLASSES];    /* protected by pool_lock */
 static size_t default_size;
 static int32_t guard_budget;
@@ -196,5 +196,5 @@ gr_stack_gfree(struct g *gp)
 void
 gr_stack_fork_child(void)
 {
-    memset(&pool_lock, 0, sizeof(pool_lock));
+    gr_lock_reset(&pool_lock);
 }

@@ -29,6 +29,7 @@ gr_entersyscall(void)
     struct m *mp = gp->m;
     struct p *pp = mp->p;
 
+    GR_ASSERT(gp == gr_current() && pp != NULL && pp->m == mp);
     pp->syscalltick++;
     gr_store(&gp->status, G_SYSCALL);
     mp->oldp = pp;

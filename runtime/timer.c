@@ -80,6 +80,8 @@ heap_remove(struct gr_timers *ts, struct gr_timer *t)
 {
     int32_t i = t->idx, last = --ts->len;
 
+    GR_ASSERT_HELD(&ts->lock);
+    GR_ASSERT(i >= 0 && i <= last && ts->heap[i] == t);
     if (i != last) {
         heap_set(ts, i, ts->heap[last]);
         if (i > 0 && ts->heap[(i - 1) / 4]->when > ts->heap[i]->when)
@@ -98,6 +100,7 @@ heap_push(struct p *pp, struct gr_timer *t)
 {
     struct gr_timers *ts = &pp->timers;
 
+    GR_ASSERT_HELD(&ts->lock);
     if (ts->len == ts->cap) {
         int32_t ncap = ts->cap == 0 ? 64 : ts->cap * 2;
         struct gr_timer **nh = gr_mem_alloc(sizeof(*nh) * (size_t)ncap);

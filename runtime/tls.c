@@ -241,7 +241,7 @@ probe_thread(void)
 
 static uintptr_t static_modules[MAX_STATIC_MODULES];   /* protected by modules_lock */
 static int nstatic_modules;
-static struct gr_mutex modules_lock = GR_MUTEX_INIT;
+static struct gr_mutex modules_lock = GR_MUTEX_INIT(GR_RANK_LEAF);
 
 /* True the first time lm (a link_map address) is seen; modules present at boot are noted. */
 static bool
