@@ -805,7 +805,7 @@ recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct times
     struct mmsg c = { .fd = fd, .send = false, .vec = vec, .vlen = vlen, .flags = flags };
     int r;
 
-    if (gr_native())
+    if (gr_hook_native())
         return gr_real.recvmmsg(fd, vec, vlen, flags, tmo);
     r = gr_hook_g() == NULL ? gr_real.recvmmsg(fd, vec, vlen, flags, tmo) : mmsg_start(&c, tmo);
     for (int i = 0; i < r; i++)
@@ -819,7 +819,7 @@ sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 {
     struct mmsg c = { .fd = fd, .send = true, .vec = vec, .vlen = vlen, .flags = flags };
 
-    if (gr_native())
+    if (gr_hook_native())
         return gr_real.sendmmsg(fd, vec, vlen, flags);
     for (unsigned i = 0; vec != NULL && i < vlen && i < UIO_MAXIOV; i++)
         if (vec[i].msg_hdr.msg_controllen > 0)
