@@ -105,43 +105,40 @@ ready_now(int fd, short events)
     return r < 0 ? POLLERR : p.revents;
 }
 
+/* A raw system call, in syscall mode when block is set (a call that blocks on some of its
+ * descriptors only). */
+static long
+raw_call(bool block, long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+    if (block)
+        return gr_blocking_syscall6(nr, a1, a2, a3, a4, a5, a6);
+    return gr_syscall6(nr, a1, a2, a3, a4, a5, a6);
+}
+
 /* The real call, blocking, in syscall mode. Raw result. */
 static long
 blocking_call(struct io *io)
 {
-    long r;
-
-    gr_entersyscall();
     switch (io->op) {
     case OP_READ:
-        r = gr_syscall3(SYS_read, io->fd, io->buf, io->len);
-        break;
+        return gr_blocking_syscall3(SYS_read, io->fd, io->buf, io->len);
     case OP_READV:
-        r = gr_syscall3(SYS_readv, io->fd, io->iov, io->iovcnt);
-        break;
+        return gr_blocking_syscall3(SYS_readv, io->fd, io->iov, io->iovcnt);
     case OP_RECV:
-        r = gr_syscall6(SYS_recvfrom, io->fd, (long)io->buf, (long)io->len, io->flags,
-                        (long)io->addr, (long)io->alen);
-        break;
+        return gr_blocking_syscall6(SYS_recvfrom, io->fd, (long)io->buf, (long)io->len, io->flags,
+                                    (long)io->addr, (long)io->alen);
     case OP_RECVMSG:
-        r = gr_syscall3(SYS_recvmsg, io->fd, io->msg, io->flags);
-        break;
+        return gr_blocking_syscall3(SYS_recvmsg, io->fd, io->msg, io->flags);
     case OP_WRITE:
-        r = gr_syscall3(SYS_write, io->fd, io->buf, io->len);
-        break;
+        return gr_blocking_syscall3(SYS_write, io->fd, io->buf, io->len);
     case OP_WRITEV:
-        r = gr_syscall3(SYS_writev, io->fd, io->iov, io->iovcnt);
-        break;
+        return gr_blocking_syscall3(SYS_writev, io->fd, io->iov, io->iovcnt);
     case OP_SEND:
-        r = gr_syscall6(SYS_sendto, io->fd, (long)io->buf, (long)io->len, io->flags,
-                        (long)io->addr, (long)io->dlen);
-        break;
+        return gr_blocking_syscall6(SYS_sendto, io->fd, (long)io->buf, (long)io->len, io->flags,
+                                    (long)io->addr, (long)io->dlen);
     default:
-        r = gr_syscall3(SYS_sendmsg, io->fd, io->msg, io->flags);
-        break;
+        return gr_blocking_syscall3(SYS_sendmsg, io->fd, io->msg, io->flags);
     }
-    gr_exitsyscall();
-    return r;
 }
 
 static long
@@ -629,13 +626,15 @@ struct mmsg {
     struct timespec *left;       /* recvmmsg: time left for the kernel's check, or NULL */
 };
 
+/* The kernel's call for messages [from, vlen); in syscall mode when block is set. */
 static long
-mmsg_call(struct mmsg *c, unsigned from, int flags)
+mmsg_call(struct mmsg *c, unsigned from, int flags, bool block)
 {
     if (c->send)
-        return gr_syscall4(SYS_sendmmsg, c->fd, c->vec + from, c->vlen - from, flags);
-    return gr_syscall6(SYS_recvmmsg, c->fd, (long)(c->vec + from), c->vlen - from, flags,
-                       (long)c->left, 0);
+        return raw_call(block, SYS_sendmmsg, c->fd, (long)(c->vec + from), c->vlen - from, flags,
+                        0, 0);
+    return raw_call(block, SYS_recvmmsg, c->fd, (long)(c->vec + from), c->vlen - from, flags,
+                    (long)c->left, 0);
 }
 
 /* The message just moved was short of its iov and the socket blocks: finish it as a blocking
@@ -725,7 +724,7 @@ mmsg_run(struct mmsg *c, int64_t end, struct timespec *after)
                 c->left->tv_sec = rel / GR_NSEC_PER_SEC;
                 c->left->tv_nsec = rel % GR_NSEC_PER_SEC;
             }
-            r = mmsg_call(c, got, c->flags | MSG_DONTWAIT);
+            r = mmsg_call(c, got, c->flags | MSG_DONTWAIT, false);
         }
         if (r > 0) {
             gr_netpoll_pass(&t);
@@ -755,9 +754,7 @@ mmsg_run(struct mmsg *c, int64_t end, struct timespec *after)
             break;
     }
     /* epoll refuses it: the rest in one blocking call, in syscall mode. */
-    gr_entersyscall();
-    r = mmsg_call(c, got, c->flags);
-    gr_exitsyscall();
+    r = mmsg_call(c, got, c->flags, true);
     if (r > 0 && c->left != NULL)
         *after = *c->left;
     return r > 0 ? (long)got + r : (got > 0 ? (long)got : r);
@@ -784,14 +781,8 @@ mmsg_start(struct mmsg *c, struct timespec *tmo)
         /* A number out of the table's reach, or a call that never blocks: as it is. */
         if (c->pd == NULL && c->fd < 0)
             return (int)gr_hook_ret(-EBADF);
-        if (c->pd == NULL)
-            gr_entersyscall();
-        r = c->send ? gr_syscall4(SYS_sendmmsg, c->fd, c->vec, c->vlen, c->flags)
-                    : gr_syscall6(SYS_recvmmsg, c->fd, (long)c->vec, c->vlen, c->flags,
-                                  (long)tmo, 0);
-        if (c->pd == NULL)
-            gr_exitsyscall();
-        return (int)gr_hook_ret(r);
+        c->left = tmo;                   /* the kernel updates the program's timeout itself */
+        return (int)gr_hook_ret(mmsg_call(c, 0, c->flags, c->pd == NULL));
     }
     r = mmsg_run(c, end, &after);
     if (r > 0 && tmo != NULL)
@@ -878,35 +869,24 @@ struct xfer {
     bool file;                   /* a side that is neither pipe nor socket: syscall mode */
 };
 
-static long
-xfer_call(struct xfer *x, unsigned flags)
-{
-    switch (x->call) {
-    case X_SENDFILE:
-        return gr_syscall4(SYS_sendfile, x->s[1].fd, x->s[0].fd, x->off_in, x->len);
-    case X_SPLICE:
-        return gr_syscall6(SYS_splice, x->s[0].fd, (long)x->off_in, x->s[1].fd,
-                           (long)x->off_out, (long)x->len, flags);
-    case X_TEE:
-        return gr_syscall4(SYS_tee, x->s[0].fd, x->s[1].fd, x->len, flags);
-    default:
-        return gr_syscall4(SYS_vmsplice, x->s[0].fd, x->iov, x->nr, flags);
-    }
-}
-
 /* The call, in syscall mode unless only pipes are involved (then it cannot block long:
  * SPLICE_F_NONBLOCK, or the G waited). */
 static long
 xfer_now(struct xfer *x, unsigned flags, bool may_block)
 {
-    long r;
-
-    if (!may_block)
-        return xfer_call(x, flags);
-    gr_entersyscall();
-    r = xfer_call(x, flags);
-    gr_exitsyscall();
-    return r;
+    switch (x->call) {
+    case X_SENDFILE:
+        return raw_call(may_block, SYS_sendfile, x->s[1].fd, x->s[0].fd, (long)x->off_in,
+                        (long)x->len, 0, 0);
+    case X_SPLICE:
+        return raw_call(may_block, SYS_splice, x->s[0].fd, (long)x->off_in, x->s[1].fd,
+                        (long)x->off_out, (long)x->len, flags);
+    case X_TEE:
+        return raw_call(may_block, SYS_tee, x->s[0].fd, x->s[1].fd, (long)x->len, flags, 0, 0);
+    default:
+        return raw_call(may_block, SYS_vmsplice, x->s[0].fd, (long)x->iov, (long)x->nr, flags,
+                        0, 0);
+    }
 }
 
 /* What the side is: pipe, socket, other pollable (pd set), or a file (*file set). Whether it
@@ -1139,9 +1119,7 @@ accept_hook(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
     long r;
 
     if (pd == NULL) {
-        gr_entersyscall();
-        r = gr_syscall4(SYS_accept4, fd, addr, alen, flags);
-        gr_exitsyscall();
+        r = gr_blocking_syscall4(SYS_accept4, fd, addr, alen, flags);
         goto out;
     }
     for (;;) {
@@ -1150,13 +1128,10 @@ accept_hook(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
             r = gr_syscall4(SYS_accept4, fd, addr, alen, flags);
             gr_fdtab_nb_release(fd, pd, hgen);
         } else {
-            if (ready_now(fd, POLLIN) == 0) {
+            if (ready_now(fd, POLLIN) == 0)
                 r = -EAGAIN;
-            } else {
-                gr_entersyscall();
-                r = gr_syscall4(SYS_accept4, fd, addr, alen, flags);
-                gr_exitsyscall();
-            }
+            else
+                r = gr_blocking_syscall4(SYS_accept4, fd, addr, alen, flags);
         }
         if (r >= 0) {
             gr_netpoll_pass(&t);
@@ -1173,9 +1148,7 @@ accept_hook(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
             goto out;
         if (r != PARK_SYSCALL)
             continue;
-        gr_entersyscall();
-        r = gr_syscall4(SYS_accept4, fd, addr, alen, flags);
-        gr_exitsyscall();
+        r = gr_blocking_syscall4(SYS_accept4, fd, addr, alen, flags);
         break;
     }
 out:
@@ -1204,17 +1177,6 @@ accept(int fd, struct sockaddr *addr, socklen_t *alen)
     return accept_hook(fd, addr, alen, 0);
 }
 
-static long
-connect_blocking(int fd, const struct sockaddr *addr, socklen_t len)
-{
-    long r;
-
-    gr_entersyscall();
-    r = gr_syscall3(SYS_connect, fd, addr, len);
-    gr_exitsyscall();
-    return r;
-}
-
 GR_EXPORT int
 connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
@@ -1230,17 +1192,17 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
         return gr_real.connect(fd, addr, len);
     pd = gr_fdtab_get(fd);
     if (pd == NULL)
-        return (int)gr_hook_ret(connect_blocking(fd, addr, len));
+        return (int)gr_hook_ret(gr_blocking_syscall3(SYS_connect, fd, addr, len));
     if (!gr_fdtab_nb_hold(fd, pd, &hgen)) {
         if (gr_fdtab_nonblock(fd, pd))
             return (int)gr_hook_ret(gr_syscall3(SYS_connect, fd, addr, len));
         /* Blocking, but shared with another number or process: no toggling. */
-        return (int)gr_hook_ret(connect_blocking(fd, addr, len));
+        return (int)gr_hook_ret(gr_blocking_syscall3(SYS_connect, fd, addr, len));
     }
     r = gr_syscall3(SYS_connect, fd, addr, len);
     gr_fdtab_nb_release(fd, pd, hgen);
     if (r == -EAGAIN)                    /* AF_UNIX with a full backlog: only blocking waits */
-        return (int)gr_hook_ret(connect_blocking(fd, addr, len));
+        return (int)gr_hook_ret(gr_blocking_syscall3(SYS_connect, fd, addr, len));
     if (r != -EINPROGRESS)
         return (int)gr_hook_ret(r);
     to = gr_fdtab_timeout(fd, pd, GR_POLL_WRITE);
@@ -1265,9 +1227,7 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
             /* The poller cannot watch it: wait for the handshake in the kernel. */
             int64_t rel = deadline < 0 ? -1 : deadline - gr_nanotime();
             long ms = rel < 0 ? (deadline < 0 ? -1 : 0) : (long)((rel + 999999) / 1000000);
-            gr_entersyscall();
-            r = gr_syscall3(SYS_poll, &p, 1, ms);
-            gr_exitsyscall();
+            r = gr_blocking_syscall3(SYS_poll, &p, 1, ms);
             if (r == 0)
                 return (int)gr_hook_ret(-EINPROGRESS);
             if (r < 0)
