@@ -106,8 +106,6 @@ gr_hook_fd_new(int fd, uint8_t kind, bool nonblock, uint8_t stream, bool timeo_k
 GR_EXPORT int
 close(int fd)
 {
-    long r;
-
     if (gr_hook_native())
         return gr_real.close(fd);
     if (gr_fd_is_runtime(fd)) {
@@ -118,10 +116,7 @@ close(int fd)
     if (gr_hook_g() == NULL)
         return gr_real.close(fd);
     /* The last close of a socket with SO_LINGER, or of a file on NFS, can block. */
-    gr_entersyscall();
-    r = gr_syscall1(SYS_close, fd);
-    gr_exitsyscall();
-    return (int)gr_hook_ret(r);
+    return (int)gr_hook_ret(gr_blocking_syscall1(SYS_close, fd));
 }
 
 static int
@@ -341,10 +336,7 @@ fcntl_hook(int (*real)(int, int, ...), int fd, int cmd, long arg)
     case F_OFD_SETLKW:
         if (gr_hook_g() == NULL)
             return real(fd, cmd, arg);
-        gr_entersyscall();
-        r = gr_syscall3(SYS_fcntl, fd, cmd, arg);
-        gr_exitsyscall();
-        return (int)gr_hook_ret(r);
+        return (int)gr_hook_ret(gr_blocking_syscall3(SYS_fcntl, fd, cmd, arg));
     default:
         return real(fd, cmd, arg);
     }
