@@ -90,6 +90,13 @@ is_sock_op(int op)
     return op == OP_RECV || op == OP_RECVMSG || op == OP_SEND || op == OP_SENDMSG;
 }
 
+/* The call goes to a socket: a socket call, or a read or write of a descriptor known to be one. */
+static bool
+on_socket(const struct io *io)
+{
+    return io->kind == PD_KIND_SOCKET || is_sock_op(io->op);
+}
+
 /* Zero-timeout readiness of one direction: the revents, 0 when not ready (nonzero: ready, or
  * an error to find by the call). Never restarted by the kernel, so a signal's EINTR
  * (preemption) is retried. */
@@ -280,15 +287,19 @@ advance(struct io *io, size_t n)
     }
 }
 
+/*
+ * The deadline of a call's waits, computed at its first park: *deadline is -2 until then, and
+ * becomes the absolute CLOCK_MONOTONIC ns at which SO_RCVTIMEO (dir GR_POLL_READ) or
+ * SO_SNDTIMEO of socket fd expires, or -1 (none, or sock false: not a socket). Returns it.
+ */
 static int64_t
-io_deadline(struct io *io)
+sock_deadline(int64_t *deadline, bool sock, int fd, struct polldesc *pd, unsigned dir)
 {
-    int64_t t;
-
-    if (io->kind != PD_KIND_SOCKET && !is_sock_op(io->op))
-        return -1;
-    t = gr_fdtab_timeout(io->fd, io->pd, io->dir);
-    return t > 0 ? gr_nanotime() + t : -1;
+    if (*deadline == -2) {
+        int64_t to = sock ? gr_fdtab_timeout(fd, pd, dir) : 0;
+        *deadline = to > 0 ? gr_nanotime() + to : -1;
+    }
+    return *deadline;
 }
 
 /*
@@ -347,7 +358,7 @@ io_run(struct io *io)
 
     for (;;) {
         gr_netpoll_snap(&t, io->fd, io->pd, io->dir);
-        if (io->kind == PD_KIND_SOCKET || is_sock_op(io->op))
+        if (on_socket(io))
             r = sock_attempt(io);
         else
             r = other_attempt(io);
@@ -372,9 +383,8 @@ io_run(struct io *io)
         }
         if (r != -EAGAIN || gr_fdtab_nonblock(io->fd, io->pd))
             return done > 0 ? (long)done : r;
-        if (deadline == -2)
-            deadline = io_deadline(io);
-        r = io_park(&t, deadline, io->dir == GR_POLL_READ ? "IO read" : "IO write");
+        r = io_park(&t, sock_deadline(&deadline, on_socket(io), io->fd, io->pd, io->dir),
+                    io->dir == GR_POLL_READ ? "IO read" : "IO write");
         if (r < 0)
             return done > 0 ? (long)done : r;
         if (r == PARK_RESTART && done > 0)
@@ -702,7 +712,7 @@ mmsg_run(struct mmsg *c, int64_t end, struct timespec *after)
     unsigned dir = c->send ? GR_POLL_WRITE : GR_POLL_READ;
     short ev = c->send ? POLLOUT : POLLIN;
     struct gr_pollticket t = { .woken = false };
-    int64_t deadline = -2, to;
+    int64_t deadline = -2;
     unsigned got = 0;
     long r;
 
@@ -743,11 +753,8 @@ mmsg_run(struct mmsg *c, int64_t end, struct timespec *after)
         if ((got > 0 && !c->send && (c->flags & MSG_WAITFORONE)) ||
             gr_fdtab_nonblock(c->fd, c->pd))
             return got > 0 ? (long)got : r;
-        if (deadline == -2) {
-            to = gr_fdtab_timeout(c->fd, c->pd, dir);
-            deadline = to > 0 ? gr_nanotime() + to : -1;
-        }
-        r = io_park(&t, deadline, c->send ? "sendmmsg" : "recvmmsg");
+        r = io_park(&t, sock_deadline(&deadline, true, c->fd, c->pd, dir),
+                    c->send ? "sendmmsg" : "recvmmsg");
         if (r < 0 || (r == PARK_RESTART && got > 0))
             return got > 0 ? (long)got : r;
         if (r == PARK_SYSCALL)
@@ -1026,11 +1033,8 @@ xfer_run(struct xfer *x)
                 break;                   /* readiness keeps saying yes: block in the kernel */
             }
         }
-        if (sd->deadline == -2) {
-            int64_t to = sd->sock ? gr_fdtab_timeout(sd->fd, sd->pd, sd->dir) : 0;
-            sd->deadline = to > 0 ? gr_nanotime() + to : -1;
-        }
-        r = io_park(&sd->t, sd->deadline, x->call == X_SENDFILE ? "sendfile" : "splice");
+        r = io_park(&sd->t, sock_deadline(&sd->deadline, sd->sock, sd->fd, sd->pd, sd->dir),
+                    x->call == X_SENDFILE ? "sendfile" : "splice");
         if (r < 0)
             return r;
         if (r == PARK_SYSCALL)
@@ -1114,7 +1118,7 @@ accept_hook(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
     struct gr_pollticket t = { .woken = false };
     struct polldesc *pd = gr_fdtab_get(fd);
-    int64_t deadline = -2, to;
+    int64_t deadline = -2;
     uint32_t hgen;
     long r;
 
@@ -1139,11 +1143,7 @@ accept_hook(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
         }
         if (r != -EAGAIN || gr_fdtab_nonblock(fd, pd))
             goto out;
-        if (deadline == -2) {
-            to = gr_fdtab_timeout(fd, pd, GR_POLL_READ);
-            deadline = to > 0 ? gr_nanotime() + to : -1;
-        }
-        r = io_park(&t, deadline, "accept");
+        r = io_park(&t, sock_deadline(&deadline, true, fd, pd, GR_POLL_READ), "accept");
         if (r < 0)
             goto out;
         if (r != PARK_SYSCALL)
@@ -1182,7 +1182,7 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     struct gr_pollticket t = { .woken = false };
     struct polldesc *pd;
-    int64_t deadline, to;
+    int64_t deadline = -2;
     uint32_t hgen;
     socklen_t elen;
     int soerr, err;
@@ -1205,8 +1205,7 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
         return (int)gr_hook_ret(gr_blocking_syscall3(SYS_connect, fd, addr, len));
     if (r != -EINPROGRESS)
         return (int)gr_hook_ret(r);
-    to = gr_fdtab_timeout(fd, pd, GR_POLL_WRITE);
-    deadline = to > 0 ? gr_nanotime() + to : -1;
+    sock_deadline(&deadline, true, fd, pd, GR_POLL_WRITE);     /* counted from here */
     for (;;) {
         struct pollfd p = { .fd = fd, .events = POLLOUT };
         gr_netpoll_snap(&t, fd, pd, GR_POLL_WRITE);
