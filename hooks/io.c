@@ -1177,6 +1177,18 @@ accept(int fd, struct sockaddr *addr, socklen_t *alen)
     return accept_hook(fd, addr, alen, 0);
 }
 
+/* The poller cannot watch the connecting socket: wait for the handshake in the kernel, until
+ * deadline (-1: none). Raw poll result: 0 at the deadline. */
+static long
+handshake_in_kernel(int fd, int64_t deadline)
+{
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+    int64_t rel = deadline < 0 ? -1 : deadline - gr_nanotime();
+    long ms = rel < 0 ? (deadline < 0 ? -1 : 0) : (long)((rel + 999999) / 1000000);
+
+    return gr_blocking_syscall3(SYS_poll, &p, 1, ms);
+}
+
 GR_EXPORT int
 connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
@@ -1185,7 +1197,7 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
     int64_t deadline = -2;
     uint32_t hgen;
     socklen_t elen;
-    int soerr, err;
+    int soerr;
     long r;
 
     if (gr_hook_g() == NULL)
@@ -1207,32 +1219,23 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
         return (int)gr_hook_ret(r);
     sock_deadline(&deadline, true, fd, pd, GR_POLL_WRITE);     /* counted from here */
     for (;;) {
-        struct pollfd p = { .fd = fd, .events = POLLOUT };
         gr_netpoll_snap(&t, fd, pd, GR_POLL_WRITE);
         if (ready_now(fd, POLLOUT) != 0)
             break;
-        err = gr_netpoll_wait(&t, deadline, "connect");
-        if (err == -ECANCELED) {
-            gr_hook_testcancel();
-        } else if (err == -EINTR) {
-            /* Interrupted, the handshake goes on; a restarted connect waits for it again. */
-            if (signal_fails(deadline))
-                return (int)gr_hook_ret(-EINTR);
-        } else if (err == -ETIMEDOUT) {
+        r = io_park(&t, deadline, "connect");
+        if (r == -EAGAIN)                /* SO_SNDTIMEO: the handshake goes on, as on Linux */
             return (int)gr_hook_ret(-EINPROGRESS);
-        } else if (err == -EBADF) {
-            return (int)gr_hook_ret(-EBADF);
-        } else if (err != 0) {
-            /* The poller cannot watch it: wait for the handshake in the kernel. */
-            int64_t rel = deadline < 0 ? -1 : deadline - gr_nanotime();
-            long ms = rel < 0 ? (deadline < 0 ? -1 : 0) : (long)((rel + 999999) / 1000000);
-            r = gr_blocking_syscall3(SYS_poll, &p, 1, ms);
+        if (r < 0)                       /* -EINTR (the handshake goes on), -EBADF */
+            return (int)gr_hook_ret(r);
+        if (r == PARK_SYSCALL) {
+            r = handshake_in_kernel(fd, deadline);
             if (r == 0)
                 return (int)gr_hook_ret(-EINPROGRESS);
             if (r < 0)
                 return (int)gr_hook_ret(r);
             break;
         }
+        /* PARK_AGAIN, or PARK_RESTART: a restarted connect waits for the same handshake. */
     }
     soerr = 0;
     elen = sizeof(soerr);
