@@ -497,18 +497,37 @@ __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags, struct s
     return recvfrom(fd, buf, len, flags, addr, alen);
 }
 
-/* Descriptors received with SCM_RIGHTS are new here: start their generations, unknown. */
+/* Call fn on every descriptor that msg's control data carries with SCM_RIGHTS. */
 static void
-new_rights(struct msghdr *msg)
+each_right(const struct msghdr *msg, void (*fn)(int fd))
 {
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+    struct msghdr *m = (struct msghdr *)msg;     /* CMSG_NXTHDR takes it non-const */
+
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
             continue;
         size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         const int *fds = (const int *)CMSG_DATA(c);
         for (size_t i = 0; i < n; i++)
-            gr_netpoll_fd_new(fds[i], NULL);
+            fn(fds[i]);
     }
+}
+
+/* A descriptor received with SCM_RIGHTS is new here: start its generation, unknown. */
+static void
+new_right(int fd)
+{
+    gr_netpoll_fd_new(fd, NULL);
+}
+
+/* A descriptor sent with SCM_RIGHTS is shared with another process from now on. */
+static void
+unshare_right(int fd)
+{
+    struct polldesc *pd = gr_fdtab_peek(fd);
+
+    if (pd != NULL)
+        gr_fdtab_unshare(pd);
 }
 
 GR_EXPORT ssize_t
@@ -522,7 +541,7 @@ recvmsg(int fd, struct msghdr *msg, int flags)
         return gr_real.recvmsg(fd, msg, flags);
     r = gr_hook_g() == NULL ? gr_real.recvmsg(fd, msg, flags) : io_start(&io);
     if (r >= 0 && msg->msg_controllen > 0)
-        new_rights(msg);
+        each_right(msg, new_right);
     return r;
 }
 
@@ -570,25 +589,6 @@ send(int fd, const void *buf, size_t len, int flags)
     return sendto(fd, buf, len, flags, NULL, 0);
 }
 
-/* Descriptors sent with SCM_RIGHTS are shared with another process from now on. */
-static void
-unshare_rights(const struct msghdr *msg)
-{
-    struct msghdr *m = (struct msghdr *)msg;
-
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        const int *fds = (const int *)CMSG_DATA(c);
-        for (size_t i = 0; i < n; i++) {
-            struct polldesc *pd = gr_fdtab_peek(fds[i]);
-            if (pd != NULL)
-                gr_fdtab_unshare(pd);
-        }
-    }
-}
-
 GR_EXPORT ssize_t
 sendmsg(int fd, const struct msghdr *msg, int flags)
 {
@@ -598,7 +598,7 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
     if (gr_hook_native())
         return gr_real.sendmsg(fd, msg, flags);
     if (msg != NULL && msg->msg_controllen > 0)
-        unshare_rights(msg);
+        each_right(msg, unshare_right);
     if (gr_hook_g() == NULL)
         return gr_real.sendmsg(fd, msg, flags);
     return io_start(&io);
@@ -808,7 +808,7 @@ recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct times
     r = gr_hook_g() == NULL ? gr_real.recvmmsg(fd, vec, vlen, flags, tmo) : mmsg_start(&c, tmo);
     for (int i = 0; i < r; i++)
         if (vec[i].msg_hdr.msg_controllen > 0)
-            new_rights(&vec[i].msg_hdr);
+            each_right(&vec[i].msg_hdr, new_right);
     return r;
 }
 
@@ -821,7 +821,7 @@ sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
         return gr_real.sendmmsg(fd, vec, vlen, flags);
     for (unsigned i = 0; vec != NULL && i < vlen && i < UIO_MAXIOV; i++)
         if (vec[i].msg_hdr.msg_controllen > 0)
-            unshare_rights(&vec[i].msg_hdr);
+            each_right(&vec[i].msg_hdr, unshare_right);
     if (gr_hook_g() == NULL)
         return gr_real.sendmmsg(fd, vec, vlen, flags);
     return mmsg_start(&c, NULL);
