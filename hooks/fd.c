@@ -2,7 +2,7 @@
  * hooks/fd.c: descriptor lifetime and flags, the bookkeeping side of the netpoller.
  *
  * Every call that creates a descriptor (socket, socketpair, pipe, pipe2, eventfd,
- * epoll_create, dup*, F_DUPFD; accept lives in io.c) starts a new generation of its table
+ * epoll_create, dup*, F_DUPFD; accept lives in io_sock.c) starts a new generation of its table
  * entry with what the call tells (kind, the program's O_NONBLOCK, "sole"). Every call that
  * closes one (close, dup2/dup3 onto it, close_range, closefrom, fclose, pclose) first takes it
  * out of the epoll set, then wakes its waiters with EBADF (DESIGN.md), then closes.
