@@ -132,7 +132,11 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
         r = gr_io_park(&t, deadline, "connect");
         if (r == -EAGAIN)                /* SO_SNDTIMEO: the handshake goes on, as on Linux */
             return (int)gr_hook_ret(-EINPROGRESS);
-        if (r < 0)                       /* -EINTR (the handshake goes on), -EBADF */
+        /*
+         * Interrupted, the handshake goes on; a restarted connect waits for it again: -EINTR
+         * returns, PARK_RESTART loops like PARK_AGAIN. -EBADF: closed meanwhile.
+         */
+        if (r < 0)
             return (int)gr_hook_ret(r);
         if (r == PARK_SYSCALL) {
             r = handshake_in_kernel(fd, deadline);
@@ -142,7 +146,6 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
                 return (int)gr_hook_ret(r);
             break;
         }
-        /* PARK_AGAIN, or PARK_RESTART: a restarted connect waits for the same handshake. */
     }
     soerr = 0;
     elen = sizeof(soerr);
