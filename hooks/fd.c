@@ -2,7 +2,7 @@
  * hooks/fd.c: descriptor lifetime and flags, the bookkeeping side of the netpoller.
  *
  * Every call that creates a descriptor (socket, socketpair, pipe, pipe2, eventfd,
- * epoll_create, dup*, F_DUPFD; accept lives in io.c) starts a new generation of its table
+ * epoll_create, dup*, F_DUPFD; accept lives in io_sock.c) starts a new generation of its table
  * entry with what the call tells (kind, the program's O_NONBLOCK, "sole"). Every call that
  * closes one (close, dup2/dup3 onto it, close_range, closefrom, fclose, pclose) first takes it
  * out of the epoll set, then wakes its waiters with EBADF (DESIGN.md), then closes.
@@ -104,8 +104,6 @@ gr_hook_fd_new(int fd, uint8_t kind, bool nonblock, uint8_t stream, bool timeo_k
 GR_EXPORT int
 close(int fd)
 {
-    long r;
-
     if (gr_hook_native())
         return gr_real.close(fd);
     if (gr_fd_is_runtime(fd)) {
@@ -116,10 +114,7 @@ close(int fd)
     if (gr_hook_g() == NULL)
         return gr_real.close(fd);
     /* The last close of a socket with SO_LINGER, or of a file on NFS, can block. */
-    gr_entersyscall();
-    r = gr_syscall1(SYS_close, fd);
-    gr_exitsyscall();
-    return (int)gr_hook_ret(r);
+    return (int)gr_hook_ret(gr_blocking_syscall1(SYS_close, fd));
 }
 
 static int
@@ -339,10 +334,7 @@ fcntl_hook(int (*real)(int, int, ...), int fd, int cmd, long arg)
     case F_OFD_SETLKW:
         if (gr_hook_g() == NULL)
             return real(fd, cmd, arg);
-        gr_entersyscall();
-        r = gr_syscall3(SYS_fcntl, fd, cmd, arg);
-        gr_exitsyscall();
-        return (int)gr_hook_ret(r);
+        return (int)gr_hook_ret(gr_blocking_syscall3(SYS_fcntl, fd, cmd, arg));
     default:
         return real(fd, cmd, arg);
     }

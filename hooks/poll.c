@@ -152,13 +152,9 @@ poll_fallback(void *arg, int64_t deadline)
 {
     struct pollcall *pc = arg;
     struct timespec ts;
-    long r;
 
-    gr_entersyscall();
-    r = gr_syscall6(SYS_ppoll, (long)pc->fds, (long)pc->nfds, (long)remaining_ts(deadline, &ts),
-                    (long)pc->mask, NSIG_BYTES, 0);
-    gr_exitsyscall();
-    return r;
+    return gr_blocking_syscall6(SYS_ppoll, (long)pc->fds, (long)pc->nfds,
+                                (long)remaining_ts(deadline, &ts), (long)pc->mask, NSIG_BYTES, 0);
 }
 
 static int
@@ -275,15 +271,11 @@ sel_fallback(void *arg, int64_t deadline)
     struct selcall *sc = arg;
     struct { const sigset_t *ss; size_t len; } m = { sc->mask, NSIG_BYTES };
     struct timespec ts;
-    long r;
 
     sel_restore(sc);
-    gr_entersyscall();
-    r = gr_syscall6(SYS_pselect6, sc->nfds, (long)sc->sets[0], (long)sc->sets[1],
-                    (long)sc->sets[2], (long)remaining_ts(deadline, &ts),
-                    (long)(sc->mask != NULL ? &m : NULL));
-    gr_exitsyscall();
-    return r;
+    return gr_blocking_syscall6(SYS_pselect6, sc->nfds, (long)sc->sets[0], (long)sc->sets[1],
+                                (long)sc->sets[2], (long)remaining_ts(deadline, &ts),
+                                (long)(sc->mask != NULL ? &m : NULL));
 }
 
 static bool
@@ -470,10 +462,8 @@ epoll_hook(int epfd, struct epoll_event *ev, int max, int64_t deadline, bool zer
     }
 blocking:
     if (ns) {
-        gr_entersyscall();
-        r = gr_syscall6(SYS_epoll_pwait2, epfd, (long)ev, max, (long)remaining_ts(deadline, &ts),
-                        (long)mask, NSIG_BYTES);
-        gr_exitsyscall();
+        r = gr_blocking_syscall6(SYS_epoll_pwait2, epfd, (long)ev, max,
+                                 (long)remaining_ts(deadline, &ts), (long)mask, NSIG_BYTES);
         return (int)gr_hook_ret(r);
     }
     if (deadline >= 0) {

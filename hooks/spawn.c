@@ -68,7 +68,7 @@ _Fork(void)
 static int
 spawn_done(int err)
 {
-    if (err == 0 && !gr_native())
+    if (err == 0 && !gr_hook_native())
         gr_hook_fd_forked(false);
     return err;
 }
