@@ -163,14 +163,14 @@ gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_
     gp->joinstate = attr->detached ? JOIN_DETACHED : JOIN_JOINABLE;
     gp->sigmask = cur != NULL ? cur->sigmask : 0;
     gr_ctx_make(&gp->ctx, gp->stack_hi, g_entry, gp);
-    gp->status = G_WAITING;        /* gr_ready() moves it to runnable */
+    gp->status = G_IDLE;           /* not shared yet; gr_ready_new queues it */
     g_link(gp);
     int32_t live = gr_xadd(&gr_sched.nlive, 1) + 1;
     if (live > gr_load_relaxed(&gr_sched.peaklive))
         gr_store_relaxed(&gr_sched.peaklive, live);
     gr_xadd_relaxed(&gr_sched.ncreated, 1);
     *thread = (pthread_t)gp->tp;
-    gr_ready(gp);
+    gr_ready_new(gp);
     return 0;
 }
 
@@ -259,7 +259,7 @@ gr_g_dead(struct m *mp, struct g *gp)
     gr_m_install_ownfs(mp);
     if (!gp->is_main)
         gr_tls_destroy(gp->tp);
-    gr_store(&gp->status, G_DEAD);
+    gr_casgstatus(gp, G_RUNNING, G_DEAD);
     js = JOIN_JOINABLE;
     if (gr_cas(&gp->joinstate, &js, JOIN_EXITED)) {
         gr_futex_wake(&gp->joinstate, INT32_MAX, ~0u);

@@ -228,15 +228,58 @@ gr_timer_added(int64_t when)
     gr_wakep();
 }
 
+/* ---- G status. */
+
+static const char *const gstatus_names[] = {
+    [G_IDLE] = "idle",       [G_RUNNABLE] = "runnable", [G_RUNNING] = "running",
+    [G_WAITING] = "waiting", [G_SYSCALL] = "syscall",   [G_DEAD] = "dead",
+};
+
+static const char *
+gstatus_name(uint32_t st)
+{
+    return st < GR_ARRAY_LEN(gstatus_names) ? gstatus_names[st] : "?";
+}
+
+/* The moves a G's status may make (Go's casgstatus; sched.h lists the states). */
+static bool
+gstatus_move_ok(uint32_t from, uint32_t to)
+{
+    switch (from) {
+    case G_IDLE:
+        return to == G_RUNNABLE;                       /* newproc */
+    case G_RUNNABLE:
+        return to == G_RUNNING;                        /* execute */
+    case G_RUNNING:
+        return to == G_WAITING || to == G_RUNNABLE ||  /* park, yield */
+               to == G_SYSCALL || to == G_DEAD;        /* entersyscall, exit */
+    case G_WAITING:
+        return to == G_RUNNABLE;                       /* ready, or a park that did not */
+    case G_SYSCALL:
+        return to == G_RUNNING || to == G_RUNNABLE;    /* exitsyscall, with a P or without */
+    default:
+        return false;                                  /* a dead G is only ever reset */
+    }
+}
+
+void
+gr_casgstatus(struct g *gp, uint32_t from, uint32_t to)
+{
+    uint32_t cur = from;
+
+    if ((GR_DEBUG >= 1 && !gstatus_move_ok(from, to)) || !gr_cas(&gp->status, &cur, to)) {
+        gr_print("greenrun: g%lu: status %s -> %s, found %s\n", (unsigned long)gp->goid,
+                 gstatus_name(from), gstatus_name(to), gstatus_name(cur));
+        gr_throw("casgstatus: bad G status transition");
+    }
+}
+
 /* ---- Ready and park. */
 
 static void
-ready_on(struct g *gp, struct p *pp)
+ready_on(struct g *gp, struct p *pp, uint32_t from)
 {
-    uint32_t st = G_WAITING;
-
-    if (!gr_cas(&gp->status, &st, G_RUNNABLE))
-        gr_throw("gr_ready: G is not waiting");
+    gr_casgstatus(gp, from, G_RUNNABLE);
     if (pp != NULL) {
         /* A G readied by another runs next, as Go's ready(); a batch from the poller queues
          * in the order the kernel reported it, or the last of every batch would overtake
@@ -256,7 +299,13 @@ void
 gr_ready(struct g *gp)
 {
     /* On an M (a G, or g0), the M's P; elsewhere the global queue. */
-    ready_on(gp, gr_curg != NULL ? gr_getm()->p : NULL);
+    ready_on(gp, gr_curg != NULL ? gr_getm()->p : NULL, G_WAITING);
+}
+
+void
+gr_ready_new(struct g *gp)
+{
+    ready_on(gp, gr_curg != NULL ? gr_getm()->p : NULL, G_IDLE);
 }
 
 /* Switch from the running G to g0 of its M, which then performs mp->after. */
@@ -361,10 +410,10 @@ gr_after_switch(struct m *mp)
     case AFTER_PARK: {
         bool (*unlockf)(struct g *, void *) = mp->unlockf;
         gp->m = NULL;
-        gr_store(&gp->status, G_WAITING);
+        gr_casgstatus(gp, G_RUNNING, G_WAITING);
         mp->unlockf = NULL;
         if (unlockf != NULL && !unlockf(gp, mp->unlockarg)) {
-            gr_store(&gp->status, G_RUNNABLE);
+            gr_casgstatus(gp, G_WAITING, G_RUNNABLE);
             gr_runq_put(mp->p, gp, true);
         }
         break;
@@ -372,14 +421,14 @@ gr_after_switch(struct m *mp)
     case AFTER_YIELD:
     case AFTER_EXITSYSCALL:            /* back from a blocking call with no P: wait globally */
         gp->m = NULL;
-        gr_store(&gp->status, G_RUNNABLE);
+        gr_casgstatus(gp, after == AFTER_EXITSYSCALL ? G_SYSCALL : G_RUNNING, G_RUNNABLE);
         gr_lock(&gr_sched.lock);
         gr_globrunq_put(gp);
         gr_unlock(&gr_sched.lock);
         break;
     case AFTER_YIELD_LOCAL:
         gp->m = NULL;
-        gr_store(&gp->status, G_RUNNABLE);
+        gr_casgstatus(gp, G_RUNNING, G_RUNNABLE);
         gr_runq_put(mp->p, gp, false);
         break;
     case AFTER_EXIT:
@@ -396,7 +445,7 @@ execute(struct m *mp, struct g *gp)
 {
     gp->m = mp;
     mp->curg = gp;
-    gr_store(&gp->status, G_RUNNING);
+    gr_casgstatus(gp, G_RUNNABLE, G_RUNNING);
     gr_store_relaxed(&mp->preempt, 0);       /* a request was for the G that switched out */
     mp->p->schedtick++;
     mp->p->runstart = gr_nanotime();

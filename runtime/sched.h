@@ -29,6 +29,16 @@
 #define GR_PROCS_MAX  1024      /* GREENRUN_PROCS at most (preload/config.h agrees) */
 #define GR_SPARES_MAX 64        /* spare Ps at most (spare.c) */
 
+/*
+ * A G's status (g->status). Every move is one gr_casgstatus (proc.c), which throws on a move
+ * not listed here or a G not in the expected state:
+ *   IDLE -> RUNNABLE (newproc) -> RUNNING (execute)
+ *   RUNNING -> WAITING (park) -> RUNNABLE (ready; or at once, when unlockf says no)
+ *   RUNNING -> RUNNABLE (yield, preemption)
+ *   RUNNING -> SYSCALL (entersyscall) -> RUNNING (exitsyscall with a P) or RUNNABLE (without)
+ *   RUNNING -> DEAD (exit; a dead G is reset to IDLE when its stack is reused)
+ * The main G starts RUNNING.
+ */
 enum {
     G_IDLE,          /* just allocated, not yet started */
     G_RUNNABLE,      /* on a run queue */

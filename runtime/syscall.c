@@ -31,7 +31,7 @@ gr_entersyscall(void)
 
     GR_ASSERT(gp == gr_current() && pp != NULL && pp->m == mp);
     pp->syscalltick++;
-    gr_store(&gp->status, G_SYSCALL);
+    gr_casgstatus(gp, G_RUNNING, G_SYSCALL);
     mp->oldp = pp;
     mp->p = NULL;
     pp->m = NULL;
@@ -74,7 +74,7 @@ gr_exitsyscall(void)
     if (gr_cas(&pp->status, &st, P_RUNNING)) {
         pp->m = mp;
         mp->p = pp;
-        gr_store(&gp->status, G_RUNNING);
+        gr_casgstatus(gp, G_SYSCALL, G_RUNNING);
         if (exit_yield_due(pp))
             gr_yield_global();
         return;
@@ -85,7 +85,7 @@ gr_exitsyscall(void)
     gr_unlock(&gr_sched.lock);
     if (pp != NULL) {
         gr_acquirep(mp, pp);
-        gr_store(&gp->status, G_RUNNING);
+        gr_casgstatus(gp, G_SYSCALL, G_RUNNING);
         /* As on the fast path: sysmon may take the P during every call of a series. */
         if (exit_yield_due(pp))
             gr_yield_global();
