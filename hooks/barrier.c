@@ -48,7 +48,7 @@ barrier_of(pthread_barrier_t *pb)
 static bool
 is_real(pthread_barrier_t *pb)
 {
-    return gr_hook_native() || gr_load_relaxed(&barrier_of(pb)->shared) != 0;
+    return gr_hook_native() || gr_raw_load_relaxed(&barrier_of(pb)->shared) != 0;
 }
 
 GR_EXPORT int

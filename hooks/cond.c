@@ -26,7 +26,7 @@
 static bool
 is_real(pthread_cond_t *c)
 {
-    return gr_hook_native() || (gr_load_relaxed(C_WREFS(c)) & 1u);
+    return gr_hook_native() || (gr_raw_load_relaxed(C_WREFS(c)) & 1u);
 }
 
 GR_EXPORT int
@@ -88,9 +88,9 @@ cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline)
     rel.owner = gr_g_self();
     b = gr_wq_lock(c);
     gr_wq_push(b, &w, c, false);
-    gr_xadd(C_WAITERS(c), 1);
+    gr_raw_xadd(C_WAITERS(c), 1);
     r = gr_wq_wait(b, &w, deadline, GR_WQ_CANCEL | GR_WQ_SIGNAL, "cond", release_mutex, &rel);
-    gr_xadd(C_WAITERS(c), -1);
+    gr_raw_xadd(C_WAITERS(c), -1);
     err = gr_mutex_reacquire(m, rel.count);
     if (r == GR_WAKE_CANCEL)
         gr_hook_testcancel();          /* unwinds with the mutex held, as POSIX requires */
@@ -143,7 +143,7 @@ pthread_cond_signal(pthread_cond_t *c)
 
     if (is_real(c))
         return gr_real.pthread_cond_signal(c);
-    if (gr_load(C_WAITERS(c)) == 0)
+    if (gr_raw_load(C_WAITERS(c)) == 0)
         return 0;
     b = gr_wq_lock(c);
     w = gr_wq_first(b, c);
@@ -161,7 +161,7 @@ pthread_cond_broadcast(pthread_cond_t *c)
 
     if (is_real(c))
         return gr_real.pthread_cond_broadcast(c);
-    if (gr_load(C_WAITERS(c)) == 0)
+    if (gr_raw_load(C_WAITERS(c)) == 0)
         return 0;
     b = gr_wq_lock(c);
     while ((w = gr_wq_first(b, c)) != NULL)

@@ -70,7 +70,7 @@ gr_hook_fd_forked(bool child)
 static void
 watch_forks(void)
 {
-    static uint32_t state;               /* atomic: 0 not yet, 1 registering, 2 done */
+    static struct gr_atomic_u32 state;   /* atomic: 0 not yet, 1 registering, 2 done */
     uint32_t zero = 0;
 
     if (gr_load_acquire(&state) == 2)

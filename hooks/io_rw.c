@@ -113,12 +113,12 @@ other_attempt(struct io *io)
     int cnt = io->op == OP_READ || io->op == OP_WRITE ? 1 : io->iovcnt;
     long r;
 
-    if (__atomic_load_n(&d->nowait, __ATOMIC_RELAXED) != PD_NOWAIT_NO) {
+    if (gr_load_relaxed(&d->nowait) != PD_NOWAIT_NO) {
         r = gr_syscall6(io->dir == GR_POLL_READ ? SYS_preadv2 : SYS_pwritev2, io->fd, (long)iov,
                         cnt, -1, 0, RWF_NOWAIT);
         if (r != -EOPNOTSUPP)
             return r;
-        __atomic_store_n(&d->nowait, (uint8_t)PD_NOWAIT_NO, __ATOMIC_RELAXED);
+        gr_store_relaxed(&d->nowait, (uint8_t)PD_NOWAIT_NO);
     }
     if (gr_io_ready_now(io->fd, io->dir == GR_POLL_READ ? POLLIN : POLLOUT) == 0)
         return -EAGAIN;

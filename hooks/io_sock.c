@@ -61,7 +61,7 @@ out:
     /* The new socket's facts, however it was accepted: its type is the listener's. */
     if (r >= 0)
         gr_hook_fd_new((int)r, PD_KIND_SOCKET, (flags & SOCK_NONBLOCK) != 0,
-                       pd != NULL ? __atomic_load_n(&pd->stream, __ATOMIC_RELAXED)
+                       pd != NULL ? gr_load_relaxed(&pd->stream)
                                   : PD_STREAM_UNKNOWN,
                        false);
     return (int)gr_hook_ret(r);

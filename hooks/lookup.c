@@ -18,7 +18,7 @@
 
 #define LOOKUP_MAX 32u
 
-static uint32_t lookups;                 /* atomic: lookups in progress on Gs */
+static struct gr_atomic_u32 lookups;     /* atomic: lookups in progress on Gs */
 
 /* Take a slot, parking while LOOKUP_MAX lookups are in progress. */
 static void
@@ -32,7 +32,7 @@ slot_take(void)
             continue;
         }
         /* Sleeps only while the count is still n: a release in between is not lost. */
-        gr_futex_wait(&lookups, n, ~0u, -1, 0);
+        gr_futex_wait(gr_atomic_word(&lookups), n, ~0u, -1, 0);
     }
 }
 
@@ -40,7 +40,7 @@ static void
 slot_give(void)
 {
     gr_xadd(&lookups, (uint32_t)-1);
-    gr_futex_wake(&lookups, 1, ~0u);
+    gr_futex_wake(gr_atomic_word(&lookups), 1, ~0u);
 }
 
 /* Run call (of type type) as a lookup: a slot, then syscall mode; errno and h_errno are the

@@ -52,7 +52,7 @@ state(pthread_mutex_t *m)
 static inline int
 kind(const pthread_mutex_t *m)
 {
-    return __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED);
+    return gr_raw_load_relaxed(&m->__data.__kind);
 }
 
 bool
@@ -99,7 +99,7 @@ acquired(pthread_mutex_t *m, int id)
         struct g *gp = gr_g_self();
         if (gp != NULL)
             robust_link(m, gp);
-        if (gr_load(state(m)) & M_OWNERDEAD)
+        if (gr_raw_load(state(m)) & M_OWNERDEAD)
             return EOWNERDEAD;
     }
     return 0;
@@ -108,10 +108,10 @@ acquired(pthread_mutex_t *m, int id)
 static bool
 try_acquire(uint32_t *st)
 {
-    uint32_t s = gr_load_relaxed(st);
+    uint32_t s = gr_raw_load_relaxed(st);
 
     while (!(s & (M_LOCKED | M_NOTREC))) {
-        if (gr_cas_acquire(st, &s, s | M_LOCKED))
+        if (gr_raw_cas_acquire(st, &s, s | M_LOCKED))
             return true;
     }
     return false;
@@ -139,17 +139,17 @@ lock_slow(pthread_mutex_t *m, int64_t deadline)
 
         if (try_acquire(st))
             return 0;
-        if (gr_load(st) & M_NOTREC)
+        if (gr_raw_load(st) & M_NOTREC)
             return ENOTRECOVERABLE;
         if (deadline == 0)
             return EBUSY;
         b = gr_wq_lock(m);
-        s = gr_load(st);
+        s = gr_raw_load(st);
         if (!(s & M_LOCKED)) {
             gr_wq_unlock(b);
             continue;
         }
-        if (!(s & M_WAITERS) && !gr_cas(st, &s, s | M_WAITERS)) {
+        if (!(s & M_WAITERS) && !gr_raw_cas(st, &s, s | M_WAITERS)) {
             gr_wq_unlock(b);
             continue;
         }
@@ -172,7 +172,7 @@ gr_mutex_lock(pthread_mutex_t *m, int64_t deadline)
     uint32_t zero = 0;
 
     if ((k & KIND_TYPE_MASK) != PTHREAD_MUTEX_NORMAL &&
-        (gr_load_relaxed(state(m)) & M_LOCKED) && m->__data.__owner == id) {
+        (gr_raw_load_relaxed(state(m)) & M_LOCKED) && m->__data.__owner == id) {
         if ((k & KIND_TYPE_MASK) == PTHREAD_MUTEX_RECURSIVE) {
             if (m->__data.__count + 1 == 0)
                 return EAGAIN;
@@ -182,8 +182,7 @@ gr_mutex_lock(pthread_mutex_t *m, int64_t deadline)
         if ((k & KIND_TYPE_MASK) == PTHREAD_MUTEX_ERRORCHECK || (k & KIND_ROBUST))
             return deadline == 0 ? EBUSY : EDEADLK;
     }
-    if (!__atomic_compare_exchange_n(state(m), &zero, M_LOCKED, 0, __ATOMIC_ACQUIRE,
-                                     __ATOMIC_RELAXED)) {
+    if (!gr_raw_cas_acquire(state(m), &zero, M_LOCKED)) {
         err = lock_slow(m, deadline);
         if (err != 0)
             return err;
@@ -200,19 +199,19 @@ unlock_word(pthread_mutex_t *m, uint32_t keep)
     struct gr_bucket *b;
     struct gr_waiter *w;
 
-    if (__atomic_compare_exchange_n(st, &expect, keep, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+    if (gr_raw_cas_release(st, &expect, keep))
         return;
     b = gr_wq_lock(m);
     w = gr_wq_first(b, m);
     if (w == NULL) {
-        gr_store(st, keep);
+        gr_raw_store(st, keep);
     } else {
         uint32_t waiters = w->next != NULL ? M_WAITERS : 0;
         if (gr_nanotime() - w->since > GR_HOOK_STARVE_NS && !(keep & M_NOTREC)) {
-            gr_store(st, M_LOCKED | waiters | keep);
+            gr_raw_store(st, M_LOCKED | waiters | keep);
             gr_wq_wake(b, w, GR_WAKE_HANDOFF);
         } else {
-            gr_store(st, waiters | keep);
+            gr_raw_store(st, waiters | keep);
             gr_wq_wake(b, w, GR_WAKE_NORMAL);
         }
     }
@@ -235,7 +234,7 @@ int
 gr_mutex_unlock(pthread_mutex_t *m)
 {
     int k = kind(m);
-    uint32_t s = gr_load_relaxed(state(m));
+    uint32_t s = gr_raw_load_relaxed(state(m));
     uint32_t keep = 0;
 
     if ((k & KIND_TYPE_MASK) != PTHREAD_MUTEX_NORMAL || (k & KIND_ROBUST)) {
@@ -266,7 +265,7 @@ gr_mutex_check_owner(pthread_mutex_t *m)
 
     if ((k & KIND_TYPE_MASK) == PTHREAD_MUTEX_NORMAL && !(k & KIND_ROBUST))
         return 0;
-    if (!(gr_load_relaxed(state(m)) & M_LOCKED) || m->__data.__owner != gr_tls_self_id())
+    if (!(gr_raw_load_relaxed(state(m)) & M_LOCKED) || m->__data.__owner != gr_tls_self_id())
         return EPERM;
     return 0;
 }
@@ -280,7 +279,7 @@ gr_mutex_release(pthread_mutex_t *m, struct g *owner)
         robust_unlink(m, owner);
     m->__data.__owner = 0;
     m->__data.__count = 0;
-    unlock_word(m, gr_load_relaxed(state(m)) & M_OWNERDEAD);
+    unlock_word(m, gr_raw_load_relaxed(state(m)) & M_OWNERDEAD);
     return count;
 }
 
@@ -290,8 +289,7 @@ gr_mutex_reacquire(pthread_mutex_t *m, unsigned count)
     uint32_t zero = 0;
     int err = 0, id = gr_tls_self_id();
 
-    if (!__atomic_compare_exchange_n(state(m), &zero, M_LOCKED, 0, __ATOMIC_ACQUIRE,
-                                     __ATOMIC_RELAXED))
+    if (!gr_raw_cas_acquire(state(m), &zero, M_LOCKED))
         err = lock_slow(m, -1);
     if (err != 0)
         return err;
@@ -310,7 +308,7 @@ owner_died(struct g *gp)
         struct robust_link *l = *head;
         pthread_mutex_t *m = (pthread_mutex_t *)((char *)l - offsetof(struct __pthread_mutex_s, __list));
         robust_unlink(m, gp);
-        gr_fetch_or(state(m), M_OWNERDEAD);
+        gr_raw_fetch_or(state(m), M_OWNERDEAD);
         m->__data.__owner = 0;
         m->__data.__count = 0;
         unlock_word(m, M_OWNERDEAD);
@@ -351,7 +349,7 @@ pthread_mutex_destroy(pthread_mutex_t *m)
 {
     if (gr_mutex_is_real(m))
         return gr_real.pthread_mutex_destroy(m);
-    if (gr_load(state(m)) & M_LOCKED)
+    if (gr_raw_load(state(m)) & M_LOCKED)
         return EBUSY;
     return 0;
 }
@@ -365,8 +363,7 @@ pthread_mutex_lock(pthread_mutex_t *m)
         return gr_real.pthread_mutex_lock(m);
     /* Fast path for the common case: a normal mutex, free. */
     if (kind(m) == PTHREAD_MUTEX_NORMAL &&
-        __atomic_compare_exchange_n(state(m), &zero, M_LOCKED, 0, __ATOMIC_ACQUIRE,
-                                    __ATOMIC_RELAXED))
+        gr_raw_cas_acquire(state(m), &zero, M_LOCKED))
         return 0;
     return gr_mutex_lock(m, -1);
 }
@@ -415,8 +412,7 @@ pthread_mutex_unlock(pthread_mutex_t *m)
         return gr_real.pthread_mutex_unlock(m);
     if (kind(m) == PTHREAD_MUTEX_NORMAL) {
         m->__data.__owner = 0;
-        if (__atomic_compare_exchange_n(state(m), &locked, 0, 0, __ATOMIC_RELEASE,
-                                        __ATOMIC_RELAXED))
+        if (gr_raw_cas_release(state(m), &locked, 0))
             return 0;
     }
     return gr_mutex_unlock(m);
@@ -427,10 +423,10 @@ pthread_mutex_consistent(pthread_mutex_t *m)
 {
     if (gr_mutex_is_real(m))
         return gr_real.pthread_mutex_consistent(m);
-    if (!(kind(m) & KIND_ROBUST) || !(gr_load(state(m)) & M_OWNERDEAD) ||
+    if (!(kind(m) & KIND_ROBUST) || !(gr_raw_load(state(m)) & M_OWNERDEAD) ||
         m->__data.__owner != gr_tls_self_id())
         return EINVAL;
-    gr_fetch_and(state(m), ~M_OWNERDEAD);
+    gr_raw_fetch_and(state(m), ~M_OWNERDEAD);
     return 0;
 }
 

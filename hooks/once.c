@@ -40,7 +40,7 @@ once_reset(void *arg)
 {
     pthread_once_t *ctl = arg;
 
-    gr_store_release(ctl, 0);
+    gr_raw_store_release(ctl, 0);
     gr_futex_wake(word(ctl), INT_MAX, ~0u);
 }
 
@@ -50,7 +50,7 @@ once_slow(pthread_once_t *ctl, void (*init_routine)(void))
     int stamp = ONCE_INPROGRESS | (gr_sys_getpid() << ONCE_PID_SHIFT);
 
     for (;;) {
-        int v = gr_load_acquire(ctl);
+        int v = gr_raw_load_acquire(ctl);
 
         if (v & ONCE_DONE)
             return 0;
@@ -59,14 +59,14 @@ once_slow(pthread_once_t *ctl, void (*init_routine)(void))
             continue;
         }
         /* Not run, or a stamp inherited through fork: claim it. */
-        if (gr_cas_acquire(ctl, &v, stamp))
+        if (gr_raw_cas_acquire(ctl, &v, stamp))
             break;
     }
     pthread_cleanup_push(once_reset, ctl);
     init_routine();
     pthread_cleanup_pop(0);
     /* Pairs with the acquire loads of later callers: they see what the routine wrote. */
-    gr_store_release(ctl, ONCE_DONE);
+    gr_raw_store_release(ctl, ONCE_DONE);
     gr_futex_wake(word(ctl), INT_MAX, ~0u);
     return 0;
 }
@@ -76,7 +76,7 @@ pthread_once(pthread_once_t *ctl, void (*init_routine)(void))
 {
     if (gr_hook_native())
         return gr_real.pthread_once(ctl, init_routine);
-    if (gr_load_acquire(ctl) & ONCE_DONE)
+    if (gr_raw_load_acquire(ctl) & ONCE_DONE)
         return 0;
     return once_slow(ctl, init_routine);
 }

@@ -76,20 +76,20 @@ wrkey(pthread_rwlock_t *rw)
 static bool
 is_real(pthread_rwlock_t *rw)
 {
-    return gr_hook_native() || gr_load_relaxed(&rw->__data.__shared) != 0;
+    return gr_hook_native() || gr_raw_load_relaxed(&rw->__data.__shared) != 0;
 }
 
 /* __cur_writer: written by the holder, read by anyone checking for EDEADLK or EPERM. */
 static inline int
 cur_writer(pthread_rwlock_t *rw)
 {
-    return gr_load_relaxed(&rw->__data.__cur_writer);
+    return gr_raw_load_relaxed(&rw->__data.__cur_writer);
 }
 
 static inline void
 set_cur_writer(pthread_rwlock_t *rw, int id)
 {
-    gr_store_relaxed(&rw->__data.__cur_writer, id);
+    gr_raw_store_relaxed(&rw->__data.__cur_writer, id);
 }
 
 static inline bool
@@ -114,14 +114,14 @@ write_blocked(uint32_t s)
 static int
 try_read(pthread_rwlock_t *rw, bool wpref)
 {
-    uint32_t s = gr_load_relaxed(state(rw));
+    uint32_t s = gr_raw_load_relaxed(state(rw));
 
     for (;;) {
         if (read_blocked(s, wpref))
             return EBUSY;
         if ((s & RW_READERS) == RW_READERS)
             return EAGAIN;
-        if (gr_cas_acquire(state(rw), &s, s + 1))
+        if (gr_raw_cas_acquire(state(rw), &s, s + 1))
             return 0;
     }
 }
@@ -130,10 +130,10 @@ try_read(pthread_rwlock_t *rw, bool wpref)
 static bool
 try_write(pthread_rwlock_t *rw)
 {
-    uint32_t s = gr_load_relaxed(state(rw));
+    uint32_t s = gr_raw_load_relaxed(state(rw));
 
     while (!write_blocked(s)) {
-        if (gr_cas_acquire(state(rw), &s, s | RW_WRLOCKED))
+        if (gr_raw_cas_acquire(state(rw), &s, s | RW_WRLOCKED))
             return true;
     }
     return false;
@@ -152,11 +152,11 @@ grant_writer(pthread_rwlock_t *rw)
     uint32_t s;
 
     if (w == NULL) {
-        gr_fetch_and(state(rw), ~RW_WWAIT);
+        gr_raw_fetch_and(state(rw), ~RW_WWAIT);
         gr_wq_unlock(b);
         return false;
     }
-    s = gr_load(state(rw));
+    s = gr_raw_load(state(rw));
     for (;;) {
         if (write_blocked(s))
             break;
@@ -168,7 +168,7 @@ grant_writer(pthread_rwlock_t *rw)
         uint32_t ns = s | RW_WRLOCKED;
         if (w->next == NULL)
             ns &= ~RW_WWAIT;
-        if (gr_cas(state(rw), &s, ns)) {
+        if (gr_raw_cas(state(rw), &s, ns)) {
             gr_wq_wake(b, w, GR_WAKE_HANDOFF);
             break;
         }
@@ -183,7 +183,7 @@ grant_readers(pthread_rwlock_t *rw)
 {
     struct gr_bucket *b = gr_wq_lock(rdkey(rw));
     bool wpref = prefers_writers(rw);
-    uint32_t s = gr_load(state(rw));
+    uint32_t s = gr_raw_load(state(rw));
 
     for (;;) {
         struct gr_waiter *w = gr_wq_first(b, rdkey(rw));
@@ -193,14 +193,14 @@ grant_readers(pthread_rwlock_t *rw)
         if (read_blocked(s, wpref))
             break;
         if (w == NULL) {
-            gr_fetch_and(state(rw), ~RW_RWAIT);
+            gr_raw_fetch_and(state(rw), ~RW_RWAIT);
             break;
         }
         room = RW_READERS - (s & RW_READERS);
         for (; w != NULL && n < room; w = w->next)
             n++;
         /* The queue empties: any reader left over (a full count) retries and sees EAGAIN. */
-        if (!gr_cas(state(rw), &s, (s + n) & ~RW_RWAIT))
+        if (!gr_raw_cas(state(rw), &s, (s + n) & ~RW_RWAIT))
             continue;
         for (uint32_t i = 0; (w = gr_wq_first(b, rdkey(rw))) != NULL; i++)
             gr_wq_wake(b, w, i < n ? GR_WAKE_HANDOFF : GR_WAKE_NORMAL);
@@ -213,18 +213,18 @@ grant_readers(pthread_rwlock_t *rw)
 static void
 wake_waiters(pthread_rwlock_t *rw)
 {
-    uint32_t s = gr_load(state(rw));
+    uint32_t s = gr_raw_load(state(rw));
 
     if (prefers_writers(rw)) {
         if ((s & RW_WWAIT) && grant_writer(rw))
             return;
-        if (gr_load(state(rw)) & RW_RWAIT)
+        if (gr_raw_load(state(rw)) & RW_RWAIT)
             grant_readers(rw);
         return;
     }
     if (s & RW_RWAIT)
         grant_readers(rw);
-    s = gr_load(state(rw));
+    s = gr_raw_load(state(rw));
     if ((s & RW_WWAIT) && !write_blocked(s))
         grant_writer(rw);
 }
@@ -243,17 +243,17 @@ rdlock(pthread_rwlock_t *rw, int64_t deadline)
     err = try_read(rw, wpref);
     if (err != EBUSY || deadline == 0)
         return err;
-    if ((gr_load_relaxed(state(rw)) & RW_WRLOCKED) && cur_writer(rw) == gr_tls_self_id())
+    if ((gr_raw_load_relaxed(state(rw)) & RW_WRLOCKED) && cur_writer(rw) == gr_tls_self_id())
         return EDEADLK;
     if (deadline > 0 && deadline <= gr_nanotime())
         return ETIMEDOUT;
     for (;;) {
         struct gr_bucket *b = gr_wq_lock(rdkey(rw));
-        uint32_t s = gr_load(state(rw)), r;
+        uint32_t s = gr_raw_load(state(rw)), r;
         bool blocked;
 
         while ((blocked = read_blocked(s, wpref)) && !(s & RW_RWAIT) &&
-               !gr_cas(state(rw), &s, s | RW_RWAIT))
+               !gr_raw_cas(state(rw), &s, s | RW_RWAIT))
             ;
         if (!blocked) {
             gr_wq_unlock(b);
@@ -282,7 +282,7 @@ writer_gave_up(pthread_rwlock_t *rw)
     struct gr_bucket *b = gr_wq_lock(wrkey(rw));
 
     if (gr_wq_first(b, wrkey(rw)) == NULL)
-        gr_fetch_and(state(rw), ~RW_WWAIT);
+        gr_raw_fetch_and(state(rw), ~RW_WWAIT);
     gr_wq_unlock(b);
     wake_waiters(rw);
 }
@@ -299,7 +299,7 @@ wrlock(pthread_rwlock_t *rw, int64_t deadline)
         set_cur_writer(rw, id);
         return 0;
     }
-    if ((gr_load_relaxed(state(rw)) & RW_WRLOCKED) && cur_writer(rw) == id)
+    if ((gr_raw_load_relaxed(state(rw)) & RW_WRLOCKED) && cur_writer(rw) == id)
         return deadline == 0 ? EBUSY : EDEADLK;
     if (deadline == 0)
         return EBUSY;
@@ -308,11 +308,11 @@ wrlock(pthread_rwlock_t *rw, int64_t deadline)
     w.since = 0;
     for (;;) {
         struct gr_bucket *b = gr_wq_lock(wrkey(rw));
-        uint32_t s = gr_load(state(rw)), r;
+        uint32_t s = gr_raw_load(state(rw)), r;
         bool blocked;
 
         while ((blocked = write_blocked(s)) && !(s & RW_WWAIT) &&
-               !gr_cas(state(rw), &s, s | RW_WWAIT))
+               !gr_raw_cas(state(rw), &s, s | RW_WWAIT))
             ;
         if (!blocked) {
             gr_wq_unlock(b);
@@ -339,14 +339,14 @@ wrlock(pthread_rwlock_t *rw, int64_t deadline)
 static int
 unlock(pthread_rwlock_t *rw)
 {
-    uint32_t s = gr_load_relaxed(state(rw)), ns;
+    uint32_t s = gr_raw_load_relaxed(state(rw)), ns;
 
     if (s & RW_WRLOCKED) {
         if (cur_writer(rw) != gr_tls_self_id())
             return EPERM;
         set_cur_writer(rw, 0);
         /* Pairs with the acquire CAS of the next holder. */
-        while (!gr_cas_release(state(rw), &s, s & ~RW_WRLOCKED))
+        while (!gr_raw_cas_release(state(rw), &s, s & ~RW_WRLOCKED))
             ;
         if (s & (RW_WWAIT | RW_RWAIT))
             wake_waiters(rw);
@@ -356,7 +356,7 @@ unlock(pthread_rwlock_t *rw)
         if ((s & RW_READERS) == 0)
             return EPERM;
         ns = s - 1;
-    } while (!gr_cas_release(state(rw), &s, ns));
+    } while (!gr_raw_cas_release(state(rw), &s, ns));
     if ((ns & RW_READERS) == 0 && (ns & (RW_WWAIT | RW_RWAIT)))
         wake_waiters(rw);
     return 0;
@@ -409,8 +409,8 @@ pthread_rwlock_rdlock(pthread_rwlock_t *rw)
     if (is_real(rw))
         return gr_real.pthread_rwlock_rdlock(rw);
     /* Fast path: no writer, no flag, room in the count. */
-    s = gr_load_relaxed(state(rw));
-    if ((s & ~RW_READERS) == 0 && s != RW_READERS && gr_cas_acquire(state(rw), &s, s + 1))
+    s = gr_raw_load_relaxed(state(rw));
+    if ((s & ~RW_READERS) == 0 && s != RW_READERS && gr_raw_cas_acquire(state(rw), &s, s + 1))
         return 0;
     return rdlock(rw, -1);
 }
@@ -453,7 +453,7 @@ pthread_rwlock_wrlock(pthread_rwlock_t *rw)
 
     if (is_real(rw))
         return gr_real.pthread_rwlock_wrlock(rw);
-    if (gr_cas_acquire(state(rw), &zero, RW_WRLOCKED)) {
+    if (gr_raw_cas_acquire(state(rw), &zero, RW_WRLOCKED)) {
         set_cur_writer(rw, gr_tls_self_id());
         return 0;
     }
@@ -498,7 +498,7 @@ pthread_rwlock_unlock(pthread_rwlock_t *rw)
     if (is_real(rw))
         return gr_real.pthread_rwlock_unlock(rw);
     /* Fast path: the only reader, nobody waiting. */
-    if (gr_cas_release(state(rw), &one, 0))
+    if (gr_raw_cas_release(state(rw), &one, 0))
         return 0;
     return unlock(rw);
 }

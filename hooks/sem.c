@@ -32,7 +32,7 @@
 #define SEM_WAITER_ONE     (1ull << 32)
 
 struct sem {
-    uint64_t data;               /* atomic */
+    uint64_t data;               /* the program's memory: gr_raw_* atomics only */
     int32_t private;             /* immutable after init */
     int32_t pad;
 };
@@ -48,17 +48,17 @@ sem_of(sem_t *s)
 static bool
 is_real(sem_t *s)
 {
-    return gr_hook_native() || gr_load_relaxed(&sem_of(s)->private) != 0;
+    return gr_hook_native() || gr_raw_load_relaxed(&sem_of(s)->private) != 0;
 }
 
 /* Take a token if there is one. */
 static bool
 try_take(struct sem *sp)
 {
-    uint64_t d = gr_load_relaxed(&sp->data);
+    uint64_t d = gr_raw_load_relaxed(&sp->data);
 
     while ((d & SEM_VALUE_MASK) != 0) {
-        if (gr_cas_acquire(&sp->data, &d, d - 1))
+        if (gr_raw_cas_acquire(&sp->data, &d, d - 1))
             return true;
     }
     return false;
@@ -76,22 +76,22 @@ wait_slow(struct sem *sp, int64_t deadline)
 
     for (;;) {
         struct gr_bucket *b = gr_wq_lock(sp);
-        uint64_t d = gr_load(&sp->data);
+        uint64_t d = gr_raw_load(&sp->data);
         uint32_t r;
 
         for (;;) {
             if ((d & SEM_VALUE_MASK) != 0) {
-                if (gr_cas_acquire(&sp->data, &d, d - 1)) {
+                if (gr_raw_cas_acquire(&sp->data, &d, d - 1)) {
                     gr_wq_unlock(b);
                     return 0;
                 }
-            } else if (gr_cas(&sp->data, &d, d + SEM_WAITER_ONE)) {
+            } else if (gr_raw_cas(&sp->data, &d, d + SEM_WAITER_ONE)) {
                 break;
             }
         }
         gr_wq_push(b, &w, sp, requeue);
         r = gr_wq_wait(b, &w, deadline, GR_WQ_CANCEL | GR_WQ_SIGNAL, "sem", NULL, NULL);
-        gr_xadd(&sp->data, -SEM_WAITER_ONE);
+        gr_raw_xadd(&sp->data, -SEM_WAITER_ONE);
         if (r == GR_WAKE_TIMEOUT)
             return ETIMEDOUT;
         if (r == GR_WAKE_CANCEL)
@@ -214,10 +214,10 @@ sem_post(sem_t *s)
     if (is_real(s))
         return gr_real.sem_post(s);
     /* Pairs with the acquire CAS of the taker. */
-    old = __atomic_fetch_add(&sp->data, 1, __ATOMIC_RELEASE);
+    old = gr_raw_xadd_release(&sp->data, 1);
     if ((old & SEM_VALUE_MASK) >= SEM_VALUE_MAX) {
         /* Linearised at the add, which found the value full: take the increment back. */
-        gr_xadd(&sp->data, -1);
+        gr_raw_xadd(&sp->data, -1);
         errno = EOVERFLOW;
         return -1;
     }
@@ -238,7 +238,7 @@ sem_getvalue(sem_t *s, int *sval)
 
     if (is_real(s))
         return gr_real.sem_getvalue(s, sval);
-    v = (uint32_t)(gr_load_relaxed(&sem_of(s)->data) & SEM_VALUE_MASK);
+    v = (uint32_t)(gr_raw_load_relaxed(&sem_of(s)->data) & SEM_VALUE_MASK);
     /* A post that overflows briefly shows SEM_VALUE_MAX + 1 before it takes it back. */
     *sval = v > SEM_VALUE_MAX ? SEM_VALUE_MAX : (int)v;
     return 0;

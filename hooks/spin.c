@@ -19,7 +19,8 @@
 
 #define SPIN_PAUSES    100
 
-static int unlocked_value = -1;  /* atomic: glibc's unlocked value, -1 until probed */
+static struct gr_atomic_i32 unlocked_value = { -1 }; /* atomic: glibc's unlocked value, -1
+                                                         until probed */
 
 static int
 unlocked(void)
@@ -41,7 +42,7 @@ try_lock(pthread_spinlock_t *l, int free)
     int expect = free;
 
     /* Pairs with the release store in pthread_spin_unlock. */
-    return gr_cas_acquire(l, &expect, free ^ 1);
+    return gr_raw_cas_acquire(l, &expect, free ^ 1);
 }
 
 GR_EXPORT int
@@ -59,7 +60,7 @@ pthread_spin_lock(pthread_spinlock_t *l)
     alone = gr_g_self() != NULL && gr_nprocs() == 1;
     for (;;) {
         for (int i = 0; !alone && i < SPIN_PAUSES; i++) {
-            if (gr_load_relaxed(l) == free && try_lock(l, free))
+            if (gr_raw_load_relaxed(l) == free && try_lock(l, free))
                 return 0;
             gr_cpu_relax();
         }
@@ -67,7 +68,7 @@ pthread_spin_lock(pthread_spinlock_t *l)
             gr_yield();
         else
             gr_sys_sched_yield();
-        if (gr_load_relaxed(l) == free && try_lock(l, free))
+        if (gr_raw_load_relaxed(l) == free && try_lock(l, free))
             return 0;
     }
 }
@@ -85,6 +86,6 @@ pthread_spin_unlock(pthread_spinlock_t *l)
 {
     if (gr_hook_native())
         return gr_real.pthread_spin_unlock(l);
-    gr_store_release(l, unlocked());
+    gr_raw_store_release(l, unlocked());
     return 0;
 }

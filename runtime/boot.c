@@ -35,7 +35,7 @@
 #define GR_VERSION "0.1.0"
 #endif
 
-int gr_state = GR_STATE_PRE_INIT;
+struct gr_atomic_i32 gr_state = { GR_STATE_PRE_INIT };
 struct gr_opts gr_opts;
 
 static struct gr_mutex boot_lock = GR_MUTEX_INIT(GR_RANK_BOOT);
@@ -69,7 +69,7 @@ gr_go_native_quiet(void)
     gr_store(&gr_state, GR_STATE_NATIVE);
 }
 
-static bool booted;              /* atomic: store-release once the scheduler runs */
+static struct gr_atomic_u8 booted; /* atomic: store-release once the scheduler runs */
 
 bool
 gr_sched_booted(void)
@@ -102,7 +102,7 @@ make_ps(int nprocs)
             return -1;
         pp->id = i;
         pp->fastrand = 0x9e3779b9u * (uint32_t)(i + 1);
-        pp->timers.next_when = INT64_MAX;
+        gr_store_relaxed(&pp->timers.next_when, INT64_MAX);
         gr_lock_init(&pp->timers.lock, GR_RANK_TIMERS);
         gr_sched.allp[i] = pp;
         if (i >= nprocs) {
@@ -151,7 +151,7 @@ gr_boot(void)
     if (gr_sys_gettid() != gr_sys_getpid())
         return;
     gr_lock(&boot_lock);
-    if (gr_state != GR_STATE_PRE_INIT) {
+    if (gr_load_relaxed(&gr_state) != GR_STATE_PRE_INIT) {
         gr_unlock(&boot_lock);
         return;
     }

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/atomic.h"
+
 enum {
     GR_STATE_PRE_INIT,
     GR_STATE_RUNNING,
@@ -28,7 +30,7 @@ struct gr_opts {
     bool fs_syscall;             /* switch FS with arch_prctl even where wrfsbase works */
 };
 
-extern int gr_state;             /* atomic: GR_STATE_* */
+extern struct gr_atomic_i32 gr_state; /* atomic: GR_STATE_* */
 extern struct gr_opts gr_opts;
 
 /* Give up on green threads: print why, and let every hook pass through. */
@@ -46,7 +48,7 @@ bool gr_sched_booted(void);
 static inline bool
 gr_native(void)
 {
-    return __atomic_load_n(&gr_state, __ATOMIC_RELAXED) == GR_STATE_NATIVE;
+    return gr_load_relaxed(&gr_state) == GR_STATE_NATIVE;
 }
 
 /* Print the exit statistics (GREENRUN_DEBUG=stats). */

@@ -47,7 +47,7 @@ cancelhandling(struct g *gp)
 bool
 gr_cancel_pending(struct g *gp)
 {
-    int ch = gr_load(cancelhandling(gp));
+    int ch = gr_raw_load(cancelhandling(gp));
 
     return (ch & (CANCELSTATE_BIT | CANCELED_BIT | EXITING_BIT)) == CANCELED_BIT;
 }
@@ -98,7 +98,7 @@ gr_cancel(struct g *gp, uintptr_t thread)
     err = gr_real.pthread_cancel((pthread_t)thread);
     if (err != 0 && err != ESRCH)
         return -err;
-    v = gr_load(ch);
+    v = gr_raw_load(ch);
     if ((v & (CANCELSTATE_BIT | CANCELTYPE_BIT)) == CANCELTYPE_BIT && (v & CANCELING_BIT) &&
         gp != gr_current()) {
         /* Asynchronous (header). Running: signal its M; else mark it for when it runs. */
@@ -109,7 +109,7 @@ gr_cancel(struct g *gp, uintptr_t thread)
             gr_sys_tgkill(gr_sys_getpid(), mp->tid, GR_SIGCANCEL);
             return 0;
         }
-        gr_fetch_or(ch, CANCELED_BIT);
+        gr_raw_fetch_or(ch, CANCELED_BIT);
     }
     if (gr_cancel_pending(gp))
         gr_wq_interrupt(gp, GR_WQ_CANCEL);
@@ -120,13 +120,13 @@ void
 gr_cancel_resumed(struct g *gp)
 {
     int *ch = cancelhandling(gp);
-    int v = gr_load_relaxed(ch);
+    int v = gr_raw_load_relaxed(ch);
 
     /* Asynchronous, enabled, not exiting, and requested (CANCELING: the signal missed the G;
      * CANCELED: gr_cancel marked it). glibc's testcancel acts on CANCELED. */
     if ((v & (CANCELSTATE_BIT | CANCELTYPE_BIT | EXITING_BIT)) == CANCELTYPE_BIT &&
         (v & (CANCELING_BIT | CANCELED_BIT)) != 0) {
-        gr_fetch_or(ch, CANCELING_BIT | CANCELED_BIT);
+        gr_raw_fetch_or(ch, CANCELING_BIT | CANCELED_BIT);
         pthread_testcancel();
     }
 }

@@ -159,7 +159,8 @@ gr_throw(const char *msg)
     if (mp != NULL) {
         mid = mp->id;
         pid = mp->p != NULL ? mp->p->id : -1;
-        gid = mp->curg != NULL ? (long)mp->curg->goid : -1;
+        struct g *gp = gr_load_relaxed(&mp->curg);
+        gid = gp != NULL ? (long)gp->goid : -1;
     }
     gr_print("greenrun: fatal: %s (m%ld p%ld g%ld)\n", msg, mid, pid, gid);
     gr_sys_tgkill(gr_sys_getpid(), gr_sys_gettid(), 6 /* SIGABRT */);

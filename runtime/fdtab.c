@@ -32,9 +32,9 @@
 #define CHUNK_LEN     (1u << CHUNK_SHIFT)
 #define NCHUNK        4096u
 
-uint32_t gr_fdtab_fork_epoch;
+struct gr_atomic_u32 gr_fdtab_fork_epoch;
 
-static struct polldesc *chunks[NCHUNK];          /* atomic: published with release */
+static GR_ATOMIC_PTR(struct polldesc) chunks[NCHUNK]; /* atomic: published with release */
 static struct gr_mutex grow_lock = GR_MUTEX_INIT(GR_RANK_FDTAB_GROW);
 
 struct polldesc *
@@ -58,7 +58,7 @@ gr_fdtab_get(int fd)
         return pd;
     i = (unsigned)fd >> CHUNK_SHIFT;
     gr_lock(&grow_lock);
-    c = chunks[i];
+    c = gr_load_relaxed(&chunks[i]);
     if (c == NULL) {
         c = gr_mem_alloc(CHUNK_LEN * sizeof(struct polldesc));
         if (c != NULL) {
@@ -145,7 +145,7 @@ gr_fdtab_kind(int fd, struct polldesc *pd)
         return (int)r;
     k = classify(st.st_mode);
     gr_lock(&pd->lock);
-    if (gr_load_relaxed(&pd->gen) == gen && pd->kind == PD_KIND_UNKNOWN)
+    if (gr_load_relaxed(&pd->gen) == gen && gr_load_relaxed(&pd->kind) == PD_KIND_UNKNOWN)
         gr_store_relaxed(&pd->kind, (uint8_t)k);
     gr_unlock(&pd->lock);
     return k;
@@ -155,7 +155,7 @@ void
 gr_fdtab_forget_kind(struct polldesc *pd, uint8_t wrong)
 {
     gr_lock(&pd->lock);
-    if (pd->kind == wrong)
+    if (gr_load_relaxed(&pd->kind) == wrong)
         gr_store_relaxed(&pd->kind, (uint8_t)PD_KIND_UNKNOWN);
     gr_unlock(&pd->lock);
 }
@@ -190,7 +190,7 @@ int64_t
 gr_fdtab_timeout(int fd, struct polldesc *pd, unsigned dir)
 {
     uint8_t bit = dir == GR_POLL_READ ? 1 : 2;
-    int64_t *slot = dir == GR_POLL_READ ? &pd->rcvtimeo : &pd->sndtimeo;
+    struct gr_atomic_i64 *slot = dir == GR_POLL_READ ? &pd->rcvtimeo : &pd->sndtimeo;
     struct timeval tv = { 0, 0 };
     socklen_t len = sizeof(tv);
     uint32_t gen;
@@ -257,11 +257,11 @@ gr_fdtab_unshare(struct polldesc *pd)
 void
 gr_fdtab_reset_locked(struct polldesc *pd, const struct pd_facts *f)
 {
-    gr_store(&pd->gen, pd->gen + 1);
+    gr_store(&pd->gen, gr_load_relaxed(&pd->gen) + 1);
     gr_store(&pd->reg, (uint8_t)PD_REG_NONE);
     pd->nbhold = 0;
     pd->saved_fl = 0;
-    pd->fork_epoch = gr_load_relaxed(&gr_fdtab_fork_epoch);
+    gr_store_relaxed(&pd->fork_epoch, gr_load_relaxed(&gr_fdtab_fork_epoch));
     gr_store_relaxed(&pd->kind, (uint8_t)(f != NULL ? f->kind : PD_KIND_UNKNOWN));
     gr_store_relaxed(&pd->nonblock, (uint8_t)(f != NULL ? f->nonblock : PD_NB_UNKNOWN));
     gr_store_relaxed(&pd->stream, (uint8_t)(f != NULL ? f->stream : PD_STREAM_UNKNOWN));
@@ -293,7 +293,7 @@ gr_fdtab_nb_hold(int fd, struct polldesc *pd, uint32_t *gen)
         pd->saved_fl = (int)fl;
     }
     pd->nbhold++;
-    *gen = pd->gen;
+    *gen = gr_load_relaxed(&pd->gen);
     gr_unlock(&pd->lock);
     return true;
 }
@@ -303,7 +303,7 @@ gr_fdtab_nb_release(int fd, struct polldesc *pd, uint32_t gen)
 {
     gr_lock(&pd->lock);
     /* A close (or a reuse of the number) in between reset the count: leave the file alone. */
-    if (pd->gen == gen && pd->nbhold > 0 && --pd->nbhold == 0)
+    if (gr_load_relaxed(&pd->gen) == gen && pd->nbhold > 0 && --pd->nbhold == 0)
         gr_syscall3(SYS_fcntl, fd, F_SETFL, pd->saved_fl);
     gr_unlock(&pd->lock);
 }

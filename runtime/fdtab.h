@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "runtime/atomic.h"
 #include "runtime/lock.h"
 
 /* Directions (also the GR_POLL_* bits of netpoll.h). */
@@ -71,26 +72,28 @@ enum {
 
 /* One direction of a descriptor. Its address is the wait-table key of its waiters. */
 struct gr_pdir {
-    uint32_t seq;                /* atomic: edges delivered; pairs with nwait (netpoll.c) */
-    uint32_t nwait;              /* atomic: waiters queued or about to queue (a hint >= exact) */
-    uint8_t nowait;              /* atomic: PD_NOWAIT_* for this generation */
+    struct gr_atomic_u32 seq;    /* atomic: edges delivered; pairs with nwait (netpoll.c) */
+    struct gr_atomic_u32 nwait;  /* atomic: waiters queued or about to queue (a hint >= exact) */
+    struct gr_atomic_u8 nowait;  /* atomic: PD_NOWAIT_* for this generation */
 };
 
 struct polldesc {
-    struct gr_mutex lock;
-    uint32_t gen;                /* atomic; changed under lock */
-    uint8_t kind;                /* atomic: PD_KIND_*; changed under lock or by the detector */
-    uint8_t nonblock;            /* atomic: PD_NB_*, the program's O_NONBLOCK (when sole) */
-    uint8_t reg;                 /* atomic: PD_REG_*; changed under lock */
-    uint8_t sole;                /* atomic: see the header comment; cleared under lock */
-    uint8_t timeo_known;         /* atomic: bit 0 rcvtimeo, bit 1 sndtimeo known */
-    uint8_t stream;              /* atomic: PD_STREAM_* */
-    uint32_t reg_inst;           /* protected by lock: netpoll instance of the registration */
-    uint32_t fork_epoch;         /* protected by lock: gr_fdtab_fork_epoch at creation */
+    struct gr_mutex lock;        /* rank polldesc */
+    struct gr_atomic_u32 gen;    /* atomic; changed under lock */
+    struct gr_atomic_u8 kind;    /* atomic: PD_KIND_*; changed under lock or by the detector */
+    struct gr_atomic_u8 nonblock; /* atomic: PD_NB_*, the program's O_NONBLOCK (when sole) */
+    struct gr_atomic_u8 reg;     /* atomic: PD_REG_*; changed under lock */
+    struct gr_atomic_u8 sole;    /* atomic: see the header comment; cleared under lock */
+    struct gr_atomic_u8 timeo_known; /* atomic: bit 0 rcvtimeo, bit 1 sndtimeo known */
+    struct gr_atomic_u8 stream;  /* atomic: PD_STREAM_* */
+    struct gr_atomic_u32 reg_inst; /* atomic: netpoll instance of the registration; written
+                                      under lock, read without it before the lock is taken */
+    struct gr_atomic_u32 fork_epoch; /* atomic: gr_fdtab_fork_epoch at creation; written under
+                                        lock, read without it (is_sole) */
     uint32_t nbhold;             /* protected by lock: O_NONBLOCK holds in progress */
     int saved_fl;                /* protected by lock: the program's F_GETFL while nbhold > 0 */
-    int64_t rcvtimeo;            /* atomic: SO_RCVTIMEO in ns, 0 = none */
-    int64_t sndtimeo;            /* atomic: SO_SNDTIMEO in ns, 0 = none */
+    struct gr_atomic_i64 rcvtimeo; /* atomic: SO_RCVTIMEO in ns, 0 = none */
+    struct gr_atomic_i64 sndtimeo; /* atomic: SO_SNDTIMEO in ns, 0 = none */
     struct gr_pdir rd;
     struct gr_pdir wr;
 };
@@ -106,7 +109,8 @@ struct pd_facts {
     int64_t sndtimeo;
 };
 
-extern uint32_t gr_fdtab_fork_epoch;     /* atomic: bumped in parent and child at every fork */
+extern struct gr_atomic_u32 gr_fdtab_fork_epoch; /* atomic: bumped in parent and child at
+                                                    every fork */
 
 /* The entry of fd, created if needed; NULL for a negative or huge number, or out of memory. */
 struct polldesc *gr_fdtab_get(int fd);

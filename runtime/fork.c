@@ -45,7 +45,7 @@ gr_fork_child(void)
         gr_go_native_quiet();            /* forked from a thread the runtime does not own */
         return;
     }
-    mp = gp->m;
+    mp = gr_getm();
     /* The kernel's rseq area for this thread lies in the recycled descriptor. */
     gr_syscall4(SYS_rseq, gr_tls.rseq_cpu_off != 0 ? mp->sysdesc + gr_tls.rseq_cpu_off - 4 : 0,
                 32, RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
@@ -57,48 +57,49 @@ gr_fork_child(void)
     gr_stack_fork_child();
     gr_blockrec_fork_child();
 
-    for (struct m *om = gr_sched.allm; om != NULL; om = om->alllink)
+    for (struct m *om = gr_load(&gr_sched.allm); om != NULL; om = om->alllink)
         gr_m_close_proc(om);
     mp->tid = gr_sys_gettid();
     mp->sysdesc = gp->tp;
     mp->alllink = NULL;
     mp->spinning = false;
     mp->schedlink = NULL;
-    mp->preempt = 0;
+    gr_store_relaxed(&mp->preempt, 0);
     gr_note_clear(&mp->park);
     gr_m_open_proc(mp);
     if (!gr_m_build_g0(mp))
         gr_throw("fork child: cannot build a scheduler stack");
 
-    gr_sched.allm = mp;
-    gr_sched.mcount = 1;
+    gr_store_relaxed(&gr_sched.allm, mp);
+    gr_store_relaxed(&gr_sched.mcount, 1);
     gr_sched.midle = NULL;
-    gr_sched.nmidle = 0;
-    gr_sched.nmspinning = 0;
+    gr_store_relaxed(&gr_sched.nmidle, 0);
+    gr_store_relaxed(&gr_sched.nmspinning, 0);
     gr_sched.sleeper = NULL;
-    gr_sched.sleep_until = 0;
-    gr_sched.netpolling = 0;
+    gr_store_relaxed(&gr_sched.sleep_until, 0);
+    gr_store_relaxed(&gr_sched.netpolling, 0);
     gr_sched.runqhead = gr_sched.runqtail = NULL;
-    gr_sched.runqsize = 0;
+    gr_store_relaxed(&gr_sched.runqsize, 0);
     gr_sched.pidle = NULL;
-    gr_sched.npidle = 0;
+    gr_store_relaxed(&gr_sched.npidle, 0);
     gr_sched.pspare = NULL;
-    gr_sched.stuckp = NULL;
+    gr_store_relaxed(&gr_sched.stuckp, NULL);
     gr_lock(&gr_sched.lock);
     for (int i = gr_sched.nallp - 1; i >= 0; i--) {
         struct p *pp = gr_sched.allp[i];
         gr_lock_reset(&pp->timers.lock);
         pp->timers.len = 0;
-        pp->timers.next_when = INT64_MAX;
-        pp->runqhead = pp->runqtail = 0;
-        pp->runnext = NULL;
+        gr_store_relaxed(&pp->timers.next_when, INT64_MAX);
+        gr_store_relaxed(&pp->runqhead, 0);
+        gr_store_relaxed(&pp->runqtail, 0);
+        gr_store_relaxed(&pp->runnext, NULL);
         pp->stuck = NULL;
         pp->sysmon_blocked = 0;          /* the parent's sysmon was following it */
         pp->sysmon_blocked_rec = false;
         if (pp == mp->p)
             continue;
-        pp->status = P_IDLE;
-        pp->m = NULL;
+        gr_store_relaxed(&pp->status, P_IDLE);
+        gr_store_relaxed(&pp->m, NULL);
         if (pp->spare) {
             pp->link = gr_sched.pspare;
             gr_sched.pspare = pp;
@@ -109,8 +110,8 @@ gr_fork_child(void)
     gr_unlock(&gr_sched.lock);
     gp->allnext = gp->allprev = NULL;
     gr_sched.allg = gp;
-    gr_sched.ng = 1;
-    gr_sched.nlive = 1;
+    gr_store_relaxed(&gr_sched.ng, 1);
+    gr_store_relaxed(&gr_sched.nlive, 1);
     gr_netpoll_fork_child();
     if (!gr_newm(NULL, false, true, gr_sysmon_main))
         gr_print("greenrun: warning: cannot start sysmon in the fork child\n");

@@ -44,7 +44,7 @@ g_link(struct g *gp)
     if (gr_sched.allg != NULL)
         gr_sched.allg->allprev = gp;
     gr_sched.allg = gp;
-    gr_sched.ng++;
+    gr_store_relaxed(&gr_sched.ng, gr_load_relaxed(&gr_sched.ng) + 1);
     gr_unlock(&gr_sched.glock);
 }
 
@@ -58,7 +58,7 @@ g_unlink(struct g *gp)
         gr_sched.allg = gp->allnext;
     if (gp->allnext != NULL)
         gp->allnext->allprev = gp->allprev;
-    gr_sched.ng--;
+    gr_store_relaxed(&gr_sched.ng, gr_load_relaxed(&gr_sched.ng) - 1);
     gr_unlock(&gr_sched.glock);
 }
 
@@ -160,10 +160,10 @@ gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_
     gr_lock_init(&gp->siglock, GR_RANK_LEAF);
     gp->fn = fn;
     gp->arg = arg;
-    gp->joinstate = attr->detached ? JOIN_DETACHED : JOIN_JOINABLE;
-    gp->sigmask = cur != NULL ? cur->sigmask : 0;
+    gr_store_relaxed(&gp->joinstate, attr->detached ? JOIN_DETACHED : JOIN_JOINABLE);
+    gr_store_relaxed(&gp->sigmask, cur != NULL ? gr_load_relaxed(&cur->sigmask) : 0);
     gr_ctx_make(&gp->ctx, gp->stack_hi, g_entry, gp);
-    gp->status = G_IDLE;           /* not shared yet; gr_ready_new queues it */
+    gr_store_relaxed(&gp->status, G_IDLE);  /* not shared yet; gr_ready_new queues it */
     g_link(gp);
     int32_t live = gr_xadd(&gr_sched.nlive, 1) + 1;
     if (live > gr_load_relaxed(&gr_sched.peaklive))
@@ -235,7 +235,7 @@ gr_g_info(struct g *gp, struct gr_ginfo *gi)
     if (gp == NULL || gp->goid == 0)
         return -ESRCH;
     gi->status = gr_load(&gp->status);
-    gi->waitreason = gi->status == G_WAITING ? gp->waitreason : NULL;
+    gi->waitreason = gi->status == G_WAITING ? gr_load_relaxed(&gp->waitreason) : NULL;
     gi->mtid = 0;
     gi->masleep = false;
     mp = gr_load(&gp->m);
@@ -262,7 +262,7 @@ gr_g_dead(struct m *mp, struct g *gp)
     gr_casgstatus(gp, G_RUNNING, G_DEAD);
     js = JOIN_JOINABLE;
     if (gr_cas(&gp->joinstate, &js, JOIN_EXITED)) {
-        gr_futex_wake(&gp->joinstate, INT32_MAX, ~0u);
+        gr_futex_wake(gr_atomic_word(&gp->joinstate), INT32_MAX, ~0u);
         return;
     }
     if (js == JOIN_DETACHED)
@@ -313,7 +313,7 @@ gr_join(struct g *gp, void **ret, int64_t deadline)
             return -EBUSY;
         if (self != NULL && gr_cancel_pending(self))
             return -ECANCELED;
-        r = gr_futex_wait(&gp->joinstate, JOIN_JOINABLE, ~0u, deadline,
+        r = gr_futex_wait(gr_atomic_word(&gp->joinstate), JOIN_JOINABLE, ~0u, deadline,
                           GR_WQ_CANCEL | GR_WQ_SIGNAL);
         if (r == -ETIMEDOUT || r == -ECANCELED)
             return r;
@@ -344,15 +344,15 @@ gr_g_adopt_main(struct m *mp)
     mg->tp = mp->sysdesc;
     mg->is_main = true;
     mg->goid = gr_xadd(&gr_sched.goidgen, 1) + 1;
-    mg->joinstate = JOIN_JOINABLE;
-    mg->sigmask = mp->sigmask_cur;
-    mg->m = mp;
-    mg->status = G_RUNNING;
+    gr_store_relaxed(&mg->joinstate, JOIN_JOINABLE);
+    gr_store_relaxed(&mg->sigmask, mp->sigmask_cur);
+    gr_store_relaxed(&mg->m, mp);
+    gr_store_relaxed(&mg->status, G_RUNNING);
     g_link(mg);
-    gr_sched.nlive = 1;
-    gr_sched.peaklive = 1;
+    gr_store_relaxed(&gr_sched.nlive, 1);
+    gr_store_relaxed(&gr_sched.peaklive, 1);
     gr_curg = mg;
-    mp->curg = mg;
+    gr_store_relaxed(&mp->curg, mg);
     return mg;
 }
 

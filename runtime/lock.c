@@ -34,21 +34,21 @@ gr_lock_slow(struct gr_mutex *l)
         gr_cpu_relax();
     }
     /* Mark the lock contended; whoever unlocks it next will wake us. */
-    while (__atomic_exchange_n(&l->state, 2, __ATOMIC_ACQUIRE) != 0)
-        gr_sys_futex_wait(&l->state, 2, -1);
+    while (gr_xchg_acquire(&l->state, 2) != 0)
+        gr_sys_futex_wait(gr_atomic_word(&l->state), 2, -1);
 }
 
 void
 gr_unlock_slow(struct gr_mutex *l)
 {
-    gr_sys_futex_wake(&l->state, 1);
+    gr_sys_futex_wake(gr_atomic_word(&l->state), 1);
 }
 
 bool
 gr_note_sleep(struct gr_note *n, int64_t deadline)
 {
     while (gr_load_acquire(&n->key) == 0) {       /* pairs with the release in wakeup */
-        int r = gr_sys_futex_wait(&n->key, 0, deadline);
+        int r = gr_sys_futex_wait(gr_atomic_word(&n->key), 0, deadline);
         if (r == -ETIMEDOUT)
             return gr_load_acquire(&n->key) != 0;
     }
@@ -58,8 +58,8 @@ gr_note_sleep(struct gr_note *n, int64_t deadline)
 void
 gr_note_wakeup(struct gr_note *n)
 {
-    if (__atomic_exchange_n(&n->key, 1, __ATOMIC_RELEASE) == 0)
-        gr_sys_futex_wake(&n->key, 1);
+    if (gr_xchg_release(&n->key, 1) == 0)
+        gr_sys_futex_wake(gr_atomic_word(&n->key), 1);
 }
 
 void

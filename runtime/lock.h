@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "runtime/atomic.h"
 #include "runtime/base.h"
 #include "runtime/debug.h"
 
@@ -42,11 +43,11 @@ enum gr_rank {
 };
 
 struct gr_mutex {
-    uint32_t state;         /* atomic: 0 free, 1 locked, 2 locked with sleepers */
+    struct gr_atomic_u32 state; /* atomic: 0 free, 1 locked, 2 locked with sleepers */
     uint16_t rank;          /* immutable: enum gr_rank */
 };
 
-#define GR_MUTEX_INIT(r) { .state = 0, .rank = (r) }
+#define GR_MUTEX_INIT(r) { .state = { 0 }, .rank = (r) }
 
 /* The locks one thread holds, in the order taken (debug builds). */
 #define GR_LOCKS_HELD_MAX 8
@@ -60,14 +61,14 @@ struct gr_lockstack {
 static inline void
 gr_lock_init(struct gr_mutex *l, enum gr_rank rank)
 {
-    l->state = 0;
+    gr_store_relaxed(&l->state, 0);
     l->rank = (uint16_t)rank;
 }
 
 static inline void
 gr_lock_reset(struct gr_mutex *l)
 {
-    l->state = 0;
+    gr_store_relaxed(&l->state, 0);
 }
 
 void gr_lock_slow(struct gr_mutex *l);
@@ -84,7 +85,7 @@ gr_lock(struct gr_mutex *l)
 
     if (GR_DEBUG >= 1)
         gr_lock_check(l);
-    if (!__atomic_compare_exchange_n(&l->state, &zero, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    if (!gr_cas_acquire(&l->state, &zero, 1))
         gr_lock_slow(l);
     if (GR_DEBUG >= 1)
         gr_lock_push(l);
@@ -97,7 +98,7 @@ gr_trylock(struct gr_mutex *l)
 {
     uint32_t zero = 0;
 
-    if (!__atomic_compare_exchange_n(&l->state, &zero, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    if (!gr_cas_acquire(&l->state, &zero, 1))
         return false;
     if (GR_DEBUG >= 1)
         gr_lock_push(l);
@@ -109,7 +110,7 @@ gr_unlock(struct gr_mutex *l)
 {
     if (GR_DEBUG >= 1)
         gr_lock_pop(l);
-    if (__atomic_exchange_n(&l->state, 0, __ATOMIC_RELEASE) == 2)
+    if (gr_xchg_release(&l->state, 0) == 2)
         gr_unlock_slow(l);
 }
 
@@ -121,7 +122,7 @@ void gr_lock_assert_none(const char *where);
 #define GR_ASSERT_HELD(l) GR_ASSERT(gr_lock_held(l))
 
 struct gr_note {
-    uint32_t key;          /* atomic: 0 clear, 1 woken */
+    struct gr_atomic_u32 key; /* atomic: 0 clear, 1 woken */
 };
 
 /* Sleep until woken or until deadline (absolute monotonic ns, -1 = none). True if woken. */

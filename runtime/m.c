@@ -124,7 +124,8 @@ m_alloc(void)
     mp->self = mp;
     mp->statfd = mp->sysfd = -1;       /* opened by the thread itself (mstart) */
     gr_lock(&gr_sched.lock);
-    mp->id = gr_sched.mcount++;
+    mp->id = gr_load_relaxed(&gr_sched.mcount);
+    gr_store_relaxed(&gr_sched.mcount, mp->id + 1);
     gr_unlock(&gr_sched.lock);
     /* Push onto allm; the list only grows. */
     mp->alllink = gr_load(&gr_sched.allm);
@@ -219,8 +220,8 @@ gr_m_adopt_initial(void)
     if (gr_m_init_self(&m0) != 0 || !gr_m_build_g0(&m0))
         return NULL;
     m0.alllink = NULL;
-    gr_sched.allm = &m0;
+    gr_store(&gr_sched.allm, &m0);
     gr_sched.m0 = &m0;
-    gr_sched.mcount = 1;
+    gr_store_relaxed(&gr_sched.mcount, 1);
     return &m0;
 }

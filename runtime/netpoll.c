@@ -54,13 +54,13 @@ struct pollgroup {
     struct gr_waiter gw;         /* the polling G's own wait, key: the group */
     uint32_t fired;              /* protected by the group's bucket lock */
     uint32_t parked;             /* protected by the group's bucket lock: gw was queued */
-    uint32_t inflight;           /* atomic: firers still touching this group */
+    struct gr_atomic_u32 inflight; /* atomic: firers still touching this group */
 };
 
-static uint32_t inited;          /* atomic: the backend exists; store-release publishes it */
-static uint32_t inst;            /* atomic: poller instance, bumped by a fork child's reinit */
-static int32_t nwaiting;         /* atomic: Gs parked on I/O */
-static pid_t owner_pid;          /* atomic; written under init_lock: the poller's process */
+static struct gr_atomic_u32 inited;   /* atomic: the backend exists; store-release publishes it */
+static struct gr_atomic_u32 inst;     /* atomic: poller instance, bumped by a fork child's reinit */
+static struct gr_atomic_i32 nwaiting; /* atomic: Gs parked on I/O */
+static struct gr_atomic_i32 owner_pid; /* atomic; written under init_lock: the poller's process */
 static struct gr_mutex init_lock = GR_MUTEX_INIT(GR_RANK_NETPOLL_INIT);
 
 bool
@@ -97,7 +97,7 @@ ensure_init(void)
         return gr_load_acquire(&inited) ? 0 : -ENOMEM;
     }
     gr_lock(&init_lock);
-    if (!inited) {
+    if (!gr_load_relaxed(&inited)) {
         err = gr_np_init();
         if (err == 0) {
             gr_store_relaxed(&owner_pid, gr_sys_getpid());
@@ -124,7 +124,7 @@ gr_netpoll_fork_child(void)
     gr_lock_reset(&init_lock);
     gr_fdtab_fork_child();
     gr_lock(&init_lock);
-    if (inited && owner_pid != gr_sys_getpid()) {
+    if (gr_load_relaxed(&inited) && gr_load_relaxed(&owner_pid) != gr_sys_getpid()) {
         gr_xadd(&inst, 1);                    /* every registration is now stale */
         if (gr_np_reinit() == 0)
             gr_store_relaxed(&owner_pid, gr_sys_getpid());
@@ -154,11 +154,12 @@ gr_netpoll_arm(int fd, struct polldesc *pd, uint32_t gen)
     if ((err = ensure_init()) != 0)
         return err;
     gr_lock(&pd->lock);
-    if (pd->gen != gen) {
+    if (gr_load_relaxed(&pd->gen) != gen) {
         err = -EBADF;
-    } else if (pd->reg == PD_REG_NOTPOLLABLE) {
+    } else if (gr_load_relaxed(&pd->reg) == PD_REG_NOTPOLLABLE) {
         err = -EPERM;
-    } else if (pd->reg == PD_REG_OK && pd->reg_inst == gr_load_relaxed(&inst)) {
+    } else if (gr_load_relaxed(&pd->reg) == PD_REG_OK &&
+               gr_load_relaxed(&pd->reg_inst) == gr_load_relaxed(&inst)) {
         err = 0;
     } else {
         err = gr_np_arm(fd, (uint64_t)gen << 32 | (uint32_t)fd);
@@ -389,7 +390,7 @@ gr_netpoll_wait_any(struct gr_pollent *e, int n, int64_t deadline, const char *r
 
     grp.fired = 0;
     grp.parked = 0;
-    grp.inflight = 0;
+    gr_store_relaxed(&grp.inflight, 0);
     for (int i = 0; i < n && !early; i++) {
         struct polldesc *pd = e[i].pd;
         if (pd == NULL)
@@ -476,7 +477,8 @@ gr_netpoll_fd_close(int fd)
          gr_load(&pd->wr.nwait) != 0) && gr_load_acquire(&inited) && !owner_process())
         return;
     gr_lock(&pd->lock);
-    if (pd->reg == PD_REG_OK && pd->reg_inst == gr_load_relaxed(&inst))
+    if (gr_load_relaxed(&pd->reg) == PD_REG_OK &&
+        gr_load_relaxed(&pd->reg_inst) == gr_load_relaxed(&inst))
         gr_np_disarm(fd);
     gr_fdtab_reset_locked(pd, NULL);
     gr_unlock(&pd->lock);
@@ -493,13 +495,13 @@ gr_netpoll_fd_dup(int oldfd, int newfd)
         uint8_t known;
         gr_fdtab_unshare(old);
         gr_lock(&old->lock);
-        f.kind = old->kind;
-        f.stream = old->stream;
+        f.kind = gr_load_relaxed(&old->kind);
+        f.stream = gr_load_relaxed(&old->stream);
         known = gr_load_relaxed(&old->timeo_known);
         if (known == 3) {
             f.timeo_known = true;
-            f.rcvtimeo = old->rcvtimeo;
-            f.sndtimeo = old->sndtimeo;
+            f.rcvtimeo = gr_load_relaxed(&old->rcvtimeo);
+            f.sndtimeo = gr_load_relaxed(&old->sndtimeo);
         }
         gr_unlock(&old->lock);
     }

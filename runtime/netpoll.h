@@ -58,8 +58,8 @@ gr_netpoll_snap(struct gr_pollticket *t, int fd, struct polldesc *pd, unsigned d
     t->pd = pd;
     t->fd = fd;
     t->dir = dir;
-    t->gen = __atomic_load_n(&pd->gen, __ATOMIC_SEQ_CST);
-    t->seq = __atomic_load_n(dir == GR_POLL_READ ? &pd->rd.seq : &pd->wr.seq, __ATOMIC_SEQ_CST);
+    t->gen = gr_load(&pd->gen);
+    t->seq = gr_load(dir == GR_POLL_READ ? &pd->rd.seq : &pd->wr.seq);
 }
 
 /*

@@ -39,10 +39,10 @@
 #define MAX_EVENTS    128
 #define ARM_EVENTS    (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET)
 
-static int epfd = -1;
-static int evfd = -1;
-static uint32_t break_pending;      /* atomic: a wakeup was written and not yet drained */
-static uint32_t no_pwait2;          /* atomic: the kernel lacks epoll_pwait2 */
+static struct gr_atomic_i32 epfd = { -1 };
+static struct gr_atomic_i32 evfd = { -1 };
+static struct gr_atomic_u32 break_pending; /* atomic: a wakeup was written, not yet drained */
+static struct gr_atomic_u32 no_pwait2;     /* atomic: the kernel lacks epoll_pwait2 */
 
 int
 gr_np_init(void)

@@ -115,7 +115,7 @@ preempt_handler(int sig, siginfo_t *si, void *ucv)
         forward(sig, si, ucv);
         return;
     }
-    gp = mp->curg;
+    gp = gr_load_relaxed(&mp->curg);
     if (gp == NULL || gr_curg != gp || mp->p == NULL)
         return;
     pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];

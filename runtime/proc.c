@@ -55,7 +55,7 @@ gr_pidle_put(struct p *pp)
 {
     GR_ASSERT_HELD(&gr_sched.lock);
     gr_store(&pp->status, P_IDLE);
-    pp->m = NULL;
+    gr_store_relaxed(&pp->m, NULL);
     pp->link = gr_sched.pidle;
     gr_sched.pidle = pp;
     gr_xadd(&gr_sched.npidle, 1);
@@ -91,7 +91,7 @@ midle_put(struct m *mp)
     GR_ASSERT_HELD(&gr_sched.lock);
     mp->schedlink = gr_sched.midle;
     gr_sched.midle = mp;
-    gr_sched.nmidle++;
+    gr_store_relaxed(&gr_sched.nmidle, gr_load_relaxed(&gr_sched.nmidle) + 1);
 }
 
 static struct m *
@@ -102,7 +102,7 @@ midle_get(void)
     GR_ASSERT_HELD(&gr_sched.lock);
     if (mp != NULL) {
         gr_sched.midle = mp->schedlink;
-        gr_sched.nmidle--;
+        gr_store_relaxed(&gr_sched.nmidle, gr_load_relaxed(&gr_sched.nmidle) - 1);
     }
     return mp;
 }
@@ -114,7 +114,7 @@ midle_remove(struct m *mp)
     for (struct m **pp = &gr_sched.midle; *pp != NULL; pp = &(*pp)->schedlink) {
         if (*pp == mp) {
             *pp = mp->schedlink;
-            gr_sched.nmidle--;
+            gr_store_relaxed(&gr_sched.nmidle, gr_load_relaxed(&gr_sched.nmidle) - 1);
             return true;
         }
     }
@@ -124,10 +124,10 @@ midle_remove(struct m *mp)
 void
 gr_acquirep(struct m *mp, struct p *pp)
 {
-    if (pp->m != NULL || gr_load(&pp->status) != P_IDLE)
+    if (gr_load_relaxed(&pp->m) != NULL || gr_load(&pp->status) != P_IDLE)
         gr_throw("acquirep: P is not idle");
     mp->p = pp;
-    pp->m = mp;
+    gr_store_relaxed(&pp->m, mp);
     gr_store(&pp->status, P_RUNNING);
 }
 
@@ -216,8 +216,8 @@ gr_timer_added(int64_t when)
         if (when < until) {
             gr_lock(&gr_sched.lock);
             struct m *mp = gr_sched.sleeper;
-            if (mp != NULL && when < gr_sched.sleep_until) {
-                gr_sched.sleep_until = 0;
+            if (mp != NULL && when < gr_load_relaxed(&gr_sched.sleep_until)) {
+                gr_store(&gr_sched.sleep_until, 0);
                 gr_sched.sleeper = NULL;
                 gr_note_wakeup(&mp->park);
             }
@@ -312,7 +312,7 @@ gr_ready_new(struct g *gp)
 void
 gr_switch_to_g0(struct g *gp, int after)
 {
-    struct m *mp = gp->m;
+    struct m *mp = gr_load_relaxed(&gp->m);
 
     gr_lock_assert_none("a G switches to g0");
     mp->after = after;
@@ -327,7 +327,7 @@ gr_switch_to_g0(struct g *gp, int after)
 void
 gr_resumed(struct g *gp)
 {
-    if ((gr_load_relaxed(&gp->sigpending) & ~gp->sigmask) != 0)
+    if ((gr_load_relaxed(&gp->sigpending) & ~gr_load_relaxed(&gp->sigmask)) != 0)
         gr_signal_deliver(gp);
     gr_cancel_resumed(gp);
 }
@@ -336,9 +336,9 @@ void
 gr_park(bool (*unlockf)(struct g *gp, void *arg), void *arg, const char *reason)
 {
     struct g *gp = gr_curg;
-    struct m *mp = gp->m;
+    struct m *mp = gr_load_relaxed(&gp->m);
 
-    gp->waitreason = reason;
+    gr_store_relaxed(&gp->waitreason, reason);
     mp->unlockf = unlockf;
     mp->unlockarg = arg;
     gr_switch_to_g0(gp, AFTER_PARK);
@@ -375,7 +375,7 @@ gr_user_g(void)
     /* Called from inside a call in syscall mode (a handler, a callback): no P to park on. */
     if (gr_unlikely(gr_load_relaxed(&gp->status) == G_SYSCALL))
         return NULL;
-    if (gr_unlikely(gr_load_relaxed(&gp->m->preempt)))
+    if (gr_unlikely(gr_load_relaxed(&gr_getm()->preempt)))
         gr_preempt_yield_now();
     return gp;
 }
@@ -404,12 +404,12 @@ gr_after_switch(struct m *mp)
     GR_ASSERT(mp == gr_getm() && gp != NULL);
     mp->prevg = NULL;
     mp->after = AFTER_NONE;
-    mp->curg = NULL;
+    gr_store_relaxed(&mp->curg, NULL);
     gr_g_check_stack(gp);
     switch (after) {
     case AFTER_PARK: {
         bool (*unlockf)(struct g *, void *) = mp->unlockf;
-        gp->m = NULL;
+        gr_store_relaxed(&gp->m, NULL);
         gr_casgstatus(gp, G_RUNNING, G_WAITING);
         mp->unlockf = NULL;
         if (unlockf != NULL && !unlockf(gp, mp->unlockarg)) {
@@ -420,19 +420,19 @@ gr_after_switch(struct m *mp)
     }
     case AFTER_YIELD:
     case AFTER_EXITSYSCALL:            /* back from a blocking call with no P: wait globally */
-        gp->m = NULL;
+        gr_store_relaxed(&gp->m, NULL);
         gr_casgstatus(gp, after == AFTER_EXITSYSCALL ? G_SYSCALL : G_RUNNING, G_RUNNABLE);
         gr_lock(&gr_sched.lock);
         gr_globrunq_put(gp);
         gr_unlock(&gr_sched.lock);
         break;
     case AFTER_YIELD_LOCAL:
-        gp->m = NULL;
+        gr_store_relaxed(&gp->m, NULL);
         gr_casgstatus(gp, G_RUNNING, G_RUNNABLE);
         gr_runq_put(mp->p, gp, false);
         break;
     case AFTER_EXIT:
-        gp->m = NULL;
+        gr_store_relaxed(&gp->m, NULL);
         gr_g_dead(mp, gp);
         break;
     default:
@@ -443,15 +443,16 @@ gr_after_switch(struct m *mp)
 static void
 execute(struct m *mp, struct g *gp)
 {
-    gp->m = mp;
-    mp->curg = gp;
+    gr_store_relaxed(&gp->m, mp);
+    gr_store_relaxed(&mp->curg, gp);
     gr_casgstatus(gp, G_RUNNABLE, G_RUNNING);
     gr_store_relaxed(&mp->preempt, 0);       /* a request was for the G that switched out */
-    mp->p->schedtick++;
+    gr_owner_inc(&mp->p->schedtick);
     mp->p->runstart = gr_nanotime();
-    if (gp->sigmask != mp->sigmask_cur) {
-        gr_sys_sigprocmask(SIG_SETMASK, &gp->sigmask, NULL);
-        mp->sigmask_cur = gp->sigmask;
+    uint64_t mask = gr_load_relaxed(&gp->sigmask);
+    if (mask != mp->sigmask_cur) {
+        gr_sys_sigprocmask(SIG_SETMASK, &mask, NULL);
+        mp->sigmask_cur = mask;
     }
     if (gp->tp != mp->fs_cur) {
         /* Never run a G on another G's TLS: a refused switch (arch_prctl) is fatal. */
@@ -508,7 +509,7 @@ stopm(struct m *mp, int64_t deadline)
     if (mp->nextp == NULL) {
         midle_put(mp);
         if (deadline != INT64_MAX &&
-            (gr_sched.sleeper == NULL || deadline < gr_sched.sleep_until)) {
+            (gr_sched.sleeper == NULL || deadline < gr_load_relaxed(&gr_sched.sleep_until))) {
             gr_sched.sleeper = mp;
             gr_store(&gr_sched.sleep_until, deadline);
         } else {
@@ -616,7 +617,7 @@ findrunnable(struct m *mp)
             /* Woken without a P (timer sleeper): run timers, then try for a P. */
             next = run_all_timers(gr_nanotime());
             gr_lock(&gr_sched.lock);
-            pp = gr_sched.runqsize > 0 ? gr_pidle_get() : NULL;
+            pp = gr_load_relaxed(&gr_sched.runqsize) > 0 ? gr_pidle_get() : NULL;
             gr_unlock(&gr_sched.lock);
             if (pp == NULL) {
                 idle(mp, next);
@@ -637,7 +638,7 @@ findrunnable(struct m *mp)
         }
         now = gr_nanotime();
         gr_timers_run(pp, now);
-        if (pp->schedtick % 61 == 0 && gr_load_relaxed(&gr_sched.runqsize) > 0) {
+        if (gr_load_relaxed(&pp->schedtick) % 61 == 0 && gr_load_relaxed(&gr_sched.runqsize) > 0) {
             gr_lock(&gr_sched.lock);
             gp = gr_globrunq_get(pp, 1);
             gr_unlock(&gr_sched.lock);
@@ -668,7 +669,7 @@ findrunnable(struct m *mp)
         if (pp->spare)
             gr_timers_move(pp, gr_spare_heir(pp));
         gr_lock(&gr_sched.lock);
-        if (gr_sched.runqsize > 0) {
+        if (gr_load_relaxed(&gr_sched.runqsize) > 0) {
             gp = gr_globrunq_get(pp, 0);
             gr_unlock(&gr_sched.lock);
             goto found;

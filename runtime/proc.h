@@ -21,7 +21,7 @@ gr_current(void)
 {
     struct g *gp = gr_curg;
 
-    if (gp == NULL || gr_getm()->curg != gp)
+    if (gp == NULL || gr_load_relaxed(&gr_getm()->curg) != gp)
         return NULL;
     return gp;
 }

@@ -39,7 +39,7 @@ runq_put_slow(struct p *pp, struct g *gp, uint32_t head, uint32_t tail)
 void
 gr_runq_put(struct p *pp, struct g *gp, bool next)
 {
-    GR_ASSERT(pp->m == NULL || pp->m == gr_getm());
+    GR_ASSERT(gr_load_relaxed(&pp->m) == NULL || gr_load_relaxed(&pp->m) == gr_getm());
     if (next) {
         struct g *old = gr_xchg(&pp->runnext, gp);
         if (old == NULL)
@@ -48,7 +48,7 @@ gr_runq_put(struct p *pp, struct g *gp, bool next)
     }
     for (;;) {
         uint32_t head = gr_load_acquire(&pp->runqhead);   /* pairs with stealers' CAS */
-        uint32_t tail = pp->runqtail;
+        uint32_t tail = gr_load_relaxed(&pp->runqtail);   /* only the owner writes it */
         if (tail - head < RUNQ_SIZE) {
             pp->runq[tail % RUNQ_SIZE] = gp;
             gr_store_release(&pp->runqtail, tail + 1);     /* pairs with the load in steal */
@@ -64,12 +64,12 @@ gr_runq_get(struct p *pp)
 {
     struct g *gp = gr_load(&pp->runnext);
 
-    GR_ASSERT(pp->m == NULL || pp->m == gr_getm());
+    GR_ASSERT(gr_load_relaxed(&pp->m) == NULL || gr_load_relaxed(&pp->m) == gr_getm());
     if (gp != NULL && gr_cas(&pp->runnext, &gp, NULL))
         return gp;
     for (;;) {
         uint32_t head = gr_load_acquire(&pp->runqhead);
-        uint32_t tail = pp->runqtail;
+        uint32_t tail = gr_load_relaxed(&pp->runqtail);   /* only the owner writes it */
         if (tail == head)
             return NULL;
         gp = pp->runq[head % RUNQ_SIZE];
@@ -163,7 +163,7 @@ gr_globrunq_put(struct g *gp)
     else
         gr_sched.runqhead = gp;
     gr_sched.runqtail = gp;
-    gr_store_relaxed(&gr_sched.runqsize, gr_sched.runqsize + 1);
+    gr_store_relaxed(&gr_sched.runqsize, gr_load_relaxed(&gr_sched.runqsize) + 1);
 }
 
 static struct g *
@@ -176,29 +176,29 @@ globrunq_pop(void)
     gr_sched.runqhead = gp->schedlink;
     if (gr_sched.runqhead == NULL)
         gr_sched.runqtail = NULL;
-    gr_store_relaxed(&gr_sched.runqsize, gr_sched.runqsize - 1);
+    gr_store_relaxed(&gr_sched.runqsize, gr_load_relaxed(&gr_sched.runqsize) - 1);
     return gp;
 }
 
 struct g *
 gr_globrunq_get(struct p *pp, int max)
 {
-    int n = gr_sched.runqsize;
+    int n = gr_load_relaxed(&gr_sched.runqsize);
     struct g *gp;
 
     GR_ASSERT_HELD(&gr_sched.lock);
     if (n == 0)
         return NULL;
     n = n / gr_sched.nprocs + 1;
-    if (n > gr_sched.runqsize)
-        n = gr_sched.runqsize;
+    if (n > gr_load_relaxed(&gr_sched.runqsize))
+        n = gr_load_relaxed(&gr_sched.runqsize);
     if (max > 0 && n > max)
         n = max;
     if (n > RUNQ_SIZE / 2)
         n = RUNQ_SIZE / 2;
     if (pp != NULL) {
         /* Never overflow the ring here: the overflow path takes gr_sched.lock. */
-        uint32_t used = pp->runqtail - gr_load(&pp->runqhead);
+        uint32_t used = gr_load_relaxed(&pp->runqtail) - gr_load(&pp->runqhead);
         if ((uint32_t)n > RUNQ_SIZE - used)
             n = (int)(RUNQ_SIZE - used);
         if (n < 1)

@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "runtime/arch.h"
+#include "runtime/atomic.h"
 #include "runtime/base.h"
 #include "runtime/lock.h"
 #include "runtime/timer.h"
@@ -79,9 +80,9 @@ struct gr_ctx {
 struct g {
     struct gr_ctx ctx;           /* owner: the M switching to or from this G */
     uintptr_t tp;                /* immutable while alive: thread pointer (TLS block) */
-    struct m *m;                 /* M running this G, NULL otherwise; set by that M */
-    uint32_t status;             /* atomic: G_* */
-    uint32_t joinstate;          /* atomic: JOIN_*; the futex-like word joiners wait on */
+    GR_ATOMIC_PTR(struct m) m;   /* atomic: M running this G, or NULL; set by that M */
+    struct gr_atomic_u32 status; /* atomic: G_*, moved by gr_casgstatus only */
+    struct gr_atomic_u32 joinstate; /* atomic: JOIN_*; the word joiners wait on (g.c) */
     uint64_t goid;               /* immutable */
     int32_t tid;                 /* immutable: the fake TID in the descriptor, 0x400000+ */
     struct g *schedlink;         /* global run queue / free list link; owner of that list */
@@ -99,40 +100,48 @@ struct g {
     /* Start and result. */
     void *(*fn)(void *);
     void *arg;
-    void *result;
+    void *result;                /* owner G; its joiner reads it after the JOIN_EXITED CAS */
     bool exiting;                /* owner G: pthread_exit set result (else an unwind = cancel) */
 
     /* Parking. */
-    const char *waitreason;      /* owner G while running; read racily by dumps */
-    uint64_t sigmask;            /* owner G: blocked signals (the M applies it on switch-in) */
-    uint64_t sigpending;         /* atomic: signals sent by pthread_kill while not running */
+    GR_ATOMIC_PTR(const char) waitreason; /* atomic: written by the G as it parks, read by
+                                             queries (greenrun_thread_info) */
+    struct gr_atomic_u64 sigmask;   /* atomic: blocked signals; written by the G itself,
+                                       read by senders (the M applies it on switch-in) */
+    struct gr_atomic_u64 sigpending; /* atomic: signals sent by pthread_kill, not yet raised */
     uint64_t sigdelivered;       /* owner G: signals raised on it since gr_signal_eintr */
-    uint64_t sigwait_set;        /* atomic: signals a sigwait of this G waits for, or 0 */
-    uint64_t sigforeign;         /* atomic: process signals handled elsewhere that end its wait */
-    struct gr_mutex siglock;     /* sigq */
+    struct gr_atomic_u64 sigwait_set; /* atomic: signals a sigwait of this G waits for, or 0 */
+    struct gr_atomic_u64 sigforeign; /* atomic: process signals handled elsewhere that end its
+                                        wait (signal.c) */
+    struct gr_mutex siglock;     /* rank leaf: sigq */
     struct gr_sigq *sigq;        /* protected by siglock: values of queued signals (sigqueue) */
 
-    /* Interruptible waits (cancellation): protected by the wait-table bucket of waitkey. */
-    const void *waitkey;
-    struct gr_waiter *waiting;
+    /* Interruptible waits (cancel, signals): written under the wait-table bucket of waitkey;
+     * read without it as a hint, then checked again under that bucket (sema.c). */
+    GR_ATOMIC_PTR(const void) waitkey;
+    GR_ATOMIC_PTR(struct gr_waiter) waiting;
 
     void *robust_held;           /* owner G: robust mutexes it holds (hooks/mutex.c) */
     uintptr_t malloc_words[2];   /* glibc malloc's arena and tcache of this stack's last G */
-    char name[16];               /* protected by the name lock in hooks/thread.c */
-    int sched_policy;            /* accepted and reported back, not used */
-    int sched_priority;
+    char name[16];               /* protected by g.c's attr_lock */
+    int sched_policy;            /* protected by g.c's attr_lock: reported back, not used */
+    int sched_priority;          /* protected by g.c's attr_lock */
     struct g *allnext;           /* gr_sched.allg list; protected by gr_sched.glock */
     struct g *allprev;
 };
 
 struct p {
     int32_t id;                  /* immutable */
-    uint32_t status;             /* atomic: P_IDLE/P_RUNNING */
-    struct m *m;                 /* owner M, NULL when idle */
+    struct gr_atomic_u32 status; /* atomic: P_IDLE/P_RUNNING/P_SYSCALL; sysmon CASes
+                                    P_SYSCALL -> P_IDLE to take it (syscall.c) */
+    GR_ATOMIC_PTR(struct m) m;   /* atomic: its M, NULL when idle or in a syscall; written
+                                    by whoever hands the P over, read by sysmon */
     struct p *link;              /* idle list; protected by gr_sched.lock */
-    uint64_t schedtick;          /* owner: incremented at every schedule */
+    struct gr_atomic_u64 schedtick; /* atomic: incremented by its M at every schedule,
+                                       read by sysmon and spares */
     int64_t runstart;            /* owner: when the running G was scheduled */
-    uint32_t syscalltick;        /* owner: incremented at every entersyscall */
+    struct gr_atomic_u32 syscalltick; /* atomic: incremented by its M at every entersyscall,
+                                         read by sysmon */
     uint32_t sysmon_tick;        /* sysmon only: syscalltick when it last looked */
     int64_t sysmon_when;         /* sysmon only: when it saw that tick first */
     uint64_t sysmon_schedtick;   /* sysmon only: schedtick when it last looked */
@@ -145,20 +154,18 @@ struct p {
     bool sysmon_blocked_rec;     /* sysmon only: recorded in blockrec (seen twice) */
     uint32_t fastrand;           /* owner */
 
-    uint32_t runqhead;           /* atomic; advanced by the owner and by stealers (CAS) */
-    uint32_t runqtail;           /* atomic store-release; written by the owner only */
-    struct g *runnext;           /* atomic: next G to run, ahead of the queue */
+    struct gr_atomic_u32 runqhead; /* atomic: advanced by the owner and by stealers (CAS) */
+    struct gr_atomic_u32 runqtail; /* atomic: store-release by the owner only */
+    GR_ATOMIC_PTR(struct g) runnext; /* atomic: next G to run, ahead of the queue */
     struct g *runq[256];         /* slots between head and tail belong to the queue */
 
     struct gr_timers timers;     /* own lock */
 
     /* Spare Ps stand in for a P whose M is stuck in the kernel (see proc.c). */
     bool spare;                  /* immutable */
-    struct p *stuck;             /* protected by gr_sched.lock: the P this one stands in for */
-    uint64_t stuck_tick;         /* its schedtick when the spare was started */
-
-    struct g *gfree;             /* owner: dead Gs with stacks, for reuse */
-    int32_t gfreecnt;
+    struct p *stuck;             /* protected by gr_sched.lock: the P this one stands in for;
+                                    its own M reads it without (set before the M gets it) */
+    uint64_t stuck_tick;         /* protected by gr_sched.lock: stuck's schedtick then */
 } GR_ALIGNED(GR_CACHELINE);
 
 struct m {
@@ -166,19 +173,23 @@ struct m {
     int32_t id;                  /* immutable */
     pid_t tid;                   /* immutable: the OS thread id */
     struct g g0;                 /* the scheduler's context: the M's own stack and TLS */
-    struct g *curg;              /* owner: the user G running, NULL on g0 */
+    GR_ATOMIC_PTR(struct g) curg; /* atomic: the user G running, NULL on g0; written by the
+                                     M, read by sysmon */
     struct p *p;                 /* owner: attached P */
-    struct p *nextp;             /* set by whoever wakes this M with a P to run */
+    struct p *nextp;             /* the P to run when woken: set before the thread starts,
+                                    or under gr_sched.lock while the M is idle (the note's
+                                    wakeup publishes it); the M reads and clears it */
     struct p *oldp;              /* owner: the P it held when it entered a blocking call */
     uintptr_t fs_cur;            /* owner: the thread pointer installed in FS */
     uintptr_t ownfs;             /* immutable: this M's own TLS block (g0's) */
     uintptr_t sysdesc;           /* immutable: the descriptor glibc lists for this OS thread */
     uint64_t sigmask_cur;        /* owner: signal mask installed on the OS thread */
-    bool spinning;               /* owner; counted in gr_sched.nmspinning */
+    bool spinning;               /* counted in gr_sched.nmspinning; written by the M, or by
+                                    gr_startm under gr_sched.lock while the M is idle */
     bool is_sysmon;              /* immutable */
     bool polling;                /* owner: in gr_netpoll; what it readies queues at the tail */
-    uint32_t preempt;            /* atomic: sysmon asked the running G to yield */
-    struct g *cancel_target;     /* atomic: the G an asynchronous cancel signal is for */
+    struct gr_atomic_u32 preempt; /* atomic: sysmon asked the running G to yield */
+    GR_ATOMIC_PTR(struct g) cancel_target; /* atomic: the G an async cancel is for */
     int statfd;                  /* immutable: /proc/thread-self/stat of this M, or -1 */
     int sysfd;                   /* immutable: /proc/thread-self/syscall of this M, or -1 */
     struct gr_note park;         /* idle M sleeps here */
@@ -194,44 +205,45 @@ struct m {
 };
 
 struct gr_sched {
-    struct gr_mutex lock;        /* idle Ps and Ms, global run queue, counts below */
-    struct m *midle;
-    int32_t nmidle;
-    int32_t mcount;
-    struct p *pidle;
-    uint32_t npidle;             /* atomic; written under lock */
-    uint32_t nmspinning;         /* atomic */
-    struct g *runqhead;
+    struct gr_mutex lock;        /* rank sched: the fields up to runqsize, pspare, sleeper */
+    struct m *midle;             /* protected by lock: idle Ms */
+    struct gr_atomic_i32 nmidle; /* atomic: written under lock, read by schedtrace */
+    struct gr_atomic_i32 mcount; /* atomic: Ms created; written under lock */
+    struct p *pidle;             /* protected by lock: idle Ps */
+    struct gr_atomic_u32 npidle; /* atomic: written under lock, read without it */
+    struct gr_atomic_u32 nmspinning; /* atomic */
+    struct g *runqhead;          /* protected by lock: the global run queue */
     struct g *runqtail;
-    int32_t runqsize;            /* protected by lock; read racily as a hint */
+    struct gr_atomic_i32 runqsize; /* atomic: written under lock, read without it as a hint */
 
     int32_t nprocs;              /* immutable after boot: GREENRUN_PROCS */
     int32_t nallp;               /* immutable after boot: nprocs plus the spare Ps */
     struct p *allp[GR_PROCS_MAX + GR_SPARES_MAX]; /* immutable after boot: Ps, then spares */
     struct p *pspare;            /* protected by lock: spare Ps not in use */
-    struct p *stuckp;            /* atomic: the P a spare last stood in for (a hint) */
-    uint64_t stuckp_tick;        /* atomic: its schedtick then */
-    struct m *allm;              /* atomic push-front list */
+    GR_ATOMIC_PTR(struct p) stuckp; /* atomic: the P a spare last stood in for (a hint) */
+    struct gr_atomic_u64 stuckp_tick; /* atomic: its schedtick then */
+    GR_ATOMIC_PTR(struct m) allm; /* atomic: push-front list of every M, never shrinks */
     struct m *m0;                /* immutable: the M of the initial thread */
 
-    uint64_t goidgen;            /* atomic */
-    int32_t nlive;               /* atomic: user Gs alive; the last one to exit calls exit(0) */
+    struct gr_atomic_u64 goidgen; /* atomic */
+    struct gr_atomic_i32 nlive;  /* atomic: user Gs alive; the last one to exit calls exit(0) */
 
-    int64_t sleep_until;         /* atomic: deadline of the M sleeping with a timeout, or 0 */
-    uint32_t netpolling;         /* atomic: 1 while an M blocks in gr_netpoll */
-    int64_t poll_until;          /* atomic: its deadline (INT64_MAX = none) */
-    int64_t lastpoll;            /* atomic: when the netpoller was last polled */
+    struct gr_atomic_i64 sleep_until; /* atomic: deadline of the M sleeping with a timeout,
+                                         or 0; written under lock */
+    struct gr_atomic_u32 netpolling; /* atomic: 1 while an M blocks in gr_netpoll */
+    struct gr_atomic_i64 poll_until; /* atomic: its deadline (INT64_MAX = none) */
+    struct gr_atomic_i64 lastpoll; /* atomic: when the netpoller was last polled */
     struct m *sleeper;           /* protected by lock: the M sleeping until sleep_until */
 
-    struct gr_mutex glock;       /* allg list */
-    struct g *allg;
-    int32_t ng;
+    struct gr_mutex glock;       /* rank glock: the allg list (g.c) */
+    struct g *allg;              /* protected by glock */
+    struct gr_atomic_i32 ng;     /* atomic: written under glock, read by schedtrace */
 
     /* Counters for stats (atomic, relaxed). */
-    uint64_t nswitch;
-    uint64_t ncreated;
-    uint64_t nsteal;
-    int32_t peaklive;
+    struct gr_atomic_u64 nswitch;
+    struct gr_atomic_u64 ncreated;
+    struct gr_atomic_u64 nsteal;
+    struct gr_atomic_i32 peaklive;
 };
 
 extern struct gr_sched gr_sched;

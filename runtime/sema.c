@@ -91,7 +91,7 @@ gr_wq_push(struct gr_bucket *b, struct gr_waiter *w, const void *key, bool lifo)
     w->gp = gr_current();
     w->parked = false;
     w->flags = 0;
-    w->wake = GR_WAKE_NONE;
+    gr_store_relaxed(&w->wake, GR_WAKE_NONE);
     w->next = NULL;
     w->prev = NULL;
     if (h == NULL) {
@@ -136,9 +136,9 @@ gr_wq_remove(struct gr_bucket *b, struct gr_waiter *w)
             (*head_link(b, w->key))->tail = w->prev;
     }
     w->next = w->prev = w->knext = w->tail = NULL;
-    if (w->gp != NULL && w->gp->waiting == w) {
-        w->gp->waiting = NULL;
-        w->gp->waitkey = NULL;
+    if (w->gp != NULL && gr_load_relaxed(&w->gp->waiting) == w) {
+        gr_store(&w->gp->waiting, NULL);
+        gr_store(&w->gp->waitkey, NULL);
     }
 }
 
@@ -157,7 +157,7 @@ gr_wq_wake(struct gr_bucket *b, struct gr_waiter *w, uint32_t reason)
     } else {
         /* The sleeper may return as soon as it sees wake: touch w no more after this. */
         gr_store(&w->wake, reason);
-        gr_sys_futex_wake(&w->wake, 1);
+        gr_sys_futex_wake(gr_atomic_word(&w->wake), 1);
     }
 }
 
@@ -218,8 +218,8 @@ wait_unlockf(struct g *gp, void *arg)
     }
     if (pw->flags & (GR_WQ_CANCEL | GR_WQ_SIGNAL)) {
         w->flags = pw->flags;
-        gp->waitkey = w->key;
-        gp->waiting = w;
+        gr_store(&gp->waitkey, w->key);
+        gr_store(&gp->waiting, w);
     }
     if (pw->deadline >= 0)
         gr_timer_add(gr_getm()->p, &pw->timer, pw->deadline);
@@ -258,7 +258,7 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
 
     /* No G: sleep the OS thread on the waiter's own word. */
     while ((r = gr_load(&w->wake)) == GR_WAKE_NONE) {
-        if (gr_sys_futex_wait(&w->wake, GR_WAKE_NONE, deadline) == -ETIMEDOUT) {
+        if (gr_sys_futex_wait(gr_atomic_word(&w->wake), GR_WAKE_NONE, deadline) == -ETIMEDOUT) {
             gr_lock(&b->lock);
             if (gr_load(&w->wake) == GR_WAKE_NONE) {
                 gr_wq_remove(b, w);
@@ -273,7 +273,8 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
 uint64_t
 gr_signals_deliverable(struct g *gp)
 {
-    return (gr_load(&gp->sigpending) & (~gp->sigmask | gr_load(&gp->sigwait_set))) |
+    return (gr_load(&gp->sigpending) &
+            (~gr_load_relaxed(&gp->sigmask) | gr_load(&gp->sigwait_set))) |
            gr_load(&gp->sigforeign);
 }
 
@@ -287,9 +288,10 @@ gr_wq_interrupt(struct g *gp, unsigned why)
         if (key == NULL)
             return;
         b = gr_wq_lock(key);
-        if (gp->waitkey == key) {
-            if (gp->waiting != NULL && (gp->waiting->flags & why))
-                gr_wq_wake(b, gp->waiting, why == GR_WQ_CANCEL ? GR_WAKE_CANCEL : GR_WAKE_SIGNAL);
+        if (gr_load_relaxed(&gp->waitkey) == key) {
+            struct gr_waiter *w = gr_load_relaxed(&gp->waiting);
+            if (w != NULL && (w->flags & why))
+                gr_wq_wake(b, w, why == GR_WQ_CANCEL ? GR_WAKE_CANCEL : GR_WAKE_SIGNAL);
             gr_wq_unlock(b);
             return;
         }
@@ -304,7 +306,7 @@ gr_futex_wait(const uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadl
     struct gr_bucket *b = gr_wq_lock(addr);
     struct gr_waiter w;
 
-    if (gr_load(addr) != val) {
+    if (gr_raw_load(addr) != val) {
         gr_wq_unlock(b);
         return -EAGAIN;
     }

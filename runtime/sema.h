@@ -42,7 +42,7 @@ struct gr_waiter {
     struct gr_waiter *knext;     /* on the first waiter of a key: next key of the bucket */
     struct gr_waiter *tail;      /* on the first waiter of a key: last waiter of the key */
     struct g *gp;                /* the parked G, or NULL for a thread sleeping on wake */
-    uint32_t wake;               /* atomic: GR_WAKE_* */
+    struct gr_atomic_u32 wake;   /* atomic: GR_WAKE_*; stored by whoever dequeues it */
     uint32_t bitset;             /* futex bitset, or the primitive's own tag */
     uintptr_t data;              /* the primitive's own use */
     int64_t since;               /* when the wait began (mutex starvation) */

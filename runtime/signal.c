@@ -71,7 +71,7 @@ gr_signal_send(struct g *gp, int sig, const siginfo_t *info)
     }
     gr_fetch_or(&gp->sigpending, 1ULL << (sig - 1));
     /* A sigwait for it, or a wait a handler must interrupt, ends now. */
-    if (((~gp->sigmask | gr_load(&gp->sigwait_set)) & (1ULL << (sig - 1))) != 0)
+    if (((~gr_load_relaxed(&gp->sigmask) | gr_load(&gp->sigwait_set)) & (1ULL << (sig - 1))) != 0)
         gr_wq_interrupt(gp, GR_WQ_SIGNAL);
 }
 
@@ -129,7 +129,7 @@ gr_signal_take(struct g *gp, uint64_t set, siginfo_t *info)
 void
 gr_signal_deliver(struct g *gp)
 {
-    uint64_t deliverable = gr_load(&gp->sigpending) & ~gp->sigmask;
+    uint64_t deliverable = gr_load(&gp->sigpending) & ~gr_load_relaxed(&gp->sigmask);
 
     for (int sig = 1; sig <= 64; sig++) {
         siginfo_t info;
@@ -138,9 +138,9 @@ gr_signal_deliver(struct g *gp)
         while (gr_signal_take(gp, 1ULL << (sig - 1), &info) == sig) {
             gp->sigdelivered |= 1ULL << (sig - 1);
             if (info.si_code == SI_QUEUE)
-                gr_syscall4(SYS_rt_tgsigqueueinfo, gr_sys_getpid(), gp->m->tid, sig, &info);
+                gr_syscall4(SYS_rt_tgsigqueueinfo, gr_sys_getpid(), gr_getm()->tid, sig, &info);
             else
-                gr_sys_tgkill(gr_sys_getpid(), gp->m->tid, sig);
+                gr_sys_tgkill(gr_sys_getpid(), gr_getm()->tid, sig);
             if (!(gr_load(&gp->sigpending) & (1ULL << (sig - 1))))
                 break;
         }
@@ -152,7 +152,7 @@ gr_signal_deliver(struct g *gp)
 int
 gr_signal_setmask(struct g *gp, int how, const sigset_t *set, sigset_t *old)
 {
-    uint64_t mask = gp->sigmask, nmask;
+    uint64_t mask = gr_load_relaxed(&gp->sigmask), nmask;
 
     if (old != NULL) {
         sigemptyset(old);
@@ -175,8 +175,8 @@ gr_signal_setmask(struct g *gp, int how, const sigset_t *set, sigset_t *old)
     default:
         return -EINVAL;
     }
-    gp->sigmask = mask;
-    gp->m->sigmask_cur = mask;
+    gr_store_relaxed(&gp->sigmask, mask);
+    gr_getm()->sigmask_cur = mask;
     gr_sys_sigprocmask(SIG_SETMASK, &mask, NULL);
     if ((gr_load(&gp->sigpending) & ~mask) != 0)
         gr_signal_deliver(gp);           /* sent while blocked, deliverable now */
@@ -193,9 +193,9 @@ gr_signal_kill(struct g *gp, int sig, const siginfo_t *info)
     if (sig == 0)
         return 0;
     if (gp == gr_current()) {
-        r = info != NULL ? gr_syscall4(SYS_rt_tgsigqueueinfo, gr_sys_getpid(), gp->m->tid, sig,
+        r = info != NULL ? gr_syscall4(SYS_rt_tgsigqueueinfo, gr_sys_getpid(), gr_getm()->tid, sig,
                                        info)
-                         : gr_sys_tgkill(gr_sys_getpid(), gp->m->tid, sig);
+                         : gr_sys_tgkill(gr_sys_getpid(), gr_getm()->tid, sig);
         return r < 0 ? (int)r : 0;
     }
     /* Delivered by the target itself when it next runs (gr_resumed); a wait that a signal
@@ -291,7 +291,7 @@ gr_signal_suspend(const sigset_t *mask)
  * and sysmon interrupts one G parked in an interruptible wait that does not block it,
  * the main G first, as the kernel prefers the main thread.
  */
-static uint64_t orphans;                 /* atomic: signals handled on g0, not yet passed on */
+static struct gr_atomic_u64 orphans;     /* atomic: signals handled on g0, not passed on yet */
 
 void
 gr_signal_orphan(int sig)
@@ -309,7 +309,7 @@ takes_orphan(struct g *gp, uint64_t bit)
     GR_ASSERT_HELD(&gr_sched.glock);
     struct gr_waiter *w = gr_load(&gp->waiting);
 
-    return w != NULL && (w->flags & GR_WQ_SIGNAL) && !(gp->sigmask & bit) &&
+    return w != NULL && (w->flags & GR_WQ_SIGNAL) && !(gr_load_relaxed(&gp->sigmask) & bit) &&
            gr_load(&gp->status) == G_WAITING;
 }
 
@@ -354,7 +354,7 @@ struct gr_sigrec {
 
 static struct gr_sigrec *records;        /* protected by rec_lock */
 static struct gr_mutex rec_lock = GR_MUTEX_INIT(GR_RANK_SIGREC);
-static const struct gr_sigrec *published[GR_NSIG + 1];   /* atomic: store-release */
+static GR_ATOMIC_PTR(const struct gr_sigrec) published[GR_NSIG + 1]; /* atomic: store-release */
 
 static const struct gr_sigrec *
 intern(void *handler, int flags)

@@ -34,7 +34,7 @@ gr_spare_put(struct p *pp)
     while ((gp = gr_runq_get(pp)) != NULL)
         gr_globrunq_put(gp);
     gr_store(&pp->status, P_IDLE);
-    pp->m = NULL;
+    gr_store_relaxed(&pp->m, NULL);
     pp->stuck = NULL;
     pp->link = gr_sched.pspare;
     gr_sched.pspare = pp;

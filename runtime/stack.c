@@ -28,8 +28,8 @@
 #define POOL_MAX       1024          /* dead Gs kept per class */
 #define POOL_WARM      16            /* of which keep their stack pages; the rest give them back */
 
-int32_t gr_stack_guards;
-int32_t gr_stack_unguarded;
+struct gr_atomic_i32 gr_stack_guards;
+struct gr_atomic_i32 gr_stack_unguarded;
 
 struct pool {
     size_t size;                     /* mapping size, 0 = unused class */

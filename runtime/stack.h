@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/atomic.h"
+
 struct g;
 
 /* A dead G with a stack of size bytes (mapping size, guard included) and guard bytes of guard,
@@ -24,8 +26,8 @@ size_t gr_stack_default(void);
 void gr_stack_init(size_t default_size);
 
 /* Counters for stats. */
-extern int32_t gr_stack_guards;      /* atomic: mappings with a guard page */
-extern int32_t gr_stack_unguarded;   /* atomic: mappings without one (budget spent) */
+extern struct gr_atomic_i32 gr_stack_guards;    /* atomic: mappings with a guard page */
+extern struct gr_atomic_i32 gr_stack_unguarded; /* atomic: mappings without one (budget spent) */
 
 /* In a fork child: the lock may have been held by a thread that is gone. */
 void gr_stack_fork_child(void);

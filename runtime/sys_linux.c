@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "runtime/arch.h"
+#include "runtime/atomic.h"
 #include "runtime/base.h"
 
 
@@ -97,8 +98,9 @@ gr_sys_pread(int fd, void *buf, size_t len, off_t off)
 
 #define MAX_RESERVED 256
 
-static int reserved[MAX_RESERVED];     /* atomic slots; 0 = free (fd 0 is never reserved) */
-static int reserved_floor = -1;        /* atomic: lowest reserved fd, -1 = none yet */
+static struct gr_atomic_i32 reserved[MAX_RESERVED]; /* atomic slots; 0 = free (fd 0 is never
+                                                      reserved) */
+static struct gr_atomic_i32 reserved_floor = { -1 }; /* atomic: lowest reserved fd, -1 = none */
 
 int
 gr_fd_reserve(int fd)
@@ -119,16 +121,14 @@ gr_fd_reserve(int fd)
     gr_syscall1(SYS_close, fd);
     for (int i = 0; i < MAX_RESERVED; i++) {
         int zero = 0;
-        if (__atomic_compare_exchange_n(&reserved[i], &zero, (int)nfd, 0, __ATOMIC_SEQ_CST,
-                                        __ATOMIC_SEQ_CST))
+        if (gr_cas(&reserved[i], &zero, (int)nfd))
             break;
     }
     for (;;) {
-        int floor = __atomic_load_n(&reserved_floor, __ATOMIC_SEQ_CST);
+        int floor = gr_load(&reserved_floor);
         if (floor >= 0 && floor <= nfd)
             break;
-        if (__atomic_compare_exchange_n(&reserved_floor, &floor, (int)nfd, 0, __ATOMIC_SEQ_CST,
-                                        __ATOMIC_SEQ_CST))
+        if (gr_cas(&reserved_floor, &floor, (int)nfd))
             break;
     }
     return (int)nfd;
@@ -137,12 +137,12 @@ gr_fd_reserve(int fd)
 bool
 gr_fd_is_runtime(int fd)
 {
-    int floor = __atomic_load_n(&reserved_floor, __ATOMIC_RELAXED);
+    int floor = gr_load_relaxed(&reserved_floor);
 
     if (floor < 0 || fd < floor)
         return false;
     for (int i = 0; i < MAX_RESERVED; i++)
-        if (__atomic_load_n(&reserved[i], __ATOMIC_RELAXED) == fd)
+        if (gr_load_relaxed(&reserved[i]) == fd)
             return true;
     return false;
 }
@@ -152,8 +152,7 @@ gr_fd_release(int fd)
 {
     for (int i = 0; i < MAX_RESERVED; i++) {
         int v = fd;
-        if (__atomic_compare_exchange_n(&reserved[i], &v, 0, 0, __ATOMIC_SEQ_CST,
-                                        __ATOMIC_SEQ_CST))
+        if (gr_cas(&reserved[i], &v, 0))
             return;
     }
 }

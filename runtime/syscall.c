@@ -26,15 +26,15 @@ void
 gr_entersyscall(void)
 {
     struct g *gp = gr_curg;
-    struct m *mp = gp->m;
+    struct m *mp = gr_getm();
     struct p *pp = mp->p;
 
-    GR_ASSERT(gp == gr_current() && pp != NULL && pp->m == mp);
-    pp->syscalltick++;
+    GR_ASSERT(gp == gr_current() && pp != NULL && gr_load_relaxed(&pp->m) == mp);
+    gr_owner_inc(&pp->syscalltick);
     gr_casgstatus(gp, G_RUNNING, G_SYSCALL);
     mp->oldp = pp;
     mp->p = NULL;
-    pp->m = NULL;
+    gr_store_relaxed(&pp->m, NULL);
     /* From here sysmon may take pp (P_SYSCALL -> P_IDLE); pairs with the CAS below. */
     gr_store(&pp->status, P_SYSCALL);
 }
@@ -66,13 +66,13 @@ void
 gr_exitsyscall(void)
 {
     struct g *gp = gr_curg;
-    struct m *mp = gp->m;
+    struct m *mp = gr_getm();
     struct p *pp = mp->oldp;
     uint32_t st = P_SYSCALL;
 
     mp->oldp = NULL;
     if (gr_cas(&pp->status, &st, P_RUNNING)) {
-        pp->m = mp;
+        gr_store_relaxed(&pp->m, mp);
         mp->p = pp;
         gr_casgstatus(gp, G_SYSCALL, G_RUNNING);
         if (exit_yield_due(pp))
@@ -112,7 +112,7 @@ handoffp(struct p *pp)
 {
     uint32_t zero = 0;
 
-    pp->m = NULL;
+    gr_store_relaxed(&pp->m, NULL);
     if (!gr_runq_empty(pp) || gr_load_relaxed(&gr_sched.runqsize) > 0) {
         gr_startm(pp, false);
         return;

@@ -112,7 +112,7 @@ heap_push(struct p *pp, struct gr_timer *t)
         ts->heap = nh;
         ts->cap = ncap;
     }
-    t->pp = pp;
+    gr_store(&t->pp, pp);
     ts->heap[ts->len] = t;
     t->idx = ts->len++;
     sift_up(ts, t->idx);
@@ -172,7 +172,7 @@ gr_timer_del(struct gr_timer *t)
         }
         struct p *pp = gr_load(&t->pp);
         gr_lock(&pp->timers.lock);
-        if (gr_load(&t->state) == T_HEAP && t->pp == pp) {
+        if (gr_load(&t->state) == T_HEAP && gr_load_relaxed(&t->pp) == pp) {
             heap_remove(&pp->timers, t);
             gr_store(&t->state, T_IDLE);
             gr_unlock(&pp->timers.lock);

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "runtime/atomic.h"
 #include "runtime/lock.h"
 
 struct p;
@@ -25,9 +26,10 @@ struct gr_timer {
     int64_t when;                /* protected by pp->timers.lock while armed */
     void (*fn)(struct gr_timer *t);
     void *arg;
-    struct p *pp;                /* heap it sits in; protected by that heap's lock */
+    GR_ATOMIC_PTR(struct p) pp;  /* atomic: heap it sits in; changed under that heap's lock,
+                                    read without it by gr_timer_del, then checked under it */
     int32_t idx;                 /* position in the heap; protected by the heap's lock */
-    uint32_t state;              /* atomic: T_*; T_RUNNING -> T_IDLE by the runner */
+    struct gr_atomic_u32 state;  /* atomic: T_*; T_RUNNING -> T_IDLE by the runner */
 };
 
 struct gr_timers {
@@ -35,7 +37,8 @@ struct gr_timers {
     struct gr_timer **heap;      /* 4-ary min-heap on when; protected by lock */
     int32_t len;
     int32_t cap;
-    int64_t next_when;           /* atomic: heap[0]->when, or INT64_MAX; read without lock */
+    struct gr_atomic_i64 next_when; /* atomic: heap[0]->when, or INT64_MAX; written under lock,
+                                       read without it */
 };
 
 /* Arm t to run t->fn at when (absolute CLOCK_MONOTONIC ns) on pp. Requires: t->state T_IDLE. */

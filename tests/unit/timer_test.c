@@ -41,7 +41,7 @@ main(void)
     bool deleted[N] = { false };
     int ndeleted = 0;
 
-    pp->timers.next_when = INT64_MAX;
+    gr_store_relaxed(&pp->timers.next_when, INT64_MAX);
     srand(42);
     for (int i = 0; i < N; i++) {
         ts[i].fn = record;
@@ -76,7 +76,7 @@ main(void)
     for (int i = 0; i < N; i++)
         if (!deleted[i])
             EXPECT(!gr_timer_del(&ts[i]));
-    EXPECT(pp->timers.len == 0 && pp->timers.next_when == INT64_MAX);
+    EXPECT(pp->timers.len == 0 && gr_load(&pp->timers.next_when) == INT64_MAX);
     free(ts);
     free(pp);
     printf("%d passed, %d failed\n", checks - failures, failures);
