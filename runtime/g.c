@@ -358,7 +358,7 @@ gr_g_adopt_main(struct m *mp)
 
 /* ---- A G's attributes, for the hooks (api.h). */
 
-static struct gr_mutex name_lock = GR_MUTEX_INIT(GR_RANK_LEAF);   /* every G's name */
+static struct gr_mutex attr_lock = GR_MUTEX_INIT(GR_RANK_LEAF); /* every G's name, sched params */
 
 void
 gr_g_exiting(void *result)
@@ -394,32 +394,36 @@ gr_g_setname(struct g *gp, const char *name)
 
     if (len >= sizeof(gp->name))
         return -ERANGE;
-    gr_lock(&name_lock);
+    gr_lock(&attr_lock);
     memcpy(gp->name, name, len + 1);
-    gr_unlock(&name_lock);
+    gr_unlock(&attr_lock);
     return 0;
 }
 
 void
 gr_g_getname(struct g *gp, char name[16])
 {
-    gr_lock(&name_lock);
+    gr_lock(&attr_lock);
     memcpy(name, gp->name, sizeof(gp->name));
-    gr_unlock(&name_lock);
+    gr_unlock(&attr_lock);
 }
 
 void
 gr_g_setsched(struct g *gp, int policy, int priority)
 {
+    gr_lock(&attr_lock);
     gp->sched_policy = policy;
     gp->sched_priority = priority;
+    gr_unlock(&attr_lock);
 }
 
 void
 gr_g_getsched(struct g *gp, int *policy, int *priority)
 {
+    gr_lock(&attr_lock);
     *policy = gp->sched_policy;
     *priority = gp->sched_priority;
+    gr_unlock(&attr_lock);
 }
 
 void **
