@@ -42,6 +42,18 @@ gr_hook_g(void)
 }
 
 /*
+ * A safe point for a hook that never parks: honour a preemption request that found this G
+ * inside libc or the runtime, where the signal does not act. Without it a G calling such a
+ * hook in a loop (sigaction, pthread_kill) spends nearly all its time where it cannot be
+ * preempted, and with one P the other Gs never run again.
+ */
+static inline void
+gr_hook_safepoint(void)
+{
+    (void)gr_hook_g();
+}
+
+/*
  * Convert an absolute timespec on clock to an absolute CLOCK_MONOTONIC deadline in ns.
  * Returns 0, or EINVAL for a bad clock or timespec. abstime NULL gives -1 (no deadline).
  */

@@ -40,6 +40,7 @@ sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 
     if (gr_hook_native() || sig <= 0 || sig >= NSIG_MAX)
         return gr_real.sigaction(sig, act, old);
+    gr_hook_safepoint();
     if (sig == SIGURG) {
         /* The preemption handler stays installed; it forwards to the program's. */
         r = gr_preempt_set_user_action(act, old);

@@ -22,6 +22,7 @@ g_of(pthread_t th)
 {
     if (gr_hook_native() || !gr_sched_booted())
         return NULL;
+    gr_hook_safepoint();
     return gr_g_from_thread(th);
 }
 
