@@ -740,10 +740,11 @@ ticker_stop(void)
  * Judging the ticker: it must have ticked at least TICKS_MIN times over a window of at least
  * TICK_WINDOW_NS in which the thread under test was blocked (or busy). A stalled processor
  * gives no tick at all; a loaded machine still gives a tick every few milliseconds on
- * average (the fewest seen with three CPU-burning processes beside the suite on two CPUs,
- * scripts/hogs.sh, were 19 ticks in 358 ms and 26 in 108 ms). A shorter window cannot be
- * judged (one descheduling of the ticker's OS thread by the machine can take it all) and
- * fails as a mistake of the test.
+ * average (with three CPU-burning processes beside the suite on two CPUs, scripts/hogs.sh,
+ * the fewest seen over a 300 ms block were 19 ticks; over 100 ms of 25 ms fsync()s, 14, so
+ * file_io_nostall judges 300 ms of those). A shorter window cannot be judged (one
+ * descheduling of the ticker's OS thread by the machine can take it all) and fails as a
+ * mistake of the test.
  *
  *     struct tick_window w = tick_window_open();
  *     ...the call that blocks for 300 ms...

@@ -5,7 +5,7 @@
  * sleeping 1 ms at a time keeps ticking, even with GREENRUN_PROCS=1; so it does for 300 ms
  * while the main thread waits in waitpid for a child (which exits when told to, once those
  * 300 ms are counted). The ticks are counted over the write()s, the fsync()s and the read()s
- * with pread()s, each phase apart (each repeated until its calls add up to 100 ms), and over
+ * with pread()s, each phase apart (each repeated until its calls add up to 300 ms), and over
  * the whole file work: at least TICKS_MIN (tests/check.h) in each.
  */
 #include "check.h"
@@ -21,9 +21,14 @@
 
 /*
  * A phase of the file work is done in rounds (the whole file written, synced or read once)
- * until its calls add up to TICK_WINDOW_NS: the ticks are counted over each round's calls and
- * summed, so each phase is judged over at least 100 ms however fast the disk is.
+ * until its calls add up to PHASE_NS: the ticks are counted over each round's calls and
+ * summed, so each phase is judged over a long window however fast the disk is. 300 ms, as
+ * long as the blocks other tests measure: each fsync() of 64 MB lasts only about 25 ms here,
+ * and on a loaded machine the processor is handed on some milliseconds into each call, so
+ * 100 ms of fsync()s gave as few as 14 ticks.
  */
+#define PHASE_NS (3 * TICK_WINDOW_NS)
+
 static void
 phase_round(struct tick_window *sum, struct tick_window round)
 {
@@ -122,9 +127,9 @@ read_file(int fd, unsigned char *buf, struct tick_window *sum)
     phase_round(sum, w);
 }
 
-/* fsync()s of a rewritten file are tried this many times to add up to 100 ms; a file system
+/* fsync()s of a rewritten file are tried this many times to add up to PHASE_NS; a file system
  * that syncs faster (tmpfs) has nothing to stall on. */
-#define SYNC_ROUNDS_MAX 16
+#define SYNC_ROUNDS_MAX 32
 
 static void *
 file_worker(void *arg)
@@ -148,7 +153,7 @@ file_worker(void *arg)
     do {
         write_file(fd, buf, &writes);
         write_rounds++;
-    } while (writes.ns < TICK_WINDOW_NS);
+    } while (writes.ns < PHASE_NS);
     /* Each fsync() needs dirty pages: the file is written again before each but the first. */
     do {
         if (sync_rounds > 0) {
@@ -159,14 +164,14 @@ file_worker(void *arg)
         CHECK_OK(fsync(fd));
         phase_round(&sync, w);
         sync_rounds++;
-    } while (sync.ns < TICK_WINDOW_NS && sync_rounds < SYNC_ROUNDS_MAX);
+    } while (sync.ns < PHASE_NS && sync_rounds < SYNC_ROUNDS_MAX);
     struct stat st;
     CHECK_OK(fstat(fd, &st));
     CHECK_EQ(st.st_size, CHUNK * CHUNKS);
     do {
         read_file(fd, buf, &reads);
         read_rounds++;
-    } while (reads.ns < TICK_WINDOW_NS);
+    } while (reads.ns < PHASE_NS);
 
     /* Every byte, then pieces that straddle chunk borders. */
     for (long c = 0; c < CHUNKS; c++) {
