@@ -4,7 +4,8 @@
  * and with GREENRUN_DEBUG=blocking the runtime names it at exit: one line for system call
  * read with a duration near 300 ms. A hooked blocking call (flock, run in syscall mode) is not
  * reported. Natively nothing is reported. First, a thread sleeping while another blocks that
- * way, with nothing else to run, wakes up.
+ * way, with nothing else to run, wakes up. Each 300 ms is counted from the moment another
+ * thread sees the blocked one really asleep in its call (wait_blocked).
  *
  * The program runs itself again (/proc/self/exe child) with its stderr on a pipe, since the
  * report is printed when the process exits.
@@ -15,17 +16,32 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#define BLOCK_NS 300000000LL             /* how long each blocking call lasts */
+#define BLOCK_NS 300000000LL             /* how long each blocking call lasts, at least */
 
 static int pipefd[2];
 static char lock_path[] = "/tmp/greenrun-blocking-report-XXXXXX";
 static int lock_fd;
 
+/* The main thread, about to block in system call block_nr; what that is, for the ticks. */
+static struct blocker main_blocked;
+static long block_nr;
+static const char *block_what;
+
+/* Once main sleeps in the call, let BLOCK_NS pass and judge the ticker over it. */
+static void
+hold(void)
+{
+    wait_blocked(&main_blocked, block_nr, NULL);
+    struct tick_window w = tick_window_open();
+    sleep_ns(BLOCK_NS);
+    check_ticked(tick_window_since(w), block_what);
+}
+
 static void *
 late_writer(void *arg)
 {
     (void)arg;
-    sleep_ns(BLOCK_NS);
+    hold();
     CHECK_EQ(write(pipefd[1], "x", 1), 1);
     return NULL;
 }
@@ -34,9 +50,21 @@ static void *
 late_unlocker(void *arg)
 {
     (void)arg;
-    sleep_ns(BLOCK_NS);
+    hold();
     CHECK_OK(flock(lock_fd, LOCK_UN));
     return NULL;
+}
+
+/* Start fn for a block of main in system call nr, and announce the main thread. */
+static pthread_t
+start_holder(void *(*fn)(void *), long nr, const char *what)
+{
+    block_nr = nr;
+    block_what = what;
+    blocker_clear(&main_blocked);
+    pthread_t t = spawn(fn, NULL);
+    blocker_here(&main_blocked, "the main thread");
+    return t;
 }
 
 /* read(2) issued by a `syscall` instruction in this file: no hook runs, and libc is not
@@ -57,11 +85,14 @@ raw_read(int fd, void *buf, size_t len)
 }
 
 
+static struct blocker reader_blocked;
+
 static void *
 raw_reader(void *arg)
 {
     char c = 0;
     (void)arg;
+    blocker_here(&reader_blocked, "the raw reader");
     CHECK_EQ(raw_read(pipefd[0], &c, 1), 1);
     return NULL;
 }
@@ -73,6 +104,7 @@ child(void)
      * this thread's sleep, a timer of the blocked processor. It must still end. */
     CHECK_OK(pipe(pipefd));
     pthread_t rd = spawn(raw_reader, NULL);
+    wait_blocked(&reader_blocked, SYS_read, NULL);
     sleep_ns(50000000);
     CHECK_EQ(write(pipefd[1], "y", 1), 1);
     join_within(rd, 10);
@@ -82,12 +114,10 @@ child(void)
     ticker_start();
 
     CHECK_OK(pipe(pipefd));
-    pthread_t w = spawn(late_writer, NULL);
-    long before = ticker_now();
+    pthread_t w = start_holder(late_writer, SYS_read, "raw read");
     char c = 0;
     CHECK_EQ(raw_read(pipefd[0], &c, 1), 1);
     CHECK_EQ(c, 'x');
-    check_ticked(before, "raw read");
     join_within(w, 10);
 
     /* flock is hooked: the runtime runs it in syscall mode and must not report it. Two open
@@ -99,10 +129,8 @@ child(void)
     lock_fd = open(lock_path, O_RDONLY | O_CLOEXEC);
     CHECK(lock_fd >= 0);
     CHECK_OK(flock(lock_fd, LOCK_EX));
-    pthread_t u = spawn(late_unlocker, NULL);
-    before = ticker_now();
+    pthread_t u = start_holder(late_unlocker, SYS_flock, "flock");
     CHECK_OK(flock(fd, LOCK_EX));
-    check_ticked(before, "flock");
     join_within(u, 10);
 
     ticker_stop();

@@ -9,22 +9,27 @@
 
 #include <semaphore.h>
 #include <stdatomic.h>
+#include <sys/syscall.h>
 
 static atomic_int cleanup_ran;
-static int ready_pipe[2];
+
+/* The thread about to block in a cancellation point; main cancels it once it is blocked there. */
+static struct blocker target;
 
 static void
 announce_ready(void)
 {
-    char c = 'r';
-    CHECK_EQ(write(ready_pipe[1], &c, 1), 1);
+    blocker_here(&target, "the thread to cancel");
 }
 
-static void
-await_ready(void)
+/* Start fn and wait until it is blocked in system call nr (natively) or parked for reason. */
+static pthread_t
+spawn_blocked(void *(*fn)(void *), void *arg, long nr, const char *reason)
 {
-    char c;
-    CHECK_EQ(read(ready_pipe[0], &c, 1), 1);
+    blocker_clear(&target);
+    pthread_t t = spawn(fn, arg);
+    wait_blocked(&target, nr, reason);
+    return t;
 }
 
 static void
@@ -49,7 +54,6 @@ cancel_and_check(pthread_t t, const char *what)
 /* In pthread_cond_wait: the handler runs with the mutex held and must unlock it. */
 static pthread_mutex_t cmu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ccond = PTHREAD_COND_INITIALIZER;
-static int cond_waiting;
 static atomic_int handler_held_mutex;
 
 static void
@@ -69,7 +73,7 @@ in_cond_wait(void *arg)
     (void)arg;
     CHECK_OK(pthread_mutex_lock(&cmu));
     pthread_cleanup_push(unlock_cmu, NULL);
-    cond_waiting = 1;
+    announce_ready();
     for (;;)
         pthread_cond_wait(&ccond, &cmu);
     pthread_cleanup_pop(1);
@@ -79,16 +83,7 @@ in_cond_wait(void *arg)
 static void
 check_cond_wait(void)
 {
-    pthread_t t = spawn(in_cond_wait, NULL);
-    /* When we get the mutex and see the flag, the thread is inside pthread_cond_wait. */
-    for (;;) {
-        CHECK_OK(pthread_mutex_lock(&cmu));
-        int w = cond_waiting;
-        CHECK_OK(pthread_mutex_unlock(&cmu));
-        if (w)
-            break;
-        sleep_ns(1000000);
-    }
+    pthread_t t = spawn_blocked(in_cond_wait, NULL, SYS_futex, "cond");
     cancel_and_check(t, "pthread_cond_wait");
     CHECK_EQ(atomic_load(&handler_held_mutex), 1);
     CHECK_OK(pthread_mutex_trylock(&cmu));
@@ -160,31 +155,27 @@ static void
 check_blocking_points(void)
 {
     for (long kind = 0; kind < 4; kind++) {
-        pthread_t t = spawn(in_sleep, (void *)kind);
-        await_ready();
+        /* All four are clock_nanosleep in glibc. */
+        pthread_t t = spawn_blocked(in_sleep, (void *)kind, SYS_clock_nanosleep, NULL);
         static const char *names[] = { "sleep", "nanosleep", "clock_nanosleep", "usleep" };
         cancel_and_check(t, names[kind]);
     }
 
     CHECK_OK(sem_init(&never, 0, 0));
-    pthread_t t = spawn(in_sem_wait, NULL);
-    await_ready();
+    pthread_t t = spawn_blocked(in_sem_wait, NULL, SYS_futex, "sem");
     cancel_and_check(t, "sem_wait");
 
     CHECK_OK(pipe(never_pipe));
-    t = spawn(in_read, NULL);
-    await_ready();
+    t = spawn_blocked(in_read, NULL, SYS_read, "IO read");
     cancel_and_check(t, "read");
 
     /* A cancelled joiner leaves its target joinable. */
-    pthread_t target = spawn(in_read, NULL);
-    await_ready();
-    t = spawn(in_join, &target);
-    await_ready();
+    pthread_t joined = spawn_blocked(in_read, NULL, SYS_read, "IO read");
+    t = spawn_blocked(in_join, &joined, SYS_futex, NULL);
     cancel_and_check(t, "pthread_join");
     char c = 'x';
     CHECK_EQ(write(never_pipe[1], &c, 1), 1);
-    CHECK(join_within(target, 10) == NULL);
+    CHECK(join_within(joined, 10) == NULL);
 }
 
 /* pthread_testcancel in a loop with no other cancellation point. */
@@ -255,10 +246,11 @@ check_testcancel_disable_async(void)
     cancel_and_check(t, "pthread_testcancel");
 
     CHECK_OK(sem_init(&cancel_sent, 0, 0));
-    t = spawn(with_cancel_disabled, NULL);
-    await_ready();
+    t = spawn_blocked(with_cancel_disabled, NULL, SYS_futex, "sem");
     int before = atomic_load(&cleanup_ran);
     CHECK_OK(pthread_cancel(t));
+    /* The cancel leaves it blocked in sem_wait. */
+    wait_blocked(&target, SYS_futex, "sem");
     CHECK_OK(sem_post(&cancel_sent));
     CHECK(join_within(t, 10) == PTHREAD_CANCELED);
     CHECK_EQ(atomic_load(&survived), 1);
@@ -329,6 +321,7 @@ static void *
 returns_five(void *arg)
 {
     (void)arg;
+    blocker_here(&target, "returns_five");
     CHECK_OK(sem_post(&finishing));
     return (void *)5;
 }
@@ -336,7 +329,6 @@ returns_five(void *arg)
 int
 main(void)
 {
-    CHECK_OK(pipe(ready_pipe));
     check_cond_wait();
     check_blocking_points();
     check_testcancel_disable_async();
@@ -349,8 +341,7 @@ main(void)
         CHECK_EQ(order[i], want[i]);
 
     CHECK_OK(pthread_key_create(&key, key_destructor));
-    pthread_t t = spawn(cancelled_with_key, NULL);
-    await_ready();
+    pthread_t t = spawn_blocked(cancelled_with_key, NULL, SYS_clock_nanosleep, NULL);
     cancel_and_check(t, "sleep, with a key value");
     CHECK_EQ(atomic_load(&key_destructor_calls), 1);
 
@@ -359,13 +350,15 @@ main(void)
      * finished: pthread_cancel returns 0 and join sees the real result.
      */
     CHECK_OK(sem_init(&finishing, 0, 0));
+    blocker_clear(&target);
     t = spawn(returns_five, NULL);
     CHECK_OK(sem_wait(&finishing));
     CHECK_OK(pthread_cancel(t));
     CHECK_EQ((long)join_within(t, 10), 5);
+    blocker_clear(&target);
     t = spawn(returns_five, NULL);
     CHECK_OK(sem_wait(&finishing));
-    sleep_ns(20000000);
+    wait_exited(&target);
     CHECK_OK(pthread_cancel(t));
     CHECK_EQ((long)join_within(t, 10), 5);
     return 0;

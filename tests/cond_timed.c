@@ -6,6 +6,8 @@
  */
 #include "check.h"
 
+#include <sys/syscall.h>
+
 static pthread_mutex_t mu;          /* errorcheck, so relocking proves we own it */
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 
@@ -89,11 +91,12 @@ static int released;
 static void *
 counted_waiter(void *arg)
 {
-    (void)arg;
+    struct blocker *b = arg;
     CHECK_OK(pthread_mutex_lock(&wmu));
     waiting++;
     CHECK_OK(pthread_cond_broadcast(&progress));
     /* One wait, no predicate: each return is one wakeup (no spurious wakeups expected here). */
+    blocker_here(b, "a counted waiter");
     CHECK_OK(pthread_cond_wait(&wcond, &wmu));
     woken++;
     CHECK_OK(pthread_cond_broadcast(&progress));
@@ -116,17 +119,21 @@ check_signal_and_broadcast(void)
 {
     enum { K = 6 };
     pthread_t t[K];
+    struct blocker blocked[K];
+    memset(blocked, 0, sizeof blocked);
     for (int i = 0; i < K; i++)
-        t[i] = spawn(counted_waiter, NULL);
+        t[i] = spawn(counted_waiter, &blocked[i]);
     CHECK_OK(pthread_mutex_lock(&wmu));
     wait_progress(&waiting, K);
     /* All K are inside pthread_cond_wait (they counted themselves under the mutex). */
     for (int i = 1; i <= K - 2; i++) {
         CHECK_OK(pthread_cond_signal(&wcond));
         wait_progress(&woken, i);
-        /* Give an extra (wrong) wakeup time to show up before counting. */
+        /* Count once every waiter is blocked again (the woken ones on progress, the others
+         * still on wcond): an extra (wrong) wakeup has shown up by then. */
         CHECK_OK(pthread_mutex_unlock(&wmu));
-        sleep_ns(20000000);
+        for (int j = 0; j < K; j++)
+            wait_blocked(&blocked[j], SYS_futex, "cond");
         CHECK_OK(pthread_mutex_lock(&wmu));
         CHECK_EQ(woken, i);
     }

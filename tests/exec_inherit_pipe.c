@@ -99,7 +99,7 @@ child_main(int argc, char **argv)
 
 /* Threads blocked in reads of their own pipes for the whole test. */
 static int idle_pipes[IDLE_READERS][2];
-static atomic_int idle_started;
+static struct blocker idle_blocked[IDLE_READERS];
 static atomic_int idle_done;
 
 static void *
@@ -107,7 +107,7 @@ idle_reader(void *arg)
 {
     long i = (long)arg;
     char c;
-    atomic_fetch_add(&idle_started, 1);
+    blocker_here(&idle_blocked[i], "an idle reader");
     ssize_t r = read(idle_pipes[i][0], &c, 1);
     if (r != 1)
         fprintf(stderr, "idle reader %ld: read returned %zd (%s)\n", i, r,
@@ -120,12 +120,14 @@ idle_reader(void *arg)
 
 /* One byte read from p[0] by a thread blocked there: the read end has been waited on. */
 static int warm_fd;
+static struct blocker warm_blocked;
 
 static void *
 warm_reader(void *arg)
 {
     (void)arg;
     char c;
+    blocker_here(&warm_blocked, "the warm-up reader");
     CHECK_EQ(read(warm_fd, &c, 1), 1);
     CHECK_EQ(c, 'w');
     return NULL;
@@ -135,8 +137,9 @@ static void
 warm_up(int p[2])
 {
     warm_fd = p[0];
+    blocker_clear(&warm_blocked);
     pthread_t t = spawn(warm_reader, NULL);
-    sleep_ns(10000000);
+    wait_blocked(&warm_blocked, SYS_read, "IO read");
     CHECK_EQ(write(p[1], "w", 1), 1);
     join_within(t, 10);
 }
@@ -278,7 +281,9 @@ check_vfork_exec(void)
      * end: each gets its byte). */
     CHECK(fcntl(vfork_pipe[0], F_GETFD) >= 0);
     CHECK(fcntl(idle_pipes[0][0], F_GETFD) >= 0);
-    sleep_ns(10000000);
+    /* Its reader is still blocked in read (one woken by the child's close would have failed
+     * its read, or finished). */
+    wait_blocked(&idle_blocked[0], SYS_read, "IO read");
     CHECK_EQ(atomic_load(&idle_done), 0);
     feed_and_wait(pid, vfork_pipe, 3, "vfork from a thread, dup2, close, execv");
 }
@@ -294,7 +299,8 @@ main(int argc, char **argv)
         CHECK_OK(pipe2(idle_pipes[i], O_CLOEXEC));
         idle[i] = spawn(idle_reader, (void *)i);
     }
-    WAIT_FOR(atomic_load(&idle_started) == IDLE_READERS, 10);
+    for (int i = 0; i < IDLE_READERS; i++)
+        wait_blocked(&idle_blocked[i], SYS_read, "IO read");
 
     check_fork_exec();
     check_posix_spawn();

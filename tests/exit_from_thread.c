@@ -5,10 +5,12 @@
  */
 #include "check.h"
 
+#include <sys/syscall.h>
+
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static pthread_t exiter_id;
-static int exiter_known[2];
+static struct blocker main_blocked;
 
 static void
 at_exit_handler(void)
@@ -33,10 +35,8 @@ static void *
 exiter(void *arg)
 {
     (void)arg;
-    char c;
-    /* Main has recorded our id and is about to block in pthread_join. */
-    CHECK_EQ(read(exiter_known[0], &c, 1), 1);
-    sleep_ns(20000000);
+    /* Main has recorded our id (before announcing itself) and blocks in pthread_join. */
+    wait_blocked(&main_blocked, SYS_futex, NULL);
     exit(3);
 }
 
@@ -44,11 +44,9 @@ int
 main(void)
 {
     CHECK_OK(atexit(at_exit_handler));
-    CHECK_OK(pipe(exiter_known));
     pthread_t never = spawn(forever, NULL);
     exiter_id = spawn(exiter, NULL);
-    char c = 'k';
-    CHECK_EQ(write(exiter_known[1], &c, 1), 1);
+    blocker_here(&main_blocked, "the main thread");
     pthread_join(never, NULL);
     CHECK(!"pthread_join of a never-ending thread returned");
     return 1;

@@ -2,8 +2,9 @@
  * Behaviour: 1,000 threads released together by a barrier each resolve "localhost" with
  * getaddrinfo (AF_INET, SOCK_STREAM, service "80") and get 127.0.0.1:80 in every result, turn
  * 127.0.0.1:80 back into text with getnameinfo (NI_NUMERICHOST | NI_NUMERICSERV), and look
- * "localhost" up with gethostbyname_r; under the runtime the process stays on a few OS threads
- * while they do (1,000 threads natively too).
+ * "localhost" up with gethostbyname_r; under the runtime the process stays on at most
+ * GREENRUN_PROCS + 32 (the runtime's cap on lookups in progress) + 2 OS threads while they do
+ * (1,000 threads natively too).
  */
 #include "check.h"
 
@@ -15,10 +16,16 @@
 
 #define ROUNDS 3
 /*
- * OS threads allowed under the runtime while the lookups run, beyond GREENRUN_PROCS: sysmon and
- * a few Ms for calls in syscall mode, as check_green_threads allows (3 were seen in all).
+ * OS threads allowed under the runtime while the lookups run, beyond GREENRUN_PROCS. A lookup
+ * sleeps in the kernel on its M in syscall mode, and sysmon hands that M's P to another M, so
+ * each lookup in progress may hold an OS thread; the runtime lets at most LOOKUP_MAX run at
+ * once (hooks/lookup.c; keep in sync) and parks the others. Plus sysmon and one M being
+ * started or retiring. How many of the 32 are in use at a moment depends on how fast the
+ * machine answers, not on a bug, so the bound is the cap itself: 1,000 OS threads (one per
+ * lookup) or a cap that does not hold fail it.
  */
-#define GREEN_SLACK 4
+#define LOOKUP_MAX 32
+#define GREEN_SLACK (LOOKUP_MAX + 2)
 
 static pthread_barrier_t go;
 static atomic_long arrived;
@@ -130,7 +137,7 @@ main(void)
         if (most > procs + GREEN_SLACK) {
             char v[96];
             snprintf(v, sizeof v, "%ld OS threads, procs %ld", most, procs);
-            check_fail(__FILE__, __LINE__, "most <= procs + GREEN_SLACK", v);
+            check_fail(__FILE__, __LINE__, "most <= procs + LOOKUP_MAX + 2", v);
         }
     }
     for (long i = 0; i < n; i++)

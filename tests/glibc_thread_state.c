@@ -11,6 +11,7 @@
 #include <locale.h>
 #include <resolv.h>
 #include <stdatomic.h>
+#include <sys/syscall.h>
 
 #define N 4
 
@@ -172,7 +173,7 @@ check_owners(void)
 }
 
 /* dl_iterate_phdr: B must not enter its callback while A is inside one. */
-static int a_inside_pipe[2], a_release_pipe[2], b_calling_pipe[2];
+static int a_inside_pipe[2], a_release_pipe[2];
 static atomic_int a_inside, b_entered, b_saw_a_inside;
 
 static int
@@ -209,12 +210,13 @@ iterate_a(void *arg)
     return NULL;
 }
 
+static struct blocker b_blocked;
+
 static void *
 iterate_b(void *arg)
 {
     (void)arg;
-    char c = 'b';
-    CHECK_EQ(write(b_calling_pipe[1], &c, 1), 1);
+    blocker_here(&b_blocked, "iterate_b");
     CHECK_EQ(dl_iterate_phdr(callback_b, NULL), 1);
     return NULL;
 }
@@ -237,14 +239,13 @@ check_dl_iterate_phdr(void)
 
     CHECK_OK(pipe(a_inside_pipe));
     CHECK_OK(pipe(a_release_pipe));
-    CHECK_OK(pipe(b_calling_pipe));
     pthread_t a = spawn(iterate_a, NULL);
     char c;
     CHECK_EQ(read(a_inside_pipe[0], &c, 1), 1);
     pthread_t b = spawn(iterate_b, NULL);
-    CHECK_EQ(read(b_calling_pipe[0], &c, 1), 1);
-    /* B is calling dl_iterate_phdr; give it time to (wrongly) get in. */
-    sleep_ns(100000000);
+    /* B waits inside dl_iterate_phdr for A to leave, without having entered its callback. (B
+     * getting in wrongly never blocks: it finishes, and wait_blocked fails saying so.) */
+    wait_blocked(&b_blocked, SYS_futex, NULL);
     CHECK_EQ(atomic_load(&b_entered), 0);
     CHECK_EQ(write(a_release_pipe[1], &c, 1), 1);
     join_within(a, 10);

@@ -16,14 +16,11 @@
 #include <stdint.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-
-/* Time for a thread that announced itself to reach the blocking call; only the reported
- * outcome depends on it, and only when the machine stalls that thread for this long. */
-#define SETTLE_NS 100000000LL
+#include <sys/syscall.h>
 
 struct blocked_read {
     int fd;
-    atomic_int started;
+    struct blocker blocked;
     ssize_t ret;
     int err;
     char byte;
@@ -33,7 +30,7 @@ static void *
 reader(void *arg)
 {
     struct blocked_read *br = arg;
-    atomic_store(&br->started, 1);
+    blocker_here(&br->blocked, "the reader");
     br->ret = read(br->fd, &br->byte, 1);
     br->err = br->ret < 0 ? errno : 0;
     return NULL;
@@ -43,7 +40,7 @@ static void *
 receiver(void *arg)
 {
     struct blocked_read *br = arg;
-    atomic_store(&br->started, 1);
+    blocker_here(&br->blocked, "the receiver");
     br->ret = recv(br->fd, &br->byte, 1, 0);
     br->err = br->ret < 0 ? errno : 0;
     return NULL;
@@ -55,12 +52,11 @@ receiver(void *arg)
  * with EBADF, and the write may then find no reader left (EPIPE, SIGPIPE ignored).
  */
 static void
-check_close_wakes(void *(*fn)(void *), int rd, int wr, const char *what)
+check_close_wakes(void *(*fn)(void *), long nr, int rd, int wr, const char *what)
 {
     struct blocked_read br = { .fd = rd, .ret = -2 };
     pthread_t t = spawn(fn, &br);
-    WAIT_FOR(atomic_load(&br.started), 10);
-    sleep_ns(SETTLE_NS);
+    wait_blocked(&br.blocked, nr, "IO read");
     CHECK_OK(close(rd));
     if (test_green()) {
         /* It must end without the byte. */
@@ -87,7 +83,7 @@ check_pipe_close(void)
 {
     int p[2];
     CHECK_OK(pipe(p));
-    check_close_wakes(reader, p[0], p[1], "pipe read");
+    check_close_wakes(reader, SYS_read, p[0], p[1], "pipe read");
 }
 
 static void
@@ -101,13 +97,13 @@ check_socket_close(void)
     int s = accept(ls, NULL, NULL);
     CHECK(s >= 0);
     close(ls);
-    check_close_wakes(receiver, s, c, "tcp recv");
+    check_close_wakes(receiver, SYS_recvfrom, s, c, "tcp recv");
 }
 
 /* accept blocked on a listener that another thread shuts down. */
 struct blocked_accept {
     int fd;
-    atomic_int started;
+    struct blocker blocked;
     int ret;
     int err;
 };
@@ -116,7 +112,7 @@ static void *
 acceptor(void *arg)
 {
     struct blocked_accept *ba = arg;
-    atomic_store(&ba->started, 1);
+    blocker_here(&ba->blocked, "the acceptor");
     ba->ret = accept(ba->fd, NULL, NULL);
     ba->err = ba->ret < 0 ? errno : 0;
     return NULL;
@@ -129,8 +125,7 @@ check_accept_shutdown(void)
     struct blocked_accept ba = { .ret = -2 };
     ba.fd = loopback_listener(&a, 16);
     pthread_t t = spawn(acceptor, &ba);
-    WAIT_FOR(atomic_load(&ba.started), 10);
-    sleep_ns(SETTLE_NS);
+    wait_blocked(&ba.blocked, SYS_accept, "accept");
     CHECK_OK(shutdown(ba.fd, SHUT_RDWR));
     join_within(t, 10);
     fprintf(stderr, "accept after shutdown: %d (%s)\n", ba.ret, check_errname(ba.err));
@@ -147,6 +142,7 @@ check_accept_shutdown(void)
 /* eventfd: one blocked reader gets the sums of what a producer writes. */
 #define EVENTS 200
 static int efd;
+static struct blocker sum_blocked;
 
 static void *
 sum_reader(void *arg)
@@ -156,6 +152,7 @@ sum_reader(void *arg)
     long reads = 0;
     while (total < want) {
         uint64_t v = 0;
+        blocker_here(&sum_blocked, "the sum reader");
         CHECK_EQ(read(efd, &v, sizeof v), (long)sizeof v);
         CHECK(v > 0);
         total += v;
@@ -173,8 +170,9 @@ check_eventfd_sum(void)
     pthread_t t = spawn(sum_reader, NULL);
     for (uint64_t i = 1; i <= EVENTS; i++) {
         CHECK_EQ(write(efd, &i, sizeof i), (long)sizeof i);
-        if (i % 20 == 0)
-            sleep_ns(2000000);   /* sometimes the reader surely blocks */
+        /* Sometimes the reader surely blocks: it has taken all so far and waits for more. */
+        if (i % 20 == 0 && i < EVENTS)
+            wait_blocked(&sum_blocked, SYS_read, "IO read");
     }
     long reads = (long)join_within(t, 10);
     fprintf(stderr, "eventfd: %d writes summed by %ld reads\n", EVENTS, reads);
@@ -187,15 +185,14 @@ check_eventfd_sum(void)
 #define SEM_READERS 4
 #define SEM_UNITS_EACH 50
 static int sem_efd;
-static atomic_int sem_started;
 
 static void *
 unit_reader(void *arg)
 {
-    (void)arg;
-    atomic_fetch_add(&sem_started, 1);
+    struct blocker *b = arg;
     for (int i = 0; i < SEM_UNITS_EACH; i++) {
         uint64_t v = 0;
+        blocker_here(b, "a unit reader");
         CHECK_EQ(read(sem_efd, &v, sizeof v), (long)sizeof v);
         CHECK_EQ(v, 1);
     }
@@ -208,10 +205,13 @@ check_eventfd_semaphore(void)
     sem_efd = eventfd(0, EFD_SEMAPHORE);
     CHECK(sem_efd >= 0);
     pthread_t t[SEM_READERS];
+    struct blocker blocked[SEM_READERS];
+    memset(blocked, 0, sizeof blocked);
     for (int i = 0; i < SEM_READERS; i++)
-        t[i] = spawn(unit_reader, NULL);
-    WAIT_FOR(atomic_load(&sem_started) == SEM_READERS, 10);
-    sleep_ns(10000000);
+        t[i] = spawn(unit_reader, &blocked[i]);
+    /* The first units go to readers all blocked on the empty counter. */
+    for (int i = 0; i < SEM_READERS; i++)
+        wait_blocked(&blocked[i], SYS_read, "IO read");
     /* Units in batches of 1, 2, 3, ...: 200 in all. */
     uint64_t left = SEM_READERS * SEM_UNITS_EACH;
     for (uint64_t k = 1; left > 0; k++) {
@@ -219,7 +219,7 @@ check_eventfd_semaphore(void)
         CHECK_EQ(write(sem_efd, &v, sizeof v), (long)sizeof v);
         left -= v;
         if (k % 4 == 0)
-            sleep_ns(1000000);
+            sleep_ns(1000000);   /* varies the interleaving; nothing depends on it */
     }
     for (int i = 0; i < SEM_READERS; i++)
         join_within(t[i], 10);

@@ -18,6 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 
 static int
@@ -52,7 +53,7 @@ struct mm {
     int flags;
     struct timespec tmo;
     int use_tmo;
-    atomic_int started;
+    struct blocker blocked;
     char buf[VLEN][32];
     struct iovec iov[VLEN];
     struct mmsghdr vec[VLEN];
@@ -76,7 +77,7 @@ static void *
 mm_receiver(void *arg)
 {
     struct mm *m = arg;
-    atomic_store(&m->started, 1);
+    blocker_here(&m->blocked, "the recvmmsg receiver");
     return (void *)(long)recvmmsg(m->fd, m->vec, VLEN, m->flags, m->use_tmo ? &m->tmo : NULL);
 }
 
@@ -90,15 +91,14 @@ check_recvmmsg(void)
     /* Blocking, no MSG_WAITFORONE: the call returns only once VLEN datagrams came. */
     mm_init(&m, s, 0);
     pthread_t t = spawn(mm_receiver, &m);
-    WAIT_FOR(atomic_load(&m.started), 10);
-    sleep_ns(20000000);
+    wait_blocked(&m.blocked, SYS_recvmmsg, "recvmmsg");
     const char *words[VLEN] = { "one", "two", "three", "four" };
     for (int i = 0; i < VLEN; i++) {
         udp_send(&a, words[i]);
         if (i < VLEN - 1) {
-            sleep_ns(10000000);
-            int r = pthread_tryjoin_np(t, NULL);
-            CHECK_EQ(r, EBUSY);              /* still waiting for the rest */
+            /* Still waiting for the rest (a call that wrongly returned never blocks again). */
+            wait_blocked(&m.blocked, SYS_recvmmsg, "recvmmsg");
+            CHECK_EQ(pthread_tryjoin_np(t, NULL), EBUSY);
         }
     }
     CHECK_EQ((long)join_within(t, 10), VLEN);
@@ -110,8 +110,7 @@ check_recvmmsg(void)
     /* MSG_WAITFORONE: the first datagram ends the wait. */
     mm_init(&m, s, MSG_WAITFORONE);
     t = spawn(mm_receiver, &m);
-    WAIT_FOR(atomic_load(&m.started), 10);
-    sleep_ns(20000000);
+    wait_blocked(&m.blocked, SYS_recvmmsg, "recvmmsg");
     udp_send(&a, "solo");
     CHECK_EQ((long)join_within(t, 10), 1);
     CHECK_EQ(m.vec[0].msg_len, 4);
@@ -123,8 +122,9 @@ check_recvmmsg(void)
     m.use_tmo = 1;
     m.tmo.tv_nsec = 50000000;
     t = spawn(mm_receiver, &m);
-    WAIT_FOR(atomic_load(&m.started), 10);
-    sleep_ns(150000000);
+    wait_blocked(&m.blocked, SYS_recvmmsg, "recvmmsg");
+    sleep_ns(150000000);                 /* three times the timeout, the call blocked all along */
+    wait_blocked(&m.blocked, SYS_recvmmsg, "recvmmsg");
     CHECK_EQ(pthread_tryjoin_np(t, NULL), EBUSY);
     udp_send(&a, "late");
     CHECK_EQ((long)join_within(t, 10), 1);
@@ -139,8 +139,8 @@ check_recvmmsg(void)
     udp_send(&a, "a");
     udp_send(&a, "b");
     t = spawn(mm_receiver, &m);
-    WAIT_FOR(atomic_load(&m.started), 10);
-    sleep_ns(20000000);
+    /* It has taken the two and waits for more. */
+    wait_blocked(&m.blocked, SYS_recvmmsg, "recvmmsg");
     udp_send(&a, "c");
     udp_send(&a, "d");
     CHECK_EQ((long)join_within(t, 10), VLEN);
@@ -270,13 +270,17 @@ check_sendmmsg(void)
 
 /* ---- epoll_pwait2. */
 
+static int pwait2_ep;
+static struct blocker pwait2_blocked;
+
 static void *
 pwait2_waiter(void *arg)
 {
-    int ep = (int)(long)arg;
+    (void)arg;
     struct epoll_event ev;
     struct timespec tmo = { 10, 0 };
-    return (void *)(long)epoll_pwait2(ep, &ev, 1, &tmo, NULL);
+    blocker_here(&pwait2_blocked, "the epoll_pwait2 waiter");
+    return (void *)(long)epoll_pwait2(pwait2_ep, &ev, 1, &tmo, NULL);
 }
 
 static void
@@ -299,8 +303,9 @@ check_epoll_pwait2(void)
     CHECK_ERR(epoll_pwait2(ep, out, 2, &bad, NULL), EINVAL);
 
     /* Woken by another thread's write, long before its 10 s timeout. */
-    pthread_t t = spawn(pwait2_waiter, (void *)(long)ep);
-    sleep_ns(20000000);
+    pwait2_ep = ep;
+    pthread_t t = spawn(pwait2_waiter, NULL);
+    wait_blocked(&pwait2_blocked, SYS_epoll_pwait2, "epoll_wait");
     t0 = now_ns(CLOCK_MONOTONIC);
     CHECK_EQ(write(p[1], "x", 1), 1);
     CHECK_EQ((long)join_within(t, 10), 1);
@@ -379,14 +384,14 @@ check_sendfile(void)
 struct spl {
     int in, out;
     size_t len;
-    atomic_int started;
+    struct blocker blocked;
 };
 
 static void *
 splicer(void *arg)
 {
     struct spl *sp = arg;
-    atomic_fetch_add(&sp->started, 1);
+    blocker_here(&sp->blocked, "the splicer");
     return (void *)(long)splice(sp->in, NULL, sp->out, NULL, sp->len, 0);
 }
 
@@ -398,10 +403,9 @@ check_splice(void)
     CHECK_OK(pipe(p));
 
     /* socket -> pipe: blocks until the peer sends. */
-    struct spl sp = { tcp[1], p[1], 4096, 0 };
+    struct spl sp = { tcp[1], p[1], 4096, { 0 } };
     pthread_t t = spawn(splicer, &sp);
-    WAIT_FOR(atomic_load(&sp.started), 10);
-    sleep_ns(30000000);
+    wait_blocked(&sp.blocked, SYS_splice, "splice");
     CHECK_EQ(pthread_tryjoin_np(t, NULL), EBUSY);
     CHECK_EQ(write(tcp[0], "hello", 5), 5);
     CHECK_EQ((long)join_within(t, 10), 5);
@@ -410,10 +414,9 @@ check_splice(void)
     CHECK_EQ(memcmp(buf, "hello", 5), 0);
 
     /* pipe -> socket: blocks until the pipe has data. */
-    struct spl sp2 = { p[0], tcp[1], 4096, 0 };
+    struct spl sp2 = { p[0], tcp[1], 4096, { 0 } };
     t = spawn(splicer, &sp2);
-    WAIT_FOR(atomic_load(&sp2.started), 10);
-    sleep_ns(30000000);
+    wait_blocked(&sp2.blocked, SYS_splice, "splice");
     CHECK_EQ(pthread_tryjoin_np(t, NULL), EBUSY);
     CHECK_EQ(write(p[1], "world!", 6), 6);
     CHECK_EQ((long)join_within(t, 10), 6);
@@ -511,14 +514,14 @@ check_splice_room(void)
 /* tee blocks until its input pipe has data. */
 struct teearg {
     int in, out;
-    atomic_int started;
+    struct blocker blocked;
 };
 
 static void *
 teer(void *arg)
 {
     struct teearg *ta = arg;
-    atomic_store(&ta->started, 1);
+    blocker_here(&ta->blocked, "the teer");
     return (void *)(long)tee(ta->in, ta->out, 100, 0);
 }
 
@@ -528,10 +531,9 @@ check_tee_blocks(void)
     int p[2], q[2];
     CHECK_OK(pipe(p));
     CHECK_OK(pipe(q));
-    struct teearg ta = { p[0], q[1], 0 };
+    struct teearg ta = { p[0], q[1], { 0 } };
     pthread_t t = spawn(teer, &ta);
-    WAIT_FOR(atomic_load(&ta.started), 10);
-    sleep_ns(30000000);
+    wait_blocked(&ta.blocked, SYS_tee, NULL);
     CHECK_EQ(pthread_tryjoin_np(t, NULL), EBUSY);
     CHECK_EQ(write(p[1], "abc", 3), 3);
     CHECK_EQ((long)join_within(t, 10), 3);
@@ -543,20 +545,19 @@ check_tee_blocks(void)
 
 /* ---- Many threads blocked at once, half in recvmmsg, half in splice. */
 
-static atomic_long many_started;
-
 struct one {
     int fd;                      /* recvmmsg: a UDP socket; splice: a pipe's read end */
     int out;                     /* splice: a socket to write into */
     int udp;
     struct sockaddr_in addr;
+    struct blocker blocked;
 };
 
 static void *
 many_worker(void *arg)
 {
     struct one *o = arg;
-    atomic_fetch_add(&many_started, 1);
+    blocker_here(&o->blocked, o->udp ? "a recvmmsg worker" : "a splice worker");
     if (o->udp) {
         char b[8];
         struct iovec iov = { b, sizeof b };
@@ -612,8 +613,10 @@ check_many(void)
         }
         t[i] = spawn(many_worker, &o[i]);
     }
-    WAIT_FOR(atomic_load(&many_started) == n, 60);
-    sleep_ns(100000000);
+    /* Count the OS threads once every one of them sits in its call. */
+    for (long i = 0; i < n; i++)
+        wait_blocked(&o[i].blocked, o[i].udp ? SYS_recvmmsg : SYS_splice,
+                     o[i].udp ? "recvmmsg" : "splice");
     check_green_threads(n);
     /* The splices' bytes are read as they come: the socket's buffer need not hold them all. */
     pthread_t d = spawn(drainer, (void *)(long)sink[1]);

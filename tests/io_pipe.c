@@ -10,6 +10,7 @@
 
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 
 static void
@@ -70,15 +71,18 @@ check_pingpong(void)
 }
 
 /* Many readers, one pipe each. */
-static atomic_long readers_started;
+struct own_pipe {
+    int fd[2];
+    struct blocker blocked;
+};
 
 static void *
 own_pipe_reader(void *arg)
 {
-    int fd = (int)(long)arg;
+    struct own_pipe *op = arg;
     unsigned char c = 0;
-    atomic_fetch_add(&readers_started, 1);
-    CHECK_EQ(read(fd, &c, 1), 1);
+    blocker_here(&op->blocked, "a reader of its own pipe");
+    CHECK_EQ(read(op->fd[0], &c, 1), 1);
     return (void *)(long)c;
 }
 
@@ -86,25 +90,25 @@ static void
 check_many_readers(void)
 {
     long n = scale(4000, 500);
-    int (*pipes)[2] = calloc((size_t)n, sizeof *pipes);
+    struct own_pipe *pipes = calloc((size_t)n, sizeof *pipes);
     pthread_t *t = calloc((size_t)n, sizeof *t);
     CHECK(pipes != NULL && t != NULL);
     for (long i = 0; i < n; i++) {
-        make_pipe(pipes[i]);
-        t[i] = spawn(own_pipe_reader, (void *)(long)pipes[i][0]);
+        make_pipe(pipes[i].fd);
+        t[i] = spawn(own_pipe_reader, &pipes[i]);
     }
-    /* They cannot finish before we write; count OS threads once they sit in read(). */
-    WAIT_FOR(atomic_load(&readers_started) == n, 30);
-    sleep_ns(50000000);
+    /* They cannot finish before we write; count OS threads once they all sit in read(). */
+    for (long i = 0; i < n; i++)
+        wait_blocked(&pipes[i].blocked, SYS_read, "IO read");
     check_green_threads(n);
     for (long i = n - 1; i >= 0; i--) {
         unsigned char c = (unsigned char)(i * 7);
-        CHECK_EQ(write(pipes[i][1], &c, 1), 1);
+        CHECK_EQ(write(pipes[i].fd[1], &c, 1), 1);
     }
     for (long i = 0; i < n; i++) {
         CHECK_EQ((long)join_within(t[i], 30), (unsigned char)(i * 7));
-        close(pipes[i][0]);
-        close(pipes[i][1]);
+        close(pipes[i].fd[0]);
+        close(pipes[i].fd[1]);
     }
     free(pipes);
     free(t);
@@ -118,7 +122,7 @@ static atomic_int shared_started;
 static void *
 shared_reader(void *arg)
 {
-    (void)arg;
+    blocker_here(arg, "a reader of the shared pipe");
     atomic_fetch_add(&shared_started, 1);
     char c;
     CHECK_EQ(read(shared[0], &c, 1), 1);
@@ -133,11 +137,15 @@ check_shared_pipe(void)
     for (int round = 0; round < 20; round++) {
         atomic_store(&shared_started, 0);
         pthread_t t[SHARED_READERS];
+        struct blocker blocked[SHARED_READERS];
+        memset(blocked, 0, sizeof blocked);
         for (int i = 0; i < SHARED_READERS; i++)
-            t[i] = spawn(shared_reader, NULL);
+            t[i] = spawn(shared_reader, &blocked[i]);
         WAIT_FOR(atomic_load(&shared_started) == SHARED_READERS, 10);
+        /* Every other round they are surely all blocked; else some may still be on the way. */
         if (round % 2)
-            sleep_ns(5000000);   /* sometimes they are surely all blocked */
+            for (int i = 0; i < SHARED_READERS; i++)
+                wait_blocked(&blocked[i], SYS_read, "IO read");
         char buf[SHARED_READERS];
         memset(buf, 's', sizeof buf);
         CHECK_EQ(write(shared[1], buf, sizeof buf), SHARED_READERS);
@@ -195,6 +203,7 @@ check_big_write(void)
 
 /* EOF wakes a blocked reader; readv works. */
 static int eof_pipe[2];
+static struct blocker eof_blocked;
 
 static void *
 eof_reader(void *arg)
@@ -206,6 +215,7 @@ eof_reader(void *arg)
     CHECK_EQ(memcmp(a, "abc", 3), 0);
     CHECK_EQ(memcmp(b, "defgh", 5), 0);
     char c;
+    blocker_here(&eof_blocked, "the EOF reader");
     return (void *)(long)read(eof_pipe[0], &c, 1);
 }
 
@@ -215,7 +225,7 @@ check_eof(void)
     make_pipe(eof_pipe);
     pthread_t t = spawn(eof_reader, NULL);
     CHECK_EQ(write(eof_pipe[1], "abcdefgh", 8), 8);
-    sleep_ns(10000000);
+    wait_blocked(&eof_blocked, SYS_read, "IO read");
     close(eof_pipe[1]);
     CHECK_EQ((long)join_within(t, 10), 0);
     close(eof_pipe[0]);
@@ -267,7 +277,7 @@ check_nonblocking_and_epipe(void)
 /* A write larger than the pipe blocks after filling it; a signal then ends it with the count
  * written so far (pipe(7), signal(7): a partial transfer is not restarted). */
 static atomic_int handled;
-static atomic_int writing;
+static struct blocker writer_blocked;
 
 static void
 on_usr1(int sig)
@@ -283,7 +293,7 @@ signalled_writer(void *arg)
     size_t len = 1 << 20;
     char *buf = calloc(1, len);
     CHECK(buf != NULL);
-    atomic_store(&writing, 1);
+    blocker_here(&writer_blocked, "the signalled writer");
     ssize_t n = write(fd, buf, len);
     free(buf);
     return (void *)n;
@@ -303,8 +313,8 @@ check_partial_write_signal(void)
     long cap = fcntl(fd[1], F_GETPIPE_SZ);
     CHECK(cap > 0);
     pthread_t t = spawn(signalled_writer, &fd[1]);
-    WAIT_FOR(atomic_load(&writing), 10);
-    sleep_ns(100000000);                      /* the pipe is full and the writer waits */
+    /* The pipe is full and the writer waits. */
+    wait_blocked(&writer_blocked, SYS_write, "IO write");
     CHECK_OK(pthread_kill(t, SIGUSR1));
     ssize_t n = (ssize_t)join_within(t, 10);
     fprintf(stderr, "partial write: %zd of %d bytes, pipe capacity %ld\n", n, 1 << 20, cap);

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/syscall.h>
 
 static void
 check_timeouts(void)
@@ -119,14 +120,14 @@ struct wake {
     int p[2];
     int kind;
     int ep;
-    atomic_int started;
+    struct blocker blocked;
 };
 
 static void *
 waker_target(void *arg)
 {
     struct wake *w = arg;
-    atomic_store(&w->started, 1);
+    blocker_here(&w->blocked, "the waiter");
     if (w->kind == 0) {
         struct pollfd pfd = { .fd = w->p[0], .events = POLLIN };
         CHECK_EQ(poll(&pfd, 1, 10000), 1);
@@ -155,6 +156,10 @@ waker_target(void *arg)
 static void
 check_wakeups(void)
 {
+    /* The system call each kind sleeps in natively (glibc's select is pselect6), and the
+     * runtime's wait reason. */
+    static const long nrs[4] = { SYS_poll, SYS_pselect6, SYS_epoll_wait, SYS_poll };
+    static const char *const reasons[4] = { "poll", "select", "epoll_wait", "poll" };
     for (int kind = 0; kind < 4; kind++) {
         struct wake w = { .kind = kind };
         CHECK_OK(pipe(w.p));
@@ -166,8 +171,7 @@ check_wakeups(void)
         }
         long long t0 = now_ns(CLOCK_MONOTONIC);
         pthread_t t = spawn(waker_target, &w);
-        WAIT_FOR(atomic_load(&w.started), 10);
-        sleep_ns(20000000);
+        wait_blocked(&w.blocked, nrs[kind], reasons[kind]);
         CHECK_EQ(write(w.p[1], "w", 1), 1);
         join_within(t, 20);
         CHECK(now_ns(CLOCK_MONOTONIC) - t0 < 5000000000LL);
@@ -179,17 +183,20 @@ check_wakeups(void)
 }
 
 /* Many threads in poll at once, each on its own pipe. */
-static atomic_long pollers_started;
+struct polled_pipe {
+    int fd[2];
+    struct blocker blocked;
+};
 
 static void *
 poller(void *arg)
 {
-    int fd = (int)(long)arg;
-    struct pollfd pfd = { .fd = fd, .events = POLLIN };
-    atomic_fetch_add(&pollers_started, 1);
+    struct polled_pipe *pp = arg;
+    struct pollfd pfd = { .fd = pp->fd[0], .events = POLLIN };
+    blocker_here(&pp->blocked, "a poller");
     CHECK_EQ(poll(&pfd, 1, 30000), 1);
     char c;
-    CHECK_EQ(read(fd, &c, 1), 1);
+    CHECK_EQ(read(pp->fd[0], &c, 1), 1);
     return NULL;
 }
 
@@ -197,22 +204,23 @@ static void
 check_many_pollers(void)
 {
     long n = scale(2000, 300);
-    int (*pipes)[2] = calloc((size_t)n, sizeof *pipes);
+    struct polled_pipe *pipes = calloc((size_t)n, sizeof *pipes);
     pthread_t *t = calloc((size_t)n, sizeof *t);
     CHECK(pipes != NULL && t != NULL);
     for (long i = 0; i < n; i++) {
-        CHECK_OK(pipe(pipes[i]));
-        t[i] = spawn(poller, (void *)(long)pipes[i][0]);
+        CHECK_OK(pipe(pipes[i].fd));
+        t[i] = spawn(poller, &pipes[i]);
     }
-    WAIT_FOR(atomic_load(&pollers_started) == n, 30);
-    sleep_ns(50000000);
+    /* Count the OS threads once every one of them waits in poll. */
+    for (long i = 0; i < n; i++)
+        wait_blocked(&pipes[i].blocked, SYS_poll, "poll");
     check_green_threads(n);
     for (long i = 0; i < n; i++)
-        CHECK_EQ(write(pipes[i][1], "p", 1), 1);
+        CHECK_EQ(write(pipes[i].fd[1], "p", 1), 1);
     for (long i = 0; i < n; i++) {
         join_within(t[i], 30);
-        close(pipes[i][0]);
-        close(pipes[i][1]);
+        close(pipes[i].fd[0]);
+        close(pipes[i].fd[1]);
     }
     free(pipes);
     free(t);

@@ -12,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 static int
 fl(int fd)
@@ -77,12 +78,14 @@ check_socketpair(void)
 static int listener;
 static struct sockaddr_in listen_addr;
 static atomic_int served[ACCEPTORS];
+static struct blocker acceptor_blocked[ACCEPTORS];
 
 static void *
 acceptor(void *arg)
 {
     long me = (long)arg;
     for (;;) {
+        blocker_here(&acceptor_blocked[me], "an acceptor");
         int c = accept(listener, NULL, NULL);
         CHECK(c >= 0);
         CHECK_EQ(fl(c) & O_NONBLOCK, 0);
@@ -134,6 +137,9 @@ check_tcp_acceptors(void)
     pthread_t a[ACCEPTORS], c[CLIENT_THREADS];
     for (long i = 0; i < ACCEPTORS; i++)
         a[i] = spawn(acceptor, (void *)i);
+    /* The clients come once every acceptor is blocked in accept(). */
+    for (int i = 0; i < ACCEPTORS; i++)
+        wait_blocked(&acceptor_blocked[i], SYS_accept, "accept");
     for (long i = 0; i < CLIENT_THREADS; i++)
         c[i] = spawn(client, (void *)i);
     for (int i = 0; i < CLIENT_THREADS; i++)
@@ -187,6 +193,8 @@ check_rcvtimeo(void)
 /* UDP: a blocked recvfrom woken by sendto from another thread. */
 static int udp;
 
+static struct blocker udp_blocked;
+
 static void *
 udp_receiver(void *arg)
 {
@@ -194,6 +202,7 @@ udp_receiver(void *arg)
     char buf[32];
     struct sockaddr_in from;
     socklen_t flen = sizeof from;
+    blocker_here(&udp_blocked, "the UDP receiver");
     ssize_t r = recvfrom(udp, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen);
     CHECK_EQ(r, 5);
     CHECK_EQ(memcmp(buf, "hello", 5), 0);
@@ -213,7 +222,7 @@ check_udp(void)
     socklen_t len = sizeof a;
     CHECK_OK(getsockname(udp, (struct sockaddr *)&a, &len));
     pthread_t t = spawn(udp_receiver, NULL);
-    sleep_ns(10000000);
+    wait_blocked(&udp_blocked, SYS_recvfrom, "IO read");
     int s = socket(AF_INET, SOCK_DGRAM, 0);
     CHECK(s >= 0);
     CHECK_EQ(sendto(s, "hello", 5, 0, (struct sockaddr *)&a, sizeof a), 5);
@@ -224,12 +233,14 @@ check_udp(void)
 
 /* shutdown(SHUT_WR) by the peer wakes a blocked reader with EOF. */
 static int sh[2];
+static struct blocker eof_blocked;
 
 static void *
 eof_reader(void *arg)
 {
     (void)arg;
     char c;
+    blocker_here(&eof_blocked, "the EOF reader");
     return (void *)(long)read(sh[0], &c, 1);
 }
 
@@ -238,7 +249,7 @@ check_shutdown(void)
 {
     CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sh));
     pthread_t t = spawn(eof_reader, NULL);
-    sleep_ns(10000000);
+    wait_blocked(&eof_blocked, SYS_read, "IO read");
     CHECK_OK(shutdown(sh[1], SHUT_WR));
     CHECK_EQ((long)join_within(t, 10), 0);
     close(sh[0]);

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 
 static __thread volatile sig_atomic_t got_usr1;
 static atomic_int handler_calls;
@@ -26,7 +27,7 @@ on_usr1(int sig)
 /* A thread that parks until a byte arrives, returning whether its own handler flag was set. */
 struct parked {
     int go[2];
-    int ready[2];
+    struct blocker blocked;
     sigset_t mask_at_start;
     int flag_polls;
 };
@@ -36,20 +37,20 @@ parked_thread(void *arg)
 {
     struct parked *p = arg;
     CHECK_OK(pthread_sigmask(SIG_BLOCK, NULL, &p->mask_at_start));
-    char c = 'r';
-    CHECK_EQ(write(p->ready[1], &c, 1), 1);
+    char c;
+    blocker_here(&p->blocked, "the parked thread");
     CHECK_EQ(read(p->go[0], &c, 1), 1);
     return (void *)(long)got_usr1;
 }
 
+/* Start a parked thread; returns once it is blocked in its read. */
 static pthread_t
 start_parked(struct parked *p)
 {
     CHECK_OK(pipe(p->go));
-    CHECK_OK(pipe(p->ready));
+    blocker_clear(&p->blocked);
     pthread_t t = spawn(parked_thread, p);
-    char c;
-    CHECK_EQ(read(p->ready[0], &c, 1), 1);
+    wait_blocked(&p->blocked, SYS_read, "IO read");
     return t;
 }
 
@@ -61,8 +62,6 @@ finish_parked(struct parked *p, pthread_t t)
     long r = (long)join_within(t, 10);
     close(p->go[0]);
     close(p->go[1]);
-    close(p->ready[0]);
-    close(p->ready[1]);
     return r;
 }
 

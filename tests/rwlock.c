@@ -7,6 +7,7 @@
 #include "check.h"
 
 #include <stdatomic.h>
+#include <sys/syscall.h>
 
 /* Several readers inside at once: each waits (bounded) until all of them are in. */
 #define READERS 4
@@ -218,10 +219,10 @@ check_deadlock(void)
     CHECK_OK(pthread_rwlock_unlock(&rw));
 }
 
-/* A writer that announces itself on a pipe, then blocks in wrlock behind a reader. */
+/* A writer that blocks in wrlock behind a reader. */
 struct pending_writer {
     pthread_rwlock_t *lock;
-    int about_to_lock[2];
+    struct blocker blocked;
     atomic_int acquired;
 };
 
@@ -229,8 +230,7 @@ static void *
 blocked_writer(void *arg)
 {
     struct pending_writer *w = arg;
-    char c = 'w';
-    CHECK_EQ(write(w->about_to_lock[1], &c, 1), 1);
+    blocker_here(&w->blocked, "the pending writer");
     CHECK_OK(pthread_rwlock_wrlock(w->lock));
     atomic_store(&w->acquired, 1);
     CHECK_OK(pthread_rwlock_unlock(w->lock));
@@ -253,29 +253,20 @@ check_kind(int kind)
     struct holder r1;
     start_holder(&r1, &lock, 0);
     struct pending_writer w = { .lock = &lock };
-    CHECK_OK(pipe(w.about_to_lock));
     pthread_t wt = spawn(blocked_writer, &w);
-    char c;
-    CHECK_EQ(read(w.about_to_lock[0], &c, 1), 1);
+    /* The writer is queued: blocked in wrlock behind r1. */
+    wait_blocked(&w.blocked, SYS_futex, "rwlock write");
 
     if (kind == PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP) {
-        /* Once the writer waits, new readers are refused; poll until it has queued. */
-        long long until = now_ns(CLOCK_MONOTONIC) + 10000000000LL;
-        int rc;
-        while ((rc = pthread_rwlock_tryrdlock(&lock)) == 0) {
-            CHECK_OK(pthread_rwlock_unlock(&lock));
-            CHECK(now_ns(CLOCK_MONOTONIC) < until);
-            sleep_ns(1000000);
-        }
-        CHECK_EQ(rc, EBUSY);
+        /* Once the writer waits, new readers are refused. */
+        CHECK_ERR(pthread_rwlock_tryrdlock(&lock), EBUSY);
         struct timespec dl = deadline_in(CLOCK_REALTIME, 50000000);
         CHECK_ERR(pthread_rwlock_timedrdlock(&lock, &dl), ETIMEDOUT);
         dl = deadline_in(CLOCK_MONOTONIC, 20000000);
         CHECK_ERR(pthread_rwlock_clockrdlock(&lock, CLOCK_MONOTONIC, &dl), ETIMEDOUT);
         CHECK_EQ(atomic_load(&w.acquired), 0);
     } else {
-        /* Reader preference: with the writer (most likely) queued, readers still get in. */
-        sleep_ns(20000000);
+        /* Reader preference: with the writer queued, readers still get in. */
         CHECK_OK(pthread_rwlock_tryrdlock(&lock));
         CHECK_OK(pthread_rwlock_unlock(&lock));
         struct timespec dl = deadline_in(CLOCK_REALTIME, 1000000000);
@@ -286,8 +277,6 @@ check_kind(int kind)
     stop_holder(&r1);
     join_within(wt, 10);
     CHECK_EQ(atomic_load(&w.acquired), 1);
-    close(w.about_to_lock[0]);
-    close(w.about_to_lock[1]);
     CHECK_OK(pthread_rwlock_destroy(&lock));
 }
 

@@ -1,12 +1,15 @@
 /* tests/signal_process_read.c
  * Behaviour: SIGALRM sent to the process (alarm) interrupts the main thread parked in read()
  * on an empty pipe: without SA_RESTART read fails with EINTR after the handler ran; with
- * SA_RESTART it restarts and returns the data written later by another thread.
+ * SA_RESTART it restarts and returns the data written later by another thread. That other
+ * thread arms the alarm once it sees main blocked in read, and writes only once the handler
+ * has run and main is blocked in read again.
  */
 #include "check.h"
 
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/syscall.h>
 
 static atomic_int alarms;
 
@@ -18,13 +21,21 @@ on_alarm(int sig)
 }
 
 static int pipefd[2];
+static struct blocker main_blocked;
 
+/* A second thread, as in a server: the signal goes to the process, not to a thread. */
 static void *
-late_writer(void *arg)
+alarmer(void *arg)
 {
-    (void)arg;
-    sleep_ns(1500000000LL);
-    CHECK_EQ(write(pipefd[1], "y", 1), 1);
+    int restart = (int)(long)arg;
+    wait_blocked(&main_blocked, SYS_read, "IO read");
+    alarm(1);
+    WAIT_FOR(atomic_load(&alarms) == 1 + restart, 10);
+    if (restart) {
+        /* The handler ran and read went on: blocked again, then the data. */
+        wait_blocked(&main_blocked, SYS_read, "IO read");
+        CHECK_EQ(write(pipefd[1], "y", 1), 1);
+    }
     return NULL;
 }
 
@@ -45,23 +56,21 @@ main(void)
     char c;
 
     CHECK_OK(pipe(pipefd));
-    /* A second thread exists, as in a server: the signal goes to the process. */
-    pthread_t w = spawn(late_writer, NULL);
-
     install(0);
-    alarm(1);
+    pthread_t w = spawn(alarmer, (void *)0L);
+    blocker_here(&main_blocked, "the main thread");
     errno = 0;
     CHECK_EQ(read(pipefd[0], &c, 1), -1);
     CHECK_EQ(errno, EINTR);
     CHECK_EQ(atomic_load(&alarms), 1);
     fprintf(stderr, "read interrupted by SIGALRM: EINTR\n");
+    join_within(w, 10);
 
     /* With SA_RESTART: the handler runs and read goes on until the writer's byte comes. */
-    join_within(w, 10);
-    CHECK_EQ(read(pipefd[0], &c, 1), 1);      /* the first writer's byte */
-    w = spawn(late_writer, NULL);
     install(SA_RESTART);
-    alarm(1);
+    blocker_clear(&main_blocked);
+    w = spawn(alarmer, (void *)1L);
+    blocker_here(&main_blocked, "the main thread");
     CHECK_EQ(read(pipefd[0], &c, 1), 1);
     CHECK_EQ(c, 'y');
     CHECK_EQ(atomic_load(&alarms), 2);

@@ -9,6 +9,7 @@
 
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/syscall.h>
 
 static _Thread_local int handled_here;
 static atomic_int handled;
@@ -21,19 +22,16 @@ on_usr(int sig)
     atomic_fetch_add(&handled, 1);
 }
 
-static atomic_int waiting;
-
 /* Blocks SIGUSR1, then waits in sigsuspend with an empty mask. */
 static void *
 suspender(void *arg)
 {
-    (void)arg;
     sigset_t usr1, empty, now;
     sigemptyset(&usr1);
     sigaddset(&usr1, SIGUSR1);
     sigemptyset(&empty);
     CHECK_OK(pthread_sigmask(SIG_BLOCK, &usr1, NULL));
-    atomic_fetch_add(&waiting, 1);
+    blocker_here(arg, "the suspender");
     CHECK_EQ(sigsuspend(&empty), -1);
     CHECK_EQ(errno, EINTR);
     CHECK_EQ(handled_here, 1);
@@ -67,20 +65,11 @@ pending_suspender(void *arg)
 static void *
 pauser(void *arg)
 {
-    (void)arg;
-    atomic_fetch_add(&waiting, 1);
+    blocker_here(arg, "a pauser");
     CHECK_EQ(pause(), -1);
     CHECK_EQ(errno, EINTR);
     CHECK_EQ(handled_here, 1);
     return NULL;
-}
-
-/* The target is in its wait once the counter moved and a moment passed (a signal sent just
- * before the wait would be handled first and the wait would then never end). */
-static void
-settle(void)
-{
-    sleep_ns(50000000);
 }
 
 int
@@ -94,9 +83,11 @@ main(void)
     CHECK_OK(sigaction(SIGUSR1, &sa, NULL));
     CHECK_OK(sigaction(SIGUSR2, &sa, NULL));
 
-    pthread_t t = spawn(suspender, NULL);
-    WAIT_FOR(atomic_load(&waiting) == 1, 10);
-    settle();
+    /* A signal sent before the wait would be handled first and the wait would then never
+     * end: each signal goes to a thread seen in its wait. */
+    struct blocker suspender_blocked = { 0 };
+    pthread_t t = spawn(suspender, &suspender_blocked);
+    wait_blocked(&suspender_blocked, SYS_rt_sigsuspend, NULL);
     CHECK_OK(pthread_kill(t, SIGUSR1));
     join_within(t, 10);
 
@@ -109,12 +100,12 @@ main(void)
     /* Many threads in pause at once. */
     long n = scale(1000, 1000);
     pthread_t *ts = calloc((size_t)n, sizeof *ts);
-    CHECK(ts != NULL);
-    atomic_store(&waiting, 0);
+    struct blocker *blocked = calloc((size_t)n, sizeof *blocked);
+    CHECK(ts != NULL && blocked != NULL);
     for (long i = 0; i < n; i++)
-        ts[i] = spawn(pauser, NULL);
-    WAIT_FOR(atomic_load(&waiting) == n, 30);
-    settle();
+        ts[i] = spawn(pauser, &blocked[i]);
+    for (long i = 0; i < n; i++)
+        wait_blocked(&blocked[i], SYS_pause, NULL);
     check_green_threads(n + 1);
     int before = atomic_load(&handled);
     for (long i = 0; i < n; i++)
@@ -123,5 +114,6 @@ main(void)
         join_within(ts[i], 30);
     CHECK_EQ(atomic_load(&handled) - before, n);
     free(ts);
+    free(blocked);
     return 0;
 }

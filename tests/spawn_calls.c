@@ -5,8 +5,10 @@
  * vfork whose child calls dup2 and close before exec (the close of a descriptor a parent
  * thread is blocked on must not touch the parent: that thread later reads its data);
  * posix_spawn with dup2 file actions, the exec'd child reading an inherited blocking pipe;
- * posix_spawnp; system() running 300 ms while, with GREENRUN_PROCS=1, another thread keeps
- * ticking every millisecond; open() of a FIFO waiting 300 ms for its writer, likewise.
+ * posix_spawnp; system() running 300 ms (its shell waits for a line from a FIFO) while, with
+ * GREENRUN_PROCS=1, another thread keeps ticking every millisecond; open() of a FIFO waiting
+ * 300 ms for its writer, likewise. The 300 ms count from the moment the main thread is seen
+ * blocked in the call.
  * popen and pclose read a child's output and its status.
  * forkpty and daemon fork without the PLT: their children still create threads and do I/O.
  * posix_spawn has two ABIs: a program linked against the old one (glibc 2.2.5) still gets a
@@ -16,8 +18,8 @@
 
 #include <pty.h>
 #include <spawn.h>
-#include <stdatomic.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 extern char **environ;
@@ -37,16 +39,16 @@ struct reader {
     int fd[2];
     pthread_t t;
     char got;
+    struct blocker blocked;
 };
 
 static struct reader readers[READERS];
-static atomic_int readers_in;
 
 static void *
 reader_main(void *arg)
 {
     struct reader *r = arg;
-    atomic_fetch_add(&readers_in, 1);
+    blocker_here(&r->blocked, "a parent's reader");
     CHECK_EQ(read(r->fd[0], &r->got, 1), 1);
     return NULL;
 }
@@ -162,12 +164,13 @@ do_spawn(void *arg)
     posix_spawn_file_actions_destroy(&fa);
     close(in[0]);
     close(out[1]);
-    /* Written in pieces, slowly: the child's reads block in between. */
+    /* Written in pieces, each once the child sleeps waiting for it: its reads block in
+     * between. (Under greenrun the child runs green too and sleeps in the runtime's wait.) */
     for (int i = 1; i <= 10; i++) {
         char line[16];
         int len = snprintf(line, sizeof line, "%d\n", i);
+        wait_process_blocked(pid, test_green() ? -1 : SYS_read, "the spawned shell");
         CHECK_EQ(write(in[1], line, (size_t)len), len);
-        sleep_ns(10000000);
     }
     close(in[1]);
     char buf[32] = { 0 };
@@ -294,20 +297,40 @@ spawn_abis(void)
     CHECK_OK(unlink(path));
 }
 
-/* ---- A FIFO's open waits for the other end. */
+/* ---- Blocked 300 ms: in system(), and in open() of a FIFO, until a writer opens it. */
 
 static char fifo_path[64];
+static struct blocker main_blocked;
 
+struct hold {
+    long nr;                     /* the system call main sleeps in */
+    const char *what;
+};
+
+/* Once main sleeps in the call, count the ticks over 300 ms, then open the FIFO for writing
+ * (which ends the block) and write a line. */
 static void *
 late_fifo_writer(void *arg)
 {
-    (void)arg;
+    struct hold *h = arg;
+    wait_blocked(&main_blocked, h->nr, NULL);
+    struct tick_window w = tick_window_open();
     sleep_ns(300000000);
+    check_ticked(tick_window_since(w), h->what);
     int fd = open(fifo_path, O_WRONLY);
     CHECK(fd >= 0);
-    CHECK_EQ(write(fd, "f", 1), 1);
+    CHECK_EQ(write(fd, "f\n", 2), 2);
     close(fd);
     return NULL;
+}
+
+static pthread_t
+start_fifo_writer(struct hold *h)
+{
+    blocker_clear(&main_blocked);
+    pthread_t t = spawn(late_fifo_writer, h);
+    blocker_here(&main_blocked, "the main thread");
+    return t;
 }
 
 int
@@ -318,32 +341,40 @@ main(void)
         CHECK_OK(pipe(readers[i].fd));
         readers[i].t = spawn(reader_main, &readers[i]);
     }
-    WAIT_FOR(atomic_load(&readers_in) == READERS, 10);
+    for (int i = 0; i < READERS; i++)
+        wait_blocked(&readers[i].blocked, SYS_read, "IO read");
     check_green_threads(READERS + 2);
 
     join_within(spawn(do_fork_child, NULL), 30);
     join_within(spawn(do_vfork, NULL), 30);
+    /* Reader 0 is still blocked, untouched by the vfork child's close of its descriptor (a
+     * reader woken by it would have failed its read). */
+    wait_blocked(&readers[0].blocked, SYS_read, "IO read");
     join_within(spawn(do_spawn, NULL), 30);
     spawn_abis();
     join_within(spawn(do_forkpty, NULL), 30);
     check_daemon();
 
-    /* system(): the shell sleeps 300 ms. */
-    long before = ticker_now();
-    int status = system("sleep 0.3; exit 5");
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 5);
-    check_ticked(before, "system");
-
-    /* open() of a FIFO. */
     char dir[] = "/tmp/greenrun-fifo-XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     snprintf(fifo_path, sizeof fifo_path, "%s/f", dir);
     CHECK_OK(mkfifo(fifo_path, 0600));
-    pthread_t w = spawn(late_fifo_writer, NULL);
-    before = ticker_now();
+
+    /* system(): the shell waits to read a line from the FIFO, 300 ms after main is seen
+     * waiting for it. */
+    struct hold sys_hold = { SYS_wait4, "system" };
+    pthread_t w = start_fifo_writer(&sys_hold);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "read x < '%s'; [ \"$x\" = f ] && exit 5; exit 1", fifo_path);
+    int status = system(cmd);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 5);
+    join_within(w, 10);
+
+    /* open() of a FIFO waits for its writer. */
+    struct hold open_hold = { SYS_openat, "open(FIFO)" };
+    w = start_fifo_writer(&open_hold);
     int fd = open(fifo_path, O_RDONLY);
     CHECK(fd >= 0);
-    check_ticked(before, "open(FIFO)");
     char c;
     CHECK_EQ(read(fd, &c, 1), 1);
     CHECK_EQ(c, 'f');

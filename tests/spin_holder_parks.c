@@ -41,6 +41,8 @@ static void *
 spinner(void *arg)
 {
     int round = (int)(long)arg;
+    /* Held: this one will spin in pthread_spin_lock (the holder waits for all to get here). */
+    CHECK_ERR(pthread_spin_trylock(&lock), EBUSY);
     atomic_fetch_add(&spinners_started, 1);
     CHECK_OK(pthread_spin_lock(&lock));
     if (atomic_load(&holder_released) < round + 1)
