@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/boot.h"
+#include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/timer.h"
 
