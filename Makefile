@@ -70,6 +70,8 @@ UNIT_CFLAGS := -std=gnu11 -O1 -g -pthread $(WARN) -Werror
 UNIT_SRCS_config   := preload/config.c
 UNIT_SRCS_timer    := runtime/timer.c runtime/mem.c runtime/lock.c runtime/sys_linux.c \
                       runtime/debug.c
+UNIT_SRCS_blockrec := runtime/blockrec.c runtime/lock.c runtime/sys_linux.c runtime/debug.c
+UNIT_SRCS_print    := runtime/debug.c runtime/sys_linux.c
 
 # Whether a clang-format difference fails make lint (and so make check and make test). 0
 # until the tree has been formatted once (issue 8, after the big file splits): then set 1.
