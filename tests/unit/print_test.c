@@ -143,8 +143,10 @@ expect_one(int line, struct one o, const char *want)
     expect_sizes(line, want, fmt_one, &o);
 }
 
-#define S(f, k, v, want) expect_one(__LINE__, (struct one){ .fmt = (f), .kind = (k), .s = (v) }, want)
-#define U(f, k, v, want) expect_one(__LINE__, (struct one){ .fmt = (f), .kind = (k), .u = (v) }, want)
+#define S(f, k, v, want) \
+    expect_one(__LINE__, (struct one){ .fmt = (f), .kind = (k), .s = (v) }, want)
+#define U(f, k, v, want) \
+    expect_one(__LINE__, (struct one){ .fmt = (f), .kind = (k), .u = (v) }, want)
 
 static void
 test_signed(void)
@@ -213,8 +215,7 @@ test_pointer_string_char(void)
     expect_one(__LINE__, (struct one){ .fmt = "%p", .kind = K_PTR, .p = NULL }, "0x0");
     expect_one(__LINE__, (struct one){ .fmt = "%p", .kind = K_PTR, .p = (void *)UINTPTR_MAX },
                "0xffffffffffffffff");
-    expect_one(__LINE__, (struct one){ .fmt = "[%s]", .kind = K_STR, .str = "hello" },
-               "[hello]");
+    expect_one(__LINE__, (struct one){ .fmt = "[%s]", .kind = K_STR, .str = "hello" }, "[hello]");
     expect_one(__LINE__, (struct one){ .fmt = "[%s]", .kind = K_STR, .str = "" }, "[]");
     expect_one(__LINE__, (struct one){ .fmt = "%s", .kind = K_STR, .str = null_str }, "(null)");
     S("%c", K_CHAR, 'A', "A");
@@ -233,8 +234,7 @@ fmt_mixed(char *buf, size_t size, void *arg)
 {
     (void)arg;
     return gr_snprint(buf, size, "greenrun: %s m%ld p%d g%llu at %p: %x%c%zu%%", "fatal", -3L,
-                      INT_MIN, 18446744073709551615ULL, (void *)0x1234, 0xabcu, '!',
-                      (size_t)12);
+                      INT_MIN, 18446744073709551615ULL, (void *)0x1234, 0xabcu, '!', (size_t)12);
 }
 
 static void

@@ -50,14 +50,14 @@ gr_throw(const char *msg)
 static int passed;
 static int failed;
 
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (c) {                                                                                   \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            printf("FAIL line %d: %s\n", __LINE__, #c);                                            \
-        }                                                                                          \
+#define CHECK(c)                                        \
+    do {                                                \
+        if (c) {                                        \
+            passed++;                                   \
+        } else {                                        \
+            failed++;                                   \
+            printf("FAIL line %d: %s\n", __LINE__, #c); \
+        }                                               \
     } while (0)
 
 /* struct p is cache-line aligned: static objects keep it so (calloc would not). */
@@ -335,13 +335,13 @@ test_throw(void)
 #define NTHIEVES 3
 
 static struct g *gbig;
-static uint8_t *taken;           /* atomic: times each G was taken */
+static uint8_t *taken; /* atomic: times each G was taken */
 static uint64_t ng;
-static uint64_t consumed;        /* atomic */
-static uint64_t duplicates;      /* atomic */
-static uint64_t bad_ids;         /* atomic */
-static uint64_t from_steal;      /* atomic: Gs a thief's gr_runq_steal returned */
-static uint64_t from_global;     /* atomic: Gs that came out of the global queue */
+static uint64_t consumed;    /* atomic */
+static uint64_t duplicates;  /* atomic */
+static uint64_t bad_ids;     /* atomic */
+static uint64_t from_steal;  /* atomic: Gs a thief's gr_runq_steal returned */
+static uint64_t from_global; /* atomic: Gs that came out of the global queue */
 
 struct worker {
     struct p *pp;
@@ -475,7 +475,7 @@ thief_main(void *arg)
 static void
 test_contention(void)
 {
-    const char *env = getenv("RUNQ_TEST_GS");   /* default 1,000,000; 1.5 s under valgrind */
+    const char *env = getenv("RUNQ_TEST_GS"); /* default 1,000,000; 1.5 s under valgrind */
 
     ng = env != NULL ? strtoull(env, NULL, 10) : 1000000;
     reset();
