@@ -416,6 +416,9 @@ owner_main(void *arg)
             gr_runq_put(pp, &gbig[k], (rnd(w) & 3) == 0);
         if ((r & 0xff000) == 0)
             __atomic_store_n(&pp->status, (r & 0x100000) ? P_IDLE : P_RUNNING, __ATOMIC_RELAXED);
+        /* Let the thieves in now and then: valgrind runs one thread at a time. */
+        if ((r & 0x3ff) == 0)
+            sched_yield();
         uint32_t gets = rnd(w) % 4;
         for (uint32_t i = 0; i < gets; i++) {
             struct g *gp = gr_runq_get(pp);
