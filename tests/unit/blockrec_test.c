@@ -16,8 +16,10 @@
 #include <string.h>
 
 #include "runtime/blockrec.h"
+#include "runtime/sched.h"
 
-/* debug.c asks whether the scheduler is up before it names the M/P/G in gr_throw. */
+/* lock.c asks for the current G (NULL: not an M), debug.c whether the scheduler is up. */
+__thread struct g *gr_curg __attribute__((tls_model("initial-exec")));
 bool gr_sched_booted(void);
 bool
 gr_sched_booted(void)

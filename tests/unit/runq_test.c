@@ -17,24 +17,45 @@
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/debug.h"
+#include "runtime/lock.h"
 #include "runtime/runq.h"
 #include "runtime/sched.h"
 
 #define RING 256
 
-/* What runq.c reaches of the rest of the runtime. */
+/* What runq.c and lock.c reach of the rest of the runtime: the scheduler's state, the current
+ * G (NULL: not an M, so lock ranks are kept per thread), printing and failures. */
 struct gr_sched gr_sched;
+__thread struct g *gr_curg __attribute__((tls_model("initial-exec")));
+
+void
+gr_print(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
+void
+gr_assert_fail(const char *expr, const char *file, int line)
+{
+    fprintf(stderr, "runq_test: assertion failed: %s at %s:%d\n", expr, file, line);
+    abort();
+}
 
 static jmp_buf throw_jmp;
 static int throw_armed;
 static const char *thrown;
 
-GR_NORETURN void gr_throw(const char *msg);
 void
 gr_throw(const char *msg)
 {
@@ -75,8 +96,11 @@ reset(void)
         ps[i].status = P_RUNNING;
     }
     memset(gsmall, 0, sizeof(gsmall));
-    for (int i = 0; i < NG_SMALL; i++)
+    for (int i = 0; i < NG_SMALL; i++) {
         gsmall[i].goid = (uint64_t)i;
+        gsmall[i].status = G_RUNNABLE;
+    }
+    gr_lock_init(&gr_sched.lock, GR_RANK_SCHED);
     gr_sched.runqhead = gr_sched.runqtail = NULL;
     gr_sched.runqsize = 0;
     gr_sched.nprocs = NP;
@@ -488,8 +512,10 @@ test_contention(void)
         CHECK(!"out of memory");
         return;
     }
-    for (uint64_t i = 0; i < ng; i++)
+    for (uint64_t i = 0; i < ng; i++) {
         gbig[i].goid = i;
+        gbig[i].status = G_RUNNABLE;
+    }
 
     owner = (struct worker){ .pp = &ps[0], .rnd = 0x9e3779b97f4a7c15ull };
     for (int i = 0; i < NTHIEVES; i++)
