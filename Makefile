@@ -1,29 +1,45 @@
 # greenrun: one non-recursive Makefile.
 #
 #   make            build build/libgreenrun.so and build/greenrun (the launcher)
-#   make test       install missing Debian packages (as root), build, run every test
-#   make demo       the same set-up, then the main job: a server of threads under greenrun
+#   make test       make deps, then make check: what CI runs
+#   make deps       install missing Debian packages (as root; otherwise list them)
+#   make check      build both flavours, lint, unit tests, then every test against the release
+#                   library and again against the debug library; needs no apt
+#   make demo       the set-up of make deps, then the main job: a server of threads under greenrun
 #   make bench      the benchmark suite (bench/bench.mk); make bench-quick for one minute
-#   make debug      GR_DEBUG=1 build (assertions) in build-debug/
-#   make check-unit white-box unit tests of runtime pieces, under valgrind
-#   make lint       layering and export checks
+#   make debug      GR_DEBUG=1 (assertions), -O1, UBSan in trap mode: build-debug/
+#   make check-unit white-box unit tests of runtime pieces: under valgrind, then built with
+#                   ASan and UBSan
+#   make lint       layering and export checks of both flavours, clang-format check
+#   make format     rewrite the files clang-format would change (scripts/format.sh)
+#
+# Warnings are errors everywhere. CFLAGS, empty by default, is added last to every C compile
+# of the library and the launcher, so `make CFLAGS=-Wno-error` is the escape hatch for a
+# newer compiler; the optimisation level is OPT.
 
 ARCH      ?= $(shell uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')
 GR_DEBUG  ?= 0
 VERSION   := 0.1.0
 BUILD     ?= build
+DEBUG_BUILD ?= build-debug
 CC        ?= cc
 CXX       ?= c++
 
 WARN      := -Wall -Wextra -Wshadow -Wundef -Wwrite-strings -Wmissing-prototypes \
              -Wstrict-prototypes -Wno-unused-parameter
-CPPFLAGS  := -I. -D_GNU_SOURCE -DGR_DEBUG=$(GR_DEBUG) -DGR_VERSION='"$(VERSION)"'
-CFLAGS    ?= -O2 -g
-CFLAGS    += -std=gnu11 -fPIC -fvisibility=hidden -ftls-model=initial-exec \
-             -fno-omit-frame-pointer -fno-strict-aliasing $(WARN) -MMD -MP
-ifeq ($(CI),true)
-CFLAGS    += -Werror
-endif
+WARN_CXX  := $(filter-out -Wmissing-prototypes -Wstrict-prototypes,$(WARN))
+CPPFLAGS  := -I. -D_GNU_SOURCE -DGR_VERSION='"$(VERSION)"'
+OPT       ?= -O2 -g
+# Flags of the library's objects that no flavour may lose (make debug only changes OPT, SAN
+# and GR_DEBUG).
+LIB_FLAGS := -std=gnu11 -fPIC -fvisibility=hidden -ftls-model=initial-exec \
+             -fno-omit-frame-pointer -fno-strict-aliasing $(WARN) -Werror -MMD -MP
+# Sanitizer flags of the library's objects; compile only, never on the link line: nothing
+# may pull a sanitizer runtime into a preloaded library. The debug flavour traps (ud2, the
+# process dies of SIGILL) instead of calling libubsan.
+SAN       ?=
+UBSAN_TRAP := -fsanitize=undefined -fsanitize-undefined-trap-on-error
+CFLAGS    ?=
 
 ARCHS     := amd64 arm64
 LIB_SRCS  := $(filter-out $(foreach a,$(ARCHS),%_$(a).c) preload/launcher.c, \
@@ -32,27 +48,50 @@ LIB_SRCS  := $(filter-out $(foreach a,$(ARCHS),%_$(a).c) preload/launcher.c, \
 LIB_OBJS  := $(LIB_SRCS:%=$(BUILD)/%.o)
 LIB       := $(BUILD)/libgreenrun.so
 LAUNCHER  := $(BUILD)/greenrun
+DEBUG_LIB := $(DEBUG_BUILD)/libgreenrun.so
 
 TEST_C    := $(wildcard tests/*.c)
 TEST_CC   := $(wildcard tests/*.cc)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/bin/%,$(TEST_C)) \
              $(patsubst tests/%.cc,$(BUILD)/tests/bin/%,$(TEST_CC))
 TEST_LIBS := $(patsubst tests/lib/%.c,$(BUILD)/tests/lib/lib%.so,$(wildcard tests/lib/*.c))
-UNIT_C    := $(wildcard tests/unit/*_test.c)
-UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_C))
+TEST_CFLAGS   := -std=gnu11 -O1 -g -pthread $(WARN) -Werror
+TEST_CXXFLAGS := -std=gnu++17 -O1 -g -pthread $(WARN_CXX) -Werror
 
-.PHONY: all deps test check check-unit demo debug lint clean
+# Unit tests: tests/unit/NAME_test.c links the objects listed in UNIT_SRCS_NAME directly, no
+# preload. Each is built twice: against the release objects (run under valgrind), and with
+# its objects recompiled into $(UNIT_ASAN) with GR_DEBUG=1, ASan and UBSan (run directly).
+UNIT_NAMES := $(patsubst tests/unit/%_test.c,%,$(wildcard tests/unit/*_test.c))
+UNIT_BINS  := $(UNIT_NAMES:%=$(BUILD)/tests/unit/%_test)
+UNIT_ASAN  := $(BUILD)/unit-asan
+UNIT_ASAN_BINS := $(UNIT_NAMES:%=$(UNIT_ASAN)/tests/unit/%_test)
+UNIT_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all
+UNIT_CFLAGS := -std=gnu11 -O1 -g -pthread $(WARN) -Werror
+UNIT_SRCS_config   := preload/config.c
+UNIT_SRCS_timer    := runtime/timer.c runtime/mem.c runtime/lock.c runtime/sys_linux.c \
+                      runtime/debug.c
+UNIT_SRCS_blockrec := runtime/blockrec.c runtime/lock.c runtime/sys_linux.c runtime/debug.c
+UNIT_SRCS_print    := runtime/debug.c runtime/sys_linux.c
+# runq_test defines gr_sched and its own gr_throw (it returns to the test), so no debug.c.
+UNIT_SRCS_runq     := runtime/runq.c runtime/lock.c runtime/sys_linux.c
+
+# Whether a clang-format difference fails make lint (and so make check and make test). 0
+# until the tree has been formatted once (issue 8, after the big file splits): then set 1.
+LINT_FORMAT ?= 0
+
+.PHONY: all deps test check check-build check-suites check-unit demo debug lint format clean
 all: $(LIB) $(LAUNCHER)
 
-$(BUILD)/hooks/once.c.o: CFLAGS += -fexceptions
+$(BUILD)/hooks/once.c.o: XFLAGS := -fexceptions
 
 $(BUILD)/%.c.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) -DGR_DEBUG=$(GR_DEBUG) $(OPT) $(LIB_FLAGS) $(SAN) $(XFLAGS) $(CFLAGS) \
+	    -c -o $@ $<
 
 $(BUILD)/%.S.o: %.S
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) -DGR_DEBUG=$(GR_DEBUG) -c -o $@ $<
 
 $(BUILD)/exports.map: runtime/libc.def scripts/gen-exports.sh
 	@mkdir -p $(dir $@)
@@ -65,54 +104,90 @@ $(LIB): $(LIB_OBJS) $(BUILD)/exports.map scripts/check-exports.sh preload/greenr
 
 $(LAUNCHER): preload/launcher.c preload/config.c preload/config.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -std=gnu11 -O2 -g $(WARN) -o $@ preload/launcher.c preload/config.c
+	$(CC) $(CPPFLAGS) -DGR_DEBUG=$(GR_DEBUG) -std=gnu11 $(OPT) $(WARN) -Werror $(CFLAGS) \
+	    -o $@ preload/launcher.c preload/config.c
 
-# Tests: plain programs, nothing of greenrun linked in.
+# Tests: plain programs, nothing of greenrun linked in; both suites of make check run these.
 $(BUILD)/tests/bin/%: tests/%.c tests/check.h
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -O1 -g -pthread -Wall -o $@ $<
+	$(CC) $(TEST_CFLAGS) -o $@ $<
 
 # Libraries some tests dlopen, next to the test binaries.
 $(BUILD)/tests/lib/lib%.so: tests/lib/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -O1 -g -fPIC -shared -Wall -o $@ $<
+	$(CC) $(filter-out -pthread,$(TEST_CFLAGS)) -fPIC -shared -o $@ $<
 
 $(BUILD)/tests/bin/%: tests/%.cc tests/check.h
 	@mkdir -p $(dir $@)
-	$(CXX) -std=gnu++17 -O1 -g -pthread -Wall -o $@ $<
+	$(CXX) $(TEST_CXXFLAGS) -o $@ $<
 
-$(BUILD)/tests/unit/config_test: tests/unit/config_test.c preload/config.c preload/config.h
+$(UNIT_ASAN)/%.c.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -std=gnu11 -O1 -g $(WARN) -o $@ tests/unit/config_test.c preload/config.c
+	$(CC) $(CPPFLAGS) -DGR_DEBUG=1 -O1 -g $(LIB_FLAGS) $(UNIT_SAN) -c -o $@ $<
 
-$(BUILD)/tests/unit/%_test: tests/unit/%_test.c $(filter-out $(BUILD)/preload/%,$(LIB_OBJS))
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -std=gnu11 -O1 -g $(WARN) -o $@ $< $(BUILD)/runtime/timer.c.o \
-	    $(BUILD)/runtime/mem.c.o $(BUILD)/runtime/lock.c.o $(BUILD)/runtime/sys_linux.c.o \
-	    $(BUILD)/runtime/debug.c.o -ldl -lpthread
+# $(call unit_rule,NAME,DIR,GR_DEBUG,SANITIZERS)
+define unit_rule
+$(2)/tests/unit/$(1)_test: tests/unit/$(1)_test.c $(UNIT_SRCS_$(1):%=$(2)/%.o)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CPPFLAGS) -DGR_DEBUG=$(3) $$(UNIT_CFLAGS) $(4) -o $$@ $$< \
+	    $(UNIT_SRCS_$(1):%=$(2)/%.o) -ldl
+endef
+$(foreach n,$(UNIT_NAMES),$(eval $(call unit_rule,$(n),$(BUILD),0,)))
+$(foreach n,$(UNIT_NAMES),$(eval $(call unit_rule,$(n),$(UNIT_ASAN),1,$(UNIT_SAN))))
 
 deps:
 	@scripts/deps.sh test
 
-test check: deps all $(TEST_BINS) $(TEST_LIBS) $(UNIT_BINS)
-	@scripts/check-layering.sh
-	@scripts/unit.sh $(UNIT_BINS)
-	@tests/run.sh $(BUILD)/tests/bin $(LIB)
+# make test is what CI runs on a fresh machine: the set-up first, then everything else.
+test:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory check
 
-check-unit: $(UNIT_BINS)
+# In order: both flavours and every binary, lint, unit tests, the suite on each library.
+check:
+	@$(MAKE) --no-print-directory check-build
+	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory check-unit
+	@$(MAKE) --no-print-directory check-suites
+
+check-build: all debug $(TEST_BINS) $(TEST_LIBS) $(UNIT_BINS) $(UNIT_ASAN_BINS)
+
+# The same test binaries against each library; logs of the debug run go to its own directory.
+check-suites: all debug $(TEST_BINS) $(TEST_LIBS)
+	@scripts/check-suites.sh $(BUILD)/tests/bin \
+	    release=$(LIB):$(BUILD)/tests/log debug=$(DEBUG_LIB):$(DEBUG_BUILD)/tests/log
+
+check-unit: $(UNIT_BINS) $(UNIT_ASAN_BINS)
 	@scripts/unit.sh $(UNIT_BINS)
+	@scripts/unit.sh --direct $(UNIT_ASAN_BINS)
 
 demo: deps all $(BUILD)/tests/bin/thread_100k_condwait
 	@scripts/demo.sh $(LIB) $(LAUNCHER)
 
 debug:
-	$(MAKE) GR_DEBUG=1 CFLAGS='-O1 -g' BUILD=build-debug all
+	@$(MAKE) --no-print-directory BUILD=$(DEBUG_BUILD) GR_DEBUG=1 OPT='-O1 -g' \
+	    SAN='$(UBSAN_TRAP)' all
 
-lint: all
-	@scripts/check-layering.sh
+lint: all debug
+	@scripts/check-layering.sh $(BUILD)
+	@scripts/check-layering.sh $(DEBUG_BUILD)
+	@scripts/check-exports.sh $(LIB) runtime/libc.def preload/greenrun.h && \
+	    echo "exports: ok ($(LIB))"
+	@scripts/check-exports.sh $(DEBUG_LIB) runtime/libc.def preload/greenrun.h && \
+	    echo "exports: ok ($(DEBUG_LIB))"
+ifeq ($(LINT_FORMAT),1)
+	@scripts/format.sh --check
+else
+	@scripts/format.sh --check >$(BUILD)/format-check.txt || \
+	    echo "$$(tail -n 1 $(BUILD)/format-check.txt); not enforced (LINT_FORMAT=0)," \
+	        "list in $(BUILD)/format-check.txt"
+endif
+
+format:
+	@scripts/format.sh
 
 clean:
-	rm -rf $(BUILD) build-debug
+	rm -rf $(BUILD) $(DEBUG_BUILD)
 
 -include bench/bench.mk
--include $(LIB_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(wildcard $(UNIT_ASAN)/*/*.d)

@@ -17,6 +17,7 @@
 #include "runtime/blockrec.h"
 
 #include <dlfcn.h>
+#include <limits.h>
 #include <string.h>
 
 #include "runtime/debug.h"
@@ -102,8 +103,11 @@ gr_blockrec_parse(const char *text, long *nr, uintptr_t *pc)
     }
     if (*s < '0' || *s > '9')
         return false;                    /* "running", or nothing */
-    for (; *s >= '0' && *s <= '9'; s++)
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (n > (LONG_MAX - 9) / 10)
+            return false;                /* no system call number is that long */
         n = n * 10 + (*s - '0');
+    }
     if (neg)
         n = -n;
     for (;;) {

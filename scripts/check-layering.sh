@@ -44,5 +44,5 @@ for o in "$build"/runtime/*.o; do
         fi
     done
 done
-[ $fail -eq 0 ] && echo "layering: ok"
+[ $fail -eq 0 ] && echo "layering: ok ($build)"
 exit $fail

@@ -12,7 +12,7 @@ set -uo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 build_pkgs=(gcc g++ make libc6-dev pkg-config libunwind-dev)
-test_pkgs=(valgrind)
+test_pkgs=(valgrind clang-format)
 bench_pkgs=(libbenchmark-dev libjemalloc-dev golang-go gnuplot-nox wrk python3)
 
 usage() {

@@ -151,7 +151,7 @@ child_env(void)
     for (size_t i = 0; i < n; i++)
         if (strncmp(environ[i], "GREENRUN_DEBUG=", 15) != 0)
             env[k++] = environ[i];
-    env[k++] = "GREENRUN_DEBUG=banner,blocking";
+    env[k++] = (char *)"GREENRUN_DEBUG=banner,blocking";
     env[k] = NULL;
     return env;
 }
@@ -189,7 +189,7 @@ main(int argc, char **argv)
         dup2(errp[1], 2);
         close(errp[0]);
         close(errp[1]);
-        char *args[] = { argv[0], "child", NULL };
+        char *args[] = { argv[0], (char *)"child", NULL };
         execve("/proc/self/exe", args, env);
         _exit(127);
     }

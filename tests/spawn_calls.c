@@ -158,7 +158,8 @@ do_spawn(void *arg)
     CHECK_OK(posix_spawn_file_actions_adddup2(&fa, out[1], 1));
     CHECK_OK(posix_spawn_file_actions_addclose(&fa, in[1]));
     CHECK_OK(posix_spawn_file_actions_addclose(&fa, out[0]));
-    char *argv[] = { "sh", "-c", "n=0; while read x; do n=$((n+x)); done; echo $n", NULL };
+    char *argv[] = { (char *)"sh", (char *)"-c",
+                     (char *)"n=0; while read x; do n=$((n+x)); done; echo $n", NULL };
     pid_t pid;
     CHECK_OK(posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ));
     posix_spawn_file_actions_destroy(&fa);
@@ -192,7 +193,7 @@ do_spawn(void *arg)
     status = pclose(f);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
 
-    char *argv2[] = { "sh", "-c", "exit 4", NULL };
+    char *argv2[] = { (char *)"sh", (char *)"-c", (char *)"exit 4", NULL };
     CHECK_OK(posix_spawnp(&pid, "sh", NULL, NULL, argv2, environ));
     CHECK_EQ(waitpid(pid, &status, 0), pid);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 4);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/boot.h"
+#include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/timer.h"
 
@@ -38,6 +40,8 @@ main(void)
 {
     struct p *pp = calloc(1, sizeof(struct p));
     struct gr_timer *ts = calloc(N, sizeof(struct gr_timer));
+
+    gr_lock_init(&pp->timers.lock, GR_RANK_TIMERS);     /* as gr_boot_sched does */
     bool deleted[N] = { false };
     int ndeleted = 0;
 
