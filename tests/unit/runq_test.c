@@ -32,7 +32,7 @@
 
 /* What runq.c and lock.c reach of the rest of the runtime: the scheduler's state, the current
  * G (NULL: not an M, so lock ranks are kept per thread), printing and failures. */
-struct gr_sched gr_sched;
+struct gr_sched gr_sched = { .lock = GR_MUTEX_INIT(GR_RANK_SCHED) };
 __thread struct g *gr_curg __attribute__((tls_model("initial-exec")));
 
 void
@@ -93,18 +93,18 @@ reset(void)
     memset(ps, 0, sizeof(ps));
     for (int i = 0; i < NP; i++) {
         ps[i].id = i;
-        ps[i].status = P_RUNNING;
+        gr_store_relaxed(&ps[i].status, P_RUNNING);
     }
     memset(gsmall, 0, sizeof(gsmall));
     for (int i = 0; i < NG_SMALL; i++) {
         gsmall[i].goid = (uint64_t)i;
-        gsmall[i].status = G_RUNNABLE;
+        gr_store_relaxed(&gsmall[i].status, G_RUNNABLE);
     }
     gr_lock_init(&gr_sched.lock, GR_RANK_SCHED);
     gr_sched.runqhead = gr_sched.runqtail = NULL;
-    gr_sched.runqsize = 0;
+    gr_store_relaxed(&gr_sched.runqsize, 0);
     gr_sched.nprocs = NP;
-    gr_sched.nsteal = 0;
+    gr_store_relaxed(&gr_sched.nsteal, 0);
 }
 
 static struct g *
@@ -134,7 +134,7 @@ globget1(void)
 static int
 ring_len(struct p *pp)
 {
-    return (int)(pp->runqtail - pp->runqhead);
+    return (int)(gr_load_relaxed(&pp->runqtail) - gr_load_relaxed(&pp->runqhead));
 }
 
 static void
@@ -154,9 +154,9 @@ test_fifo_and_runnext(void)
     /* runnext goes first; a second next=true kicks the first to the ring's tail. */
     gr_runq_put(pp, G(1), false);
     gr_runq_put(pp, G(2), true);
-    CHECK(pp->runnext == G(2) && ring_len(pp) == 1);
+    CHECK(gr_load_relaxed(&pp->runnext) == G(2) && ring_len(pp) == 1);
     gr_runq_put(pp, G(3), true);
-    CHECK(pp->runnext == G(3) && ring_len(pp) == 2);
+    CHECK(gr_load_relaxed(&pp->runnext) == G(3) && ring_len(pp) == 2);
     gr_runq_put(pp, G(4), false);
     CHECK(get(pp) == 3 && get(pp) == 1 && get(pp) == 2 && get(pp) == 4 && get(pp) == -1);
     CHECK(gr_runq_empty(pp));
@@ -164,13 +164,13 @@ test_fifo_and_runnext(void)
     /* Only runnext: not empty; stealable only when the P is not running. */
     gr_runq_put(pp, G(5), true);
     CHECK(ring_len(pp) == 0 && !gr_runq_empty(pp));
-    pp->status = P_RUNNING;
+    gr_store_relaxed(&pp->status, P_RUNNING);
     CHECK(!gr_runq_stealable(pp));
-    pp->status = P_IDLE;
+    gr_store_relaxed(&pp->status, P_IDLE);
     CHECK(gr_runq_stealable(pp));
-    pp->status = P_SYSCALL;
+    gr_store_relaxed(&pp->status, P_SYSCALL);
     CHECK(gr_runq_stealable(pp));
-    pp->status = P_RUNNING;
+    gr_store_relaxed(&pp->status, P_RUNNING);
     gr_runq_put(pp, G(6), false);
     CHECK(gr_runq_stealable(pp));
     CHECK(get(pp) == 5 && get(pp) == 6 && gr_runq_empty(pp));
@@ -185,8 +185,8 @@ test_fifo_and_runnext(void)
             ok &= get(pp) == i;
         CHECK(ok && get(pp) == -1);
     }
-    CHECK(pp->runqhead == 600 && pp->runqtail == 600);
-    CHECK(gr_sched.runqsize == 0);
+    CHECK(gr_load_relaxed(&pp->runqhead) == 600 && gr_load_relaxed(&pp->runqtail) == 600);
+    CHECK(gr_load_relaxed(&gr_sched.runqsize) == 0);
 }
 
 static void
@@ -198,10 +198,10 @@ test_spill(void)
     reset();
     for (int i = 0; i < RING; i++)
         gr_runq_put(pp, G(i), false);
-    CHECK(ring_len(pp) == RING && gr_sched.runqsize == 0);
+    CHECK(ring_len(pp) == RING && gr_load_relaxed(&gr_sched.runqsize) == 0);
     gr_runq_put(pp, G(RING), false);
     CHECK(ring_len(pp) == RING / 2);
-    CHECK(gr_sched.runqsize == RING / 2 + 1);
+    CHECK(gr_load_relaxed(&gr_sched.runqsize) == RING / 2 + 1);
     int ok = 1;
     for (int i = RING / 2; i < RING; i++)
         ok &= get(pp) == i;
@@ -210,7 +210,7 @@ test_spill(void)
     for (int i = 0; i < RING / 2; i++)
         ok &= globget1() == i;
     CHECK(ok && globget1() == RING && globget1() == -1);
-    CHECK(gr_sched.runqsize == 0 && gr_sched.runqhead == NULL && gr_sched.runqtail == NULL);
+    CHECK(gr_load_relaxed(&gr_sched.runqsize) == 0 && gr_sched.runqhead == NULL && gr_sched.runqtail == NULL);
 
     /* A full ring and a put with next=true: the old runnext is the one that overflows. */
     reset();
@@ -218,8 +218,8 @@ test_spill(void)
     for (int i = 0; i < RING; i++)
         gr_runq_put(pp, G(i), false);
     gr_runq_put(pp, G(1001), true);
-    CHECK(pp->runnext == G(1001) && ring_len(pp) == RING / 2);
-    CHECK(gr_sched.runqsize == RING / 2 + 1);
+    CHECK(gr_load_relaxed(&pp->runnext) == G(1001) && ring_len(pp) == RING / 2);
+    CHECK(gr_load_relaxed(&gr_sched.runqsize) == RING / 2 + 1);
     CHECK(gr_sched.runqtail == G(1000));
     CHECK(get(pp) == 1001 && get(pp) == RING / 2);
 }
@@ -235,16 +235,16 @@ test_globrunq_batches(void)
     CHECK(gr_globrunq_get(pp, 0) == NULL);
     for (int i = 0; i < 100; i++)
         gr_globrunq_put(G(i));
-    CHECK(gr_sched.runqsize == 100);
+    CHECK(gr_load_relaxed(&gr_sched.runqsize) == 100);
     /* A fair share: 100 / 4 + 1 = 26, one returned and 25 in the ring, in order. */
     gp = gr_globrunq_get(pp, 0);
-    CHECK(gp == G(0) && ring_len(pp) == 25 && gr_sched.runqsize == 74);
+    CHECK(gp == G(0) && ring_len(pp) == 25 && gr_load_relaxed(&gr_sched.runqsize) == 74);
     /* At most max. */
     gp = gr_globrunq_get(pp, 5);
-    CHECK(gp == G(26) && ring_len(pp) == 29 && gr_sched.runqsize == 69);
+    CHECK(gp == G(26) && ring_len(pp) == 29 && gr_load_relaxed(&gr_sched.runqsize) == 69);
     /* Without a P: one G. */
     gp = gr_globrunq_get(NULL, 0);
-    CHECK(gp == G(31) && gr_sched.runqsize == 68);
+    CHECK(gp == G(31) && gr_load_relaxed(&gr_sched.runqsize) == 68);
     gr_unlock(&gr_sched.lock);
     int ok = 1;
     for (int i = 1; i < 26; i++)
@@ -260,7 +260,7 @@ test_globrunq_batches(void)
         gr_globrunq_put(G(i));
     gr_sched.nprocs = 1;
     gp = gr_globrunq_get(pp, 0);
-    CHECK(gp == G(0) && ring_len(pp) == RING / 2 - 1 && gr_sched.runqsize == NG_SMALL - RING / 2);
+    CHECK(gp == G(0) && ring_len(pp) == RING / 2 - 1 && gr_load_relaxed(&gr_sched.runqsize) == NG_SMALL - RING / 2);
     gr_unlock(&gr_sched.lock);
 
     /* Never more than the ring has room for; one G even when it has none. */
@@ -272,13 +272,13 @@ test_globrunq_batches(void)
         gr_globrunq_put(G(i));
     gr_sched.nprocs = 1;
     gp = gr_globrunq_get(pp, 0);
-    CHECK(gp == G(500) && ring_len(pp) == RING - 1 && gr_sched.runqsize == 394);
+    CHECK(gp == G(500) && ring_len(pp) == RING - 1 && gr_load_relaxed(&gr_sched.runqsize) == 394);
     gr_unlock(&gr_sched.lock);
     gr_runq_put(pp, G(1000), false);
     CHECK(ring_len(pp) == RING);
     gr_lock(&gr_sched.lock);
     gp = gr_globrunq_get(pp, 0);
-    CHECK(gp == G(506) && ring_len(pp) == RING && gr_sched.runqsize == 393);
+    CHECK(gp == G(506) && ring_len(pp) == RING && gr_load_relaxed(&gr_sched.runqsize) == 393);
     gr_unlock(&gr_sched.lock);
 }
 
@@ -297,7 +297,7 @@ test_steal(void)
     CHECK(get(thief) == 1 && get(thief) == 2 && get(thief) == 3 && get(thief) == 4 &&
           get(thief) == -1);
     CHECK(get(victim) == 5);
-    CHECK(gr_sched.nsteal == 1);
+    CHECK(gr_load_relaxed(&gr_sched.nsteal) == 1);
     /* One G is stolen whole. */
     reset();
     gr_runq_put(victim, G(7), false);
@@ -309,18 +309,18 @@ test_steal(void)
     reset();
     gr_runq_put(victim, G(3), true);
     CHECK(gr_runq_steal(thief, victim, false) == NULL);
-    victim->status = P_RUNNING;
-    CHECK(gr_runq_steal(thief, victim, true) == NULL && victim->runnext == G(3));
+    gr_store_relaxed(&victim->status, P_RUNNING);
+    CHECK(gr_runq_steal(thief, victim, true) == NULL && gr_load_relaxed(&victim->runnext) == G(3));
     thief->stuck = victim;
-    CHECK(gr_runq_steal(thief, victim, true) == G(3) && victim->runnext == NULL);
+    CHECK(gr_runq_steal(thief, victim, true) == G(3) && gr_load_relaxed(&victim->runnext) == NULL);
     thief->stuck = NULL;
     gr_runq_put(victim, G(4), true);
-    victim->status = P_SYSCALL;
-    CHECK(gr_runq_steal(thief, victim, true) == G(4) && victim->runnext == NULL);
+    gr_store_relaxed(&victim->status, P_SYSCALL);
+    CHECK(gr_runq_steal(thief, victim, true) == G(4) && gr_load_relaxed(&victim->runnext) == NULL);
     /* A ring with Gs is taken before runnext. */
     gr_runq_put(victim, G(5), true);
     gr_runq_put(victim, G(6), false);
-    CHECK(gr_runq_steal(thief, victim, true) == G(6) && victim->runnext == G(5));
+    CHECK(gr_runq_steal(thief, victim, true) == G(6) && gr_load_relaxed(&victim->runnext) == G(5));
 
     /* Stealing a full ring's half into a thief whose ring is full spills the thief's. */
     reset();
@@ -330,7 +330,7 @@ test_steal(void)
         gr_runq_put(thief, G(i), false);
     gp = gr_runq_steal(thief, victim, false);
     CHECK(gp == G(0) && ring_len(victim) == RING / 2);
-    CHECK(ring_len(thief) + gr_sched.runqsize == RING + RING / 2 - 1);
+    CHECK(ring_len(thief) + gr_load_relaxed(&gr_sched.runqsize) == RING + RING / 2 - 1);
 }
 
 static void
@@ -340,8 +340,8 @@ test_throw(void)
 
     /* A ring that claims more than 256 Gs is a broken invariant, not a spill. */
     reset();
-    pp->runqhead = 0;
-    pp->runqtail = RING + 44;
+    gr_store_relaxed(&pp->runqhead, 0);
+    gr_store_relaxed(&pp->runqtail, RING + 44);
     thrown = NULL;
     throw_armed = 1;
     if (setjmp(throw_jmp) == 0) {
@@ -349,7 +349,7 @@ test_throw(void)
         throw_armed = 0;
     }
     CHECK(thrown != NULL && strcmp(thrown, "runq_put_slow: queue is not full") == 0);
-    CHECK(gr_sched.runqsize == 0);
+    CHECK(gr_load_relaxed(&gr_sched.runqsize) == 0);
     CHECK(gr_trylock(&gr_sched.lock));
     gr_unlock(&gr_sched.lock);
 }
@@ -410,7 +410,7 @@ all_taken(void)
 static bool
 take_global(struct worker *w)
 {
-    if (__atomic_load_n(&gr_sched.runqsize, __ATOMIC_RELAXED) == 0)
+    if (gr_load_relaxed(&gr_sched.runqsize) == 0)
         return false;
     gr_lock(&gr_sched.lock);
     struct g *gp = gr_globrunq_get(w->pp, (int)(rnd(w) % 64));
@@ -439,7 +439,7 @@ owner_main(void *arg)
         for (uint32_t i = 0; i < burst && k < ng; i++, k++)
             gr_runq_put(pp, &gbig[k], (rnd(w) & 3) == 0);
         if ((r & 0xff000) == 0)
-            __atomic_store_n(&pp->status, (r & 0x100000) ? P_IDLE : P_RUNNING, __ATOMIC_RELAXED);
+            gr_store_relaxed(&pp->status, (r & 0x100000) ? P_IDLE : P_RUNNING);
         /* Let the thieves in now and then: valgrind runs one thread at a time. */
         if ((r & 0x3ff) == 0)
             sched_yield();
@@ -514,7 +514,7 @@ test_contention(void)
     }
     for (uint64_t i = 0; i < ng; i++) {
         gbig[i].goid = i;
-        gbig[i].status = G_RUNNABLE;
+        gr_store_relaxed(&gbig[i].status, G_RUNNABLE);
     }
 
     owner = (struct worker){ .pp = &ps[0], .rnd = 0x9e3779b97f4a7c15ull };
@@ -538,7 +538,7 @@ test_contention(void)
     CHECK(consumed == ng);
     for (int i = 0; i < NP; i++)
         CHECK(gr_runq_empty(&ps[i]));
-    CHECK(gr_sched.runqsize == 0 && gr_sched.runqhead == NULL);
+    CHECK(gr_load_relaxed(&gr_sched.runqsize) == 0 && gr_sched.runqhead == NULL);
 
     uint64_t by_thieves = 0;
     for (int i = 0; i < NTHIEVES; i++)
