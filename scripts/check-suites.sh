@@ -1,6 +1,7 @@
 #!/bin/sh
-# scripts/check-suites.sh BIN_DIR NAME=LIB:LOG_DIR...: run the whole suite (tests/run.sh) over
-# the same test binaries once per library, each run with its logs in its own LOG_DIR.
+# scripts/check-suites.sh BIN_DIR NAME=LIB:LOG_DIR[:DEBUG]...: run the whole suite
+# (tests/run.sh) over the same test binaries once per library, each run with its logs in its
+# own LOG_DIR; DEBUG, when given, is added to GREENRUN_DEBUG of its green runs (SUITE_DEBUG).
 #
 # Every run goes to the end even when an earlier one failed. Each run's own last line stays
 # tests/run.sh's "N passed, N failed"; then one line per run and the total, as
@@ -20,9 +21,12 @@ for run in "$@"; do
     name=${run%%=*}
     rest=${run#*=}
     lib=${rest%%:*}
-    log_dir=${rest#*:}
-    echo "== suite $name: $lib (logs in $log_dir)"
-    LOG_DIR=$log_dir "$root/tests/run.sh" "$bin_dir" "$lib" | tee "$tmp"
+    rest=${rest#*:}
+    log_dir=${rest%%:*}
+    debug=
+    [ "$log_dir" = "$rest" ] || debug=${rest#*:}
+    echo "== suite $name: $lib${debug:+, GREENRUN_DEBUG=$debug} (logs in $log_dir)"
+    LOG_DIR=$log_dir SUITE_DEBUG=$debug "$root/tests/run.sh" "$bin_dir" "$lib" | tee "$tmp"
     # tee hides run.sh's status; its last line carries the counts.
     last=$(tail -n 1 "$tmp")
     pass=$(echo "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')

@@ -6,6 +6,9 @@
 #   LIB      the preload library (default build/libgreenrun.so)
 #   TESTS    optional environment variable: space-separated test names to run (default all)
 #   LOG_DIR  optional environment variable: where logs go (default build/tests/log)
+#   SUITE_DEBUG  optional environment variable: GREENRUN_DEBUG items added to every green run
+#            (make check runs the debug library with fs=arch_prctl, so both ways of
+#            switching TLS are tested on a machine whose CPU offers wrfsbase)
 #
 # Each test NAME may have tests/NAME.conf, sourced by this script, setting:
 #   TIMEOUT    seconds per run (default 60)
@@ -60,12 +63,12 @@ run_one() {
     local out=$log.stdout err=$log.stderr
     local rc missing=0
     local -a envv
-    local debug=banner word
+    local debug=banner${SUITE_DEBUG:+,$SUITE_DEBUG} word
     local -a extra=()
     # EXTRA_ENV is split into NAME=value words on purpose; a GREENRUN_DEBUG there keeps the banner.
     for word in $EXTRA_ENV; do
         case $word in
-        GREENRUN_DEBUG=*) debug="banner,${word#GREENRUN_DEBUG=}" ;;
+        GREENRUN_DEBUG=*) debug="$debug,${word#GREENRUN_DEBUG=}" ;;
         *) extra+=("$word") ;;
         esac
     done
