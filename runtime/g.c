@@ -63,6 +63,20 @@ g_unlink(struct g *gp)
 }
 
 /*
+ * Set the bottom unwind buffer of a thread, as nptl's start_thread does: pthread_exit and
+ * cancellation unwind to it. The buffer is glibc's cancellation buffer, smaller than a
+ * sigjmp_buf (as in pthread_cleanup_push), which GCC takes for an overflow; __sigsetjmp does
+ * not write past it. r is 0 the first time, nonzero when unwound to.
+ */
+/* clang-format off */
+#define UNWIND_SETJMP(r, ub)                                                   \
+    _Pragma("GCC diagnostic push")                                             \
+    _Pragma("GCC diagnostic ignored \"-Wstringop-overflow\"")                  \
+    (r) = __sigsetjmp((struct __jmp_buf_tag *)(void *)(ub).__cancel_jmp_buf, 0); \
+    _Pragma("GCC diagnostic pop")
+/* clang-format on */
+
+/*
  * The first code of every G, on its own stack and TLS. Nothing local is used after the
  * setjmp returns a second time: the G is found again through gr_curg.
  */
@@ -71,17 +85,13 @@ g_entry(void *arg)
 {
     __pthread_unwind_buf_t ub;
     void *result;
+    int unwound;
 
     (void)arg;
     gr_tls_on_start();
     if (gr_load_relaxed(&gr_curg->sigpending) != 0)
         gr_signal_deliver(gr_curg);
-    /* As nptl's start_thread: pthread_exit and cancellation unwind to here. The buffer is
-     * glibc's cancellation buffer, smaller than a sigjmp_buf, as in pthread_cleanup_push. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wstringop-overflow"
-    int unwound = __sigsetjmp((struct __jmp_buf_tag *)(void *)ub.__cancel_jmp_buf, 0);
-#pragma GCC diagnostic pop
+    UNWIND_SETJMP(unwound, ub);
     if (unwound == 0) {
         __pthread_register_cancel(&ub);
         result = gr_curg->fn(gr_curg->arg);
@@ -96,15 +106,13 @@ int
 gr_run_main(int (*main_fn)(int, char **, char **), int argc, char **argv, char **envp)
 {
     __pthread_unwind_buf_t ub;
+    int unwound;
 
     if (gr_curg == NULL || !gr_curg->is_main)
         return main_fn(argc, argv, envp);
     /* pthread_exit in main unwinds to here instead of to glibc's frame, which would end the
      * initial OS thread (M0) under the scheduler's feet. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wstringop-overflow"
-    int unwound = __sigsetjmp((struct __jmp_buf_tag *)(void *)ub.__cancel_jmp_buf, 0);
-#pragma GCC diagnostic pop
+    UNWIND_SETJMP(unwound, ub);
     if (unwound == 0) {
         __pthread_register_cancel(&ub);
         return main_fn(argc, argv, envp);

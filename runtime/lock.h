@@ -47,7 +47,9 @@ struct gr_mutex {
     uint16_t rank;          /* immutable: enum gr_rank */
 };
 
+/* clang-format off */
 #define GR_MUTEX_INIT(r) { .state = { 0 }, .rank = (r) }
+/* clang-format on */
 
 /* The locks one thread holds, in the order taken (debug builds). */
 #define GR_LOCKS_HELD_MAX 8

@@ -271,6 +271,7 @@ static const struct {
     long nr;
     const char *name;
 } sys_names[] = {
+/* clang-format off */
 #define SYSNAME(name) { SYS_##name, #name },
     SYSNAME(read) SYSNAME(write) SYSNAME(readv) SYSNAME(writev) SYSNAME(pread64)
     SYSNAME(pwrite64) SYSNAME(preadv) SYSNAME(pwritev) SYSNAME(openat) SYSNAME(close)
@@ -301,6 +302,7 @@ static const struct {
     SYSNAME(epoll_wait)
 #endif
 #undef SYSNAME
+/* clang-format on */
 };
 
 const char *
