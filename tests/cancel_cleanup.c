@@ -128,10 +128,10 @@ in_sem_wait(void *arg)
 static void *
 in_join(void *arg)
 {
-    pthread_t target = *(pthread_t *)arg;
+    pthread_t joined = *(pthread_t *)arg;
     pthread_cleanup_push(count_cleanup, NULL);
     announce_ready();
-    pthread_join(target, NULL);
+    pthread_join(joined, NULL);
     pthread_cleanup_pop(0);
     return NULL;
 }
