@@ -38,9 +38,9 @@
 #include "util.h"
 
 #define CONNECT_BURST 256 /* connects in flight at once */
-#define SAMPLE_NS 100000000LL
-#define MAX_SIZE 4096
-#define MAX_EVENTS 1024
+#define SAMPLE_NS     100000000LL
+#define MAX_SIZE      4096
+#define MAX_EVENTS    1024
 
 enum conn_state {
     C_NEW,
@@ -67,7 +67,7 @@ static struct {
     int size;
     pid_t server;
     double connect_timeout;
-} opt = {0, 100, 5.0, 1.0, 64, 0, 60.0};
+} opt = { 0, 100, 5.0, 1.0, 64, 0, 60.0 };
 
 static struct conn *conns;
 static unsigned char *rbufs; /* nconns * size bytes: each connection's partial response */
@@ -123,9 +123,9 @@ sample_server(void)
 static void
 mapped_libraries(pid_t pid, char *out, size_t len)
 {
-    static const char *const libs[] = {"libgreenrun", "libjemalloc"};
+    static const char *const libs[] = { "libgreenrun", "libjemalloc" };
     char path[64], line[512];
-    int found[2] = {0, 0};
+    int found[2] = { 0, 0 };
 
     snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
     FILE *f = fopen(path, "r");
@@ -146,7 +146,7 @@ mapped_libraries(pid_t pid, char *out, size_t len)
 static void
 set_events(uint32_t id, uint32_t events, int op)
 {
-    struct epoll_event ev = {.events = events, .data.u32 = id};
+    struct epoll_event ev = { .events = events, .data.u32 = id };
 
     if (epoll_ctl(epfd, op, conns[id].fd, &ev) != 0)
         fail("epoll_ctl: %s", strerror(errno));
@@ -193,7 +193,7 @@ static void
 start_connect(uint32_t id)
 {
     struct conn *c = &conns[id];
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port) };
     int one = 1;
 
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -371,7 +371,7 @@ main(int argc, char **argv)
      * Close with a reset (linger 0): no TIME_WAIT is left on the client's ports, so back-to-back
      * runs with thousands of connections never run out of ephemeral ports.
      */
-    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
     for (int i = 0; i < opt.nconns; i++) {
         setsockopt(conns[i].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         close(conns[i].fd);

@@ -72,7 +72,7 @@ main(int argc, char **argv)
     }
     int one = 1;
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (bind(ls, (struct sockaddr *)&addr, sizeof(addr)) != 0 || listen(ls, SOMAXCONN) != 0) {
         perror("echo-server: bind/listen");

@@ -39,27 +39,27 @@ struct spec {
 
 /* Batches are sized for roughly 10-100 ms per iteration on the native run. */
 const spec specs[] = {
-    {"create_join", wl_create_join, 2000, 1, 0, false},
-    {"condvar_pingpong", wl_condvar_pingpong, 20000, 2, 0, false},
-    {"sem_pingpong", wl_sem_pingpong, 20000, 2, 0, false},
-    {"pipe_pingpong", wl_pipe_pingpong, 20000, 2, 0, false},
-    {"socketpair_pingpong", wl_socketpair_pingpong, 20000, 2, 0, false},
-    {"yield_pingpong", wl_yield_pingpong, 20000, 2, 0, false},
-    {"mutex_uncontended", wl_mutex_uncontended, 2000000, 1, 0, false},
-    {"mutex_contended", wl_mutex_contended, 400000, 4, 0, false},
-    {"rwlock_readmostly", wl_rwlock_readmostly, 400000, 4, 64, false},
-    {"timedwait_expire", wl_timedwait_expire, 3200, 16, 100, false},
-    {"sleepers/1000", wl_sleepers, 0, 1000, 10, true},
-    {"sleepers/4000", wl_sleepers, 0, 4000, 10, true},
-    {"sleepers/10000", wl_sleepers, 0, 10000, 10, true},
-    {"malloc_local", wl_malloc_local, 1000000, 1, 0, false},
-    {"malloc_cross", wl_malloc_cross, 500000, 2, 0, false},
+    { "create_join", wl_create_join, 2000, 1, 0, false },
+    { "condvar_pingpong", wl_condvar_pingpong, 20000, 2, 0, false },
+    { "sem_pingpong", wl_sem_pingpong, 20000, 2, 0, false },
+    { "pipe_pingpong", wl_pipe_pingpong, 20000, 2, 0, false },
+    { "socketpair_pingpong", wl_socketpair_pingpong, 20000, 2, 0, false },
+    { "yield_pingpong", wl_yield_pingpong, 20000, 2, 0, false },
+    { "mutex_uncontended", wl_mutex_uncontended, 2000000, 1, 0, false },
+    { "mutex_contended", wl_mutex_contended, 400000, 4, 0, false },
+    { "rwlock_readmostly", wl_rwlock_readmostly, 400000, 4, 64, false },
+    { "timedwait_expire", wl_timedwait_expire, 3200, 16, 100, false },
+    { "sleepers/1000", wl_sleepers, 0, 1000, 10, true },
+    { "sleepers/4000", wl_sleepers, 0, 4000, 10, true },
+    { "sleepers/10000", wl_sleepers, 0, 10000, 10, true },
+    { "malloc_local", wl_malloc_local, 1000000, 1, 0, false },
+    { "malloc_cross", wl_malloc_cross, 500000, 2, 0, false },
 };
 
 void
 run_spec(benchmark::State &state, const spec *s)
 {
-    wl_params p = {s->batch, s->threads, s->arg};
+    wl_params p = { s->batch, s->threads, s->arg };
     double total_ns = 0, total_ops = 0;
     std::map<std::string, double> sums;
     long iters = 0;
@@ -97,7 +97,7 @@ preloaded_libraries()
     std::string line, found;
 
     while (std::getline(maps, line)) {
-        for (const char *lib : {"libgreenrun", "libjemalloc"}) {
+        for (const char *lib : { "libgreenrun", "libjemalloc" }) {
             if (line.find(lib) != std::string::npos && found.find(lib) == std::string::npos)
                 found += found.empty() ? lib : std::string(",") + lib;
         }

@@ -23,7 +23,7 @@ bu_now_ns(void)
 void
 bu_sleep_ns(int64_t ns)
 {
-    struct timespec req = {ns / 1000000000, ns % 1000000000};
+    struct timespec req = { ns / 1000000000, ns % 1000000000 };
     struct timespec rem;
 
     while (nanosleep(&req, &rem) != 0 && errno == EINTR)

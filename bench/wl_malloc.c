@@ -19,9 +19,9 @@
 
 #include "util.h"
 
-#define WINDOW 4096    /* malloc_local: live blocks */
-#define BATCH 256      /* malloc_cross: blocks per hand-over */
-#define QUEUE_SLOTS 16 /* malloc_cross: batches in flight */
+#define WINDOW      4096 /* malloc_local: live blocks */
+#define BATCH       256  /* malloc_cross: blocks per hand-over */
+#define QUEUE_SLOTS 16   /* malloc_cross: batches in flight */
 
 struct block {
     uint64_t tag;

@@ -49,7 +49,7 @@ cv_helper(void *arg)
 int
 wl_condvar_pingpong(const struct wl_params *p, struct wl_result *r)
 {
-    struct cv_pp c = {.turn = 0, .ops = p->ops, .rounds = 0};
+    struct cv_pp c = { .turn = 0, .ops = p->ops, .rounds = 0 };
     pthread_t tid;
 
     pthread_mutex_init(&c.lock, NULL);
@@ -119,7 +119,7 @@ sem_helper(void *arg)
 int
 wl_sem_pingpong(const struct wl_params *p, struct wl_result *r)
 {
-    struct sem_pp s = {.ops = p->ops, .rounds = 0, .err = 0};
+    struct sem_pp s = { .ops = p->ops, .rounds = 0, .err = 0 };
     pthread_t tid;
 
     sem_init(&s.sem[0], 0, 0);
@@ -215,7 +215,7 @@ int
 wl_mutex_contended(const struct wl_params *p, struct wl_result *r)
 {
     int n = p->threads;
-    struct contended c = {.per_thread = p->ops / n, .counter = 0, .end = 0};
+    struct contended c = { .per_thread = p->ops / n, .counter = 0, .end = 0 };
     pthread_t *tids = calloc((size_t)n, sizeof(*tids));
 
     if (tids == NULL)
@@ -281,7 +281,7 @@ int
 wl_rwlock_readmostly(const struct wl_params *p, struct wl_result *r)
 {
     int n = p->threads;
-    struct readmostly m = {.per_thread = p->ops / n, .write_every = p->arg, .torn = 0};
+    struct readmostly m = { .per_thread = p->ops / n, .write_every = p->arg, .torn = 0 };
     pthread_t *tids = calloc((size_t)n, sizeof(*tids));
 
     if (tids == NULL)

@@ -74,7 +74,7 @@ yield_helper(void *arg)
 int
 wl_yield_pingpong(const struct wl_params *p, struct wl_result *r)
 {
-    struct yield_pp y = {.ops = p->ops, .turn = 0, .rounds = 0};
+    struct yield_pp y = { .ops = p->ops, .turn = 0, .rounds = 0 };
     pthread_t tid;
 
     bu_gate_init(&y.gate, 1);
@@ -138,7 +138,7 @@ wl_sleepers(const struct wl_params *p, struct wl_result *r)
     int n = p->threads;
     int nsleeps = (int)p->arg;
     size_t total = (size_t)n * (size_t)nsleeps;
-    struct sleepers s = {.nsleeps = nsleeps, .end_max = 0};
+    struct sleepers s = { .nsleeps = nsleeps, .end_max = 0 };
     pthread_t *tids = calloc((size_t)n, sizeof(*tids));
     struct sleeper *args = calloc((size_t)n, sizeof(*args));
 

@@ -30,11 +30,11 @@
 #include "hooks/hook.h"
 
 struct barrier {
-    uint32_t in;                 /* protected by the bucket lock */
-    uint32_t round;              /* protected by the bucket lock */
-    uint32_t count;              /* immutable after init */
-    int32_t shared;              /* immutable after init: nonzero = glibc's */
-    uint32_t out;                /* unused */
+    uint32_t in;    /* protected by the bucket lock */
+    uint32_t round; /* protected by the bucket lock */
+    uint32_t count; /* immutable after init */
+    int32_t shared; /* immutable after init: nonzero = glibc's */
+    uint32_t out;   /* unused */
 };
 
 _Static_assert(sizeof(struct barrier) <= sizeof(pthread_barrier_t), "barrier layout");
@@ -52,8 +52,7 @@ is_real(pthread_barrier_t *pb)
 }
 
 GR_EXPORT int
-pthread_barrier_init(pthread_barrier_t *pb, const pthread_barrierattr_t *attr,
-                     unsigned int count)
+pthread_barrier_init(pthread_barrier_t *pb, const pthread_barrierattr_t *attr, unsigned int count)
 {
     struct barrier *bar = barrier_of(pb);
     int pshared = PTHREAD_PROCESS_PRIVATE;
@@ -83,7 +82,7 @@ pthread_barrier_destroy(pthread_barrier_t *pb)
         return gr_real.pthread_barrier_destroy(pb);
     b = gr_wq_lock(bar);
     if (bar->in != 0)
-        err = EBUSY;               /* threads wait in an unfinished round */
+        err = EBUSY; /* threads wait in an unfinished round */
     gr_wq_unlock(b);
     return err;
 }

@@ -25,15 +25,15 @@
 
 /* ---- Opening: open(2)'s third argument is read only when the flags need a mode. */
 
-#define OPEN_MODE(flags, mode)                                                 \
-    do {                                                                       \
-        (mode) = 0;                                                            \
-        if ((flags) & (O_CREAT | __O_TMPFILE)) {                               \
-            va_list ap_;                                                       \
-            va_start(ap_, flags);                                              \
-            (mode) = va_arg(ap_, mode_t);                                      \
-            va_end(ap_);                                                       \
-        }                                                                      \
+#define OPEN_MODE(flags, mode)                   \
+    do {                                         \
+        (mode) = 0;                              \
+        if ((flags) & (O_CREAT | __O_TMPFILE)) { \
+            va_list ap_;                         \
+            va_start(ap_, flags);                \
+            (mode) = va_arg(ap_, mode_t);        \
+            va_end(ap_);                         \
+        }                                        \
     } while (0)
 
 GR_EXPORT int
@@ -223,8 +223,7 @@ pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 
 /* Between regular files only (pipes and sockets get EINVAL): nothing to poll. */
 GR_EXPORT ssize_t
-copy_file_range(int in, off64_t *off_in, int out, off64_t *off_out, size_t len,
-                unsigned int flags)
+copy_file_range(int in, off64_t *off_in, int out, off64_t *off_out, size_t len, unsigned int flags)
 {
     IN_SYSCALL(ssize_t, gr_real.copy_file_range(in, off_in, out, off_out, len, flags));
 }
@@ -399,8 +398,7 @@ mq_send(mqd_t q, const char *msg, size_t len, unsigned int prio)
 }
 
 GR_EXPORT ssize_t
-mq_timedreceive(mqd_t q, char *msg, size_t len, unsigned int *prio,
-                const struct timespec *abstime)
+mq_timedreceive(mqd_t q, char *msg, size_t len, unsigned int *prio, const struct timespec *abstime)
 {
     IN_SYSCALL(ssize_t, gr_real.mq_timedreceive(q, msg, len, prio, abstime));
 }

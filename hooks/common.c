@@ -5,7 +5,6 @@
 
 #include <pthread.h>
 
-
 int
 gr_hook_deadline(clockid_t clock, const struct timespec *abstime, int64_t *deadline)
 {

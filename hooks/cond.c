@@ -93,7 +93,7 @@ cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline)
     gr_raw_xadd(C_WAITERS(c), -1);
     err = gr_mutex_reacquire(m, rel.count);
     if (r == GR_WAKE_CANCEL)
-        gr_hook_testcancel();          /* unwinds with the mutex held, as POSIX requires */
+        gr_hook_testcancel(); /* unwinds with the mutex held, as POSIX requires */
     if (err != 0)
         return err;
     return r == GR_WAKE_TIMEOUT ? ETIMEDOUT : 0;

@@ -70,7 +70,7 @@ gr_hook_fd_forked(bool child)
 static void
 watch_forks(void)
 {
-    static struct gr_atomic_u32 state;   /* atomic: 0 not yet, 1 registering, 2 done */
+    static struct gr_atomic_u32 state; /* atomic: 0 not yet, 1 registering, 2 done */
     uint32_t zero = 0;
 
     if (gr_load_acquire(&state) == 2)
@@ -230,7 +230,7 @@ GR_EXPORT int
 close_range(unsigned first, unsigned last, int flags)
 {
     if (gr_hook_native() || first > last || ((unsigned)flags & CLOSE_RANGE_CLOEXEC))
-        return gr_real.close_range(first, last, flags);   /* CLOEXEC closes nothing */
+        return gr_real.close_range(first, last, flags); /* CLOEXEC closes nothing */
     gr_fdtab_each(first, last, close_entry);
     return (int)gr_hook_ret(close_span(first, last, (unsigned)flags));
 }
@@ -347,7 +347,7 @@ fcntl(int fd, int cmd, ...)
     long arg;
 
     va_start(ap, cmd);
-    arg = va_arg(ap, long);              /* every argument kind fits a long on x86_64 */
+    arg = va_arg(ap, long); /* every argument kind fits a long on x86_64 */
     va_end(ap);
     return fcntl_hook(gr_real.fcntl, fd, cmd, arg);
 }

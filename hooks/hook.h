@@ -65,24 +65,23 @@ int gr_hook_deadline_rel(const struct timespec *rel, int64_t *deadline);
  * starvationThresholdNs): no waiter starves behind newcomers. */
 #define GR_HOOK_STARVE_NS 1000000LL
 
-
 /*
  * Run call, an expression of type type, in syscall mode on a G (sysmon hands the P on while
  * it sleeps in the kernel) and return its value, errno the call's own; straight through
  * when there is no G.
  */
-#define GR_HOOK_IN_SYSCALL(type, call)                                         \
-    do {                                                                       \
-        type ret_;                                                             \
-        int err_;                                                              \
-        if (gr_hook_g() == NULL)                                               \
-            return call;                                                       \
-        gr_entersyscall();                                                     \
-        ret_ = call;                                                           \
-        err_ = errno;                                                          \
-        gr_exitsyscall();                                                      \
-        errno = err_;                                                          \
-        return ret_;                                                           \
+#define GR_HOOK_IN_SYSCALL(type, call) \
+    do {                               \
+        type ret_;                     \
+        int err_;                      \
+        if (gr_hook_g() == NULL)       \
+            return call;               \
+        gr_entersyscall();             \
+        ret_ = call;                   \
+        err_ = errno;                  \
+        gr_exitsyscall();              \
+        errno = err_;                  \
+        return ret_;                   \
     } while (0)
 
 /* Act on a pending cancellation of the calling thread (a cancellation point). */

@@ -73,7 +73,7 @@ gr_io_park(struct gr_pollticket *t, int64_t deadline, const char *reason)
 void
 gr_io_each_right(const struct msghdr *msg, void (*fn)(int fd))
 {
-    struct msghdr *m = (struct msghdr *)msg;     /* CMSG_NXTHDR takes it non-const */
+    struct msghdr *m = (struct msghdr *)msg; /* CMSG_NXTHDR takes it non-const */
 
     for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)

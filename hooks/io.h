@@ -56,9 +56,9 @@ short gr_io_ready_now(int fd, short events);
 void gr_io_deadline(int64_t *deadline, bool sock, int fd, struct polldesc *pd, unsigned dir);
 
 /* What gr_io_park tells its caller, besides a raw error for the program. */
-#define PARK_AGAIN    0          /* an edge, or a cancellation acted on: attempt again */
-#define PARK_RESTART  1          /* a handler ran and the call restarts (SA_RESTART) */
-#define PARK_SYSCALL  2          /* epoll refuses the descriptor: make the call in syscall mode */
+#define PARK_AGAIN   0 /* an edge, or a cancellation acted on: attempt again */
+#define PARK_RESTART 1 /* a handler ran and the call restarts (SA_RESTART) */
+#define PARK_SYSCALL 2 /* epoll refuses the descriptor: make the call in syscall mode */
 
 /*
  * The park step of every attempt loop, after an EAGAIN the program did not ask for: wait for
@@ -90,13 +90,13 @@ void gr_io_right_unshare(int fd);
 /* ---- The single-descriptor engine (io_rw.c), which io_mmsg.c reuses. */
 
 enum {
-    OP_READ,         /* read: buf, len */
-    OP_READV,        /* readv: iov, iovcnt */
-    OP_RECV,         /* recv, recvfrom: buf, len, flags, addr, alen */
-    OP_RECVMSG,      /* recvmsg: msg, flags */
+    OP_READ,    /* read: buf, len */
+    OP_READV,   /* readv: iov, iovcnt */
+    OP_RECV,    /* recv, recvfrom: buf, len, flags, addr, alen */
+    OP_RECVMSG, /* recvmsg: msg, flags */
     OP_WRITE,
     OP_WRITEV,
-    OP_SEND,         /* send, sendto: buf, len, flags, addr, dlen */
+    OP_SEND, /* send, sendto: buf, len, flags, addr, dlen */
     OP_SENDMSG,
 };
 
@@ -119,10 +119,10 @@ struct io {
     void *addr;
     socklen_t *alen;
     socklen_t dlen;
-    bool all;                    /* transfer everything (blocking write, MSG_WAITALL) */
-    struct msghdr mcopy;         /* msg with its iov advanced after a partial transfer */
-    struct iovec own[OWN_IOV];   /* writable copy of the iov once a partial transfer moves it */
-    struct iovec *heap;          /* the same when it does not fit in own */
+    bool all;                  /* transfer everything (blocking write, MSG_WAITALL) */
+    struct msghdr mcopy;       /* msg with its iov advanced after a partial transfer */
+    struct iovec own[OWN_IOV]; /* writable copy of the iov once a partial transfer moves it */
+    struct iovec *heap;        /* the same when it does not fit in own */
 };
 
 /* The loop of attempts and parks on io, set up (pd, kind, all). Raw result. Context: user G;

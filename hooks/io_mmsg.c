@@ -41,7 +41,7 @@ struct mmsg {
     struct mmsghdr *vec;
     unsigned vlen;
     int flags;
-    struct timespec *left;       /* recvmmsg: time left for the kernel's check, or NULL */
+    struct timespec *left; /* recvmmsg: time left for the kernel's check, or NULL */
 };
 
 /* The kernel's call for messages [from, vlen); in syscall mode when block is set. */
@@ -51,8 +51,8 @@ mmsg_call(struct mmsg *c, unsigned from, int flags, bool block)
     if (c->send)
         return gr_io_syscall6(block, SYS_sendmmsg, c->fd, (long)(c->vec + from), c->vlen - from,
                               flags, 0, 0);
-    return gr_io_syscall6(block, SYS_recvmmsg, c->fd, (long)(c->vec + from), c->vlen - from,
-                          flags, (long)c->left, 0);
+    return gr_io_syscall6(block, SYS_recvmmsg, c->fd, (long)(c->vec + from), c->vlen - from, flags,
+                          (long)c->left, 0);
 }
 
 /* The message just moved was short of its iov and the socket blocks: finish it as a blocking
@@ -60,9 +60,13 @@ mmsg_call(struct mmsg *c, unsigned from, int flags, bool block)
 static bool
 mmsg_finish(struct mmsg *c, struct mmsghdr *m)
 {
-    struct io io = { .op = c->send ? OP_SENDMSG : OP_RECVMSG, .fd = c->fd,
-                     .dir = c->send ? GR_POLL_WRITE : GR_POLL_READ, .kind = PD_KIND_SOCKET,
-                     .pd = c->pd, .msg = &m->msg_hdr, .flags = c->flags & ~MSG_WAITFORONE,
+    struct io io = { .op = c->send ? OP_SENDMSG : OP_RECVMSG,
+                     .fd = c->fd,
+                     .dir = c->send ? GR_POLL_WRITE : GR_POLL_READ,
+                     .kind = PD_KIND_SOCKET,
+                     .pd = c->pd,
+                     .msg = &m->msg_hdr,
+                     .flags = c->flags & ~MSG_WAITFORONE,
                      .all = true };
     size_t want = gr_io_iov_total(m->msg_hdr.msg_iov, m->msg_hdr.msg_iovlen);
     long r;
@@ -102,11 +106,11 @@ mmsg_done(struct mmsg *c, unsigned got)
     if (m->msg_hdr.msg_flags & MSG_OOB)
         return true;
     if (c->left != NULL && c->left->tv_sec == 0 && c->left->tv_nsec == 0)
-        return true;                      /* the kernel found the timeout expired */
+        return true; /* the kernel found the timeout expired */
     if ((c->flags & MSG_WAITALL) && !(c->flags & MSG_PEEK) &&
         m->msg_len < gr_io_iov_total(m->msg_hdr.msg_iov, m->msg_hdr.msg_iovlen) &&
         gr_fdtab_is_stream(c->fd, c->pd) && !gr_fdtab_nonblock(c->fd, c->pd))
-        mmsg_finish(c, m);                /* short or not, the next message is waited for */
+        mmsg_finish(c, m); /* short or not, the next message is waited for */
     return false;
 }
 
@@ -138,7 +142,7 @@ mmsg_run(struct mmsg *c, int64_t end, struct timespec *after)
             if (c->left != NULL) {
                 int64_t rel = end - gr_nanotime();
                 if (rel < 0)
-                    rel = 0;     /* already over: the kernel stops after one more message */
+                    rel = 0; /* already over: the kernel stops after one more message */
                 c->left->tv_sec = rel / GR_NSEC_PER_SEC;
                 c->left->tv_nsec = rel % GR_NSEC_PER_SEC;
             }
@@ -149,7 +153,7 @@ mmsg_run(struct mmsg *c, int64_t end, struct timespec *after)
             got += (unsigned)r;
             if (c->left != NULL)
                 *after = *c->left;
-            deadline = -2;                /* the next message waits with its own timeout */
+            deadline = -2; /* the next message waits with its own timeout */
             if (mmsg_done(c, got))
                 return got;
             continue;
@@ -158,8 +162,7 @@ mmsg_run(struct mmsg *c, int64_t end, struct timespec *after)
             return got;
         if (r != -EAGAIN)
             return got > 0 ? (long)got : r;
-        if ((got > 0 && !c->send && (c->flags & MSG_WAITFORONE)) ||
-            gr_fdtab_nonblock(c->fd, c->pd))
+        if ((got > 0 && !c->send && (c->flags & MSG_WAITFORONE)) || gr_fdtab_nonblock(c->fd, c->pd))
             return got > 0 ? (long)got : r;
         gr_io_deadline(&deadline, true, c->fd, c->pd, dir);
         r = gr_io_park(&t, deadline, c->send ? "sendmmsg" : "recvmmsg");
@@ -196,7 +199,7 @@ mmsg_start(struct mmsg *c, struct timespec *tmo)
         /* A number out of the table's reach, or a call that never blocks: as it is. */
         if (c->pd == NULL && c->fd < 0)
             return (int)gr_hook_ret(-EBADF);
-        c->left = tmo;                   /* the kernel updates the program's timeout itself */
+        c->left = tmo; /* the kernel updates the program's timeout itself */
         return (int)gr_hook_ret(mmsg_call(c, 0, c->flags, c->pd == NULL));
     }
     r = mmsg_run(c, end, &after);

@@ -217,7 +217,7 @@ long
 gr_io_run(struct io *io)
 {
     struct gr_pollticket t = { .woken = false };
-    int64_t deadline = -2;               /* not computed yet */
+    int64_t deadline = -2; /* not computed yet */
     size_t done = 0;
     long r;
 
@@ -253,9 +253,9 @@ gr_io_run(struct io *io)
         if (r < 0)
             return done > 0 ? (long)done : r;
         if (r == PARK_RESTART && done > 0)
-            return (long)done;           /* interrupted after a partial transfer: its count */
+            return (long)done; /* interrupted after a partial transfer: its count */
         if (r == PARK_SYSCALL)
-            break;                       /* epoll refuses it (or no memory): syscall mode */
+            break; /* epoll refuses it (or no memory): syscall mode */
     }
     r = blocking_call(io);
     return r >= 0 ? (long)done + r : (done > 0 ? (long)done : r);
@@ -318,8 +318,9 @@ __read_chk(int fd, void *buf, size_t len, size_t buflen)
 GR_EXPORT ssize_t
 readv(int fd, const struct iovec *iov, int iovcnt)
 {
-    struct io io = { .op = OP_READV, .fd = fd, .dir = GR_POLL_READ,
-                     .iov = (struct iovec *)iov, .iovcnt = iovcnt };
+    struct io io = {
+        .op = OP_READV, .fd = fd, .dir = GR_POLL_READ, .iov = (struct iovec *)iov, .iovcnt = iovcnt
+    };
 
     if (gr_hook_g() == NULL)
         return gr_real.readv(fd, iov, iovcnt);
@@ -329,8 +330,14 @@ readv(int fd, const struct iovec *iov, int iovcnt)
 GR_EXPORT ssize_t
 recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr, socklen_t *alen)
 {
-    struct io io = { .op = OP_RECV, .fd = fd, .dir = GR_POLL_READ, .buf = buf, .len = len,
-                     .flags = flags, .addr = addr, .alen = alen };
+    struct io io = { .op = OP_RECV,
+                     .fd = fd,
+                     .dir = GR_POLL_READ,
+                     .buf = buf,
+                     .len = len,
+                     .flags = flags,
+                     .addr = addr,
+                     .alen = alen };
 
     if (gr_hook_g() == NULL)
         return gr_real.recvfrom(fd, buf, len, flags, addr, alen);
@@ -365,8 +372,7 @@ __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags, struct s
 GR_EXPORT ssize_t
 recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    struct io io = { .op = OP_RECVMSG, .fd = fd, .dir = GR_POLL_READ, .msg = msg,
-                     .flags = flags };
+    struct io io = { .op = OP_RECVMSG, .fd = fd, .dir = GR_POLL_READ, .msg = msg, .flags = flags };
     ssize_t r;
 
     if (gr_hook_native())
@@ -382,8 +388,9 @@ recvmsg(int fd, struct msghdr *msg, int flags)
 GR_EXPORT ssize_t
 write(int fd, const void *buf, size_t len)
 {
-    struct io io = { .op = OP_WRITE, .fd = fd, .dir = GR_POLL_WRITE, .buf = (char *)buf,
-                     .len = len };
+    struct io io = {
+        .op = OP_WRITE, .fd = fd, .dir = GR_POLL_WRITE, .buf = (char *)buf, .len = len
+    };
 
     if (gr_hook_g() == NULL)
         return gr_real.write(fd, buf, len);
@@ -393,8 +400,11 @@ write(int fd, const void *buf, size_t len)
 GR_EXPORT ssize_t
 writev(int fd, const struct iovec *iov, int iovcnt)
 {
-    struct io io = { .op = OP_WRITEV, .fd = fd, .dir = GR_POLL_WRITE,
-                     .iov = (struct iovec *)iov, .iovcnt = iovcnt };
+    struct io io = { .op = OP_WRITEV,
+                     .fd = fd,
+                     .dir = GR_POLL_WRITE,
+                     .iov = (struct iovec *)iov,
+                     .iovcnt = iovcnt };
 
     if (gr_hook_g() == NULL)
         return gr_real.writev(fd, iov, iovcnt);
@@ -402,11 +412,16 @@ writev(int fd, const struct iovec *iov, int iovcnt)
 }
 
 GR_EXPORT ssize_t
-sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr,
-       socklen_t alen)
+sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr, socklen_t alen)
 {
-    struct io io = { .op = OP_SEND, .fd = fd, .dir = GR_POLL_WRITE, .buf = (char *)buf,
-                     .len = len, .flags = flags, .addr = (void *)addr, .dlen = alen };
+    struct io io = { .op = OP_SEND,
+                     .fd = fd,
+                     .dir = GR_POLL_WRITE,
+                     .buf = (char *)buf,
+                     .len = len,
+                     .flags = flags,
+                     .addr = (void *)addr,
+                     .dlen = alen };
 
     if (gr_hook_g() == NULL)
         return gr_real.sendto(fd, buf, len, flags, addr, alen);
@@ -424,8 +439,11 @@ send(int fd, const void *buf, size_t len, int flags)
 GR_EXPORT ssize_t
 sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    struct io io = { .op = OP_SENDMSG, .fd = fd, .dir = GR_POLL_WRITE,
-                     .msg = (struct msghdr *)msg, .flags = flags };
+    struct io io = { .op = OP_SENDMSG,
+                     .fd = fd,
+                     .dir = GR_POLL_WRITE,
+                     .msg = (struct msghdr *)msg,
+                     .flags = flags };
 
     if (gr_hook_native())
         return gr_real.sendmsg(fd, msg, flags);

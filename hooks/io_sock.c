@@ -61,9 +61,7 @@ out:
     /* The new socket's facts, however it was accepted: its type is the listener's. */
     if (r >= 0)
         gr_hook_fd_new((int)r, PD_KIND_SOCKET, (flags & SOCK_NONBLOCK) != 0,
-                       pd != NULL ? gr_load_relaxed(&pd->stream)
-                                  : PD_STREAM_UNKNOWN,
-                       false);
+                       pd != NULL ? gr_load_relaxed(&pd->stream) : PD_STREAM_UNKNOWN, false);
     return (int)gr_hook_ret(r);
 }
 
@@ -119,17 +117,17 @@ connect(int fd, const struct sockaddr *addr, socklen_t len)
     }
     r = gr_syscall3(SYS_connect, fd, addr, len);
     gr_fdtab_nb_release(fd, pd, hgen);
-    if (r == -EAGAIN)                    /* AF_UNIX with a full backlog: only blocking waits */
+    if (r == -EAGAIN) /* AF_UNIX with a full backlog: only blocking waits */
         return (int)gr_hook_ret(gr_blocking_syscall3(SYS_connect, fd, addr, len));
     if (r != -EINPROGRESS)
         return (int)gr_hook_ret(r);
-    gr_io_deadline(&deadline, true, fd, pd, GR_POLL_WRITE);     /* counted from here */
+    gr_io_deadline(&deadline, true, fd, pd, GR_POLL_WRITE); /* counted from here */
     for (;;) {
         gr_netpoll_snap(&t, fd, pd, GR_POLL_WRITE);
         if (gr_io_ready_now(fd, POLLOUT) != 0)
             break;
         r = gr_io_park(&t, deadline, "connect");
-        if (r == -EAGAIN)                /* SO_SNDTIMEO: the handshake goes on, as on Linux */
+        if (r == -EAGAIN) /* SO_SNDTIMEO: the handshake goes on, as on Linux */
             return (int)gr_hook_ret(-EINPROGRESS);
         /*
          * Interrupted, the handshake goes on; a restarted connect waits for it again: -EINTR

@@ -43,25 +43,25 @@ enum { X_SENDFILE, X_SPLICE, X_TEE, X_VMSPLICE };
 
 struct side {
     int fd;
-    unsigned dir;                /* GR_POLL_READ: data comes from it */
-    struct polldesc *pd;         /* NULL: not pollable, never waited for */
+    unsigned dir;        /* GR_POLL_READ: data comes from it */
+    struct polldesc *pd; /* NULL: not pollable, never waited for */
     bool pipe;
     bool sock;
-    bool wait;                   /* blocks in the kernel's eyes: the G waits for it instead */
-    int64_t deadline;            /* SO_RCVTIMEO/SO_SNDTIMEO deadline; -2 not computed yet */
+    bool wait;        /* blocks in the kernel's eyes: the G waits for it instead */
+    int64_t deadline; /* SO_RCVTIMEO/SO_SNDTIMEO deadline; -2 not computed yet */
     struct gr_pollticket t;
 };
 
 struct xfer {
     int call;
-    int n;                       /* sides: 2, or 1 for vmsplice */
+    int n; /* sides: 2, or 1 for vmsplice */
     struct side s[2];
     loff_t *off_in, *off_out;
     size_t len;
     unsigned flags;
     const struct iovec *iov;
     unsigned long nr;
-    bool file;                   /* a side that is neither pipe nor socket: syscall mode */
+    bool file; /* a side that is neither pipe nor socket: syscall mode */
 };
 
 /* The call, in syscall mode unless only pipes are involved (then it cannot block long:
@@ -77,11 +77,11 @@ xfer_now(struct xfer *x, unsigned flags, bool may_block)
         return gr_io_syscall6(may_block, SYS_splice, x->s[0].fd, (long)x->off_in, x->s[1].fd,
                               (long)x->off_out, (long)x->len, flags);
     case X_TEE:
-        return gr_io_syscall6(may_block, SYS_tee, x->s[0].fd, x->s[1].fd, (long)x->len, flags,
-                              0, 0);
+        return gr_io_syscall6(may_block, SYS_tee, x->s[0].fd, x->s[1].fd, (long)x->len, flags, 0,
+                              0);
     default:
-        return gr_io_syscall6(may_block, SYS_vmsplice, x->s[0].fd, (long)x->iov, (long)x->nr,
-                              flags, 0, 0);
+        return gr_io_syscall6(may_block, SYS_vmsplice, x->s[0].fd, (long)x->iov, (long)x->nr, flags,
+                              0, 0);
     }
 }
 
@@ -100,7 +100,7 @@ side_init(struct side *sd, int fd, unsigned dir, bool *file)
     sd->deadline = -2;
     sd->t.woken = false;
     if (gr_syscall2(SYS_fstat, fd, &st) != 0)
-        return;                          /* the call itself says what is wrong */
+        return; /* the call itself says what is wrong */
     sd->pipe = S_ISFIFO(st.st_mode);
     sd->sock = S_ISSOCK(st.st_mode);
     if (!sd->pipe && !sd->sock) {
@@ -113,7 +113,7 @@ side_init(struct side *sd, int fd, unsigned dir, bool *file)
         return;
     kind = gr_fdtab_kind(fd, sd->pd);
     if (kind != PD_KIND_SOCKET && kind != PD_KIND_OTHER)
-        sd->pd = NULL;                   /* a device epoll refuses: syscall mode */
+        sd->pd = NULL; /* a device epoll refuses: syscall mode */
 }
 
 static void
@@ -134,7 +134,7 @@ xfer_classify(struct xfer *x)
         if (sd->pipe && pipes_nb)
             continue;
         if (sd->pipe && x->call == X_VMSPLICE)
-            sd->wait = true;             /* vmsplice heeds the flag only */
+            sd->wait = true; /* vmsplice heeds the flag only */
         else
             sd->wait = !gr_fdtab_nonblock(sd->fd, sd->pd);
     }
@@ -219,7 +219,7 @@ xfer_run(struct xfer *x)
             if (sd == NULL) {
                 if (++races < 3)
                     continue;
-                break;                   /* readiness keeps saying yes: block in the kernel */
+                break; /* readiness keeps saying yes: block in the kernel */
             }
         }
         gr_io_deadline(&sd->deadline, sd->sock, sd->fd, sd->pd, sd->dir);
@@ -265,8 +265,9 @@ sendfile64(int out, int in, off64_t *off, size_t len)
 GR_EXPORT ssize_t
 splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t len, unsigned int flags)
 {
-    struct xfer x = { .call = X_SPLICE, .n = 2, .off_in = off_in, .off_out = off_out,
-                      .len = len, .flags = flags };
+    struct xfer x = {
+        .call = X_SPLICE, .n = 2, .off_in = off_in, .off_out = off_out, .len = len, .flags = flags
+    };
 
     if (gr_hook_g() == NULL)
         return gr_real.splice(in, off_in, out, off_out, len, flags);

@@ -18,7 +18,7 @@
 
 #define LOOKUP_MAX 32u
 
-static struct gr_atomic_u32 lookups;     /* atomic: lookups in progress on Gs */
+static struct gr_atomic_u32 lookups; /* atomic: lookups in progress on Gs */
 
 /* Take a slot, parking while LOOKUP_MAX lookups are in progress. */
 static void
@@ -45,20 +45,20 @@ slot_give(void)
 
 /* Run call (of type type) as a lookup: a slot, then syscall mode; errno and h_errno are the
  * call's own (both live in the G's TLS). */
-#define LOOKUP(type, call)                                                     \
-    do {                                                                       \
-        type ret_;                                                             \
-        int err_;                                                              \
-        if (gr_hook_g() == NULL)                                               \
-            return call;                                                       \
-        slot_take();                                                           \
-        gr_entersyscall();                                                     \
-        ret_ = call;                                                           \
-        err_ = errno;                                                          \
-        gr_exitsyscall();                                                      \
-        slot_give();                                                           \
-        errno = err_;                                                          \
-        return ret_;                                                           \
+#define LOOKUP(type, call)       \
+    do {                         \
+        type ret_;               \
+        int err_;                \
+        if (gr_hook_g() == NULL) \
+            return call;         \
+        slot_take();             \
+        gr_entersyscall();       \
+        ret_ = call;             \
+        err_ = errno;            \
+        gr_exitsyscall();        \
+        slot_give();             \
+        errno = err_;            \
+        return ret_;             \
     } while (0)
 
 /* ---- Hosts and services. */
@@ -71,8 +71,8 @@ getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
 }
 
 GR_EXPORT int
-getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen,
-            char *serv, socklen_t servlen, int flags)
+getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen, char *serv,
+            socklen_t servlen, int flags)
 {
     /* Numeric answers need no name service. */
     if ((flags & (NI_NUMERICHOST | NI_NUMERICSERV)) == (NI_NUMERICHOST | NI_NUMERICSERV))

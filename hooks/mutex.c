@@ -26,19 +26,19 @@
 
 #include "hooks/hook.h"
 
-#define M_LOCKED       1u
-#define M_WAITERS      2u
-#define M_OWNERDEAD    4u
-#define M_NOTREC       8u
+#define M_LOCKED    1u
+#define M_WAITERS   2u
+#define M_OWNERDEAD 4u
+#define M_NOTREC    8u
 
 #define KIND_TYPE_MASK 3
 #define KIND_ROBUST    16
 #define KIND_PSHARED   128
 
-#define SPIN_ROUNDS    4
-#define SPIN_PAUSES    30
+#define SPIN_ROUNDS 4
+#define SPIN_PAUSES 30
 
-struct robust_link {                   /* glibc's __pthread_list_t inside the mutex */
+struct robust_link { /* glibc's __pthread_list_t inside the mutex */
     struct robust_link *prev;
     struct robust_link *next;
 };
@@ -248,7 +248,7 @@ gr_mutex_unlock(pthread_mutex_t *m)
         if (gp != NULL)
             robust_unlink(m, gp);
         if (s & M_OWNERDEAD)
-            keep = M_NOTREC;           /* unlocked without pthread_mutex_consistent */
+            keep = M_NOTREC; /* unlocked without pthread_mutex_consistent */
     }
     m->__data.__owner = 0;
     m->__data.__count = 0;
@@ -306,7 +306,8 @@ owner_died(struct g *gp)
 
     while (*head != NULL) {
         struct robust_link *l = *head;
-        pthread_mutex_t *m = (pthread_mutex_t *)((char *)l - offsetof(struct __pthread_mutex_s, __list));
+        pthread_mutex_t *m =
+            (pthread_mutex_t *)((char *)l - offsetof(struct __pthread_mutex_s, __list));
         robust_unlink(m, gp);
         gr_raw_fetch_or(state(m), M_OWNERDEAD);
         m->__data.__owner = 0;
@@ -362,8 +363,7 @@ pthread_mutex_lock(pthread_mutex_t *m)
     if (gr_mutex_is_real(m))
         return gr_real.pthread_mutex_lock(m);
     /* Fast path for the common case: a normal mutex, free. */
-    if (kind(m) == PTHREAD_MUTEX_NORMAL &&
-        gr_raw_cas_acquire(state(m), &zero, M_LOCKED))
+    if (kind(m) == PTHREAD_MUTEX_NORMAL && gr_raw_cas_acquire(state(m), &zero, M_LOCKED))
         return 0;
     return gr_mutex_lock(m, -1);
 }

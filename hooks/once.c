@@ -24,9 +24,9 @@
 
 #include "hooks/hook.h"
 
-#define ONCE_INPROGRESS    1
-#define ONCE_DONE          2
-#define ONCE_PID_SHIFT     2
+#define ONCE_INPROGRESS 1
+#define ONCE_DONE       2
+#define ONCE_PID_SHIFT  2
 
 static inline uint32_t *
 word(pthread_once_t *ctl)

@@ -115,7 +115,7 @@ wait_loop(struct gr_pollent *ents, int n, int64_t deadline, long (*check)(void *
         if (err == -ECANCELED)
             gr_hook_testcancel();
         if (err == -EINTR) {
-            gr_signal_eintr();       /* the handler ran; never restarted */
+            gr_signal_eintr(); /* the handler ran; never restarted */
             return -EINTR;
         }
     }
@@ -141,8 +141,8 @@ poll_check(void *arg)
     long r;
 
     do {
-        r = gr_syscall6(SYS_ppoll, (long)pc->fds, (long)pc->nfds, (long)&zero_ts,
-                        (long)pc->mask, NSIG_BYTES, 0);
+        r = gr_syscall6(SYS_ppoll, (long)pc->fds, (long)pc->nfds, (long)&zero_ts, (long)pc->mask,
+                        NSIG_BYTES, 0);
     } while (r == -EINTR);
     return r;
 }
@@ -234,8 +234,8 @@ __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo, const s
 
 struct selcall {
     int nfds;
-    fd_set *sets[3];             /* the program's: read, write, except (NULL allowed) */
-    unsigned long *saved[3];     /* their contents on entry */
+    fd_set *sets[3];         /* the program's: read, write, except (NULL allowed) */
+    unsigned long *saved[3]; /* their contents on entry */
     size_t words;
     const sigset_t *mask;
 };
@@ -252,7 +252,10 @@ static long
 sel_check(void *arg)
 {
     struct selcall *sc = arg;
-    struct { const sigset_t *ss; size_t len; } m = { sc->mask, NSIG_BYTES };
+    struct {
+        const sigset_t *ss;
+        size_t len;
+    } m = { sc->mask, NSIG_BYTES };
     struct timespec ts;
     long r;
 
@@ -269,7 +272,10 @@ static long
 sel_fallback(void *arg, int64_t deadline)
 {
     struct selcall *sc = arg;
-    struct { const sigset_t *ss; size_t len; } m = { sc->mask, NSIG_BYTES };
+    struct {
+        const sigset_t *ss;
+        size_t len;
+    } m = { sc->mask, NSIG_BYTES };
     struct timespec ts;
 
     sel_restore(sc);
@@ -317,7 +323,7 @@ select_hook(int nfds, fd_set *r, fd_set *w, fd_set *e, int64_t deadline, bool ze
             bit_set(sc.sets[2] ? sc.saved[2] : NULL, fd))
             want++;
     if (want == 0) {
-        res = sleep_until(deadline);      /* 0 (the check cleared the sets) or -EINTR */
+        res = sleep_until(deadline); /* 0 (the check cleared the sets) or -EINTR */
         goto out;
     }
     if (want > STACK_ENTS) {
@@ -362,8 +368,8 @@ select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
             return -1;
         }
         /* As the kernel: microseconds beyond a second carry over. */
-        deadline = gr_nanotime() + (int64_t)tv->tv_sec * GR_NSEC_PER_SEC +
-                   (int64_t)tv->tv_usec * 1000;
+        deadline =
+            gr_nanotime() + (int64_t)tv->tv_sec * GR_NSEC_PER_SEC + (int64_t)tv->tv_usec * 1000;
     }
     res = select_hook(nfds, r, w, e, deadline, tv != NULL && tv->tv_sec == 0 && tv->tv_usec == 0,
                       NULL);
@@ -379,8 +385,7 @@ select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 }
 
 GR_EXPORT int
-pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
-        const sigset_t *mask)
+pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo, const sigset_t *mask)
 {
     int64_t deadline;
 
@@ -408,7 +413,7 @@ epoll_check(int epfd, struct epoll_event *ev, int max, int timeout, const sigset
 
     do {
         r = gr_syscall6(SYS_epoll_pwait, epfd, (long)ev, max, timeout, (long)mask, NSIG_BYTES);
-    } while (r == -EINTR && timeout == 0);   /* see poll_check */
+    } while (r == -EINTR && timeout == 0); /* see poll_check */
     return r;
 }
 
@@ -451,7 +456,7 @@ epoll_hook(int epfd, struct epoll_event *ev, int max, int64_t deadline, bool zer
             continue;
         }
         if (err == -EINTR) {
-            gr_signal_eintr();       /* the handler ran; never restarted */
+            gr_signal_eintr(); /* the handler ran; never restarted */
             return (int)gr_hook_ret(-EINTR);
         }
         if (err == -ETIMEDOUT)
@@ -505,14 +510,14 @@ epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *t
     if (gr_hook_g() == NULL) {
         if (gr_real.epoll_pwait2 != NULL)
             return gr_real.epoll_pwait2(epfd, ev, max, tmo, mask);
-        return (int)gr_hook_ret(gr_syscall6(SYS_epoll_pwait2, epfd, (long)ev, max, (long)tmo,
-                                            (long)mask, NSIG_BYTES));
+        return (int)gr_hook_ret(
+            gr_syscall6(SYS_epoll_pwait2, epfd, (long)ev, max, (long)tmo, (long)mask, NSIG_BYTES));
     }
     /* As the kernel: a bad timeout is refused before anything else is looked at. */
     if (gr_hook_deadline_rel(tmo, &deadline) != 0) {
         errno = EINVAL;
         return -1;
     }
-    return epoll_hook(epfd, ev, max, deadline, tmo != NULL && tmo->tv_sec == 0 &&
-                      tmo->tv_nsec == 0, mask, true);
+    return epoll_hook(epfd, ev, max, deadline, tmo != NULL && tmo->tv_sec == 0 && tmo->tv_nsec == 0,
+                      mask, true);
 }

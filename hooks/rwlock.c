@@ -49,11 +49,10 @@
 
 #include "hooks/hook.h"
 
-#define RW_WRLOCKED    0x80000000u   /* a writer holds the lock */
-#define RW_WWAIT       0x40000000u   /* writers may be queued, or one woken is in flight */
-#define RW_RWAIT       0x20000000u   /* readers may be queued */
-#define RW_READERS     0x1fffffffu   /* the number of read holds */
-
+#define RW_WRLOCKED 0x80000000u /* a writer holds the lock */
+#define RW_WWAIT    0x40000000u /* writers may be queued, or one woken is in flight */
+#define RW_RWAIT    0x20000000u /* readers may be queued */
+#define RW_READERS  0x1fffffffu /* the number of read holds */
 
 static inline uint32_t *
 state(pthread_rwlock_t *rw)

@@ -28,12 +28,12 @@
 
 #include "hooks/hook.h"
 
-#define SEM_VALUE_MASK     0xffffffffull
-#define SEM_WAITER_ONE     (1ull << 32)
+#define SEM_VALUE_MASK 0xffffffffull
+#define SEM_WAITER_ONE (1ull << 32)
 
 struct sem {
-    uint64_t data;               /* the program's memory: gr_raw_* atomics only */
-    int32_t private;             /* immutable after init */
+    uint64_t data;   /* the program's memory: gr_raw_* atomics only */
+    int32_t private; /* immutable after init */
     int32_t pad;
 };
 

@@ -16,20 +16,20 @@
 #include "hooks/hook.h"
 
 /* Run call with THREAD_SELF = the running M's own listed descriptor (runtime/tls.h). */
-#define ON_OWN_DESCRIPTOR(call)                                                \
-    do {                                                                       \
-        uintptr_t prev_;                                                       \
-        int ret_, err_;                                                        \
-        if (gr_hook_g() == NULL)                                               \
-            return call;                                                       \
-        prev_ = gr_tls_enter_m(GR_TLS_LISTED);                                 \
-        if (prev_ == 0)                                                        \
-            return call;                                                       \
-        ret_ = call;                                                           \
-        err_ = gr_tls_leave_m(prev_);                                          \
-        if (ret_ != 0)                                                         \
-            errno = err_;                                                      \
-        return ret_;                                                           \
+#define ON_OWN_DESCRIPTOR(call)                \
+    do {                                       \
+        uintptr_t prev_;                       \
+        int ret_, err_;                        \
+        if (gr_hook_g() == NULL)               \
+            return call;                       \
+        prev_ = gr_tls_enter_m(GR_TLS_LISTED); \
+        if (prev_ == 0)                        \
+            return call;                       \
+        ret_ = call;                           \
+        err_ = gr_tls_leave_m(prev_);          \
+        if (ret_ != 0)                         \
+            errno = err_;                      \
+        return ret_;                           \
     } while (0)
 
 GR_EXPORT int

@@ -20,7 +20,7 @@
  * for a caught signal). The action the wrapper runs is published to the runtime, which reads
  * it without a lock (runtime/signal.c).
  */
-static struct sigaction user_act[NSIG_MAX];    /* protected by table_lock */
+static struct sigaction user_act[NSIG_MAX]; /* protected by table_lock */
 static struct gr_mutex table_lock = GR_MUTEX_INIT(GR_RANK_SIGACTION);
 
 static bool

@@ -26,7 +26,8 @@ sleep_until(int64_t deadline)
         return 0;
     }
     /* A futex wait on a private word nobody wakes: a deadline, a signal or a cancel ends it. */
-    while ((r = gr_futex_wait(&word, 0, ~0u, deadline, GR_WQ_CANCEL | GR_WQ_SIGNAL)) != -ETIMEDOUT) {
+    while ((r = gr_futex_wait(&word, 0, ~0u, deadline, GR_WQ_CANCEL | GR_WQ_SIGNAL)) !=
+           -ETIMEDOUT) {
         if (r == -EINTR)
             return EINTR;
         gr_hook_testcancel();

@@ -97,32 +97,28 @@ GR_COMPAT_SYMVER(posix_spawnp, "GLIBC_2.2.5", "GLIBC_2.15");
 
 GR_EXPORT int
 GR_COMPAT_NEW(posix_spawn)(pid_t *pid, const char *path, const posix_spawn_file_actions_t *acts,
-                           const posix_spawnattr_t *attr, char *const argv[],
-                           char *const envp[])
+                           const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
     return spawn_with(gr_real.posix_spawn, pid, path, acts, attr, argv, envp);
 }
 
 GR_EXPORT int
 GR_COMPAT_OLD(posix_spawn)(pid_t *pid, const char *path, const posix_spawn_file_actions_t *acts,
-                           const posix_spawnattr_t *attr, char *const argv[],
-                           char *const envp[])
+                           const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
     return spawn_with(gr_real_compat.posix_spawn, pid, path, acts, attr, argv, envp);
 }
 
 GR_EXPORT int
 GR_COMPAT_NEW(posix_spawnp)(pid_t *pid, const char *file, const posix_spawn_file_actions_t *acts,
-                            const posix_spawnattr_t *attr, char *const argv[],
-                            char *const envp[])
+                            const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
     return spawn_with(gr_real.posix_spawnp, pid, file, acts, attr, argv, envp);
 }
 
 GR_EXPORT int
 GR_COMPAT_OLD(posix_spawnp)(pid_t *pid, const char *file, const posix_spawn_file_actions_t *acts,
-                            const posix_spawnattr_t *attr, char *const argv[],
-                            char *const envp[])
+                            const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
     return spawn_with(gr_real_compat.posix_spawnp, pid, file, acts, attr, argv, envp);
 }

@@ -17,7 +17,7 @@
 
 #include "hooks/hook.h"
 
-#define SPIN_PAUSES    100
+#define SPIN_PAUSES 100
 
 static struct gr_atomic_i32 unlocked_value = { -1 }; /* atomic: glibc's unlocked value, -1
                                                          until probed */

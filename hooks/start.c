@@ -13,14 +13,12 @@ main_trampoline(int argc, char **argv, char **envp)
 }
 
 GR_EXPORT int
-__libc_start_main(int (*main_fn)(int, char **, char **), int argc, char **argv,
-                  void (*init)(void), void (*fini)(void), void (*rtld_fini)(void),
-                  void *stack_end)
+__libc_start_main(int (*main_fn)(int, char **, char **), int argc, char **argv, void (*init)(void),
+                  void (*fini)(void), void (*rtld_fini)(void), void *stack_end)
 {
     gr_boot();
     if (gr_hook_native())
         return gr_real.__libc_start_main(main_fn, argc, argv, init, fini, rtld_fini, stack_end);
     program_main = main_fn;
-    return gr_real.__libc_start_main(main_trampoline, argc, argv, init, fini, rtld_fini,
-                                     stack_end);
+    return gr_real.__libc_start_main(main_trampoline, argc, argv, init, fini, rtld_fini, stack_end);
 }

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/syscall.h>
 
-
 /* The G behind a pthread_t, when green scheduling applies. */
 static struct g *
 g_of(pthread_t th)
@@ -107,7 +106,7 @@ pthread_clockjoin_np(pthread_t th, void **ret, clockid_t clock, const struct tim
     if (err != 0)
         return err;
     if (deadline == 0)
-        deadline = 1;                    /* an expired deadline still checks once */
+        deadline = 1; /* an expired deadline still checks once */
     return join_g(gp, ret, deadline);
 }
 
@@ -185,8 +184,8 @@ pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
     /* As glibc, the reported stack includes the TLS block at its top. */
     pthread_attr_setstack(attr, st.lo, st.size);
     pthread_attr_setguardsize(attr, st.guard);
-    pthread_attr_setdetachstate(attr, st.detached ? PTHREAD_CREATE_DETACHED :
-                                                    PTHREAD_CREATE_JOINABLE);
+    pthread_attr_setdetachstate(attr,
+                                st.detached ? PTHREAD_CREATE_DETACHED : PTHREAD_CREATE_JOINABLE);
     return 0;
 }
 

@@ -21,13 +21,13 @@ greenrun_thread_info(pthread_t thread, struct greenrun_thread_info *info, size_t
 
     if (size != sizeof(*info))
         return EINVAL;
-    if (gr_native() || !gr_sched_booted() ||
-        gr_g_info(gr_g_from_thread(thread), &gi) != 0)
+    if (gr_native() || !gr_sched_booted() || gr_g_info(gr_g_from_thread(thread), &gi) != 0)
         return ESRCH;
     memset(info, 0, sizeof(*info));
     /* A G not yet started (G_IDLE) is about to be queued: runnable, as far as anyone sees. */
     info->state = gi.status < GR_ARRAY_LEN(states) && states[gi.status] != 0 ?
-                      states[gi.status] : GREENRUN_THREAD_RUNNABLE;
+                      states[gi.status] :
+                      GREENRUN_THREAD_RUNNABLE;
     info->wait_reason = gi.waitreason;
     info->os_tid = gi.mtid;
     info->os_asleep = gi.masleep;

@@ -20,13 +20,14 @@
  */
 #include "preload/config.h"
 
-#define GR_MSG_VALUE_MAX     64                  /* bytes of a value quoted in a message */
-#define GR_SCHEDTRACE_MAX    3600000             /* one hour, in milliseconds */
-#define GR_DECIMAL_CAP       ((uint64_t)1 << 40) /* scan_decimal saturates here */
+#define GR_MSG_VALUE_MAX  64                  /* bytes of a value quoted in a message */
+#define GR_SCHEDTRACE_MAX 3600000             /* one hour, in milliseconds */
+#define GR_DECIMAL_CAP    ((uint64_t)1 << 40) /* scan_decimal saturates here */
 
-#define ACCEPTED_DEBUG      "banner, stats, blocking, schedtrace=MS (MS from 1 to 3600000), " \
-                            "fs=arch_prctl, fs=auto"
-#define ACCEPTED_VARIABLES  "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG"
+#define ACCEPTED_DEBUG                                                \
+    "banner, stats, blocking, schedtrace=MS (MS from 1 to 3600000), " \
+    "fs=arch_prctl, fs=auto"
+#define ACCEPTED_VARIABLES "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG"
 
 enum var_id {
     VAR_PROCS,
@@ -39,10 +40,8 @@ enum var_id {
 };
 
 static const char *const var_names[VAR_COUNT] = {
-    [VAR_PROCS] = "GREENRUN_PROCS",
-    [VAR_STACK] = "GREENRUN_STACK",
-    [VAR_DEBUG] = "GREENRUN_DEBUG",
-    [VAR_TEST_MODE] = "GREENRUN_TEST_MODE",
+    [VAR_PROCS] = "GREENRUN_PROCS", [VAR_STACK] = "GREENRUN_STACK",
+    [VAR_DEBUG] = "GREENRUN_DEBUG", [VAR_TEST_MODE] = "GREENRUN_TEST_MODE",
     [VAR_LIB] = "GREENRUN_LIB",
 };
 
@@ -52,10 +51,10 @@ static const char *const var_names[VAR_COUNT] = {
  * message, never ends inside a \xNN escape, and is always NUL-terminated (when cap > 0).
  */
 struct msg {
-    char   *buf;       /* NULL when the caller wants no message */
-    size_t  cap;       /* bytes available in buf, the NUL included */
-    size_t  len;       /* bytes written so far, the NUL excluded */
-    bool    full;      /* a piece did not fit; ignore everything that follows */
+    char *buf;  /* NULL when the caller wants no message */
+    size_t cap; /* bytes available in buf, the NUL included */
+    size_t len; /* bytes written so far, the NUL excluded */
+    bool full;  /* a piece did not fit; ignore everything that follows */
 };
 
 static void

@@ -13,22 +13,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GR_MAX_PROCS     1024
-#define GR_MIN_STACK     (16 * 1024)
-#define GR_MAX_STACK     ((size_t)1 << 34)     /* 16 GiB: larger is surely a typo */
+#define GR_MAX_PROCS 1024
+#define GR_MIN_STACK (16 * 1024)
+#define GR_MAX_STACK ((size_t)1 << 34) /* 16 GiB: larger is surely a typo */
 
 struct gr_config {
-    int      procs;           /* GREENRUN_PROCS: 1..GR_MAX_PROCS; 0 = CPUs available to the process */
-    size_t   stack_size;      /* GREENRUN_STACK: default stack of a thread whose attr sets none;
-                                 0 = like native (RLIMIT_STACK, 8 MiB when unlimited) */
-    int64_t  schedtrace_ms;   /* GREENRUN_DEBUG=schedtrace=MS; 0 = off */
-    bool     banner;          /* GREENRUN_DEBUG=banner: print "greenrun: active ..." at boot */
-    bool     stats;           /* GREENRUN_DEBUG=stats: print counters at exit */
-    bool     blocking;        /* GREENRUN_DEBUG=blocking: print the blocking calls the runtime
-                                 never saw at exit */
-    bool     fs_syscall;      /* GREENRUN_DEBUG=fs=arch_prctl: switch TLS blocks with the
-                                 arch_prctl system call even where wrfsbase works (fs=auto:
-                                 wrfsbase where the kernel enables it, the default) */
+    int procs;             /* GREENRUN_PROCS: 1..GR_MAX_PROCS; 0 = CPUs available to the process */
+    size_t stack_size;     /* GREENRUN_STACK: default stack of a thread whose attr sets none;
+                              0 = like native (RLIMIT_STACK, 8 MiB when unlimited) */
+    int64_t schedtrace_ms; /* GREENRUN_DEBUG=schedtrace=MS; 0 = off */
+    bool banner;           /* GREENRUN_DEBUG=banner: print "greenrun: active ..." at boot */
+    bool stats;            /* GREENRUN_DEBUG=stats: print counters at exit */
+    bool blocking;         /* GREENRUN_DEBUG=blocking: print the blocking calls the runtime
+                              never saw at exit */
+    bool fs_syscall;       /* GREENRUN_DEBUG=fs=arch_prctl: switch TLS blocks with the
+                              arch_prctl system call even where wrfsbase works (fs=auto:
+                              wrfsbase where the kernel enables it, the default) */
 };
 
 /*

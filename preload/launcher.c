@@ -24,7 +24,7 @@
 #include "preload/config.h"
 
 #ifndef GR_VERSION
-#define GR_VERSION      "0.1.0"
+#define GR_VERSION "0.1.0"
 #endif
 
 #define LIB_NAME        "libgreenrun.so"
@@ -36,9 +36,9 @@ extern char **environ;
 
 /* One command-line option and the variable it sets. */
 struct option_var {
-    const char *long_name;      /* "--procs" */
-    char        short_name;     /* 'p', or 0 */
-    const char *var;            /* "GREENRUN_PROCS" */
+    const char *long_name; /* "--procs" */
+    char short_name;       /* 'p', or 0 */
+    const char *var;       /* "GREENRUN_PROCS" */
 };
 
 static const struct option_var option_vars[] = {
@@ -47,7 +47,7 @@ static const struct option_var option_vars[] = {
     { "--debug", 0, "GREENRUN_DEBUG" },
 };
 
-#define N_OPTION_VARS   (sizeof(option_vars) / sizeof(option_vars[0]))
+#define N_OPTION_VARS (sizeof(option_vars) / sizeof(option_vars[0]))
 
 static void
 print_usage(FILE *f)
@@ -195,7 +195,7 @@ usable_lib(const char *path)
 
     if (e != 0) {
         free(abs);
-        errno = e;          /* find_lib names the reason */
+        errno = e; /* find_lib names the reason */
         return NULL;
     }
     return abs;
@@ -216,7 +216,7 @@ self_dir(void)
         return NULL;
     }
     if (slash == exe)
-        slash[1] = '\0';        /* the program is in "/" */
+        slash[1] = '\0'; /* the program is in "/" */
     else
         slash[0] = '\0';
     return exe;
@@ -242,8 +242,10 @@ find_lib(void)
     char *dir = self_dir();
 
     if (dir == NULL) {
-        fprintf(stderr, "greenrun: library not found: cannot read /proc/self/exe (%s); "
-                "set GREENRUN_LIB\n", strerror(errno));
+        fprintf(stderr,
+                "greenrun: library not found: cannot read /proc/self/exe (%s); "
+                "set GREENRUN_LIB\n",
+                strerror(errno));
         exit(EXIT_NOT_FOUND);
     }
 
@@ -254,8 +256,8 @@ find_lib(void)
     if (found == NULL)
         found = usable_lib(in_lib);
     if (found == NULL) {
-        fprintf(stderr, "greenrun: library not found: tried %s and %s; set GREENRUN_LIB\n",
-                next_to, in_lib);
+        fprintf(stderr, "greenrun: library not found: tried %s and %s; set GREENRUN_LIB\n", next_to,
+                in_lib);
         exit(EXIT_NOT_FOUND);
     }
     free(next_to);
@@ -313,7 +315,7 @@ main(int argc, char **argv)
         const char *arg = argv[i];
 
         if (arg[0] != '-' || arg[1] == '\0')
-            break;                          /* PROGRAM ("-" alone is a name, not an option) */
+            break; /* PROGRAM ("-" alone is a name, not an option) */
         if (strcmp(arg, "--") == 0) {
             i++;
             break;
@@ -344,8 +346,10 @@ main(int argc, char **argv)
     char *lib = find_lib();
 
     if (strpbrk(lib, " :") != NULL) {
-        fprintf(stderr, "greenrun: %s: LD_PRELOAD cannot hold a path with a space or a colon; "
-                "move the library or set GREENRUN_LIB\n", lib);
+        fprintf(stderr,
+                "greenrun: %s: LD_PRELOAD cannot hold a path with a space or a colon; "
+                "move the library or set GREENRUN_LIB\n",
+                lib);
         return EXIT_NOT_FOUND;
     }
     prepend_preload(lib);

@@ -60,8 +60,8 @@ int gr_nprocs(void);
 
 /* How to start a new G. */
 struct gr_gattr {
-    size_t stack_size;           /* 0 = default */
-    void *stack_addr;            /* user stack (lowest address), with stack_size; or NULL */
+    size_t stack_size; /* 0 = default */
+    void *stack_addr;  /* user stack (lowest address), with stack_size; or NULL */
     size_t guard_size;
     bool detached;
 };

@@ -68,10 +68,11 @@ gr_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
     return ret;
 }
 
-#define gr_syscall0(n)                gr_syscall6((n), 0, 0, 0, 0, 0, 0)
-#define gr_syscall1(n, a)             gr_syscall6((n), (long)(a), 0, 0, 0, 0, 0)
-#define gr_syscall2(n, a, b)          gr_syscall6((n), (long)(a), (long)(b), 0, 0, 0, 0)
-#define gr_syscall3(n, a, b, c)       gr_syscall6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
-#define gr_syscall4(n, a, b, c, d)    gr_syscall6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+#define gr_syscall0(n)          gr_syscall6((n), 0, 0, 0, 0, 0, 0)
+#define gr_syscall1(n, a)       gr_syscall6((n), (long)(a), 0, 0, 0, 0, 0)
+#define gr_syscall2(n, a, b)    gr_syscall6((n), (long)(a), (long)(b), 0, 0, 0, 0)
+#define gr_syscall3(n, a, b, c) gr_syscall6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define gr_syscall4(n, a, b, c, d) \
+    gr_syscall6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
 
 #endif /* GR_RUNTIME_ARCH_AMD64_H */

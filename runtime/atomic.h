@@ -19,66 +19,76 @@
 
 #include <stdint.h>
 
-struct gr_atomic_u8  { uint8_t v_; };
-struct gr_atomic_u32 { uint32_t v_; };
-struct gr_atomic_i32 { int32_t v_; };
-struct gr_atomic_u64 { uint64_t v_; };
-struct gr_atomic_i64 { int64_t v_; };
+struct gr_atomic_u8 {
+    uint8_t v_;
+};
+struct gr_atomic_u32 {
+    uint32_t v_;
+};
+struct gr_atomic_i32 {
+    int32_t v_;
+};
+struct gr_atomic_u64 {
+    uint64_t v_;
+};
+struct gr_atomic_i64 {
+    int64_t v_;
+};
 /* An atomic pointer to T. */
-#define GR_ATOMIC_PTR(T) struct { T *v_; }
+#define GR_ATOMIC_PTR(T) \
+    struct {             \
+        T *v_;           \
+    }
 
 /* The plain address of a typed atomic: for futex system calls only. */
-#define gr_atomic_word(a)       (&(a)->v_)
+#define gr_atomic_word(a) (&(a)->v_)
 
 /* Typed atomics (a: the address of a struct gr_atomic_* or GR_ATOMIC_PTR field). */
-#define gr_load_relaxed(a)      __atomic_load_n(&(a)->v_, __ATOMIC_RELAXED)
-#define gr_load_acquire(a)      __atomic_load_n(&(a)->v_, __ATOMIC_ACQUIRE)
-#define gr_load(a)              __atomic_load_n(&(a)->v_, __ATOMIC_SEQ_CST)
-#define gr_store_relaxed(a, v)  __atomic_store_n(&(a)->v_, (v), __ATOMIC_RELAXED)
-#define gr_store_release(a, v)  __atomic_store_n(&(a)->v_, (v), __ATOMIC_RELEASE)
-#define gr_store(a, v)          __atomic_store_n(&(a)->v_, (v), __ATOMIC_SEQ_CST)
-#define gr_xchg(a, v)           __atomic_exchange_n(&(a)->v_, (v), __ATOMIC_SEQ_CST)
-#define gr_xchg_acquire(a, v)   __atomic_exchange_n(&(a)->v_, (v), __ATOMIC_ACQUIRE)
-#define gr_xchg_release(a, v)   __atomic_exchange_n(&(a)->v_, (v), __ATOMIC_RELEASE)
-#define gr_xadd(a, v)           __atomic_fetch_add(&(a)->v_, (v), __ATOMIC_SEQ_CST)
-#define gr_xadd_relaxed(a, v)   __atomic_fetch_add(&(a)->v_, (v), __ATOMIC_RELAXED)
-#define gr_fetch_or(a, v)       __atomic_fetch_or(&(a)->v_, (v), __ATOMIC_SEQ_CST)
-#define gr_fetch_and(a, v)      __atomic_fetch_and(&(a)->v_, (v), __ATOMIC_SEQ_CST)
+#define gr_load_relaxed(a)     __atomic_load_n(&(a)->v_, __ATOMIC_RELAXED)
+#define gr_load_acquire(a)     __atomic_load_n(&(a)->v_, __ATOMIC_ACQUIRE)
+#define gr_load(a)             __atomic_load_n(&(a)->v_, __ATOMIC_SEQ_CST)
+#define gr_store_relaxed(a, v) __atomic_store_n(&(a)->v_, (v), __ATOMIC_RELAXED)
+#define gr_store_release(a, v) __atomic_store_n(&(a)->v_, (v), __ATOMIC_RELEASE)
+#define gr_store(a, v)         __atomic_store_n(&(a)->v_, (v), __ATOMIC_SEQ_CST)
+#define gr_xchg(a, v)          __atomic_exchange_n(&(a)->v_, (v), __ATOMIC_SEQ_CST)
+#define gr_xchg_acquire(a, v)  __atomic_exchange_n(&(a)->v_, (v), __ATOMIC_ACQUIRE)
+#define gr_xchg_release(a, v)  __atomic_exchange_n(&(a)->v_, (v), __ATOMIC_RELEASE)
+#define gr_xadd(a, v)          __atomic_fetch_add(&(a)->v_, (v), __ATOMIC_SEQ_CST)
+#define gr_xadd_relaxed(a, v)  __atomic_fetch_add(&(a)->v_, (v), __ATOMIC_RELAXED)
+#define gr_fetch_or(a, v)      __atomic_fetch_or(&(a)->v_, (v), __ATOMIC_SEQ_CST)
+#define gr_fetch_and(a, v)     __atomic_fetch_and(&(a)->v_, (v), __ATOMIC_SEQ_CST)
 /* A counter only its owner writes (others read it relaxed): a plain add, no locked
  * instruction. */
-#define gr_owner_inc(a)         gr_store_relaxed((a), gr_load_relaxed(a) + 1)
+#define gr_owner_inc(a) gr_store_relaxed((a), gr_load_relaxed(a) + 1)
 
 /* Strong compare-and-swap; on failure *expected receives the current value. */
-#define gr_cas(a, expected, desired) \
+#define gr_cas(a, expected, desired)                                                  \
     __atomic_compare_exchange_n(&(a)->v_, (expected), (desired), 0, __ATOMIC_SEQ_CST, \
                                 __ATOMIC_SEQ_CST)
-#define gr_cas_acquire(a, expected, desired) \
+#define gr_cas_acquire(a, expected, desired)                                          \
     __atomic_compare_exchange_n(&(a)->v_, (expected), (desired), 0, __ATOMIC_ACQUIRE, \
                                 __ATOMIC_RELAXED)
-#define gr_cas_release(a, expected, desired) \
+#define gr_cas_release(a, expected, desired)                                          \
     __atomic_compare_exchange_n(&(a)->v_, (expected), (desired), 0, __ATOMIC_RELEASE, \
                                 __ATOMIC_RELAXED)
 
 /* Raw atomics on memory the runtime does not declare (p: a plain pointer). */
-#define gr_raw_load_relaxed(p)      __atomic_load_n((p), __ATOMIC_RELAXED)
-#define gr_raw_load_acquire(p)      __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define gr_raw_load(p)              __atomic_load_n((p), __ATOMIC_SEQ_CST)
-#define gr_raw_store_relaxed(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#define gr_raw_store_release(p, v)  __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#define gr_raw_store(p, v)          __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
-#define gr_raw_xchg(p, v)           __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
-#define gr_raw_xadd(p, v)           __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
-#define gr_raw_xadd_release(p, v)   __atomic_fetch_add((p), (v), __ATOMIC_RELEASE)
-#define gr_raw_fetch_or(p, v)       __atomic_fetch_or((p), (v), __ATOMIC_SEQ_CST)
-#define gr_raw_fetch_and(p, v)      __atomic_fetch_and((p), (v), __ATOMIC_SEQ_CST)
+#define gr_raw_load_relaxed(p)     __atomic_load_n((p), __ATOMIC_RELAXED)
+#define gr_raw_load_acquire(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define gr_raw_load(p)             __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define gr_raw_store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define gr_raw_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define gr_raw_store(p, v)         __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define gr_raw_xchg(p, v)          __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
+#define gr_raw_xadd(p, v)          __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
+#define gr_raw_xadd_release(p, v)  __atomic_fetch_add((p), (v), __ATOMIC_RELEASE)
+#define gr_raw_fetch_or(p, v)      __atomic_fetch_or((p), (v), __ATOMIC_SEQ_CST)
+#define gr_raw_fetch_and(p, v)     __atomic_fetch_and((p), (v), __ATOMIC_SEQ_CST)
 #define gr_raw_cas(p, expected, desired) \
-    __atomic_compare_exchange_n((p), (expected), (desired), 0, __ATOMIC_SEQ_CST, \
-                                __ATOMIC_SEQ_CST)
+    __atomic_compare_exchange_n((p), (expected), (desired), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
 #define gr_raw_cas_acquire(p, expected, desired) \
-    __atomic_compare_exchange_n((p), (expected), (desired), 0, __ATOMIC_ACQUIRE, \
-                                __ATOMIC_RELAXED)
+    __atomic_compare_exchange_n((p), (expected), (desired), 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)
 #define gr_raw_cas_release(p, expected, desired) \
-    __atomic_compare_exchange_n((p), (expected), (desired), 0, __ATOMIC_RELEASE, \
-                                __ATOMIC_RELAXED)
+    __atomic_compare_exchange_n((p), (expected), (desired), 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)
 
 #endif /* GR_RUNTIME_ATOMIC_H */

@@ -11,12 +11,12 @@
 #define GR_DEBUG 0
 #endif
 
-#define GR_EXPORT    __attribute__((visibility("default")))
-#define GR_HIDDEN    __attribute__((visibility("hidden")))
-#define GR_NORETURN  __attribute__((noreturn))
-#define GR_COLD      __attribute__((cold, noinline))
-#define GR_NOINLINE  __attribute__((noinline))
-#define GR_UNUSED    __attribute__((unused))
+#define GR_EXPORT     __attribute__((visibility("default")))
+#define GR_HIDDEN     __attribute__((visibility("hidden")))
+#define GR_NORETURN   __attribute__((noreturn))
+#define GR_COLD       __attribute__((cold, noinline))
+#define GR_NOINLINE   __attribute__((noinline))
+#define GR_UNUSED     __attribute__((unused))
 #define GR_ALIGNED(n) __attribute__((aligned(n)))
 
 #define gr_likely(x)   __builtin_expect(!!(x), 1)
@@ -25,8 +25,7 @@
 #define GR_CACHELINE 64
 #define GR_PAGE      4096UL
 
-#define gr_container_of(ptr, type, member) \
-    ((type *)((char *)(ptr) - offsetof(type, member)))
+#define gr_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 #define GR_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -29,24 +29,24 @@
 #define MAX_P     GR_ARRAY_LEN(gr_sched.allp)
 
 struct site {
-    long nr;                     /* system call number; -1: asleep outside a system call */
-    uintptr_t pc;                /* user return address */
-    uint64_t count;              /* calls seen, open ones included */
-    int64_t total;               /* ns of the calls that ended */
-    int64_t max;                 /* ns, the longest that ended */
+    long nr;        /* system call number; -1: asleep outside a system call */
+    uintptr_t pc;   /* user return address */
+    uint64_t count; /* calls seen, open ones included */
+    int64_t total;  /* ns of the calls that ended */
+    int64_t max;    /* ns, the longest that ended */
 };
 
 struct open_call {
     bool active;
-    int32_t site;                /* index in sites, or -1: counted in the overflow */
-    int64_t since;               /* first sighting, monotonic ns */
+    int32_t site;  /* index in sites, or -1: counted in the overflow */
+    int64_t since; /* first sighting, monotonic ns */
 };
 
 static struct gr_mutex lock = GR_MUTEX_INIT(GR_RANK_LEAF);
-static struct site sites[MAX_SITES];     /* protected by lock */
-static int32_t nsites;                   /* protected by lock */
-static struct site overflow;             /* protected by lock: calls at sites beyond the table */
-static struct open_call calls[MAX_P];    /* protected by lock; indexed by P id */
+static struct site sites[MAX_SITES];  /* protected by lock */
+static int32_t nsites;                /* protected by lock */
+static struct site overflow;          /* protected by lock: calls at sites beyond the table */
+static struct open_call calls[MAX_P]; /* protected by lock; indexed by P id */
 
 /* ---- Parsing /proc/<tid>/syscall. */
 
@@ -102,10 +102,10 @@ gr_blockrec_parse(const char *text, long *nr, uintptr_t *pc)
         s++;
     }
     if (*s < '0' || *s > '9')
-        return false;                    /* "running", or nothing */
+        return false; /* "running", or nothing */
     for (; *s >= '0' && *s <= '9'; s++) {
         if (n > (LONG_MAX - 9) / 10)
-            return false;                /* no system call number is that long */
+            return false; /* no system call number is that long */
         n = n * 10 + (*s - '0');
     }
     if (neg)
@@ -230,8 +230,7 @@ describe_pc(char *buf, size_t size, uintptr_t pc)
         gr_snprint(buf, size, " (%s %s+0x%lx)", file, info.dli_sname,
                    (unsigned long)(pc - (uintptr_t)info.dli_saddr));
     else
-        gr_snprint(buf, size, " (%s+0x%lx)", file,
-                   (unsigned long)(pc - (uintptr_t)info.dli_fbase));
+        gr_snprint(buf, size, " (%s+0x%lx)", file, (unsigned long)(pc - (uintptr_t)info.dli_fbase));
 }
 
 static void
@@ -246,9 +245,9 @@ print_site(const struct site *sp, uint32_t nopen)
     still[0] = '\0';
     if (nopen > 0)
         gr_snprint(still, sizeof(still), ", %u still blocked", nopen);
-    gr_print("greenrun: blocking: syscall %ld (%s) count %lu total %s max %s pc %p%s%s\n",
-             sp->nr, name != NULL ? name : "?", (unsigned long)sp->count, total, max,
-             (void *)sp->pc, where, still);
+    gr_print("greenrun: blocking: syscall %ld (%s) count %lu total %s max %s pc %p%s%s\n", sp->nr,
+             name != NULL ? name : "?", (unsigned long)sp->count, total, max, (void *)sp->pc, where,
+             still);
 }
 
 void

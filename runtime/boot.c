@@ -160,8 +160,7 @@ gr_boot(void)
     } else {
         gr_stack_init(default_stack_size());
         gr_sysmon_config(gr_opts.schedtrace_ms);
-        if (gr_tls_setxid_init() != 0 || gr_preempt_init() != 0 ||
-            boot_sched(gr_opts.procs) != 0) {
+        if (gr_tls_setxid_init() != 0 || gr_preempt_init() != 0 || boot_sched(gr_opts.procs) != 0) {
             gr_go_native("cannot set up the scheduler");
         } else {
             gr_store_release(&gr_state, GR_STATE_RUNNING);
@@ -182,8 +181,7 @@ gr_print_stats(void)
     gr_print("greenrun: stats: threads created %lu, peak live %d, switches %lu, steals %lu, "
              "Ms %d, guard pages %d, unguarded stacks %d\n",
              (unsigned long)gr_load_relaxed(&gr_sched.ncreated),
-             gr_load_relaxed(&gr_sched.peaklive),
-             (unsigned long)gr_load_relaxed(&gr_sched.nswitch),
+             gr_load_relaxed(&gr_sched.peaklive), (unsigned long)gr_load_relaxed(&gr_sched.nswitch),
              (unsigned long)gr_load_relaxed(&gr_sched.nsteal), gr_load(&gr_sched.mcount),
              gr_load(&gr_stack_guards), gr_load(&gr_stack_unguarded));
 }

@@ -21,13 +21,13 @@ enum {
 
 /* What the preload read from the environment; immutable once the constructor returns. */
 struct gr_opts {
-    int procs;                   /* 0 = CPUs available */
-    size_t stack_size;           /* 0 = glibc's default */
-    int64_t schedtrace_ms;       /* 0 = off */
+    int procs;             /* 0 = CPUs available */
+    size_t stack_size;     /* 0 = glibc's default */
+    int64_t schedtrace_ms; /* 0 = off */
     bool banner;
     bool stats;
     bool blocking;
-    bool fs_syscall;             /* switch FS with arch_prctl even where wrfsbase works */
+    bool fs_syscall; /* switch FS with arch_prctl even where wrfsbase works */
 };
 
 extern struct gr_atomic_i32 gr_state; /* atomic: GR_STATE_* */

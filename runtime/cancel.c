@@ -32,11 +32,11 @@
 #include "runtime/tls.h"
 
 /* glibc's cancelhandling bits (nptl/descr.h). */
-#define CANCELSTATE_BIT  0x01        /* PTHREAD_CANCEL_DISABLE */
-#define CANCELTYPE_BIT   0x02        /* PTHREAD_CANCEL_ASYNCHRONOUS */
-#define CANCELING_BIT    0x04
-#define CANCELED_BIT     0x08
-#define EXITING_BIT      0x10
+#define CANCELSTATE_BIT 0x01 /* PTHREAD_CANCEL_DISABLE */
+#define CANCELTYPE_BIT  0x02 /* PTHREAD_CANCEL_ASYNCHRONOUS */
+#define CANCELING_BIT   0x04
+#define CANCELED_BIT    0x08
+#define EXITING_BIT     0x10
 
 static int *
 cancelhandling(struct g *gp)
@@ -62,7 +62,7 @@ sigcancel_wrapper(int sig, siginfo_t *si, void *uc)
     struct g *gp;
 
     if (gr_curg == NULL) {
-        glibc_sigcancel(sig, si, uc);        /* a thread the runtime does not own */
+        glibc_sigcancel(sig, si, uc); /* a thread the runtime does not own */
         return;
     }
     /* Another G, or g0, may run on this M by now; the target then acts on its pending

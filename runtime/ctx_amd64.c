@@ -10,7 +10,7 @@ void gr_ctx_trampoline(void);
 void
 gr_ctx_make(struct gr_ctx *ctx, void *top, void (*entry)(void *), void *arg)
 {
-    uintptr_t sp = (uintptr_t)top & ~(uintptr_t)15;    /* after the ret: 16-byte aligned */
+    uintptr_t sp = (uintptr_t)top & ~(uintptr_t)15; /* after the ret: 16-byte aligned */
     uint64_t *f;
     uint32_t mxcsr;
     uint16_t fcw;
@@ -20,12 +20,12 @@ gr_ctx_make(struct gr_ctx *ctx, void *top, void (*entry)(void *), void *arg)
     sp -= 8 * 8;
     f = (uint64_t *)sp;
     f[0] = (uint64_t)mxcsr | ((uint64_t)fcw << 32);
-    f[1] = 0;                           /* r15 */
-    f[2] = 0;                           /* r14 */
-    f[3] = (uint64_t)(uintptr_t)entry;  /* r13 */
-    f[4] = (uint64_t)(uintptr_t)arg;    /* r12 */
-    f[5] = 0;                           /* rbx */
-    f[6] = 0;                           /* rbp */
+    f[1] = 0;                          /* r15 */
+    f[2] = 0;                          /* r14 */
+    f[3] = (uint64_t)(uintptr_t)entry; /* r13 */
+    f[4] = (uint64_t)(uintptr_t)arg;   /* r12 */
+    f[5] = 0;                          /* rbx */
+    f[6] = 0;                          /* rbp */
     f[7] = (uint64_t)(uintptr_t)gr_ctx_trampoline;
     ctx->sp = sp;
 }

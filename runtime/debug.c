@@ -72,7 +72,9 @@ gr_vsnprint(char *buf, size_t size, const char *fmt, va_list ap)
         }
         switch (*fmt) {
         case 'd':
-            s = longs == 0 ? va_arg(ap, int) : longs == 1 ? va_arg(ap, long) : va_arg(ap, long long);
+            s = longs == 0 ? va_arg(ap, int) :
+                longs == 1 ? va_arg(ap, long) :
+                             va_arg(ap, long long);
             if (s < 0) {
                 p = put_char(p, end, '-');
                 u = (unsigned long long)-(s + 1) + 1;
@@ -84,7 +86,8 @@ gr_vsnprint(char *buf, size_t size, const char *fmt, va_list ap)
         case 'u':
         case 'x':
             u = longs == 0 ? va_arg(ap, unsigned) :
-                longs == 1 ? va_arg(ap, unsigned long) : va_arg(ap, unsigned long long);
+                longs == 1 ? va_arg(ap, unsigned long) :
+                             va_arg(ap, unsigned long long);
             p = put_uint(p, end, u, *fmt == 'u' ? 10 : 16);
             break;
         case 'p':

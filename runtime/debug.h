@@ -17,13 +17,15 @@
 void gr_print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void gr_vprint(const char *fmt, va_list ap);
 /* Format into buf (always NUL-terminated); returns the length written. */
-size_t gr_snprint(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+size_t gr_snprint(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 size_t gr_vsnprint(char *buf, size_t size, const char *fmt, va_list ap);
 
 GR_NORETURN GR_COLD void gr_throw(const char *msg);
 GR_NORETURN GR_COLD void gr_assert_fail(const char *expr, const char *file, int line);
 
-#define GR_ASSERT(c)      ((GR_DEBUG >= 1 && !(c)) ? gr_assert_fail(#c, __FILE__, __LINE__) : (void)0)
-#define GR_ASSERT_SLOW(c) ((GR_DEBUG >= 2 && !(c)) ? gr_assert_fail(#c, __FILE__, __LINE__) : (void)0)
+#define GR_ASSERT(c) ((GR_DEBUG >= 1 && !(c)) ? gr_assert_fail(#c, __FILE__, __LINE__) : (void)0)
+#define GR_ASSERT_SLOW(c) \
+    ((GR_DEBUG >= 2 && !(c)) ? gr_assert_fail(#c, __FILE__, __LINE__) : (void)0)
 
 #endif /* GR_RUNTIME_DEBUG_H */

@@ -28,9 +28,9 @@
 #include "runtime/base.h"
 #include "runtime/mem.h"
 
-#define CHUNK_SHIFT   8
-#define CHUNK_LEN     (1u << CHUNK_SHIFT)
-#define NCHUNK        4096u
+#define CHUNK_SHIFT 8
+#define CHUNK_LEN   (1u << CHUNK_SHIFT)
+#define NCHUNK      4096u
 
 struct gr_atomic_u32 gr_fdtab_fork_epoch;
 
@@ -44,7 +44,7 @@ gr_fdtab_peek(int fd)
 
     if (fd < 0 || (unsigned)fd >= CHUNK_LEN * NCHUNK)
         return NULL;
-    c = gr_load_acquire(&chunks[(unsigned)fd >> CHUNK_SHIFT]);   /* pairs with grow */
+    c = gr_load_acquire(&chunks[(unsigned)fd >> CHUNK_SHIFT]); /* pairs with grow */
     return c != NULL ? &c[(unsigned)fd & (CHUNK_LEN - 1)] : NULL;
 }
 
@@ -64,7 +64,7 @@ gr_fdtab_get(int fd)
         if (c != NULL) {
             for (unsigned j = 0; j < CHUNK_LEN; j++)
                 gr_lock_init(&c[j].lock, GR_RANK_POLLDESC);
-            gr_store_release(&chunks[i], c);             /* pairs with gr_fdtab_peek */
+            gr_store_release(&chunks[i], c); /* pairs with gr_fdtab_peek */
         }
     }
     gr_unlock(&grow_lock);
@@ -174,7 +174,7 @@ gr_fdtab_nonblock(int fd, struct polldesc *pd)
      * only ever taken on a sole descriptor, so the kernel's flag is the program's here. */
     fl = gr_syscall2(SYS_fcntl, fd, F_GETFL);
     if (fl < 0)
-        return false;                 /* the caller's next call reports the error */
+        return false; /* the caller's next call reports the error */
     if (is_sole(pd))
         gr_store_relaxed(&pd->nonblock, (uint8_t)((fl & O_NONBLOCK) ? PD_NB_ON : PD_NB_OFF));
     return (fl & O_NONBLOCK) != 0;
@@ -196,11 +196,11 @@ gr_fdtab_timeout(int fd, struct polldesc *pd, unsigned dir)
     uint32_t gen;
     int64_t ns = 0;
 
-    if (gr_load_acquire(&pd->timeo_known) & bit)       /* pairs with the release below */
+    if (gr_load_acquire(&pd->timeo_known) & bit) /* pairs with the release below */
         return gr_load_relaxed(slot);
     gen = gr_load(&pd->gen);
-    if (gr_syscall6(SYS_getsockopt, fd, SOL_SOCKET,
-                    dir == GR_POLL_READ ? SO_RCVTIMEO : SO_SNDTIMEO, (long)&tv, (long)&len, 0) == 0)
+    if (gr_syscall6(SYS_getsockopt, fd, SOL_SOCKET, dir == GR_POLL_READ ? SO_RCVTIMEO : SO_SNDTIMEO,
+                    (long)&tv, (long)&len, 0) == 0)
         ns = (int64_t)tv.tv_sec * GR_NSEC_PER_SEC + (int64_t)tv.tv_usec * 1000;
     if (ns < 0)
         ns = 0;

@@ -36,14 +36,14 @@
 #include "runtime/lock.h"
 
 /* Directions (also the GR_POLL_* bits of netpoll.h). */
-#define GR_POLL_READ   1u
-#define GR_POLL_WRITE  2u
+#define GR_POLL_READ  1u
+#define GR_POLL_WRITE 2u
 
 enum {
     PD_KIND_UNKNOWN,
-    PD_KIND_SOCKET,      /* recv/send with MSG_DONTWAIT */
-    PD_KIND_OTHER,       /* pipe, FIFO, tty, eventfd, epoll...: RWF_NOWAIT or readiness first */
-    PD_KIND_FILE,        /* regular file, block device, directory: the call in syscall mode */
+    PD_KIND_SOCKET, /* recv/send with MSG_DONTWAIT */
+    PD_KIND_OTHER,  /* pipe, FIFO, tty, eventfd, epoll...: RWF_NOWAIT or readiness first */
+    PD_KIND_FILE,   /* regular file, block device, directory: the call in syscall mode */
 };
 
 enum {
@@ -54,46 +54,46 @@ enum {
 
 enum {
     PD_STREAM_UNKNOWN,
-    PD_STREAM_YES,       /* SOCK_STREAM: MSG_WAITALL gathers across datagram boundaries */
+    PD_STREAM_YES, /* SOCK_STREAM: MSG_WAITALL gathers across datagram boundaries */
     PD_STREAM_NO,
 };
 
 enum {
     PD_NOWAIT_UNKNOWN,
-    PD_NOWAIT_OK,        /* RWF_NOWAIT worked once */
-    PD_NOWAIT_NO,        /* EOPNOTSUPP: wait for readiness, then the real call in syscall mode */
+    PD_NOWAIT_OK, /* RWF_NOWAIT worked once */
+    PD_NOWAIT_NO, /* EOPNOTSUPP: wait for readiness, then the real call in syscall mode */
 };
 
 enum {
-    PD_REG_NONE,         /* not in the epoll set (this generation) */
-    PD_REG_OK,           /* registered, edge-triggered, token = gen << 32 | fd */
-    PD_REG_NOTPOLLABLE,  /* epoll refused it (EPERM): treat as a file */
+    PD_REG_NONE,        /* not in the epoll set (this generation) */
+    PD_REG_OK,          /* registered, edge-triggered, token = gen << 32 | fd */
+    PD_REG_NOTPOLLABLE, /* epoll refused it (EPERM): treat as a file */
 };
 
 /* One direction of a descriptor. Its address is the wait-table key of its waiters. */
 struct gr_pdir {
-    struct gr_atomic_u32 seq;    /* atomic: edges delivered; pairs with nwait (netpoll.c) */
-    struct gr_atomic_u32 nwait;  /* atomic: waiters queued or about to queue (a hint >= exact) */
-    struct gr_atomic_u8 nowait;  /* atomic: PD_NOWAIT_* for this generation */
+    struct gr_atomic_u32 seq;   /* atomic: edges delivered; pairs with nwait (netpoll.c) */
+    struct gr_atomic_u32 nwait; /* atomic: waiters queued or about to queue (a hint >= exact) */
+    struct gr_atomic_u8 nowait; /* atomic: PD_NOWAIT_* for this generation */
 };
 
 struct polldesc {
-    struct gr_mutex lock;        /* rank polldesc */
-    struct gr_atomic_u32 gen;    /* atomic; changed under lock */
-    struct gr_atomic_u8 kind;    /* atomic: PD_KIND_*; changed under lock or by the detector */
-    struct gr_atomic_u8 nonblock; /* atomic: PD_NB_*, the program's O_NONBLOCK (when sole) */
-    struct gr_atomic_u8 reg;     /* atomic: PD_REG_*; changed under lock */
-    struct gr_atomic_u8 sole;    /* atomic: see the header comment; cleared under lock */
+    struct gr_mutex lock;            /* rank polldesc */
+    struct gr_atomic_u32 gen;        /* atomic; changed under lock */
+    struct gr_atomic_u8 kind;        /* atomic: PD_KIND_*; changed under lock or by the detector */
+    struct gr_atomic_u8 nonblock;    /* atomic: PD_NB_*, the program's O_NONBLOCK (when sole) */
+    struct gr_atomic_u8 reg;         /* atomic: PD_REG_*; changed under lock */
+    struct gr_atomic_u8 sole;        /* atomic: see the header comment; cleared under lock */
     struct gr_atomic_u8 timeo_known; /* atomic: bit 0 rcvtimeo, bit 1 sndtimeo known */
-    struct gr_atomic_u8 stream;  /* atomic: PD_STREAM_* */
-    struct gr_atomic_u32 reg_inst; /* atomic: netpoll instance of the registration; written
-                                      under lock, read without it before the lock is taken */
+    struct gr_atomic_u8 stream;      /* atomic: PD_STREAM_* */
+    struct gr_atomic_u32 reg_inst;   /* atomic: netpoll instance of the registration; written
+                                        under lock, read without it before the lock is taken */
     struct gr_atomic_u32 fork_epoch; /* atomic: gr_fdtab_fork_epoch at creation; written under
                                         lock, read without it (is_sole) */
-    uint32_t nbhold;             /* protected by lock: O_NONBLOCK holds in progress */
-    int saved_fl;                /* protected by lock: the program's F_GETFL while nbhold > 0 */
-    struct gr_atomic_i64 rcvtimeo; /* atomic: SO_RCVTIMEO in ns, 0 = none */
-    struct gr_atomic_i64 sndtimeo; /* atomic: SO_SNDTIMEO in ns, 0 = none */
+    uint32_t nbhold;                 /* protected by lock: O_NONBLOCK holds in progress */
+    int saved_fl;                    /* protected by lock: the program's F_GETFL while nbhold > 0 */
+    struct gr_atomic_i64 rcvtimeo;   /* atomic: SO_RCVTIMEO in ns, 0 = none */
+    struct gr_atomic_i64 sndtimeo;   /* atomic: SO_SNDTIMEO in ns, 0 = none */
     struct gr_pdir rd;
     struct gr_pdir wr;
 };
@@ -104,7 +104,7 @@ struct pd_facts {
     uint8_t nonblock;
     uint8_t stream;
     bool sole;
-    bool timeo_known;            /* rcvtimeo/sndtimeo below are the socket's values */
+    bool timeo_known; /* rcvtimeo/sndtimeo below are the socket's values */
     int64_t rcvtimeo;
     int64_t sndtimeo;
 };

@@ -23,7 +23,7 @@
 #include "runtime/tls.h"
 
 #define RSEQ_FLAG_UNREGISTER 1
-#define RSEQ_SIG             0x53053053      /* glibc's signature for x86_64 */
+#define RSEQ_SIG             0x53053053 /* glibc's signature for x86_64 */
 
 /*
  * Runs in the child, first of the atfork child handlers (or from the _Fork hook, which runs
@@ -42,13 +42,13 @@ gr_fork_child(void)
     if (!gr_sched_booted())
         return;
     if (gp == NULL) {
-        gr_go_native_quiet();            /* forked from a thread the runtime does not own */
+        gr_go_native_quiet(); /* forked from a thread the runtime does not own */
         return;
     }
     mp = gr_getm();
     /* The kernel's rseq area for this thread lies in the recycled descriptor. */
-    gr_syscall4(SYS_rseq, gr_tls.rseq_cpu_off != 0 ? mp->sysdesc + gr_tls.rseq_cpu_off - 4 : 0,
-                32, RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
+    gr_syscall4(SYS_rseq, gr_tls.rseq_cpu_off != 0 ? mp->sysdesc + gr_tls.rseq_cpu_off - 4 : 0, 32,
+                RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
 
     gr_lock_reset(&gr_sched.lock);
     gr_lock_reset(&gr_sched.glock);
@@ -94,7 +94,7 @@ gr_fork_child(void)
         gr_store_relaxed(&pp->runqtail, 0);
         gr_store_relaxed(&pp->runnext, NULL);
         pp->stuck = NULL;
-        pp->sysmon_blocked = 0;          /* the parent's sysmon was following it */
+        pp->sysmon_blocked = 0; /* the parent's sysmon was following it */
         pp->sysmon_blocked_rec = false;
         if (pp == mp->p)
             continue;

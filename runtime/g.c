@@ -152,8 +152,9 @@ gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_
     gp->stack_top = top;
     gp->goid = goid;
     gp->tid = (int32_t)(GR_FAKE_TID_BASE + goid % (0x7fffffff - GR_FAKE_TID_BASE));
-    gp->tp = gr_tls_create(top, gp, gp->tid, gp->user_stack ? gp->stack_lo : (char *)gp->map_lo + guard,
-                           (size_t)((char *)top - (char *)gp->stack_lo), guard);
+    gp->tp =
+        gr_tls_create(top, gp, gp->tid, gp->user_stack ? gp->stack_lo : (char *)gp->map_lo + guard,
+                      (size_t)((char *)top - (char *)gp->stack_lo), guard);
     if (gp->tp != 0) {
         for (int i = 0; i < gr_tls.nmalloc; i++)
             *(uintptr_t *)(gp->tp + gr_tls.malloc_off[i]) = gp->malloc_words[i];
@@ -171,7 +172,7 @@ gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_
     gr_store_relaxed(&gp->joinstate, attr->detached ? JOIN_DETACHED : JOIN_JOINABLE);
     gr_store_relaxed(&gp->sigmask, cur != NULL ? gr_load_relaxed(&cur->sigmask) : 0);
     gr_ctx_make(&gp->ctx, gp->stack_hi, g_entry, gp);
-    gr_store_relaxed(&gp->status, G_IDLE);  /* not shared yet; gr_ready_new queues it */
+    gr_store_relaxed(&gp->status, G_IDLE); /* not shared yet; gr_ready_new queues it */
     g_link(gp);
     int32_t live = gr_xadd(&gr_sched.nlive, 1) + 1;
     if (live > gr_load_relaxed(&gr_sched.peaklive))
@@ -217,7 +218,7 @@ gr_gfree(struct g *gp)
 {
     g_unlink(gp);
     if (gp->is_main)
-        return;                          /* the initial thread's stack is the process's */
+        return; /* the initial thread's stack is the process's */
     if (gp->user_stack)
         gr_mem_free(gp, sizeof(struct g));
     else
@@ -286,8 +287,7 @@ void
 gr_g_check_stack(struct g *gp)
 {
     if (!gp->is_main && gp->ctx.sp < (uintptr_t)gp->stack_lo + 256) {
-        gr_print("greenrun: thread %lu overflowed its %lu-byte stack\n",
-                 (unsigned long)gp->goid,
+        gr_print("greenrun: thread %lu overflowed its %lu-byte stack\n", (unsigned long)gp->goid,
                  (unsigned long)((char *)gp->stack_top - (char *)gp->stack_lo));
         gr_throw("stack overflow");
     }

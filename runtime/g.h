@@ -22,10 +22,10 @@ void gr_gfree(struct g *gp);
 
 /* What a G is doing, for the public greenrun_thread_info (preload/greenrun.h). */
 struct gr_ginfo {
-    uint32_t status;             /* G_* */
-    const char *waitreason;      /* G_WAITING: a static string, else NULL */
-    pid_t mtid;                  /* G_RUNNING, G_SYSCALL: its M's OS thread, else 0 */
-    bool masleep;                /* G_SYSCALL: that M sleeps in the kernel */
+    uint32_t status;        /* G_* */
+    const char *waitreason; /* G_WAITING: a static string, else NULL */
+    pid_t mtid;             /* G_RUNNING, G_SYSCALL: its M's OS thread, else 0 */
+    bool masleep;           /* G_SYSCALL: that M sleeps in the kernel */
 };
 /* Fill gi about gp: 0, or -ESRCH when gp is not a user G. Context: any M; racy snapshot. */
 int gr_g_info(struct g *gp, struct gr_ginfo *gi);

@@ -40,9 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
-int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv,
-                      void (*init)(void), void (*fini)(void), void (*rtld_fini)(void),
-                      void *stack_end);
+int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv, void (*init)(void),
+                      void (*fini)(void), void (*rtld_fini)(void), void *stack_end);
 
 /* glibc's fortified entry points (declared by its headers only under _FORTIFY_SOURCE). */
 ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen);
@@ -56,8 +55,8 @@ int __openat64_2(int dirfd, const char *path, int flags);
 ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen);
 ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen);
 int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen);
-int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
-                const sigset_t *ss, size_t fdslen);
+int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout, const sigset_t *ss,
+                size_t fdslen);
 
 /* glibc 2.35 added epoll_pwait2; older headers do not declare it (libc.c: newer_than_floor). */
 int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
@@ -95,9 +94,9 @@ extern struct gr_real_compat gr_real_compat;
  */
 #define GR_COMPAT_NEW(name) gr_compat_new_##name
 #define GR_COMPAT_OLD(name) gr_compat_old_##name
-#define GR_COMPAT_SYMVER(name, old, new)                                               \
-    __typeof__(name) gr_compat_new_##name, gr_compat_old_##name;                       \
-    __asm__(".symver gr_compat_new_" #name ", " #name "@@" new);                       \
+#define GR_COMPAT_SYMVER(name, old, new)                         \
+    __typeof__(name) gr_compat_new_##name, gr_compat_old_##name; \
+    __asm__(".symver gr_compat_new_" #name ", " #name "@@" new); \
     __asm__(".symver gr_compat_old_" #name ", " #name "@" old)
 
 /* Resolve every entry; returns 0, or -1 naming the first missing one in *missing. */

@@ -47,7 +47,7 @@ gr_unlock_slow(struct gr_mutex *l)
 bool
 gr_note_sleep(struct gr_note *n, int64_t deadline)
 {
-    while (gr_load_acquire(&n->key) == 0) {       /* pairs with the release in wakeup */
+    while (gr_load_acquire(&n->key) == 0) { /* pairs with the release in wakeup */
         int r = gr_sys_futex_wait(gr_atomic_word(&n->key), 0, deadline);
         if (r == -ETIMEDOUT)
             return gr_load_acquire(&n->key) != 0;
@@ -73,13 +73,20 @@ gr_note_clear(struct gr_note *n)
 static __thread struct gr_lockstack thread_locks __attribute__((tls_model("initial-exec")));
 
 static const char *const rank_names[] = {
-    [GR_RANK_NONE] = "none",           [GR_RANK_BOOT] = "boot",
-    [GR_RANK_SIGACTION] = "sigaction", [GR_RANK_NETPOLL_INIT] = "netpoll-init",
-    [GR_RANK_FDTAB_GROW] = "fdtab-grow", [GR_RANK_POLLDESC] = "polldesc",
-    [GR_RANK_SEMA] = "sema",           [GR_RANK_TIMERS] = "timers",
-    [GR_RANK_SCHED] = "sched",         [GR_RANK_GLOCK] = "glock",
-    [GR_RANK_STACKPOOL] = "stackpool", [GR_RANK_SIGREC] = "sigrec",
-    [GR_RANK_MEM] = "mem",             [GR_RANK_LEAF] = "leaf",
+    [GR_RANK_NONE] = "none",
+    [GR_RANK_BOOT] = "boot",
+    [GR_RANK_SIGACTION] = "sigaction",
+    [GR_RANK_NETPOLL_INIT] = "netpoll-init",
+    [GR_RANK_FDTAB_GROW] = "fdtab-grow",
+    [GR_RANK_POLLDESC] = "polldesc",
+    [GR_RANK_SEMA] = "sema",
+    [GR_RANK_TIMERS] = "timers",
+    [GR_RANK_SCHED] = "sched",
+    [GR_RANK_GLOCK] = "glock",
+    [GR_RANK_STACKPOOL] = "stackpool",
+    [GR_RANK_SIGREC] = "sigrec",
+    [GR_RANK_MEM] = "mem",
+    [GR_RANK_LEAF] = "leaf",
 };
 
 /* The calling thread's held locks. gr_curg is non-NULL exactly on an M's blocks (a G's, or
@@ -112,8 +119,7 @@ gr_lock_check(struct gr_mutex *l)
     for (int i = 0; i < ls->n; i++) {
         struct gr_mutex *h = ls->held[i];
         /* Two timer heaps nest in gr_timers_move (a spare's, then a real P's). */
-        if (h->rank < l->rank || (h->rank == GR_RANK_TIMERS && l->rank == GR_RANK_TIMERS &&
-                                  h != l))
+        if (h->rank < l->rank || (h->rank == GR_RANK_TIMERS && l->rank == GR_RANK_TIMERS && h != l))
             continue;
         gr_print("greenrun: lock order: taking %s lock %p while holding %s lock %p\n",
                  rank_name(l->rank), (void *)l, rank_name(h->rank), (void *)h);

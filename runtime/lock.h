@@ -26,25 +26,25 @@
 
 /* Ranks, in the order locks may nest. runtime/HACKING.md explains each. */
 enum gr_rank {
-    GR_RANK_NONE,           /* a lock nobody gave a rank: a bug, thrown at in debug builds */
-    GR_RANK_BOOT,           /* boot.c's boot_lock, held across the boot; not tracked (below) */
-    GR_RANK_SIGACTION,      /* the program's dispositions: hooks/signal.c, preempt.c */
-    GR_RANK_NETPOLL_INIT,   /* netpoll.c's init_lock: creating the poller */
-    GR_RANK_FDTAB_GROW,     /* fdtab.c's grow_lock: adding a chunk of descriptor entries */
-    GR_RANK_POLLDESC,       /* pd->lock: a descriptor's registration and holds */
-    GR_RANK_SEMA,           /* a wait-table bucket; never two at once */
-    GR_RANK_TIMERS,         /* a P's timer heap; two only in gr_timers_move, spare's first */
-    GR_RANK_SCHED,          /* gr_sched.lock: idle Ps and Ms, the global run queue */
-    GR_RANK_GLOCK,          /* gr_sched.glock: the allg list */
-    GR_RANK_STACKPOOL,      /* stack.c's pool of stacks */
-    GR_RANK_SIGREC,         /* signal.c's interned action records */
-    GR_RANK_MEM,            /* mem.c's free lists */
-    GR_RANK_LEAF,           /* takes nothing: names, queued signal values, blockrec, modules */
+    GR_RANK_NONE,         /* a lock nobody gave a rank: a bug, thrown at in debug builds */
+    GR_RANK_BOOT,         /* boot.c's boot_lock, held across the boot; not tracked (below) */
+    GR_RANK_SIGACTION,    /* the program's dispositions: hooks/signal.c, preempt.c */
+    GR_RANK_NETPOLL_INIT, /* netpoll.c's init_lock: creating the poller */
+    GR_RANK_FDTAB_GROW,   /* fdtab.c's grow_lock: adding a chunk of descriptor entries */
+    GR_RANK_POLLDESC,     /* pd->lock: a descriptor's registration and holds */
+    GR_RANK_SEMA,         /* a wait-table bucket; never two at once */
+    GR_RANK_TIMERS,       /* a P's timer heap; two only in gr_timers_move, spare's first */
+    GR_RANK_SCHED,        /* gr_sched.lock: idle Ps and Ms, the global run queue */
+    GR_RANK_GLOCK,        /* gr_sched.glock: the allg list */
+    GR_RANK_STACKPOOL,    /* stack.c's pool of stacks */
+    GR_RANK_SIGREC,       /* signal.c's interned action records */
+    GR_RANK_MEM,          /* mem.c's free lists */
+    GR_RANK_LEAF,         /* takes nothing: names, queued signal values, blockrec, modules */
 };
 
 struct gr_mutex {
     struct gr_atomic_u32 state; /* atomic: 0 free, 1 locked, 2 locked with sleepers */
-    uint16_t rank;          /* immutable: enum gr_rank */
+    uint16_t rank;              /* immutable: enum gr_rank */
 };
 
 /* clang-format off */

@@ -27,8 +27,8 @@
 #include "runtime/sys.h"
 #include "runtime/tls.h"
 
-#define MAX_M            10000            /* as Go: Ms block in calls no hook sees */
-#define G0_STACK_SIZE    (1024 * 1024)
+#define MAX_M         10000 /* as Go: Ms block in calls no hook sees */
+#define G0_STACK_SIZE (1024 * 1024)
 
 static struct m m0;
 
@@ -122,7 +122,7 @@ m_alloc(void)
     if (mp == NULL)
         return NULL;
     mp->self = mp;
-    mp->statfd = mp->sysfd = -1;       /* opened by the thread itself (mstart) */
+    mp->statfd = mp->sysfd = -1; /* opened by the thread itself (mstart) */
     gr_lock(&gr_sched.lock);
     mp->id = gr_load_relaxed(&gr_sched.mcount);
     gr_store_relaxed(&gr_sched.mcount, mp->id + 1);
@@ -197,14 +197,15 @@ gr_m_build_g0(struct m *mp)
 
     if (map == NULL)
         return false;
-    tp = gr_tls_create((char *)map + G0_STACK_SIZE, &mp->g0, GR_FAKE_TID_BASE, map,
-                       G0_STACK_SIZE, 0);
+    tp = gr_tls_create((char *)map + G0_STACK_SIZE, &mp->g0, GR_FAKE_TID_BASE, map, G0_STACK_SIZE,
+                       0);
     if (tp == 0)
         return false;
     mp->ownfs = tp;
     mp->g0.tp = tp;
-    gr_ctx_make(&mp->g0.ctx, (void *)gr_round_down(tp + gr_tls.desc_size - gr_tls.static_size
-                                                   - 64, 16), g0_entry, mp);
+    gr_ctx_make(&mp->g0.ctx,
+                (void *)gr_round_down(tp + gr_tls.desc_size - gr_tls.static_size - 64, 16),
+                g0_entry, mp);
     return true;
 }
 

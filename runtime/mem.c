@@ -16,18 +16,18 @@
 #include "runtime/lock.h"
 #include "runtime/sys.h"
 
-#define CLASS_SHIFT  6
-#define CLASS_MAX    4096
-#define NCLASS       (CLASS_MAX >> CLASS_SHIFT)
-#define CHUNK        (1UL << 20)
+#define CLASS_SHIFT 6
+#define CLASS_MAX   4096
+#define NCLASS      (CLASS_MAX >> CLASS_SHIFT)
+#define CHUNK       (1UL << 20)
 
 struct freeblock {
     struct freeblock *next;
 };
 
 static struct gr_mutex mem_lock = GR_MUTEX_INIT(GR_RANK_MEM);
-static struct freeblock *freelist[NCLASS + 1];   /* protected by mem_lock */
-static char *chunk_cur;                          /* protected by mem_lock */
+static struct freeblock *freelist[NCLASS + 1]; /* protected by mem_lock */
+static char *chunk_cur;                        /* protected by mem_lock */
 static char *chunk_end;
 
 void *
@@ -78,7 +78,7 @@ gr_mem_alloc(size_t size)
     p = chunk_cur;
     chunk_cur += rsize;
     gr_unlock(&mem_lock);
-    return p;                      /* fresh mapping: already zero */
+    return p; /* fresh mapping: already zero */
 }
 
 void

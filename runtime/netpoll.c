@@ -45,15 +45,15 @@
 #include "runtime/sched.h"
 #include "runtime/sys.h"
 
-#define WT_IO    1u
-#define WT_POLL  2u
+#define WT_IO   1u
+#define WT_POLL 2u
 
 #define MAX_EVENTS 128
 
 struct pollgroup {
-    struct gr_waiter gw;         /* the polling G's own wait, key: the group */
-    uint32_t fired;              /* protected by the group's bucket lock */
-    uint32_t parked;             /* protected by the group's bucket lock: gw was queued */
+    struct gr_waiter gw;           /* the polling G's own wait, key: the group */
+    uint32_t fired;                /* protected by the group's bucket lock */
+    uint32_t parked;               /* protected by the group's bucket lock: gw was queued */
     struct gr_atomic_u32 inflight; /* atomic: firers still touching this group */
 };
 
@@ -101,7 +101,7 @@ ensure_init(void)
         err = gr_np_init();
         if (err == 0) {
             gr_store_relaxed(&owner_pid, gr_sys_getpid());
-            gr_store_release(&inited, 1);     /* pairs with gr_netpoll_inited */
+            gr_store_release(&inited, 1); /* pairs with gr_netpoll_inited */
         }
     }
     gr_unlock(&init_lock);
@@ -119,17 +119,17 @@ void
 gr_netpoll_fork_child(void)
 {
     if (gr_load_relaxed(&owner_pid) == gr_sys_getpid())
-        return;                           /* done already (the runtime's and fd.c's handlers) */
+        return; /* done already (the runtime's and fd.c's handlers) */
     /* Only this thread exists now: locks held by others at the fork are void. */
     gr_lock_reset(&init_lock);
     gr_fdtab_fork_child();
     gr_lock(&init_lock);
     if (gr_load_relaxed(&inited) && gr_load_relaxed(&owner_pid) != gr_sys_getpid()) {
-        gr_xadd(&inst, 1);                    /* every registration is now stale */
+        gr_xadd(&inst, 1); /* every registration is now stale */
         if (gr_np_reinit() == 0)
             gr_store_relaxed(&owner_pid, gr_sys_getpid());
         else
-            gr_store(&inited, 0);             /* the next registration tries again */
+            gr_store(&inited, 0); /* the next registration tries again */
         gr_store(&nwaiting, 0);
     }
     gr_unlock(&init_lock);
@@ -189,7 +189,7 @@ group_fire(struct pollgroup *grp)
         n = 1;
     }
     gr_wq_unlock(b);
-    gr_xadd(&grp->inflight, -1);          /* the last touch of grp: the G may now return */
+    gr_xadd(&grp->inflight, -1); /* the last touch of grp: the G may now return */
     return n;
 }
 
@@ -206,7 +206,7 @@ dir_wake(struct gr_pdir *d, bool all)
     int n = 0;
 
     if (!all)
-        gr_xadd(&d->seq, 1);              /* then read nwait: the Dekker pair (header) */
+        gr_xadd(&d->seq, 1); /* then read nwait: the Dekker pair (header) */
     if (gr_load(&d->nwait) == 0)
         return 0;
     b = gr_wq_lock(d);
@@ -228,7 +228,7 @@ dir_wake(struct gr_pdir *d, bool all)
     gr_wq_unlock(b);
     while (fired != NULL) {
         struct pollgroup *grp = (struct pollgroup *)fired->data;
-        next = fired->knext;              /* read before group_fire releases the memory */
+        next = fired->knext; /* read before group_fire releases the memory */
         n += group_fire(grp);
         fired = next;
     }
@@ -273,7 +273,7 @@ gr_netpoll(int64_t until)
         struct polldesc *pd = gr_fdtab_peek(fd);
 
         if (pd == NULL || gr_load(&pd->gen) != gen)
-            continue;                     /* a closed generation: stale */
+            continue; /* a closed generation: stale */
         if (ev[i].dirs & GR_POLL_READ)
             ready += dir_wake(&pd->rd, false);
         if (ev[i].dirs & GR_POLL_WRITE)
@@ -298,7 +298,7 @@ gr_netpoll_wait(struct gr_pollticket *t, int64_t deadline, const char *reason)
     err = gr_netpoll_arm(t->fd, pd, t->gen);
     if (err != 0)
         return err;
-    gr_xadd(&d->nwait, 1);                /* then read seq: the Dekker pair (header) */
+    gr_xadd(&d->nwait, 1); /* then read seq: the Dekker pair (header) */
     b = gr_wq_lock(d);
     if (gr_load(&pd->gen) != t->gen) {
         gr_wq_unlock(b);
@@ -347,11 +347,11 @@ gr_netpoll_prepare(struct gr_pollent *e, int n)
         gen = gr_load(&pd->gen);
         err = gr_netpoll_arm(e[i].fd, pd, gen);
         if (err == -EPERM || err == -EBADF) {
-            e[i].pd = NULL;               /* not pollable (always ready), or closed (POLLNVAL) */
+            e[i].pd = NULL; /* not pollable (always ready), or closed (POLLNVAL) */
             continue;
         }
         if (err != 0)
-            return -E2BIG;                /* no memory, epoll's watch limit: wait in the kernel */
+            return -E2BIG; /* no memory, epoll's watch limit: wait in the kernel */
         e[i].pd = pd;
         e[i].gen = gen;
         e[i].seq[0] = gr_load(&pd->rd.seq);
@@ -401,7 +401,7 @@ gr_netpoll_wait_any(struct gr_pollent *e, int n, int64_t deadline, const char *r
             struct gr_waiter *w = &e[i].w[k];
             if (!(e[i].dirs & dir))
                 continue;
-            gr_xadd(&d->nwait, 1);        /* then read seq: the Dekker pair (header) */
+            gr_xadd(&d->nwait, 1); /* then read seq: the Dekker pair (header) */
             b = gr_wq_lock(d);
             if (gr_load(&pd->gen) != e[i].gen || gr_load(&d->seq) != e[i].seq[k]) {
                 gr_wq_unlock(b);
@@ -424,8 +424,7 @@ gr_netpoll_wait_any(struct gr_pollent *e, int n, int64_t deadline, const char *r
             grp.parked = 1;
             gr_wq_push(b, &grp.gw, &grp, false);
             gr_xadd(&nwaiting, 1);
-            r = gr_wq_wait(b, &grp.gw, deadline, GR_WQ_CANCEL | GR_WQ_SIGNAL, reason, NULL,
-                           NULL);
+            r = gr_wq_wait(b, &grp.gw, deadline, GR_WQ_CANCEL | GR_WQ_SIGNAL, reason, NULL, NULL);
             gr_xadd(&nwaiting, -1);
         }
     }
@@ -474,7 +473,8 @@ gr_netpoll_fd_close(int fd)
     /* A child still sharing the parent's poller (or memory) must leave them alone; asked
      * only when there is something of theirs to touch. */
     if ((gr_load_relaxed(&pd->reg) == PD_REG_OK || gr_load(&pd->rd.nwait) != 0 ||
-         gr_load(&pd->wr.nwait) != 0) && gr_load_acquire(&inited) && !owner_process())
+         gr_load(&pd->wr.nwait) != 0) &&
+        gr_load_acquire(&inited) && !owner_process())
         return;
     gr_lock(&pd->lock);
     if (gr_load_relaxed(&pd->reg) == PD_REG_OK &&

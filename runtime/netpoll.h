@@ -46,10 +46,10 @@ void gr_netpoll_break(void);
 struct gr_pollticket {
     struct polldesc *pd;
     int fd;
-    unsigned dir;                /* GR_POLL_READ or GR_POLL_WRITE */
+    unsigned dir; /* GR_POLL_READ or GR_POLL_WRITE */
     uint32_t gen;
     uint32_t seq;
-    bool woken;                  /* the last wait ended with an edge: pass the baton */
+    bool woken; /* the last wait ended with an edge: pass the baton */
 };
 
 static inline void
@@ -81,8 +81,8 @@ void gr_netpoll_pass(struct gr_pollticket *t);
 /* One descriptor of a multi-descriptor wait. The fields after dirs are netpoll's. */
 struct gr_pollent {
     int fd;
-    unsigned dirs;               /* GR_POLL_READ | GR_POLL_WRITE */
-    struct polldesc *pd;         /* NULL: not watched (epoll refuses it, or closed) */
+    unsigned dirs;       /* GR_POLL_READ | GR_POLL_WRITE */
+    struct polldesc *pd; /* NULL: not watched (epoll refuses it, or closed) */
     uint32_t gen;
     uint32_t seq[2];
     bool linked[2];
@@ -124,7 +124,7 @@ void gr_netpoll_fork_child(void);
  */
 struct gr_np_event {
     uint64_t token;
-    unsigned dirs;               /* GR_POLL_READ | GR_POLL_WRITE; errors and hangups set both */
+    unsigned dirs; /* GR_POLL_READ | GR_POLL_WRITE; errors and hangups set both */
 };
 int gr_np_init(void);
 int gr_np_arm(int fd, uint64_t token);

@@ -35,9 +35,9 @@
 #define SYS_epoll_pwait2 441
 #endif
 
-#define BREAK_TOKEN   UINT64_MAX
-#define MAX_EVENTS    128
-#define ARM_EVENTS    (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET)
+#define BREAK_TOKEN UINT64_MAX
+#define MAX_EVENTS  128
+#define ARM_EVENTS  (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET)
 
 static struct gr_atomic_i32 epfd = { -1 };
 static struct gr_atomic_i32 evfd = { -1 };
@@ -130,7 +130,7 @@ drain_break(void)
 {
     uint64_t v;
 
-    gr_store(&break_pending, 0);          /* before the read: see the header comment */
+    gr_store(&break_pending, 0); /* before the read: see the header comment */
     gr_sys_read(gr_load_relaxed(&evfd), &v, sizeof(v));
 }
 
@@ -171,7 +171,7 @@ gr_np_wait(struct gr_np_event *out, int max, int64_t until)
         n = gr_syscall4(SYS_epoll_wait, gr_load_relaxed(&epfd), ev, max, ms);
     }
     if (n <= 0)
-        return 0;                         /* timeout, or EINTR: the scheduler polls again */
+        return 0; /* timeout, or EINTR: the scheduler polls again */
     for (long i = 0; i < n; i++) {
         uint32_t e = ev[i].events;
         unsigned dirs = 0;

@@ -39,13 +39,13 @@ struct range {
     uintptr_t hi;
 };
 
-static struct range noprempt[MAX_RANGES];    /* immutable after init */
+static struct range noprempt[MAX_RANGES]; /* immutable after init */
 static int nnoprempt;
 /*
  * The program's SIGURG disposition, as sigaction reads it back (the kernel keeps the
  * preemption handler). The action itself is published like every other (runtime/signal.c).
  */
-static struct sigaction user_action;           /* protected by user_lock */
+static struct sigaction user_action; /* protected by user_lock */
 static struct gr_mutex user_lock = GR_MUTEX_INIT(GR_RANK_SIGACTION);
 
 static bool

@@ -247,18 +247,18 @@ gstatus_move_ok(uint32_t from, uint32_t to)
 {
     switch (from) {
     case G_IDLE:
-        return to == G_RUNNABLE;                       /* newproc */
+        return to == G_RUNNABLE; /* newproc */
     case G_RUNNABLE:
-        return to == G_RUNNING;                        /* execute */
+        return to == G_RUNNING; /* execute */
     case G_RUNNING:
-        return to == G_WAITING || to == G_RUNNABLE ||  /* park, yield */
-               to == G_SYSCALL || to == G_DEAD;        /* entersyscall, exit */
+        return to == G_WAITING || to == G_RUNNABLE || /* park, yield */
+               to == G_SYSCALL || to == G_DEAD;       /* entersyscall, exit */
     case G_WAITING:
-        return to == G_RUNNABLE;                       /* ready, or a park that did not */
+        return to == G_RUNNABLE; /* ready, or a park that did not */
     case G_SYSCALL:
-        return to == G_RUNNING || to == G_RUNNABLE;    /* exitsyscall, with a P or without */
+        return to == G_RUNNING || to == G_RUNNABLE; /* exitsyscall, with a P or without */
     default:
-        return false;                                  /* a dead G is only ever reset */
+        return false; /* a dead G is only ever reset */
     }
 }
 
@@ -419,7 +419,7 @@ gr_after_switch(struct m *mp)
         break;
     }
     case AFTER_YIELD:
-    case AFTER_EXITSYSCALL:            /* back from a blocking call with no P: wait globally */
+    case AFTER_EXITSYSCALL: /* back from a blocking call with no P: wait globally */
         gr_store_relaxed(&gp->m, NULL);
         gr_casgstatus(gp, after == AFTER_EXITSYSCALL ? G_SYSCALL : G_RUNNING, G_RUNNABLE);
         gr_lock(&gr_sched.lock);
@@ -446,7 +446,7 @@ execute(struct m *mp, struct g *gp)
     gr_store_relaxed(&gp->m, mp);
     gr_store_relaxed(&mp->curg, gp);
     gr_casgstatus(gp, G_RUNNABLE, G_RUNNING);
-    gr_store_relaxed(&mp->preempt, 0);       /* a request was for the G that switched out */
+    gr_store_relaxed(&mp->preempt, 0); /* a request was for the G that switched out */
     gr_owner_inc(&mp->p->schedtick);
     mp->p->runstart = gr_nanotime();
     uint64_t mask = gr_load_relaxed(&gp->sigmask);

@@ -44,14 +44,14 @@ gr_runq_put(struct p *pp, struct g *gp, bool next)
         struct g *old = gr_xchg(&pp->runnext, gp);
         if (old == NULL)
             return;
-        gp = old;                  /* kick the old runnext out to the ring */
+        gp = old; /* kick the old runnext out to the ring */
     }
     for (;;) {
-        uint32_t head = gr_load_acquire(&pp->runqhead);   /* pairs with stealers' CAS */
-        uint32_t tail = gr_load_relaxed(&pp->runqtail);   /* only the owner writes it */
+        uint32_t head = gr_load_acquire(&pp->runqhead); /* pairs with stealers' CAS */
+        uint32_t tail = gr_load_relaxed(&pp->runqtail); /* only the owner writes it */
         if (tail - head < RUNQ_SIZE) {
             pp->runq[tail % RUNQ_SIZE] = gp;
-            gr_store_release(&pp->runqtail, tail + 1);     /* pairs with the load in steal */
+            gr_store_release(&pp->runqtail, tail + 1); /* pairs with the load in steal */
             return;
         }
         if (runq_put_slow(pp, gp, head, tail))
@@ -69,7 +69,7 @@ gr_runq_get(struct p *pp)
         return gp;
     for (;;) {
         uint32_t head = gr_load_acquire(&pp->runqhead);
-        uint32_t tail = gr_load_relaxed(&pp->runqtail);   /* only the owner writes it */
+        uint32_t tail = gr_load_relaxed(&pp->runqtail); /* only the owner writes it */
         if (tail == head)
             return NULL;
         gp = pp->runq[head % RUNQ_SIZE];
@@ -112,7 +112,7 @@ runq_grab(struct p *victim, struct g **batch, bool steal_next, bool stuck)
 {
     for (;;) {
         uint32_t head = gr_load_acquire(&victim->runqhead);
-        uint32_t tail = gr_load_acquire(&victim->runqtail);   /* pairs with put's release */
+        uint32_t tail = gr_load_acquire(&victim->runqtail); /* pairs with put's release */
         uint32_t n = tail - head;
         n -= n / 2;
         if (n == 0) {
@@ -128,7 +128,7 @@ runq_grab(struct p *victim, struct g **batch, bool steal_next, bool stuck)
             return 0;
         }
         if (n > RUNQ_SIZE / 2)
-            continue;              /* inconsistent head/tail: retry */
+            continue; /* inconsistent head/tail: retry */
         for (uint32_t i = 0; i < n; i++)
             batch[i] = victim->runq[(head + i) % RUNQ_SIZE];
         if (gr_cas_release(&victim->runqhead, &head, head + n))

@@ -27,8 +27,8 @@
 #include "runtime/lock.h"
 #include "runtime/timer.h"
 
-#define GR_PROCS_MAX  1024      /* GREENRUN_PROCS at most (preload/config.h agrees) */
-#define GR_SPARES_MAX 64        /* spare Ps at most (spare.c) */
+#define GR_PROCS_MAX  1024 /* GREENRUN_PROCS at most (preload/config.h agrees) */
+#define GR_SPARES_MAX 64   /* spare Ps at most (spare.c) */
 
 /*
  * A G's status (g->status). Every move is one gr_casgstatus (proc.c), which throws on a move
@@ -41,27 +41,27 @@
  * The main G starts RUNNING.
  */
 enum {
-    G_IDLE,          /* just allocated, not yet started */
-    G_RUNNABLE,      /* on a run queue */
-    G_RUNNING,       /* running user code on an M with a P */
-    G_WAITING,       /* parked; only gr_ready() moves it on */
-    G_SYSCALL,       /* in a blocking call, between gr_entersyscall and gr_exitsyscall */
-    G_DEAD,          /* exited; waits for join or reuse */
+    G_IDLE,     /* just allocated, not yet started */
+    G_RUNNABLE, /* on a run queue */
+    G_RUNNING,  /* running user code on an M with a P */
+    G_WAITING,  /* parked; only gr_ready() moves it on */
+    G_SYSCALL,  /* in a blocking call, between gr_entersyscall and gr_exitsyscall */
+    G_DEAD,     /* exited; waits for join or reuse */
 };
 
 enum {
     P_IDLE,
     P_RUNNING,
-    P_SYSCALL,       /* its M is in a blocking call; sysmon may hand it to another M */
+    P_SYSCALL, /* its M is in a blocking call; sysmon may hand it to another M */
 };
 
 /* What g0 does with the G that just switched to it (m->after). */
 enum {
     AFTER_NONE,
-    AFTER_PARK,      /* gopark: call m->unlockf, then the G stays parked unless it says no */
-    AFTER_YIELD,     /* put the G on the global queue */
+    AFTER_PARK,        /* gopark: call m->unlockf, then the G stays parked unless it says no */
+    AFTER_YIELD,       /* put the G on the global queue */
     AFTER_YIELD_LOCAL, /* put the G at the tail of the local queue */
-    AFTER_EXIT,      /* the G finished: release its TLS, wake its joiner or free it */
+    AFTER_EXIT,        /* the G finished: release its TLS, wake its joiner or free it */
     AFTER_EXITSYSCALL, /* back from a blocking call with no P free: queue the G globally */
 };
 
@@ -69,64 +69,65 @@ enum {
 enum {
     JOIN_JOINABLE,
     JOIN_DETACHED,
-    JOIN_EXITED,     /* exited, joinable: result valid, waits for pthread_join */
-    JOIN_JOINED,     /* a joiner has claimed it */
+    JOIN_EXITED, /* exited, joinable: result valid, waits for pthread_join */
+    JOIN_JOINED, /* a joiner has claimed it */
 };
 
 struct gr_ctx {
-    uintptr_t sp;                /* saved stack pointer; the switch pushes the rest */
+    uintptr_t sp; /* saved stack pointer; the switch pushes the rest */
 };
 
 struct g {
-    struct gr_ctx ctx;           /* owner: the M switching to or from this G */
-    uintptr_t tp;                /* immutable while alive: thread pointer (TLS block) */
-    GR_ATOMIC_PTR(struct m) m;   /* atomic: M running this G, or NULL; set by that M */
-    struct gr_atomic_u32 status; /* atomic: G_*, moved by gr_casgstatus only */
+    struct gr_ctx ctx;              /* owner: the M switching to or from this G */
+    uintptr_t tp;                   /* immutable while alive: thread pointer (TLS block) */
+    GR_ATOMIC_PTR(struct m) m;      /* atomic: M running this G, or NULL; set by that M */
+    struct gr_atomic_u32 status;    /* atomic: G_*, moved by gr_casgstatus only */
     struct gr_atomic_u32 joinstate; /* atomic: JOIN_*; the word joiners wait on (g.c) */
-    uint64_t goid;               /* immutable */
-    int32_t tid;                 /* immutable: the fake TID in the descriptor, 0x400000+ */
-    struct g *schedlink;         /* global run queue / free list link; owner of that list */
+    uint64_t goid;                  /* immutable */
+    int32_t tid;                    /* immutable: the fake TID in the descriptor, 0x400000+ */
+    struct g *schedlink;            /* global run queue / free list link; owner of that list */
 
     /* Stack. */
-    void *map_lo;                /* immutable: the mapping (NULL for a user-supplied stack) */
+    void *map_lo; /* immutable: the mapping (NULL for a user-supplied stack) */
     size_t map_size;
-    void *stack_lo;              /* immutable: usable stack [stack_lo, stack_hi) */
+    void *stack_lo; /* immutable: usable stack [stack_lo, stack_hi) */
     void *stack_hi;
-    void *stack_top;             /* immutable: end of the stack block, TLS block included */
-    size_t guard;                /* bytes of guard below stack_lo inside the mapping */
-    bool user_stack;             /* pthread_attr_setstack: the program owns the memory */
-    bool is_main;                /* the program's initial thread */
+    void *stack_top; /* immutable: end of the stack block, TLS block included */
+    size_t guard;    /* bytes of guard below stack_lo inside the mapping */
+    bool user_stack; /* pthread_attr_setstack: the program owns the memory */
+    bool is_main;    /* the program's initial thread */
 
     /* Start and result. */
     void *(*fn)(void *);
     void *arg;
-    void *result;                /* owner G; its joiner reads it after the JOIN_EXITED CAS */
-    bool exiting;                /* owner G: pthread_exit set result (else an unwind = cancel) */
+    void *result; /* owner G; its joiner reads it after the JOIN_EXITED CAS */
+    bool exiting; /* owner G: pthread_exit set result (else an unwind = cancel) */
 
     /* Parking. */
-    GR_ATOMIC_PTR(const char) waitreason; /* atomic: written by the G as it parks, read by
-                                             queries (greenrun_thread_info) */
-    struct gr_atomic_u64 sigmask;   /* atomic: blocked signals; written by the G itself,
-                                       read by senders (the M applies it on switch-in) */
-    struct gr_atomic_u64 sigpending; /* atomic: signals sent by pthread_kill, not yet raised */
-    uint64_t sigdelivered;       /* owner G: signals raised on it since gr_signal_eintr */
+    GR_ATOMIC_PTR(const char)
+    waitreason;                       /* atomic: written by the G as it parks, read by
+                                         queries (greenrun_thread_info) */
+    struct gr_atomic_u64 sigmask;     /* atomic: blocked signals; written by the G itself,
+                                         read by senders (the M applies it on switch-in) */
+    struct gr_atomic_u64 sigpending;  /* atomic: signals sent by pthread_kill, not yet raised */
+    uint64_t sigdelivered;            /* owner G: signals raised on it since gr_signal_eintr */
     struct gr_atomic_u64 sigwait_set; /* atomic: signals a sigwait of this G waits for, or 0 */
-    struct gr_atomic_u64 sigforeign; /* atomic: process signals handled elsewhere that end its
-                                        wait (signal.c) */
-    struct gr_mutex siglock;     /* rank leaf: sigq */
-    struct gr_sigq *sigq;        /* protected by siglock: values of queued signals (sigqueue) */
+    struct gr_atomic_u64 sigforeign;  /* atomic: process signals handled elsewhere that end its
+                                         wait (signal.c) */
+    struct gr_mutex siglock;          /* rank leaf: sigq */
+    struct gr_sigq *sigq; /* protected by siglock: values of queued signals (sigqueue) */
 
     /* Interruptible waits (cancel, signals): written under the wait-table bucket of waitkey;
      * read without it as a hint, then checked again under that bucket (sema.c). */
     GR_ATOMIC_PTR(const void) waitkey;
     GR_ATOMIC_PTR(struct gr_waiter) waiting;
 
-    void *robust_held;           /* owner G: robust mutexes it holds (hooks/mutex.c) */
-    uintptr_t malloc_words[2];   /* glibc malloc's arena and tcache of this stack's last G */
-    char name[16];               /* protected by g.c's attr_lock */
-    int sched_policy;            /* protected by g.c's attr_lock: reported back, not used */
-    int sched_priority;          /* protected by g.c's attr_lock */
-    struct g *allnext;           /* gr_sched.allg list; protected by gr_sched.glock */
+    void *robust_held;         /* owner G: robust mutexes it holds (hooks/mutex.c) */
+    uintptr_t malloc_words[2]; /* glibc malloc's arena and tcache of this stack's last G */
+    char name[16];             /* protected by g.c's attr_lock */
+    int sched_policy;          /* protected by g.c's attr_lock: reported back, not used */
+    int sched_priority;        /* protected by g.c's attr_lock */
+    struct g *allnext;         /* gr_sched.allg list; protected by gr_sched.glock */
     struct g *allprev;
 };
 
@@ -134,19 +135,20 @@ struct p {
     int32_t id;                  /* immutable */
     struct gr_atomic_u32 status; /* atomic: P_IDLE/P_RUNNING/P_SYSCALL; sysmon CASes
                                     P_SYSCALL -> P_IDLE to take it (syscall.c) */
-    GR_ATOMIC_PTR(struct m) m;   /* atomic: its M, NULL when idle or in a syscall; written
-                                    by whoever hands the P over, read by sysmon */
-    struct p *link;              /* idle list; protected by gr_sched.lock */
-    struct gr_atomic_u64 schedtick; /* atomic: incremented by its M at every schedule,
-                                       read by sysmon and spares */
-    int64_t runstart;            /* owner: when the running G was scheduled */
+    GR_ATOMIC_PTR(struct m)
+    m;                                /* atomic: its M, NULL when idle or in a syscall; written
+                                         by whoever hands the P over, read by sysmon */
+    struct p *link;                   /* idle list; protected by gr_sched.lock */
+    struct gr_atomic_u64 schedtick;   /* atomic: incremented by its M at every schedule,
+                                         read by sysmon and spares */
+    int64_t runstart;                 /* owner: when the running G was scheduled */
     struct gr_atomic_u32 syscalltick; /* atomic: incremented by its M at every entersyscall,
                                          read by sysmon */
-    uint32_t sysmon_tick;        /* sysmon only: syscalltick when it last looked */
-    int64_t sysmon_when;         /* sysmon only: when it saw that tick first */
-    uint64_t sysmon_schedtick;   /* sysmon only: schedtick when it last looked */
-    int64_t sysmon_schedwhen;    /* sysmon only: when it saw that schedtick first */
-    int64_t sysmon_asleep;       /* sysmon only: when it first saw the M asleep, or 0 */
+    uint32_t sysmon_tick;             /* sysmon only: syscalltick when it last looked */
+    int64_t sysmon_when;              /* sysmon only: when it saw that tick first */
+    uint64_t sysmon_schedtick;        /* sysmon only: schedtick when it last looked */
+    int64_t sysmon_schedwhen;         /* sysmon only: when it saw that schedtick first */
+    int64_t sysmon_asleep;            /* sysmon only: when it first saw the M asleep, or 0 */
     /* A call the runtime never saw, holding this P's M (sysmon.c, blockrec.c). */
     int64_t sysmon_blocked;      /* sysmon only: when it first saw the M asleep in it, or 0 */
     long sysmon_blocked_nr;      /* sysmon only: its system call number (-1: outside one) */
@@ -154,48 +156,49 @@ struct p {
     bool sysmon_blocked_rec;     /* sysmon only: recorded in blockrec (seen twice) */
     uint32_t fastrand;           /* owner */
 
-    struct gr_atomic_u32 runqhead; /* atomic: advanced by the owner and by stealers (CAS) */
-    struct gr_atomic_u32 runqtail; /* atomic: store-release by the owner only */
+    struct gr_atomic_u32 runqhead;   /* atomic: advanced by the owner and by stealers (CAS) */
+    struct gr_atomic_u32 runqtail;   /* atomic: store-release by the owner only */
     GR_ATOMIC_PTR(struct g) runnext; /* atomic: next G to run, ahead of the queue */
-    struct g *runq[256];         /* slots between head and tail belong to the queue */
+    struct g *runq[256];             /* slots between head and tail belong to the queue */
 
-    struct gr_timers timers;     /* own lock */
+    struct gr_timers timers; /* own lock */
 
     /* Spare Ps stand in for a P whose M is stuck in the kernel (see proc.c). */
-    bool spare;                  /* immutable */
-    struct p *stuck;             /* protected by gr_sched.lock: the P this one stands in for;
-                                    its own M reads it without (set before the M gets it) */
-    uint64_t stuck_tick;         /* protected by gr_sched.lock: stuck's schedtick then */
+    bool spare;          /* immutable */
+    struct p *stuck;     /* protected by gr_sched.lock: the P this one stands in for;
+                            its own M reads it without (set before the M gets it) */
+    uint64_t stuck_tick; /* protected by gr_sched.lock: stuck's schedtick then */
 } GR_ALIGNED(GR_CACHELINE);
 
 struct m {
-    struct m *self;              /* immutable; first field: %gs:0 */
-    int32_t id;                  /* immutable */
-    pid_t tid;                   /* immutable: the OS thread id */
-    struct g g0;                 /* the scheduler's context: the M's own stack and TLS */
-    GR_ATOMIC_PTR(struct g) curg; /* atomic: the user G running, NULL on g0; written by the
+    struct m *self; /* immutable; first field: %gs:0 */
+    int32_t id;     /* immutable */
+    pid_t tid;      /* immutable: the OS thread id */
+    struct g g0;    /* the scheduler's context: the M's own stack and TLS */
+    GR_ATOMIC_PTR(struct g)
+    curg;                         /* atomic: the user G running, NULL on g0; written by the
                                      M, read by sysmon */
-    struct p *p;                 /* owner: attached P */
-    struct p *nextp;             /* the P to run when woken: set before the thread starts,
-                                    or under gr_sched.lock while the M is idle (the note's
-                                    wakeup publishes it); the M reads and clears it */
-    struct p *oldp;              /* owner: the P it held when it entered a blocking call */
-    uintptr_t fs_cur;            /* owner: the thread pointer installed in FS */
-    uintptr_t ownfs;             /* immutable: this M's own TLS block (g0's) */
-    uintptr_t sysdesc;           /* immutable: the descriptor glibc lists for this OS thread */
-    uint64_t sigmask_cur;        /* owner: signal mask installed on the OS thread */
-    bool spinning;               /* counted in gr_sched.nmspinning; written by the M, or by
-                                    gr_startm under gr_sched.lock while the M is idle */
-    bool is_sysmon;              /* immutable */
-    bool polling;                /* owner: in gr_netpoll; what it readies queues at the tail */
+    struct p *p;                  /* owner: attached P */
+    struct p *nextp;              /* the P to run when woken: set before the thread starts,
+                                     or under gr_sched.lock while the M is idle (the note's
+                                     wakeup publishes it); the M reads and clears it */
+    struct p *oldp;               /* owner: the P it held when it entered a blocking call */
+    uintptr_t fs_cur;             /* owner: the thread pointer installed in FS */
+    uintptr_t ownfs;              /* immutable: this M's own TLS block (g0's) */
+    uintptr_t sysdesc;            /* immutable: the descriptor glibc lists for this OS thread */
+    uint64_t sigmask_cur;         /* owner: signal mask installed on the OS thread */
+    bool spinning;                /* counted in gr_sched.nmspinning; written by the M, or by
+                                     gr_startm under gr_sched.lock while the M is idle */
+    bool is_sysmon;               /* immutable */
+    bool polling;                 /* owner: in gr_netpoll; what it readies queues at the tail */
     struct gr_atomic_u32 preempt; /* atomic: sysmon asked the running G to yield */
     GR_ATOMIC_PTR(struct g) cancel_target; /* atomic: the G an async cancel is for */
-    int statfd;                  /* immutable: /proc/thread-self/stat of this M, or -1 */
-    int sysfd;                   /* immutable: /proc/thread-self/syscall of this M, or -1 */
-    struct gr_note park;         /* idle M sleeps here */
-    struct gr_lockstack locks;   /* owner M: gr_mutexes it holds (debug builds, lock.c) */
-    struct m *schedlink;         /* idle list; protected by gr_sched.lock */
-    struct m *alllink;           /* immutable once linked */
+    int statfd;                            /* immutable: /proc/thread-self/stat of this M, or -1 */
+    int sysfd;                 /* immutable: /proc/thread-self/syscall of this M, or -1 */
+    struct gr_note park;       /* idle M sleeps here */
+    struct gr_lockstack locks; /* owner M: gr_mutexes it holds (debug builds, lock.c) */
+    struct m *schedlink;       /* idle list; protected by gr_sched.lock */
+    struct m *alllink;         /* immutable once linked */
 
     /* Handoff from a G switching to g0 (owner M). */
     int after;
@@ -205,39 +208,39 @@ struct m {
 };
 
 struct gr_sched {
-    struct gr_mutex lock;        /* rank sched: the fields up to runqsize, pspare, sleeper */
-    struct m *midle;             /* protected by lock: idle Ms */
-    struct gr_atomic_i32 nmidle; /* atomic: written under lock, read by schedtrace */
-    struct gr_atomic_i32 mcount; /* atomic: Ms created; written under lock */
-    struct p *pidle;             /* protected by lock: idle Ps */
-    struct gr_atomic_u32 npidle; /* atomic: written under lock, read without it */
+    struct gr_mutex lock;            /* rank sched: the fields up to runqsize, pspare, sleeper */
+    struct m *midle;                 /* protected by lock: idle Ms */
+    struct gr_atomic_i32 nmidle;     /* atomic: written under lock, read by schedtrace */
+    struct gr_atomic_i32 mcount;     /* atomic: Ms created; written under lock */
+    struct p *pidle;                 /* protected by lock: idle Ps */
+    struct gr_atomic_u32 npidle;     /* atomic: written under lock, read without it */
     struct gr_atomic_u32 nmspinning; /* atomic */
-    struct g *runqhead;          /* protected by lock: the global run queue */
+    struct g *runqhead;              /* protected by lock: the global run queue */
     struct g *runqtail;
     struct gr_atomic_i32 runqsize; /* atomic: written under lock, read without it as a hint */
 
-    int32_t nprocs;              /* immutable after boot: GREENRUN_PROCS */
-    int32_t nallp;               /* immutable after boot: nprocs plus the spare Ps */
+    int32_t nprocs; /* immutable after boot: GREENRUN_PROCS */
+    int32_t nallp;  /* immutable after boot: nprocs plus the spare Ps */
     struct p *allp[GR_PROCS_MAX + GR_SPARES_MAX]; /* immutable after boot: Ps, then spares */
-    struct p *pspare;            /* protected by lock: spare Ps not in use */
-    GR_ATOMIC_PTR(struct p) stuckp; /* atomic: the P a spare last stood in for (a hint) */
+    struct p *pspare;                             /* protected by lock: spare Ps not in use */
+    GR_ATOMIC_PTR(struct p) stuckp;   /* atomic: the P a spare last stood in for (a hint) */
     struct gr_atomic_u64 stuckp_tick; /* atomic: its schedtick then */
-    GR_ATOMIC_PTR(struct m) allm; /* atomic: push-front list of every M, never shrinks */
-    struct m *m0;                /* immutable: the M of the initial thread */
+    GR_ATOMIC_PTR(struct m) allm;     /* atomic: push-front list of every M, never shrinks */
+    struct m *m0;                     /* immutable: the M of the initial thread */
 
     struct gr_atomic_u64 goidgen; /* atomic */
-    struct gr_atomic_i32 nlive;  /* atomic: user Gs alive; the last one to exit calls exit(0) */
+    struct gr_atomic_i32 nlive;   /* atomic: user Gs alive; the last one to exit calls exit(0) */
 
     struct gr_atomic_i64 sleep_until; /* atomic: deadline of the M sleeping with a timeout,
                                          or 0; written under lock */
-    struct gr_atomic_u32 netpolling; /* atomic: 1 while an M blocks in gr_netpoll */
-    struct gr_atomic_i64 poll_until; /* atomic: its deadline (INT64_MAX = none) */
-    struct gr_atomic_i64 lastpoll; /* atomic: when the netpoller was last polled */
-    struct m *sleeper;           /* protected by lock: the M sleeping until sleep_until */
+    struct gr_atomic_u32 netpolling;  /* atomic: 1 while an M blocks in gr_netpoll */
+    struct gr_atomic_i64 poll_until;  /* atomic: its deadline (INT64_MAX = none) */
+    struct gr_atomic_i64 lastpoll;    /* atomic: when the netpoller was last polled */
+    struct m *sleeper;                /* protected by lock: the M sleeping until sleep_until */
 
-    struct gr_mutex glock;       /* rank glock: the allg list (g.c) */
-    struct g *allg;              /* protected by glock */
-    struct gr_atomic_i32 ng;     /* atomic: written under glock, read by schedtrace */
+    struct gr_mutex glock;   /* rank glock: the allg list (g.c) */
+    struct g *allg;          /* protected by glock */
+    struct gr_atomic_i32 ng; /* atomic: written under glock, read by schedtrace */
 
     /* Counters for stats (atomic, relaxed). */
     struct gr_atomic_u64 nswitch;

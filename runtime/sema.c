@@ -240,7 +240,10 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
         after(arg);
     if (gp != NULL) {
         struct parkwait pw = {
-            .b = b, .w = w, .deadline = deadline, .flags = flags,
+            .b = b,
+            .w = w,
+            .deadline = deadline,
+            .flags = flags,
         };
         pw.timer.fn = wait_timeout;
         pw.timer.arg = &pw;
@@ -300,8 +303,7 @@ gr_wq_interrupt(struct g *gp, unsigned why)
 }
 
 int
-gr_futex_wait(const uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadline,
-              unsigned flags)
+gr_futex_wait(const uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadline, unsigned flags)
 {
     struct gr_bucket *b = gr_wq_lock(addr);
     struct gr_waiter w;

@@ -23,31 +23,31 @@
 struct g;
 
 enum {
-    GR_WAKE_NONE,        /* still waiting */
-    GR_WAKE_NORMAL,      /* woken by gr_wq_wake */
-    GR_WAKE_TIMEOUT,     /* the deadline passed */
-    GR_WAKE_CANCEL,      /* pthread_cancel of the waiting G (flag GR_WQ_CANCEL) */
-    GR_WAKE_HANDOFF,     /* woken and handed ownership (mutex starvation mode) */
-    GR_WAKE_SIGNAL,      /* a signal for the G arrived (flag GR_WQ_SIGNAL); its handler ran */
+    GR_WAKE_NONE,    /* still waiting */
+    GR_WAKE_NORMAL,  /* woken by gr_wq_wake */
+    GR_WAKE_TIMEOUT, /* the deadline passed */
+    GR_WAKE_CANCEL,  /* pthread_cancel of the waiting G (flag GR_WQ_CANCEL) */
+    GR_WAKE_HANDOFF, /* woken and handed ownership (mutex starvation mode) */
+    GR_WAKE_SIGNAL,  /* a signal for the G arrived (flag GR_WQ_SIGNAL); its handler ran */
 };
 
 /* gr_wq_wait flags. */
-#define GR_WQ_CANCEL  1u     /* a cancellation point: pthread_cancel interrupts it */
-#define GR_WQ_SIGNAL  2u     /* a signal sent to the G (pthread_kill) interrupts it */
+#define GR_WQ_CANCEL 1u /* a cancellation point: pthread_cancel interrupts it */
+#define GR_WQ_SIGNAL 2u /* a signal sent to the G (pthread_kill) interrupts it */
 
 struct gr_waiter {
-    const void *key;             /* protected by the bucket lock, like every link below */
-    struct gr_waiter *next;      /* FIFO of this key */
+    const void *key;        /* protected by the bucket lock, like every link below */
+    struct gr_waiter *next; /* FIFO of this key */
     struct gr_waiter *prev;
-    struct gr_waiter *knext;     /* on the first waiter of a key: next key of the bucket */
-    struct gr_waiter *tail;      /* on the first waiter of a key: last waiter of the key */
-    struct g *gp;                /* the parked G, or NULL for a thread sleeping on wake */
-    struct gr_atomic_u32 wake;   /* atomic: GR_WAKE_*; stored by whoever dequeues it */
-    uint32_t bitset;             /* futex bitset, or the primitive's own tag */
-    uintptr_t data;              /* the primitive's own use */
-    int64_t since;               /* when the wait began (mutex starvation) */
-    bool parked;                 /* the G is parked (set on g0 under the bucket lock) */
-    unsigned flags;              /* GR_WQ_* of the wait */
+    struct gr_waiter *knext;   /* on the first waiter of a key: next key of the bucket */
+    struct gr_waiter *tail;    /* on the first waiter of a key: last waiter of the key */
+    struct g *gp;              /* the parked G, or NULL for a thread sleeping on wake */
+    struct gr_atomic_u32 wake; /* atomic: GR_WAKE_*; stored by whoever dequeues it */
+    uint32_t bitset;           /* futex bitset, or the primitive's own tag */
+    uintptr_t data;            /* the primitive's own use */
+    int64_t since;             /* when the wait began (mutex starvation) */
+    bool parked;               /* the G is parked (set on g0 under the bucket lock) */
+    unsigned flags;            /* GR_WQ_* of the wait */
 };
 
 struct gr_bucket;

@@ -179,7 +179,7 @@ gr_signal_setmask(struct g *gp, int how, const sigset_t *set, sigset_t *old)
     gr_getm()->sigmask_cur = mask;
     gr_sys_sigprocmask(SIG_SETMASK, &mask, NULL);
     if ((gr_load(&gp->sigpending) & ~mask) != 0)
-        gr_signal_deliver(gp);           /* sent while blocked, deliverable now */
+        gr_signal_deliver(gp); /* sent while blocked, deliverable now */
     return 0;
 }
 
@@ -189,13 +189,13 @@ gr_signal_kill(struct g *gp, int sig, const siginfo_t *info)
     long r;
 
     if (gr_load(&gp->status) == G_DEAD)
-        return info != NULL ? -ESRCH : 0;   /* glibc 2.34+: kill of an exited thread is 0 */
+        return info != NULL ? -ESRCH : 0; /* glibc 2.34+: kill of an exited thread is 0 */
     if (sig == 0)
         return 0;
     if (gp == gr_current()) {
-        r = info != NULL ? gr_syscall4(SYS_rt_tgsigqueueinfo, gr_sys_getpid(), gr_getm()->tid, sig,
-                                       info)
-                         : gr_sys_tgkill(gr_sys_getpid(), gr_getm()->tid, sig);
+        r = info != NULL ?
+                gr_syscall4(SYS_rt_tgsigqueueinfo, gr_sys_getpid(), gr_getm()->tid, sig, info) :
+                gr_sys_tgkill(gr_sys_getpid(), gr_getm()->tid, sig);
         return r < 0 ? (int)r : 0;
     }
     /* Delivered by the target itself when it next runs (gr_resumed); a wait that a signal
@@ -204,7 +204,7 @@ gr_signal_kill(struct g *gp, int sig, const siginfo_t *info)
     return 0;
 }
 
-#define SIGWAIT_POLL_NS 5000000LL        /* process-directed signals: looked for every 5 ms */
+#define SIGWAIT_POLL_NS 5000000LL /* process-directed signals: looked for every 5 ms */
 
 /*
  * Signals sent to the G (pthread_kill, pthread_sigqueue) are pending on the G and wake it;
@@ -255,7 +255,7 @@ gr_signal_wait(const sigset_t *set, siginfo_t *info, int64_t deadline)
         if (r == -ECANCELED)
             pthread_testcancel();
         if (r == -EINTR && (gr_load(&gp->sigpending) & want) == 0 && gr_signal_eintr())
-            return -EINTR;                   /* a handler of another signal ran */
+            return -EINTR; /* a handler of another signal ran */
     }
 }
 
@@ -291,7 +291,7 @@ gr_signal_suspend(const sigset_t *mask)
  * and sysmon interrupts one G parked in an interruptible wait that does not block it,
  * the main G first, as the kernel prefers the main thread.
  */
-static struct gr_atomic_u64 orphans;     /* atomic: signals handled on g0, not passed on yet */
+static struct gr_atomic_u64 orphans; /* atomic: signals handled on g0, not passed on yet */
 
 void
 gr_signal_orphan(int sig)
@@ -349,10 +349,10 @@ gr_signal_pass_orphans(void)
 struct gr_sigrec {
     void *handler;
     int flags;
-    struct gr_sigrec *next;              /* protected by rec_lock: every record */
+    struct gr_sigrec *next; /* protected by rec_lock: every record */
 };
 
-static struct gr_sigrec *records;        /* protected by rec_lock */
+static struct gr_sigrec *records; /* protected by rec_lock */
 static struct gr_mutex rec_lock = GR_MUTEX_INIT(GR_RANK_SIGREC);
 static GR_ATOMIC_PTR(const struct gr_sigrec) published[GR_NSIG + 1]; /* atomic: store-release */
 

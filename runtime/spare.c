@@ -83,7 +83,7 @@ gr_start_spare(struct p *stuck)
     for (int i = gr_sched.nprocs; i < gr_sched.nallp; i++)
         if (gr_sched.allp[i]->stuck == stuck) {
             gr_unlock(&gr_sched.lock);
-            return false;                /* one spare per stuck P */
+            return false; /* one spare per stuck P */
         }
     pp = gr_sched.pspare;
     if (pp == NULL) {
@@ -116,7 +116,7 @@ gr_spare_again(void)
         return;
     if (gr_load(&sp->status) != P_RUNNING ||
         gr_load_relaxed(&sp->schedtick) != gr_load(&gr_sched.stuckp_tick)) {
-        gr_cas(&gr_sched.stuckp, &sp, NULL);       /* it moved on: forget it */
+        gr_cas(&gr_sched.stuckp, &sp, NULL); /* it moved on: forget it */
         return;
     }
     gr_start_spare(sp);

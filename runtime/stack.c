@@ -24,22 +24,22 @@
 #include "runtime/sys.h"
 #include "runtime/tls.h"
 
-#define POOL_CLASSES   8
-#define POOL_MAX       1024          /* dead Gs kept per class */
-#define POOL_WARM      16            /* of which keep their stack pages; the rest give them back */
+#define POOL_CLASSES 8
+#define POOL_MAX     1024 /* dead Gs kept per class */
+#define POOL_WARM    16   /* of which keep their stack pages; the rest give them back */
 
 struct gr_atomic_i32 gr_stack_guards;
 struct gr_atomic_i32 gr_stack_unguarded;
 
 struct pool {
-    size_t size;                     /* mapping size, 0 = unused class */
+    size_t size; /* mapping size, 0 = unused class */
     size_t guard;
-    struct g *list;                  /* linked through schedlink */
+    struct g *list; /* linked through schedlink */
     int32_t n;
 };
 
 static struct gr_mutex pool_lock = GR_MUTEX_INIT(GR_RANK_STACKPOOL);
-static struct pool pools[POOL_CLASSES];    /* protected by pool_lock */
+static struct pool pools[POOL_CLASSES]; /* protected by pool_lock */
 static size_t default_size;
 static int32_t guard_budget;
 

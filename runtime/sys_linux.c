@@ -20,7 +20,6 @@
 #include "runtime/atomic.h"
 #include "runtime/base.h"
 
-
 int
 gr_sys_futex_wait(const uint32_t *addr, uint32_t val, int64_t deadline)
 {
@@ -98,14 +97,16 @@ gr_sys_pread(int fd, void *buf, size_t len, off_t off)
 
 #define MAX_RESERVED 256
 
-static struct gr_atomic_i32 reserved[MAX_RESERVED]; /* atomic slots; 0 = free (fd 0 is never
-                                                      reserved) */
+static struct gr_atomic_i32 reserved[MAX_RESERVED];  /* atomic slots; 0 = free (fd 0 is never
+                                                       reserved) */
 static struct gr_atomic_i32 reserved_floor = { -1 }; /* atomic: lowest reserved fd, -1 = none */
 
 int
 gr_fd_reserve(int fd)
 {
-    struct rlimit { unsigned long cur, max; } rl;
+    struct rlimit {
+        unsigned long cur, max;
+    } rl;
     long base, nfd;
 
     if (fd < 0)
@@ -115,7 +116,7 @@ gr_fd_reserve(int fd)
     base = (long)rl.cur > 2 * MAX_RESERVED ? (long)rl.cur - MAX_RESERVED : (long)rl.cur / 2;
     nfd = gr_syscall3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
     if (nfd < 0)
-        nfd = gr_syscall3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 3);   /* keep it, low if need be */
+        nfd = gr_syscall3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 3); /* keep it, low if need be */
     if (nfd < 0)
         return fd;
     gr_syscall1(SYS_close, fd);
@@ -302,7 +303,7 @@ static const struct {
     SYSNAME(epoll_wait)
 #endif
 #undef SYSNAME
-/* clang-format on */
+    /* clang-format on */
 };
 
 const char *

@@ -123,7 +123,7 @@ handoffp(struct p *pp)
         return;
     }
     if (pp->spare)
-        gr_timers_move(pp, gr_spare_heir(pp));     /* a spare in the list runs no timers */
+        gr_timers_move(pp, gr_spare_heir(pp)); /* a spare in the list runs no timers */
     gr_lock(&gr_sched.lock);
     gr_p_release(pp);
     gr_unlock(&gr_sched.lock);
@@ -131,9 +131,9 @@ handoffp(struct p *pp)
         gr_timer_added(gr_load(&pp->timers.next_when));
 }
 
-#define RETAKE_AFTER_NS   20000LL
+#define RETAKE_AFTER_NS 20000LL
 
-#define RETAKE_IDLE_NS    10000000LL
+#define RETAKE_IDLE_NS 10000000LL
 
 int
 gr_retake(int64_t now)

@@ -21,7 +21,7 @@ void gr_exitsyscall(void);
  * Requires: a user G with a P (a hook's gr_hook_g() was not NULL).
  */
 long gr_blocking_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
-#define gr_blocking_syscall1(n, a) gr_blocking_syscall6((n), (long)(a), 0, 0, 0, 0, 0)
+#define gr_blocking_syscall1(n, a)    gr_blocking_syscall6((n), (long)(a), 0, 0, 0, 0, 0)
 #define gr_blocking_syscall2(n, a, b) gr_blocking_syscall6((n), (long)(a), (long)(b), 0, 0, 0, 0)
 #define gr_blocking_syscall3(n, a, b, c) \
     gr_blocking_syscall6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)

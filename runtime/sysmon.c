@@ -26,11 +26,11 @@
 #include "runtime/sys.h"
 #include "runtime/syscall.h"
 
-#define SYSMON_MIN_SLEEP   20000LL          /* 20 us */
-#define SYSMON_MAX_SLEEP   10000000LL       /* 10 ms */
+#define SYSMON_MIN_SLEEP 20000LL    /* 20 us */
+#define SYSMON_MAX_SLEEP 10000000LL /* 10 ms */
 
 static int64_t schedtrace_ns;
-static struct gr_note sysmon_note;         /* sysmon sleeps here between rounds */
+static struct gr_note sysmon_note; /* sysmon sleeps here between rounds */
 
 void
 gr_sysmon_kick(void)
@@ -55,10 +55,10 @@ schedtrace(void)
     n = gr_snprint(line, sizeof(line),
                    "SCHED %ldms: procs=%d idleprocs=%u threads=%d spinningthreads=%u "
                    "idlethreads=%d runqueue=%d gs=%d live=%d [",
-                   (long)ms, gr_sched.nprocs, gr_load(&gr_sched.npidle),
-                   gr_load(&gr_sched.mcount), gr_load(&gr_sched.nmspinning),
-                   gr_load_relaxed(&gr_sched.nmidle), gr_load_relaxed(&gr_sched.runqsize),
-                   gr_load_relaxed(&gr_sched.ng), gr_load_relaxed(&gr_sched.nlive));
+                   (long)ms, gr_sched.nprocs, gr_load(&gr_sched.npidle), gr_load(&gr_sched.mcount),
+                   gr_load(&gr_sched.nmspinning), gr_load_relaxed(&gr_sched.nmidle),
+                   gr_load_relaxed(&gr_sched.runqsize), gr_load_relaxed(&gr_sched.ng),
+                   gr_load_relaxed(&gr_sched.nlive));
     for (int i = 0; i < gr_sched.nprocs && n + 16 < sizeof(line); i++) {
         struct p *pp = gr_sched.allp[i];
         uint32_t len = gr_load(&pp->runqtail) - gr_load(&pp->runqhead);
@@ -67,7 +67,7 @@ schedtrace(void)
     gr_print("%s]\n", line);
 }
 
-#define PREEMPT_AFTER_NS  10000000LL      /* 10 ms, as Go's forcePreemptNS */
+#define PREEMPT_AFTER_NS 10000000LL /* 10 ms, as Go's forcePreemptNS */
 
 /*
  * What the M is blocked in, from its /proc/thread-self/syscall: true with the system call
@@ -89,7 +89,7 @@ m_syscall(struct m *mp, long *nr, uintptr_t *pc)
     return gr_blockrec_parse(buf, nr, pc);
 }
 
-#define BLOCKED_CONFIRM_NS  1000000LL    /* seen asleep twice this far apart: a blocking call */
+#define BLOCKED_CONFIRM_NS 1000000LL /* seen asleep twice this far apart: a blocking call */
 
 /*
  * pp is P_RUNNING on an unmoved schedule and its M sleeps in the kernel: a call the runtime
@@ -105,8 +105,7 @@ blocked_seen(struct p *pp, struct m *mp, int64_t now)
         return;
     }
     if (!pp->sysmon_blocked_rec && now - pp->sysmon_blocked >= BLOCKED_CONFIRM_NS) {
-        gr_blockrec_begin(pp->id, pp->sysmon_blocked_nr, pp->sysmon_blocked_pc,
-                          pp->sysmon_blocked);
+        gr_blockrec_begin(pp->id, pp->sysmon_blocked_nr, pp->sysmon_blocked_pc, pp->sysmon_blocked);
         pp->sysmon_blocked_rec = true;
     }
 }
@@ -135,7 +134,7 @@ others_wait(struct p *pp, int64_t now)
     return gr_load(&pp->timers.next_when) <= now;
 }
 
-#define STUCK_AFTER_NS  2000000LL        /* 2 ms asleep in the kernel holding a P */
+#define STUCK_AFTER_NS 2000000LL /* 2 ms asleep in the kernel holding a P */
 
 /*
  * Look at every P that has not moved for 2 ms. Its M asleep in the kernel: record the call

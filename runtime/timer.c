@@ -201,6 +201,6 @@ gr_timers_run(struct p *pp, int64_t now)
         gr_store(&t->state, T_RUNNING);
         gr_unlock(&ts->lock);
         t->fn(t);
-        gr_store(&t->state, T_IDLE);      /* pairs with the loads in gr_timer_del */
+        gr_store(&t->state, T_IDLE); /* pairs with the loads in gr_timer_del */
     }
 }

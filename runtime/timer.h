@@ -17,24 +17,25 @@
 struct p;
 
 enum {
-    T_IDLE,          /* not armed */
-    T_HEAP,          /* in t->pp's heap */
-    T_RUNNING,       /* removed from the heap, callback running */
+    T_IDLE,    /* not armed */
+    T_HEAP,    /* in t->pp's heap */
+    T_RUNNING, /* removed from the heap, callback running */
 };
 
 struct gr_timer {
-    int64_t when;                /* protected by pp->timers.lock while armed */
+    int64_t when; /* protected by pp->timers.lock while armed */
     void (*fn)(struct gr_timer *t);
     void *arg;
-    GR_ATOMIC_PTR(struct p) pp;  /* atomic: heap it sits in; changed under that heap's lock,
-                                    read without it by gr_timer_del, then checked under it */
-    int32_t idx;                 /* position in the heap; protected by the heap's lock */
-    struct gr_atomic_u32 state;  /* atomic: T_*; T_RUNNING -> T_IDLE by the runner */
+    GR_ATOMIC_PTR(struct p)
+    pp;                         /* atomic: heap it sits in; changed under that heap's lock,
+                                   read without it by gr_timer_del, then checked under it */
+    int32_t idx;                /* position in the heap; protected by the heap's lock */
+    struct gr_atomic_u32 state; /* atomic: T_*; T_RUNNING -> T_IDLE by the runner */
 };
 
 struct gr_timers {
     struct gr_mutex lock;
-    struct gr_timer **heap;      /* 4-ary min-heap on when; protected by lock */
+    struct gr_timer **heap; /* 4-ary min-heap on when; protected by lock */
     int32_t len;
     int32_t cap;
     struct gr_atomic_i64 next_when; /* atomic: heap[0]->when, or INT64_MAX; written under lock,

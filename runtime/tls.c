@@ -20,7 +20,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <resolv.h>
-#undef p_type                    /* resolv.h renames it; we need ELF's p_type below */
+#undef p_type /* resolv.h renames it; we need ELF's p_type below */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,30 +37,30 @@
 #include "runtime/signal.h"
 #include "runtime/sys.h"
 
-#define TCB_OFF_TCB          0x00
-#define TCB_OFF_SELF         0x10
-#define TCB_OFF_MULTITHREAD  0x18
-#define TCB_OFF_STACK_GUARD  0x28
-#define TCB_OFF_PTR_GUARD    0x30
-#define TCB_OFF_FEATURE_1    0x48
+#define TCB_OFF_TCB         0x00
+#define TCB_OFF_SELF        0x10
+#define TCB_OFF_MULTITHREAD 0x18
+#define TCB_OFF_STACK_GUARD 0x28
+#define TCB_OFF_PTR_GUARD   0x30
+#define TCB_OFF_FEATURE_1   0x48
 
-#define KEY_2ND_SIZE         32      /* PTHREAD_KEY_2NDLEVEL_SIZE */
-#define KEY_1ST_SIZE         32      /* PTHREAD_KEY_1STLEVEL_SIZE */
-#define DTOR_ITERATIONS      4       /* PTHREAD_DESTRUCTOR_ITERATIONS */
+#define KEY_2ND_SIZE    32 /* PTHREAD_KEY_2NDLEVEL_SIZE */
+#define KEY_1ST_SIZE    32 /* PTHREAD_KEY_1STLEVEL_SIZE */
+#define DTOR_ITERATIONS 4  /* PTHREAD_DESTRUCTOR_ITERATIONS */
 
 struct gr_tls_layout gr_tls;
 
-struct key_data {                    /* glibc's struct pthread_key_data */
+struct key_data { /* glibc's struct pthread_key_data */
     uintptr_t seq;
     void *data;
 };
 
-struct key_struct {                  /* glibc's struct pthread_key_struct */
+struct key_struct { /* glibc's struct pthread_key_struct */
     uintptr_t seq;
     void (*destr)(void *);
 };
 
-struct robust_head {                 /* the kernel's struct robust_list_head */
+struct robust_head { /* the kernel's struct robust_list_head */
     void *list;
     long futex_offset;
     void *list_op_pending;
@@ -81,13 +81,13 @@ db_offset(const char *name, size_t *out)
 
     if (d == NULL)
         return -1;
-    *out = d[2];                     /* {bit size, count, byte offset} */
+    *out = d[2]; /* {bit size, count, byte offset} */
     return 0;
 }
 
 /* What the probe thread reports about its own descriptor. */
 struct probe {
-    long malloc_off[2];          /* glibc malloc's per-thread words (thread_arena, tcache) */
+    long malloc_off[2]; /* glibc malloc's per-thread words (thread_arena, tcache) */
     int nmalloc;
     void *buf;
     size_t len;
@@ -119,8 +119,8 @@ tls_image_cb(struct dl_phdr_info *info, size_t size, void *arg)
     struct tls_image *img = arg;
 
     (void)size;
-    if (img->name != NULL ? info->dlpi_name == NULL || strstr(info->dlpi_name, img->name) == NULL
-                          : info->dlpi_addr != img->addr)
+    if (img->name != NULL ? info->dlpi_name == NULL || strstr(info->dlpi_name, img->name) == NULL :
+                            info->dlpi_addr != img->addr)
         return 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
@@ -166,13 +166,13 @@ probe_malloc_words(struct probe *pr, uintptr_t self)
         return;
     memcpy(before, (void *)addr, n * sizeof(uintptr_t));
     p = malloc(24);
-    __asm__ volatile("" : : "r"(p) : "memory");      /* the pair must not be optimised away */
+    __asm__ volatile("" : : "r"(p) : "memory"); /* the pair must not be optimised away */
     free(p);
     for (size_t i = 0; i < n; i++) {
         uintptr_t now = ((uintptr_t *)addr)[i];
         if (before[i] == 0 && now != 0) {
             if (pr->nmalloc == 2) {
-                pr->nmalloc = -1;        /* not the two words expected: leave it alone */
+                pr->nmalloc = -1; /* not the two words expected: leave it alone */
                 return;
             }
             pr->malloc_off[pr->nmalloc++] = (long)(addr + i * sizeof(uintptr_t) - self);
@@ -239,7 +239,7 @@ probe_thread(void)
 /* Modules whose static TLS is already in every block (noted at boot, or spread since). */
 #define MAX_STATIC_MODULES 256
 
-static uintptr_t static_modules[MAX_STATIC_MODULES];   /* protected by modules_lock */
+static uintptr_t static_modules[MAX_STATIC_MODULES]; /* protected by modules_lock */
 static int nstatic_modules;
 static struct gr_mutex modules_lock = GR_MUTEX_INIT(GR_RANK_LEAF);
 
@@ -279,7 +279,7 @@ copy_static_image(size_t offset, const void *init, size_t filesz, size_t memsz)
     for (struct g *gp = gr_sched.allg; gp != NULL; gp = gp->allnext) {
         char *dest = (char *)(gp->tp - offset);
         if (gp->is_main || gr_load(&gp->status) == G_DEAD)
-            continue;                    /* glibc lists the initial thread itself */
+            continue; /* glibc lists the initial thread itself */
         memcpy(dest, init, filesz);
         memset(dest + filesz, 0, memsz - filesz);
     }
@@ -301,7 +301,7 @@ gr_tls_spread_static(void *handle)
         if (off == 0 || off == -1)
             continue;
         if (!note_static_module((uintptr_t)lm))
-            continue;                        /* already spread (or there before boot) */
+            continue; /* already spread (or there before boot) */
         if (tls_image_find(&img))
             copy_static_image((size_t)off, img.init, img.filesz, img.memsz);
     }
@@ -369,8 +369,8 @@ gr_tls_probe(void)
 
     rseq_offset = dlsym(RTLD_DEFAULT, "__rseq_offset");
     rseq_size = dlsym(RTLD_DEFAULT, "__rseq_size");
-    gr_tls.rseq_cpu_off = (rseq_offset != NULL && rseq_size != NULL && *rseq_size != 0) ?
-                          *rseq_offset + 4 : 0;
+    gr_tls.rseq_cpu_off =
+        (rseq_offset != NULL && rseq_size != NULL && *rseq_size != 0) ? *rseq_offset + 4 : 0;
 
     return probe_thread();
 }
@@ -382,8 +382,7 @@ gr_tls_block_size(void)
 }
 
 uintptr_t
-gr_tls_create(void *top, struct g *gp, int32_t tid, void *stack_lo, size_t stack_size,
-              size_t guard)
+gr_tls_create(void *top, struct g *gp, int32_t tid, void *stack_lo, size_t stack_size, size_t guard)
 {
     uintptr_t tp = gr_round_down((uintptr_t)top - gr_tls.desc_size, gr_tls.static_align);
     uintptr_t list = tp + gr_tls.off_list;
@@ -403,7 +402,7 @@ gr_tls_create(void *top, struct g *gp, int32_t tid, void *stack_lo, size_t stack
     rh->list = rh;
     rh->futex_offset = gr_tls.robust_futex_offset;
     rh->list_op_pending = NULL;
-    *(void **)((uintptr_t)rh - sizeof(void *)) = rh;          /* robust_prev */
+    *(void **)((uintptr_t)rh - sizeof(void *)) = rh; /* robust_prev */
     *(unsigned char *)(tp + gr_tls.off_user_stack) = 1;
     stackblock[0] = (uintptr_t)stack_lo - guard;
     stackblock[1] = ((uintptr_t)top - ((uintptr_t)stack_lo - guard));
@@ -413,7 +412,7 @@ gr_tls_create(void *top, struct g *gp, int32_t tid, void *stack_lo, size_t stack
         tp + gr_tls.off_specific - KEY_2ND_SIZE * sizeof(struct key_data);
     *(uintptr_t *)(tp + gr_tls.resp_off) = tp + gr_tls.off_res;
     if (gr_tls.rseq_cpu_off != 0)
-        *(int32_t *)(tp + gr_tls.rseq_cpu_off) = -2;     /* RSEQ_CPU_ID_REGISTRATION_FAILED */
+        *(int32_t *)(tp + gr_tls.rseq_cpu_off) = -2; /* RSEQ_CPU_ID_REGISTRATION_FAILED */
     *(struct g **)(tp + gr_tls.curg_off) = gp;
     return tp;
 }
@@ -531,7 +530,7 @@ gr_tls_setxid_init(void)
     if (gr_sys_rt_sigaction(GR_SIGSETXID, NULL, &old) != 0)
         return -1;
     if (old.handler == NULL || old.handler == (void *)SIG_IGN)
-        return 0;                    /* no handler yet: setxid needs none before a thread */
+        return 0; /* no handler yet: setxid needs none before a thread */
     glibc_setxid = (void (*)(int, siginfo_t *, void *))old.handler;
     act = old;
     act.handler = (void *)setxid_wrapper;

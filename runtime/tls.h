@@ -21,25 +21,25 @@ struct g;
 #define GR_FAKE_TID_BASE 0x400000
 
 struct gr_tls_layout {
-    size_t static_size;          /* glibc's static TLS size, descriptor included */
+    size_t static_size; /* glibc's static TLS size, descriptor included */
     size_t static_align;
-    size_t desc_size;            /* sizeof(struct pthread) */
+    size_t desc_size; /* sizeof(struct pthread) */
     size_t off_tid;
     size_t off_list;
     size_t off_robust_head;
     size_t off_cancelhandling;
     size_t off_user_stack;
-    size_t off_stackblock;       /* stackblock, then stackblock_size, then guardsize */
-    size_t off_specific;         /* specific[0..31]; specific_1stblock just before it */
+    size_t off_stackblock; /* stackblock, then stackblock_size, then guardsize */
+    size_t off_specific;   /* specific[0..31]; specific_1stblock just before it */
     size_t off_res;
-    long resp_off;               /* TLS variable __resp, relative to the thread pointer */
-    long curg_off;               /* the runtime's gr_curg, relative to the thread pointer */
-    long rseq_cpu_off;           /* rseq_area.cpu_id, relative; 0 when glibc has no rseq */
+    long resp_off;     /* TLS variable __resp, relative to the thread pointer */
+    long curg_off;     /* the runtime's gr_curg, relative to the thread pointer */
+    long rseq_cpu_off; /* rseq_area.cpu_id, relative; 0 when glibc has no rseq */
     long robust_futex_offset;
-    long errno_off;              /* glibc's errno, relative to the thread pointer */
-    size_t off_l_tls_offset;     /* struct link_map's l_tls_offset (0 if unknown) */
-    long malloc_off[2];          /* glibc malloc's arena and tcache words, relative to tp */
-    int nmalloc;                 /* 2 when found, else 0 */
+    long errno_off;          /* glibc's errno, relative to the thread pointer */
+    size_t off_l_tls_offset; /* struct link_map's l_tls_offset (0 if unknown) */
+    long malloc_off[2];      /* glibc malloc's arena and tcache words, relative to tp */
+    int nmalloc;             /* 2 when found, else 0 */
 };
 
 extern struct gr_tls_layout gr_tls;
@@ -68,6 +68,5 @@ void gr_tls_run_dtors(uintptr_t tp);
 
 /* Install the SIGSETXID wrapper so setuid() and friends work with many Gs. */
 int gr_tls_setxid_init(void);
-
 
 #endif /* GR_RUNTIME_TLS_H */

@@ -9,9 +9,9 @@
 #include <malloc.h>
 #include <stdint.h>
 
-#define PRODUCERS 4
+#define PRODUCERS    4
 #define PER_PRODUCER 10000
-#define RING 256
+#define RING         256
 
 struct block {
     size_t size;
@@ -31,7 +31,7 @@ size_for(long i)
 {
     static const size_t sizes[] = { 1, 8, 16, 24, 48, 100, 256, 1000, 4096, 5000, 65536, 200000 };
     if (i % 997 == 0)
-        return (size_t)(1u << 20) + (size_t)i % 4096;     /* a few large ones */
+        return (size_t)(1u << 20) + (size_t)i % 4096; /* a few large ones */
     return sizes[(size_t)i % (sizeof sizes / sizeof sizes[0])];
 }
 
@@ -115,7 +115,7 @@ calloc_and_align(void *arg)
             CHECK_EQ(z[k], 0);
         free(z);
 
-        size_t align = (size_t)16 << (round % 9);      /* 16 .. 4096 */
+        size_t align = (size_t)16 << (round % 9); /* 16 .. 4096 */
         void *p = NULL;
         CHECK_OK(posix_memalign(&p, align, n * 3));
         CHECK_EQ((uintptr_t)p % align, 0);

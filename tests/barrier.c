@@ -7,7 +7,7 @@
 
 #include <stdatomic.h>
 
-#define N 8
+#define N      8
 #define ROUNDS 2000
 
 static pthread_barrier_t barrier;

@@ -16,7 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#define BLOCK_NS 300000000LL             /* how long each blocking call lasts, at least */
+#define BLOCK_NS 300000000LL /* how long each blocking call lasts, at least */
 
 static int pipefd[2];
 static char lock_path[] = "/tmp/greenrun-blocking-report-XXXXXX";
@@ -84,7 +84,6 @@ raw_read(int fd, void *buf, size_t len)
     return ret;
 }
 
-
 static struct blocker reader_blocked;
 
 static void *
@@ -134,7 +133,7 @@ child(void)
     join_within(u, 10);
 
     ticker_stop();
-    return 0;                            /* exit() prints the report */
+    return 0; /* exit() prints the report */
 }
 
 /* The child's environment: ours, with GREENRUN_DEBUG=banner,blocking. */

@@ -9,7 +9,7 @@
 #include <stdatomic.h>
 #include <threads.h>
 
-#define N 8
+#define N          8
 #define INCREMENTS 10000
 
 static mtx_t plain, recursive, timed;

@@ -49,75 +49,99 @@
 
 #define CHECK_MAYBE_UNUSED __attribute__((unused))
 
-#define CHECK(c)                                                                        \
-    do {                                                                                \
-        if (!(c))                                                                       \
-            check_fail(__FILE__, __LINE__, #c, NULL);                                   \
+#define CHECK(c)                                      \
+    do {                                              \
+        if (!(c))                                     \
+            check_fail(__FILE__, __LINE__, #c, NULL); \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                                  \
-    do {                                                                                \
-        long long a_ = (long long)(a), b_ = (long long)(b);                             \
-        if (a_ != b_) {                                                                 \
-            char v_[96];                                                                \
-            snprintf(v_, sizeof v_, "%lld != %lld", a_, b_);                            \
-            check_fail(__FILE__, __LINE__, #a " == " #b, v_);                           \
-        }                                                                               \
+#define CHECK_EQ(a, b)                                        \
+    do {                                                      \
+        long long a_ = (long long)(a), b_ = (long long)(b);   \
+        if (a_ != b_) {                                       \
+            char v_[96];                                      \
+            snprintf(v_, sizeof v_, "%lld != %lld", a_, b_);  \
+            check_fail(__FILE__, __LINE__, #a " == " #b, v_); \
+        }                                                     \
     } while (0)
 
-#define CHECK_ERR(call, expected)                                                       \
-    do {                                                                                \
-        long long r_ = (long long)(call);                                               \
-        int e_ = r_ == -1 ? errno : (int)r_;                                            \
-        int x_ = (expected);                                                            \
-        if (e_ != x_) {                                                                 \
-            char v_[160];                                                               \
-            snprintf(v_, sizeof v_, "returned %lld, error %d (%s), expected %d (%s)",   \
-                     r_, e_, check_errname(e_), x_, check_errname(x_));                 \
-            check_fail(__FILE__, __LINE__, #call, v_);                                  \
-        }                                                                               \
+#define CHECK_ERR(call, expected)                                                             \
+    do {                                                                                      \
+        long long r_ = (long long)(call);                                                     \
+        int e_ = r_ == -1 ? errno : (int)r_;                                                  \
+        int x_ = (expected);                                                                  \
+        if (e_ != x_) {                                                                       \
+            char v_[160];                                                                     \
+            snprintf(v_, sizeof v_, "returned %lld, error %d (%s), expected %d (%s)", r_, e_, \
+                     check_errname(e_), x_, check_errname(x_));                               \
+            check_fail(__FILE__, __LINE__, #call, v_);                                        \
+        }                                                                                     \
     } while (0)
 
 #define CHECK_OK(call) CHECK_ERR(call, 0)
 
-#define WAIT_FOR(cond, secs)                                                            \
-    do {                                                                                \
-        long long until_ = now_ns(CLOCK_MONOTONIC) + (long long)(secs) * 1000000000LL;  \
-        while (!(cond)) {                                                               \
-            if (now_ns(CLOCK_MONOTONIC) > until_)                                       \
-                check_fail(__FILE__, __LINE__, "WAIT_FOR(" #cond ")", "timed out");     \
-            sleep_ns(1000000);                                                          \
-        }                                                                               \
+#define WAIT_FOR(cond, secs)                                                         \
+    do {                                                                             \
+        long long until_ = now_ns(CLOCK_MONOTONIC) + (long long)(secs)*1000000000LL; \
+        while (!(cond)) {                                                            \
+            if (now_ns(CLOCK_MONOTONIC) > until_)                                    \
+                check_fail(__FILE__, __LINE__, "WAIT_FOR(" #cond ")", "timed out");  \
+            sleep_ns(1000000);                                                       \
+        }                                                                            \
     } while (0)
 
 static CHECK_MAYBE_UNUSED const char *
 check_errname(int e)
 {
     switch (e) {
-    case 0: return "success";
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case ESRCH: return "ESRCH";
-    case EINTR: return "EINTR";
-    case EIO: return "EIO";
-    case EBADF: return "EBADF";
-    case EAGAIN: return "EAGAIN";
-    case ENOMEM: return "ENOMEM";
-    case EACCES: return "EACCES";
-    case EFAULT: return "EFAULT";
-    case EBUSY: return "EBUSY";
-    case EINVAL: return "EINVAL";
-    case EPIPE: return "EPIPE";
-    case ERANGE: return "ERANGE";
-    case EDEADLK: return "EDEADLK";
-    case ENOSYS: return "ENOSYS";
-    case EOVERFLOW: return "EOVERFLOW";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case EOWNERDEAD: return "EOWNERDEAD";
-    case ENOTRECOVERABLE: return "ENOTRECOVERABLE";
-    case ENOTSUP: return "ENOTSUP";
-    default: return "?";
+    case 0:
+        return "success";
+    case EPERM:
+        return "EPERM";
+    case ENOENT:
+        return "ENOENT";
+    case ESRCH:
+        return "ESRCH";
+    case EINTR:
+        return "EINTR";
+    case EIO:
+        return "EIO";
+    case EBADF:
+        return "EBADF";
+    case EAGAIN:
+        return "EAGAIN";
+    case ENOMEM:
+        return "ENOMEM";
+    case EACCES:
+        return "EACCES";
+    case EFAULT:
+        return "EFAULT";
+    case EBUSY:
+        return "EBUSY";
+    case EINVAL:
+        return "EINVAL";
+    case EPIPE:
+        return "EPIPE";
+    case ERANGE:
+        return "ERANGE";
+    case EDEADLK:
+        return "EDEADLK";
+    case ENOSYS:
+        return "ENOSYS";
+    case EOVERFLOW:
+        return "EOVERFLOW";
+    case ETIMEDOUT:
+        return "ETIMEDOUT";
+    case ECONNREFUSED:
+        return "ECONNREFUSED";
+    case EOWNERDEAD:
+        return "EOWNERDEAD";
+    case ENOTRECOVERABLE:
+        return "ENOTRECOVERABLE";
+    case ENOTSUP:
+        return "ENOTSUP";
+    default:
+        return "?";
     }
 }
 
@@ -185,8 +209,10 @@ scale(long green_n, long native_n)
         return native_n;
     if (green_n > native_n && !greenrun_loaded()) {
         char v[160];
-        snprintf(v, sizeof v, "GREENRUN_TEST_MODE=green but libgreenrun is not loaded; "
-                 "refusing to create %ld OS threads", green_n);
+        snprintf(v, sizeof v,
+                 "GREENRUN_TEST_MODE=green but libgreenrun is not loaded; "
+                 "refusing to create %ld OS threads",
+                 green_n);
         check_fail(__FILE__, __LINE__, "scale", v);
     }
     return green_n;
@@ -327,7 +353,7 @@ join_within_at(pthread_t t, int secs, const char *file, int line)
  * runtime that loaded but runs pthreads as OS threads would otherwise let a 100,000-thread test
  * exhaust pid_max for the whole machine. spawn() calls it; so do loops that call pthread_create.
  */
-#define GREEN_FLOOD_LIMIT 1000
+#define GREEN_FLOOD_LIMIT   1000
 #define green_flood_guard() green_flood_guard_at(__FILE__, __LINE__)
 
 static CHECK_MAYBE_UNUSED void
@@ -339,8 +365,10 @@ green_flood_guard_at(const char *file, int line)
     long n = os_threads();
     if (n > GREEN_FLOOD_LIMIT) {
         char v[128];
-        snprintf(v, sizeof v, "%ld OS threads: the runtime is not running pthreads as green "
-                 "threads", n);
+        snprintf(v, sizeof v,
+                 "%ld OS threads: the runtime is not running pthreads as green "
+                 "threads",
+                 n);
         check_fail(file, line, "green_flood_guard", v);
     }
 }
@@ -435,7 +463,7 @@ struct blocker {
     const char *name;
     pthread_t thread;
     pid_t tid;
-    int ready;                            /* __atomic: thread and tid are set */
+    int ready; /* __atomic: thread and tid are set */
 };
 
 /* In the thread itself, just before it blocks (again before each call, in a loop). */
@@ -483,7 +511,7 @@ typedef int (*check_thread_info_fn)(pthread_t, struct greenrun_thread_info *, si
 static CHECK_MAYBE_UNUSED check_thread_info_fn
 check_thread_info(const char *file, int line)
 {
-    static void *sym;                     /* __atomic */
+    static void *sym; /* __atomic */
     void *p = __atomic_load_n(&sym, __ATOMIC_ACQUIRE);
     if (p == NULL) {
         p = dlsym(RTLD_DEFAULT, "greenrun_thread_info");
@@ -514,7 +542,7 @@ check_task(pid_t pid, pid_t tid, char *state, long *nr)
     ssize_t n = read(fd, buf, sizeof buf - 1);
     close(fd);
     if (n <= 0)
-        return 0;                         /* ESRCH: it went between open and read */
+        return 0; /* ESRCH: it went between open and read */
     buf[n] = '\0';
     /* "tid (comm) S ...": the state follows the last ')', as comm may hold one. */
     char *rp = strrchr(buf, ')');
@@ -558,12 +586,18 @@ static CHECK_MAYBE_UNUSED const char *
 check_green_state_name(int state)
 {
     switch (state) {
-    case GREENRUN_THREAD_RUNNABLE: return "RUNNABLE";
-    case GREENRUN_THREAD_RUNNING: return "RUNNING";
-    case GREENRUN_THREAD_WAITING: return "WAITING";
-    case GREENRUN_THREAD_SYSCALL: return "SYSCALL";
-    case GREENRUN_THREAD_EXITED: return "EXITED";
-    default: return "?";
+    case GREENRUN_THREAD_RUNNABLE:
+        return "RUNNABLE";
+    case GREENRUN_THREAD_RUNNING:
+        return "RUNNING";
+    case GREENRUN_THREAD_WAITING:
+        return "WAITING";
+    case GREENRUN_THREAD_SYSCALL:
+        return "SYSCALL";
+    case GREENRUN_THREAD_EXITED:
+        return "EXITED";
+    default:
+        return "?";
     }
 }
 
@@ -573,8 +607,8 @@ check_green_state_name(int state)
  * was seen.
  */
 static CHECK_MAYBE_UNUSED int
-check_blocked_once(const struct blocker *b, long nr, const char *reason, int want_exit,
-                   char *seen, size_t seen_len, const char *file, int line)
+check_blocked_once(const struct blocker *b, long nr, const char *reason, int want_exit, char *seen,
+                   size_t seen_len, const char *file, int line)
 {
     check_thread_info_fn info = check_thread_info(file, line);
     struct greenrun_thread_info gi;
@@ -634,7 +668,7 @@ check_blocked_once(const struct blocker *b, long nr, const char *reason, int wan
 }
 
 #define wait_blocked(b, nr, reason) wait_blocked_at((b), (nr), (reason), 0, __FILE__, __LINE__)
-#define wait_exited(b) wait_blocked_at((b), -1, NULL, 1, __FILE__, __LINE__)
+#define wait_exited(b)              wait_blocked_at((b), -1, NULL, 1, __FILE__, __LINE__)
 
 static CHECK_MAYBE_UNUSED void
 wait_blocked_at(struct blocker *b, long nr, const char *reason, int want_exit, const char *file,
@@ -659,8 +693,10 @@ wait_blocked_at(struct blocker *b, long nr, const char *reason, int want_exit, c
                 snprintf(v, sizeof v, "%s has not exited after %d s; last seen: %s", b->name,
                          BLOCKED_WAIT_SECS, seen);
             else
-                snprintf(v, sizeof v, "%s not blocked (system call %ld, reason %s) %s; last "
-                         "seen: %s", b->name, nr, reason ? reason : "any",
+                snprintf(v, sizeof v,
+                         "%s not blocked (system call %ld, reason %s) %s; last "
+                         "seen: %s",
+                         b->name, nr, reason ? reason : "any",
                          r < 0 ? "and never will be" : "in time", seen);
             check_fail(file, line, want_exit ? "wait_exited" : "wait_blocked", v);
         }
@@ -699,8 +735,8 @@ wait_process_blocked_at(pid_t pid, long nr, const char *what, const char *file, 
  * A ticker thread that counts milliseconds: evidence that the other threads kept running
  * while one was blocked (with GREENRUN_PROCS=1 a blocked processor gives no tick at all).
  */
-static long check_ticks;                  /* __atomic */
-static int check_ticker_stop;             /* __atomic */
+static long check_ticks;      /* __atomic */
+static int check_ticker_stop; /* __atomic */
 static pthread_t check_ticker_tid;
 
 static CHECK_MAYBE_UNUSED void *
@@ -752,12 +788,12 @@ ticker_stop(void)
  *
  * tick_window_add sums the spans of several windows, for work done in short pieces.
  */
-#define TICK_WINDOW_NS 100000000LL        /* 100 ms */
-#define TICKS_MIN 10
+#define TICK_WINDOW_NS 100000000LL /* 100 ms */
+#define TICKS_MIN      10
 
 struct tick_window {
-    long ticks;                           /* ticker count, or ticks in a span */
-    long long ns;                         /* CLOCK_MONOTONIC time, or length of a span */
+    long ticks;   /* ticker count, or ticks in a span */
+    long long ns; /* CLOCK_MONOTONIC time, or length of a span */
 };
 
 static CHECK_MAYBE_UNUSED struct tick_window
@@ -791,13 +827,13 @@ check_ticked_at(struct tick_window span, const char *what, const char *file, int
     fprintf(stderr, "%s: %ld ticks of 1 ms in %lld ms\n", what, span.ticks, ms);
     char v[160];
     if (span.ns < TICK_WINDOW_NS) {
-        snprintf(v, sizeof v, "%s: a window of %lld ms is too short to judge (at least %lld)",
-                 what, ms, TICK_WINDOW_NS / 1000000);
+        snprintf(v, sizeof v, "%s: a window of %lld ms is too short to judge (at least %lld)", what,
+                 ms, TICK_WINDOW_NS / 1000000);
         check_fail(file, line, "check_ticked", v);
     }
     if (span.ticks < TICKS_MIN) {
-        snprintf(v, sizeof v, "%s: %ld ticks in %lld ms, expected at least %d", what,
-                 span.ticks, ms, TICKS_MIN);
+        snprintf(v, sizeof v, "%s: %ld ticks in %lld ms, expected at least %d", what, span.ticks,
+                 ms, TICKS_MIN);
         check_fail(file, line, "check_ticked", v);
     }
 }

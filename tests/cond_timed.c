@@ -8,7 +8,7 @@
 
 #include <sys/syscall.h>
 
-static pthread_mutex_t mu;          /* errorcheck, so relocking proves we own it */
+static pthread_mutex_t mu; /* errorcheck, so relocking proves we own it */
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 
 static void
@@ -191,7 +191,7 @@ check_pingpong(void)
 }
 
 /* Token consumers: every signal sent while consumers wait must release one of them. */
-#define CONSUMERS 32
+#define CONSUMERS   32
 #define TOKENS_EACH 50
 static pthread_mutex_t tmu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t tcond = PTHREAD_COND_INITIALIZER;

@@ -8,7 +8,7 @@
 #include <stdatomic.h>
 
 #define THREADS 8
-#define STEPS 20
+#define STEPS   20
 
 static int go_pipe[2];
 static atomic_int work_done;
@@ -84,5 +84,5 @@ main(void)
     pthread_cleanup_push(release_workers, NULL);
     pthread_exit(NULL);
     pthread_cleanup_pop(0);
-    return 1;   /* not reached */
+    return 1; /* not reached */
 }

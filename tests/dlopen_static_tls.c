@@ -23,7 +23,7 @@ reader(void *arg)
     (void)arg;
     WAIT_FOR(atomic_load(&loaded), 30);
     CHECK_EQ(get_value(), 42);
-    CHECK_EQ(zero_sum(), 0);             /* sets its own first byte to 1 */
+    CHECK_EQ(zero_sum(), 0); /* sets its own first byte to 1 */
     CHECK_EQ(zero_sum(), 1);
     return NULL;
 }

@@ -21,11 +21,11 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
-#define ROUNDS 4
-#define MAX_PAYLOAD 3000
-#define ACCEPT_BACKLOG 4096
+#define ROUNDS             4
+#define MAX_PAYLOAD        3000
+#define ACCEPT_BACKLOG     4096
 #define CONNECTS_IN_FLIGHT 256
-#define CONNECT_TRIES 20
+#define CONNECT_TRIES      20
 
 static long nconn;
 
@@ -45,7 +45,7 @@ payload_byte(long id, int r, uint32_t k)
 
 /* ---- The server process. */
 
-static pthread_barrier_t srv_done;     /* every handler past its rounds, and the server main */
+static pthread_barrier_t srv_done; /* every handler past its rounds, and the server main */
 static atomic_long srv_started;
 
 /* Echo framed messages (a 4-byte length, then the payload) until a zero length. */
@@ -117,7 +117,7 @@ static struct sockaddr_in srv_addr;
 static sem_t connect_slots;
 static atomic_long cli_connected;
 static atomic_long connect_retries;
-static pthread_barrier_t cli_all_up;   /* every client connected, and the client main */
+static pthread_barrier_t cli_all_up; /* every client connected, and the client main */
 
 static int
 connect_paced(long id)
@@ -165,8 +165,8 @@ client(void *arg)
         read_full(s, buf, len);
         for (uint32_t k = 0; k < len; k++) {
             if (buf[k] != payload_byte(id, r, k)) {
-                fprintf(stderr, "client %ld round %d: byte %u is %u, sent %u\n", id, r, k,
-                        buf[k], payload_byte(id, r, k));
+                fprintf(stderr, "client %ld round %d: byte %u is %u, sent %u\n", id, r, k, buf[k],
+                        payload_byte(id, r, k));
                 CHECK(0);
             }
         }
@@ -203,8 +203,10 @@ client_main(in_port_t port)
     CHECK(rc == 0 || rc == PTHREAD_BARRIER_SERIAL_THREAD);
     for (long i = 0; i < nconn; i++)
         join_within(t[i], 60);
-    fprintf(stderr, "client: %d round trips on each of %ld connections, all checked, after "
-            "%lld ms\n", ROUNDS, nconn, (now_ns(CLOCK_MONOTONIC) - t0) / 1000000);
+    fprintf(stderr,
+            "client: %d round trips on each of %ld connections, all checked, after "
+            "%lld ms\n",
+            ROUNDS, nconn, (now_ns(CLOCK_MONOTONIC) - t0) / 1000000);
     free(t);
     return 0;
 }
@@ -223,8 +225,8 @@ wait_child(pid_t pid, const char *what, int secs)
         if (r == pid)
             break;
         if (now_ns(CLOCK_MONOTONIC) > until) {
-            fprintf(stderr, "%s (pid %d) still running after %d s: killing it\n", what,
-                    (int)pid, secs);
+            fprintf(stderr, "%s (pid %d) still running after %d s: killing it\n", what, (int)pid,
+                    secs);
             kill(pid, SIGKILL);
             CHECK_EQ(waitpid(pid, &status, 0), pid);
             break;

@@ -16,7 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#define DATA_LEN 150000
+#define DATA_LEN     150000
 #define IDLE_READERS 4
 
 /* Exit statuses of the child program. */

@@ -15,9 +15,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#define CHUNK (1L << 20)
+#define CHUNK  (1L << 20)
 #define CHUNKS 64
-
 
 /*
  * A phase of the file work is done in rounds (the whole file written, synced or read once)
@@ -195,8 +194,8 @@ file_worker(void *arg)
     if (sync.ns >= TICK_WINDOW_NS)
         check_ticked(sync, "fsync()s");
     else
-        fprintf(stderr, "fsync()s: %lld ms in %d rounds, too quick to judge\n",
-                sync.ns / 1000000, sync_rounds);
+        fprintf(stderr, "fsync()s: %lld ms in %d rounds, too quick to judge\n", sync.ns / 1000000,
+                sync_rounds);
     check_ticked(reads, "read()s and pread()s of 64 MB");
     check_ticked(whole, "the file work in all, full checks included");
     free(buf);

@@ -78,7 +78,7 @@ struct waiter {
     uint32_t bitset;
     atomic_int returns;
     atomic_int started;
-    struct blocker blocked;               /* filled before each wait */
+    struct blocker blocked; /* filled before each wait */
 };
 
 static void *

@@ -24,7 +24,7 @@
  * machine answers, not on a bug, so the bound is the cap itself: 1,000 OS threads (one per
  * lookup) or a cap that does not hold fail it.
  */
-#define LOOKUP_MAX 32
+#define LOOKUP_MAX  32
 #define GREEN_SLACK (LOOKUP_MAX + 2)
 
 static pthread_barrier_t go;
@@ -66,8 +66,9 @@ check_getnameinfo(void)
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     sin.sin_port = htons(80);
     char host[NI_MAXHOST], serv[NI_MAXSERV];
-    CHECK_EQ(getnameinfo((struct sockaddr *)&sin, sizeof sin, host, sizeof host, serv,
-                         sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV), 0);
+    CHECK_EQ(getnameinfo((struct sockaddr *)&sin, sizeof sin, host, sizeof host, serv, sizeof serv,
+                         NI_NUMERICHOST | NI_NUMERICSERV),
+             0);
     CHECK_EQ(strcmp(host, "127.0.0.1"), 0);
     CHECK_EQ(strcmp(serv, "80"), 0);
 }
@@ -129,9 +130,10 @@ main(void)
         CHECK(now_ns(CLOCK_MONOTONIC) - t0 < 50000000000LL);
         sleep_ns(1000000);
     }
-    fprintf(stderr, "%ld threads x %d rounds of lookups in %lld ms; at most %ld OS threads "
-            "(%ld samples)\n", n, ROUNDS, (now_ns(CLOCK_MONOTONIC) - t0) / 1000000, most,
-            samples);
+    fprintf(stderr,
+            "%ld threads x %d rounds of lookups in %lld ms; at most %ld OS threads "
+            "(%ld samples)\n",
+            n, ROUNDS, (now_ns(CLOCK_MONOTONIC) - t0) / 1000000, most, samples);
     if (test_green()) {
         long procs = green_procs();
         if (most > procs + GREEN_SLACK) {

@@ -129,13 +129,13 @@ owner_a(void *arg)
     CHECK_OK(pthread_mutex_lock(&rec));
     CHECK_OK(pthread_mutex_lock(&errc));
     flockfile(stdout);
-    pthread_barrier_wait(&barrier);   /* B checks while we hold them */
+    pthread_barrier_wait(&barrier); /* B checks while we hold them */
     pthread_barrier_wait(&barrier);
     funlockfile(stdout);
     CHECK_OK(pthread_mutex_unlock(&errc));
     CHECK_OK(pthread_mutex_unlock(&rec));
     CHECK_OK(pthread_mutex_unlock(&rec));
-    pthread_barrier_wait(&barrier);   /* released */
+    pthread_barrier_wait(&barrier); /* released */
     return NULL;
 }
 
@@ -187,7 +187,7 @@ callback_a(struct dl_phdr_info *info, size_t size, void *data)
     CHECK_EQ(write(a_inside_pipe[1], &c, 1), 1);
     CHECK_EQ(read(a_release_pipe[0], &c, 1), 1);
     atomic_store(&a_inside, 0);
-    return 1;    /* stop after the first object */
+    return 1; /* stop after the first object */
 }
 
 static int

@@ -70,8 +70,7 @@ check_close_wakes(void *(*fn)(void *), long nr, int rd, int wr, const char *what
     } else {
         CHECK_EQ(write(wr, "x", 1), 1);
         join_within(t, 10);
-        fprintf(stderr, "%s: native reader got %zd (%s)\n", what, br.ret,
-                check_errname(br.err));
+        fprintf(stderr, "%s: native reader got %zd (%s)\n", what, br.ret, check_errname(br.err));
         CHECK_EQ(br.ret, 1);
         CHECK_EQ(br.byte, 'x');
     }
@@ -182,7 +181,7 @@ check_eventfd_sum(void)
 }
 
 /* EFD_SEMAPHORE: several blocked readers, each read takes exactly one unit. */
-#define SEM_READERS 4
+#define SEM_READERS    4
 #define SEM_UNITS_EACH 50
 static int sem_efd;
 
@@ -219,7 +218,7 @@ check_eventfd_semaphore(void)
         CHECK_EQ(write(sem_efd, &v, sizeof v), (long)sizeof v);
         left -= v;
         if (k % 4 == 0)
-            sleep_ns(1000000);   /* varies the interleaving; nothing depends on it */
+            sleep_ns(1000000); /* varies the interleaving; nothing depends on it */
     }
     for (int i = 0; i < SEM_READERS; i++)
         join_within(t[i], 10);

@@ -123,7 +123,7 @@ check_recvmmsg(void)
     m.tmo.tv_nsec = 50000000;
     t = spawn(mm_receiver, &m);
     wait_blocked(&m.blocked, SYS_recvmmsg, "recvmmsg");
-    sleep_ns(150000000);                 /* three times the timeout, the call blocked all along */
+    sleep_ns(150000000); /* three times the timeout, the call blocked all along */
     wait_blocked(&m.blocked, SYS_recvmmsg, "recvmmsg");
     CHECK_EQ(pthread_tryjoin_np(t, NULL), EBUSY);
     udp_send(&a, "late");
@@ -153,7 +153,7 @@ check_recvmmsg(void)
     CHECK_EQ(fcntl(s, F_GETFL) & O_NONBLOCK, 0);
 
     /* SO_RCVTIMEO: EAGAIN when nothing came; the count when some did. */
-    struct timeval tv = { 0, 40000 };   /* whole jiffies at HZ 100, 250, 300, 1000 */
+    struct timeval tv = { 0, 40000 }; /* whole jiffies at HZ 100, 250, 300, 1000 */
     CHECK_OK(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
     struct timeval back;
     socklen_t blen = sizeof back;
@@ -173,7 +173,7 @@ check_recvmmsg(void)
 
 struct slow {
     int fd;
-    long want;                   /* bytes expected before EOF */
+    long want; /* bytes expected before EOF */
     unsigned char (*pattern)(long i);
 };
 
@@ -546,8 +546,8 @@ check_tee_blocks(void)
 /* ---- Many threads blocked at once, half in recvmmsg, half in splice. */
 
 struct one {
-    int fd;                      /* recvmmsg: a UDP socket; splice: a pipe's read end */
-    int out;                     /* splice: a socket to write into */
+    int fd;  /* recvmmsg: a UDP socket; splice: a pipe's read end */
+    int out; /* splice: a socket to write into */
     int udp;
     struct sockaddr_in addr;
     struct blocker blocked;

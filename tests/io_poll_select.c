@@ -64,7 +64,7 @@ check_timeouts(void)
     t0 = now_ns(CLOCK_MONOTONIC);
     CHECK_EQ(pselect(p[0] + 1, &rd, NULL, NULL, &ts, NULL), 0);
     CHECK(now_ns(CLOCK_MONOTONIC) - t0 >= 30000000);
-    CHECK_EQ(ts.tv_nsec, 30000000);     /* pselect leaves its timeout alone */
+    CHECK_EQ(ts.tv_nsec, 30000000); /* pselect leaves its timeout alone */
 
     int ep = epoll_create1(EPOLL_CLOEXEC);
     CHECK(ep >= 0);

@@ -72,8 +72,8 @@ check_socketpair(void)
 }
 
 /* Several acceptors on one listener. */
-#define ACCEPTORS 4
-#define CLIENT_THREADS 4
+#define ACCEPTORS        4
+#define CLIENT_THREADS   4
 #define CONNS_PER_CLIENT 25
 static int listener;
 static struct sockaddr_in listen_addr;
@@ -123,7 +123,7 @@ client(void *arg)
         read_full(s, &back, sizeof back);
         CHECK_EQ(back, id * 2 + 1);
         char c;
-        CHECK_EQ(read(s, &c, 1), 0);   /* the server closed: EOF */
+        CHECK_EQ(read(s, &c, 1), 0); /* the server closed: EOF */
         close(s);
     }
     return NULL;

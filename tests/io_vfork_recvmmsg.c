@@ -29,13 +29,13 @@ enum {
     CHILD_CLOSE = 10,
     CHILD_RECV = 11,
     CHILD_NO_RIGHTS = 12,
-    CHILD_NOT_REUSED = 13,      /* the received descriptor did not land on the closed number */
+    CHILD_NOT_REUSED = 13, /* the received descriptor did not land on the closed number */
 };
 
 struct reader {
     int fd;
     pthread_t t;
-    atomic_int tid;             /* kernel tid, for the native wait */
+    atomic_int tid; /* kernel tid, for the native wait */
     ssize_t got;
     int err;
     char c;
@@ -82,11 +82,15 @@ reader_blocked(struct reader *rd)
 static void
 send_fd(int sock, int fd)
 {
-    union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } ctl;
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int))];
+    } ctl;
     char byte = 'r';
     struct iovec iov = { &byte, 1 };
-    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
-                        .msg_controllen = sizeof ctl.b };
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b
+    };
     struct cmsghdr *c = CMSG_FIRSTHDR(&m);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -117,7 +121,10 @@ main(void)
     rd.t = spawn(reader_main, &rd);
     WAIT_FOR(reader_blocked(&rd), 10);
 
-    union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } ctl;
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int))];
+    } ctl;
     char byte = 0;
     struct iovec iov = { &byte, 1 };
     struct mmsghdr mm;

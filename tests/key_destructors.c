@@ -10,7 +10,7 @@
 #include <stdatomic.h>
 
 static pthread_key_t key_plain, key_resets, key_forever, key_deleted;
-static __thread int exiting_marker;          /* set by each thread to its own id */
+static __thread int exiting_marker; /* set by each thread to its own id */
 
 static atomic_int plain_calls;
 static atomic_long plain_sum;

@@ -6,7 +6,7 @@
 
 #include <stdatomic.h>
 
-#define ROUNDS 20
+#define ROUNDS   20
 #define BOUND_NS 2000000000LL
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;

@@ -101,10 +101,8 @@ check_types(void)
         int type;
         const char *name;
     } types[] = {
-        { PTHREAD_MUTEX_NORMAL, "normal" },
-        { PTHREAD_MUTEX_RECURSIVE, "recursive" },
-        { PTHREAD_MUTEX_ERRORCHECK, "errorcheck" },
-        { PTHREAD_MUTEX_ADAPTIVE_NP, "adaptive" },
+        { PTHREAD_MUTEX_NORMAL, "normal" },         { PTHREAD_MUTEX_RECURSIVE, "recursive" },
+        { PTHREAD_MUTEX_ERRORCHECK, "errorcheck" }, { PTHREAD_MUTEX_ADAPTIVE_NP, "adaptive" },
         { PTHREAD_MUTEX_DEFAULT, "default" },
     };
     for (unsigned i = 0; i < sizeof types / sizeof types[0]; i++) {

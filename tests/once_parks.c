@@ -106,7 +106,7 @@ cancellable_init(void)
     if (atomic_fetch_add(&cancel_init_calls, 1) == 0) {
         blocker_here(&cancel_blocked, "the cancelled init routine");
         for (;;)
-            sleep(30);   /* a cancellation point, forever */
+            sleep(30); /* a cancellation point, forever */
     }
 }
 

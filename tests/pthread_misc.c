@@ -114,7 +114,7 @@ check_signals(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_usr1;
-    sa.sa_flags = SA_RESTART;     /* the parked thread's read() restarts after the handler */
+    sa.sa_flags = SA_RESTART; /* the parked thread's read() restarts after the handler */
     sigemptyset(&sa.sa_mask);
     CHECK_OK(sigaction(SIGUSR1, &sa, NULL));
 
@@ -162,7 +162,7 @@ mask_thread(void *arg)
         CHECK_OK(pthread_sigmask(SIG_BLOCK, &s, NULL));
     }
     pthread_barrier_wait(&bar);
-    sleep_ns(1000);                        /* park; masks must survive it */
+    sleep_ns(1000); /* park; masks must survive it */
     sigset_t cur;
     CHECK_OK(pthread_sigmask(SIG_BLOCK, NULL, &cur));
     blocked_seen[id] = sigismember(&cur, SIGUSR1);

@@ -54,8 +54,8 @@ play(int players)
         join_within(t[i], 30);
     long long took = now_ns(CLOCK_MONOTONIC) - t0;
     long yields = atomic_load(&total_yields);
-    fprintf(stderr, "%d players x %ld turns: %lld ms, %ld yields\n", players, turns,
-            took / 1000000, yields);
+    fprintf(stderr, "%d players x %ld turns: %lld ms, %ld yields\n", players, turns, took / 1000000,
+            yields);
     CHECK_EQ(atomic_load(&turn), 0);
     /* One processor: the count of yields does not depend on the machine's load. (With more
      * processors, or natively, waiting players spin side by side as long as the machine lets

@@ -111,8 +111,8 @@ check_wakeups(void)
 }
 
 /* Producers and consumers: every post is consumed exactly once. */
-#define PRODUCERS 4
-#define CONSUMERS 4
+#define PRODUCERS  4
+#define CONSUMERS  4
 #define PER_THREAD 10000
 static sem_t items;
 static atomic_long consumed_total;

@@ -44,7 +44,7 @@ check_all_tasks_egid(gid_t egid)
         snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
-            continue;   /* the task exited meanwhile */
+            continue; /* the task exited meanwhile */
         ssize_t len = read(fd, buf, sizeof buf - 1);
         close(fd);
         if (len <= 0)

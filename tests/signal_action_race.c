@@ -9,7 +9,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 
-#define RUN_NS  1500000000LL              /* how long the two threads race */
+#define RUN_NS      1500000000LL /* how long the two threads race */
 #define MAX_SIGNALS 400000
 
 static atomic_long info_calls, plain_calls, bad_calls;
@@ -65,7 +65,7 @@ main(void)
     CHECK_OK(sigaction(SIGUSR1, &first, NULL));
 
     pthread_t sw = spawn(switcher, NULL);
-    WAIT_FOR(atomic_load(&switching), 10);      /* the race needs both threads running */
+    WAIT_FOR(atomic_load(&switching), 10); /* the race needs both threads running */
     long long end = now_ns(CLOCK_MONOTONIC) + RUN_NS;
     long sent = 0;
     while (sent < MAX_SIGNALS && now_ns(CLOCK_MONOTONIC) < end) {

@@ -78,7 +78,7 @@ main(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_usr;
-    sa.sa_flags = SA_RESTART;                     /* neither call restarts */
+    sa.sa_flags = SA_RESTART; /* neither call restarts */
     sigemptyset(&sa.sa_mask);
     CHECK_OK(sigaction(SIGUSR1, &sa, NULL));
     CHECK_OK(sigaction(SIGUSR2, &sa, NULL));

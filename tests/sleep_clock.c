@@ -168,7 +168,7 @@ check_eintr(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_usr1;
-    sa.sa_flags = SA_RESTART;      /* sleeps are never restarted, whatever the flag */
+    sa.sa_flags = SA_RESTART; /* sleeps are never restarted, whatever the flag */
     sigemptyset(&sa.sa_mask);
     CHECK_OK(sigaction(SIGUSR1, &sa, NULL));
     for (int kind = 0; kind < 3; kind++) {

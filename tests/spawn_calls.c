@@ -29,8 +29,6 @@ int posix_spawn_2_2_5(pid_t *, const char *, const posix_spawn_file_actions_t *,
                       const posix_spawnattr_t *, char *const[], char *const[]);
 __asm__(".symver posix_spawn_2_2_5, posix_spawn@GLIBC_2.2.5");
 
-
-
 /* ---- Readers blocked in the parent while processes come and go. */
 
 #define READERS 64
@@ -238,7 +236,7 @@ do_forkpty(void *arg)
     while (len < sizeof buf - 1 && strstr(buf, "pty ok") == NULL) {
         ssize_t n = read(master, buf + len, sizeof buf - 1 - len);
         if (n <= 0)
-            break;                           /* EIO once the child side is gone */
+            break; /* EIO once the child side is gone */
         len += (size_t)n;
     }
     CHECK(strstr(buf, "pty ok") != NULL);
@@ -268,7 +266,7 @@ check_daemon(void)
     }
     close(p[1]);
     int status = 0;
-    CHECK_EQ(waitpid(pid, &status, 0), pid);      /* daemon()'s parent exits 0 at once */
+    CHECK_EQ(waitpid(pid, &status, 0), pid); /* daemon()'s parent exits 0 at once */
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     char c = 0;
     CHECK_EQ(read(p[0], &c, 1), 1);
@@ -304,7 +302,7 @@ static char fifo_path[64];
 static struct blocker main_blocked;
 
 struct hold {
-    long nr;                     /* the system call main sleeps in */
+    long nr; /* the system call main sleeps in */
     const char *what;
 };
 

@@ -8,7 +8,7 @@
 
 #include <stdatomic.h>
 
-#define ROUNDS 5
+#define ROUNDS   5
 #define SPINNERS 3
 
 static pthread_spinlock_t lock;

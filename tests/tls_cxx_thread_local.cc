@@ -14,11 +14,11 @@
 #include <thread>
 #include <vector>
 
-static std::atomic<int> constructed{0};
-static std::atomic<int> destroyed{0};
-static std::atomic<int> destroyed_in_wrong_thread{0};
-static std::atomic<int> destroyed_after_key{0};
-static std::atomic<long> destroyed_sum{0};
+static std::atomic<int> constructed{ 0 };
+static std::atomic<int> destroyed{ 0 };
+static std::atomic<int> destroyed_in_wrong_thread{ 0 };
+static std::atomic<int> destroyed_after_key{ 0 };
+static std::atomic<long> destroyed_sum{ 0 };
 static __thread int key_destructor_ran;
 static pthread_key_t order_key;
 
@@ -144,7 +144,7 @@ check_std_thread()
     lock.unlock();
 
     /* std::this_thread::sleep_for and a detached std::thread that reports back. */
-    std::atomic<int> done{0};
+    std::atomic<int> done{ 0 };
     std::thread([&] {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
         std::lock_guard<std::mutex> g(mu);

@@ -23,8 +23,8 @@
 #define ARCH_SET_FS 0x1002
 #endif
 
-#define NTHREADS 4
-#define ROUNDS   1000
+#define NTHREADS       4
+#define ROUNDS         1000
 #define EXIT_WRONG_TLS 3
 
 static __thread long my_id;

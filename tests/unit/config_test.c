@@ -13,13 +13,14 @@
 
 #include "preload/config.h"
 
-#define ERRCAP      512
-#define CANARY      0x5a
+#define ERRCAP 512
+#define CANARY 0x5a
 
-#define ACCEPTED_DEBUG  "accepted: banner, stats, blocking, schedtrace=MS (MS from 1 to 3600000), " \
-                        "fs=arch_prctl, fs=auto"
-#define STACK_EXPECT    "expected a size from 16K to 16G, like 64K, 8M or 1G"
-#define PROCS_EXPECT    "expected an integer from 1 to 1024"
+#define ACCEPTED_DEBUG                                                          \
+    "accepted: banner, stats, blocking, schedtrace=MS (MS from 1 to 3600000), " \
+    "fs=arch_prctl, fs=auto"
+#define STACK_EXPECT "expected a size from 16K to 16G, like 64K, 8M or 1G"
+#define PROCS_EXPECT "expected an integer from 1 to 1024"
 
 static int passed;
 static int failed;
@@ -35,7 +36,7 @@ check(int ok, const char *what, int line)
     }
 }
 
-#define CHECK(c)    check((c) != 0, #c, __LINE__)
+#define CHECK(c) check((c) != 0, #c, __LINE__)
 
 /* The parser takes char *const *, as envp is; the tests build theirs from literals. */
 static int
@@ -56,8 +57,8 @@ parse1(const char *entry, struct gr_config *cfg, char *err)
 static int
 is_default(const struct gr_config *cfg)
 {
-    return cfg->procs == 0 && cfg->stack_size == 0 && cfg->schedtrace_ms == 0 &&
-           !cfg->banner && !cfg->stats && !cfg->blocking && !cfg->fs_syscall;
+    return cfg->procs == 0 && cfg->stack_size == 0 && cfg->schedtrace_ms == 0 && !cfg->banner &&
+           !cfg->stats && !cfg->blocking && !cfg->fs_syscall;
 }
 
 /* Poison cfg so that a parser that forgets to write a field is caught. */
@@ -92,8 +93,7 @@ expect_stack(const char *entry, size_t want, int line)
 }
 
 static void
-expect_debug(const char *entry, int banner, int stats, int blocking, int64_t schedtrace,
-             int line)
+expect_debug(const char *entry, int banner, int stats, int blocking, int64_t schedtrace, int line)
 {
     struct gr_config cfg;
     char err[ERRCAP];
@@ -102,8 +102,8 @@ expect_debug(const char *entry, int banner, int stats, int blocking, int64_t sch
     int rc = parse1(entry, &cfg, err);
 
     check(rc == 0 && cfg.banner == (banner != 0) && cfg.stats == (stats != 0) &&
-          cfg.blocking == (blocking != 0) && cfg.schedtrace_ms == schedtrace &&
-          cfg.procs == 0, entry, line);
+              cfg.blocking == (blocking != 0) && cfg.schedtrace_ms == schedtrace && cfg.procs == 0,
+          entry, line);
 }
 
 static void
@@ -134,15 +134,15 @@ expect_error(const char *entry, const char *want, int line)
         return;
     }
     failed++;
-    printf("FAIL line %d: %s\n  rc:   %d\n  got:  %.*s\n  want: %s\n", line, entry, rc,
-           ERRCAP, err, want);
+    printf("FAIL line %d: %s\n  rc:   %d\n  got:  %.*s\n  want: %s\n", line, entry, rc, ERRCAP, err,
+           want);
 }
 
-#define EXPECT_PROCS(e, w)           expect_procs((e), (w), __LINE__)
-#define EXPECT_STACK(e, w)           expect_stack((e), (w), __LINE__)
-#define EXPECT_DEBUG(e, b, s, k, t)  expect_debug((e), (b), (s), (k), (t), __LINE__)
-#define EXPECT_ERROR(e, w)           expect_error((e), (w), __LINE__)
-#define EXPECT_FS(e, f)              expect_fs((e), (f), __LINE__)
+#define EXPECT_PROCS(e, w)          expect_procs((e), (w), __LINE__)
+#define EXPECT_STACK(e, w)          expect_stack((e), (w), __LINE__)
+#define EXPECT_DEBUG(e, b, s, k, t) expect_debug((e), (b), (s), (k), (t), __LINE__)
+#define EXPECT_ERROR(e, w)          expect_error((e), (w), __LINE__)
+#define EXPECT_FS(e, f)             expect_fs((e), (f), __LINE__)
 
 static void
 test_defaults(void)
@@ -150,8 +150,8 @@ test_defaults(void)
     struct gr_config cfg;
     char err[ERRCAP];
     const char *empty[1] = { NULL };
-    const char *other[] = { "PATH=/bin", "HOME=/root", "GREENRUN", "GREENRUN=1", "greenrun_procs=x",
-                      "XGREENRUN_PROCS=abc", "", NULL };
+    const char *other[] = { "PATH=/bin",        "HOME=/root",          "GREENRUN", "GREENRUN=1",
+                            "greenrun_procs=x", "XGREENRUN_PROCS=abc", "",         NULL };
 
     poison(&cfg);
     CHECK(gr_config_parse(&cfg, NULL, err, sizeof(err)) == 0 && is_default(&cfg));
@@ -183,8 +183,20 @@ test_procs(void)
     EXPECT_PROCS("GREENRUN_PROCS=0000000000000000000000000000001", 1);
 
     static const char *const bad[] = {
-        "0", "1025", "-1", "+1", " 1", "1 ", "1.0", "0x10", "abc", "4k", "1,2",
-        "99999999999999999999999999999999", "18446744073709551617", "4294967297",
+        "0",
+        "1025",
+        "-1",
+        "+1",
+        " 1",
+        "1 ",
+        "1.0",
+        "0x10",
+        "abc",
+        "4k",
+        "1,2",
+        "99999999999999999999999999999999",
+        "18446744073709551617",
+        "4294967297",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char entry[128], want[256];
@@ -213,9 +225,28 @@ test_stack(void)
     EXPECT_STACK("GREENRUN_STACK=0064K", 64 * 1024);
 
     static const char *const bad[] = {
-        "12x", "0", "16383", "15K", "17G", "16385M", "17179869185", "K", "1KK", "1KB", "1KiB",
-        "1T", "-64K", "+64K", " 64K", "64K ", "64 K", "1.5M", "0x10000",
-        "18446744073709551616", "99999999999999999999G", "18014398509481984K",
+        "12x",
+        "0",
+        "16383",
+        "15K",
+        "17G",
+        "16385M",
+        "17179869185",
+        "K",
+        "1KK",
+        "1KB",
+        "1KiB",
+        "1T",
+        "-64K",
+        "+64K",
+        " 64K",
+        "64K ",
+        "64 K",
+        "1.5M",
+        "0x10000",
+        "18446744073709551616",
+        "99999999999999999999G",
+        "18014398509481984K",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char entry[128], want[256];
@@ -247,33 +278,37 @@ test_debug(void)
     EXPECT_FS("GREENRUN_DEBUG=banner,fs=arch_prctl,stats", 1);
     EXPECT_FS("GREENRUN_DEBUG=fs=arch_prctl,fs=auto", 0);
     EXPECT_FS("GREENRUN_DEBUG=banner", 0);
-    EXPECT_ERROR("GREENRUN_DEBUG=fs=wrfsbase",
-                 "greenrun: GREENRUN_DEBUG=\"fs=wrfsbase\": unknown item \"fs=wrfsbase\"; "
-                 ACCEPTED_DEBUG);
+    EXPECT_ERROR(
+        "GREENRUN_DEBUG=fs=wrfsbase",
+        "greenrun: GREENRUN_DEBUG=\"fs=wrfsbase\": unknown item \"fs=wrfsbase\"; " ACCEPTED_DEBUG);
 
     EXPECT_ERROR("GREENRUN_DEBUG=foo",
                  "greenrun: GREENRUN_DEBUG=\"foo\": unknown item \"foo\"; " ACCEPTED_DEBUG);
-    EXPECT_ERROR("GREENRUN_DEBUG=banner,Stats",
-                 "greenrun: GREENRUN_DEBUG=\"banner,Stats\": unknown item \"Stats\"; "
-                 ACCEPTED_DEBUG);
+    EXPECT_ERROR(
+        "GREENRUN_DEBUG=banner,Stats",
+        "greenrun: GREENRUN_DEBUG=\"banner,Stats\": unknown item \"Stats\"; " ACCEPTED_DEBUG);
     EXPECT_ERROR("GREENRUN_DEBUG=banner ",
-                 "greenrun: GREENRUN_DEBUG=\"banner \": unknown item \"banner \"; "
-                 ACCEPTED_DEBUG);
-    EXPECT_ERROR("GREENRUN_DEBUG=bannerstats",
-                 "greenrun: GREENRUN_DEBUG=\"bannerstats\": unknown item \"bannerstats\"; "
-                 ACCEPTED_DEBUG);
+                 "greenrun: GREENRUN_DEBUG=\"banner \": unknown item \"banner \"; " ACCEPTED_DEBUG);
+    EXPECT_ERROR(
+        "GREENRUN_DEBUG=bannerstats",
+        "greenrun: GREENRUN_DEBUG=\"bannerstats\": unknown item \"bannerstats\"; " ACCEPTED_DEBUG);
     EXPECT_ERROR("GREENRUN_DEBUG=block",
                  "greenrun: GREENRUN_DEBUG=\"block\": unknown item \"block\"; " ACCEPTED_DEBUG);
-    EXPECT_ERROR("GREENRUN_DEBUG=blocking=1",
-                 "greenrun: GREENRUN_DEBUG=\"blocking=1\": unknown item \"blocking=1\"; "
-                 ACCEPTED_DEBUG);
-    EXPECT_ERROR("GREENRUN_DEBUG=schedtrace",
-                 "greenrun: GREENRUN_DEBUG=\"schedtrace\": unknown item \"schedtrace\"; "
-                 ACCEPTED_DEBUG);
+    EXPECT_ERROR(
+        "GREENRUN_DEBUG=blocking=1",
+        "greenrun: GREENRUN_DEBUG=\"blocking=1\": unknown item \"blocking=1\"; " ACCEPTED_DEBUG);
+    EXPECT_ERROR(
+        "GREENRUN_DEBUG=schedtrace",
+        "greenrun: GREENRUN_DEBUG=\"schedtrace\": unknown item \"schedtrace\"; " ACCEPTED_DEBUG);
 
     static const char *const bad_ms[] = {
-        "schedtrace=", "schedtrace=0", "schedtrace=3600001", "schedtrace=-5", "schedtrace=1x",
-        "schedtrace=1s", "schedtrace=99999999999999999999999",
+        "schedtrace=",
+        "schedtrace=0",
+        "schedtrace=3600001",
+        "schedtrace=-5",
+        "schedtrace=1x",
+        "schedtrace=1s",
+        "schedtrace=99999999999999999999999",
     };
     for (size_t i = 0; i < sizeof(bad_ms) / sizeof(bad_ms[0]); i++) {
         char entry[128], want[512];
@@ -295,9 +330,8 @@ test_names(void)
     EXPECT_ERROR("GREENRUN_procs=4",
                  "greenrun: GREENRUN_procs: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG");
-    EXPECT_ERROR("GREENRUN_=4",
-                 "greenrun: GREENRUN_: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG");
+    EXPECT_ERROR("GREENRUN_=4", "greenrun: GREENRUN_: unknown variable; accepted: GREENRUN_PROCS, "
+                                "GREENRUN_STACK, GREENRUN_DEBUG");
     EXPECT_ERROR("GREENRUN_PROCSS=",
                  "greenrun: GREENRUN_PROCSS: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG");
@@ -319,8 +353,13 @@ test_whole_env(void)
     char err[ERRCAP];
 
     /* All three at once, among unrelated variables. */
-    const char *all[] = { "PATH=/bin", "GREENRUN_PROCS=3", "LANG=C", "GREENRUN_STACK=256K",
-                    "GREENRUN_DEBUG=banner,schedtrace=500", "GREENRUN_TEST_MODE=1", NULL };
+    const char *all[] = { "PATH=/bin",
+                          "GREENRUN_PROCS=3",
+                          "LANG=C",
+                          "GREENRUN_STACK=256K",
+                          "GREENRUN_DEBUG=banner,schedtrace=500",
+                          "GREENRUN_TEST_MODE=1",
+                          NULL };
 
     poison(&cfg);
     CHECK(parse_env(&cfg, all, err, sizeof(err)) == 0);
@@ -364,13 +403,10 @@ test_escaping(void)
                  "greenrun: GREENRUN_PROCS=\"1\\x01\\x7f\\x80\\xff\": " PROCS_EXPECT);
     EXPECT_ERROR("GREENRUN_PROCS=a\tb\nc",
                  "greenrun: GREENRUN_PROCS=\"a\\x09b\\x0ac\": " PROCS_EXPECT);
-    EXPECT_ERROR("GREENRUN_PROCS=\"4\"",
-                 "greenrun: GREENRUN_PROCS=\"\\\"4\\\"\": " PROCS_EXPECT);
-    EXPECT_ERROR("GREENRUN_PROCS=a\\b",
-                 "greenrun: GREENRUN_PROCS=\"a\\\\b\": " PROCS_EXPECT);
-    EXPECT_ERROR("GREENRUN_DEBUG=banner,\x1b[31m",
-                 "greenrun: GREENRUN_DEBUG=\"banner,\\x1b[31m\": unknown item \"\\x1b[31m\"; "
-                 ACCEPTED_DEBUG);
+    EXPECT_ERROR("GREENRUN_PROCS=\"4\"", "greenrun: GREENRUN_PROCS=\"\\\"4\\\"\": " PROCS_EXPECT);
+    EXPECT_ERROR("GREENRUN_PROCS=a\\b", "greenrun: GREENRUN_PROCS=\"a\\\\b\": " PROCS_EXPECT);
+    EXPECT_ERROR("GREENRUN_DEBUG=banner,\x1b[31m", "greenrun: GREENRUN_DEBUG=\"banner,\\x1b[31m\": "
+                                                   "unknown item \"\\x1b[31m\"; " ACCEPTED_DEBUG);
 
     /* Values longer than 64 bytes: the first 64, then "...". Exactly 64: no "...". */
     char v64[65], v65[66], v200[201];
@@ -413,7 +449,8 @@ test_escaping(void)
     snprintf(entry, sizeof(entry), "GREENRUN_%s=1", v200);
     snprintf(want, sizeof(want),
              "greenrun: GREENRUN_%.55s...: unknown variable; accepted: GREENRUN_PROCS, "
-             "GREENRUN_STACK, GREENRUN_DEBUG", v200);
+             "GREENRUN_STACK, GREENRUN_DEBUG",
+             v200);
     EXPECT_ERROR(entry, want);
 }
 
@@ -460,8 +497,7 @@ test_truncation(void)
             size_t len = strnlen(buf, cap);
             size_t want_max = cap - 1 < flen ? cap - 1 : flen;
 
-            if (len == cap || len > want_max || len + 3 < want_max ||
-                strncmp(buf, full, len) != 0)
+            if (len == cap || len > want_max || len + 3 < want_max || strncmp(buf, full, len) != 0)
                 bad++;
             if (cap > flen && strcmp(buf, full) != 0)
                 bad++;

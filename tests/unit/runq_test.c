@@ -210,7 +210,8 @@ test_spill(void)
     for (int i = 0; i < RING / 2; i++)
         ok &= globget1() == i;
     CHECK(ok && globget1() == RING && globget1() == -1);
-    CHECK(gr_load_relaxed(&gr_sched.runqsize) == 0 && gr_sched.runqhead == NULL && gr_sched.runqtail == NULL);
+    CHECK(gr_load_relaxed(&gr_sched.runqsize) == 0 && gr_sched.runqhead == NULL &&
+          gr_sched.runqtail == NULL);
 
     /* A full ring and a put with next=true: the old runnext is the one that overflows. */
     reset();
@@ -260,7 +261,8 @@ test_globrunq_batches(void)
         gr_globrunq_put(G(i));
     gr_sched.nprocs = 1;
     gp = gr_globrunq_get(pp, 0);
-    CHECK(gp == G(0) && ring_len(pp) == RING / 2 - 1 && gr_load_relaxed(&gr_sched.runqsize) == NG_SMALL - RING / 2);
+    CHECK(gp == G(0) && ring_len(pp) == RING / 2 - 1 &&
+          gr_load_relaxed(&gr_sched.runqsize) == NG_SMALL - RING / 2);
     gr_unlock(&gr_sched.lock);
 
     /* Never more than the ring has room for; one G even when it has none. */

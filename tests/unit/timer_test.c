@@ -16,13 +16,27 @@
 /* Stubs for what timer.c and debug.c reach of the scheduler. */
 __thread struct g *gr_curg __attribute__((tls_model("initial-exec")));
 struct gr_sched gr_sched;
-bool gr_sched_booted(void) { return false; }
-void gr_timer_added(int64_t when) { (void)when; }
+bool
+gr_sched_booted(void)
+{
+    return false;
+}
+void
+gr_timer_added(int64_t when)
+{
+    (void)when;
+}
 
 static int failures, checks;
 
-#define EXPECT(c) do { checks++; if (!(c)) { failures++; \
-    fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #c); } } while (0)
+#define EXPECT(c)                                                            \
+    do {                                                                     \
+        checks++;                                                            \
+        if (!(c)) {                                                          \
+            failures++;                                                      \
+            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #c); \
+        }                                                                    \
+    } while (0)
 
 #define N 2000
 
@@ -41,7 +55,7 @@ main(void)
     struct p *pp = calloc(1, sizeof(struct p));
     struct gr_timer *ts = calloc(N, sizeof(struct gr_timer));
 
-    gr_lock_init(&pp->timers.lock, GR_RANK_TIMERS);     /* as gr_boot_sched does */
+    gr_lock_init(&pp->timers.lock, GR_RANK_TIMERS); /* as gr_boot_sched does */
     bool deleted[N] = { false };
     int ndeleted = 0;
 
