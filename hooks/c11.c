@@ -12,6 +12,8 @@
  * returns the int as the thread's void * result; thrd_exit passes it to pthread_exit the same
  * way, and thrd_join converts it back. thrd_current, thrd_equal and tss_* are not hooked:
  * glibc's read the calling G's own descriptor.
+ *
+ * Locks: none; everything goes to the pthread hooks.
  */
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,5 +1,7 @@
 /*
  * hooks/common.c: helpers shared by the hook families (hook.h).
+ *
+ * Locks: none.
  */
 #include "hooks/hook.h"
 

@@ -6,6 +6,8 @@
  * threads it lists (the Ms): after the real dlopen the runtime copies the module's TLS image
  * into every live G (gr_tls_spread_static). The module's own constructors ran in the
  * dlopening G before the copy and saw zeros there; that much is documented.
+ *
+ * Locks: none of its own (runtime/tls.c).
  */
 #include <dlfcn.h>
 

@@ -5,6 +5,8 @@
  * A thread without a G waits in the kernel; a wake serves the table's waiters first, then the
  * kernel's for the rest of its count. A G parked here cannot be woken by code that issues the
  * futex system call itself, bypassing syscall() (README, known limits).
+ *
+ * Locks: none of its own; the wait table's buckets.
  */
 #include <linux/futex.h>
 #include <stdarg.h>

@@ -12,9 +12,8 @@
  *   io_xfer.c  two descriptors: sendfile, sendfile64, splice, tee, vmsplice;
  *   io_sock.c  socket set-up: accept, accept4, connect.
  * io.c implements the steps they share: the park step, readiness, the socket-timeout deadline
- * and the SCM_RIGHTS walk. It keeps the name io.c because it is the family's own file, paired
- * with this header as fd.c is with fd.h, and the runtime's headers (netpoll.h, libc.def) name
- * hooks/io.c as the I/O side of the netpoller.
+ * and the SCM_RIGHTS walk; it is the family's own file, paired with this header as fd.c is
+ * with fd.h.
  *
  * Rules for every engine: calls made without a G, or in native mode or inside a vfork child
  * (gr_hook_native), go straight to glibc. The attempts and the syscall-mode calls are raw

@@ -8,6 +8,8 @@
  * The others park, in arrival order, until a slot frees (Go bounds its cgo lookups alike).
  * Calls a module makes through the PLT from inside find the G in syscall mode and pass
  * through to glibc.
+ *
+ * Locks: none; the count of lookups in progress is atomic.
  */
 #include <grp.h>
 #include <netdb.h>

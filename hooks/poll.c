@@ -18,6 +18,8 @@
  * as these calls are never restarted. Difference from Linux (documented): the signal mask of
  * ppoll/pselect/epoll_pwait[2] applies during the checks, not during the park.
  * Descriptors numbered from 2^20 up make the call wait in syscall mode.
+ *
+ * Locks: none of its own; the netpoller's.
  */
 #include <poll.h>
 #include <stdlib.h>

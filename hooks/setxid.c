@@ -9,6 +9,8 @@
  * than the initial thread, the initial thread's descriptor (so the initial thread would be
  * skipped and keep its old credentials). The call therefore runs on the descriptor glibc
  * lists for the running OS thread; errno is carried back to the G's own.
+ *
+ * Locks: none.
  */
 #include <grp.h>
 #include <unistd.h>

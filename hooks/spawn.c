@@ -8,6 +8,8 @@
  * the kernel until the child has exec'd (CLONE_VFORK), system until it has exited too: they
  * run in syscall mode. Every process created shares the descriptions open at that moment,
  * so no descriptor is "sole" after it (hooks/fd.c).
+ *
+ * Locks: none.
  */
 #include <spawn.h>
 #include <stdlib.h>

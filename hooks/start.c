@@ -1,6 +1,8 @@
 /*
  * hooks/start.c: __libc_start_main, where the runtime boots: every library is initialised by
  * then and the initial thread is still the only one (DESIGN.md "Boot order").
+ *
+ * Locks: none.
  */
 #include "hooks/hook.h"
 

@@ -1,5 +1,7 @@
 /*
  * runtime/ctx_amd64.c: building the first frame of a new context (see ctx_amd64.S).
+ *
+ * Locks: none.
  */
 #include "runtime/ctx.h"
 

@@ -3,6 +3,8 @@
  *
  * Output goes to file descriptor 2 with raw write(2) in one call per line, so lines from
  * several Ms do not interleave mid-line. Nothing here allocates, takes a lock or touches errno.
+ *
+ * Locks: none; a throw never waits for one.
  */
 #include "runtime/debug.h"
 

@@ -11,6 +11,9 @@
  *
  * Everything here uses raw system calls (fstat, fcntl, getsockopt): it runs inside hooks and
  * must neither call an interposed function nor touch errno.
+ *
+ * Locks: grow_lock (rank fdtab-grow) adds chunks; each entry's pd->lock (rank polldesc)
+ * guards its registration, resets and O_NONBLOCK holds (fdtab.h).
  */
 #include "runtime/fdtab.h"
 

@@ -1,5 +1,7 @@
 /*
  * runtime/libc.c: resolution of the real functions (see libc.h).
+ *
+ * Locks: none; it runs once, in the constructor.
  */
 #include "runtime/libc.h"
 

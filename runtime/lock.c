@@ -11,6 +11,8 @@
  * is not an M (gr_curg NULL: before boot, threads glibc made) keeps them in its own TLS.
  * boot_lock is not tracked: its holder turns from the initial thread into M0 while it holds
  * it.
+ *
+ * Locks: none of its own.
  */
 #include "runtime/lock.h"
 

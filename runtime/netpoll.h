@@ -25,7 +25,7 @@ int gr_netpoll(int64_t until);
 void gr_netpoll_break(void);
 
 /*
- * I/O side (hooks/io.c, fd.c, poll.c; implemented in netpoll.c).
+ * I/O side (hooks/io*.c, fd.c, poll.c; implemented in netpoll.c).
  *
  * A G that wants one direction of one descriptor (a "consumer": read, write, accept,
  * connect, the program's epoll_wait) loops:

@@ -16,6 +16,8 @@
  * Only raw system calls: this runs on g0 and on sysmon, and never touches errno.
  * epfd/evfd are written by gr_np_init (under netpoll.c's init lock, before gr_netpoll_inited
  * becomes true, which publishes them) and by gr_np_reinit in a fork child (one thread).
+ *
+ * Locks: none of its own (netpoll.c's init_lock covers creating the instance).
  */
 #include "runtime/netpoll.h"
 

@@ -9,6 +9,9 @@
  * (their internal locks are not G-aware), then redirects the G to gr_async_preempt, which
  * yields once the handler has returned. SIGURG not sent by the runtime goes to the program's
  * own handler, as the sigaction hook recorded it.
+ *
+ * Locks: user_lock (rank sigaction): the program's SIGURG disposition, as sigaction reads
+ * it back; the handler itself takes none.
  */
 #include "runtime/preempt.h"
 

@@ -6,6 +6,8 @@
  * runnext holds a G made ready by the running G (a wakeup chain keeps its locality); it is
  * taken with an exchange so owner and stealer cannot both run it.
  * The global queue is a singly linked list under gr_sched.lock.
+ *
+ * Locks: the rings are lock-free; the global queue is under gr_sched.lock (rank sched).
  */
 #include "runtime/runq.h"
 

@@ -163,7 +163,7 @@ struct p {
 
     struct gr_timers timers; /* own lock */
 
-    /* Spare Ps stand in for a P whose M is stuck in the kernel (see proc.c). */
+    /* Spare Ps stand in for a P whose M is stuck in the kernel (spare.c). */
     bool spare;          /* immutable */
     struct p *stuck;     /* protected by gr_sched.lock: the P this one stands in for;
                             its own M reads it without (set before the M gets it) */

@@ -9,8 +9,8 @@
  *  - w is queued exactly when it is reachable from its bucket; then w->wake == GR_WAKE_NONE.
  *  - Only the thread that dequeues w stores w->wake, and a parked G is readied only by it.
  *  - gp->waiting == w and gp->waitkey == w->key while a GR_WQ_CANCEL wait of gp is queued.
- * Lock rank: bucket locks are below gr_sched.lock and the timer locks; two buckets are never
- * held at once.
+ * Locks: the buckets (rank sema), taken before timer heaps and gr_sched.lock; two buckets are
+ * never held at once.
  */
 #include "runtime/sema.h"
 

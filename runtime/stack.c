@@ -4,7 +4,7 @@
  * Each mapping costs one VMA, two when it has a guard page (PROT_NONE splits it). With
  * vm.max_map_count at 65530, 100,000 guarded stacks cannot exist, so guards are given while
  * fewer than a quarter of max_map_count are live; beyond that the scheduler checks the G's
- * stack pointer whenever it switches out (proc.c, check_stack), and unguarded neighbours
+ * stack pointer whenever it switches out (g.c, gr_g_check_stack), and unguarded neighbours
  * merge into one mapping.
  * Stacks are MAP_NORESERVE and committed lazily: an 8 MiB stack costs what it touches.
  *

@@ -3,6 +3,8 @@
  *
  * The clocks go through libc's clock_gettime, which uses the vDSO and only touches errno on
  * failure; CLOCK_MONOTONIC and CLOCK_REALTIME cannot fail, so that is safe on g0.
+ *
+ * Locks: none; the table of reserved descriptors is lock-free.
  */
 #include "runtime/sys.h"
 

@@ -8,6 +8,8 @@
  *  - hands Ps in blocking calls to other Ms (gr_retake), preempts Gs that run 10 ms while
  *    others wait, starts spare Ps for Ms stuck in the kernel, and records the calls the
  *    runtime never saw that keep an M asleep (blockrec.c).
+ *
+ * Locks: none of its own; what it calls takes gr_sched.lock and timer heaps.
  */
 #include "runtime/sysmon.h"
 

@@ -12,6 +12,9 @@
  * Offsets come from glibc's _thread_db_* descriptors and from probes run once at boot on a
  * real thread whose stack we supplied, never from constants, except the tcbhead ABI fields
  * (0x0 tcb, 0x10 self, 0x18 multiple_threads, 0x28/0x30 guards, 0x48 feature_1).
+ *
+ * Locks: modules_lock (rank leaf): the static-TLS modules already copied; gr_sched.glock
+ * to walk every G when one is.
  */
 #include "runtime/tls.h"
 
