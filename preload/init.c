@@ -11,6 +11,7 @@
 #include "runtime/boot.h"
 #include "runtime/debug.h"
 #include "runtime/libc.h"
+#include "runtime/sema.h"
 #include "runtime/sys.h"
 
 __attribute__((constructor)) static void
@@ -22,6 +23,7 @@ gr_constructor(int argc, char **argv, char **envp)
 
     (void)argc;
     (void)argv;
+    gr_sema_init();
     if (gr_config_parse(&cfg, envp, err, sizeof(err)) != 0) {
         gr_print("%s\n", err);
         gr_sys_exit_group(2);

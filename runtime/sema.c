@@ -33,9 +33,7 @@ struct gr_bucket {
     struct gr_waiter *heads;
 } GR_ALIGNED(GR_CACHELINE);
 
-static struct gr_bucket table[NBUCKET] = {
-    [0 ... NBUCKET - 1] = { .lock = GR_MUTEX_INIT(GR_RANK_SEMA) },
-};
+static struct gr_bucket table[NBUCKET]; /* in .bss: ranks are given by gr_sema_init */
 
 static struct gr_bucket *
 bucket_of(const void *key)
@@ -348,6 +346,13 @@ gr_futex_wake(const uint32_t *addr, int n, uint32_t bitset)
     }
     gr_wq_unlock(b);
     return woken;
+}
+
+void
+gr_sema_init(void)
+{
+    for (int i = 0; i < NBUCKET; i++)
+        gr_lock_init(&table[i].lock, GR_RANK_SEMA);
 }
 
 void

@@ -91,6 +91,8 @@ int gr_futex_wake(const uint32_t *addr, int n, uint32_t bitset);
 /* A wait's GR_WAKE_* reason as 0 or -errno: -ETIMEDOUT, -ECANCELED, -EINTR. */
 int gr_wake_errno(uint32_t reason);
 
+/* Give the buckets their lock rank. Context: the library's constructor, before any wait. */
+void gr_sema_init(void);
 /* In a fork child: forget every waiter (their threads are gone). */
 void gr_sema_fork_child(void);
 
