@@ -351,6 +351,7 @@ gr_g_adopt_main(struct m *mp)
         return NULL;
     mg->tp = mp->sysdesc;
     mg->is_main = true;
+    gr_lock_init(&mg->siglock, GR_RANK_LEAF);
     mg->goid = gr_xadd(&gr_sched.goidgen, 1) + 1;
     gr_store_relaxed(&mg->joinstate, JOIN_JOINABLE);
     gr_store_relaxed(&mg->sigmask, mp->sigmask_cur);

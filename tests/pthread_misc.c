@@ -236,6 +236,36 @@ check_sigwait(void)
     CHECK_OK(pthread_sigmask(SIG_SETMASK, &old, NULL));
 }
 
+/* pthread_sigqueue to the main thread, which waits for it with sigwaitinfo. */
+static pthread_t main_thread;
+
+static void *
+queues_to_main(void *arg)
+{
+    union sigval v;
+    (void)arg;
+    v.sival_int = 77;
+    CHECK_OK(pthread_sigqueue(main_thread, SIGRTMIN + 3, v));
+    return NULL;
+}
+
+static void
+check_sigqueue_main(void)
+{
+    sigset_t s, old;
+    siginfo_t info;
+    sigemptyset(&s);
+    sigaddset(&s, SIGRTMIN + 3);
+    CHECK_OK(pthread_sigmask(SIG_BLOCK, &s, &old));
+    main_thread = pthread_self();
+    pthread_t t = spawn(queues_to_main, NULL);
+    CHECK_EQ(sigwaitinfo(&s, &info), SIGRTMIN + 3);
+    CHECK_EQ(info.si_code, SI_QUEUE);
+    CHECK_EQ(info.si_value.sival_int, 77);
+    join_within(t, 10);
+    CHECK_OK(pthread_sigmask(SIG_SETMASK, &old, NULL));
+}
+
 static void
 check_affinity_and_sched(void)
 {
@@ -310,6 +340,7 @@ main(void)
     check_signals();
     check_masks();
     check_sigwait();
+    check_sigqueue_main();
     check_affinity_and_sched();
     check_cpuclock();
     return 0;
