@@ -8,7 +8,8 @@
  *   JOINABLE --exit--> EXITED --join claims--> JOINED (the joiner frees the G)
  *   JOINABLE --detach--> DETACHED --exit--> freed by g0
  *   EXITED --detach--> JOINED (freed by the detacher)
- * Every change is a CAS, so exactly one of exit, join and detach frees the G.
+ * Every change is a CAS, so exactly one of exit, join and detach frees the G. A G's status
+ * (sched.h) moves only through gr_casgstatus, at the end of this file.
  *
  * Locks: gr_sched.glock (RANK_GLOCK, a leaf): the allg list, and what walks it (static TLS
  * images copied into every live G, signals passed to a parked G).
@@ -439,4 +440,50 @@ void **
 gr_g_robust_list(struct g *gp)
 {
     return &gp->robust_held;
+}
+
+/* ---- G status. */
+
+static const char *const gstatus_names[] = {
+    [G_IDLE] = "idle",       [G_RUNNABLE] = "runnable", [G_RUNNING] = "running",
+    [G_WAITING] = "waiting", [G_SYSCALL] = "syscall",   [G_DEAD] = "dead",
+};
+
+static const char *
+gstatus_name(uint32_t st)
+{
+    return st < GR_ARRAY_LEN(gstatus_names) ? gstatus_names[st] : "?";
+}
+
+/* The moves a G's status may make (Go's casgstatus; sched.h lists the states). */
+static bool
+gstatus_move_ok(uint32_t from, uint32_t to)
+{
+    switch (from) {
+    case G_IDLE:
+        return to == G_RUNNABLE; /* newproc */
+    case G_RUNNABLE:
+        return to == G_RUNNING; /* execute */
+    case G_RUNNING:
+        return to == G_WAITING || to == G_RUNNABLE || /* park, yield */
+               to == G_SYSCALL || to == G_DEAD;       /* entersyscall, exit */
+    case G_WAITING:
+        return to == G_RUNNABLE; /* ready, or a park that did not */
+    case G_SYSCALL:
+        return to == G_RUNNING || to == G_RUNNABLE; /* exitsyscall, with a P or without */
+    default:
+        return false; /* a dead G is only ever reset */
+    }
+}
+
+void
+gr_casgstatus(struct g *gp, uint32_t from, uint32_t to)
+{
+    uint32_t cur = from;
+
+    if ((GR_DEBUG >= 1 && !gstatus_move_ok(from, to)) || !gr_cas(&gp->status, &cur, to)) {
+        gr_print("greenrun: g%lu: status %s -> %s, found %s\n", (unsigned long)gp->goid,
+                 gstatus_name(from), gstatus_name(to), gstatus_name(cur));
+        gr_throw("casgstatus: bad G status transition");
+    }
 }

@@ -36,6 +36,9 @@ int gr_g_info(struct g *gp, struct gr_ginfo *gi);
 struct g *gr_g_adopt_main(struct m *mp);
 /* On g0 after gp exited: release its TLS block, then wake its joiner or free it. */
 void gr_g_dead(struct m *mp, struct g *gp);
+/* Move gp's status from from to to (G_*), as one CAS; a move sched.h does not allow (debug
+ * builds), or a G not in from, throws with both states named. */
+void gr_casgstatus(struct g *gp, uint32_t from, uint32_t to);
 /* gp switched out: throw if its stack pointer left its stack (a stack without a guard). */
 void gr_g_check_stack(struct g *gp);
 

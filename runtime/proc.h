@@ -62,9 +62,6 @@ void gr_acquirep(struct m *mp, struct p *pp);
 /* Run some M on pp (an idle P when NULL); spinning: the M counts as spinning, already
  * counted in nmspinning by the caller. Requires: gr_sched.lock not held. */
 void gr_startm(struct p *pp, bool spinning);
-/* Move gp's status from from to to (G_*), as one CAS; a move sched.h does not allow (debug
- * builds), or a G not in from, throws with both states named. */
-void gr_casgstatus(struct g *gp, uint32_t from, uint32_t to);
 /* Queue a new G (G_IDLE) for the first time. */
 void gr_ready_new(struct g *gp);
 /* Switch from gp, running, to its M's g0, which then does what after (AFTER_*) asks. */

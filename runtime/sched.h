@@ -31,7 +31,7 @@
 #define GR_SPARES_MAX 64   /* spare Ps at most (spare.c) */
 
 /*
- * A G's status (g->status). Every move is one gr_casgstatus (proc.c), which throws on a move
+ * A G's status (g->status). Every move is one gr_casgstatus (g.c), which throws on a move
  * not listed here or a G not in the expected state:
  *   IDLE -> RUNNABLE (newproc) -> RUNNING (execute)
  *   RUNNING -> WAITING (park) -> RUNNABLE (ready; or at once, when unlockf says no)

@@ -16,6 +16,7 @@
 
 #include "runtime/atomic.h"
 #include "runtime/debug.h"
+#include "runtime/g.h"
 #include "runtime/proc.h"
 #include "runtime/runq.h"
 #include "runtime/spare.h"
