@@ -43,6 +43,7 @@ main(void)
     pthread_t early[EARLY], late[LATE];
     for (int i = 0; i < EARLY; i++)
         early[i] = spawn(reader, NULL);
+    check_green_threads(EARLY + 1);
     void *h = dlopen(lib, RTLD_NOW);
     if (h == NULL) {
         fprintf(stderr, "dlopen %s: %s\n", lib, dlerror());

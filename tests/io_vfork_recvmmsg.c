@@ -6,22 +6,8 @@
  */
 #include "check.h"
 
-#include <dlfcn.h>
-#include <stdatomic.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-
-/* The first fields of preload/greenrun.h's struct greenrun_thread_info, which a program looks
- * up at run time (NULL: greenrun is not loaded). */
-struct gr_info {
-    int state;
-    const char *wait_reason;
-    int os_tid;
-    int os_asleep;
-};
-#define GR_THREAD_WAITING 3
-
-typedef int info_fn(pthread_t, struct gr_info *, size_t);
 
 /* Exit statuses of the vfork child. */
 enum {
@@ -35,7 +21,7 @@ enum {
 struct reader {
     int fd;
     pthread_t t;
-    atomic_int tid; /* kernel tid, for the native wait */
+    struct blocker b;
     ssize_t got;
     int err;
     char c;
@@ -45,37 +31,10 @@ static void *
 reader_main(void *arg)
 {
     struct reader *rd = arg;
-    atomic_store(&rd->tid, (int)syscall(SYS_gettid));
+    blocker_here(&rd->b, "reader");
     rd->got = read(rd->fd, &rd->c, 1);
     rd->err = rd->got < 0 ? errno : 0;
     return NULL;
-}
-
-/* True once the reader waits in its read: parked by greenrun on "IO read", or natively asleep
- * in the read system call. */
-static int
-reader_blocked(struct reader *rd)
-{
-    info_fn *info = (info_fn *)dlsym(RTLD_DEFAULT, "greenrun_thread_info");
-    struct gr_info i;
-
-    if (info != NULL && info(rd->t, &i, sizeof i) == 0)
-        return i.state == GR_THREAD_WAITING && i.wait_reason != NULL &&
-               strcmp(i.wait_reason, "IO read") == 0;
-    int tid = atomic_load(&rd->tid);
-    if (tid == 0)
-        return 0;
-    char path[64], buf[64], want[16];
-    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
-    snprintf(want, sizeof want, "%d ", SYS_read);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    CHECK(fd >= 0);
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    return strncmp(buf, want, strlen(want)) == 0;
 }
 
 /* Send fd over sock with SCM_RIGHTS, one byte of data. */
@@ -119,7 +78,8 @@ main(void)
 
     struct reader rd = { .fd = n };
     rd.t = spawn(reader_main, &rd);
-    WAIT_FOR(reader_blocked(&rd), 10);
+    wait_blocked(&rd.b, SYS_read, "IO read");
+    check_green_threads(2);
 
     union {
         struct cmsghdr h;

@@ -66,6 +66,7 @@ main(void)
 
     pthread_t sw = spawn(switcher, NULL);
     WAIT_FOR(atomic_load(&switching), 10); /* the race needs both threads running */
+    check_green_threads(2);
     long long end = now_ns(CLOCK_MONOTONIC) + RUN_NS;
     long sent = 0;
     while (sent < MAX_SIGNALS && now_ns(CLOCK_MONOTONIC) < end) {

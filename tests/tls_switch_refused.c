@@ -72,6 +72,7 @@ child(void)
     refuse_set_fs();
     for (long i = 0; i < NTHREADS; i++)
         t[i] = spawn(yielder, (void *)(i + 1));
+    check_green_threads(NTHREADS + 1);
     yielder((void *)(NTHREADS + 1));
     for (int i = 0; i < NTHREADS; i++)
         join_within(t[i], 30);
