@@ -57,9 +57,10 @@ struct gr_atomic_i64 {
 #define gr_xadd_relaxed(a, v)  __atomic_fetch_add(&(a)->v_, (v), __ATOMIC_RELAXED)
 #define gr_fetch_or(a, v)      __atomic_fetch_or(&(a)->v_, (v), __ATOMIC_SEQ_CST)
 #define gr_fetch_and(a, v)     __atomic_fetch_and(&(a)->v_, (v), __ATOMIC_SEQ_CST)
-/* A counter only its owner writes (others read it relaxed): a plain add, no locked
- * instruction. */
+/* A counter with one writer at a time (its owner, or whoever holds its lock) that others
+ * read relaxed: a plain add, no locked instruction. */
 #define gr_owner_inc(a) gr_store_relaxed((a), gr_load_relaxed(a) + 1)
+#define gr_owner_dec(a) gr_store_relaxed((a), gr_load_relaxed(a) - 1)
 
 /* Strong compare-and-swap; on failure *expected receives the current value. */
 #define gr_cas(a, expected, desired)                                                  \

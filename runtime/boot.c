@@ -8,7 +8,7 @@
  * from a pthread_create in a library constructor. Any failure before the first G exists
  * leaves the program running natively, with one line on stderr saying why.
  *
- * Locks: boot_lock (RANK_BOOT), held for the whole boot: a second thread that calls in
+ * Locks: boot_lock (rank boot), held for the whole boot: a second thread that calls in
  * meanwhile waits, then sees the state settled.
  */
 #include "runtime/boot.h"

@@ -11,8 +11,9 @@
  * Every change is a CAS, so exactly one of exit, join and detach frees the G. A G's status
  * (sched.h) moves only through gr_casgstatus, at the end of this file.
  *
- * Locks: gr_sched.glock (RANK_GLOCK, a leaf): the allg list, and what walks it (static TLS
- * images copied into every live G, signals passed to a parked G).
+ * Locks: gr_sched.glock (rank glock): the allg list, and what walks it (static TLS
+ * images copied into every live G, signals passed to a parked G); attr_lock (rank leaf): a
+ * G's name and scheduling parameters.
  */
 #include "runtime/g.h"
 
@@ -45,7 +46,7 @@ g_link(struct g *gp)
     if (gr_sched.allg != NULL)
         gr_sched.allg->allprev = gp;
     gr_sched.allg = gp;
-    gr_store_relaxed(&gr_sched.ng, gr_load_relaxed(&gr_sched.ng) + 1);
+    gr_owner_inc(&gr_sched.ng);
     gr_unlock(&gr_sched.glock);
 }
 
@@ -59,7 +60,7 @@ g_unlink(struct g *gp)
         gr_sched.allg = gp->allnext;
     if (gp->allnext != NULL)
         gp->allnext->allprev = gp->allprev;
-    gr_store_relaxed(&gr_sched.ng, gr_load_relaxed(&gr_sched.ng) - 1);
+    gr_owner_dec(&gr_sched.ng);
     gr_unlock(&gr_sched.glock);
 }
 
@@ -455,9 +456,8 @@ gstatus_name(uint32_t st)
     return st < GR_ARRAY_LEN(gstatus_names) ? gstatus_names[st] : "?";
 }
 
-/* The moves a G's status may make (Go's casgstatus; sched.h lists the states). */
-static bool
-gstatus_move_ok(uint32_t from, uint32_t to)
+bool
+gr_gstatus_move_ok(uint32_t from, uint32_t to)
 {
     switch (from) {
     case G_IDLE:
@@ -477,13 +477,9 @@ gstatus_move_ok(uint32_t from, uint32_t to)
 }
 
 void
-gr_casgstatus(struct g *gp, uint32_t from, uint32_t to)
+gr_casgstatus_fail(struct g *gp, uint32_t from, uint32_t to, uint32_t found)
 {
-    uint32_t cur = from;
-
-    if ((GR_DEBUG >= 1 && !gstatus_move_ok(from, to)) || !gr_cas(&gp->status, &cur, to)) {
-        gr_print("greenrun: g%lu: status %s -> %s, found %s\n", (unsigned long)gp->goid,
-                 gstatus_name(from), gstatus_name(to), gstatus_name(cur));
-        gr_throw("casgstatus: bad G status transition");
-    }
+    gr_print("greenrun: g%lu: status %s -> %s, found %s\n", (unsigned long)gp->goid,
+             gstatus_name(from), gstatus_name(to), gstatus_name(found));
+    gr_throw("casgstatus: bad G status transition");
 }

@@ -38,7 +38,21 @@ struct g *gr_g_adopt_main(struct m *mp);
 void gr_g_dead(struct m *mp, struct g *gp);
 /* Move gp's status from from to to (G_*), as one CAS; a move sched.h does not allow (debug
  * builds), or a G not in from, throws with both states named. */
-void gr_casgstatus(struct g *gp, uint32_t from, uint32_t to);
+static inline void gr_casgstatus(struct g *gp, uint32_t from, uint32_t to);
+/* The moves a G's status may make (Go's casgstatus; sched.h lists the states). */
+bool gr_gstatus_move_ok(uint32_t from, uint32_t to);
+GR_NORETURN GR_COLD void gr_casgstatus_fail(struct g *gp, uint32_t from, uint32_t to,
+                                            uint32_t found);
+
+/* Inline: the scheduler moves a G's status at every switch. */
+static inline void
+gr_casgstatus(struct g *gp, uint32_t from, uint32_t to)
+{
+    uint32_t cur = from;
+
+    if ((GR_DEBUG >= 1 && !gr_gstatus_move_ok(from, to)) || !gr_cas(&gp->status, &cur, to))
+        gr_casgstatus_fail(gp, from, to, cur);
+}
 /* gp switched out: throw if its stack pointer left its stack (a stack without a guard). */
 void gr_g_check_stack(struct g *gp);
 

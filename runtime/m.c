@@ -1,5 +1,5 @@
 /*
- * runtime/m.c: Ms, the OS threads that run Gs (Go's gr_newm, mstart, mcommoninit): creating one
+ * runtime/m.c: Ms, the OS threads that run Gs (Go's newm, mstart, mcommoninit): creating one
  * with glibc's pthread_create, the set-up every M does on itself first (m_init_self, shared
  * with sysmon and M0), and g0, an M's scheduler context, for the Ms that start with a G of
  * their own (M0, the fork child's M).

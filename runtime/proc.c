@@ -1,7 +1,7 @@
 /*
  * runtime/proc.c: the scheduler (Go's proc.go, in C): ready and park, the scheduler loop on
  * every M's g0 (findrunnable, execute, what a G asks for when it switches to g0), idle Ps
- * and Ms, starting and stopping Ms (gr_startm, stopm, wakep).
+ * and Ms, starting and stopping Ms (startm, stopm, wakep).
  *
  * Every M runs gr_schedule() on its g0: find a runnable G, switch to it, and when the G
  * switches back, finish what it asked for (m->after: park, yield, exit). g0 runs with whatever
@@ -20,7 +20,7 @@
  * go idle while timers are pending sleeps until the earliest one (gr_sched.sleep_until), and
  * gr_timer_added() wakes it when an earlier timer arrives.
  *
- * Locks: gr_sched.lock (RANK_SCHED): the idle P and M lists, the global run queue, the timer
+ * Locks: gr_sched.lock (rank sched): the idle P and M lists, the global run queue, the timer
  * sleeper. It is taken after wait-table buckets and timer heaps, never before.
  */
 #include "runtime/proc.h"
@@ -91,7 +91,7 @@ midle_put(struct m *mp)
     GR_ASSERT_HELD(&gr_sched.lock);
     mp->schedlink = gr_sched.midle;
     gr_sched.midle = mp;
-    gr_store_relaxed(&gr_sched.nmidle, gr_load_relaxed(&gr_sched.nmidle) + 1);
+    gr_owner_inc(&gr_sched.nmidle);
 }
 
 static struct m *
@@ -102,7 +102,7 @@ midle_get(void)
     GR_ASSERT_HELD(&gr_sched.lock);
     if (mp != NULL) {
         gr_sched.midle = mp->schedlink;
-        gr_store_relaxed(&gr_sched.nmidle, gr_load_relaxed(&gr_sched.nmidle) - 1);
+        gr_owner_dec(&gr_sched.nmidle);
     }
     return mp;
 }
@@ -114,7 +114,7 @@ midle_remove(struct m *mp)
     for (struct m **pp = &gr_sched.midle; *pp != NULL; pp = &(*pp)->schedlink) {
         if (*pp == mp) {
             *pp = mp->schedlink;
-            gr_store_relaxed(&gr_sched.nmidle, gr_load_relaxed(&gr_sched.nmidle) - 1);
+            gr_owner_dec(&gr_sched.nmidle);
             return true;
         }
     }

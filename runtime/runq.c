@@ -165,7 +165,7 @@ gr_globrunq_put(struct g *gp)
     else
         gr_sched.runqhead = gp;
     gr_sched.runqtail = gp;
-    gr_store_relaxed(&gr_sched.runqsize, gr_load_relaxed(&gr_sched.runqsize) + 1);
+    gr_owner_inc(&gr_sched.runqsize);
 }
 
 static struct g *
@@ -178,7 +178,7 @@ globrunq_pop(void)
     gr_sched.runqhead = gp->schedlink;
     if (gr_sched.runqhead == NULL)
         gr_sched.runqtail = NULL;
-    gr_store_relaxed(&gr_sched.runqsize, gr_load_relaxed(&gr_sched.runqsize) - 1);
+    gr_owner_dec(&gr_sched.runqsize);
     return gp;
 }
 

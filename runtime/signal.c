@@ -10,7 +10,7 @@
  * The program's handlers run behind gr_signal_wrapper (last section), which the sigaction
  * hook installs in their place and which runs the action published for the signal.
  *
- * Locks: gp->siglock (RANK_LEAF) for a G's queued values; rec_lock (RANK_LEAF) for the
+ * Locks: gp->siglock (rank leaf) for a G's queued values; rec_lock (rank sigrec) for the
  * interned action records; the glock to pick a G for an orphan signal.
  */
 #include "runtime/signal.h"
