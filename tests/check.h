@@ -484,6 +484,26 @@ blocker_clear(struct blocker *b)
     __atomic_store_n(&b->ready, 0, __ATOMIC_RELEASE);
 }
 
+/* A thread that reads one byte from fd after blocker_here, so that wait_blocked can follow
+ * it into the read; ret and err are what the read returned and its errno. */
+struct blocked_read {
+    int fd;
+    struct blocker blocked;
+    ssize_t ret;
+    int err;
+    char byte;
+};
+
+static CHECK_MAYBE_UNUSED void *
+blocked_read_main(void *arg)
+{
+    struct blocked_read *br = (struct blocked_read *)arg;
+    blocker_here(&br->blocked, "the reader");
+    br->ret = read(br->fd, &br->byte, 1);
+    br->err = br->ret < 0 ? errno : 0;
+    return NULL;
+}
+
 #define BLOCKED_WAIT_SECS 10
 
 /*

@@ -18,24 +18,6 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
-struct blocked_read {
-    int fd;
-    struct blocker blocked;
-    ssize_t ret;
-    int err;
-    char byte;
-};
-
-static void *
-reader(void *arg)
-{
-    struct blocked_read *br = arg;
-    blocker_here(&br->blocked, "the reader");
-    br->ret = read(br->fd, &br->byte, 1);
-    br->err = br->ret < 0 ? errno : 0;
-    return NULL;
-}
-
 static void *
 receiver(void *arg)
 {
@@ -82,7 +64,7 @@ check_pipe_close(void)
 {
     int p[2];
     CHECK_OK(pipe(p));
-    check_close_wakes(reader, SYS_read, p[0], p[1], "pipe read");
+    check_close_wakes(blocked_read_main, SYS_read, p[0], p[1], "pipe read");
 }
 
 static void

@@ -18,25 +18,6 @@ enum {
     CHILD_NOT_REUSED = 13, /* the received descriptor did not land on the closed number */
 };
 
-struct reader {
-    int fd;
-    pthread_t t;
-    struct blocker b;
-    ssize_t got;
-    int err;
-    char c;
-};
-
-static void *
-reader_main(void *arg)
-{
-    struct reader *rd = arg;
-    blocker_here(&rd->b, "reader");
-    rd->got = read(rd->fd, &rd->c, 1);
-    rd->err = rd->got < 0 ? errno : 0;
-    return NULL;
-}
-
 /* Send fd over sock with SCM_RIGHTS, one byte of data. */
 static void
 send_fd(int sock, int fd)
@@ -76,9 +57,9 @@ main(void)
     /* The message the child will receive: a descriptor, queued before the vfork. */
     send_fd(sv[0], devnull);
 
-    struct reader rd = { .fd = n };
-    rd.t = spawn(reader_main, &rd);
-    wait_blocked(&rd.b, SYS_read, "IO read");
+    struct blocked_read rd = { .fd = n };
+    pthread_t reader = spawn(blocked_read_main, &rd);
+    wait_blocked(&rd.blocked, SYS_read, "IO read");
     check_green_threads(2);
 
     union {
@@ -117,11 +98,11 @@ main(void)
 
     /* The parent's n is still its pipe, and its reader still waits for the data. */
     CHECK_EQ(write(p[1], "x", 1), 1);
-    join_within(rd.t, 10);
-    if (rd.got != 1)
-        fprintf(stderr, "reader: read(%d) returned %zd (%s)\n", n, rd.got,
-                rd.got < 0 ? check_errname(rd.err) : "no data");
-    CHECK_EQ(rd.got, 1);
-    CHECK_EQ(rd.c, 'x');
+    join_within(reader, 10);
+    if (rd.ret != 1)
+        fprintf(stderr, "reader: read(%d) returned %zd (%s)\n", n, rd.ret,
+                rd.ret < 0 ? check_errname(rd.err) : "no data");
+    CHECK_EQ(rd.ret, 1);
+    CHECK_EQ(rd.byte, 'x');
     return 0;
 }
