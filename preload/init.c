@@ -11,6 +11,7 @@
 #include "runtime/boot.h"
 #include "runtime/debug.h"
 #include "runtime/libc.h"
+#include "runtime/malloc.h"
 #include "runtime/sema.h"
 #include "runtime/sys.h"
 
@@ -23,6 +24,9 @@ gr_constructor(int argc, char **argv, char **envp)
 
     (void)argc;
     (void)argv;
+    /* First of all handlers: the allocator's prepare runs after every other (which may
+     * malloc), its child handler first (DESIGN.md "fork"). */
+    pthread_atfork(gr_malloc_fork_prepare, gr_malloc_fork_parent, gr_malloc_fork_child);
     gr_sema_init();
     if (gr_config_parse(&cfg, envp, err, sizeof(err)) != 0) {
         gr_print("%s\n", err);

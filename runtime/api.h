@@ -31,6 +31,7 @@
 #include "runtime/fork.h"
 #include "runtime/libc.h"
 #include "runtime/lock.h"
+#include "runtime/malloc.h"
 #include "runtime/netpoll.h"
 #include "runtime/preempt.h"
 #include "runtime/sema.h"

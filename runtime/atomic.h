@@ -43,6 +43,9 @@ struct gr_atomic_i64 {
 /* The plain address of a typed atomic: for futex system calls only. */
 #define gr_atomic_word(a) (&(a)->v_)
 
+/* Order the calling thread's accesses against a signal handler on the same thread. */
+#define gr_signal_fence() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
 /* Typed atomics (a: the address of a struct gr_atomic_* or GR_ATOMIC_PTR field). */
 #define gr_load_relaxed(a)     __atomic_load_n(&(a)->v_, __ATOMIC_RELAXED)
 #define gr_load_acquire(a)     __atomic_load_n(&(a)->v_, __ATOMIC_ACQUIRE)

@@ -104,6 +104,7 @@ make_ps(int nprocs)
         pp->fastrand = 0x9e3779b9u * (uint32_t)(i + 1);
         gr_store_relaxed(&pp->timers.next_when, INT64_MAX);
         gr_lock_init(&pp->timers.lock, GR_RANK_TIMERS);
+        gr_mcache_init(&pp->mcache);
         gr_sched.allp[i] = pp;
         if (i >= nprocs) {
             pp->spare = true;
@@ -184,6 +185,8 @@ gr_print_stats(void)
              gr_load_relaxed(&gr_sched.peaklive), (unsigned long)gr_load_relaxed(&gr_sched.nswitch),
              (unsigned long)gr_load_relaxed(&gr_sched.nsteal), gr_load(&gr_sched.mcount),
              gr_load(&gr_stack_guards), gr_load(&gr_stack_unguarded));
+    if (!gr_malloc_system)
+        gr_malloc_print_stats();
 }
 
 void

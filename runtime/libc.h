@@ -17,6 +17,7 @@
 #include <sys/sem.h>
 #include <sys/wait.h>
 #include <grp.h>
+#include <malloc.h>
 #include <mqueue.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -66,6 +67,9 @@ int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
  * still exist, and binaries still call them. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+/* mallinfo is deprecated in glibc's headers; the table still needs its type. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 struct gr_real {
 #define HOOK(fam, name, ver) __typeof__(&name) name;
 #define COMPAT(fam, name, old, new)
@@ -73,6 +77,7 @@ struct gr_real {
 #undef COMPAT
 #undef HOOK
 };
+#pragma GCC diagnostic pop
 
 /* The old version of each COMPAT name. */
 struct gr_real_compat {

@@ -87,6 +87,9 @@ static const char *const rank_names[] = {
     [GR_RANK_GLOCK] = "glock",
     [GR_RANK_STACKPOOL] = "stackpool",
     [GR_RANK_SIGREC] = "sigrec",
+    [GR_RANK_MCACHE] = "mcache",
+    [GR_RANK_MCENTRAL] = "mcentral",
+    [GR_RANK_MHEAP] = "mheap",
     [GR_RANK_MEM] = "mem",
     [GR_RANK_LEAF] = "leaf",
 };

@@ -38,6 +38,9 @@ enum gr_rank {
     GR_RANK_GLOCK,        /* gr_sched.glock: the allg list */
     GR_RANK_STACKPOOL,    /* stack.c's pool of stacks */
     GR_RANK_SIGREC,       /* signal.c's interned action records */
+    GR_RANK_MCACHE,       /* malloc.c: a shared cache (threads without a P) */
+    GR_RANK_MCENTRAL,     /* malloc.c: a size class's central list */
+    GR_RANK_MHEAP,        /* heap.c: the page heap and the page map */
     GR_RANK_MEM,          /* mem.c's free lists */
     GR_RANK_LEAF,         /* takes nothing: names, queued signal values, blockrec, modules */
 };
@@ -112,6 +115,28 @@ gr_unlock(struct gr_mutex *l)
 {
     if (GR_DEBUG >= 1)
         gr_lock_pop(l);
+    if (gr_xchg_release(&l->state, 0) == 2)
+        gr_unlock_slow(l);
+}
+
+/*
+ * For fork's prepare handlers only: take every lock of a family, in a fixed order, and hold
+ * them across fork. Not tracked: there are more than GR_LOCKS_HELD_MAX of them and several
+ * share a rank; the fixed order (shared caches, central lists by class, the heap: the order
+ * any other thread takes them in) is what keeps it free of deadlock.
+ */
+static inline void
+gr_lock_untracked(struct gr_mutex *l)
+{
+    uint32_t zero = 0;
+
+    if (!gr_cas_acquire(&l->state, &zero, 1))
+        gr_lock_slow(l);
+}
+
+static inline void
+gr_unlock_untracked(struct gr_mutex *l)
+{
     if (gr_xchg_release(&l->state, 0) == 2)
         gr_unlock_slow(l);
 }

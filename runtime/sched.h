@@ -25,6 +25,7 @@
 #include "runtime/atomic.h"
 #include "runtime/base.h"
 #include "runtime/lock.h"
+#include "runtime/malloc.h"
 #include "runtime/timer.h"
 
 #define GR_PROCS_MAX  1024 /* GREENRUN_PROCS at most (preload/config.h agrees) */
@@ -162,6 +163,7 @@ struct p {
     struct g *runq[256];             /* slots between head and tail belong to the queue */
 
     struct gr_timers timers; /* own lock */
+    struct gr_mcache mcache; /* owner: the allocator's cache (malloc.c) */
 
     /* Spare Ps stand in for a P whose M is stuck in the kernel (spare.c). */
     bool spare;          /* immutable */
@@ -191,6 +193,8 @@ struct m {
                                      gr_startm under gr_sched.lock while the M is idle */
     bool is_sysmon;               /* immutable */
     bool polling;                 /* owner: in gr_netpoll; what it readies queues at the tail */
+    bool mallocing;               /* owner: inside the allocator's use of p's cache; a signal
+                                     handler's nested call then takes the shared path */
     struct gr_atomic_u32 preempt; /* atomic: sysmon asked the running G to yield */
     GR_ATOMIC_PTR(struct g) cancel_target; /* atomic: the G an async cancel is for */
     int statfd;                            /* immutable: /proc/thread-self/stat of this M, or -1 */

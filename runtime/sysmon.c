@@ -249,6 +249,7 @@ gr_sysmon_main(void *arg)
         gr_note_clear(&sysmon_note);
         now = gr_nanotime();
         gr_signal_pass_orphans();
+        gr_malloc_background(now);
         if (gr_retake(now) > 0 || preempt_long_runners(now) > 0) {
             delay = SYSMON_MIN_SLEEP;
         } else if (work_stranded()) {

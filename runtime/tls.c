@@ -151,7 +151,8 @@ tls_image_find(struct tls_image *img)
  * Find glibc malloc's per-thread words (its arena and tcache pointers) in a fresh thread:
  * the words of libc's TLS that a first malloc turns from zero to non-zero. A G's block is
  * zeroed when its stack is reused; carrying these two words over hands the next G the
- * dead one's tcache and arena, as a reused thread has them, instead of leaking them.
+ * dead one's tcache and arena, as a reused thread has them, instead of leaking them. Only
+ * with GREENRUN_MALLOC=system: greenrun's own allocator keeps nothing per thread.
  */
 static void
 probe_malloc_words(struct probe *pr, uintptr_t self)
@@ -161,16 +162,16 @@ probe_malloc_words(struct probe *pr, uintptr_t self)
     size_t n;
     void *p;
 
-    if (!tls_image_find(&libc_img) || libc_img.block == NULL)
+    if (!gr_malloc_system || !tls_image_find(&libc_img) || libc_img.block == NULL)
         return;
     addr = (uintptr_t)libc_img.block;
     n = libc_img.memsz / sizeof(uintptr_t);
     if (n == 0 || n > GR_ARRAY_LEN(before))
         return;
     memcpy(before, (void *)addr, n * sizeof(uintptr_t));
-    p = malloc(24);
+    p = gr_real.malloc(24);
     __asm__ volatile("" : : "r"(p) : "memory"); /* the pair must not be optimised away */
-    free(p);
+    gr_real.free(p);
     for (size_t i = 0; i < n; i++) {
         uintptr_t now = ((uintptr_t *)addr)[i];
         if (before[i] == 0 && now != 0) {
@@ -462,7 +463,7 @@ gr_tls_run_dtors(uintptr_t tp)
     /* glibc calloc'ed the second-level blocks; specific[0] is inside the descriptor. */
     for (int i = 1; i < KEY_1ST_SIZE; i++) {
         if (specific[i] != NULL) {
-            free(specific[i]);
+            gr_malloc_free_any(specific[i]);
             specific[i] = NULL;
         }
     }

@@ -1,0 +1,794 @@
+/*
+ * runtime/malloc.c: size classes, the per-P caches, the central lists and the malloc family
+ * (see malloc.h for the design; heap.c for pages).
+ *
+ * A small span's objects are in exactly one of: handed out (counted in used), its free list
+ * (the owner's), its thread-free list (xfree), or beyond bump (never handed out). An owner
+ * that finds both lists empty and nothing left beyond bump gives the span up: it clears
+ * owner and swings xfree from empty to XFREE_FULL with one CAS. The next free by anyone then
+ * sees the flag, clears it and puts the span on its class's central partial list, so no
+ * span with free objects is ever lost and a full span costs no list at all. A span on the
+ * partial list is taken by the next cache that needs one of its class; sysmon returns the
+ * ones whose objects are all free to the heap (gr_malloc_background).
+ *
+ * free() checks what it is given, always: the page map must know the address, the address
+ * must be the start of an object of a span in use, and the object must not be free already.
+ * The last check is a canary in the second word of every free object, derived from its
+ * address and a per-process random key; malloc clears it, so a live object carries it only
+ * if the program stored exactly that value there. Misuse is one line on stderr naming the
+ * pointer and the caller, then abort(), as glibc's "free(): invalid pointer".
+ *
+ * Locks: a shared cache's lock (rank mcache), then a class's central lock (rank mcentral),
+ * then the heap's (rank mheap).
+ */
+#include "runtime/malloc.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+
+#include "runtime/base.h"
+#include "runtime/boot.h"
+#include "runtime/debug.h"
+#include "runtime/heap.h"
+#include "runtime/libc.h"
+#include "runtime/lock.h"
+#include "runtime/preempt.h"
+#include "runtime/proc.h"
+#include "runtime/sched.h"
+#include "runtime/sys.h"
+
+#define GR_NSHARED     16
+#define EXTEND_BYTES   4096 /* objects carved from bump at once */
+#define SWEEP_EVERY_NS 100000000LL
+
+/* The span every class of a fresh cache points at: nothing free, nothing to carve. */
+static struct gr_span empty_span;
+
+static struct shared_cache {
+    struct gr_mutex lock;
+    struct gr_mcache cache; /* protected by lock; NULL entries mean empty_span */
+} GR_ALIGNED(GR_CACHELINE) shared[GR_NSHARED] = {
+    [0 ... GR_NSHARED - 1] = { .lock = GR_MUTEX_INIT(GR_RANK_MCACHE) },
+};
+
+static struct central {
+    struct gr_mutex lock;
+    struct gr_span *partial; /* protected by lock: unowned spans with free objects */
+    struct gr_atomic_u32 npartial; /* atomic: written under lock, read by the sweep */
+} GR_ALIGNED(GR_CACHELINE) central[GR_NCLASS] = {
+    [0 ... GR_NCLASS - 1] = { .lock = GR_MUTEX_INIT(GR_RANK_MCENTRAL) },
+};
+
+bool gr_malloc_system;
+
+static struct gr_atomic_u64 canary_key; /* atomic: set before the first object exists */
+static struct gr_atomic_i64 last_sweep; /* atomic: sysmon's, read by malloc_trim */
+
+/* ---- Size classes. */
+
+/* Pages per span of class cls: at least 8 objects (2 for the largest classes) and at most an
+ * eighth of the span wasted at its end. */
+static size_t
+class_npages(unsigned cls)
+{
+    size_t size = gr_class_size(cls), min = 65536 / size, n;
+
+    if (min > 8)
+        min = 8;
+    if (min < 2)
+        min = 2;
+    for (n = 1; n < 16; n++) {
+        size_t bytes = n * GR_HEAP_PAGE;
+        if (bytes / size >= min && bytes % size <= bytes / 8)
+            break;
+    }
+    return n;
+}
+
+static inline uintptr_t
+block_canary(const struct gr_block *b)
+{
+    return (uintptr_t)b ^ (uintptr_t)gr_load_relaxed(&canary_key);
+}
+
+static void
+canary_init(void)
+{
+    const uint64_t *rnd = (const uint64_t *)getauxval(AT_RANDOM);
+    uint64_t key = (rnd != NULL ? rnd[1] : (uint64_t)gr_nanotime()) ^ 0x9e3779b97f4a7c15ULL;
+
+    gr_store_relaxed(&canary_key, key | 1);
+}
+
+void
+gr_mcache_init(struct gr_mcache *c)
+{
+    for (unsigned i = 0; i < GR_NCLASS; i++)
+        c->alloc[i] = &empty_span;
+}
+
+/* ---- Spans of a cache. */
+
+static inline void *
+span_pop(struct gr_span *s)
+{
+    struct gr_block *b = s->free;
+
+    s->free = b->next;
+    b->canary = 0;
+    gr_owner_inc(&s->used);
+    return b;
+}
+
+/* Move the thread-free list into the free list. Requires: s is the caller's (owned, or under
+ * its central lock) and not given up full. */
+static bool
+span_collect(struct gr_span *s)
+{
+    struct gr_block *head, *tail;
+    uint32_t n = 1;
+
+    if (gr_load_relaxed(&s->xfree) == 0)
+        return false;
+    /* Pairs with the CAS in remote_free: the blocks' next words are visible. */
+    head = (struct gr_block *)(uintptr_t)gr_xchg_acquire(&s->xfree, 0);
+    for (tail = head; tail->next != NULL; tail = tail->next)
+        n++;
+    tail->next = s->free;
+    s->free = head;
+    gr_store_relaxed(&s->used, gr_load_relaxed(&s->used) - n);
+    return true;
+}
+
+/* Carve up to EXTEND_BYTES of never-used objects into the free list. */
+static bool
+span_extend(struct gr_span *s)
+{
+    size_t size = s->size, n = (s->limit - s->bump) / size, max = EXTEND_BYTES / size;
+    struct gr_block *first;
+
+    if (n == 0)
+        return false;
+    if (max == 0)
+        max = 1;
+    if (n > max)
+        n = max;
+    first = (struct gr_block *)s->bump;
+    for (size_t i = 0; i + 1 < n; i++)
+        ((struct gr_block *)(s->bump + i * size))->next = (struct gr_block *)(s->bump + (i + 1) * size);
+    ((struct gr_block *)(s->bump + (n - 1) * size))->next = s->free;
+    s->free = first;
+    s->bump += n * size;
+    return true;
+}
+
+static void
+span_init_small(struct gr_span *s, unsigned cls, struct gr_mcache *c)
+{
+    size_t size = gr_class_size(cls);
+
+    s->cls = (uint8_t)cls;
+    s->size = (uint32_t)size;
+    s->divmul = (uint32_t)(0xffffffffu / size) + 1;
+    s->limit = s->base + (s->npages * GR_HEAP_PAGE / size) * size;
+    s->bump = s->base;
+    s->free = NULL;
+    gr_store_relaxed(&s->used, 0);
+    gr_store_relaxed(&s->xfree, 0);
+    gr_store_relaxed(&s->owner, c);
+}
+
+/* A span of class cls for cache c, with something to allocate: from the central list, or
+ * new from the heap. NULL when memory is exhausted. */
+static struct gr_span *
+central_get(unsigned cls, struct gr_mcache *c)
+{
+    struct central *ct = &central[cls];
+    struct gr_span *s;
+
+    if (ct->partial != NULL) { /* racy hint; checked again under the lock */
+        gr_lock(&ct->lock);
+        while ((s = ct->partial) != NULL) {
+            ct->partial = s->next;
+            gr_owner_dec(&ct->npartial);
+            s->next = NULL;
+            span_collect(s);
+            if (s->free != NULL || s->bump < s->limit) {
+                gr_store_relaxed(&s->owner, c);
+                gr_unlock(&ct->lock);
+                return s;
+            }
+        }
+        gr_unlock(&ct->lock);
+    }
+    if (gr_load_relaxed(&canary_key) == 0)
+        canary_init();
+    s = gr_heap_alloc(class_npages(cls), GR_HEAP_PAGE, SPAN_SMALL);
+    if (s == NULL)
+        return NULL;
+    span_init_small(s, cls, c);
+    return s;
+}
+
+/* The first free into a span given up full hands it to its central list. */
+static void
+central_announce(struct gr_span *s)
+{
+    struct central *ct = &central[s->cls];
+
+    gr_lock(&ct->lock);
+    s->next = ct->partial;
+    ct->partial = s;
+    gr_owner_inc(&ct->npartial);
+    gr_unlock(&ct->lock);
+}
+
+/*
+ * Allocate from class cls of cache c when the current span's free list is empty: take the
+ * span's thread frees, carve more of it, or give it up and get another. NULL when memory is
+ * exhausted. Requires: c is the caller's (its P's, with mallocing set, or a locked shared one).
+ */
+static void *
+cache_refill(struct gr_mcache *c, unsigned cls)
+{
+    struct gr_span *s = c->alloc[cls];
+
+    if (s == NULL)
+        s = &empty_span;
+    while (s != &empty_span) {
+        uint64_t empty = 0;
+
+        if (s->free != NULL || span_collect(s) || span_extend(s))
+            return span_pop(s);
+        /* Full: give it up; a free that raced in keeps it ours. */
+        gr_store_relaxed(&s->owner, NULL);
+        if (gr_cas(&s->xfree, &empty, XFREE_FULL))
+            break;
+        gr_store_relaxed(&s->owner, c);
+    }
+    c->alloc[cls] = &empty_span;
+    s = central_get(cls, c);
+    if (s == NULL)
+        return NULL;
+    c->alloc[cls] = s;
+    if (s->free == NULL)
+        span_extend(s);
+    return span_pop(s);
+}
+
+static inline void *
+cache_alloc(struct gr_mcache *c, unsigned cls)
+{
+    struct gr_span *s = c->alloc[cls];
+
+    if (s != NULL && s->free != NULL)
+        return span_pop(s);
+    return cache_refill(c, cls);
+}
+
+/* ---- Paths by context. */
+
+/* The calling M, when it may use its P's cache: a G or g0 of an M holding a P, not inside
+ * the allocator already (a signal handler that interrupted it). */
+static inline struct m *
+cache_m(void)
+{
+    struct m *mp;
+
+    if (gr_curg == NULL) /* not an M: before boot, or a thread glibc started */
+        return NULL;
+    mp = gr_getm();
+    if (mp->p == NULL || mp->mallocing)
+        return NULL;
+    return mp;
+}
+
+/* A safe point: sysmon asked the running G to yield and the signal found it in here. */
+static GR_NOINLINE void
+safepoint(void)
+{
+    struct g *gp = gr_current();
+
+    if (gp != NULL && gr_load_relaxed(&gp->status) == G_RUNNING && gr_getm()->p != NULL)
+        gr_preempt_yield_now();
+}
+
+static GR_NOINLINE void *
+small_shared(unsigned cls)
+{
+    unsigned i = (unsigned)(gr_get_tp() >> 12) % GR_NSHARED;
+    struct shared_cache *sc;
+    void *b;
+
+    for (unsigned k = 0;; k++) {
+        sc = &shared[(i + k) % GR_NSHARED];
+        if (gr_trylock(&sc->lock))
+            break;
+        if (k == GR_NSHARED - 1) {
+            sc = &shared[i];
+            gr_lock(&sc->lock);
+            break;
+        }
+    }
+    b = cache_alloc(&sc->cache, cls);
+    gr_unlock(&sc->lock);
+    return b;
+}
+
+static GR_NOINLINE void *
+small_slow(struct m *mp, unsigned cls)
+{
+    void *b;
+
+    b = cache_refill(&mp->p->mcache, cls);
+    gr_signal_fence();
+    mp->mallocing = false;
+    if (gr_unlikely(gr_load_relaxed(&mp->preempt)))
+        safepoint();
+    return b;
+}
+
+static inline void *
+small_alloc(unsigned cls)
+{
+    struct m *mp = cache_m();
+    struct gr_span *s;
+
+    if (gr_unlikely(mp == NULL))
+        return small_shared(cls);
+    mp->mallocing = true;
+    gr_signal_fence();
+    s = mp->p->mcache.alloc[cls];
+    if (gr_likely(s->free != NULL)) {
+        void *b = span_pop(s);
+        gr_signal_fence();
+        mp->mallocing = false;
+        return b;
+    }
+    return small_slow(mp, cls);
+}
+
+static void *
+large_alloc(size_t n, size_t align, bool zero)
+{
+    struct gr_span *s;
+    size_t bytes;
+    struct m *mp;
+
+    if (n > (size_t)PTRDIFF_MAX - GR_HUGE_MIN) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    bytes = gr_round_up(n, GR_HEAP_PAGE);
+    if (bytes >= GR_HUGE_MIN) {
+        s = gr_heap_alloc_huge(bytes, align);
+        return s != NULL ? (void *)s->base : NULL; /* a fresh mapping is zero */
+    }
+    s = gr_heap_alloc(bytes / GR_HEAP_PAGE, align, SPAN_LARGE);
+    if (s == NULL)
+        return NULL;
+    if (zero && s->needzero)
+        memset((void *)s->base, 0, bytes);
+    mp = cache_m();
+    if (mp != NULL && gr_unlikely(gr_load_relaxed(&mp->preempt)))
+        safepoint();
+    return (void *)s->base;
+}
+
+void *
+gr_malloc(size_t n)
+{
+    if (gr_likely(n <= GR_SMALL_MAX)) {
+        void *b = small_alloc(gr_size_class(n));
+        if (gr_unlikely(b == NULL))
+            errno = ENOMEM;
+        return b;
+    }
+    return large_alloc(n, GR_HEAP_PAGE, false);
+}
+
+void *
+gr_calloc(size_t nmemb, size_t size)
+{
+    size_t n;
+    void *b;
+
+    if (__builtin_mul_overflow(nmemb, size, &n)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (n > GR_SMALL_MAX)
+        return large_alloc(n, GR_HEAP_PAGE, true);
+    b = small_alloc(gr_size_class(n));
+    if (b == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return memset(b, 0, n);
+}
+
+void *
+gr_malloc_aligned(size_t align, size_t n)
+{
+    if (align <= 16)
+        return gr_malloc(n);
+    if (align <= 4096) {
+        size_t want = gr_round_up(n == 0 ? 1 : n, align);
+        if (want <= GR_SMALL_MAX) {
+            /* A class whose size is a multiple of align has every object aligned: spans
+             * start on a page. The powers of two are classes, so the search ends. */
+            unsigned cls = gr_size_class(want);
+            void *b;
+            while (gr_class_size(cls) % align != 0)
+                cls++;
+            b = small_alloc(cls);
+            if (b == NULL)
+                errno = ENOMEM;
+            return b;
+        }
+    }
+    if (align > ((size_t)1 << 40)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return large_alloc(n == 0 ? 1 : n, align < GR_HEAP_PAGE ? GR_HEAP_PAGE : align, false);
+}
+
+/* ---- Checks and frees. */
+
+static GR_COLD GR_NORETURN void
+misuse(const char *fn, const char *what, const void *p, const char *detail, size_t size,
+       const void *block, const void *caller)
+{
+    char where[256] = "";
+    Dl_info info;
+
+    if (caller != NULL && dladdr(caller, &info) != 0 && info.dli_fname != NULL) {
+        const char *obj = strrchr(info.dli_fname, '/');
+        obj = obj != NULL ? obj + 1 : info.dli_fname;
+        if (info.dli_sname != NULL)
+            gr_snprint(where, sizeof(where), " %s+0x%lx in %s", info.dli_sname,
+                       (unsigned long)((uintptr_t)caller - (uintptr_t)info.dli_saddr), obj);
+        else
+            gr_snprint(where, sizeof(where), " %s+0x%lx", obj,
+                       (unsigned long)((uintptr_t)caller - (uintptr_t)info.dli_fbase));
+    }
+    if (block != NULL)
+        gr_print("greenrun: %s(): %s %p: %s the %zu-byte block at %p (called from %p%s)\n", fn,
+                 what, p, detail, size, block, caller, where);
+    else if (size != 0)
+        gr_print("greenrun: %s(): %s %p: %s %zu-byte block (called from %p%s)\n", fn, what, p,
+                 detail, size, caller, where);
+    else
+        gr_print("greenrun: %s(): %s %p: %s (called from %p%s)\n", fn, what, p, detail, caller,
+                 where);
+    abort();
+}
+
+/*
+ * The span of object p, checked: p must start an object in use. On misuse, reports in the
+ * name of fn and aborts.
+ */
+static inline struct gr_span *
+checked_span(void *p, const char *fn, const void *caller)
+{
+    uintptr_t a = (uintptr_t)p, off;
+    struct gr_span *s = gr_heap_span_of(a);
+    int state = s != NULL ? gr_load_acquire(&s->state) : SPAN_FREE;
+
+    if (gr_unlikely(s == NULL || a < s->base || a - s->base >= s->npages * GR_HEAP_PAGE))
+        misuse(fn, "invalid pointer", p, "not allocated by greenrun", 0, NULL, caller);
+    off = a - s->base;
+    if (gr_likely(state == SPAN_SMALL)) {
+        struct gr_block *b = p;
+        uint32_t idx = (uint32_t)(((uint64_t)off * s->divmul) >> 32);
+        uintptr_t start = s->base + (uintptr_t)idx * s->size;
+        if (gr_unlikely(start != a || a >= s->limit)) {
+            if (a >= s->limit)
+                misuse(fn, "invalid pointer", p, "past the last object of a span of", s->size,
+                       NULL, caller);
+            misuse(fn, "invalid pointer", p, "inside", s->size, (void *)start, caller);
+        }
+        if (gr_unlikely(b->canary == block_canary(b)))
+            misuse(fn, "double free of", p, "a", s->size, NULL, caller);
+        return s;
+    }
+    if (gr_likely(state == SPAN_LARGE || state == SPAN_HUGE)) {
+        if (gr_unlikely(off != 0))
+            misuse(fn, "invalid pointer", p, "inside", s->npages * GR_HEAP_PAGE, (void *)s->base,
+                   caller);
+        return s;
+    }
+    misuse(fn, "double free of", p, "a free page, no longer a", 0, NULL, caller);
+}
+
+/* A free by a thread that does not own the span. */
+static void
+remote_free(struct gr_span *s, struct gr_block *b)
+{
+    uint64_t old = gr_load_relaxed(&s->xfree);
+
+    for (;;) {
+        b->next = (old & XFREE_FULL) != 0 ? NULL : (struct gr_block *)(uintptr_t)old;
+        if (gr_cas(&s->xfree, &old, (uint64_t)(uintptr_t)b))
+            break;
+    }
+    if ((old & XFREE_FULL) != 0)
+        central_announce(s);
+}
+
+static void
+large_free(struct gr_span *s)
+{
+    int saved = errno;
+
+    if (gr_load_relaxed(&s->state) == SPAN_HUGE)
+        gr_heap_free_huge(s);
+    else
+        gr_heap_free(s);
+    errno = saved;
+}
+
+void
+gr_free(void *p, void *caller)
+{
+    struct gr_span *s;
+    struct gr_block *b = p;
+    struct m *mp;
+
+    if (p == NULL)
+        return;
+    s = checked_span(p, "free", caller);
+    if (gr_unlikely(gr_load_relaxed(&s->state) != SPAN_SMALL)) {
+        large_free(s);
+        return;
+    }
+    b->canary = block_canary(b);
+    mp = cache_m();
+    if (gr_likely(mp != NULL)) {
+        mp->mallocing = true;
+        gr_signal_fence();
+        if (gr_likely(gr_load_relaxed(&s->owner) == &mp->p->mcache)) {
+            b->next = s->free;
+            s->free = b;
+            gr_owner_dec(&s->used);
+            gr_signal_fence();
+            mp->mallocing = false;
+            return;
+        }
+        gr_signal_fence();
+        mp->mallocing = false;
+    }
+    remote_free(s, b);
+}
+
+static size_t
+usable(struct gr_span *s)
+{
+    return gr_load_relaxed(&s->state) == SPAN_SMALL ? s->size : s->npages * GR_HEAP_PAGE;
+}
+
+size_t
+gr_malloc_usable_size(void *p, void *caller)
+{
+    if (p == NULL)
+        return 0;
+    return usable(checked_span(p, "malloc_usable_size", caller));
+}
+
+void
+gr_malloc_free_any(void *p)
+{
+    if (p != NULL && !gr_malloc_owns(p))
+        gr_real.free(p);
+    else
+        gr_free(p, __builtin_return_address(0));
+}
+
+bool
+gr_malloc_owns(const void *p)
+{
+    struct gr_span *s = gr_heap_span_of((uintptr_t)p);
+
+    return s != NULL && (uintptr_t)p >= s->base &&
+           (uintptr_t)p - s->base < s->npages * GR_HEAP_PAGE &&
+           gr_load_relaxed(&s->state) >= SPAN_SMALL;
+}
+
+void *
+gr_realloc(void *p, size_t n, void *caller)
+{
+    struct gr_span *s;
+    size_t have;
+    void *q;
+
+    if (p == NULL)
+        return gr_malloc(n);
+    if (n == 0) {
+        gr_free(p, caller);
+        return NULL;
+    }
+    s = checked_span(p, "realloc", caller);
+    have = usable(s);
+    if (gr_load_relaxed(&s->state) == SPAN_SMALL) {
+        /* Stay when the class would be the same or the block shrinks by less than half. */
+        if (n <= have && (n > GR_SMALL_MAX / 2 || gr_size_class(n) == s->cls || n > have / 2))
+            return p;
+    } else if (n <= have) {
+        if (n > have / 2)
+            return p;
+    } else if (gr_load_relaxed(&s->state) == SPAN_LARGE && n < GR_HUGE_MIN &&
+               gr_heap_grow_in_place(s, gr_round_up(n, GR_HEAP_PAGE) / GR_HEAP_PAGE)) {
+        return p;
+    }
+    q = gr_malloc(n);
+    if (q == NULL)
+        return NULL;
+    memcpy(q, p, n < have ? n : have);
+    gr_free(p, caller);
+    return q;
+}
+
+/* ---- Returning memory. */
+
+/* Return the central lists' spans whose objects are all free to the heap. */
+static bool
+sweep_central(void)
+{
+    bool any = false;
+
+    for (unsigned cls = 0; cls < GR_NCLASS; cls++) {
+        struct central *ct = &central[cls];
+        struct gr_span **pp;
+
+        if (gr_load_relaxed(&ct->npartial) == 0)
+            continue;
+        gr_lock(&ct->lock);
+        for (pp = &ct->partial; *pp != NULL;) {
+            struct gr_span *s = *pp;
+            span_collect(s);
+            if (gr_load_relaxed(&s->used) == 0) {
+                *pp = s->next;
+                gr_owner_dec(&ct->npartial);
+                s->next = NULL;
+                gr_heap_free(s);
+                any = true;
+            } else {
+                pp = &s->next;
+            }
+        }
+        gr_unlock(&ct->lock);
+    }
+    return any;
+}
+
+void
+gr_malloc_background(int64_t now)
+{
+    if (now - gr_load_relaxed(&last_sweep) < SWEEP_EVERY_NS)
+        return;
+    gr_store_relaxed(&last_sweep, now);
+    sweep_central();
+    gr_heap_scavenge(now, false);
+}
+
+bool
+gr_malloc_trim(void)
+{
+    bool any = sweep_central();
+
+    return gr_heap_scavenge(gr_nanotime(), true) > 0 || any;
+}
+
+/* ---- Statistics. */
+
+static void
+count_span(struct gr_span *s, void *arg)
+{
+    struct gr_malloc_stats *st = arg;
+
+    if (gr_load_relaxed(&s->state) != SPAN_SMALL)
+        return;
+    st->class_objects[s->cls] += gr_load_relaxed(&s->used);
+    st->class_spans[s->cls]++;
+    st->small_spans += s->npages * GR_HEAP_PAGE;
+    st->inuse += (uint64_t)gr_load_relaxed(&s->used) * s->size;
+}
+
+void
+gr_malloc_stats(struct gr_malloc_stats *st)
+{
+    struct gr_heap_stats hs;
+
+    memset(st, 0, sizeof(*st));
+    gr_heap_stats(&hs);
+    gr_heap_each_span(count_span, st);
+    st->mapped = hs.mapped;
+    st->retained = hs.retained;
+    st->released = hs.released;
+    st->nlarge = hs.nlarge;
+    st->large_bytes = hs.large_bytes;
+    st->nhuge = hs.nhuge;
+    st->huge_bytes = hs.huge_bytes;
+    st->scavenged_total = hs.scavenged_total;
+    st->inuse += hs.large_bytes + hs.huge_bytes;
+}
+
+void
+gr_malloc_print_stats(void)
+{
+    struct gr_malloc_stats st;
+
+    gr_malloc_stats(&st);
+    gr_print("greenrun: heap: in use %lu KiB (small spans %lu KiB, %lu large objects %lu KiB, "
+             "%lu huge %lu KiB), mapped %lu KiB, retained %lu KiB, returned %lu KiB "
+             "(%lu KiB returned in all)\n",
+             (unsigned long)(st.inuse >> 10), (unsigned long)(st.small_spans >> 10),
+             (unsigned long)st.nlarge, (unsigned long)(st.large_bytes >> 10),
+             (unsigned long)st.nhuge, (unsigned long)(st.huge_bytes >> 10),
+             (unsigned long)(st.mapped >> 10), (unsigned long)(st.retained >> 10),
+             (unsigned long)(st.released >> 10), (unsigned long)(st.scavenged_total >> 10));
+    for (unsigned cls = 0; cls < GR_NCLASS; cls++)
+        if (st.class_spans[cls] != 0)
+            gr_print("greenrun: heap: class %5zu B: %lu objects in use, %lu spans\n",
+                     gr_class_size(cls), (unsigned long)st.class_objects[cls],
+                     (unsigned long)st.class_spans[cls]);
+}
+
+/* ---- fork. */
+
+void
+gr_malloc_fork_prepare(void)
+{
+    for (unsigned i = 0; i < GR_NSHARED; i++)
+        gr_lock_untracked(&shared[i].lock);
+    for (unsigned cls = 0; cls < GR_NCLASS; cls++)
+        gr_lock_untracked(&central[cls].lock);
+    gr_heap_fork_prepare();
+}
+
+void
+gr_malloc_fork_parent(void)
+{
+    gr_heap_fork_parent();
+    for (unsigned cls = GR_NCLASS; cls-- > 0;)
+        gr_unlock_untracked(&central[cls].lock);
+    for (unsigned i = GR_NSHARED; i-- > 0;)
+        gr_unlock_untracked(&shared[i].lock);
+}
+
+/* Give up a cache another thread may have been using at the fork: its spans are left to
+ * nobody (their objects stay valid; the span is lost to the child). */
+static void
+orphan_cache(struct gr_mcache *c)
+{
+    for (unsigned cls = 0; cls < GR_NCLASS; cls++) {
+        if (c->alloc[cls] != NULL && c->alloc[cls] != &empty_span)
+            gr_store_relaxed(&c->alloc[cls]->owner, NULL);
+        c->alloc[cls] = &empty_span;
+    }
+}
+
+void
+gr_malloc_fork_child(void)
+{
+    struct m *mp = gr_curg != NULL ? gr_getm() : NULL;
+
+    gr_heap_fork_child();
+    for (unsigned cls = 0; cls < GR_NCLASS; cls++)
+        gr_lock_reset(&central[cls].lock);
+    for (unsigned i = 0; i < GR_NSHARED; i++)
+        gr_lock_reset(&shared[i].lock);
+    /* The P caches of the Ms that are gone may have been in the middle of an operation. */
+    if (!gr_sched_booted())
+        return;
+    for (int i = 0; i < gr_sched.nallp; i++) {
+        struct p *pp = gr_sched.allp[i];
+        if (mp != NULL && (pp == mp->p || pp == mp->oldp))
+            continue;
+        orphan_cache(&pp->mcache);
+    }
+}

@@ -1,0 +1,115 @@
+/*
+ * runtime/malloc.h: greenrun's malloc (Go's mcache/mcentral/mheap; mimalloc's free lists).
+ *
+ * Objects up to GR_SMALL_MAX bytes come in GR_NCLASS size classes, each a multiple of 16
+ * (16, 32, ... 128, then four classes per doubling up to 32 KiB), from small spans of the
+ * page heap (heap.h). Each P owns a cache, one span per class: the G running on the P
+ * allocates from that span's free list and frees into it with no atomic operation and no
+ * lock. Any other thread frees into the span's thread-free list with one CAS; the owner
+ * takes those back when its own list runs dry. A span given up full is in no list: the first
+ * free into it hands it to its class's central list, where the next cache that needs one
+ * finds it. Larger objects are whole pages from the heap, and beyond GR_HUGE_MIN mappings of
+ * their own.
+ *
+ * Threads without a P (before boot, threads glibc starts itself, Gs in syscall mode, sysmon)
+ * use one of GR_NSHARED shared caches under a lock, picked by hashing the thread pointer, as
+ * glibc picks arenas. A signal handler that interrupts the allocator on the same M sees the
+ * M's mallocing flag and takes the same shared path, so the P's cache is never entered twice.
+ *
+ * The allocator never parks a G and never calls malloc; its slow paths are preemption safe
+ * points (they yield when sysmon asked the G to, holding no lock).
+ */
+#ifndef GR_RUNTIME_MALLOC_H
+#define GR_RUNTIME_MALLOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GR_NCLASS    40
+#define GR_SMALL_MAX 32768
+#define GR_HUGE_MIN  ((size_t)32 << 20)
+
+struct gr_span;
+
+/* GREENRUN_MALLOC=system: the hooks hand new allocations to glibc (set by preload/init.c
+ * before the program runs; objects greenrun allocated before stay greenrun's). */
+extern bool gr_malloc_system;
+
+/* A P's cache (or a shared one): the span each size class allocates from, never NULL
+ * (gr_mcache_init points every class at an empty span). Owner: the P's M (a shared cache:
+ * its lock). */
+struct gr_mcache {
+    struct gr_span *alloc[GR_NCLASS];
+};
+
+/* The size class of n bytes, 1 <= n <= GR_SMALL_MAX. */
+static inline unsigned
+gr_size_class(size_t n)
+{
+    unsigned lg;
+
+    if (n <= 128)
+        return n == 0 ? 0 : (unsigned)((n - 1) >> 4);
+    lg = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1));
+    return 8u + (lg - 7u) * 4u + (unsigned)(((n - 1) >> (lg - 2)) & 3u);
+}
+
+/* The object size of class cls. */
+static inline size_t
+gr_class_size(unsigned cls)
+{
+    size_t base;
+
+    if (cls < 8)
+        return (cls + 1) * 16;
+    base = (size_t)128 << ((cls - 8) / 4);
+    return base + ((cls - 8) % 4 + 1) * (base / 4);
+}
+
+void gr_mcache_init(struct gr_mcache *c);
+
+/* The malloc family (hooks/malloc.c adds the system-malloc escape hatch and the names).
+ * Errors as glibc's: NULL with errno ENOMEM; the aligned forms check alignment themselves. */
+void *gr_malloc(size_t n);
+void *gr_calloc(size_t nmemb, size_t size);
+void *gr_realloc(void *p, size_t n, void *caller);
+void gr_free(void *p, void *caller);
+/* n bytes aligned to align (a power of two). */
+void *gr_malloc_aligned(size_t align, size_t n);
+size_t gr_malloc_usable_size(void *p, void *caller);
+/* Free an object glibc allocated through the interposed names, from whichever allocator
+ * served it (GREENRUN_MALLOC=system); for the runtime, which may not call free. */
+void gr_malloc_free_any(void *p);
+/* Is p inside an object of greenrun's heap (in use or not)? */
+bool gr_malloc_owns(const void *p);
+/* malloc_trim: return every free page now. True if any memory went back. */
+bool gr_malloc_trim(void);
+
+/* Figures for mallinfo2, malloc_stats and GREENRUN_DEBUG=stats. */
+struct gr_malloc_stats {
+    uint64_t mapped;      /* address space of the page heap */
+    uint64_t inuse;       /* bytes of objects in use (small: their class size) */
+    uint64_t small_spans; /* bytes of small spans (in use or cached) */
+    uint64_t retained;    /* free pages still backed by memory */
+    uint64_t released;    /* free pages returned to the system */
+    uint64_t nlarge, large_bytes, nhuge, huge_bytes;
+    uint64_t scavenged_total;
+    uint64_t class_objects[GR_NCLASS]; /* objects in use per size class */
+    uint64_t class_spans[GR_NCLASS];   /* spans per size class */
+};
+void gr_malloc_stats(struct gr_malloc_stats *st);
+/* GREENRUN_DEBUG=stats: the heap's lines. */
+void gr_malloc_print_stats(void);
+
+/* sysmon: return idle memory (central lists' empty spans, old free pages). Cheap when there
+ * is nothing to do. */
+void gr_malloc_background(int64_t now);
+
+/* fork: registered with pthread_atfork before any other handler (preload/init.c), so the
+ * prepare handler runs after the program's own and the child handler first. */
+void gr_malloc_fork_prepare(void);
+void gr_malloc_fork_parent(void);
+void gr_malloc_fork_child(void);
+
+#endif /* GR_RUNTIME_MALLOC_H */
