@@ -172,13 +172,13 @@ mallinfo2(void)
         return gr_real.mallinfo2();
     gr_malloc_stats(&st);
     memset(&mi, 0, sizeof(mi));
-    mi.arena = st.mapped;          /* address space of the page heap */
-    mi.ordblks = 1;                /* one heap */
-    mi.hblks = st.nhuge;           /* objects in mappings of their own */
+    mi.arena = st.mapped; /* address space of the page heap */
+    mi.ordblks = 1;       /* one heap */
+    mi.hblks = st.nhuge;  /* objects in mappings of their own */
     mi.hblkhd = st.huge_bytes;
-    mi.uordblks = st.inuse;        /* bytes of objects in use */
+    mi.uordblks = st.inuse;                               /* bytes of objects in use */
     mi.fordblks = st.mapped - (st.inuse - st.huge_bytes); /* the rest of the heap */
-    mi.keepcost = st.retained;     /* free memory malloc_trim would return now */
+    mi.keepcost = st.retained; /* free memory malloc_trim would return now */
     return mi;
 }
 

@@ -28,13 +28,13 @@
 #include "runtime/lock.h"
 #include "runtime/sys.h"
 
-#define RESERVE_MIN      ((size_t)64 << 20)
-#define NLISTS           128 /* lists[n] holds runs of n pages, lists[0] every longer run */
-#define META_CHUNK       ((size_t)256 << 10)
-#define SCAVENGE_AGE_NS  1000000000LL /* 1 s */
-#define RETAIN_MIN       ((uint64_t)4 << 20)
-#define L1_LEN           ((size_t)1 << (47 - 26))
-#define L2_INDEX(a)      (((a) >> GR_HEAP_PAGE_SHIFT) & ((1U << 13) - 1))
+#define RESERVE_MIN     ((size_t)64 << 20)
+#define NLISTS          128 /* lists[n] holds runs of n pages, lists[0] every longer run */
+#define META_CHUNK      ((size_t)256 << 10)
+#define SCAVENGE_AGE_NS 1000000000LL /* 1 s */
+#define RETAIN_MIN      ((uint64_t)4 << 20)
+#define L1_LEN          ((size_t)1 << (47 - 26))
+#define L2_INDEX(a)     (((a) >> GR_HEAP_PAGE_SHIFT) & ((1U << 13) - 1))
 
 struct gr_pm_root gr_pagemap;
 
@@ -47,11 +47,12 @@ struct meta_chunk {
 
 static struct {
     struct gr_mutex lock;
-    struct gr_span *lists[NLISTS]; /* protected by lock: free runs, doubly linked */
-    uint64_t nonempty[NLISTS / 64];  /* protected by lock: bit n set when lists[n] has a run */
-    struct gr_span *unused;          /* protected by lock: span structures to reuse */
-    GR_ATOMIC_PTR(struct meta_chunk) chunks; /* atomic: written under lock, read by
-                                                gr_heap_each_span */
+    struct gr_span *lists[NLISTS];  /* protected by lock: free runs, doubly linked */
+    uint64_t nonempty[NLISTS / 64]; /* protected by lock: bit n set when lists[n] has a run */
+    struct gr_span *unused;         /* protected by lock: span structures to reuse */
+    GR_ATOMIC_PTR(struct meta_chunk)
+    chunks; /* atomic: written under lock, read by
+               gr_heap_each_span */
     /* Counters: written under lock, read by statistics without it. */
     struct gr_atomic_u64 mapped, inuse, retained, released, scavenged_total;
     struct gr_atomic_u64 nlarge, large_bytes, nhuge, huge_bytes;
@@ -199,11 +200,11 @@ free_take(struct gr_span *s)
     list_remove(s);
     gr_store_relaxed(&s->state, SPAN_BUSY);
     if (!s->scavenged)
-        gr_store_relaxed(&heap.retained, gr_load_relaxed(&heap.retained) -
-                                             s->npages * GR_HEAP_PAGE);
+        gr_store_relaxed(&heap.retained,
+                         gr_load_relaxed(&heap.retained) - s->npages * GR_HEAP_PAGE);
     else
-        gr_store_relaxed(&heap.released, gr_load_relaxed(&heap.released) -
-                                             s->npages * GR_HEAP_PAGE);
+        gr_store_relaxed(&heap.released,
+                         gr_load_relaxed(&heap.released) - s->npages * GR_HEAP_PAGE);
 }
 
 static struct gr_span *
@@ -213,7 +214,8 @@ free_neighbour(uintptr_t page, uintptr_t expect_base)
 
     if (n == NULL || gr_load_relaxed(&n->state) != SPAN_FREE || n->npages == 0)
         return NULL;
-    if (expect_base != 0 ? n->base != expect_base : n->base + n->npages * GR_HEAP_PAGE != page + GR_HEAP_PAGE)
+    if (expect_base != 0 ? n->base != expect_base :
+                           n->base + n->npages * GR_HEAP_PAGE != page + GR_HEAP_PAGE)
         return NULL;
     return n;
 }
@@ -253,11 +255,11 @@ free_put(struct gr_span *s)
     pagemap_ends(s);
     list_insert(s);
     if (!s->scavenged)
-        gr_store_relaxed(&heap.retained, gr_load_relaxed(&heap.retained) +
-                                             s->npages * GR_HEAP_PAGE);
+        gr_store_relaxed(&heap.retained,
+                         gr_load_relaxed(&heap.retained) + s->npages * GR_HEAP_PAGE);
     else
-        gr_store_relaxed(&heap.released, gr_load_relaxed(&heap.released) +
-                                             s->npages * GR_HEAP_PAGE);
+        gr_store_relaxed(&heap.released,
+                         gr_load_relaxed(&heap.released) + s->npages * GR_HEAP_PAGE);
 }
 
 /* The free run to allocate npages from: the shortest list that fits, best fit among long
@@ -278,9 +280,8 @@ free_find(size_t npages)
             return heap.lists[i];
     }
     for (struct gr_span *s = heap.lists[0]; s != NULL; s = s->next)
-        if (s->npages >= npages &&
-            (best == NULL || s->npages < best->npages ||
-             (s->npages == best->npages && s->base < best->base)))
+        if (s->npages >= npages && (best == NULL || s->npages < best->npages ||
+                                    (s->npages == best->npages && s->base < best->base)))
             best = s;
     return best;
 }

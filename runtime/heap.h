@@ -34,12 +34,12 @@
 
 /* A span's state: written by the heap under its lock, read without it by free(). */
 enum {
-    SPAN_FREE,        /* in the heap's free lists */
-    SPAN_BUSY,        /* out of the free lists while the heap splits it or the scavenger
-                         returns its pages: never merged with a neighbour */
-    SPAN_SMALL,       /* objects of one size class (malloc.c) */
-    SPAN_LARGE,       /* one object of whole pages from the heap */
-    SPAN_HUGE,        /* one object in a mapping of its own */
+    SPAN_FREE,  /* in the heap's free lists */
+    SPAN_BUSY,  /* out of the free lists while the heap splits it or the scavenger
+                   returns its pages: never merged with a neighbour */
+    SPAN_SMALL, /* objects of one size class (malloc.c) */
+    SPAN_LARGE, /* one object of whole pages from the heap */
+    SPAN_HUGE,  /* one object in a mapping of its own */
 };
 
 /* A free object: the first two words of every object while it is free. */
@@ -71,9 +71,13 @@ struct gr_span {
     struct gr_atomic_u32 used; /* atomic: objects handed out, not yet known free; written by
                                   the owner, read by statistics */
     GR_ATOMIC_PTR(struct gr_mcache) owner; /* atomic: written by the owner, read by free() */
+    uint8_t where;                         /* the owner's: SPAN_CURRENT, ... (malloc.c) */
+    bool flagged;                          /* the owner's: it set XFREE_FULL and has not yet
+                                              seen the span announced */
+    struct gr_span *anext;                 /* the owner's announced stack (malloc.c) */
     /* Objects freed by threads that are not the owner (mimalloc's thread-free list): a
-     * pointer to the last one freed, linked through next, or'ed with XFREE_FULL when the
-     * span was given up full and the next free must hand it to its central list. */
+     * pointer to the last one freed, linked through next, or XFREE_FULL when the owner ran
+     * out of objects and the next such free must tell it (malloc.c). */
     struct gr_atomic_u64 xfree;
 
     struct gr_span *next, *prev; /* a central partial list (under its lock) or a heap free
@@ -137,10 +141,10 @@ void gr_heap_free_huge(struct gr_span *s);
 size_t gr_heap_scavenge(int64_t now, bool all);
 
 struct gr_heap_stats {
-    uint64_t mapped;   /* address space the page heap holds (huge mappings excluded) */
-    uint64_t inuse;    /* bytes of small and large spans in use */
-    uint64_t retained; /* free bytes still backed by memory (not yet scavenged) */
-    uint64_t released; /* free bytes returned to the system */
+    uint64_t mapped;              /* address space the page heap holds (huge mappings excluded) */
+    uint64_t inuse;               /* bytes of small and large spans in use */
+    uint64_t retained;            /* free bytes still backed by memory (not yet scavenged) */
+    uint64_t released;            /* free bytes returned to the system */
     uint64_t nlarge, large_bytes; /* large objects in use */
     uint64_t nhuge, huge_bytes;   /* huge objects in use */
     uint64_t scavenged_total;     /* bytes ever returned by the scavenger or malloc_trim */

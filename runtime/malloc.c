@@ -56,7 +56,7 @@ static struct shared_cache {
 
 static struct central {
     struct gr_mutex lock;
-    struct gr_span *partial; /* protected by lock: unowned spans with free objects */
+    struct gr_span *partial;       /* protected by lock: unowned spans with free objects */
     struct gr_atomic_u32 npartial; /* atomic: written under lock, read by the sweep */
 } GR_ALIGNED(GR_CACHELINE) central[GR_NCLASS] = {
     [0 ... GR_NCLASS - 1] = { .lock = GR_MUTEX_INIT(GR_RANK_MCENTRAL) },
@@ -69,20 +69,17 @@ static struct gr_atomic_i64 last_sweep; /* atomic: sysmon's, read by malloc_trim
 
 /* ---- Size classes. */
 
-/* Pages per span of class cls: at least 8 objects (2 for the largest classes) and at most an
- * eighth of the span wasted at its end. */
+/* Pages per span of class cls: 64 KiB, or more up to 128 KiB where that wastes less than an
+ * eighth of the span at its end. Long spans make a cache switch spans seldom (mimalloc's
+ * 64 KiB pages); they cost no memory until used, as objects are carved 4 KiB at a time. */
 static size_t
 class_npages(unsigned cls)
 {
-    size_t size = gr_class_size(cls), min = 65536 / size, n;
+    size_t size = gr_class_size(cls), n;
 
-    if (min > 8)
-        min = 8;
-    if (min < 2)
-        min = 2;
-    for (n = 1; n < 16; n++) {
+    for (n = 8; n < 16; n++) {
         size_t bytes = n * GR_HEAP_PAGE;
-        if (bytes / size >= min && bytes % size <= bytes / 8)
+        if (bytes % size <= bytes / 8)
             break;
     }
     return n;
@@ -112,6 +109,16 @@ gr_mcache_init(struct gr_mcache *c)
 
 /* ---- Spans of a cache. */
 
+/* Where an owned span is, for its owner. */
+enum {
+    SPAN_CURRENT = 1, /* c->alloc[cls]: the span the class allocates from */
+    SPAN_PARTIAL,     /* on c->partial[cls]: owned, with free objects */
+    SPAN_FULL,        /* owned, no free object known: on no list */
+    SPAN_CENTRAL,     /* unowned, on its class's central list */
+};
+
+#define PARTIAL_MAX 8 /* owned partial spans per class; more go to the central list */
+
 static inline void *
 span_pop(struct gr_span *s)
 {
@@ -124,14 +131,15 @@ span_pop(struct gr_span *s)
 }
 
 /* Move the thread-free list into the free list. Requires: s is the caller's (owned, or under
- * its central lock) and not given up full. */
+ * its central lock) and its xfree is not XFREE_FULL. */
 static bool
 span_collect(struct gr_span *s)
 {
     struct gr_block *head, *tail;
     uint32_t n = 1;
+    uint64_t x = gr_load_relaxed(&s->xfree);
 
-    if (gr_load_relaxed(&s->xfree) == 0)
+    if (x == 0 || x == XFREE_FULL)
         return false;
     /* Pairs with the CAS in remote_free: the blocks' next words are visible. */
     head = (struct gr_block *)(uintptr_t)gr_xchg_acquire(&s->xfree, 0);
@@ -158,7 +166,8 @@ span_extend(struct gr_span *s)
         n = max;
     first = (struct gr_block *)s->bump;
     for (size_t i = 0; i + 1 < n; i++)
-        ((struct gr_block *)(s->bump + i * size))->next = (struct gr_block *)(s->bump + (i + 1) * size);
+        ((struct gr_block *)(s->bump + i * size))->next =
+            (struct gr_block *)(s->bump + (i + 1) * size);
     ((struct gr_block *)(s->bump + (n - 1) * size))->next = s->free;
     s->free = first;
     s->bump += n * size;
@@ -176,9 +185,109 @@ span_init_small(struct gr_span *s, unsigned cls, struct gr_mcache *c)
     s->limit = s->base + (s->npages * GR_HEAP_PAGE / size) * size;
     s->bump = s->base;
     s->free = NULL;
+    s->where = SPAN_CURRENT;
+    s->flagged = false;
     gr_store_relaxed(&s->used, 0);
     gr_store_relaxed(&s->xfree, 0);
     gr_store_relaxed(&s->owner, c);
+}
+
+/* Undo XFREE_FULL ourselves. False when a free got there first: the span is then announced
+ * (or about to be), and must stay the owner's until the announcement is taken. */
+static bool
+span_unflag(struct gr_span *s)
+{
+    uint64_t full = XFREE_FULL;
+
+    if (!s->flagged)
+        return true;
+    if (!gr_cas(&s->xfree, &full, 0))
+        return false;
+    s->flagged = false;
+    return true;
+}
+
+static void
+partial_push(struct gr_mcache *c, struct gr_span *s)
+{
+    unsigned cls = s->cls;
+
+    s->where = SPAN_PARTIAL;
+    s->prev = NULL;
+    s->next = c->partial[cls];
+    if (s->next != NULL)
+        s->next->prev = s;
+    c->partial[cls] = s;
+    c->npartial[cls]++;
+}
+
+static void
+partial_remove(struct gr_mcache *c, struct gr_span *s)
+{
+    unsigned cls = s->cls;
+
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        c->partial[cls] = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+    c->npartial[cls]--;
+}
+
+/* A central list takes an unowned span with free objects. */
+static void
+central_put(struct gr_span *s)
+{
+    struct central *ct = &central[s->cls];
+
+    gr_lock(&ct->lock);
+    s->where = SPAN_CENTRAL;
+    s->prev = NULL;
+    s->next = ct->partial;
+    ct->partial = s;
+    gr_owner_inc(&ct->npartial);
+    gr_unlock(&ct->lock);
+}
+
+/*
+ * An owned span that is not current has free objects again: keep it on the partial list,
+ * give it back to the heap when every object is free and the list has others, or to the
+ * central list when the cache holds enough of its class.
+ */
+static void
+span_settle(struct gr_mcache *c, struct gr_span *s)
+{
+    unsigned cls = s->cls;
+
+    if (s->where == SPAN_FULL)
+        partial_push(c, s);
+    if (gr_load_relaxed(&s->used) == 0 && c->npartial[cls] > 1 && span_unflag(s)) {
+        partial_remove(c, s);
+        gr_store_relaxed(&s->owner, NULL);
+        gr_heap_free(s);
+    } else if (c->npartial[cls] > PARTIAL_MAX && span_unflag(s)) {
+        partial_remove(c, s);
+        gr_store_relaxed(&s->owner, NULL);
+        central_put(s);
+    }
+}
+
+/* Take the spans other threads announced: their frees are now the cache's to reuse. */
+static GR_NOINLINE void
+take_announced(struct gr_mcache *c)
+{
+    /* Pairs with the release CAS in announce: anext and the flag's clearing are visible. */
+    struct gr_span *s = gr_xchg_acquire(&c->announced, NULL), *next;
+
+    for (; s != NULL; s = next) {
+        next = s->anext;
+        s->flagged = false;
+        span_collect(s);
+        if (s->where != SPAN_CURRENT)
+            span_settle(c, s);
+    }
 }
 
 /* A span of class cls for cache c, with something to allocate: from the central list, or
@@ -189,7 +298,7 @@ central_get(unsigned cls, struct gr_mcache *c)
     struct central *ct = &central[cls];
     struct gr_span *s;
 
-    if (ct->partial != NULL) { /* racy hint; checked again under the lock */
+    if (gr_load_relaxed(&ct->npartial) != 0) {
         gr_lock(&ct->lock);
         while ((s = ct->partial) != NULL) {
             ct->partial = s->next;
@@ -197,10 +306,13 @@ central_get(unsigned cls, struct gr_mcache *c)
             s->next = NULL;
             span_collect(s);
             if (s->free != NULL || s->bump < s->limit) {
+                s->where = SPAN_CURRENT;
                 gr_store_relaxed(&s->owner, c);
                 gr_unlock(&ct->lock);
                 return s;
             }
+            /* Nothing free after all (cannot happen: a central span has free objects). */
+            gr_throw("malloc: a span on a central list has no free object");
         }
         gr_unlock(&ct->lock);
     }
@@ -213,22 +325,10 @@ central_get(unsigned cls, struct gr_mcache *c)
     return s;
 }
 
-/* The first free into a span given up full hands it to its central list. */
-static void
-central_announce(struct gr_span *s)
-{
-    struct central *ct = &central[s->cls];
-
-    gr_lock(&ct->lock);
-    s->next = ct->partial;
-    ct->partial = s;
-    gr_owner_inc(&ct->npartial);
-    gr_unlock(&ct->lock);
-}
-
 /*
  * Allocate from class cls of cache c when the current span's free list is empty: take the
- * span's thread frees, carve more of it, or give it up and get another. NULL when memory is
+ * span's thread frees, carve more of it, or set it aside full and take another (the cache's
+ * own partial spans first, then the central list, then the heap). NULL when memory is
  * exhausted. Requires: c is the caller's (its P's, with mallocing set, or a locked shared one).
  */
 static void *
@@ -236,6 +336,8 @@ cache_refill(struct gr_mcache *c, unsigned cls)
 {
     struct gr_span *s = c->alloc[cls];
 
+    if (gr_load_relaxed(&c->announced) != NULL)
+        take_announced(c);
     if (s == NULL)
         s = &empty_span;
     while (s != &empty_span) {
@@ -243,19 +345,28 @@ cache_refill(struct gr_mcache *c, unsigned cls)
 
         if (s->free != NULL || span_collect(s) || span_extend(s))
             return span_pop(s);
-        /* Full: give it up; a free that raced in keeps it ours. */
-        gr_store_relaxed(&s->owner, NULL);
-        if (gr_cas(&s->xfree, &empty, XFREE_FULL))
+        /* Out of objects: keep it, flagged, so the next free by another thread tells us
+         * (it may be flagged still from an earlier time it ran out). */
+        if (gr_cas(&s->xfree, &empty, XFREE_FULL) || empty == XFREE_FULL) {
+            s->flagged = true;
+            s->where = SPAN_FULL;
             break;
-        gr_store_relaxed(&s->owner, c);
+        }
     }
     c->alloc[cls] = &empty_span;
-    s = central_get(cls, c);
-    if (s == NULL)
-        return NULL;
+    s = c->partial[cls];
+    if (s != NULL) {
+        partial_remove(c, s);
+        s->where = SPAN_CURRENT;
+        span_collect(s);
+    } else {
+        s = central_get(cls, c);
+        if (s == NULL)
+            return NULL;
+        if (s->free == NULL)
+            span_extend(s);
+    }
     c->alloc[cls] = s;
-    if (s->free == NULL)
-        span_extend(s);
     return span_pop(s);
 }
 
@@ -488,8 +599,8 @@ checked_span(void *p, const char *fn, const void *caller)
         uintptr_t start = s->base + (uintptr_t)idx * s->size;
         if (gr_unlikely(start != a || a >= s->limit)) {
             if (a >= s->limit)
-                misuse(fn, "invalid pointer", p, "past the last object of a span of", s->size,
-                       NULL, caller);
+                misuse(fn, "invalid pointer", p, "past the last object of a span of", s->size, NULL,
+                       caller);
             misuse(fn, "invalid pointer", p, "inside", s->size, (void *)start, caller);
         }
         if (gr_unlikely(b->canary == block_canary(b)))
@@ -505,6 +616,27 @@ checked_span(void *p, const char *fn, const void *caller)
     misuse(fn, "double free of", p, "a free page, no longer a", 0, NULL, caller);
 }
 
+/*
+ * The free that found a span flagged full tells its owner, pushing it on the owner's
+ * announced stack; a span nobody owns any more (a fork child's orphans) goes to its central
+ * list. Only the free that cleared the flag gets here, so a span is pushed once.
+ */
+static GR_NOINLINE void
+announce(struct gr_span *s)
+{
+    struct gr_mcache *c = gr_load_relaxed(&s->owner);
+    struct gr_span *head;
+
+    if (c == NULL) {
+        central_put(s);
+        return;
+    }
+    head = gr_load_relaxed(&c->announced);
+    do
+        s->anext = head;
+    while (!gr_cas_release(&c->announced, &head, s));
+}
+
 /* A free by a thread that does not own the span. */
 static void
 remote_free(struct gr_span *s, struct gr_block *b)
@@ -517,7 +649,7 @@ remote_free(struct gr_span *s, struct gr_block *b)
             break;
     }
     if ((old & XFREE_FULL) != 0)
-        central_announce(s);
+        announce(s);
 }
 
 static void
@@ -551,10 +683,14 @@ gr_free(void *p, void *caller)
     if (gr_likely(mp != NULL)) {
         mp->mallocing = true;
         gr_signal_fence();
-        if (gr_likely(gr_load_relaxed(&s->owner) == &mp->p->mcache)) {
+        struct gr_mcache *c = &mp->p->mcache;
+        if (gr_likely(gr_load_relaxed(&s->owner) == c)) {
             b->next = s->free;
             s->free = b;
             gr_owner_dec(&s->used);
+            if (gr_unlikely(s->where != SPAN_CURRENT) &&
+                (s->where == SPAN_FULL || gr_load_relaxed(&s->used) == 0))
+                span_settle(c, s);
             gr_signal_fence();
             mp->mallocing = false;
             return;
@@ -761,7 +897,8 @@ gr_malloc_fork_parent(void)
 }
 
 /* Give up a cache another thread may have been using at the fork: its spans are left to
- * nobody (their objects stay valid; the span is lost to the child). */
+ * nobody (their objects stay valid; a flagged span goes to its central list at the next
+ * free into it, the others are lost to the child). */
 static void
 orphan_cache(struct gr_mcache *c)
 {
@@ -769,7 +906,12 @@ orphan_cache(struct gr_mcache *c)
         if (c->alloc[cls] != NULL && c->alloc[cls] != &empty_span)
             gr_store_relaxed(&c->alloc[cls]->owner, NULL);
         c->alloc[cls] = &empty_span;
+        for (struct gr_span *s = c->partial[cls]; s != NULL; s = s->next)
+            gr_store_relaxed(&s->owner, NULL);
+        c->partial[cls] = NULL;
+        c->npartial[cls] = 0;
     }
+    gr_store_relaxed(&c->announced, NULL);
 }
 
 void

@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/atomic.h"
+
 #define GR_NCLASS    40
 #define GR_SMALL_MAX 32768
 #define GR_HUGE_MIN  ((size_t)32 << 20)
@@ -36,11 +38,18 @@ struct gr_span;
  * before the program runs; objects greenrun allocated before stay greenrun's). */
 extern bool gr_malloc_system;
 
-/* A P's cache (or a shared one): the span each size class allocates from, never NULL
- * (gr_mcache_init points every class at an empty span). Owner: the P's M (a shared cache:
- * its lock). */
+/*
+ * A P's cache (or a shared one): per size class the span it allocates from (never NULL:
+ * gr_mcache_init points every class at an empty span) and the other spans it owns that have
+ * free objects. Owner: the P's M (a shared cache: its lock); announced is shared.
+ */
 struct gr_mcache {
     struct gr_span *alloc[GR_NCLASS];
+    struct gr_span *partial[GR_NCLASS]; /* owned spans with free objects, doubly linked */
+    uint16_t npartial[GR_NCLASS];
+    /* atomic: full spans of this cache into which another thread freed, linked through
+     * anext (a Treiber stack: pushed by those threads, taken whole by the owner) */
+    GR_ATOMIC_PTR(struct gr_span) announced;
 };
 
 /* The size class of n bytes, 1 <= n <= GR_SMALL_MAX. */
