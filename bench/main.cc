@@ -1,8 +1,8 @@
 /*
  * bench/main.cc: Google Benchmark registration for the C workloads in shim.h.
  *
- * One binary, build/bench/greenrun-bench, runs natively and under LD_PRELOAD (greenrun or
- * jemalloc). Each benchmark iteration calls one workload for a batch of operations; the
+ * One binary, build/bench/greenrun-bench, runs natively and under LD_PRELOAD (greenrun,
+ * jemalloc or mimalloc). Each benchmark iteration calls one workload for a batch of operations; the
  * workload reports the wall-clock time of its timed region (release of its threads to the last
  * operation, CLOCK_MONOTONIC), which is given to Google Benchmark as manual time. So every
  * reported time is real time, never CPU time, and thread setup is not counted.
@@ -97,7 +97,7 @@ preloaded_libraries()
     std::string line, found;
 
     while (std::getline(maps, line)) {
-        for (const char *lib : { "libgreenrun", "libjemalloc" }) {
+        for (const char *lib : { "libgreenrun", "libjemalloc", "libmimalloc" }) {
             if (line.find(lib) != std::string::npos && found.find(lib) == std::string::npos)
                 found += found.empty() ? lib : std::string(",") + lib;
         }

@@ -21,8 +21,9 @@ import statistics
 import subprocess
 import sys
 
-CONFIGS = ("native", "greenrun", "go", "jemalloc")
-PRELOAD_LIB = {"greenrun": "libgreenrun", "jemalloc": "libjemalloc", "native": None}
+CONFIGS = ("native", "greenrun", "go", "jemalloc", "mimalloc")
+PRELOAD_LIB = {"greenrun": "libgreenrun", "jemalloc": "libjemalloc", "mimalloc": "libmimalloc",
+               "native": None}
 
 MICRO = [
     ("create_join", "pthread_create + pthread_join", "go func + channel receive"),
@@ -195,7 +196,7 @@ def machine_info():
     flags = read_first("/proc/cpuinfo", "flags")
     mem_kb = read_first("/proc/meminfo", "MemTotal").split()
     pkgs = {}
-    for pkg in ("libbenchmark-dev", "libjemalloc2", "golang-go", "gnuplot-nox"):
+    for pkg in ("libbenchmark-dev", "libjemalloc2", "libmimalloc2.0", "golang-go", "gnuplot-nox"):
         v = run_cmd(["dpkg-query", "-W", "-f", "${Version}", pkg])
         if v:
             pkgs[pkg] = v
@@ -435,11 +436,12 @@ def render(v, env, machine, targets, chart_path):
         w("")
     pk = machine.get("packages", {})
     w("**Machine**: %s, %s CPUs%s, %s GiB RAM; %s, Linux %s; %s; Go %s; libbenchmark %s; "
-      "jemalloc %s." % (machine["cpu"], machine["cpus"],
-                        " (virtual machine)" if machine["virtualized"] else "",
-                        machine["memory_gib"], machine["os"], machine["kernel"],
-                        machine["cc"], machine["go"].replace("go version ", ""),
-                        pk.get("libbenchmark-dev", "?"), pk.get("libjemalloc2", "?")))
+      "jemalloc %s; mimalloc %s." % (machine["cpu"], machine["cpus"],
+                                     " (virtual machine)" if machine["virtualized"] else "",
+                                     machine["memory_gib"], machine["os"], machine["kernel"],
+                                     machine["cc"], machine["go"].replace("go version ", ""),
+                                     pk.get("libbenchmark-dev", "?"), pk.get("libjemalloc2", "?"),
+                                     pk.get("libmimalloc2.0", "?")))
     w("Limits: kernel.pid_max %s, vm.max_map_count %s, net.core.somaxconn %s." % (
         machine["sysctl"]["kernel.pid_max"], machine["sysctl"]["vm.max_map_count"],
         machine["sysctl"]["net.core.somaxconn"]))
@@ -530,19 +532,23 @@ def render(v, env, machine, targets, chart_path):
     w("## Allocator")
     w("")
     w("Wall-clock time per malloc+free pair (lower is better). glibc is the native run; "
-      "jemalloc is Debian's libjemalloc preloaded; greenrun is the run under the preload "
-      "(%s)." % ("greenrun's allocator" if env.get("greenrun_allocator") == "yes"
-                 else "greenrun has no allocator yet, so that run uses glibc malloc"))
+      "jemalloc and mimalloc are Debian's libjemalloc2 and libmimalloc2.0 preloaded; greenrun "
+      "is the run under the preload (%s)." % (
+          "greenrun's allocator" if env.get("greenrun_allocator") == "yes"
+          else "greenrun has no allocator yet, so that run uses glibc malloc"))
     w("")
-    w("| Workload | What | glibc | jemalloc | greenrun | greenrun/jemalloc | glibc/jemalloc |")
-    w("|---|---|---|---|---|---|---|")
+    w("| Workload | What | glibc | jemalloc | mimalloc | greenrun | greenrun/jemalloc "
+      "| greenrun/mimalloc | glibc/jemalloc |")
+    w("|---|---|---|---|---|---|---|---|---|")
     for name, what in MALLOC:
         je = v.val("malloc", name, "jemalloc", "ns_per_op")
-        w("| %s | %s | %s | %s | %s | %s | %s |" % (
+        g = v.val("malloc", name, "greenrun", "ns_per_op")
+        w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             name, what, v.cell("malloc", name, "native", "ns_per_op", fmt_ns),
             v.cell("malloc", name, "jemalloc", "ns_per_op", fmt_ns),
+            v.cell("malloc", name, "mimalloc", "ns_per_op", fmt_ns),
             v.cell("malloc", name, "greenrun", "ns_per_op", fmt_ns),
-            fmt_ratio(v.val("malloc", name, "greenrun", "ns_per_op"), je),
+            fmt_ratio(g, je), fmt_ratio(g, v.val("malloc", name, "mimalloc", "ns_per_op")),
             fmt_ratio(v.val("malloc", name, "native", "ns_per_op"), je)))
     w("")
 

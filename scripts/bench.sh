@@ -6,7 +6,8 @@
 #
 # Every workload runs natively, under greenrun (LD_PRELOAD of a snapshot of
 # build/libgreenrun.so taken at the start; GREENRUN_PROCS unset, so it uses every CPU) and in
-# Go; the allocator workloads also run under a preloaded jemalloc. Configurations are
+# Go; the allocator workloads also run under a preloaded jemalloc and a preloaded mimalloc
+# (Debian's libjemalloc2 and libmimalloc2.0, each LD_PRELOADed alone). Configurations are
 # interleaved workload by workload and their order rotates from round to round; each run is
 # its own process. scripts/bench-report.py takes the median over the rounds and writes the
 # report.
@@ -104,6 +105,12 @@ if [ -z "$JE_SO" ] || [ ! -f "$JE_SO" ]; then
     JE_SO=
     JE_REASON="libjemalloc.so.2 not installed (libjemalloc-dev)"
 fi
+MI_SO=$(ldconfig -p 2>/dev/null | awk '/libmimalloc\.so\.2 /{print $NF; exit}')
+MI_REASON=
+if [ -z "$MI_SO" ] || [ ! -f "$MI_SO" ]; then
+    MI_SO=
+    MI_REASON="libmimalloc.so.2 not installed (libmimalloc2.0)"
+fi
 GO_REASON=
 if [ ! -x "$B/go-bench" ] || [ ! -x "$B/go-echo-server" ]; then
     GO_REASON="Go binaries not built (golang-go missing?)"
@@ -135,6 +142,7 @@ printf 'round\tgroup\tworkload\tconfig\tkind\trc\tseconds\tout\tlog\tnote\n' > "
     echo "greenrun_procs=unset (greenrun's default: all CPUs)"
     echo "greenrun_env=$(env | grep '^GREENRUN_' | tr '\n' ' ')"
     echo "jemalloc_so=$JE_SO"
+    echo "mimalloc_so=$MI_SO"
     echo "git_commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)"
     dirty=no
     [ -n "$(git status --porcelain 2>/dev/null | head -n 1)" ] && dirty=yes
@@ -197,6 +205,7 @@ set_preload()
     native) PRE=(env -u LD_PRELOAD) ;;
     greenrun) PRE=(env "LD_PRELOAD=$GR_SO") ;;
     jemalloc) PRE=(env "LD_PRELOAD=$JE_SO") ;;
+    mimalloc) PRE=(env "LD_PRELOAD=$MI_SO") ;;
     esac
 }
 
@@ -211,6 +220,7 @@ available()    # round group workload config kind
             why="not run: quick mode stops trying greenrun after $GR_TIMEOUT_LIMIT timeouts"
         fi ;;
     jemalloc) why=$JE_REASON ;;
+    mimalloc) why=$MI_REASON ;;
     go) why=$GO_REASON ;;
     esac
     [ -z "$why" ] && return 0
@@ -396,7 +406,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         done
     done
     for w in $MALLOC; do
-        for cfg in $(rotate "$round" native jemalloc greenrun); do
+        for cfg in $(rotate "$round" native jemalloc mimalloc greenrun); do
             run_micro "$round" malloc "$w" "$cfg"
         done
     done
