@@ -1,9 +1,10 @@
 # bench/bench.mk: the benchmark suite's build rules and run targets.
 #
 # The top-level Makefile includes this file; it also works alone (make -f bench/bench.mk ...).
-#   bench        the full suite (scripts/bench.sh): interleaved native/greenrun/Go/jemalloc
-#                runs, median of 3, report in bench/results/ and docs/benchmarks.md
-#   bench-quick  a subset with small sizes and one repetition, about a minute
+#   bench        the full suite (scripts/bench.sh): interleaved native/greenrun/Go runs, the
+#                allocator workloads under glibc/jemalloc/mimalloc/greenrun/gr-system, median
+#                of 3, report in bench/results/ and docs/benchmarks.md
+#   bench-quick  a subset with small sizes and one repetition, under a minute
 #   bench-build  only the binaries, into build/bench/
 # Building the benchmarks never needs build/libgreenrun.so. The run targets try to (re)build it
 # first; if that fails, the greenrun configurations are reported as failed and the rest runs.

@@ -123,22 +123,27 @@ sample_server(void)
 static void
 mapped_libraries(pid_t pid, char *out, size_t len)
 {
-    static const char *const libs[] = { "libgreenrun", "libjemalloc" };
+    static const char *const libs[] = { "libgreenrun", "libjemalloc", "libmimalloc" };
+    enum { NLIBS = sizeof(libs) / sizeof(libs[0]) };
     char path[64], line[512];
-    int found[2] = { 0, 0 };
+    int found[NLIBS] = { 0 };
 
     snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
     FILE *f = fopen(path, "r");
     while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < NLIBS; i++) {
             if (strstr(line, libs[i]) != NULL)
                 found[i] = 1;
         }
     }
     if (f != NULL)
         fclose(f);
-    snprintf(out, len, "%s%s%s", found[0] ? libs[0] : "", found[0] && found[1] ? "," : "",
-             found[1] ? libs[1] : "");
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < NLIBS; i++) {
+        if (found[i] && used < len)
+            used += (size_t)snprintf(out + used, len - used, "%s%s", used ? "," : "", libs[i]);
+    }
     if (out[0] == '\0')
         snprintf(out, len, "none");
 }

@@ -73,10 +73,29 @@ int wl_rwlock_readmostly(const struct wl_params *p, struct wl_result *r);
 int wl_pipe_pingpong(const struct wl_params *p, struct wl_result *r);
 int wl_socketpair_pingpong(const struct wl_params *p, struct wl_result *r);
 
-/* Allocator (wl_malloc.c): ops = malloc/free pairs; malloc_cross allocates and frees on two
- * different threads. */
+/*
+ * Allocator (wl_malloc.c; each workload's comment there says what it measures).
+ * malloc_fastpath: ops = malloc+free pairs of arg bytes (64 if 0), one thread.
+ * malloc_local, malloc_cross: ops = malloc/free pairs; malloc_cross allocates and frees on two
+ *   different threads.
+ * larson: ops = free+malloc pairs over threads lanes; a lane's thread hands over to a new
+ *   thread every arg operations (10000 if 0).
+ * prodcons: ops = blocks through a queue from threads / 2 producers to the other threads, in
+ *   batches of arg (64 if 0).
+ * fragmentation: ops = blocks in the first phase (one thread); the metrics live_kb and
+ *   rss_after_kb are the memory held and the RSS growth after the third phase.
+ * realloc_growth: ops = realloc calls, spread over threads.
+ * large_blocks: ops = free+malloc of 64 KiB..4 MiB blocks with every page written, spread over
+ *   threads.
+ */
+int wl_malloc_fastpath(const struct wl_params *p, struct wl_result *r);
 int wl_malloc_local(const struct wl_params *p, struct wl_result *r);
 int wl_malloc_cross(const struct wl_params *p, struct wl_result *r);
+int wl_larson(const struct wl_params *p, struct wl_result *r);
+int wl_prodcons(const struct wl_params *p, struct wl_result *r);
+int wl_fragmentation(const struct wl_params *p, struct wl_result *r);
+int wl_realloc_growth(const struct wl_params *p, struct wl_result *r);
+int wl_large_blocks(const struct wl_params *p, struct wl_result *r);
 
 #ifdef __cplusplus
 }

@@ -21,8 +21,12 @@ import statistics
 import subprocess
 import sys
 
-CONFIGS = ("native", "greenrun", "go", "jemalloc")
-PRELOAD_LIB = {"greenrun": "libgreenrun", "jemalloc": "libjemalloc", "native": None}
+CONFIGS = ("native", "greenrun", "go", "jemalloc", "mimalloc", "gr-system")
+PRELOAD_LIB = {"greenrun": "libgreenrun", "gr-system": "libgreenrun", "jemalloc": "libjemalloc",
+               "mimalloc": "libmimalloc", "native": None}
+# The allocator configurations, in the order of the report's columns, and their headers.
+ALLOC_CONFIGS = (("native", "glibc"), ("jemalloc", "jemalloc"), ("mimalloc", "mimalloc"),
+                 ("greenrun", "greenrun"), ("gr-system", "gr-system"))
 
 MICRO = [
     ("create_join", "pthread_create + pthread_join", "go func + channel receive"),
@@ -37,8 +41,19 @@ MICRO = [
     ("timedwait_expire", "16 threads, 100 µs timed waits that expire", "select + timer"),
 ]
 MALLOC = [
+    ("malloc_fastpath", "malloc(64) + free at once, one thread: the fast path"),
     ("malloc_local", "free + malloc in a 4096-block window, one thread"),
     ("malloc_cross", "one thread mallocs, another frees (batches of 256)"),
+    ("larson/2", "server churn: 2 lanes of 5000 blocks (16 B-1 KiB); free + malloc; every "
+     "10,000 operations the thread hands its blocks to a new thread and exits"),
+    ("larson/8", "the same with 8 lanes (more threads than CPUs)"),
+    ("prodcons", "2 producers, 2 consumers, one queue of 64-block batches: remote frees"),
+    ("fragmentation", "blocks of 16-256 B, a random 90% freed, holes refilled with 257-768 B; "
+     "per malloc or free"),
+    ("realloc_growth", "2 threads x 16 buffers grown to 1 MiB by doubling or by 1-8 KiB steps; "
+     "per realloc"),
+    ("large_blocks", "2 threads x 8 live blocks of 64 KiB-4 MiB, every page written; "
+     "per free + malloc"),
 ]
 
 
@@ -195,7 +210,7 @@ def machine_info():
     flags = read_first("/proc/cpuinfo", "flags")
     mem_kb = read_first("/proc/meminfo", "MemTotal").split()
     pkgs = {}
-    for pkg in ("libbenchmark-dev", "libjemalloc2", "golang-go", "gnuplot-nox"):
+    for pkg in ("libbenchmark-dev", "libjemalloc2", "libmimalloc2.0", "golang-go", "gnuplot-nox"):
         v = run_cmd(["dpkg-query", "-W", "-f", "${Version}", pkg])
         if v:
             pkgs[pkg] = v
@@ -267,15 +282,22 @@ def short(status, width=70):
 class View:
     """Lookups into the aggregated results."""
 
-    def __init__(self, results):
+    def __init__(self, results, env):
         self.results = results
+        # Every gr-system run skipped for one reason, which the page states once.
+        skip = env.get("gr_system_skipped")
+        self.grsys_skip = "skipped: " + skip if skip else None
 
     def entry(self, group, workload, cfg):
         return self.results.get(group, {}).get(workload, {}).get(cfg)
 
     def status(self, group, workload, cfg):
         e = self.entry(group, workload, cfg)
-        return e["status"] if e else "not run"
+        if not e:
+            return "not run"
+        if e["status"] == self.grsys_skip:
+            return "skipped (the library does not take GREENRUN_MALLOC)"
+        return e["status"]
 
     def val(self, group, workload, cfg, metric):
         e = self.entry(group, workload, cfg)
@@ -288,7 +310,7 @@ class View:
         if not e:
             return "-"
         if e["status"] != "ok":
-            return short(e["status"])
+            return short(self.status(group, workload, cfg))
         return fmt(e["median"].get(metric))
 
 
@@ -375,23 +397,80 @@ def evaluate_targets(v, env):
         None if go_held is None else (go_held, v.val(*r, "rss_per_thread_bytes")),
         lambda a, b: a[0] >= blocked_target and a[1] <= 8192, "≥ %s held, ≤ 8192 B each"
         % fmt_int(blocked_target), "creation stopped by " + stopped if stopped else "")
-    for w, _ in MALLOC:
-        g = ("malloc", w, "greenrun")
-        r = ("malloc", w, "jemalloc")
-        add("allocator throughput at least jemalloc's (%s)" % w, "time per malloc+free", "ns", g,
-            r,
-            v.val(*g, "ns_per_op"), v.val(*r, "ns_per_op"),
-            lambda a, b: has_alloc and a <= b, "≤ 1.00x jemalloc",
-            "" if has_alloc else "greenrun has no allocator yet: its run used glibc malloc")
+    no_alloc = "" if has_alloc else "greenrun has no allocator yet: its runs used glibc malloc"
+    rows = alloc_rows(v)
+    for ref, bound, metric_i, what in (
+            ("jemalloc", 1.00, 0, "time at most jemalloc's"),
+            ("mimalloc", 1.10, 0, "time within 10% of mimalloc's"),
+            ("jemalloc", 1.00, 1, "peak RSS at most jemalloc's")):
+        add_all(targets, v, rows, "allocator workloads: greenrun's %s, on every one" % what,
+                "time per operation (echo_alloc: server CPU per request)" if metric_i == 0
+                else "peak RSS (echo_alloc: the server's)",
+                ref, metric_i, bound, has_alloc, no_alloc)
+    g = ("malloc", "malloc_fastpath", "greenrun")
+    add("malloc+free fast path under 20 ns", "time per malloc(64)+free", "ns", g, None,
+        v.val(*g, "ns_per_op"), None, lambda a, b: has_alloc and a < 20, "< 20 ns", no_alloc)
+    g = ("micro", "create_join", "greenrun")
+    r = ("micro", "create_join", "gr-system")
+    add("thread churn no slower than with glibc malloc", "time per create+join", "ns", g, r,
+        v.val(*g, "ns_per_op"), v.val(*r, "ns_per_op"), lambda a, b: has_alloc and a <= b,
+        "≤ 1.00x gr-system", no_alloc)
+    g = ("echo", conns, "greenrun")
+    r = ("echo", conns, "gr-system")
+    add("echo at %s connections no slower than with glibc malloc" % nconns,
+        "server CPU per request", "us", g, r, v.val(*g, "server_cpu_us_per_req"),
+        v.val(*r, "server_cpu_us_per_req"), lambda a, b: has_alloc and a <= b,
+        "≤ 1.00x gr-system", no_alloc)
     if quick:
         for t in targets:
             t["status"] += " [quick sizes]"
     return targets
 
 
+def alloc_rows(v):
+    """The allocator workloads: (label, group, workload, time metric, peak RSS metric)."""
+    rows = [(name, "malloc", name, "ns_per_op", "peak_rss_kb") for name, _ in MALLOC]
+    for conns in sorted(v.results.get("echo_alloc", {}), key=int):
+        rows.append(("echo_alloc/%s" % conns, "echo_alloc", conns, "server_cpu_us_per_req",
+                     "server_peak_rss_kb"))
+    return rows
+
+
+def add_all(targets, v, rows, name, metric, ref, metric_i, bound, has_alloc, no_alloc):
+    """One target over every allocator workload: greenrun / ref at most bound on each."""
+    ratios, missing = [], []
+    for label, group, workload, *metrics in rows:
+        m = metrics[metric_i]
+        g, r = v.val(group, workload, "greenrun", m), v.val(group, workload, ref, m)
+        if g is None or r is None:
+            who = "greenrun" if g is None else ref
+            missing.append("%s: %s %s" % (label, who, v.status(group, workload, who)))
+        elif r > 0:
+            ratios.append((g / r, label))
+    over = sorted((x for x in ratios if x[0] > bound), reverse=True)
+    worst = max(ratios) if ratios else None
+    met = has_alloc and not missing and not over and bool(ratios)
+    if missing:
+        status = "NOT met (not measured: %s)" % "; ".join(missing)
+    elif met:
+        status = "met"
+    else:
+        status = "NOT met"
+    if over:
+        status += " - over on %d of %d: %s" % (len(over), len(ratios), ", ".join(
+            "%s %.2fx" % (label, x) for x, label in over))
+    if no_alloc:
+        status += " - " + no_alloc
+    targets.append({"target": name, "metric": metric, "unit": "worst", "greenrun": worst,
+                    "reference": None, "bound": "≤ %.2fx %s on all %d" % (bound, ref, len(rows)),
+                    "met": met, "status": status})
+
+
 def fmt_unit(x, unit):
     if x is None:
         return "-"
+    if unit == "worst":
+        return "worst %.2fx (%s)" % x
     if unit == "blocked":
         return "%s held, %s B/thread" % (fmt_int(x[0]), fmt_int(x[1]))
     if unit == "ns":
@@ -429,17 +508,19 @@ def render(v, env, machine, targets, chart_path):
     w("")
     if quick:
         w("> **Quick mode**: one round and reduced sizes (sleepers %s, echo %s connections, "
-          "%s blocked threads). For development only; the numbers the README quotes come "
-          "from `make bench`." % (env.get("sleepers"), env.get("echo_conns"),
-                                   fmt_int(int(env.get("blocked", 0)))))
+          "%s blocked threads, allocator workloads at scale %s, echo_alloc %s connections). "
+          "For development only; the numbers the README quotes come from `make bench`." % (
+              env.get("sleepers"), env.get("echo_conns"), fmt_int(int(env.get("blocked", 0))),
+              env.get("alloc_scale", "?"), env.get("echo_alloc_conns", "?")))
         w("")
     pk = machine.get("packages", {})
     w("**Machine**: %s, %s CPUs%s, %s GiB RAM; %s, Linux %s; %s; Go %s; libbenchmark %s; "
-      "jemalloc %s." % (machine["cpu"], machine["cpus"],
-                        " (virtual machine)" if machine["virtualized"] else "",
-                        machine["memory_gib"], machine["os"], machine["kernel"],
-                        machine["cc"], machine["go"].replace("go version ", ""),
-                        pk.get("libbenchmark-dev", "?"), pk.get("libjemalloc2", "?")))
+      "jemalloc %s; mimalloc %s." % (machine["cpu"], machine["cpus"],
+                                     " (virtual machine)" if machine["virtualized"] else "",
+                                     machine["memory_gib"], machine["os"], machine["kernel"],
+                                     machine["cc"], machine["go"].replace("go version ", ""),
+                                     pk.get("libbenchmark-dev", "?"), pk.get("libjemalloc2", "?"),
+                                     pk.get("libmimalloc2.0", "?")))
     w("Limits: kernel.pid_max %s, vm.max_map_count %s, net.core.somaxconn %s." % (
         machine["sysctl"]["kernel.pid_max"], machine["sysctl"]["vm.max_map_count"],
         machine["sysctl"]["net.core.somaxconn"]))
@@ -529,21 +610,112 @@ def render(v, env, machine, targets, chart_path):
 
     w("## Allocator")
     w("")
-    w("Wall-clock time per malloc+free pair (lower is better). glibc is the native run; "
-      "jemalloc is Debian's libjemalloc preloaded; greenrun is the run under the preload "
-      "(%s)." % ("greenrun's allocator" if env.get("greenrun_allocator") == "yes"
-                 else "greenrun has no allocator yet, so that run uses glibc malloc"))
+    w("Each allocator workload runs in five configurations, each its own process: glibc (the "
+      "native run), jemalloc and mimalloc (Debian's libjemalloc2 and libmimalloc2.0, "
+      "LD_PRELOADed alone), greenrun (the run under the preload: %s) and gr-system (greenrun "
+      "with GREENRUN_MALLOC=system: greenrun's scheduler over glibc malloc%s). The workloads "
+      "are in bench/wl_malloc.c; all but the first three run exactly one iteration (operation "
+      "counts at scale %s), so every configuration does the same work. Peak RSS is the "
+      "process's VmHWM at the end (the benchmark binary's own few MiB included, the same in "
+      "every configuration)." % (
+          "greenrun's allocator" if env.get("greenrun_allocator") == "yes"
+          else "greenrun has no allocator yet, so that run uses glibc malloc",
+          "; **skipped**: %s" % env["gr_system_skipped"] if env.get("gr_system_skipped")
+          else "", env.get("alloc_scale", "1")))
     w("")
-    w("| Workload | What | glibc | jemalloc | greenrun | greenrun/jemalloc | glibc/jemalloc |")
-    w("|---|---|---|---|---|---|---|")
+    cfgs = [c for c, _ in ALLOC_CONFIGS]
+    heads = " | ".join(h for _, h in ALLOC_CONFIGS)
+    w("Time per operation (median; lower is better):")
+    w("")
+    w("| Workload | What | %s | greenrun/jemalloc | greenrun/mimalloc | greenrun/glibc |" % heads)
+    w("|---|---|%s---|---|---|" % ("---|" * len(cfgs)))
     for name, what in MALLOC:
-        je = v.val("malloc", name, "jemalloc", "ns_per_op")
-        w("| %s | %s | %s | %s | %s | %s | %s |" % (
-            name, what, v.cell("malloc", name, "native", "ns_per_op", fmt_ns),
-            v.cell("malloc", name, "jemalloc", "ns_per_op", fmt_ns),
-            v.cell("malloc", name, "greenrun", "ns_per_op", fmt_ns),
-            fmt_ratio(v.val("malloc", name, "greenrun", "ns_per_op"), je),
-            fmt_ratio(v.val("malloc", name, "native", "ns_per_op"), je)))
+        g = v.val("malloc", name, "greenrun", "ns_per_op")
+        w("| %s | %s | %s | %s | %s | %s |" % (
+            name, what, " | ".join(v.cell("malloc", name, c, "ns_per_op", fmt_ns) for c in cfgs),
+            fmt_ratio(g, v.val("malloc", name, "jemalloc", "ns_per_op")),
+            fmt_ratio(g, v.val("malloc", name, "mimalloc", "ns_per_op")),
+            fmt_ratio(g, v.val("malloc", name, "native", "ns_per_op"))))
+    w("")
+    w("Peak RSS (VmHWM; lower is better):")
+    w("")
+    w("| Workload | %s | greenrun/jemalloc | greenrun/mimalloc | greenrun/glibc |" % heads)
+    w("|---|%s---|---|---|" % ("---|" * len(cfgs)))
+    for name, _ in MALLOC:
+        g = v.val("malloc", name, "greenrun", "peak_rss_kb")
+        w("| %s | %s | %s | %s | %s |" % (
+            name, " | ".join(v.cell("malloc", name, c, "peak_rss_kb", fmt_kib) for c in cfgs),
+            fmt_ratio(g, v.val("malloc", name, "jemalloc", "peak_rss_kb")),
+            fmt_ratio(g, v.val("malloc", name, "mimalloc", "peak_rss_kb")),
+            fmt_ratio(g, v.val("malloc", name, "native", "peak_rss_kb"))))
+    w("")
+    w("Fragmentation, the memory kept: live is what the program holds after the third phase "
+      "(the sizes it asked for); RSS growth is VmRSS then minus VmRSS at the start; their "
+      "ratio is the allocator's overhead, pages pinned by the 10% that survived included.")
+    w("")
+    w("| Config | Live | RSS growth | RSS growth / live |")
+    w("|---|---|---|---|")
+    for c, head in ALLOC_CONFIGS:
+        e = v.entry("malloc", "fragmentation", c)
+        if not e:
+            continue
+        if e["status"] != "ok":
+            w("| %s | %s | | |" % (head, short(v.status("malloc", "fragmentation", c), 90)))
+            continue
+        m = e["median"]
+        w("| %s | %s | %s | %s |" % (head, fmt_kib(m.get("live_kb")),
+                                      fmt_kib(m.get("rss_after_kb")),
+                                      fmt_ratio(m.get("rss_after_kb"), m.get("live_kb"))))
+    w("")
+    w("echo_alloc: the echo benchmark's client against `echo-server -a`, a thread per "
+      "connection that mallocs its 16 KiB read buffer and passes every message through seven "
+      "heap objects of varying sizes (request, copy, four fragments, response); %s s warm-up, "
+      "%s s measured. CPU and peak RSS are the server's." % (
+          env.get("echo_warmup"), env.get("echo_seconds")))
+    w("")
+    w("| Conns | Server | req/s | CPU µs/req | p50 | p99 | starved conns | peak RSS "
+      "| CPU/req vs jemalloc | CPU/req vs mimalloc |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    for key in sorted(v.results.get("echo_alloc", {}), key=int):
+        for c, head in ALLOC_CONFIGS:
+            e = v.entry("echo_alloc", key, c)
+            if not e:
+                continue
+            if e["status"] != "ok":
+                w("| %s | %s | %s | | | | | | | |" % (
+                    key, head, short(v.status("echo_alloc", key, c), 90)))
+                continue
+            m = e["median"]
+            cpu = m.get("server_cpu_us_per_req")
+            w("| %s | %s | %s | %.2f | %s | %s | %s | %s | %s | %s |" % (
+                key, head, fmt_int(m.get("rps")), cpu if cpu is not None else float("nan"),
+                fmt_us(m.get("lat_p50_us")), fmt_us(m.get("lat_p99_us")),
+                fmt_int(m.get("starved_conns")), fmt_kib(m.get("server_peak_rss_kb")),
+                fmt_ratio(cpu, v.val("echo_alloc", key, "jemalloc", "server_cpu_us_per_req")),
+                fmt_ratio(cpu, v.val("echo_alloc", key, "mimalloc", "server_cpu_us_per_req"))))
+    w("")
+    w("Thread churn and echo with greenrun's allocator against greenrun over glibc malloc "
+      "(gr-system), the same scheduler: create_join's time per create+join, and the echo "
+      "server's CPU per request and peak RSS.")
+    w("")
+    w("| Benchmark | greenrun | gr-system | greenrun/gr-system | peak RSS greenrun "
+      "| peak RSS gr-system |")
+    w("|---|---|---|---|---|---|")
+    w("| create_join | %s | %s | %s | %s | %s |" % (
+        v.cell("micro", "create_join", "greenrun", "ns_per_op", fmt_ns),
+        v.cell("micro", "create_join", "gr-system", "ns_per_op", fmt_ns),
+        fmt_ratio(v.val("micro", "create_join", "greenrun", "ns_per_op"),
+                  v.val("micro", "create_join", "gr-system", "ns_per_op")),
+        v.cell("micro", "create_join", "greenrun", "peak_rss_kb", fmt_kib),
+        v.cell("micro", "create_join", "gr-system", "peak_rss_kb", fmt_kib)))
+    for key in sorted(v.results.get("echo", {}), key=int):
+        w("| echo %s conns (CPU/req) | %s | %s | %s | %s | %s |" % (
+            key, v.cell("echo", key, "greenrun", "server_cpu_us_per_req", fmt_us),
+            v.cell("echo", key, "gr-system", "server_cpu_us_per_req", fmt_us),
+            fmt_ratio(v.val("echo", key, "greenrun", "server_cpu_us_per_req"),
+                      v.val("echo", key, "gr-system", "server_cpu_us_per_req")),
+            v.cell("echo", key, "greenrun", "server_peak_rss_kb", fmt_kib),
+            v.cell("echo", key, "gr-system", "server_peak_rss_kb", fmt_kib)))
     w("")
 
     w("## Echo server")
@@ -563,12 +735,13 @@ def render(v, env, machine, targets, chart_path):
     w("|---|---|---|---|---|---|---|---|---|---|---|---|")
     echo_keys = sorted(v.results.get("echo", {}), key=int)
     for key in echo_keys:
-        for c in ("native", "greenrun", "go"):
+        for c in ("native", "greenrun", "gr-system", "go"):
             e = v.entry("echo", key, c)
             if not e:
                 continue
             if e["status"] != "ok":
-                w("| %s | %s | %s | | | | | | | | | |" % (key, c, short(e["status"], 90)))
+                w("| %s | %s | %s | | | | | | | | | |" % (key, c,
+                                                       short(v.status("echo", key, c), 90)))
                 continue
             m = e["median"]
             w("| %s | %s | %s | %.2f | %s | %s | %s | %s–%s | %s | %.2f | %s | %s |" % (
@@ -710,7 +883,7 @@ def main():
     env = read_env(args.raw)
     rows = read_runs(args.raw)
     results = aggregate(rows)
-    v = View(results)
+    v = View(results, env)
     # The machine is described once, at the first rendering of a run, and kept with its data.
     machine_path = os.path.join(args.raw, "machine.json")
     machine = read_json(machine_path)

@@ -6,14 +6,20 @@
 #
 # Every workload runs natively, under greenrun (LD_PRELOAD of a snapshot of
 # build/libgreenrun.so taken at the start; GREENRUN_PROCS unset, so it uses every CPU) and in
-# Go; the allocator workloads also run under a preloaded jemalloc. Configurations are
-# interleaved workload by workload and their order rotates from round to round; each run is
-# its own process. scripts/bench-report.py takes the median over the rounds and writes the
-# report.
+# Go. The allocator workloads (the malloc group, and echo_alloc: echo-server -a) run in five
+# configurations instead: native (glibc malloc), jemalloc and mimalloc (Debian's libjemalloc2
+# and libmimalloc2.0, each LD_PRELOADed alone), greenrun (its default allocator) and gr-system
+# (greenrun with GREENRUN_MALLOC=system: greenrun's scheduler over glibc malloc). gr-system also
+# runs create_join and echo, the thread churn and echo that greenrun's allocator must not slow
+# down; a library that does not accept GREENRUN_MALLOC gets its gr-system runs skipped.
+# Configurations are interleaved workload by workload and their order rotates from round to
+# round; each run is its own process, so each configuration's peak RSS is its own.
+# scripts/bench-report.py takes the median over the rounds and writes the report.
 #
 #   full (default)  3 rounds; writes bench/results/latest.{json,md,png} and docs/benchmarks.md
-#   --quick         1 round, small sizes, about a minute; writes bench/results/latest.* only,
-#                   so the docs page keeps the last full run
+#   --quick         1 round, small sizes (allocator workloads at half their full
+#                   operation counts), under a minute; writes bench/results/latest.* only, so
+#                   the docs page keeps the last full run
 #
 # Every run is bounded by timeout(1). A run that fails its own checks, crashes or times out is
 # recorded as failed with its reason, and the suite goes on: speed never fails this script. It
@@ -43,7 +49,9 @@ done
 
 MICRO="create_join condvar_pingpong sem_pingpong pipe_pingpong socketpair_pingpong
        yield_pingpong mutex_uncontended mutex_contended rwlock_readmostly timedwait_expire"
-MALLOC="malloc_local malloc_cross"
+MALLOC="malloc_fastpath malloc_local malloc_cross larson/2 larson/8 prodcons fragmentation
+        realloc_growth large_blocks"
+CHURN="create_join"         # micro workloads gr-system runs too
 NATIVE_MAX_THREADS=4000     # native thread cap (pid_max 32768, shared with the client)
 NATIVE_MAX_CONNS=5000       # a native thread-per-connection server above this: skipped
 NATIVE_BLOCKED=2000         # native "most blocked threads" runs at this safe count
@@ -53,6 +61,8 @@ if [ "$MODE" = quick ]; then
     SLEEPERS="1000"
     ECHO_CONNS="100 1000"
     ECHO_WARMUP=0.3; ECHO_SECONDS=1
+    ECHO_ALLOC_CONNS="100 1000"
+    ALLOC_SCALE=1           # greenrun-bench --wl_scale: the one-iteration allocator workloads
     BLOCKED=20000           # greenrun and Go
     T_MICRO=15; T_BLOCKED=30; BLOCKED_BUDGET=15; CONNECT_T=15
 else
@@ -61,6 +71,8 @@ else
     SLEEPERS="4000 10000"
     ECHO_CONNS="100 5000 10000"
     ECHO_WARMUP=1; ECHO_SECONDS=5
+    ECHO_ALLOC_CONNS="100 5000"
+    ALLOC_SCALE=2
     BLOCKED=1000000
     T_MICRO=120; T_BLOCKED=300; BLOCKED_BUDGET=60; CONNECT_T=60
 fi
@@ -104,6 +116,21 @@ if [ -z "$JE_SO" ] || [ ! -f "$JE_SO" ]; then
     JE_SO=
     JE_REASON="libjemalloc.so.2 not installed (libjemalloc-dev)"
 fi
+# gr-system needs a library that knows GREENRUN_MALLOC (greenrun rejects unknown GREENRUN_*
+# variables); without it, its runs are skipped with the library's own message.
+GRSYS_SKIP=
+if [ -n "$GR_SO" ]; then
+    if ! probe=$(env GREENRUN_MALLOC=system "LD_PRELOAD=$GR_SO" true 2>&1); then
+        GRSYS_SKIP="this libgreenrun.so does not take GREENRUN_MALLOC=system ($(printf '%s' \
+            "$probe" | head -n 1 | cut -c1-120))"
+    fi
+fi
+MI_SO=$(ldconfig -p 2>/dev/null | awk '/libmimalloc\.so\.2 /{print $NF; exit}')
+MI_REASON=
+if [ -z "$MI_SO" ] || [ ! -f "$MI_SO" ]; then
+    MI_SO=
+    MI_REASON="libmimalloc.so.2 not installed (libmimalloc2.0)"
+fi
 GO_REASON=
 if [ ! -x "$B/go-bench" ] || [ ! -x "$B/go-echo-server" ]; then
     GO_REASON="Go binaries not built (golang-go missing?)"
@@ -135,6 +162,10 @@ printf 'round\tgroup\tworkload\tconfig\tkind\trc\tseconds\tout\tlog\tnote\n' > "
     echo "greenrun_procs=unset (greenrun's default: all CPUs)"
     echo "greenrun_env=$(env | grep '^GREENRUN_' | tr '\n' ' ')"
     echo "jemalloc_so=$JE_SO"
+    echo "mimalloc_so=$MI_SO"
+    echo "gr_system_skipped=$GRSYS_SKIP"
+    echo "alloc_scale=$ALLOC_SCALE"
+    echo "echo_alloc_conns=$ECHO_ALLOC_CONNS"
     echo "git_commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)"
     dirty=no
     [ -n "$(git status --porcelain 2>/dev/null | head -n 1)" ] && dirty=yes
@@ -177,7 +208,7 @@ record()    # round group workload config kind rc seconds out log note
     *) status="rc=$6${10:+: ${10}}"; NFAILED=$((NFAILED + 1)) ;;
     esac
     NRUNS=$((NRUNS + 1))
-    printf '[round %s] %-7s %-22s %-9s %6ss  %s\n' "$1" "$2" "$3" "$4" "$7" "$status"
+    printf '[round %s] %-10s %-22s %-9s %6ss  %s\n' "$1" "$2" "$3" "$4" "$7" "$status"
 }
 
 # Rotate a list of configurations by the round number, so no configuration always runs first.
@@ -195,8 +226,10 @@ set_preload()
 {
     case $1 in
     native) PRE=(env -u LD_PRELOAD) ;;
-    greenrun) PRE=(env "LD_PRELOAD=$GR_SO") ;;
+    greenrun) PRE=(env -u GREENRUN_MALLOC "LD_PRELOAD=$GR_SO") ;;
+    gr-system) PRE=(env GREENRUN_MALLOC=system "LD_PRELOAD=$GR_SO") ;;
     jemalloc) PRE=(env "LD_PRELOAD=$JE_SO") ;;
+    mimalloc) PRE=(env "LD_PRELOAD=$MI_SO") ;;
     esac
 }
 
@@ -205,12 +238,17 @@ available()    # round group workload config kind
 {
     local why=
     case $4 in
-    greenrun)
+    greenrun|gr-system)
         why=$GR_REASON
         if [ -z "$why" ] && [ "$MODE" = quick ] && [ "$GR_TIMEOUTS" -ge "$GR_TIMEOUT_LIMIT" ]; then
             why="not run: quick mode stops trying greenrun after $GR_TIMEOUT_LIMIT timeouts"
+        fi
+        if [ -z "$why" ] && [ "$4" = gr-system ] && [ -n "$GRSYS_SKIP" ]; then
+            record "$1" "$2" "$3" "$4" "$5" skip 0 - - "$GRSYS_SKIP"
+            return 1
         fi ;;
     jemalloc) why=$JE_REASON ;;
+    mimalloc) why=$MI_REASON ;;
     go) why=$GO_REASON ;;
     esac
     [ -z "$why" ] && return 0
@@ -237,9 +275,12 @@ describe_rc()    # rc timeout log seconds
 
 note_timeout()    # config rc
 {
-    if [ "$1" = greenrun ] && { [ "$2" -eq 124 ] || [ "$2" -eq 137 ]; }; then
-        GR_TIMEOUTS=$((GR_TIMEOUTS + 1))
-    fi
+    case $1 in
+    greenrun|gr-system)
+        if [ "$2" -eq 124 ] || [ "$2" -eq 137 ]; then
+            GR_TIMEOUTS=$((GR_TIMEOUTS + 1))
+        fi ;;
+    esac
 }
 
 elapsed()    # start_ns
@@ -265,7 +306,7 @@ run_micro()    # round group workload config
     else
         set_preload "$cfg"
         timeout -k 5 "$T_MICRO" "${PRE[@]}" "$B/greenrun-bench" \
-            --benchmark_filter="^$w/" --benchmark_min_time="$MINTIME" \
+            --benchmark_filter="^$w/" --benchmark_min_time="$MINTIME" --wl_scale="$ALLOC_SCALE" \
             --benchmark_out="$out" --benchmark_out_format=json > "$log" 2>&1
     fi
     rc=$?
@@ -289,16 +330,19 @@ stop_server()
     SERVER_PID=
 }
 
-run_echo()    # round conns config
+# group echo runs echo-server as it is; group echo_alloc runs it allocation-heavy (-a).
+run_echo()    # round group conns config
 {
-    local round=$1 conns=$2 cfg=$3
+    local round=$1 group=$2 conns=$3 cfg=$4
+    local sargs=(-p 0)
+    [ "$group" = echo_alloc ] && sargs+=(-a)
     if [ "$cfg" = native ] && [ "$conns" -gt "$NATIVE_MAX_CONNS" ]; then
-        record "$round" echo "$conns" "$cfg" echo skip 0 - - \
+        record "$round" "$group" "$conns" "$cfg" echo skip 0 - - \
             "pid_max: the native thread-per-connection server is capped at $NATIVE_MAX_CONNS conns"
         return 0
     fi
-    available "$round" echo "$conns" "$cfg" echo || return 0
-    local dir=$RAW/r$round/echo
+    available "$round" "$group" "$conns" "$cfg" echo || return 0
+    local dir=$RAW/r$round/$group
     mkdir -p "$dir"
     local out=$dir/$conns.$cfg.json log=$dir/$conns.$cfg.log
     local srvout=$dir/$conns.$cfg.server.out srvlog=$dir/$conns.$cfg.server.log
@@ -308,7 +352,7 @@ run_echo()    # round conns config
         "$B/go-echo-server" -p 0 > "$srvout" 2> "$srvlog" &
     else
         set_preload "$cfg"
-        "${PRE[@]}" "$B/echo-server" -p 0 > "$srvout" 2> "$srvlog" &
+        "${PRE[@]}" "$B/echo-server" "${sargs[@]}" > "$srvout" 2> "$srvlog" &
     fi
     SERVER_PID=$!
     for i in $(seq 100); do
@@ -329,7 +373,7 @@ run_echo()    # round conns config
             [ "$rc" -eq 0 ] && rc=1
         fi
         note_timeout "$cfg" 124    # a server that cannot start counts like a hang
-        record "$round" echo "$conns" "$cfg" echo "$rc" "$(elapsed "$t0")" "$out" "$log" "$note"
+        record "$round" "$group" "$conns" "$cfg" echo "$rc" "$(elapsed "$t0")" "$out" "$log" "$note"
         return 0
     fi
     local tmo
@@ -350,7 +394,7 @@ run_echo()    # round conns config
     fi
     stop_server
     note_timeout "$cfg" "$rc"
-    record "$round" echo "$conns" "$cfg" echo "$rc" "$(elapsed "$t0")" "$out" "$log" "$note"
+    record "$round" "$group" "$conns" "$cfg" echo "$rc" "$(elapsed "$t0")" "$out" "$log" "$note"
 }
 
 run_blocked()    # round config
@@ -381,7 +425,9 @@ SUITE_T0=$(date +%s%N)
 echo "bench: $MODE mode, $ROUNDS round(s); greenrun: ${GR_SO:-$GR_REASON}"
 for ((round = 1; round <= ROUNDS; round++)); do
     for w in $MICRO; do
-        for cfg in $(rotate "$round" native greenrun go); do
+        cfgs="native greenrun go"
+        case " $CHURN " in *" $w "*) cfgs="native greenrun gr-system go" ;; esac
+        for cfg in $(rotate "$round" $cfgs); do
             run_micro "$round" micro "$w" "$cfg"
         done
     done
@@ -396,13 +442,18 @@ for ((round = 1; round <= ROUNDS; round++)); do
         done
     done
     for w in $MALLOC; do
-        for cfg in $(rotate "$round" native jemalloc greenrun); do
+        for cfg in $(rotate "$round" native jemalloc mimalloc greenrun gr-system); do
             run_micro "$round" malloc "$w" "$cfg"
         done
     done
     for conns in $ECHO_CONNS; do
-        for cfg in $(rotate "$round" native greenrun go); do
-            run_echo "$round" "$conns" "$cfg"
+        for cfg in $(rotate "$round" native greenrun gr-system go); do
+            run_echo "$round" echo "$conns" "$cfg"
+        done
+    done
+    for conns in $ECHO_ALLOC_CONNS; do
+        for cfg in $(rotate "$round" native jemalloc mimalloc greenrun gr-system); do
+            run_echo "$round" echo_alloc "$conns" "$cfg"
         done
     done
     for cfg in $(rotate "$round" native greenrun go); do
