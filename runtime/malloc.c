@@ -457,6 +457,9 @@ small_alloc(unsigned cls)
         void *b = span_pop(s);
         gr_signal_fence();
         mp->mallocing = false;
+        /* The signal never preempts in here: a G looping on malloc yields at this point. */
+        if (gr_unlikely(gr_load_relaxed(&mp->preempt)))
+            safepoint();
         return b;
     }
     return small_slow(mp, cls);
@@ -526,6 +529,10 @@ gr_malloc_aligned(size_t align, size_t n)
 {
     if (align <= 16)
         return gr_malloc(n);
+    if (n > (size_t)PTRDIFF_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
     if (align <= 4096) {
         size_t want = gr_round_up(n == 0 ? 1 : n, align);
         if (want <= GR_SMALL_MAX) {
@@ -693,6 +700,8 @@ gr_free(void *p, void *caller)
                 span_settle(c, s);
             gr_signal_fence();
             mp->mallocing = false;
+            if (gr_unlikely(gr_load_relaxed(&mp->preempt)))
+                safepoint();
             return;
         }
         gr_signal_fence();
