@@ -69,22 +69,6 @@ static struct gr_atomic_i64 last_sweep; /* atomic: sysmon's, read by malloc_trim
 
 /* ---- Size classes. */
 
-/* Pages per span of class cls: 64 KiB, or more up to 128 KiB where that wastes less than an
- * eighth of the span at its end. Long spans make a cache switch spans seldom (mimalloc's
- * 64 KiB pages); they cost no memory until used, as objects are carved 4 KiB at a time. */
-static size_t
-class_npages(unsigned cls)
-{
-    size_t size = gr_class_size(cls), n;
-
-    for (n = 8; n < 16; n++) {
-        size_t bytes = n * GR_HEAP_PAGE;
-        if (bytes % size <= bytes / 8)
-            break;
-    }
-    return n;
-}
-
 static inline uintptr_t
 block_canary(const struct gr_block *b)
 {
@@ -94,8 +78,12 @@ block_canary(const struct gr_block *b)
 static void
 canary_init(void)
 {
-    const uint64_t *rnd = (const uint64_t *)getauxval(AT_RANDOM);
-    uint64_t key = (rnd != NULL ? rnd[1] : (uint64_t)gr_nanotime()) ^ 0x9e3779b97f4a7c15ULL;
+    const void *rnd = (const void *)getauxval(AT_RANDOM); /* 16 bytes, any alignment */
+    uint64_t key = (uint64_t)gr_nanotime();
+
+    if (rnd != NULL)
+        memcpy(&key, (const char *)rnd + 8, sizeof(key));
+    key ^= 0x9e3779b97f4a7c15ULL;
 
     gr_store_relaxed(&canary_key, key | 1);
 }
@@ -181,7 +169,7 @@ span_init_small(struct gr_span *s, unsigned cls, struct gr_mcache *c)
 
     s->cls = (uint8_t)cls;
     s->size = (uint32_t)size;
-    s->divmul = (uint32_t)(0xffffffffu / size) + 1;
+    s->divmul = gr_class_divmul(size);
     s->limit = s->base + (s->npages * GR_HEAP_PAGE / size) * size;
     s->bump = s->base;
     s->free = NULL;
@@ -318,7 +306,7 @@ central_get(unsigned cls, struct gr_mcache *c)
     }
     if (gr_load_relaxed(&canary_key) == 0)
         canary_init();
-    s = gr_heap_alloc(class_npages(cls), GR_HEAP_PAGE, SPAN_SMALL);
+    s = gr_heap_alloc(gr_class_npages(cls), GR_HEAP_PAGE, SPAN_SMALL);
     if (s == NULL)
         return NULL;
     span_init_small(s, cls, c);
@@ -403,7 +391,8 @@ safepoint(void)
 {
     struct g *gp = gr_current();
 
-    if (gp != NULL && gr_load_relaxed(&gp->status) == G_RUNNING && gr_getm()->p != NULL)
+    if (gp != NULL && gr_load_relaxed(&gp->status) == G_RUNNING && gp->inhandler == 0 &&
+        gr_getm()->p != NULL)
         gr_preempt_yield_now();
 }
 

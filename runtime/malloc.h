@@ -76,6 +76,29 @@ gr_class_size(unsigned cls)
     return base + ((cls - 8) % 4 + 1) * (base / 4);
 }
 
+/* Pages of 8 KiB per span of class cls: 64 KiB, or more up to 128 KiB where that wastes less
+ * than an eighth of the span at its end. Long spans make a cache switch spans seldom
+ * (mimalloc's 64 KiB pages); they cost no memory until used, as objects are carved 4 KiB at
+ * a time. */
+static inline size_t
+gr_class_npages(unsigned cls)
+{
+    size_t size = gr_class_size(cls), n;
+
+    for (n = 8; n < 16; n++)
+        if ((n << 13) % size <= (n << 13) / 8)
+            break;
+    return n;
+}
+
+/* Go's divMagic: (offset * gr_class_divmul(size)) >> 32 == offset / size for every offset in a
+ * span of the class (tests/unit/sizeclass_test.c checks them all). */
+static inline uint32_t
+gr_class_divmul(size_t size)
+{
+    return (uint32_t)(0xffffffffu / size) + 1;
+}
+
 void gr_mcache_init(struct gr_mcache *c);
 
 /* The malloc family (hooks/malloc.c adds the system-malloc escape hatch and the names).

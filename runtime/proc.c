@@ -326,8 +326,9 @@ gr_user_g(void)
 
     if (gp == NULL)
         return NULL;
-    /* Called from inside a call in syscall mode (a handler, a callback): no P to park on. */
-    if (gr_unlikely(gr_load_relaxed(&gp->status) == G_SYSCALL))
+    /* Called from inside a call in syscall mode (a callback): no P to park on. Or from a
+     * signal handler, which must return on the M it interrupted: the hook acts natively. */
+    if (gr_unlikely(gr_load_relaxed(&gp->status) == G_SYSCALL || gp->inhandler != 0))
         return NULL;
     if (gr_unlikely(gr_load_relaxed(&gr_getm()->preempt)))
         gr_preempt_yield_now();

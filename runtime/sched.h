@@ -106,12 +106,14 @@ struct g {
 
     /* Parking. */
     GR_ATOMIC_PTR(const char)
-    waitreason;                       /* atomic: written by the G as it parks, read by
-                                         queries (greenrun_thread_info) */
-    struct gr_atomic_u64 sigmask;     /* atomic: blocked signals; written by the G itself,
-                                         read by senders (the M applies it on switch-in) */
-    struct gr_atomic_u64 sigpending;  /* atomic: signals sent by pthread_kill, not yet raised */
-    uint64_t sigdelivered;            /* owner G: signals raised on it since gr_signal_eintr */
+    waitreason;                      /* atomic: written by the G as it parks, read by
+                                        queries (greenrun_thread_info) */
+    struct gr_atomic_u64 sigmask;    /* atomic: blocked signals; written by the G itself,
+                                        read by senders (the M applies it on switch-in) */
+    struct gr_atomic_u64 sigpending; /* atomic: signals sent by pthread_kill, not yet raised */
+    uint64_t sigdelivered;           /* owner G: signals raised on it since gr_signal_eintr */
+    uint32_t inhandler; /* owner G: depth of the program's signal handlers running on it
+                           (gr_signal_wrapper); no hook parks and nothing yields then */
     struct gr_atomic_u64 sigwait_set; /* atomic: signals a sigwait of this G waits for, or 0 */
     struct gr_atomic_u64 sigforeign;  /* atomic: process signals handled elsewhere that end its
                                          wait (signal.c) */

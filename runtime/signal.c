@@ -417,12 +417,19 @@ void
 gr_signal_wrapper(int sig, siginfo_t *si, void *uc)
 {
     uintptr_t prev = 0;
-    bool on_g0 = gr_curg != NULL && gr_current() == NULL;
+    struct g *gp = gr_curg != NULL ? gr_current() : NULL;
+    bool on_g0 = gr_curg != NULL && gp == NULL;
 
     /* On g0 (an M between Gs) the installed block may be a G running elsewhere by now. */
     if (on_g0)
         prev = gr_tls_enter_m(GR_TLS_OWN);
+    /* The handler runs on the interrupted G's stack and on this M's signal frame: the G
+     * must not leave the M before it returns (hooks pass through, safe points wait). */
+    if (gp != NULL)
+        gp->inhandler++;
     gr_signal_run_action(sig, si, uc);
+    if (gp != NULL)
+        gp->inhandler--;
     if (on_g0)
         gr_tls_leave_m(prev);
     /* Sent to the process and handled between Gs: natively it could have interrupted a
