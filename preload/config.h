@@ -29,6 +29,11 @@ struct gr_config {
     bool fs_syscall;       /* GREENRUN_DEBUG=fs=arch_prctl: switch TLS blocks with the
                               arch_prctl system call even where wrfsbase works (fs=auto:
                               wrfsbase where the kernel enables it, the default) */
+    bool malloc_system;    /* GREENRUN_MALLOC=system: keep glibc's malloc, for comparison and
+                              as an escape hatch; the runtime then keeps carrying glibc's
+                              per-thread malloc state (arena, tcache) from a finished G to the
+                              next G on its stack. false (GREENRUN_MALLOC=greenrun, the
+                              default): greenrun's own allocator (size classes, per-P caches) */
 };
 
 /*

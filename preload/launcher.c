@@ -1,7 +1,8 @@
 /*
  * preload/launcher.c: the greenrun program.
  *
- *     greenrun [--procs N] [--stack SIZE] [--debug LIST] [--] PROGRAM [ARGS...]
+ *     greenrun [--procs N] [--stack SIZE] [--debug LIST] [--malloc greenrun|system] [--]
+ *              PROGRAM [ARGS...]
  *
  * It turns its options into GREENRUN_* variables, checks the whole resulting environment with
  * the runtime's own parser (so a bad value is refused here, with the runtime's message, before
@@ -45,6 +46,7 @@ static const struct option_var option_vars[] = {
     { "--procs", 'p', "GREENRUN_PROCS" },
     { "--stack", 0, "GREENRUN_STACK" },
     { "--debug", 0, "GREENRUN_DEBUG" },
+    { "--malloc", 0, "GREENRUN_MALLOC" },
 };
 
 #define N_OPTION_VARS (sizeof(option_vars) / sizeof(option_vars[0]))
@@ -80,6 +82,11 @@ print_help(void)
           "                        fs=arch_prctl   switch threads' TLS with the arch_prctl\n"
           "                                        system call even where the CPU offers\n"
           "                                        wrfsbase (fs=auto: the default)\n"
+          "      --malloc WHICH  GREENRUN_MALLOC: the allocator behind malloc and free;\n"
+          "                        greenrun        greenrun's own (size classes, per-P\n"
+          "                                        caches); the default\n"
+          "                        system          glibc's malloc, for comparison and as\n"
+          "                                        an escape hatch\n"
           "  -h, --help          print this help and exit\n"
           "      --version       print the version and exit\n"
           "\n"

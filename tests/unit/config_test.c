@@ -1,9 +1,9 @@
 /*
  * tests/unit/config_test.c: white-box test of preload/config.c, linked directly (no preload).
  *
- * Behaviour: gr_config_parse accepts every documented form of GREENRUN_PROCS, GREENRUN_STACK
- * and GREENRUN_DEBUG, rejects everything else with the documented one-line message, never
- * writes past errlen, and leaves the defaults in cfg when it fails.
+ * Behaviour: gr_config_parse accepts every documented form of GREENRUN_PROCS, GREENRUN_STACK,
+ * GREENRUN_DEBUG and GREENRUN_MALLOC, rejects everything else with the documented one-line
+ * message, never writes past errlen, and leaves the defaults in cfg when it fails.
  *
  * Prints one line per failed check and "N passed, N failed"; exits 1 if anything failed.
  */
@@ -19,8 +19,9 @@
 #define ACCEPTED_DEBUG                                                          \
     "accepted: banner, stats, blocking, schedtrace=MS (MS from 1 to 3600000), " \
     "fs=arch_prctl, fs=auto"
-#define STACK_EXPECT "expected a size from 16K to 16G, like 64K, 8M or 1G"
-#define PROCS_EXPECT "expected an integer from 1 to 1024"
+#define STACK_EXPECT  "expected a size from 16K to 16G, like 64K, 8M or 1G"
+#define PROCS_EXPECT  "expected an integer from 1 to 1024"
+#define MALLOC_EXPECT "expected greenrun or system"
 
 static int passed;
 static int failed;
@@ -58,7 +59,7 @@ static int
 is_default(const struct gr_config *cfg)
 {
     return cfg->procs == 0 && cfg->stack_size == 0 && cfg->schedtrace_ms == 0 && !cfg->banner &&
-           !cfg->stats && !cfg->blocking && !cfg->fs_syscall;
+           !cfg->stats && !cfg->blocking && !cfg->fs_syscall && !cfg->malloc_system;
 }
 
 /* Poison cfg so that a parser that forgets to write a field is caught. */
@@ -118,6 +119,20 @@ expect_fs(const char *entry, int fs_syscall, int line)
     check(rc == 0 && cfg.fs_syscall == (fs_syscall != 0) && cfg.procs == 0, entry, line);
 }
 
+static void
+expect_malloc(const char *entry, int malloc_system, int line)
+{
+    struct gr_config cfg;
+    char err[ERRCAP];
+
+    poison(&cfg);
+    int rc = parse1(entry, &cfg, err);
+
+    check(rc == 0 && cfg.malloc_system == (malloc_system != 0) && cfg.procs == 0 &&
+              cfg.stack_size == 0 && !cfg.banner,
+          entry, line);
+}
+
 /* entry must be rejected with exactly the message want; cfg must come back as defaults. */
 static void
 expect_error(const char *entry, const char *want, int line)
@@ -143,6 +158,7 @@ expect_error(const char *entry, const char *want, int line)
 #define EXPECT_DEBUG(e, b, s, k, t) expect_debug((e), (b), (s), (k), (t), __LINE__)
 #define EXPECT_ERROR(e, w)          expect_error((e), (w), __LINE__)
 #define EXPECT_FS(e, f)             expect_fs((e), (f), __LINE__)
+#define EXPECT_MALLOC(e, s)         expect_malloc((e), (s), __LINE__)
 
 static void
 test_defaults(void)
@@ -161,7 +177,8 @@ test_defaults(void)
     CHECK(parse_env(&cfg, other, err, sizeof(err)) == 0 && is_default(&cfg));
 
     /* Empty values count as unset. */
-    const char *blank[] = { "GREENRUN_PROCS=", "GREENRUN_STACK=", "GREENRUN_DEBUG=", NULL };
+    const char *blank[] = { "GREENRUN_PROCS=", "GREENRUN_STACK=", "GREENRUN_DEBUG=",
+                            "GREENRUN_MALLOC=", NULL };
 
     poison(&cfg);
     CHECK(parse_env(&cfg, blank, err, sizeof(err)) == 0 && is_default(&cfg));
@@ -322,28 +339,78 @@ test_debug(void)
 }
 
 static void
+test_malloc(void)
+{
+    EXPECT_MALLOC("GREENRUN_MALLOC=greenrun", 0);
+    EXPECT_MALLOC("GREENRUN_MALLOC=system", 1);
+    EXPECT_MALLOC("GREENRUN_MALLOC=", 0);
+
+    static const char *const bad[] = {
+        "glibc", "System",  "SYSTEM",    "Greenrun", "system ", " system", "systemd", "sys",
+        "green", "default", "greenrun,", "jemalloc", "0",       "1",       "on",      "off",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char entry[128], want[256];
+
+        snprintf(entry, sizeof(entry), "GREENRUN_MALLOC=%s", bad[i]);
+        snprintf(want, sizeof(want), "greenrun: GREENRUN_MALLOC=\"%s\": " MALLOC_EXPECT, bad[i]);
+        EXPECT_ERROR(entry, want);
+    }
+    EXPECT_ERROR("GREENRUN_MALLOC=sys\ttem",
+                 "greenrun: GREENRUN_MALLOC=\"sys\\x09tem\": " MALLOC_EXPECT);
+
+    /* Beside the other variables, and after one of them in envp. */
+    struct gr_config cfg;
+    char err[ERRCAP];
+    const char *mixed[] = { "GREENRUN_PROCS=2", "GREENRUN_MALLOC=system", "GREENRUN_DEBUG=stats",
+                            NULL };
+
+    poison(&cfg);
+    CHECK(parse_env(&cfg, mixed, err, sizeof(err)) == 0 && cfg.malloc_system && cfg.procs == 2 &&
+          cfg.stats);
+
+    /* The first entry wins, as with getenv(): a later bad one is not parsed. */
+    const char *dup[] = { "GREENRUN_MALLOC=system", "GREENRUN_MALLOC=bogus", NULL };
+
+    poison(&cfg);
+    CHECK(parse_env(&cfg, dup, err, sizeof(err)) == 0 && cfg.malloc_system);
+
+    /* A bad value drops the whole configuration back to the defaults. */
+    const char *bad_after[] = { "GREENRUN_MALLOC=system", "GREENRUN_PROCS=0", NULL };
+
+    poison(&cfg);
+    CHECK(parse_env(&cfg, bad_after, err, sizeof(err)) == -1 && is_default(&cfg));
+}
+
+static void
 test_names(void)
 {
     EXPECT_ERROR("GREENRUN_PROSC=4",
                  "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
     EXPECT_ERROR("GREENRUN_procs=4",
                  "greenrun: GREENRUN_procs: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
     EXPECT_ERROR("GREENRUN_=4", "greenrun: GREENRUN_: unknown variable; accepted: GREENRUN_PROCS, "
-                                "GREENRUN_STACK, GREENRUN_DEBUG");
+                                "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
     EXPECT_ERROR("GREENRUN_PROCSS=",
                  "greenrun: GREENRUN_PROCSS: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
     EXPECT_ERROR("GREENRUN_PROC",
                  "greenrun: GREENRUN_PROC: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+    EXPECT_ERROR("GREENRUN_ALLOC=system",
+                 "greenrun: GREENRUN_ALLOC: unknown variable; accepted: GREENRUN_PROCS, "
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+    EXPECT_ERROR("GREENRUN_malloc=system",
+                 "greenrun: GREENRUN_malloc: unknown variable; accepted: GREENRUN_PROCS, "
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
     EXPECT_ERROR("GREENRUN_GC=leak",
                  "greenrun: GREENRUN_GC: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
     EXPECT_ERROR("GREENRUN_\x01\xff=1",
                  "greenrun: GREENRUN_\\x01\\xff: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
 }
 
 static void
@@ -358,13 +425,14 @@ test_whole_env(void)
                           "LANG=C",
                           "GREENRUN_STACK=256K",
                           "GREENRUN_DEBUG=banner,schedtrace=500",
+                          "GREENRUN_MALLOC=system",
                           "GREENRUN_TEST_MODE=1",
                           NULL };
 
     poison(&cfg);
     CHECK(parse_env(&cfg, all, err, sizeof(err)) == 0);
     CHECK(cfg.procs == 3 && cfg.stack_size == 256 * 1024 && cfg.banner && !cfg.stats &&
-          cfg.schedtrace_ms == 500);
+          cfg.schedtrace_ms == 500 && cfg.malloc_system);
 
     /* The first entry of a name wins, as with getenv(); later duplicates are not parsed. */
     const char *dup[] = { "GREENRUN_PROCS=2", "GREENRUN_PROCS=bogus", NULL };
@@ -449,7 +517,7 @@ test_escaping(void)
     snprintf(entry, sizeof(entry), "GREENRUN_%s=1", v200);
     snprintf(want, sizeof(want),
              "greenrun: GREENRUN_%.55s...: unknown variable; accepted: GREENRUN_PROCS, "
-             "GREENRUN_STACK, GREENRUN_DEBUG",
+             "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC",
              v200);
     EXPECT_ERROR(entry, want);
 }
@@ -517,7 +585,8 @@ test_truncation(void)
 }
 
 /* The four messages quoted in the project brief, byte for byte (the list of GREENRUN_DEBUG
- * words has grown by "blocking" since). */
+ * words has grown by "blocking" since, and the list of variables by GREENRUN_MALLOC), and the
+ * one of GREENRUN_MALLOC. */
 static void
 test_documented_messages(void)
 {
@@ -531,7 +600,9 @@ test_documented_messages(void)
                  "stats, blocking, schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto");
     EXPECT_ERROR("GREENRUN_PROSC=1",
                  "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+    EXPECT_ERROR("GREENRUN_MALLOC=glibc",
+                 "greenrun: GREENRUN_MALLOC=\"glibc\": expected greenrun or system");
 }
 
 int
@@ -541,6 +612,7 @@ main(void)
     test_procs();
     test_stack();
     test_debug();
+    test_malloc();
     test_names();
     test_whole_env();
     test_escaping();
