@@ -43,6 +43,9 @@ gr_constructor(int argc, char **argv, char **envp)
         char why[128];
         gr_snprint(why, sizeof(why), "this libc has no %s", missing);
         gr_go_native(why);
+    } else {
+        /* glibc's functions are known now: new objects may go to them. */
+        gr_malloc_system = cfg.malloc_system;
     }
 }
 

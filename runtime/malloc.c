@@ -867,7 +867,7 @@ gr_malloc_print_stats(void)
              (unsigned long)(st.released >> 10), (unsigned long)(st.scavenged_total >> 10));
     for (unsigned cls = 0; cls < GR_NCLASS; cls++)
         if (st.class_spans[cls] != 0)
-            gr_print("greenrun: heap: class %5zu B: %lu objects in use, %lu spans\n",
+            gr_print("greenrun: heap: class %zu B: %lu objects in use, %lu spans\n",
                      gr_class_size(cls), (unsigned long)st.class_objects[cls],
                      (unsigned long)st.class_spans[cls]);
 }

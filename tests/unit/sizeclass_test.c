@@ -14,15 +14,15 @@
 
 static int failed, checks;
 
-#define CHECK(cond, ...)                                 \
-    do {                                                 \
-        checks++;                                        \
-        if (!(cond)) {                                   \
-            failed++;                                    \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);  \
-            printf(__VA_ARGS__);                         \
-            printf("\n");                                \
-        }                                                \
+#define CHECK(cond, ...)                                \
+    do {                                                \
+        checks++;                                       \
+        if (!(cond)) {                                  \
+            failed++;                                   \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+            printf(__VA_ARGS__);                        \
+            printf("\n");                               \
+        }                                               \
     } while (0)
 
 int
