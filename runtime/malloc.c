@@ -754,9 +754,20 @@ gr_realloc(void *p, size_t n, void *caller)
     } else if (n <= have) {
         if (n > have / 2)
             return p;
-    } else if (gr_load_relaxed(&s->state) == SPAN_LARGE && n < GR_HUGE_MIN &&
-               gr_heap_grow_in_place(s, gr_round_up(n, GR_HEAP_PAGE) / GR_HEAP_PAGE)) {
-        return p;
+    } else if (n > GR_SMALL_MAX && n < GR_HUGE_MIN) {
+        /* Growing a large block: leave room for the next steps (a quarter of the size, as
+         * jemalloc's classes do), so a buffer grown a little at a time moves seldom. */
+        size_t step = (size_t)1 << (63 - __builtin_clzll((unsigned long long)n) - 2);
+        size_t target = gr_round_up(gr_round_up(n, step), GR_HEAP_PAGE);
+        if (gr_load_relaxed(&s->state) == SPAN_LARGE &&
+            gr_heap_grow_in_place(s, target / GR_HEAP_PAGE))
+            return p;
+        q = large_alloc(target, GR_HEAP_PAGE, false);
+        if (q == NULL)
+            return NULL;
+        memcpy(q, p, have);
+        gr_free(p, caller);
+        return q;
     }
     q = gr_malloc(n);
     if (q == NULL)
