@@ -7,8 +7,9 @@
  * the contents when it grows, shrinks or stays, acts as malloc on NULL and frees on size 0;
  * absurd sizes fail with NULL and ENOMEM (posix_memalign returns ENOMEM) and leave the old block
  * of realloc alone; bad alignments give EINVAL where glibc gives it and are rounded up where
- * glibc rounds them; a successful call leaves errno alone; mallinfo2, malloc_trim, mallopt,
- * malloc_stats and malloc_info can be called.
+ * glibc rounds them; a successful call leaves errno alone; mallinfo2's bytes in use grow by at
+ * least what 2000 live 200-byte blocks hold and shrink when they are freed; malloc_trim,
+ * mallopt, malloc_stats and malloc_info can be called.
  *
  * glibc 2.36, which this asserts (the green run must match the native one): aligned_alloc is
  * memalign, so a non-power-of-two alignment (0 and 3 included) is rounded up to the next power
@@ -420,6 +421,19 @@ check_extras(void)
     struct mallinfo2 mi = mallinfo2();
     fprintf(stderr, "mallinfo2: arena %zu, in use %zu, mmapped %zu\n", mi.arena, mi.uordblks,
             mi.hblkhd);
+    /* The allocator's own figures: the bytes in use follow the objects. */
+    enum { NLIVE = 2000, LIVE_SIZE = 200 };
+    static void *live[NLIVE];
+    size_t before = mallinfo2().uordblks;
+    for (int i = 0; i < NLIVE; i++) {
+        live[i] = f_malloc(LIVE_SIZE);
+        CHECK(live[i] != NULL);
+    }
+    size_t during = mallinfo2().uordblks;
+    CHECK(during >= before + (size_t)NLIVE * LIVE_SIZE);
+    for (int i = 0; i < NLIVE; i++)
+        f_free(live[i]);
+    CHECK(mallinfo2().uordblks + (size_t)NLIVE * LIVE_SIZE <= during);
     int trimmed = malloc_trim(0);
     CHECK(trimmed == 0 || trimmed == 1);
     int set = mallopt(M_ARENA_MAX, 1);

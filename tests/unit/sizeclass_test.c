@@ -55,6 +55,6 @@ main(void)
             break;
         }
     }
-    printf("sizeclass_test: %d checks, %d failed\n", checks, failed);
+    printf("%d passed, %d failed\n", checks - failed, failed);
     return failed != 0;
 }
