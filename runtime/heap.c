@@ -36,7 +36,7 @@
 #define L1_LEN          ((size_t)1 << (47 - 26))
 #define L2_INDEX(a)     (((a) >> GR_HEAP_PAGE_SHIFT) & ((1U << 13) - 1))
 
-struct gr_pm_root gr_pagemap;
+struct gr_pm_l1 gr_pagemap[L1_LEN];
 
 /* The span structures, in chunks that are never freed (statistics walk them). */
 struct meta_chunk {
@@ -113,14 +113,8 @@ span_unused(struct gr_span *s)
 static bool
 pagemap_cover(uintptr_t lo, uintptr_t hi)
 {
-    struct gr_pm_l1 *l1 = gr_load_relaxed(&gr_pagemap);
+    struct gr_pm_l1 *l1 = gr_pagemap;
 
-    if (l1 == NULL) {
-        l1 = sys_map(L1_LEN * sizeof(*l1));
-        if (l1 == NULL)
-            return false;
-        gr_store_release(&gr_pagemap, l1);
-    }
     for (uintptr_t i = lo >> 26; i <= (hi - 1) >> 26; i++) {
         if (gr_load_relaxed(&l1[i]) == NULL) {
             struct gr_pm_l2 *l2 = sys_map(sizeof(struct gr_pm_l2));
@@ -135,7 +129,7 @@ pagemap_cover(uintptr_t lo, uintptr_t hi)
 static void
 pagemap_set(uintptr_t page, struct gr_span *s)
 {
-    struct gr_pm_l2 *l2 = gr_load_relaxed(&gr_load_relaxed(&gr_pagemap)[page >> 26]);
+    struct gr_pm_l2 *l2 = gr_load_relaxed(&gr_pagemap[page >> 26]);
 
     gr_store_relaxed(&l2->ent[L2_INDEX(page)], s);
 }

@@ -98,21 +98,19 @@ struct gr_pm_l2 {
 struct gr_pm_l1 {
     struct gr_pm_l2 *v_;
 };
-struct gr_pm_root {
-    struct gr_pm_l1 *v_;
-};
-extern struct gr_pm_root gr_pagemap;
+/* The first level lives in the library's bss: 16 MiB of address space, of which only the
+ * pages holding entries in use are ever touched. */
+extern struct gr_pm_l1 gr_pagemap[(size_t)1 << (47 - 26)];
 
 /* The span whose page holds address a (stale entries included, see above), or NULL. */
 static inline struct gr_span *
 gr_heap_span_of(uintptr_t a)
 {
-    struct gr_pm_l1 *l1 = gr_load_acquire(&gr_pagemap);
     struct gr_pm_l2 *l2;
 
-    if (gr_unlikely(l1 == NULL || (a >> 47) != 0))
+    if (gr_unlikely((a >> 47) != 0))
         return NULL;
-    l2 = gr_load_acquire(&l1[a >> 26]);
+    l2 = gr_load_acquire(&gr_pagemap[a >> 26]);
     if (gr_unlikely(l2 == NULL))
         return NULL;
     return gr_load_relaxed(&l2->ent[(a >> GR_HEAP_PAGE_SHIFT) & ((1U << 13) - 1)]);

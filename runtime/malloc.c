@@ -481,8 +481,9 @@ large_alloc(size_t n, size_t align, bool zero)
     return (void *)s->base;
 }
 
-void *
-gr_malloc(size_t n)
+/* Everything but the fast path of gr_malloc. */
+static GR_NOINLINE void *
+malloc_slow(size_t n)
 {
     if (gr_likely(n <= GR_SMALL_MAX)) {
         void *b = small_alloc(gr_size_class(n));
@@ -491,6 +492,32 @@ gr_malloc(size_t n)
         return b;
     }
     return large_alloc(n, GR_HEAP_PAGE, false);
+}
+
+/* The fast path, a leaf: a G on a P whose span of the class has a free object. */
+void *
+gr_malloc(size_t n)
+{
+    struct m *mp;
+
+    if (gr_likely(n <= GR_SMALL_MAX) && (mp = cache_m()) != NULL) {
+        struct gr_span *s;
+        mp->mallocing = true;
+        gr_signal_fence();
+        s = mp->p->mcache.alloc[gr_size_class(n)];
+        if (gr_likely(s->free != NULL)) {
+            void *b = span_pop(s);
+            gr_signal_fence();
+            mp->mallocing = false;
+            if (gr_likely(gr_load_relaxed(&mp->preempt) == 0))
+                return b;
+            safepoint();
+            return b;
+        }
+        gr_signal_fence();
+        mp->mallocing = false;
+    }
+    return malloc_slow(n);
 }
 
 void *
@@ -579,21 +606,25 @@ misuse(const char *fn, const char *what, const void *p, const char *detail, size
  * The span of object p, checked: p must start an object in use. On misuse, reports in the
  * name of fn and aborts.
  */
-static inline struct gr_span *
+static inline __attribute__((always_inline)) struct gr_span *
 checked_span(void *p, const char *fn, const void *caller)
 {
     uintptr_t a = (uintptr_t)p, off;
     struct gr_span *s = gr_heap_span_of(a);
-    int state = s != NULL ? gr_load_acquire(&s->state) : SPAN_FREE;
+    int state;
 
-    if (gr_unlikely(s == NULL || a < s->base || a - s->base >= s->npages * GR_HEAP_PAGE))
+    if (gr_unlikely(s == NULL))
         misuse(fn, "invalid pointer", p, "not allocated by greenrun", 0, NULL, caller);
+    state = gr_load_acquire(&s->state);
     off = a - s->base;
     if (gr_likely(state == SPAN_SMALL)) {
         struct gr_block *b = p;
         uint32_t idx = (uint32_t)(((uint64_t)off * s->divmul) >> 32);
         uintptr_t start = s->base + (uintptr_t)idx * s->size;
-        if (gr_unlikely(start != a || a >= s->limit)) {
+        /* One unsigned compare: below base (a stale entry) or past the last object. */
+        if (gr_unlikely(off >= s->limit - s->base || start != a)) {
+            if (a < s->base || off >= s->npages * GR_HEAP_PAGE)
+                misuse(fn, "invalid pointer", p, "not allocated by greenrun", 0, NULL, caller);
             if (a >= s->limit)
                 misuse(fn, "invalid pointer", p, "past the last object of a span of", s->size, NULL,
                        caller);
@@ -603,6 +634,8 @@ checked_span(void *p, const char *fn, const void *caller)
             misuse(fn, "double free of", p, "a", s->size, NULL, caller);
         return s;
     }
+    if (gr_unlikely(a < s->base || off >= s->npages * GR_HEAP_PAGE))
+        misuse(fn, "invalid pointer", p, "not allocated by greenrun", 0, NULL, caller);
     if (gr_likely(state == SPAN_LARGE || state == SPAN_HUGE)) {
         if (gr_unlikely(off != 0))
             misuse(fn, "invalid pointer", p, "inside", s->npages * GR_HEAP_PAGE, (void *)s->base,
