@@ -90,6 +90,19 @@
         }                                                                            \
     } while (0)
 
+/* A 32-bit hash (one round of a murmur-style finaliser): sizes and contents a test can
+ * recompute from a seed. */
+static CHECK_MAYBE_UNUSED uint32_t
+check_mix32(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
 static CHECK_MAYBE_UNUSED const char *
 check_errname(int e)
 {

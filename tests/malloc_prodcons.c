@@ -34,22 +34,11 @@ static long long stop_at; /* set before go */
 static long produced[PRODUCERS];                 /* written by producer i, read after its join */
 static long consumed_from[CONSUMERS][PRODUCERS]; /* written by consumer i, read after its join */
 
-static uint32_t
-mix(uint32_t x)
-{
-    x ^= x >> 16;
-    x *= 0x7feb352dU;
-    x ^= x >> 15;
-    x *= 0x846ca68bU;
-    x ^= x >> 16;
-    return x;
-}
-
 /* Mostly 8..511 bytes; one in 64 up to 32 KiB; one in 4096 of 256 KiB (glibc mmaps it). */
 static size_t
 size_for(uint32_t producer, uint32_t seq)
 {
-    uint32_t h = mix(seq * 4 + producer);
+    uint32_t h = check_mix32(seq * 4 + producer);
     if (h % 4096 == 0)
         return (size_t)256 << 10;
     if (h % 64 == 0)

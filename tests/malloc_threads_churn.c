@@ -40,22 +40,11 @@ static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
 static long arrived;
 static int open_gate;
 
-static uint32_t
-mix(uint32_t x)
-{
-    x ^= x >> 16;
-    x *= 0x7feb352dU;
-    x ^= x >> 15;
-    x *= 0x846ca68bU;
-    x ^= x >> 16;
-    return x;
-}
-
 /* Mostly small (16..1023 bytes); one block in eight from 1 KiB to 64 KiB. */
 static size_t
 size_for(uint32_t owner, uint32_t seq)
 {
-    uint32_t h = mix(owner * 2654435761U + seq);
+    uint32_t h = check_mix32(owner * 2654435761U + seq);
     size_t n;
     if ((h & 7) != 0)
         n = MIN_SIZE + (h >> 3) % (1024 - MIN_SIZE);
