@@ -7,6 +7,9 @@
 #                   library and again against the debug library; needs no apt
 #   make demo       the set-up of make deps, then the main job: a server of threads under greenrun
 #   make bench      the benchmark suite (bench/bench.mk); make bench-quick for one minute
+#   make python-check  real CPython programs natively and under greenrun (GREENRUN_MALLOC=system
+#                   and the default): http.server under wrk, the threading, queue and socket
+#                   test modules compared test by test with native (scripts/python-check.sh)
 #   make debug      GR_DEBUG=1 (assertions), -O1, UBSan in trap mode: build-debug/
 #   make check-unit white-box unit tests of runtime pieces: under valgrind, then built with
 #                   ASan and UBSan
@@ -80,7 +83,8 @@ UNIT_SRCS_runq     := runtime/runq.c runtime/lock.c runtime/sys_linux.c
 # does (1); make lint LINT_FORMAT=0 only reports.
 LINT_FORMAT ?= 1
 
-.PHONY: all deps test check check-build check-suites check-unit demo debug lint format clean
+.PHONY: all deps test check check-build check-suites check-unit demo debug lint format clean \
+        python-check
 all: $(LIB) $(LAUNCHER)
 
 $(BUILD)/hooks/once.c.o: XFLAGS := -fexceptions
@@ -166,6 +170,10 @@ check-unit: $(UNIT_BINS) $(UNIT_ASAN_BINS)
 
 demo: deps all $(BUILD)/tests/bin/thread_100k_condwait
 	@scripts/demo.sh $(LIB) $(LAUNCHER)
+
+# Needs wrk and libpython3.11-testsuite (scripts/deps.sh bench); about four minutes.
+python-check: all
+	@scripts/python-check.sh $(LIB)
 
 debug:
 	@$(MAKE) --no-print-directory BUILD=$(DEBUG_BUILD) GR_DEBUG=1 OPT='-O1 -g' \

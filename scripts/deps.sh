@@ -13,7 +13,8 @@ export DEBIAN_FRONTEND=noninteractive
 
 build_pkgs=(gcc g++ make libc6-dev pkg-config libunwind-dev)
 test_pkgs=(valgrind clang-format)
-bench_pkgs=(libbenchmark-dev libjemalloc-dev libmimalloc2.0 golang-go gnuplot-nox wrk python3)
+bench_pkgs=(libbenchmark-dev libjemalloc-dev libmimalloc2.0 golang-go gnuplot-nox wrk python3
+            libpython3.11-testsuite time)
 
 usage() {
     echo "usage: $0 [build|test|bench]" >&2
