@@ -165,9 +165,16 @@ gr_timer_del(struct gr_timer *t)
         if (st == T_IDLE)
             return false;
         if (st == T_RUNNING) {
-            /* The callback is short (lock a bucket, ready a G): wait it out. */
-            while (gr_load(&t->state) == T_RUNNING)
-                gr_cpu_relax();
+            /* The callback is short (lock a bucket, ready a G): wait it out, spinning a
+             * little, then yielding the CPU (Go's deltimer osyields): the runner may be an
+             * OS thread the kernel just put behind this one on the same CPU, and a pure spin
+             * then lasts until the next scheduler tick (3-4 ms late sleeps). */
+            for (int spins = 0; gr_load(&t->state) == T_RUNNING; spins++) {
+                if (spins < 100)
+                    gr_cpu_relax();
+                else
+                    gr_sys_sched_yield();
+            }
             return false;
         }
         struct p *pp = gr_load(&t->pp);
