@@ -8,8 +8,10 @@
  * maps every page of the new span. A freed span merges with free neighbours found through
  * the page map.
  *
- * Scavenging (Go's background scavenger): free runs are "retained" (still backed by memory)
- * until their pages are returned with MADV_DONTNEED. sysmon calls gr_heap_scavenge a few
+ * Scavenging (Go's background scavenger): a free run counts the bytes that may still be
+ * backed by memory ("dirty"; fresh reservations and returned runs have none, a freed span is
+ * dirty whole, a merge adds, a split keeps at most its share) until its pages are returned
+ * with MADV_DONTNEED. sysmon calls gr_heap_scavenge a few
  * times a second; it returns runs that have been free for SCAVENGE_AGE_NS while more than
  * the target is retained: an eighth of the memory in use, and at least RETAIN_MIN. A run
  * being scavenged leaves the free lists for the madvise call, so the heap lock is never held
@@ -38,12 +40,16 @@
 
 struct gr_pm_l1 gr_pagemap[L1_LEN];
 
-/* The span structures, in chunks that are never freed (statistics walk them). */
+/* The span structures, in chunks that are never freed (statistics walk them). A chunk is
+ * handed out from its start, so only the structures in use cost memory. */
 struct meta_chunk {
     struct meta_chunk *next;
-    size_t nspans;
+    struct gr_atomic_u64 nspans; /* atomic: structures handed out so far (written under the
+                                    heap lock, read by gr_heap_each_span) */
     struct gr_span spans[];
 };
+
+#define META_SPANS ((META_CHUNK - sizeof(struct meta_chunk)) / sizeof(struct gr_span))
 
 static struct {
     struct gr_mutex lock;
@@ -57,6 +63,12 @@ static struct {
     struct gr_atomic_u64 mapped, inuse, retained, released, scavenged_total;
     struct gr_atomic_u64 nlarge, large_bytes, nhuge, huge_bytes;
 } heap = { .lock = GR_MUTEX_INIT(GR_RANK_MHEAP) };
+
+static inline size_t
+min_size(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
 
 /* ---- Memory for the heap's own structures. */
 
@@ -74,7 +86,8 @@ static struct gr_span *
 span_new(void)
 {
     struct gr_span *s = heap.unused;
-    struct meta_chunk *c;
+    struct meta_chunk *c = gr_load_relaxed(&heap.chunks);
+    uint64_t n;
 
     GR_ASSERT_HELD(&heap.lock);
     if (s != NULL) {
@@ -82,17 +95,17 @@ span_new(void)
         memset(s, 0, sizeof(*s));
         return s;
     }
-    c = sys_map(META_CHUNK);
-    if (c == NULL)
-        return NULL;
-    c->nspans = (META_CHUNK - sizeof(*c)) / sizeof(struct gr_span);
-    for (size_t i = c->nspans - 1; i > 0; i--) {
-        c->spans[i].next = heap.unused;
-        heap.unused = &c->spans[i];
+    if (c == NULL || gr_load_relaxed(&c->nspans) == META_SPANS) {
+        struct meta_chunk *nc = sys_map(META_CHUNK);
+        if (nc == NULL)
+            return NULL;
+        nc->next = c;
+        gr_store_release(&heap.chunks, nc);
+        c = nc;
     }
-    c->next = gr_load_relaxed(&heap.chunks);
-    gr_store_release(&heap.chunks, c);
-    return &c->spans[0];
+    n = gr_load_relaxed(&c->nspans);
+    gr_store_release(&c->nspans, n + 1); /* a fresh mapping: the structure is zero */
+    return &c->spans[n];
 }
 
 /* Requires: heap.lock; s is in no list and no page maps to it any more, or only stale
@@ -193,12 +206,9 @@ free_take(struct gr_span *s)
 {
     list_remove(s);
     gr_store_relaxed(&s->state, SPAN_BUSY);
-    if (!s->scavenged)
-        gr_store_relaxed(&heap.retained,
-                         gr_load_relaxed(&heap.retained) - s->npages * GR_HEAP_PAGE);
-    else
-        gr_store_relaxed(&heap.released,
-                         gr_load_relaxed(&heap.released) - s->npages * GR_HEAP_PAGE);
+    gr_store_relaxed(&heap.retained, gr_load_relaxed(&heap.retained) - s->dirty);
+    gr_store_relaxed(&heap.released,
+                     gr_load_relaxed(&heap.released) - (s->npages * GR_HEAP_PAGE - s->dirty));
 }
 
 static struct gr_span *
@@ -230,8 +240,7 @@ free_put(struct gr_span *s)
         free_take(left);
         s->base = left->base;
         s->npages += left->npages;
-        s->needzero |= left->needzero;
-        s->scavenged &= left->scavenged;
+        s->dirty += left->dirty;
         if (left->freed_at > s->freed_at)
             s->freed_at = left->freed_at;
         span_unused(left);
@@ -240,20 +249,16 @@ free_put(struct gr_span *s)
     if (right != NULL) {
         free_take(right);
         s->npages += right->npages;
-        s->needzero |= right->needzero;
-        s->scavenged &= right->scavenged;
+        s->dirty += right->dirty;
         if (right->freed_at > s->freed_at)
             s->freed_at = right->freed_at;
         span_unused(right);
     }
     pagemap_ends(s);
     list_insert(s);
-    if (!s->scavenged)
-        gr_store_relaxed(&heap.retained,
-                         gr_load_relaxed(&heap.retained) + s->npages * GR_HEAP_PAGE);
-    else
-        gr_store_relaxed(&heap.released,
-                         gr_load_relaxed(&heap.released) + s->npages * GR_HEAP_PAGE);
+    gr_store_relaxed(&heap.retained, gr_load_relaxed(&heap.retained) + s->dirty);
+    gr_store_relaxed(&heap.released,
+                     gr_load_relaxed(&heap.released) + (s->npages * GR_HEAP_PAGE - s->dirty));
 }
 
 /* The free run to allocate npages from: the shortest list that fits, best fit among long
@@ -304,7 +309,7 @@ heap_grow(size_t npages)
     }
     s->base = base;
     s->npages = size / GR_HEAP_PAGE;
-    s->scavenged = true; /* fresh pages: zero and not backed yet */
+    s->dirty = 0; /* fresh pages: zero and not backed yet */
     gr_store_relaxed(&heap.mapped, gr_load_relaxed(&heap.mapped) + size);
     free_put(s);
     return true;
@@ -323,8 +328,7 @@ split_tail(struct gr_span *s, size_t n)
         return false;
     rest->base = s->base + n * GR_HEAP_PAGE;
     rest->npages = s->npages - n;
-    rest->needzero = s->needzero;
-    rest->scavenged = s->scavenged;
+    rest->dirty = min_size(s->dirty, rest->npages * GR_HEAP_PAGE); /* where is unknown */
     rest->freed_at = s->freed_at;
     s->npages = n;
     free_put(rest);
@@ -347,6 +351,7 @@ gr_heap_alloc(size_t npages, size_t align, int state)
     if (s == NULL)
         goto fail;
     free_take(s);
+    s->needzero = s->dirty != 0;
     if (align_pages > 1 && (s->base & (align - 1)) != 0) {
         uintptr_t at = gr_round_up(s->base, align);
         struct gr_span *head = span_new();
@@ -356,8 +361,7 @@ gr_heap_alloc(size_t npages, size_t align, int state)
         }
         head->base = s->base;
         head->npages = (at - s->base) / GR_HEAP_PAGE;
-        head->needzero = s->needzero;
-        head->scavenged = s->scavenged;
+        head->dirty = min_size(s->dirty, head->npages * GR_HEAP_PAGE);
         head->freed_at = s->freed_at;
         s->base = at;
         s->npages -= head->npages;
@@ -396,8 +400,7 @@ gr_heap_free(struct gr_span *s)
         gr_store_relaxed(&heap.large_bytes,
                          gr_load_relaxed(&heap.large_bytes) - s->npages * GR_HEAP_PAGE);
     }
-    s->needzero = true;
-    s->scavenged = false;
+    s->dirty = s->npages * GR_HEAP_PAGE;
     s->freed_at = now;
     s->free = NULL;
     gr_store_relaxed(&s->owner, NULL);
@@ -418,7 +421,7 @@ gr_heap_grow_in_place(struct gr_span *s, size_t npages)
     if (next != NULL && next->npages >= more) {
         free_take(next);
         if (split_tail(next, more)) {
-            s->needzero |= next->needzero;
+            s->needzero |= next->dirty != 0;
             for (size_t i = 0; i < more; i++)
                 pagemap_set(end + i * GR_HEAP_PAGE, s);
             s->npages = npages;
@@ -500,7 +503,7 @@ scavenge_pick(int64_t now, bool all)
 {
     for (size_t i = 0; i < NLISTS; i++)
         for (struct gr_span *s = heap.lists[i]; s != NULL; s = s->next)
-            if (!s->scavenged && (all || now - s->freed_at >= SCAVENGE_AGE_NS))
+            if (s->dirty != 0 && (all || now - s->freed_at >= SCAVENGE_AGE_NS))
                 return s;
     return NULL;
 }
@@ -533,8 +536,7 @@ gr_heap_scavenge(int64_t now, bool all)
         done += bytes;
 
         gr_lock(&heap.lock);
-        s->scavenged = true;
-        s->needzero = false;
+        s->dirty = 0;
         gr_store_relaxed(&heap.scavenged_total, gr_load_relaxed(&heap.scavenged_total) + bytes);
         free_put(s);
         gr_unlock(&heap.lock);
@@ -562,7 +564,7 @@ void
 gr_heap_each_span(void (*f)(struct gr_span *s, void *arg), void *arg)
 {
     for (struct meta_chunk *c = gr_load_acquire(&heap.chunks); c != NULL; c = c->next)
-        for (size_t i = 0; i < c->nspans; i++)
+        for (uint64_t i = 0, n = gr_load_acquire(&c->nspans); i < n; i++)
             f(&c->spans[i], arg);
 }
 

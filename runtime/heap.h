@@ -55,8 +55,11 @@ struct gr_span {
     uintptr_t base;            /* first byte, page-aligned */
     size_t npages;             /* length in pages (huge: in pages too) */
     struct gr_atomic_u8 state; /* atomic: SPAN_*, read by free() without a lock */
-    bool needzero;             /* heap lock: a page may hold old data (calloc must clear) */
-    bool scavenged;            /* heap lock, free spans: every page returned to the system */
+    bool needzero;             /* set by the heap, in use: a page may hold old data (calloc
+                                  must clear) */
+    size_t dirty;              /* heap lock, free runs: bytes that may still be backed by
+                                  memory and hold old data (at most the run's length); what
+                                  scavenging would return */
 
     /* Small spans (malloc.c): fixed while the span is in use. */
     uint8_t cls;     /* size class */
