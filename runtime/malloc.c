@@ -180,6 +180,26 @@ span_init_small(struct gr_span *s, unsigned cls, struct gr_mcache *c)
     gr_store_relaxed(&s->owner, c);
 }
 
+/*
+ * The span has no free object: flag it, so that the next free by another thread announces it
+ * (XFREE_FULL). A span stays flagged from the flag until the cache takes its announcement
+ * (take_announced clears flagged), so it is never flagged twice and never on the announced
+ * stack twice, even when the announcing thread is slow to push it. False when a free from
+ * another thread got in first: collect it.
+ */
+static bool
+span_flag_full(struct gr_span *s)
+{
+    uint64_t empty = 0;
+
+    if (s->flagged)
+        return true; /* still flagged, or its announcement is on its way */
+    if (!gr_cas(&s->xfree, &empty, XFREE_FULL))
+        return false;
+    s->flagged = true;
+    return true;
+}
+
 /* Undo XFREE_FULL ourselves. False when a free got there first: the span is then announced
  * (or about to be), and must stay the owner's until the announcement is taken. */
 static bool
@@ -249,8 +269,14 @@ span_settle(struct gr_mcache *c, struct gr_span *s)
 {
     unsigned cls = s->cls;
 
-    if (s->where == SPAN_FULL)
+    if (s->where == SPAN_FULL) {
+        /* Announced, but the cache took those frees while the span was current. */
+        if (s->free == NULL && span_flag_full(s))
+            return;
+        if (s->free == NULL) /* a free raced in */
+            span_collect(s);
         partial_push(c, s);
+    }
     if (gr_load_relaxed(&s->used) == 0 && c->npartial[cls] > 1 && span_unflag(s)) {
         partial_remove(c, s);
         gr_store_relaxed(&s->owner, NULL);
@@ -329,14 +355,10 @@ cache_refill(struct gr_mcache *c, unsigned cls)
     if (s == NULL)
         s = &empty_span;
     while (s != &empty_span) {
-        uint64_t empty = 0;
-
         if (s->free != NULL || span_collect(s) || span_extend(s))
             return span_pop(s);
-        /* Out of objects: keep it, flagged, so the next free by another thread tells us
-         * (it may be flagged still from an earlier time it ran out). */
-        if (gr_cas(&s->xfree, &empty, XFREE_FULL) || empty == XFREE_FULL) {
-            s->flagged = true;
+        /* Out of objects: keep it, flagged, so the next free by another thread tells us. */
+        if (span_flag_full(s)) {
             s->where = SPAN_FULL;
             break;
         }
