@@ -315,23 +315,33 @@ heap_grow(size_t npages)
     return true;
 }
 
+/* Put pages [base, base + npages) of the busy run s back in the free set, with their share of
+ * its dirty bytes; the caller shrinks s. False when no span structure can be had. */
+static bool
+give_back(struct gr_span *s, uintptr_t base, size_t npages)
+{
+    struct gr_span *part;
+
+    if (npages == 0)
+        return true;
+    part = span_new();
+    if (part == NULL)
+        return false;
+    part->base = base;
+    part->npages = npages;
+    part->dirty = min_size(s->dirty, npages * GR_HEAP_PAGE); /* where in s is unknown */
+    part->freed_at = s->freed_at;
+    free_put(part);
+    return true;
+}
+
 /* Cut the first n pages off the free-set-less run s: s keeps them, the rest goes back. */
 static bool
 split_tail(struct gr_span *s, size_t n)
 {
-    struct gr_span *rest;
-
-    if (s->npages == n)
-        return true;
-    rest = span_new();
-    if (rest == NULL)
+    if (!give_back(s, s->base + n * GR_HEAP_PAGE, s->npages - n))
         return false;
-    rest->base = s->base + n * GR_HEAP_PAGE;
-    rest->npages = s->npages - n;
-    rest->dirty = min_size(s->dirty, rest->npages * GR_HEAP_PAGE); /* where is unknown */
-    rest->freed_at = s->freed_at;
     s->npages = n;
-    free_put(rest);
     return true;
 }
 
@@ -354,18 +364,13 @@ gr_heap_alloc(size_t npages, size_t align, int state)
     s->needzero = s->dirty != 0;
     if (align_pages > 1 && (s->base & (align - 1)) != 0) {
         uintptr_t at = gr_round_up(s->base, align);
-        struct gr_span *head = span_new();
-        if (head == NULL) {
+        size_t head = (at - s->base) / GR_HEAP_PAGE;
+        if (!give_back(s, s->base, head)) {
             free_put(s);
             goto fail;
         }
-        head->base = s->base;
-        head->npages = (at - s->base) / GR_HEAP_PAGE;
-        head->dirty = min_size(s->dirty, head->npages * GR_HEAP_PAGE);
-        head->freed_at = s->freed_at;
         s->base = at;
-        s->npages -= head->npages;
-        free_put(head);
+        s->npages -= head;
     }
     if (!split_tail(s, npages)) {
         free_put(s);

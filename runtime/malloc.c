@@ -440,16 +440,46 @@ small_shared(unsigned cls)
     return b;
 }
 
+/* The signal never preempts inside the runtime: a G looping on malloc or free yields here,
+ * holding no allocator lock. */
+static inline void
+preempt_point(struct m *mp)
+{
+    if (gr_unlikely(gr_load_relaxed(&mp->preempt)))
+        safepoint();
+}
+
+/* The fast path: an object of class cls from mp's P's cache, or NULL when the current span
+ * has none free. Requires: mp == cache_m(). */
+static inline void *
+cache_pop(struct m *mp, unsigned cls)
+{
+    struct gr_span *s;
+    void *b = NULL;
+
+    mp->mallocing = true;
+    gr_signal_fence();
+    s = mp->p->mcache.alloc[cls];
+    if (gr_likely(s->free != NULL))
+        b = span_pop(s);
+    gr_signal_fence();
+    mp->mallocing = false;
+    if (b != NULL)
+        preempt_point(mp);
+    return b;
+}
+
 static GR_NOINLINE void *
 small_slow(struct m *mp, unsigned cls)
 {
     void *b;
 
+    mp->mallocing = true;
+    gr_signal_fence();
     b = cache_refill(&mp->p->mcache, cls);
     gr_signal_fence();
     mp->mallocing = false;
-    if (gr_unlikely(gr_load_relaxed(&mp->preempt)))
-        safepoint();
+    preempt_point(mp);
     return b;
 }
 
@@ -457,23 +487,12 @@ static inline void *
 small_alloc(unsigned cls)
 {
     struct m *mp = cache_m();
-    struct gr_span *s;
+    void *b;
 
     if (gr_unlikely(mp == NULL))
         return small_shared(cls);
-    mp->mallocing = true;
-    gr_signal_fence();
-    s = mp->p->mcache.alloc[cls];
-    if (gr_likely(s->free != NULL)) {
-        void *b = span_pop(s);
-        gr_signal_fence();
-        mp->mallocing = false;
-        /* The signal never preempts in here: a G looping on malloc yields at this point. */
-        if (gr_unlikely(gr_load_relaxed(&mp->preempt)))
-            safepoint();
-        return b;
-    }
-    return small_slow(mp, cls);
+    b = cache_pop(mp, cls);
+    return b != NULL ? b : small_slow(mp, cls);
 }
 
 static void *
@@ -498,8 +517,8 @@ large_alloc(size_t n, size_t align, bool zero)
     if (zero && s->needzero)
         memset((void *)s->base, 0, bytes);
     mp = cache_m();
-    if (mp != NULL && gr_unlikely(gr_load_relaxed(&mp->preempt)))
-        safepoint();
+    if (mp != NULL)
+        preempt_point(mp);
     return (void *)s->base;
 }
 
@@ -521,24 +540,11 @@ void *
 gr_malloc(size_t n)
 {
     struct m *mp;
+    void *b;
 
-    if (gr_likely(n <= GR_SMALL_MAX) && (mp = cache_m()) != NULL) {
-        struct gr_span *s;
-        mp->mallocing = true;
-        gr_signal_fence();
-        s = mp->p->mcache.alloc[gr_size_class(n)];
-        if (gr_likely(s->free != NULL)) {
-            void *b = span_pop(s);
-            gr_signal_fence();
-            mp->mallocing = false;
-            if (gr_likely(gr_load_relaxed(&mp->preempt) == 0))
-                return b;
-            safepoint();
-            return b;
-        }
-        gr_signal_fence();
-        mp->mallocing = false;
-    }
+    if (gr_likely(n <= GR_SMALL_MAX) && (mp = cache_m()) != NULL &&
+        gr_likely((b = cache_pop(mp, gr_size_class(n))) != NULL))
+        return b;
     return malloc_slow(n);
 }
 
@@ -744,8 +750,7 @@ gr_free(void *p, void *caller)
                 span_settle(c, s);
             gr_signal_fence();
             mp->mallocing = false;
-            if (gr_unlikely(gr_load_relaxed(&mp->preempt)))
-                safepoint();
+            preempt_point(mp);
             return;
         }
         gr_signal_fence();
