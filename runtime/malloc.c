@@ -535,17 +535,37 @@ malloc_slow(size_t n)
     return large_alloc(n, GR_HEAP_PAGE, false);
 }
 
-/* The fast path, a leaf: a G on a P whose span of the class has a free object. */
+/* The fast path, a leaf: a G on a P whose span of the class has a free object (cache_m and
+ * cache_pop written out, the P read once: nothing can take it from a running G). */
 void *
 gr_malloc(size_t n)
 {
+    struct gr_span *s;
+    struct gr_block *b;
     struct m *mp;
-    void *b;
+    struct p *pp;
 
-    if (gr_likely(n <= GR_SMALL_MAX) && (mp = cache_m()) != NULL &&
-        gr_likely((b = cache_pop(mp, gr_size_class(n))) != NULL))
-        return b;
-    return malloc_slow(n);
+    if (gr_unlikely(n > GR_SMALL_MAX) || gr_curg == NULL)
+        return malloc_slow(n);
+    mp = gr_getm();
+    pp = mp->p;
+    if (gr_unlikely(pp == NULL || mp->mallocing))
+        return malloc_slow(n);
+    mp->mallocing = true;
+    gr_signal_fence();
+    s = pp->mcache.alloc[gr_size_class(n)];
+    b = s->free;
+    if (gr_likely(b != NULL)) {
+        s->free = b->next;
+        b->canary = 0;
+        gr_owner_inc(&s->used);
+    }
+    gr_signal_fence();
+    mp->mallocing = false;
+    if (gr_unlikely(b == NULL))
+        return malloc_slow(n);
+    preempt_point(mp);
+    return b;
 }
 
 void *
@@ -695,7 +715,7 @@ announce(struct gr_span *s)
 }
 
 /* A free by a thread that does not own the span. */
-static void
+static GR_NOINLINE void
 remote_free(struct gr_span *s, struct gr_block *b)
 {
     uint64_t old = gr_load_relaxed(&s->xfree);
@@ -721,42 +741,84 @@ large_free(struct gr_span *s)
     errno = saved;
 }
 
-void
-gr_free(void *p, void *caller)
+/* Every free the fast path does not take: NULL, large and huge blocks, and misuse (checked
+ * again in full, and reported). */
+static GR_NOINLINE void
+free_slow(void *p, void *caller)
 {
     struct gr_span *s;
     struct gr_block *b = p;
-    struct m *mp;
 
     if (p == NULL)
         return;
     s = checked_span(p, "free", caller);
-    if (gr_unlikely(gr_load_relaxed(&s->state) != SPAN_SMALL)) {
+    if (gr_load_relaxed(&s->state) != SPAN_SMALL) {
         large_free(s);
         return;
     }
     b->canary = block_canary(b);
-    mp = cache_m();
-    if (gr_likely(mp != NULL)) {
-        mp->mallocing = true;
-        gr_signal_fence();
-        struct gr_mcache *c = &mp->p->mcache;
-        if (gr_likely(gr_load_relaxed(&s->owner) == c)) {
-            b->next = s->free;
-            s->free = b;
-            gr_owner_dec(&s->used);
-            if (gr_unlikely(s->where != SPAN_CURRENT) &&
-                (s->where == SPAN_FULL || gr_load_relaxed(&s->used) == 0))
-                span_settle(c, s);
-            gr_signal_fence();
-            mp->mallocing = false;
-            preempt_point(mp);
-            return;
-        }
+    remote_free(s, b); /* unreachable: the fast path takes every good small free */
+}
+
+/* A local free that left a span not current with free objects again: out of line, so the
+ * fast path needs no frame. Requires: mp->mallocing, and s owned by mp's P's cache. */
+static GR_NOINLINE void
+free_settle(struct m *mp, struct gr_span *s)
+{
+    span_settle(&mp->p->mcache, s);
+    gr_signal_fence();
+    mp->mallocing = false;
+    preempt_point(mp);
+}
+
+/*
+ * The fast path: a small object of a span this P's cache owns. The checks are checked_span's,
+ * written for the common case: a pointer that is not the start of an object in use (or NULL:
+ * no span maps page 0) goes to free_slow, which names the misuse. Every other ending is a
+ * tail call, so the path takes no frame.
+ */
+void
+gr_free(void *p, void *caller)
+{
+    uintptr_t a = (uintptr_t)p, off, canary;
+    struct gr_block *b = p;
+    struct gr_span *s;
+    struct m *mp;
+    struct p *pp;
+
+    s = gr_heap_span_of(a);
+    if (gr_unlikely(s == NULL) || gr_unlikely(gr_load_acquire(&s->state) != SPAN_SMALL))
+        return free_slow(p, caller);
+    off = a - s->base;
+    if (gr_unlikely(off >= s->limit - s->base ||
+                    s->base + (((uint64_t)off * s->divmul) >> 32) * s->size != a))
+        return free_slow(p, caller);
+    canary = block_canary(b);
+    if (gr_unlikely(b->canary == canary))
+        return free_slow(p, caller);
+    b->canary = canary;
+    if (gr_unlikely(gr_curg == NULL))
+        return remote_free(s, b);
+    mp = gr_getm();
+    pp = mp->p;
+    if (gr_unlikely(pp == NULL || mp->mallocing))
+        return remote_free(s, b);
+    mp->mallocing = true;
+    gr_signal_fence();
+    if (gr_unlikely(gr_load_relaxed(&s->owner) != &pp->mcache)) {
         gr_signal_fence();
         mp->mallocing = false;
+        return remote_free(s, b);
     }
-    remote_free(s, b);
+    b->next = s->free;
+    s->free = b;
+    gr_owner_dec(&s->used);
+    if (gr_unlikely(s->where != SPAN_CURRENT) &&
+        (s->where == SPAN_FULL || gr_load_relaxed(&s->used) == 0))
+        return free_settle(mp, s);
+    gr_signal_fence();
+    mp->mallocing = false;
+    preempt_point(mp);
 }
 
 static size_t
