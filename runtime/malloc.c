@@ -288,6 +288,31 @@ span_settle(struct gr_mcache *c, struct gr_span *s)
     }
 }
 
+/*
+ * A cache lets go of span s, unflagged, which it no longer lists: empty, to the heap; with
+ * free objects, to its class's central list; with none, it stays the cache's, full and
+ * flagged, so the next free into it announces it as usual.
+ */
+static void
+span_release(struct gr_span *s)
+{
+    span_collect(s);
+    if (gr_load_relaxed(&s->used) == 0) {
+        gr_store_relaxed(&s->owner, NULL);
+        gr_heap_free(s);
+        return;
+    }
+    if (s->free == NULL && s->bump >= s->limit) {
+        if (span_flag_full(s)) {
+            s->where = SPAN_FULL;
+            return;
+        }
+        span_collect(s); /* a free raced in */
+    }
+    gr_store_relaxed(&s->owner, NULL);
+    central_put(s);
+}
+
 /* Take the spans other threads announced: their frees are now the cache's to reuse. */
 static GR_NOINLINE void
 take_announced(struct gr_mcache *c)
@@ -388,6 +413,47 @@ cache_alloc(struct gr_mcache *c, unsigned cls)
     if (s != NULL && s->free != NULL)
         return span_pop(s);
     return cache_refill(c, cls);
+}
+
+/* Empty cache c (its owner's) of everything with free objects: current and partial spans go
+ * through span_release. Full spans stay, as do spans whose announcement is on its way. */
+static void
+cache_flush(struct gr_mcache *c)
+{
+    if (gr_load_relaxed(&c->announced) != NULL)
+        take_announced(c);
+    for (unsigned cls = 0; cls < GR_NCLASS; cls++) {
+        struct gr_span *s = c->alloc[cls], *next;
+
+        if (s != &empty_span && span_unflag(s)) {
+            c->alloc[cls] = &empty_span;
+            span_release(s);
+        }
+        for (s = c->partial[cls]; s != NULL; s = next) {
+            next = s->next;
+            if (span_unflag(s)) {
+                partial_remove(c, s);
+                span_release(s);
+            }
+        }
+    }
+}
+
+#define IDLE_FLUSH_NS 100000000LL /* a P's cache is emptied at most this often when it idles */
+
+void
+gr_malloc_p_idle(struct p *pp, int64_t now, bool force)
+{
+    struct m *mp = gr_getm();
+
+    if (!force && now - pp->mcache.flushed_at < IDLE_FLUSH_NS)
+        return;
+    pp->mcache.flushed_at = now;
+    mp->mallocing = true;
+    gr_signal_fence();
+    cache_flush(&pp->mcache);
+    gr_signal_fence();
+    mp->mallocing = false;
 }
 
 /* ---- Paths by context. */

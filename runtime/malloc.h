@@ -50,6 +50,7 @@ struct gr_mcache {
     /* atomic: full spans of this cache into which another thread freed, linked through
      * anext (a Treiber stack: pushed by those threads, taken whole by the owner) */
     GR_ATOMIC_PTR(struct gr_span) announced;
+    int64_t flushed_at; /* the owner's: when gr_malloc_p_idle last emptied it */
 };
 
 /* The size class of n bytes, as a constant expression: 16-byte steps to 128, then four
@@ -151,6 +152,12 @@ struct gr_malloc_stats {
 void gr_malloc_stats(struct gr_malloc_stats *st);
 /* GREENRUN_DEBUG=stats: the heap's lines. */
 void gr_malloc_print_stats(void);
+
+/* A P with no G to run is about to be released (force: a spare P that may not run again
+ * soon): give its cache's spans back so the busy Ps reuse them, at most once per 100 ms per
+ * P unless forced. Requires: the calling M holds pp; no allocator lock held. */
+struct p;
+void gr_malloc_p_idle(struct p *pp, int64_t now, bool force);
 
 /* sysmon: return idle memory (central lists' empty spans, old free pages). Cheap when there
  * is nothing to do. */

@@ -23,6 +23,7 @@
  * Locks: gr_sched.lock (rank sched): the idle P and M lists, the global run queue, the timer
  * sleeper. It is taken after wait-table buckets and timer heaps, never before.
  */
+#include "runtime/malloc.h"
 #include "runtime/proc.h"
 
 #include <signal.h>
@@ -620,9 +621,11 @@ findrunnable(struct m *mp)
         if (gp != NULL)
             goto found;
 
-        /* Nothing: give the P back and sleep. A spare's timers go to the P it stood in for. */
+        /* Nothing: give the P back and sleep. A spare's timers go to the P it stood in for;
+         * its cache's spans go back for the busy Ps to reuse. */
         if (pp->spare)
             gr_timers_move(pp, gr_spare_heir(pp));
+        gr_malloc_p_idle(pp, now, pp->spare);
         gr_lock(&gr_sched.lock);
         if (gr_load_relaxed(&gr_sched.runqsize) > 0) {
             gp = gr_globrunq_get(pp, 0);

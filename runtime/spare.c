@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "runtime/atomic.h"
+#include "runtime/malloc.h"
 #include "runtime/proc.h"
 #include "runtime/runq.h"
 #include "runtime/timer.h"
@@ -57,6 +58,7 @@ gr_spare_retire(struct m *mp, struct p *pp)
 {
     GR_ASSERT(!gr_lock_held(&gr_sched.lock));
     gr_timers_move(pp, gr_spare_heir(pp));
+    gr_malloc_p_idle(pp, 0, true);
     gr_lock(&gr_sched.lock);
     mp->p = NULL;
     gr_spare_put(pp);
