@@ -5,7 +5,8 @@
 #        environment: PYTHON (default /usr/bin/python3, Debian's), WRK_ARGS (default
 #        "-t2 -c50 -d10s"), HTTP_ROUNDS (default 2), MODULES (default "test_threading
 #        test_queue test_socket"), MODULE_TIMEOUT (seconds per module run, default 600),
-#        IGNORE_TESTS (regrtest -i patterns, space-separated; default below)
+#        IGNORE_TESTS (regrtest -i patterns, space-separated; default below), PRELOAD_CONFIGS
+#        (the preload configurations to run beside native; default "system greenrun")
 #
 # Three configurations, each its own process:
 #   native     no preload
@@ -120,7 +121,11 @@ config_env() {
 
 # Keep only the preload configurations whose library loads, is active and takes the settings.
 configs="native"
-for c in system greenrun; do
+for c in ${PRELOAD_CONFIGS:-system greenrun}; do
+    case $c in
+    system | greenrun) ;;
+    *) die "PRELOAD_CONFIGS: '$c' is not a configuration (accepted: system, greenrun)" ;;
+    esac
     # shellcheck disable=SC2046
     msg=$(env $(config_env "$c") GREENRUN_DEBUG=banner "$PYTHON" -c pass 2>&1 >/dev/null)
     if grep -q '^greenrun: active' <<<"$msg"; then
