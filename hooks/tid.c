@@ -637,7 +637,9 @@ gr_hook_proc_path(const char *path, char *buf, size_t len)
     if (strncmp(p, "task/", 5) != 0)
         return path;
     p += 5;
-    if ((n = path_number(&p)) <= 0 || (gp = tid_g((pid_t)n, false, &held)) == NULL)
+    /* The main G's id is also the initial OS thread's, whose directory it stays: tools that
+     * follow an OS thread (greenrun_thread_info's os_tid) name it so. */
+    if ((n = path_number(&p)) <= 0 || n == getpid() || (gp = tid_g((pid_t)n, false, &held)) == NULL)
         return path;
     os = gr_g_ostid(gp);
     tid_put(gp, held);

@@ -28,8 +28,9 @@ int gr_hook_getaffinity(struct g *gp, size_t size, cpu_set_t *set);
 
 /*
  * A /proc path for the calling thread: /proc/self/task/TID/... and /proc/PID/task/TID/...
- * (PID this process's) where TID is a G's id become the directory of the OS thread that runs
- * that G now, the initial thread's when it runs nowhere. Returns path or buf (len bytes).
+ * (PID this process's) where TID is a G's id (not the main G's, which is the initial OS
+ * thread's too) become the directory of the OS thread that runs that G now, the initial
+ * thread's when it runs nowhere. Returns path or buf (len bytes).
  */
 const char *gr_hook_proc_path(const char *path, char *buf, size_t len);
 
