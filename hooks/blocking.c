@@ -20,10 +20,16 @@
 #include <unistd.h>
 
 #include "hooks/hook.h"
+#include "hooks/tid.h"
 
 #define IN_SYSCALL GR_HOOK_IN_SYSCALL
 
-/* ---- Opening: open(2)'s third argument is read only when the flags need a mode. */
+/* ---- Opening: open(2)'s third argument is read only when the flags need a mode. A path
+ * /proc/self/task/TID/... of a thread's id opens its OS thread's (hooks/tid.c). */
+
+#define PROC_PATH(path) \
+    char proc_buf_[96]; \
+    (path) = gr_hook_proc_path((path), proc_buf_, sizeof(proc_buf_))
 
 #define OPEN_MODE(flags, mode)                   \
     do {                                         \
@@ -42,6 +48,7 @@ open(const char *path, int flags, ...)
     mode_t mode;
 
     OPEN_MODE(flags, mode);
+    PROC_PATH(path);
     if (flags & O_NONBLOCK)
         return gr_real.open(path, flags, mode);
     IN_SYSCALL(int, gr_real.open(path, flags, mode));
@@ -53,6 +60,7 @@ open64(const char *path, int flags, ...)
     mode_t mode;
 
     OPEN_MODE(flags, mode);
+    PROC_PATH(path);
     if (flags & O_NONBLOCK)
         return gr_real.open64(path, flags, mode);
     IN_SYSCALL(int, gr_real.open64(path, flags, mode));
@@ -64,6 +72,7 @@ openat(int dirfd, const char *path, int flags, ...)
     mode_t mode;
 
     OPEN_MODE(flags, mode);
+    PROC_PATH(path);
     if (flags & O_NONBLOCK)
         return gr_real.openat(dirfd, path, flags, mode);
     IN_SYSCALL(int, gr_real.openat(dirfd, path, flags, mode));
@@ -75,6 +84,7 @@ openat64(int dirfd, const char *path, int flags, ...)
     mode_t mode;
 
     OPEN_MODE(flags, mode);
+    PROC_PATH(path);
     if (flags & O_NONBLOCK)
         return gr_real.openat64(dirfd, path, flags, mode);
     IN_SYSCALL(int, gr_real.openat64(dirfd, path, flags, mode));
@@ -96,6 +106,7 @@ creat64(const char *path, mode_t mode)
 GR_EXPORT int
 __open_2(const char *path, int flags)
 {
+    PROC_PATH(path);
     if (flags & O_NONBLOCK)
         return gr_real.__open_2(path, flags);
     IN_SYSCALL(int, gr_real.__open_2(path, flags));
@@ -104,6 +115,7 @@ __open_2(const char *path, int flags)
 GR_EXPORT int
 __open64_2(const char *path, int flags)
 {
+    PROC_PATH(path);
     if (flags & O_NONBLOCK)
         return gr_real.__open64_2(path, flags);
     IN_SYSCALL(int, gr_real.__open64_2(path, flags));
@@ -112,6 +124,7 @@ __open64_2(const char *path, int flags)
 GR_EXPORT int
 __openat_2(int dirfd, const char *path, int flags)
 {
+    PROC_PATH(path);
     if (flags & O_NONBLOCK)
         return gr_real.__openat_2(dirfd, path, flags);
     IN_SYSCALL(int, gr_real.__openat_2(dirfd, path, flags));
@@ -120,6 +133,7 @@ __openat_2(int dirfd, const char *path, int flags)
 GR_EXPORT int
 __openat64_2(int dirfd, const char *path, int flags)
 {
+    PROC_PATH(path);
     if (flags & O_NONBLOCK)
         return gr_real.__openat64_2(dirfd, path, flags);
     IN_SYSCALL(int, gr_real.__openat64_2(dirfd, path, flags));

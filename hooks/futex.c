@@ -1,7 +1,8 @@
 /*
  * hooks/futex.c: syscall(). SYS_futex WAIT, WAIT_BITSET, WAKE and WAKE_BITSET on private
  * futexes park and ready Gs on the wait table (libstdc++'s atomic wait, jemalloc and InnoDB
- * call them directly); every other system call, and shared futexes, pass straight through.
+ * call them directly); the calls that take a thread id or read a thread's CPU clock go to
+ * hooks/tid.c; every other system call, and shared futexes, pass straight through.
  * A thread without a G waits in the kernel; a wake serves the table's waiters first, then the
  * kernel's for the rest of its count. A G parked here cannot be woken by code that issues the
  * futex system call itself, bypassing syscall() (README, known limits).
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "hooks/hook.h"
+#include "hooks/tid.h"
 
 static long
 futex_hook(uint32_t *uaddr, int op, uint32_t val, const struct timespec *ts, uint32_t *uaddr2,
@@ -80,6 +82,9 @@ syscall(long nr, ...)
     for (int i = 0; i < 6; i++)
         a[i] = va_arg(ap, long);
     va_end(ap);
+    /* Thread ids and CPU clocks, on any thread (a signal handler's gettid is its G's). */
+    if (!gr_hook_native() && gr_hook_tid_syscall(nr, a, &r))
+        return r;
     if (gr_hook_g() == NULL)
         return gr_real.syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
     if (nr == SYS_futex && (a[1] & FUTEX_PRIVATE_FLAG))

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "hooks/hook.h"
+#include "hooks/tid.h"
 
 /*
  * Park until deadline (absolute monotonic ns). Returns 0, or EINTR when a signal sent to the
@@ -48,6 +49,40 @@ remaining(int64_t deadline, struct timespec *rem)
     rem->tv_nsec = left % GR_NSEC_PER_SEC;
 }
 
+/*
+ * A sleep on another G's CPU clock: until that G has run to the time asked. Its CPU time
+ * grows no faster than the wall clock, so each wait lasts what is still missing, then looks
+ * again. A G that exits stops its clock: the sleep lasts until a signal, as the kernel's.
+ */
+static int
+cpuclock_sleep(clockid_t clock, struct g *gp, int flags, const struct timespec *req,
+               struct timespec *rem)
+{
+    int64_t want = req->tv_sec * GR_NSEC_PER_SEC + req->tv_nsec, now = gr_g_cputime(gp);
+    int err;
+
+    gr_g_release(gp);
+    if (!(flags & TIMER_ABSTIME))
+        want += now;
+    for (;;) {
+        if (now >= want)
+            return 0;
+        err = sleep_until(gr_nanotime() + (want - now));
+        if (gr_hook_thread_clock(clock, &gp) == GR_CLOCK_G) {
+            now = gr_g_cputime(gp);
+            gr_g_release(gp);
+        }
+        if (err == EINTR) {
+            if (!(flags & TIMER_ABSTIME) && rem != NULL) {
+                int64_t left = now < want ? want - now : 0;
+                rem->tv_sec = left / GR_NSEC_PER_SEC;
+                rem->tv_nsec = left % GR_NSEC_PER_SEC;
+            }
+            return EINTR;
+        }
+    }
+}
+
 GR_EXPORT int
 clock_nanosleep(clockid_t clock, int flags, const struct timespec *req, struct timespec *rem)
 {
@@ -56,8 +91,25 @@ clock_nanosleep(clockid_t clock, int flags, const struct timespec *req, struct t
 
     if (gr_hook_g() == NULL)
         return gr_real.clock_nanosleep(clock, flags, req, rem);
-    if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC)
-        return gr_real.clock_nanosleep(clock, flags, req, rem);
+    if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) {
+        struct g *gp;
+        switch (gr_hook_thread_clock(clock, &gp)) {
+        case GR_CLOCK_SELF:
+            return EINVAL; /* one's own CPU clock: as glibc and the kernel */
+        case GR_CLOCK_G:
+            if (req->tv_nsec < 0 || req->tv_nsec >= GR_NSEC_PER_SEC || req->tv_sec < 0) {
+                gr_g_release(gp);
+                return EINVAL;
+            }
+            return cpuclock_sleep(clock, gp, flags, req, rem);
+        default:
+            /* Other clocks (boot time, a process's CPU time) sleep in the kernel. */
+            gr_entersyscall();
+            err = gr_real.clock_nanosleep(clock, flags, req, rem);
+            gr_exitsyscall();
+            return err;
+        }
+    }
     if (req->tv_nsec < 0 || req->tv_nsec >= GR_NSEC_PER_SEC || req->tv_sec < 0)
         return EINVAL;
     if (flags & TIMER_ABSTIME)

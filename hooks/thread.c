@@ -7,6 +7,7 @@
  * (created before boot, or by glibc itself) go to glibc's functions.
  */
 #include "hooks/hook.h"
+#include "hooks/tid.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -273,6 +274,7 @@ pthread_setschedprio(pthread_t th, int prio)
     return 0;
 }
 
+/* A G's CPU set is recorded and reported (hooks/tid.c): Gs run on every P's M. */
 GR_EXPORT int
 pthread_setaffinity_np(pthread_t th, size_t size, const cpu_set_t *set)
 {
@@ -280,14 +282,7 @@ pthread_setaffinity_np(pthread_t th, size_t size, const cpu_set_t *set)
 
     if (gp == NULL)
         return gr_real.pthread_setaffinity_np(th, size, set);
-    /* Gs run on every P's M: accept a set that contains some CPU the process may use. */
-    cpu_set_t allowed;
-    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0)
-        return errno;
-    for (size_t i = 0; i < size * 8 && i < CPU_SETSIZE; i++)
-        if (CPU_ISSET_S(i, size, set) && CPU_ISSET(i, &allowed))
-            return 0;
-    return EINVAL;
+    return gr_hook_setaffinity(gp, size, set);
 }
 
 GR_EXPORT int
@@ -297,11 +292,11 @@ pthread_getaffinity_np(pthread_t th, size_t size, cpu_set_t *set)
 
     if (gp == NULL)
         return gr_real.pthread_getaffinity_np(th, size, set);
-    if (sched_getaffinity(0, size, set) != 0)
-        return errno;
-    return 0;
+    return gr_hook_getaffinity(gp, size, set);
 }
 
+/* The kernel's clock id of the G's tid: clock_gettime and clock_getres (hooks/tid.c) answer
+ * the G's own CPU time for it, from any thread. */
 GR_EXPORT int
 pthread_getcpuclockid(pthread_t th, clockid_t *clock)
 {
@@ -309,10 +304,9 @@ pthread_getcpuclockid(pthread_t th, clockid_t *clock)
 
     if (gp == NULL)
         return gr_real.pthread_getcpuclockid(th, clock);
-    /* Only the calling G has a meaningful CPU clock: its M's, while it runs there. */
-    if (gp != gr_g_self())
-        return ENOENT;
-    *clock = CLOCK_THREAD_CPUTIME_ID;
+    if (gr_g_exited(gp))
+        return ESRCH; /* as glibc, whose descriptor's tid the kernel cleared */
+    *clock = gr_sys_thread_clockid(gr_g_tid(gp));
     return 0;
 }
 

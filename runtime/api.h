@@ -102,10 +102,45 @@ void gr_g_getname(struct g *gp, char name[16]);
 /* The scheduling policy and priority a G reports (accepted, not acted on). */
 void gr_g_setsched(struct g *gp, int policy, int priority);
 void gr_g_getsched(struct g *gp, int *policy, int *priority);
+/* The nice value a G reports (setpriority; accepted, not acted on): inherited at creation. */
+int gr_g_nice(struct g *gp);
+void gr_g_setnice(struct g *gp, int nice);
+/*
+ * The CPU set a G asked for (sched_setaffinity, pthread_setaffinity_np: recorded and
+ * reported, not acted on; inherited at creation), GR_AFFINITY_BYTES long (a cpu_set_t).
+ * gr_g_getaffinity is false when it never asked: its M's is the answer. gr_g_setaffinity:
+ * 0 or -ENOMEM.
+ */
+#define GR_AFFINITY_BYTES 128
+bool gr_g_getaffinity(struct g *gp, void *set);
+int gr_g_setaffinity(struct g *gp, const void *set);
 /* A word of gp for the mutex hooks: the list of robust mutexes it holds (owner G only). */
 void **gr_g_robust_list(struct g *gp);
 /* Run fn on every exiting G, on the G, after its TLS destructors. At most four. */
 void gr_on_gexit(void (*fn)(struct g *gp));
+
+/* ---- Thread ids and CPU time (g.c, cputime.c). */
+
+/*
+ * The thread id of gp, as gettid() answers on it: the process id for the main G, a number
+ * from 0x400000 up for the others (above every kernel tid, so it names no kernel thread).
+ * Stable for the G's life and unique among live Gs. Context: any.
+ */
+pid_t gr_g_tid(struct g *gp);
+/* The pthread_t of gp. */
+pthread_t gr_g_thread(struct g *gp);
+/*
+ * The live G whose tid is tid, held so that it cannot be freed until gr_g_release (hold it
+ * only while acting on it, never across a park), or NULL: no such G, or it has exited.
+ * Context: any thread.
+ */
+struct g *gr_g_hold_tid(pid_t tid);
+void gr_g_release(struct g *gp);
+/* The OS thread (kernel tid) running gp now, or 0 when it runs nowhere. Racy snapshot. */
+pid_t gr_g_ostid(struct g *gp);
+/* gp's CPU time in ns: what it has run on every M so far (runtime/cputime.c says how it is
+ * counted). Context: any thread; gp held or the caller's own. */
+int64_t gr_g_cputime(struct g *gp);
 
 /* ---- The M's own TLS (tls.c). */
 

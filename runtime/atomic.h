@@ -45,6 +45,11 @@ struct gr_atomic_i64 {
 
 /* Order the calling thread's accesses against a signal handler on the same thread. */
 #define gr_signal_fence() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+/* Thread fences, for a sequence count: its writer makes the count odd, then a release fence
+ * orders the data stores after it; its reader loads the data, then an acquire fence orders the
+ * second load of the count after them (cputime.c). */
+#define gr_fence_release() __atomic_thread_fence(__ATOMIC_RELEASE)
+#define gr_fence_acquire() __atomic_thread_fence(__ATOMIC_ACQUIRE)
 
 /* Typed atomics (a: the address of a struct gr_atomic_* or GR_ATOMIC_PTR field). */
 #define gr_load_relaxed(a)     __atomic_load_n(&(a)->v_, __ATOMIC_RELAXED)

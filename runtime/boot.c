@@ -21,6 +21,7 @@
 #include "runtime/debug.h"
 #include "runtime/fork.h"
 #include "runtime/g.h"
+#include "runtime/libc.h"
 #include "runtime/lock.h"
 #include "runtime/m.h"
 #include "runtime/mem.h"
@@ -82,7 +83,7 @@ detect_procs(void)
 {
     cpu_set_t set;
 
-    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    if (gr_real.sched_getaffinity(0, sizeof(set), &set) == 0) {
         int n = CPU_COUNT(&set);
         if (n > 0)
             return n;

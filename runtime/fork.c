@@ -11,7 +11,9 @@
 
 #include "runtime/blockrec.h"
 #include "runtime/boot.h"
+#include "runtime/cputime.h"
 #include "runtime/debug.h"
+#include "runtime/g.h"
 #include "runtime/m.h"
 #include "runtime/mem.h"
 #include "runtime/netpoll.h"
@@ -110,6 +112,8 @@ gr_fork_child(void)
     gr_unlock(&gr_sched.lock);
     gp->allnext = gp->allprev = NULL;
     gr_sched.allg = gp;
+    gr_g_fork_child(gp);
+    gr_cputime_fork_child(mp, gp);
     gr_store_relaxed(&gr_sched.ng, 1);
     gr_store_relaxed(&gr_sched.nlive, 1);
     gr_netpoll_fork_child();

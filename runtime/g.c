@@ -11,9 +11,18 @@
  * Every change is a CAS, so exactly one of exit, join and detach frees the G. A G's status
  * (sched.h) moves only through gr_casgstatus, at the end of this file.
  *
- * Locks: gr_sched.glock (rank glock): the allg list, and what walks it (static TLS
- * images copied into every live G, signals passed to a parked G); attr_lock (rank leaf): a
- * G's name and scheduling parameters.
+ * Thread ids: a G's tid is what gettid() returns for it. The main G has the process id, as
+ * the initial thread natively; every other G has 0x400000 + its goid, above PID_MAX_LIMIT
+ * (2^22), so it never names a kernel thread, here or in another process: a call that takes a
+ * tid finds the G (gr_g_hold_tid) or, for any other tid, reaches the kernel, which knows it
+ * or says ESRCH. The tid is also in the G's descriptor (glibc's owner id of its recursive
+ * locks), and it never changes while the G lives: only the fork child gives the forking G
+ * the child's process id, as the kernel does to the forking thread. Live Gs are found by tid
+ * in a hashed table beside allg.
+ *
+ * Locks: gr_sched.glock (rank glock): the allg list, and what walks it (static TLS images
+ * copied into every live G, signals passed to a parked G); tid_lock (rank leaf): the tid
+ * table; attr_lock (rank leaf): a G's name, scheduling parameters, nice value and CPU set.
  */
 #include "runtime/g.h"
 
@@ -22,10 +31,13 @@
 #include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include "runtime/atomic.h"
 #include "runtime/cancel.h"
 #include "runtime/boot.h"
+#include "runtime/cputime.h"
 #include "runtime/ctx.h"
 #include "runtime/debug.h"
 #include "runtime/m.h"
@@ -37,10 +49,84 @@
 #include "runtime/sys.h"
 #include "runtime/tls.h"
 
+static void g_inherit_attrs(struct g *gp, struct g *cur);
+static void g_free_attrs(struct g *gp);
+
+/*
+ * Live Gs by tid; protected by tid_lock. A signal handler may look a tid up (tgkill, a
+ * thread's CPU clock) on an M interrupted while it holds the lock: m->tidlock says so, set
+ * before taking and cleared after releasing, and the lookup then reports no G rather than
+ * wait for itself (the caller falls back on the kernel).
+ */
+#define TID_BUCKETS 4096
+static struct g *tidtab[TID_BUCKETS];
+static struct gr_mutex tid_lock = GR_MUTEX_INIT(GR_RANK_LEAF);
+
+/* False when this M is inside tid_lock already (a signal handler interrupted it there). */
+static bool
+tid_lock_take(void)
+{
+    struct m *mp = gr_curg != NULL ? gr_getm() : NULL;
+
+    if (mp != NULL) {
+        if (mp->tidlock)
+            return false;
+        mp->tidlock = true;
+        gr_signal_fence(); /* seen by a handler on this M before the lock is taken */
+    }
+    gr_lock(&tid_lock);
+    return true;
+}
+
+static void
+tid_lock_drop(void)
+{
+    struct m *mp = gr_curg != NULL ? gr_getm() : NULL;
+
+    gr_unlock(&tid_lock);
+    if (mp != NULL) {
+        gr_signal_fence();
+        mp->tidlock = false;
+    }
+}
+
+static struct g **
+tid_bucket(int32_t tid)
+{
+    return &tidtab[(uint32_t)tid % TID_BUCKETS];
+}
+
+static void
+tid_insert(struct g *gp)
+{
+    struct g **b = tid_bucket(gp->tid);
+
+    if (!tid_lock_take())
+        gr_throw("tid table: entered twice");
+    gp->tidnext = *b;
+    *b = gp;
+    tid_lock_drop();
+}
+
+static void
+tid_remove(struct g *gp)
+{
+    if (!tid_lock_take())
+        gr_throw("tid table: entered twice");
+    for (struct g **pp = tid_bucket(gp->tid); *pp != NULL; pp = &(*pp)->tidnext) {
+        if (*pp == gp) {
+            *pp = gp->tidnext;
+            break;
+        }
+    }
+    tid_lock_drop();
+}
+
 static void
 g_link(struct g *gp)
 {
     gr_lock(&gr_sched.glock);
+    tid_insert(gp);
     gp->allnext = gr_sched.allg;
     gp->allprev = NULL;
     if (gr_sched.allg != NULL)
@@ -54,6 +140,7 @@ static void
 g_unlink(struct g *gp)
 {
     gr_lock(&gr_sched.glock);
+    tid_remove(gp);
     if (gp->allprev != NULL)
         gp->allprev->allnext = gp->allnext;
     else
@@ -171,6 +258,8 @@ gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_
     gr_lock_init(&gp->siglock, GR_RANK_LEAF);
     gp->fn = fn;
     gp->arg = arg;
+    if (cur != NULL)
+        g_inherit_attrs(gp, cur);
     gr_store_relaxed(&gp->joinstate, attr->detached ? JOIN_DETACHED : JOIN_JOINABLE);
     gr_store_relaxed(&gp->sigmask, cur != NULL ? gr_load_relaxed(&cur->sigmask) : 0);
     gr_ctx_make(&gp->ctx, gp->stack_hi, g_entry, gp);
@@ -186,6 +275,73 @@ gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_
 }
 
 static void (*gexit_fns[4])(struct g *);
+
+/* ---- Finding a G by tid. */
+
+struct g *
+gr_g_hold_tid(pid_t tid)
+{
+    struct g *found = NULL;
+
+    if (tid <= 0 || !gr_sched_booted() || !tid_lock_take())
+        return NULL;
+    for (struct g *gp = *tid_bucket(tid); gp != NULL; gp = gp->tidnext) {
+        /* An exited G waiting for its joiner has no thread left, as natively. */
+        if (gp->tid == tid && gr_load(&gp->status) != G_DEAD) {
+            gr_xadd(&gp->holds, 1);
+            found = gp;
+            break;
+        }
+    }
+    tid_lock_drop();
+    return found;
+}
+
+/* Set in holds once the G is freed: the last holder to let go then releases its memory. */
+#define HOLD_FREED 0x80000000u
+
+static void g_release_mem(struct g *gp);
+
+void
+gr_g_release(struct g *gp)
+{
+    if (gr_xadd(&gp->holds, -1) == HOLD_FREED + 1)
+        g_release_mem(gp);
+}
+
+pid_t
+gr_g_tid(struct g *gp)
+{
+    return gp->tid;
+}
+
+pid_t
+gr_g_ostid(struct g *gp)
+{
+    struct m *mp = gr_load(&gp->m);
+    uint32_t st = gr_load(&gp->status);
+
+    return mp != NULL && (st == G_RUNNING || st == G_SYSCALL) ? mp->tid : 0;
+}
+
+pthread_t
+gr_g_thread(struct g *gp)
+{
+    return (pthread_t)gp->tp;
+}
+
+void
+gr_g_fork_child(struct g *gp)
+{
+    /* Only this thread is left: its holders are gone, and it is the process's first thread,
+     * whose id is the process id (glibc's fork stored it in the descriptor already). */
+    gr_lock_reset(&tid_lock);
+    gr_getm()->tidlock = false;
+    memset(tidtab, 0, sizeof(tidtab));
+    gr_store_relaxed(&gp->holds, 0);
+    gp->tid = gr_sys_getpid();
+    tid_insert(gp);
+}
 
 void
 gr_on_gexit(void (*fn)(struct g *gp))
@@ -219,6 +375,17 @@ void
 gr_gfree(struct g *gp)
 {
     g_unlink(gp);
+    /* Unlinked, it can no longer be found by tid; a call that found it before and still acts
+     * on it (gr_g_hold_tid) releases its memory when it lets go. */
+    if (gr_xadd(&gp->holds, HOLD_FREED) != 0)
+        return;
+    g_release_mem(gp);
+}
+
+static void
+g_release_mem(struct g *gp)
+{
+    g_free_attrs(gp);
     if (gp->is_main)
         return; /* the initial thread's stack is the process's */
     if (gp->user_stack)
@@ -353,6 +520,9 @@ gr_g_adopt_main(struct m *mp)
         return NULL;
     mg->tp = mp->sysdesc;
     mg->is_main = true;
+    mg->tid = gr_sys_getpid(); /* the initial thread's, already in its descriptor */
+    long prio = gr_syscall2(SYS_getpriority, PRIO_PROCESS, 0);
+    mg->nice = prio > 0 ? 20 - (int)prio : 0; /* the system call answers 20 - nice */
     gr_lock_init(&mg->siglock, GR_RANK_LEAF);
     mg->goid = gr_xadd(&gr_sched.goidgen, 1) + 1;
     gr_store_relaxed(&mg->joinstate, JOIN_JOINABLE);
@@ -364,12 +534,47 @@ gr_g_adopt_main(struct m *mp)
     gr_store_relaxed(&gr_sched.peaklive, 1);
     gr_curg = mg;
     gr_store_relaxed(&mp->curg, mg);
+    gr_cputime_adopt_main(mp, mg);
     return mg;
 }
 
 /* ---- A G's attributes, for the hooks (api.h). */
 
-static struct gr_mutex attr_lock = GR_MUTEX_INIT(GR_RANK_LEAF); /* every G's name, sched params */
+/* Every G's name, scheduling parameters, nice value and CPU set. */
+static struct gr_mutex attr_lock = GR_MUTEX_INIT(GR_RANK_LEAF);
+
+/* A new G starts with its creator's nice value and CPU set, as a new thread natively. */
+static void
+g_inherit_attrs(struct g *gp, struct g *cur)
+{
+    void *set;
+    bool has;
+
+    gr_lock(&attr_lock);
+    gp->nice = cur->nice;
+    has = cur->affinity != NULL;
+    gr_unlock(&attr_lock);
+    if (!has || (set = gr_mem_alloc(GR_AFFINITY_BYTES)) == NULL)
+        return;
+    gr_lock(&attr_lock);
+    if (cur->affinity != NULL) {
+        memcpy(set, cur->affinity, GR_AFFINITY_BYTES);
+        gp->affinity = set;
+        set = NULL;
+    }
+    gr_unlock(&attr_lock);
+    if (set != NULL)
+        gr_mem_free(set, GR_AFFINITY_BYTES);
+}
+
+static void
+g_free_attrs(struct g *gp)
+{
+    if (gp->affinity != NULL) {
+        gr_mem_free(gp->affinity, GR_AFFINITY_BYTES);
+        gp->affinity = NULL;
+    }
+}
 
 void
 gr_g_exiting(void *result)
@@ -435,6 +640,53 @@ gr_g_getsched(struct g *gp, int *policy, int *priority)
     *policy = gp->sched_policy;
     *priority = gp->sched_priority;
     gr_unlock(&attr_lock);
+}
+
+int
+gr_g_nice(struct g *gp)
+{
+    gr_lock(&attr_lock);
+    int nice = gp->nice;
+    gr_unlock(&attr_lock);
+    return nice;
+}
+
+void
+gr_g_setnice(struct g *gp, int nice)
+{
+    gr_lock(&attr_lock);
+    gp->nice = nice;
+    gr_unlock(&attr_lock);
+}
+
+bool
+gr_g_getaffinity(struct g *gp, void *set)
+{
+    bool have;
+
+    gr_lock(&attr_lock);
+    have = gp->affinity != NULL;
+    if (have)
+        memcpy(set, gp->affinity, GR_AFFINITY_BYTES);
+    gr_unlock(&attr_lock);
+    return have;
+}
+
+int
+gr_g_setaffinity(struct g *gp, const void *set)
+{
+    void *mine = gr_mem_alloc(GR_AFFINITY_BYTES);
+
+    if (mine == NULL)
+        return -ENOMEM;
+    memcpy(mine, set, GR_AFFINITY_BYTES);
+    gr_lock(&attr_lock);
+    void *old = gp->affinity;
+    gp->affinity = mine;
+    gr_unlock(&attr_lock);
+    if (old != NULL)
+        gr_mem_free(old, GR_AFFINITY_BYTES);
+    return 0;
 }
 
 void **

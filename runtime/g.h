@@ -32,6 +32,8 @@ int gr_g_info(struct g *gp, struct gr_ginfo *gi);
 
 /* ---- Inside the runtime. */
 
+/* In a fork child: gp is the only G left and takes the process id as its tid. */
+void gr_g_fork_child(struct g *gp);
 /* The initial thread's own G, running on mp (M0). NULL on failure. Context: boot. */
 struct g *gr_g_adopt_main(struct m *mp);
 /* On g0 after gp exited: release its TLS block, then wake its joiner or free it. */

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "runtime/sys.h"
+
 struct gr_real gr_real;
 struct gr_real_compat gr_real_compat;
 
@@ -55,5 +57,7 @@ gr_libc_resolve(const char **missing)
 #include "runtime/libc.def"
 #undef COMPAT
 #undef HOOK
+    /* The runtime's clocks must not go through the clock_gettime hook. */
+    gr_sys_use_clock(gr_real.clock_gettime);
     return 0;
 }

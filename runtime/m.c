@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 
 #include "runtime/atomic.h"
+#include "runtime/cputime.h"
 #include "runtime/ctx.h"
 #include "runtime/debug.h"
 #include "runtime/libc.h"
@@ -97,6 +98,7 @@ gr_m_init_self(struct m *mp)
     if (!mp->is_sysmon)
         gr_m_open_proc(mp);
     gr_sys_sigprocmask(SIG_SETMASK, NULL, &mp->sigmask_cur);
+    gr_cputime_m_init(mp);
     return 0;
 }
 

@@ -31,6 +31,7 @@
 
 #include "runtime/atomic.h"
 #include "runtime/cancel.h"
+#include "runtime/cputime.h"
 #include "runtime/ctx.h"
 #include "runtime/debug.h"
 #include "runtime/g.h"
@@ -360,6 +361,7 @@ gr_after_switch(struct m *mp)
     GR_ASSERT(mp == gr_getm() && gp != NULL);
     mp->prevg = NULL;
     mp->after = AFTER_NONE;
+    gr_cputime_switch_out(mp, gp);
     gr_store_relaxed(&mp->curg, NULL);
     gr_g_check_stack(gp);
     switch (after) {
@@ -405,6 +407,7 @@ execute(struct m *mp, struct g *gp)
     gr_store_relaxed(&mp->preempt, 0); /* a request was for the G that switched out */
     gr_owner_inc(&mp->p->schedtick);
     mp->p->runstart = gr_nanotime();
+    gr_cputime_switch_in(mp, gp, mp->p->runstart);
     uint64_t mask = gr_load_relaxed(&gp->sigmask);
     if (mask != mp->sigmask_cur) {
         gr_sys_sigprocmask(SIG_SETMASK, &mask, NULL);

@@ -85,8 +85,14 @@ struct g {
     struct gr_atomic_u32 status;    /* atomic: G_*, moved by gr_casgstatus only */
     struct gr_atomic_u32 joinstate; /* atomic: JOIN_*; the word joiners wait on (g.c) */
     uint64_t goid;                  /* immutable */
-    int32_t tid;                    /* immutable: the fake TID in the descriptor, 0x400000+ */
-    struct g *schedlink;            /* global run queue / free list link; owner of that list */
+    int32_t tid; /* the thread id the program sees (gettid), also in its descriptor: the process
+                    id for the main G, else 0x400000 and up, never a kernel tid (g.c); set
+                    before the G is linked, then changed only by the fork child */
+    struct g *tidnext;          /* the tid table's chain; protected by g.c's tid_lock */
+    struct gr_atomic_u32 holds; /* atomic: callers acting on it by tid (gr_g_hold_tid),
+                                   taken under g.c's tid_lock; once gr_gfree has unlinked
+                                   it, the last to let go releases its memory (g.c) */
+    struct g *schedlink;        /* global run queue / free list link; owner of that list */
 
     /* Stack. */
     void *map_lo; /* immutable: the mapping (NULL for a user-supplied stack) */
@@ -130,8 +136,17 @@ struct g {
     char name[16];             /* protected by g.c's attr_lock */
     int sched_policy;          /* protected by g.c's attr_lock: reported back, not used */
     int sched_priority;        /* protected by g.c's attr_lock */
+    int nice;                  /* protected by g.c's attr_lock: reported back, not used */
+    void *affinity;            /* protected by g.c's attr_lock: the CPU set it asked for
+                                  (GR_AFFINITY_BYTES of gr_mem), or NULL: its M's */
     struct g *allnext;         /* gr_sched.allg list; protected by gr_sched.glock */
     struct g *allprev;
+
+    /* CPU time (cputime.c). Written by the M that runs the G, inside that M's cpu_seq. */
+    struct gr_atomic_i64 cpu_ns; /* atomic: CPU time charged to it so far */
+    GR_ATOMIC_PTR(struct m)
+    cpu_m; /* atomic: the M whose clock runs for it now, or NULL; store-release after cpu_ns
+              when it switches out */
 };
 
 struct p {
@@ -205,6 +220,16 @@ struct m {
     struct gr_lockstack locks; /* owner M: gr_mutexes it holds (debug builds, lock.c) */
     struct m *schedlink;       /* idle list; protected by gr_sched.lock */
     struct m *alllink;         /* immutable once linked */
+
+    /* CPU accounting of the G it runs (cputime.c): written by the M inside cpu_seq (odd while
+     * it writes), read by others under it. */
+    struct gr_atomic_u32 cpu_seq;
+    struct gr_atomic_i64 cpu_mark;  /* atomic: this OS thread's CPU clock when last read */
+    struct gr_atomic_i64 cpu_est;   /* atomic: wall time charged to short runs since then */
+    struct gr_atomic_i64 cpu_start; /* atomic: when the G it runs started running (monotonic) */
+    bool cpu_sys;                   /* owner: the G running entered syscall mode in this run */
+    bool tidlock;                   /* owner: taking or holding g.c's tid_lock (signal handlers
+                                       on this M must not wait for it) */
 
     /* Handoff from a G switching to g0 (owner M). */
     int after;

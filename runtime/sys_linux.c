@@ -2,7 +2,9 @@
  * runtime/sys_linux.c: the sys.h contract on Linux, with raw system calls.
  *
  * The clocks go through libc's clock_gettime, which uses the vDSO and only touches errno on
- * failure; CLOCK_MONOTONIC and CLOCK_REALTIME cannot fail, so that is safe on g0.
+ * failure; CLOCK_MONOTONIC and CLOCK_REALTIME cannot fail, so that is safe on g0. The hook of
+ * clock_gettime (hooks/tid.c) hands it over once the real functions are resolved; before
+ * that, the clocks are system calls.
  *
  * Locks: none; the table of reserved descriptors is lock-free.
  */
@@ -250,21 +252,58 @@ gr_sys_set_gs(uintptr_t base)
     return (int)gr_syscall2(SYS_arch_prctl, ARCH_SET_GS, base);
 }
 
-int64_t
-gr_nanotime(void)
+/* glibc's clock_gettime, or NULL before the real functions are resolved. Written once in the
+ * constructor, before any other thread exists. */
+static int (*clock_fn)(clockid_t, struct timespec *);
+
+void
+gr_sys_use_clock(int (*fn)(clockid_t, struct timespec *))
+{
+    clock_fn = fn;
+}
+
+static int64_t
+read_clock(clockid_t clock)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (clock_fn != NULL)
+        clock_fn(clock, &ts);
+    else
+        gr_syscall2(SYS_clock_gettime, clock, (long)&ts);
     return ts.tv_sec * GR_NSEC_PER_SEC + ts.tv_nsec;
+}
+
+int64_t
+gr_nanotime(void)
+{
+    return read_clock(CLOCK_MONOTONIC);
 }
 
 int64_t
 gr_walltime(void)
 {
-    struct timespec ts;
+    return read_clock(CLOCK_REALTIME);
+}
 
-    clock_gettime(CLOCK_REALTIME, &ts);
+/* The kernel's encoding of a thread's CPU clock (include/linux/posix-timers.h):
+ * (~tid << 3) | CPUCLOCK_PERTHREAD_MASK | CPUCLOCK_SCHED. */
+clockid_t
+gr_sys_thread_clockid(pid_t tid)
+{
+    return (clockid_t)(((uint32_t)~tid << 3) | 4 | 2);
+}
+
+int64_t
+gr_sys_thread_cputime(pid_t tid)
+{
+    struct timespec ts;
+    long r =
+        gr_syscall2(SYS_clock_gettime,
+                    tid == 0 ? CLOCK_THREAD_CPUTIME_ID : gr_sys_thread_clockid(tid), (long)&ts);
+
+    if (r != 0)
+        return r;
     return ts.tv_sec * GR_NSEC_PER_SEC + ts.tv_nsec;
 }
 

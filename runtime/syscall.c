@@ -35,6 +35,7 @@ gr_entersyscall(void)
     gr_casgstatus(gp, G_RUNNING, G_SYSCALL);
     mp->oldp = pp;
     mp->p = NULL;
+    mp->cpu_sys = true; /* the run may sleep in the kernel: read the clock when it ends */
     gr_store_relaxed(&pp->m, NULL);
     /* From here sysmon may take pp (P_SYSCALL -> P_IDLE); pairs with the CAS below. */
     gr_store(&pp->status, P_SYSCALL);
