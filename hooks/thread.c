@@ -176,6 +176,8 @@ pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
     struct gr_gstack st;
     int err;
 
+    if (gp != NULL && gr_g_joined(gp))
+        return ESRCH;
     if (gp == NULL || !gr_g_stack(gp, &st))
         return gr_real.pthread_getattr_np(th, attr);
     err = pthread_attr_init(attr);
@@ -198,6 +200,8 @@ pthread_setname_np(pthread_t th, const char *name)
 
     if (gp == NULL)
         return gr_real.pthread_setname_np(th, name);
+    if (gr_g_joined(gp))
+        return ENOENT; /* glibc opens /proc/self/task/TID/comm of a stale handle */
     return -gr_g_setname(gp, name);
 }
 
@@ -209,6 +213,8 @@ pthread_getname_np(pthread_t th, char *buf, size_t len)
 
     if (gp == NULL)
         return gr_real.pthread_getname_np(th, buf, len);
+    if (gr_g_joined(gp))
+        return ENOENT;
     gr_g_getname(gp, name);
     if (name[0] == '\0') {
         /* Never named: like a native thread, it carries the process's name. */
@@ -237,6 +243,8 @@ pthread_setschedparam(pthread_t th, int policy, const struct sched_param *param)
 
     if (gp == NULL)
         return gr_real.pthread_setschedparam(th, policy, param);
+    if (gr_g_joined(gp))
+        return ESRCH; /* a stale handle */
     if (policy != SCHED_OTHER && policy != SCHED_BATCH && policy != SCHED_IDLE &&
         policy != SCHED_FIFO && policy != SCHED_RR)
         return EINVAL;
@@ -254,6 +262,8 @@ pthread_getschedparam(pthread_t th, int *policy, struct sched_param *param)
 
     if (gp == NULL)
         return gr_real.pthread_getschedparam(th, policy, param);
+    if (gr_g_joined(gp))
+        return ESRCH; /* a stale handle */
     gr_g_getsched(gp, policy, &param->sched_priority);
     return 0;
 }
@@ -266,6 +276,8 @@ pthread_setschedprio(pthread_t th, int prio)
 
     if (gp == NULL)
         return gr_real.pthread_setschedprio(th, prio);
+    if (gr_g_joined(gp))
+        return ESRCH; /* a stale handle */
     gr_g_getsched(gp, &policy, &old);
     if (prio < sched_get_priority_min(policy) || prio > sched_get_priority_max(policy))
         return EINVAL;
@@ -280,6 +292,8 @@ pthread_setaffinity_np(pthread_t th, size_t size, const cpu_set_t *set)
 
     if (gp == NULL)
         return gr_real.pthread_setaffinity_np(th, size, set);
+    if (gr_g_joined(gp))
+        return ESRCH; /* a stale handle */
     /* Gs run on every P's M: accept a set that contains some CPU the process may use. */
     cpu_set_t allowed;
     if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0)
@@ -297,6 +311,8 @@ pthread_getaffinity_np(pthread_t th, size_t size, cpu_set_t *set)
 
     if (gp == NULL)
         return gr_real.pthread_getaffinity_np(th, size, set);
+    if (gr_g_joined(gp))
+        return ESRCH; /* a stale handle */
     if (sched_getaffinity(0, size, set) != 0)
         return errno;
     return 0;
@@ -309,6 +325,8 @@ pthread_getcpuclockid(pthread_t th, clockid_t *clock)
 
     if (gp == NULL)
         return gr_real.pthread_getcpuclockid(th, clock);
+    if (gr_g_joined(gp))
+        return ESRCH; /* a stale handle */
     /* Only the calling G has a meaningful CPU clock: its M's, while it runs there. */
     if (gp != gr_g_self())
         return ENOENT;
@@ -350,8 +368,8 @@ pthread_kill(pthread_t th, int sig)
 
     if (gp == NULL)
         return gr_real.pthread_kill(th, sig);
-    if (sig < 0 || sig > 64)
-        return EINVAL;
+    if (sig < 0 || sig > 64 || sig == GR_SIGCANCEL || sig == GR_SIGSETXID)
+        return EINVAL; /* glibc's internal signals are refused too */
     return -gr_signal_kill(gp, sig, NULL);
 }
 
@@ -363,8 +381,9 @@ pthread_sigqueue(pthread_t th, int sig, const union sigval value)
 
     if (gp == NULL)
         return gr_real.pthread_sigqueue(th, sig, value);
-    if (sig <= 0 || sig > 64)
-        return EINVAL;
+    /* As glibc: a thread that exited is ESRCH first; 0 only checks that it lives. */
+    if (sig < 0 || sig > 64 || sig == GR_SIGCANCEL || sig == GR_SIGSETXID)
+        return gr_g_exited(gp) ? ESRCH : EINVAL;
     memset(&info, 0, sizeof(info));
     info.si_signo = sig;
     info.si_code = SI_QUEUE;
