@@ -166,6 +166,7 @@ sched_yield(void)
     if (gp == NULL)
         return gr_real.sched_yield();
     gr_yield();
+    gr_cancel_async_point();
     return 0;
 }
 

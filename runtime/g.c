@@ -102,6 +102,7 @@ g_entry(void *arg)
         result = gr_curg->fn(gr_curg->arg);
     } else {
         /* Unwound: by pthread_exit (which set the result), or by cancellation. */
+        gr_cancel_unwound(gr_curg);
         result = gr_curg->exiting ? gr_curg->result : PTHREAD_CANCELED;
     }
     gr_goexit(result);
@@ -122,6 +123,7 @@ gr_run_main(int (*main_fn)(int, char **, char **), int argc, char **argv, char *
         __pthread_register_cancel(&ub);
         return main_fn(argc, argv, envp);
     }
+    gr_cancel_unwound(gr_curg);
     gr_goexit(gr_curg->exiting ? gr_curg->result : PTHREAD_CANCELED);
 }
 
