@@ -133,7 +133,9 @@ pthread_detach(pthread_t th)
 GR_EXPORT void
 pthread_exit(void *result)
 {
-    if (gr_hook_g() != NULL)
+    /* Any G, also one in a signal handler or in syscall mode, where gr_hook_g says no: the
+     * unwind ends its life all the same, and its joiner must get result. */
+    if (!gr_hook_native() && gr_g_self() != NULL)
         gr_g_exiting(result);
     /* glibc unwinds (cleanup handlers, C++ destructors) to the frame g_entry registered. */
     gr_real.pthread_exit(result);
