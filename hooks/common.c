@@ -51,6 +51,6 @@ gr_hook_deadline_rel(const struct timespec *rel, int64_t *deadline)
 void
 gr_hook_testcancel(void)
 {
-    /* glibc's own pthread_testcancel reads the G's descriptor and unwinds to g_entry. */
-    pthread_testcancel();
+    /* glibc's own pthread_testcancel, on the G's descriptor, unwinds to g_entry. */
+    gr_cancel_test();
 }

@@ -13,6 +13,7 @@
  */
 #include <grp.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <sys/socket.h>
 
@@ -45,22 +46,33 @@ slot_give(void)
     gr_futex_wake(gr_atomic_word(&lookups), 1, ~0u);
 }
 
+/* Cleanup handler: a cancellation acted inside the lookup (glibc's resolver and netlink
+ * queries are cancellation points); it never parks. */
+static void
+slot_give_cancelled(void *arg)
+{
+    (void)arg;
+    slot_give();
+}
+
 /* Run call (of type type) as a lookup: a slot, then syscall mode; errno and h_errno are the
- * call's own (both live in the G's TLS). */
-#define LOOKUP(type, call)       \
-    do {                         \
-        type ret_;               \
-        int err_;                \
-        if (gr_hook_g() == NULL) \
-            return call;         \
-        slot_take();             \
-        gr_entersyscall();       \
-        ret_ = call;             \
-        err_ = errno;            \
-        gr_exitsyscall();        \
-        slot_give();             \
-        errno = err_;            \
-        return ret_;             \
+ * call's own (both live in the G's TLS). A cancellation inside gives the slot back. */
+#define LOOKUP(type, call)                               \
+    do {                                                 \
+        type ret_;                                       \
+        int err_;                                        \
+        if (gr_hook_g() == NULL)                         \
+            return call;                                 \
+        slot_take();                                     \
+        pthread_cleanup_push(slot_give_cancelled, NULL); \
+        gr_entersyscall();                               \
+        ret_ = call;                                     \
+        err_ = errno;                                    \
+        gr_exitsyscall();                                \
+        pthread_cleanup_pop(0);                          \
+        slot_give();                                     \
+        errno = err_;                                    \
+        return ret_;                                     \
     } while (0)
 
 /* ---- Hosts and services. */

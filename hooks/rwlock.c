@@ -38,7 +38,9 @@
  *
  * A signal sent to a waiting G runs its handler at once; the wait then resumes (rwlock
  * functions never fail with EINTR). A writer so woken counts as in flight, like one woken to
- * compete.
+ * compete. An asynchronous cancellation ends a wait: a reader just leaves (a stale RW_RWAIT
+ * is cleared by the next grant), a writer gives up first (writer_gave_up), so that readers a
+ * writer-preferring lock held back for it get in.
  *
  * Unlocking a lock the caller does not hold is undefined in POSIX (glibc returns 0);
  * here it is EPERM when the lock is free or write-held by another thread. A read hold is not
@@ -319,12 +321,17 @@ wrlock(pthread_rwlock_t *rw, int64_t deadline)
             if (w.since == 0)
                 w.since = gr_nanotime();
             gr_wq_push(b, &w, wrkey(rw), requeue);
-            r = gr_wq_wait(b, &w, deadline, GR_WQ_SIGNAL, "rwlock write", NULL, NULL);
+            r = gr_wq_wait(b, &w, deadline, GR_WQ_SIGNAL | GR_WQ_UNDO, "rwlock write", NULL, NULL);
             if (r == GR_WAKE_HANDOFF)
                 break;
             if (r == GR_WAKE_TIMEOUT) {
                 writer_gave_up(rw);
                 return ETIMEDOUT;
+            }
+            if (r == GR_WAKE_CANCEL) {
+                /* Asynchronous cancellation: leave as a writer that times out, then act. */
+                writer_gave_up(rw);
+                gr_hook_testcancel();
             }
             requeue = true;
         }

@@ -64,10 +64,12 @@ pthread_spin_lock(pthread_spinlock_t *l)
                 return 0;
             gr_cpu_relax();
         }
-        if (gr_g_self() != NULL)
+        if (gr_g_self() != NULL) {
             gr_yield();
-        else
+            gr_cancel_async_point(); /* a spinner with asynchronous cancel stops here */
+        } else {
             gr_sys_sched_yield();
+        }
         if (gr_raw_load_relaxed(l) == free && try_lock(l, free))
             return 0;
     }

@@ -134,7 +134,9 @@ pthread_detach(pthread_t th)
 GR_EXPORT void
 pthread_exit(void *result)
 {
-    if (gr_hook_g() != NULL)
+    /* Any G, also one in a signal handler or in syscall mode, where gr_hook_g says no: the
+     * unwind ends its life all the same, and its joiner must get result. */
+    if (!gr_hook_native() && gr_g_self() != NULL)
         gr_g_exiting(result);
     /* glibc unwinds (cleanup handlers, C++ destructors) to the frame g_entry registered. */
     gr_real.pthread_exit(result);
@@ -167,6 +169,7 @@ sched_yield(void)
     if (gp == NULL)
         return gr_real.sched_yield();
     gr_yield();
+    gr_cancel_async_point();
     return 0;
 }
 
@@ -177,6 +180,8 @@ pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
     struct gr_gstack st;
     int err;
 
+    if (gp != NULL && gr_g_joined(gp))
+        return ESRCH;
     if (gp == NULL || !gr_g_stack(gp, &st))
         return gr_real.pthread_getattr_np(th, attr);
     err = pthread_attr_init(attr);
@@ -199,6 +204,8 @@ pthread_setname_np(pthread_t th, const char *name)
 
     if (gp == NULL)
         return gr_real.pthread_setname_np(th, name);
+    if (gr_g_joined(gp))
+        return ENOENT; /* glibc opens /proc/self/task/TID/comm of a stale handle */
     return -gr_g_setname(gp, name);
 }
 
@@ -210,6 +217,8 @@ pthread_getname_np(pthread_t th, char *buf, size_t len)
 
     if (gp == NULL)
         return gr_real.pthread_getname_np(th, buf, len);
+    if (gr_g_joined(gp))
+        return ENOENT;
     gr_g_getname(gp, name);
     if (name[0] == '\0') {
         /* Never named: like a native thread, it carries the process's name. */
@@ -238,6 +247,8 @@ pthread_setschedparam(pthread_t th, int policy, const struct sched_param *param)
 
     if (gp == NULL)
         return gr_real.pthread_setschedparam(th, policy, param);
+    if (gr_g_joined(gp))
+        return ESRCH; /* a stale handle */
     if (policy != SCHED_OTHER && policy != SCHED_BATCH && policy != SCHED_IDLE &&
         policy != SCHED_FIFO && policy != SCHED_RR)
         return EINVAL;
@@ -255,6 +266,8 @@ pthread_getschedparam(pthread_t th, int *policy, struct sched_param *param)
 
     if (gp == NULL)
         return gr_real.pthread_getschedparam(th, policy, param);
+    if (gr_g_joined(gp))
+        return ESRCH; /* a stale handle */
     gr_g_getsched(gp, policy, &param->sched_priority);
     return 0;
 }
@@ -267,6 +280,8 @@ pthread_setschedprio(pthread_t th, int prio)
 
     if (gp == NULL)
         return gr_real.pthread_setschedprio(th, prio);
+    if (gr_g_joined(gp))
+        return ESRCH; /* a stale handle */
     gr_g_getsched(gp, &policy, &old);
     if (prio < sched_get_priority_min(policy) || prio > sched_get_priority_max(policy))
         return EINVAL;
@@ -282,6 +297,8 @@ pthread_setaffinity_np(pthread_t th, size_t size, const cpu_set_t *set)
 
     if (gp == NULL)
         return gr_real.pthread_setaffinity_np(th, size, set);
+    if (gr_g_joined(gp))
+        return ESRCH; /* a stale handle */
     return gr_hook_setaffinity(gp, size, set);
 }
 
@@ -292,6 +309,8 @@ pthread_getaffinity_np(pthread_t th, size_t size, cpu_set_t *set)
 
     if (gp == NULL)
         return gr_real.pthread_getaffinity_np(th, size, set);
+    if (gr_g_joined(gp))
+        return ESRCH; /* a stale handle */
     return gr_hook_getaffinity(gp, size, set);
 }
 
@@ -344,8 +363,8 @@ pthread_kill(pthread_t th, int sig)
 
     if (gp == NULL)
         return gr_real.pthread_kill(th, sig);
-    if (sig < 0 || sig > 64)
-        return EINVAL;
+    if (sig < 0 || sig > 64 || sig == GR_SIGCANCEL || sig == GR_SIGSETXID)
+        return EINVAL; /* glibc's internal signals are refused too */
     return -gr_signal_kill(gp, sig, NULL);
 }
 
@@ -357,8 +376,9 @@ pthread_sigqueue(pthread_t th, int sig, const union sigval value)
 
     if (gp == NULL)
         return gr_real.pthread_sigqueue(th, sig, value);
-    if (sig <= 0 || sig > 64)
-        return EINVAL;
+    /* As glibc: a thread that exited is ESRCH first; 0 only checks that it lives. */
+    if (sig < 0 || sig > 64 || sig == GR_SIGCANCEL || sig == GR_SIGSETXID)
+        return gr_g_exited(gp) ? ESRCH : EINVAL;
     memset(&info, 0, sizeof(info));
     info.si_signo = sig;
     info.si_code = SI_QUEUE;

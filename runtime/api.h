@@ -76,13 +76,18 @@ int gr_run_main(int (*main_fn)(int, char **, char **), int argc, char **argv, ch
 struct g *gr_g_from_thread(pthread_t thread);
 /*
  * Join gp (deadline: absolute monotonic ns, -1 none, 0 do not wait): 0 with *ret set, or
- * -EDEADLK (gp is the caller), -EINVAL (detached or joined), -EBUSY (still running and
- * deadline 0), -ETIMEDOUT, -ECANCELED (a cancellation of the caller is pending: act on it,
- * then call again). Context: user G, or a thread without a G.
+ * -ESRCH (joined already: a stale handle), -EINVAL (detached, or another joiner claimed it
+ * first), -EDEADLK (gp is the caller), -EBUSY (deadline 0 and gp has not exited, or is
+ * stale), -ETIMEDOUT, -ECANCELED (a cancellation of the caller is pending: act on it, then
+ * call again). Context: user G, or a thread without a G.
  */
 int gr_join(struct g *gp, void **ret, int64_t deadline);
-/* Detach gp, freeing it if it already exited: 0, or -EINVAL (detached or joined). */
+/* Detach gp, freeing it if it already exited: 0, -EINVAL (detached already) or -ESRCH
+ * (joined already). */
 int gr_detach(struct g *gp);
+/* True once gp was joined: its pthread_t is stale, which glibc answers with ESRCH (ENOENT for
+ * the name functions). */
+bool gr_g_joined(struct g *gp);
 /* pthread_exit on the running G: result is what its joiner gets (the unwind follows). */
 void gr_g_exiting(void *result);
 /* True once gp has finished (a dead G waiting for its joiner). */

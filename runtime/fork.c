@@ -67,6 +67,7 @@ gr_fork_child(void)
     mp->spinning = false;
     mp->schedlink = NULL;
     gr_store_relaxed(&mp->preempt, 0);
+    gr_store_relaxed(&mp->cancel_target, NULL);
     gr_note_clear(&mp->park);
     gr_m_open_proc(mp);
     if (!gr_m_build_g0(mp))

@@ -7,9 +7,12 @@
  * Join states (g->joinstate, atomic; the word joiners wait on in the wait table):
  *   JOINABLE --exit--> EXITED --join claims--> JOINED (the joiner frees the G)
  *   JOINABLE --detach--> DETACHED --exit--> freed by g0
- *   EXITED --detach--> JOINED (freed by the detacher)
- * Every change is a CAS, so exactly one of exit, join and detach frees the G. A G's status
- * (sched.h) moves only through gr_casgstatus, at the end of this file.
+ *   EXITED --detach--> DETACHED (freed by the detacher)
+ * Every change is a CAS, so exactly one of exit, join and detach frees the G. A freed G keeps
+ * its last state until its stack is reused, so a stale pthread_t reads as glibc's does: JOINED
+ * is glibc's descriptor with tid -1 (ESRCH for most calls), a detached G that exited is
+ * DETACHED and dead (EINVAL). A G's status (sched.h) moves only through gr_casgstatus, at the
+ * end of this file.
  *
  * Thread ids: a G's tid is what gettid() returns for it. The main G has the process id, as
  * the initial thread natively; every other G has 0x400000 + its goid, above PID_MAX_LIMIT
@@ -186,6 +189,7 @@ g_entry(void *arg)
         result = gr_curg->fn(gr_curg->arg);
     } else {
         /* Unwound: by pthread_exit (which set the result), or by cancellation. */
+        gr_cancel_unwound(gr_curg);
         result = gr_curg->exiting ? gr_curg->result : PTHREAD_CANCELED;
     }
     gr_goexit(result);
@@ -206,6 +210,7 @@ gr_run_main(int (*main_fn)(int, char **, char **), int argc, char **argv, char *
         __pthread_register_cancel(&ub);
         return main_fn(argc, argv, envp);
     }
+    gr_cancel_unwound(gr_curg);
     gr_goexit(gr_curg->exiting ? gr_curg->result : PTHREAD_CANCELED);
 }
 
@@ -466,18 +471,24 @@ int
 gr_join(struct g *gp, void **ret, int64_t deadline)
 {
     struct g *self = gr_current();
+    bool waited = false;
 
-    if (gp == self)
-        return -EDEADLK;
     for (;;) {
         uint32_t js = gr_load(&gp->joinstate);
         int r;
 
-        /* As glibc's tryjoin: a running thread is EBUSY before anything else. */
-        if (deadline == 0 && (js == JOIN_JOINABLE || js == JOIN_DETACHED))
+        /* As glibc's tryjoin: a thread that has not exited, or a stale handle (tid -1 there,
+         * not 0), is EBUSY before anything else. */
+        if (deadline == 0 && (js == JOIN_JOINED || gr_load(&gp->status) != G_DEAD))
             return -EBUSY;
-        if (js == JOIN_DETACHED || js == JOIN_JOINED)
+        /* Then glibc's order: a stale handle, a detached thread, the caller itself. A joiner
+         * that waited and lost the claim to another gets EINVAL, as glibc's second joiner. */
+        if (js == JOIN_JOINED)
+            return waited ? -EINVAL : -ESRCH;
+        if (js == JOIN_DETACHED)
             return -EINVAL;
+        if (gp == self)
+            return -EDEADLK;
         if (js == JOIN_EXITED) {
             if (!gr_cas(&gp->joinstate, &js, JOIN_JOINED))
                 continue;
@@ -490,6 +501,7 @@ gr_join(struct g *gp, void **ret, int64_t deadline)
             return -EBUSY;
         if (self != NULL && gr_cancel_pending(self))
             return -ECANCELED;
+        waited = true;
         r = gr_futex_wait(gr_atomic_word(&gp->joinstate), JOIN_JOINABLE, ~0u, deadline,
                           GR_WQ_CANCEL | GR_WQ_SIGNAL);
         if (r == -ETIMEDOUT || r == -ECANCELED)
@@ -500,15 +512,32 @@ gr_join(struct g *gp, void **ret, int64_t deadline)
 int
 gr_detach(struct g *gp)
 {
-    uint32_t js = JOIN_JOINABLE;
+    uint32_t js = gr_load(&gp->joinstate);
 
-    if (gr_cas(&gp->joinstate, &js, JOIN_DETACHED))
-        return 0;
-    if (js == JOIN_EXITED && gr_cas(&gp->joinstate, &js, JOIN_JOINED)) {
-        gr_gfree(gp);
-        return 0;
+    for (;;) {
+        switch (js) {
+        case JOIN_JOINABLE:
+            if (gr_cas(&gp->joinstate, &js, JOIN_DETACHED))
+                return 0;
+            break;
+        case JOIN_EXITED:
+            if (gr_cas(&gp->joinstate, &js, JOIN_DETACHED)) {
+                gr_gfree(gp);
+                return 0;
+            }
+            break;
+        case JOIN_JOINED:
+            return -ESRCH; /* joined: a stale handle */
+        default:
+            return -EINVAL; /* detached already */
+        }
     }
-    return -EINVAL;
+}
+
+bool
+gr_g_joined(struct g *gp)
+{
+    return gr_load(&gp->joinstate) == JOIN_JOINED;
 }
 
 struct g *

@@ -277,8 +277,9 @@ gr_switch_to_g0(struct g *gp, int after)
 }
 
 /*
- * Back on the G after a switch: deliver signals sent to it meanwhile, and act on an
- * asynchronous cancellation that could not be delivered while it was off an M.
+ * Back on the G after a switch: deliver signals sent to it meanwhile, and note an
+ * asynchronous cancellation that could not act while it was off an M: the G is somewhere in
+ * the runtime, which must not be unwound, so it acts at its next safe point (cancel.c).
  */
 void
 gr_resumed(struct g *gp)
@@ -298,7 +299,7 @@ gr_park(bool (*unlockf)(struct g *gp, void *arg), void *arg, const char *reason)
     mp->unlockf = unlockf;
     mp->unlockarg = arg;
     gr_switch_to_g0(gp, AFTER_PARK);
-    gr_resumed(gp);
+    /* No gr_resumed here: the caller calls it once its wait is undone (sema.c). */
 }
 
 void
@@ -334,6 +335,10 @@ gr_user_g(void)
         return NULL;
     if (gr_unlikely(gr_load_relaxed(&gr_getm()->preempt)))
         gr_preempt_yield_now();
+    /* An asynchronous cancel that found the G inside the runtime acts here: a hook's entry
+     * holds nothing. */
+    if (gr_unlikely(gr_load_relaxed(&gr_getm()->cancel_target) == gp))
+        gr_cancel_async_point();
     return gp;
 }
 

@@ -36,7 +36,9 @@ gr_curp(void)
 /*
  * Park the running G. On g0, unlockf(gp, arg) runs; if it returns false the G is made runnable
  * again at once. Whoever readies the G must be able to find it only after unlockf released
- * their lock: that is what makes park/ready free of lost wakeups.
+ * their lock: that is what makes park/ready free of lost wakeups. Back on the G, the caller
+ * undoes what it left on its stack for the wait (a waiter, a timer), then calls gr_resumed:
+ * a signal handler or a cancellation may leave the frame for good.
  * Context: user G.
  */
 void gr_park(bool (*unlockf)(struct g *gp, void *arg), void *arg, const char *reason);
@@ -66,7 +68,8 @@ void gr_startm(struct p *pp, bool spinning);
 void gr_ready_new(struct g *gp);
 /* Switch from gp, running, to its M's g0, which then does what after (AFTER_*) asks. */
 void gr_switch_to_g0(struct g *gp, int after);
-/* Back on gp after a switch: act on what arrived for it meanwhile (signals, cancel). */
+/* Back on gp after a switch: run the handlers of signals sent to it meanwhile, and note an
+ * asynchronous cancel for its next safe point (cancel.c). */
 void gr_resumed(struct g *gp);
 /* On g0: finish what the G that just switched away asked for (mp->after). */
 void gr_after_switch(struct m *mp);

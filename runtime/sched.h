@@ -126,8 +126,8 @@ struct g {
     struct gr_mutex siglock;          /* rank leaf: sigq */
     struct gr_sigq *sigq; /* protected by siglock: values of queued signals (sigqueue) */
 
-    /* Interruptible waits (cancel, signals): written under the wait-table bucket of waitkey;
-     * read without it as a hint, then checked again under that bucket (sema.c). */
+    /* Every wait of the G (interrupted by cancels and signals): written under the wait-table
+     * bucket of waitkey; read without it as a hint, then checked again under it (sema.c). */
     GR_ATOMIC_PTR(const void) waitkey;
     GR_ATOMIC_PTR(struct gr_waiter) waiting;
 
@@ -213,8 +213,12 @@ struct m {
     bool mallocing;               /* owner: inside the allocator's use of p's cache; a signal
                                      handler's nested call then takes the shared path */
     struct gr_atomic_u32 preempt; /* atomic: sysmon asked the running G to yield */
-    GR_ATOMIC_PTR(struct g) cancel_target; /* atomic: the G an async cancel is for */
-    int statfd;                            /* immutable: /proc/thread-self/stat of this M, or -1 */
+    GR_ATOMIC_PTR(struct g)
+    cancel_target;             /* atomic: a G with an asynchronous cancel to act on, set when it
+                                  runs or is sent the signal here, cleared when it acts; a stale
+                                  value is harmless (compared, never dereferenced) (cancel.c) */
+    int64_t sysmon_cancel_at;  /* sysmon only: when it last resent SIGCANCEL here */
+    int statfd;                /* immutable: /proc/thread-self/stat of this M, or -1 */
     int sysfd;                 /* immutable: /proc/thread-self/syscall of this M, or -1 */
     struct gr_note park;       /* idle M sleeps here */
     struct gr_lockstack locks; /* owner M: gr_mutexes it holds (debug builds, lock.c) */

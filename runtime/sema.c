@@ -8,7 +8,11 @@
  * Invariants (bucket lock held):
  *  - w is queued exactly when it is reachable from its bucket; then w->wake == GR_WAKE_NONE.
  *  - Only the thread that dequeues w stores w->wake, and a parked G is readied only by it.
- *  - gp->waiting == w and gp->waitkey == w->key while a GR_WQ_CANCEL wait of gp is queued.
+ *  - gp->waiting == w and gp->waitkey == w->key while a wait of gp is queued and parked (or
+ *    about to park: published in wait_unlockf before it looks at cancel and signal requests,
+ *    which the requester sets before it looks for the wait, so one of the two sees the other).
+ *  - A G runs signal handlers and acts on a cancellation only once its wait is undone: the
+ *    waiter dequeued, the timer deleted (both live on its stack).
  * Locks: the buckets (rank sema), taken before timer heaps and gr_sched.lock; two buckets are
  * never held at once.
  */
@@ -86,7 +90,11 @@ gr_wq_push(struct gr_bucket *b, struct gr_waiter *w, const void *key, bool lifo)
     GR_ASSERT_HELD(&b->lock);
     GR_ASSERT(b == bucket_of(key));
     w->key = key;
+    /* A G in syscall mode has no P to park on (a callback from glibc, or cleanup handlers
+     * run by a cancellation that acted inside a call in syscall mode): its thread sleeps. */
     w->gp = gr_current();
+    if (w->gp != NULL && gr_load_relaxed(&w->gp->status) != G_RUNNING)
+        w->gp = NULL;
     w->parked = false;
     w->flags = 0;
     gr_store_relaxed(&w->wake, GR_WAKE_NONE);
@@ -181,8 +189,9 @@ wait_timeout(struct gr_timer *t)
 }
 
 /*
- * On g0, the G off its stack: park unless a waker, a deadline or a cancellation came first.
- * Everything of pw is read before the bucket is released: after that the G may run again.
+ * On g0, the G off its stack: park unless a waker, a deadline, a cancellation or a signal came
+ * first. Everything of pw is read before the bucket is released: after that the G may run
+ * again.
  */
 static bool
 wait_unlockf(struct g *gp, void *arg)
@@ -190,34 +199,29 @@ wait_unlockf(struct g *gp, void *arg)
     struct parkwait *pw = arg;
     struct gr_bucket *b = pw->b;
     struct gr_waiter *w = pw->w;
+    uint32_t why = GR_WAKE_NONE;
 
     gr_lock(&b->lock);
     if (gr_load(&w->wake) != GR_WAKE_NONE) {
         gr_unlock(&b->lock);
         return false;
     }
-    if ((pw->flags & GR_WQ_CANCEL) && gr_cancel_pending(gp)) {
+    /* Publish the wait, then look at the requests: a canceller or a sender sets its request,
+     * then looks for the wait (gr_wq_interrupt). Both sides seq_cst: one sees the other. */
+    w->flags = pw->flags;
+    gr_store(&gp->waitkey, w->key);
+    gr_store(&gp->waiting, w);
+    if (gr_cancel_async_pending(gp) || ((pw->flags & GR_WQ_CANCEL) && gr_cancel_pending(gp)))
+        why = GR_WAKE_CANCEL;
+    else if ((pw->flags & GR_WQ_SIGNAL) && gr_signals_deliverable(gp) != 0)
+        why = GR_WAKE_SIGNAL;
+    else if (pw->deadline >= 0 && pw->deadline <= gr_nanotime())
+        why = GR_WAKE_TIMEOUT;
+    if (why != GR_WAKE_NONE) {
         gr_wq_remove(b, w);
-        gr_store(&w->wake, GR_WAKE_CANCEL);
+        gr_store(&w->wake, why);
         gr_unlock(&b->lock);
         return false;
-    }
-    if ((pw->flags & GR_WQ_SIGNAL) && gr_signals_deliverable(gp) != 0) {
-        gr_wq_remove(b, w);
-        gr_store(&w->wake, GR_WAKE_SIGNAL);
-        gr_unlock(&b->lock);
-        return false;
-    }
-    if (pw->deadline >= 0 && pw->deadline <= gr_nanotime()) {
-        gr_wq_remove(b, w);
-        gr_store(&w->wake, GR_WAKE_TIMEOUT);
-        gr_unlock(&b->lock);
-        return false;
-    }
-    if (pw->flags & (GR_WQ_CANCEL | GR_WQ_SIGNAL)) {
-        w->flags = pw->flags;
-        gr_store(&gp->waitkey, w->key);
-        gr_store(&gp->waiting, w);
     }
     if (pw->deadline >= 0)
         gr_timer_add(gr_getm()->p, &pw->timer, pw->deadline);
@@ -249,11 +253,15 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
         if (deadline >= 0)
             gr_timer_del(&pw.timer);
         r = gr_load(&w->wake);
+        if (r == GR_WAKE_NONE)
+            gr_throw("wait table: G resumed while still queued");
         /* A process signal passed on by sysmon: it counts as delivered to this G, once. */
         if (r == GR_WAKE_SIGNAL)
             gp->sigdelivered |= gr_xchg(&gp->sigforeign, 0);
-        if (r == GR_WAKE_NONE)
-            gr_throw("wait table: G resumed while still queued");
+        /* Nothing of the wait is left (invariants): handlers may run, the G may unwind. */
+        gr_resumed(gp);
+        if (r == GR_WAKE_CANCEL && !(flags & (GR_WQ_CANCEL | GR_WQ_UNDO)))
+            gr_cancel_test(); /* asynchronous, in a wait that is no cancellation point */
         return r;
     }
 
@@ -291,8 +299,8 @@ gr_wq_interrupt(struct g *gp, unsigned why)
         b = gr_wq_lock(key);
         if (gr_load_relaxed(&gp->waitkey) == key) {
             struct gr_waiter *w = gr_load_relaxed(&gp->waiting);
-            if (w != NULL && (w->flags & why))
-                gr_wq_wake(b, w, why == GR_WQ_CANCEL ? GR_WAKE_CANCEL : GR_WAKE_SIGNAL);
+            if (w != NULL && (why == GR_WQ_ASYNC || (w->flags & why)))
+                gr_wq_wake(b, w, why == GR_WQ_SIGNAL ? GR_WAKE_SIGNAL : GR_WAKE_CANCEL);
             gr_wq_unlock(b);
             return;
         }

@@ -4,8 +4,9 @@
  * Every blocking primitive (mutex, condition variable, rwlock, barrier, semaphore, join,
  * raw futex) parks its waiters here, in a FIFO per address, found by hashing the address
  * of the user's object. A waiter is a struct on the waiting thread's stack. A G parks; a
- * thread without a G (before boot, or a thread glibc created itself) sleeps on a futex in
- * its waiter, so the same object works from both.
+ * thread without a G (before boot, a thread glibc created itself, or a G in syscall mode,
+ * which has no P to park on) sleeps on a futex in its waiter, so the same object works from
+ * both.
  *
  * Protocol: lock the bucket of a key, check the object's state, push a waiter, then
  * gr_wq_wait(). From the push on, a waker that takes the same bucket lock finds the waiter
@@ -34,6 +35,11 @@ enum {
 /* gr_wq_wait flags. */
 #define GR_WQ_CANCEL 1u /* a cancellation point: pthread_cancel interrupts it */
 #define GR_WQ_SIGNAL 2u /* a signal sent to the G (pthread_kill) interrupts it */
+#define GR_WQ_UNDO                                                             \
+    4u /* not a cancellation point, but the caller has state to undo before an \
+          asynchronous cancellation acts: return GR_WAKE_CANCEL to it */
+/* gr_wq_interrupt only: an asynchronous cancellation, which ends every wait. */
+#define GR_WQ_ASYNC 8u
 
 struct gr_waiter {
     const void *key;        /* protected by the bucket lock, like every link below */
@@ -67,14 +73,19 @@ void gr_wq_remove(struct gr_bucket *b, struct gr_waiter *w);
  * Wait on w, queued in b. Releases b, then runs after(arg) on the caller (for example: unlock
  * the user's mutex), then sleeps until woken, until deadline (absolute CLOCK_MONOTONIC ns;
  * -1 = none), or until cancelled when flags has GR_WQ_CANCEL. Returns the GR_WAKE_* reason;
- * w is no longer queued.
+ * w is no longer queued and no timer of the wait is left.
+ * An asynchronous cancellation ends any wait. A wait without GR_WQ_CANCEL or GR_WQ_UNDO then
+ * acts on it here (unwinds); the others return GR_WAKE_CANCEL and the caller, once its own
+ * state is undone, acts with gr_cancel_test(). Signal handlers sent to the G run before this
+ * returns, also only once the wait is undone (a handler may leave with siglongjmp).
  * Requires: b locked and w pushed by the caller.
  */
 uint32_t gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned flags,
                     const char *reason, void (*after)(void *), void *arg);
 
-/* Wake gp if it is parked in a wait interruptible by why (GR_WQ_CANCEL or GR_WQ_SIGNAL);
- * it returns GR_WAKE_CANCEL or GR_WAKE_SIGNAL. */
+/* Wake gp if it is parked in a wait interruptible by why (GR_WQ_CANCEL or GR_WQ_SIGNAL; every
+ * wait for GR_WQ_ASYNC); it returns GR_WAKE_CANCEL or GR_WAKE_SIGNAL. The caller has made its
+ * request visible first (seq_cst): the G publishes its wait before it looks at requests. */
 void gr_wq_interrupt(struct g *gp, unsigned why);
 
 /* Signals pending for gp that its mask does not block, or that its sigwait waits for. */

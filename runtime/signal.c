@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 
 #include "runtime/atomic.h"
+#include "runtime/cancel.h"
 #include "runtime/lock.h"
 #include "runtime/mem.h"
 #include "runtime/proc.h"
@@ -253,7 +254,7 @@ gr_signal_wait(const sigset_t *set, siginfo_t *info, int64_t deadline)
         r = gr_futex_wait(&word, 0, ~0u, until, GR_WQ_CANCEL | GR_WQ_SIGNAL);
         gr_store(&gp->sigwait_set, 0);
         if (r == -ECANCELED)
-            pthread_testcancel();
+            gr_cancel_test();
         if (r == -EINTR && (gr_load(&gp->sigpending) & want) == 0 && gr_signal_eintr())
             return -EINTR; /* a handler of another signal ran */
     }
@@ -266,7 +267,7 @@ gr_signal_suspend(const sigset_t *mask)
     sigset_t old;
     uint32_t word = 0;
 
-    pthread_testcancel();
+    gr_cancel_test();
     gp->sigdelivered = 0;
     gr_signal_setmask(gp, SIG_SETMASK, mask, &old);
     while (gp->sigdelivered == 0) {
@@ -274,7 +275,7 @@ gr_signal_suspend(const sigset_t *mask)
          * acts with the old mask back, as the thread left sigsuspend. */
         if (gr_futex_wait(&word, 0, ~0u, -1, GR_WQ_CANCEL | GR_WQ_SIGNAL) == -ECANCELED) {
             gr_signal_setmask(gp, SIG_SETMASK, &old, NULL);
-            pthread_testcancel();
+            gr_cancel_test();
             gr_signal_setmask(gp, SIG_SETMASK, mask, NULL);
         }
     }

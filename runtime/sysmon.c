@@ -7,7 +7,9 @@
  *  - prints the scheduler trace every GREENRUN_DEBUG=schedtrace=MS;
  *  - hands Ps in blocking calls to other Ms (gr_retake), preempts Gs that run 10 ms while
  *    others wait, starts spare Ps for Ms stuck in the kernel, and records the calls the
- *    runtime never saw that keep an M asleep (blockrec.c).
+ *    runtime never saw that keep an M asleep (blockrec.c);
+ *  - resends SIGCANCEL to a G whose asynchronous cancellation found it inside the runtime
+ *    (gr_cancel_retry).
  *
  * Locks: none of its own; what it calls takes gr_sched.lock and timer heaps.
  */
@@ -15,6 +17,7 @@
 
 #include "runtime/atomic.h"
 #include "runtime/blockrec.h"
+#include "runtime/cancel.h"
 #include "runtime/debug.h"
 #include "runtime/netpoll.h"
 #include "runtime/m.h"
@@ -277,6 +280,9 @@ gr_sysmon_main(void *arg)
         due = timers_behind_syscalls();
         if (due < until)
             until = due;
+        /* A G with an asynchronous cancel noted, which no signal found in user code yet. */
+        if (gr_cancel_retry(now) > 0 && now + 1000000LL < until)
+            until = now + 1000000LL;
         if (until < now + SYSMON_MIN_SLEEP)
             until = now + SYSMON_MIN_SLEEP;
     }
