@@ -172,7 +172,9 @@ gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_
     gp->fn = fn;
     gp->arg = arg;
     gr_store_relaxed(&gp->joinstate, attr->detached ? JOIN_DETACHED : JOIN_JOINABLE);
-    gr_store_relaxed(&gp->sigmask, cur != NULL ? gr_load_relaxed(&cur->sigmask) : 0);
+    gr_store_relaxed(&gp->sigmask, attr->has_sigmask ? attr->sigmask & ~GR_SIG_UNBLOCKABLE :
+                                   cur != NULL       ? gr_load_relaxed(&cur->sigmask) :
+                                                       0);
     gr_ctx_make(&gp->ctx, gp->stack_hi, g_entry, gp);
     gr_store_relaxed(&gp->status, G_IDLE); /* not shared yet; gr_ready_new queues it */
     g_link(gp);

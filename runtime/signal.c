@@ -154,14 +154,12 @@ gr_signal_setmask(struct g *gp, int how, const sigset_t *set, sigset_t *old)
 {
     uint64_t mask = gr_load_relaxed(&gp->sigmask), nmask;
 
-    if (old != NULL) {
-        sigemptyset(old);
-        memcpy(old, &mask, sizeof(mask));
-    }
+    if (old != NULL)
+        memcpy(old, &mask, sizeof(mask)); /* as the kernel: 8 bytes, the rest left alone */
     if (set == NULL)
         return 0;
     memcpy(&nmask, set, sizeof(nmask));
-    nmask &= ~((1ULL << (GR_SIGCANCEL - 1)) | (1ULL << (GR_SIGSETXID - 1)));
+    nmask &= ~GR_SIG_UNBLOCKABLE;
     switch (how) {
     case SIG_BLOCK:
         mask |= nmask;

@@ -16,6 +16,11 @@ struct g;
 #define GR_SIGSETXID 33
 #define GR_NSIG      64
 
+#define GR_SIGBIT(sig) (1ULL << ((sig)-1))
+/* Never blocked: the kernel refuses SIGKILL and SIGSTOP, glibc drops its own two. */
+#define GR_SIG_UNBLOCKABLE \
+    (GR_SIGBIT(SIGKILL) | GR_SIGBIT(SIGSTOP) | GR_SIGBIT(GR_SIGCANCEL) | GR_SIGBIT(GR_SIGSETXID))
+
 /*
  * Signals sent to a G (pthread_kill, pthread_sigqueue). gr_signal_send records sig (with
  * info when non-NULL) as pending for gp and wakes it if it waits interruptibly or in
@@ -32,7 +37,8 @@ void gr_signal_deliver(struct g *gp);
  * restarts. Context: user G.
  */
 bool gr_signal_eintr(void);
-/* pthread_sigmask of gp, the running G (SIGCANCEL and SIGSETXID never blocked). 0 or
+/* pthread_sigmask of gp, the running G: SIGKILL, SIGSTOP, SIGCANCEL and SIGSETXID are never
+ * blocked, and *old gets signals 1 to 64 in its first 8 bytes, as the kernel writes it. 0 or
  * -EINVAL. Pending signals it unblocks are delivered before it returns. */
 int gr_signal_setmask(struct g *gp, int how, const sigset_t *set, sigset_t *old);
 /* pthread_kill (info NULL) or pthread_sigqueue (info: the value) of gp: 0, or -ESRCH for a
