@@ -203,6 +203,10 @@ wait_unlockf(struct g *gp, void *arg)
         return false;
     }
     if ((pw->flags & GR_WQ_SIGNAL) && gr_signals_deliverable(gp) != 0) {
+        if (pw->flags & GR_WQ_HANDLER) {
+            gr_unlock(&b->lock); /* queued still: the handler runs, then it parks again */
+            return false;
+        }
         gr_wq_remove(b, w);
         gr_store(&w->wake, GR_WAKE_SIGNAL);
         gr_unlock(&b->lock);
@@ -245,13 +249,20 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
         };
         pw.timer.fn = wait_timeout;
         pw.timer.arg = &pw;
-        gr_park(wait_unlockf, &pw, reason);
-        if (deadline >= 0)
-            gr_timer_del(&pw.timer);
-        r = gr_load(&w->wake);
-        /* A process signal passed on by sysmon: it counts as delivered to this G, once. */
-        if (r == GR_WAKE_SIGNAL)
-            gp->sigdelivered |= gr_xchg(&gp->sigforeign, 0);
+        for (;;) {
+            gr_park(wait_unlockf, &pw, reason);
+            if (deadline >= 0)
+                gr_timer_del(&pw.timer);
+            r = gr_load(&w->wake);
+            /* A process signal passed on by sysmon: it counts as delivered to this G, once. */
+            if (r == GR_WAKE_SIGNAL)
+                gp->sigdelivered |= gr_xchg(&gp->sigforeign, 0);
+            if (r != GR_WAKE_NONE || !(flags & GR_WQ_HANDLER))
+                break;
+            /* Still queued: a signal's handler ran (gr_resumed), and nobody asks about it. */
+            gp->sigdelivered = 0;
+            gr_xchg(&gp->sigforeign, 0);
+        }
         if (r == GR_WAKE_NONE)
             gr_throw("wait table: G resumed while still queued");
         return r;
@@ -291,8 +302,15 @@ gr_wq_interrupt(struct g *gp, unsigned why)
         b = gr_wq_lock(key);
         if (gr_load_relaxed(&gp->waitkey) == key) {
             struct gr_waiter *w = gr_load_relaxed(&gp->waiting);
-            if (w != NULL && (w->flags & why))
+            if (w != NULL && why == GR_WQ_SIGNAL && (w->flags & GR_WQ_HANDLER)) {
+                /* Let it run its handler, queued still; its park sees the signal. */
+                if (w->parked) {
+                    w->parked = false;
+                    gr_ready(gp);
+                }
+            } else if (w != NULL && (w->flags & why)) {
                 gr_wq_wake(b, w, why == GR_WQ_CANCEL ? GR_WAKE_CANCEL : GR_WAKE_SIGNAL);
+            }
             gr_wq_unlock(b);
             return;
         }

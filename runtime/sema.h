@@ -34,6 +34,9 @@ enum {
 /* gr_wq_wait flags. */
 #define GR_WQ_CANCEL 1u /* a cancellation point: pthread_cancel interrupts it */
 #define GR_WQ_SIGNAL 2u /* a signal sent to the G (pthread_kill) interrupts it */
+/* With GR_WQ_SIGNAL: the signal's handler runs on the G and the wait goes on, the waiter
+ * queued all along (a barrier, which a woken waiter must not look at again). */
+#define GR_WQ_HANDLER 4u
 
 struct gr_waiter {
     const void *key;        /* protected by the bucket lock, like every link below */
@@ -74,7 +77,8 @@ uint32_t gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, 
                     const char *reason, void (*after)(void *), void *arg);
 
 /* Wake gp if it is parked in a wait interruptible by why (GR_WQ_CANCEL or GR_WQ_SIGNAL);
- * it returns GR_WAKE_CANCEL or GR_WAKE_SIGNAL. */
+ * it returns GR_WAKE_CANCEL or GR_WAKE_SIGNAL, or, in a GR_WQ_HANDLER wait, runs the handler
+ * and parks again. */
 void gr_wq_interrupt(struct g *gp, unsigned why);
 
 /* Signals pending for gp that its mask does not block, or that its sigwait waits for. */
