@@ -91,7 +91,7 @@ g_entry(void *arg)
 
     (void)arg;
     gr_tls_on_start();
-    if (gr_load_relaxed(&gr_curg->sigpending) != 0)
+    if ((gr_load_relaxed(&gr_curg->sigpending) | gr_load_relaxed(&gr_sched.sigheld)) != 0)
         gr_signal_deliver(gr_curg);
     UNWIND_SETJMP(unwound, ub);
     if (unwound == 0) {

@@ -254,14 +254,10 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
             if (deadline >= 0)
                 gr_timer_del(&pw.timer);
             r = gr_load(&w->wake);
-            /* A process signal passed on by sysmon: it counts as delivered to this G, once. */
-            if (r == GR_WAKE_SIGNAL)
-                gp->sigdelivered |= gr_xchg(&gp->sigforeign, 0);
             if (r != GR_WAKE_NONE || !(flags & GR_WQ_HANDLER))
                 break;
             /* Still queued: a signal's handler ran (gr_resumed), and nobody asks about it. */
             gp->sigdelivered = 0;
-            gr_xchg(&gp->sigforeign, 0);
         }
         if (r == GR_WAKE_NONE)
             gr_throw("wait table: G resumed while still queued");
@@ -285,9 +281,7 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
 uint64_t
 gr_signals_deliverable(struct g *gp)
 {
-    return (gr_load(&gp->sigpending) &
-            (~gr_load_relaxed(&gp->sigmask) | gr_load(&gp->sigwait_set))) |
-           gr_load(&gp->sigforeign);
+    return gr_load(&gp->sigpending) & (~gr_load_relaxed(&gp->sigmask) | gr_load(&gp->sigwait_set));
 }
 
 void

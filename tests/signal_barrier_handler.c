@@ -5,7 +5,7 @@
  * before it releases the wait, so a handler that runs only once the wait ends deadlocks (and
  * fails here). Covered: pthread_barrier_wait, pthread_mutex_lock, pthread_rwlock_rdlock,
  * pthread_cond_wait, sem_wait, pthread_join, pthread_once, a raw FUTEX_WAIT through syscall(),
- * and read() on a pipe.
+ * read() on a pipe and waitpid() (a call the kernel makes sleep).
  */
 #include "check.h"
 
@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 static atomic_int handled;
 static pthread_t handler_thread;
@@ -40,6 +41,8 @@ static int once_pipe[2];
 static atomic_int once_started;
 static uint32_t futex_word;
 static int read_pipe[2];
+static pid_t child;
+static int child_pipe[2];
 
 static void *
 barrier_waiter(void *arg)
@@ -223,6 +226,23 @@ read_release(void)
     CHECK_EQ(write(read_pipe[1], "r", 1), 1);
 }
 
+static void *
+waitpid_waiter(void *arg)
+{
+    int status = 0;
+    (void)arg;
+    blocker_here(&blk, "waitpid waiter");
+    CHECK_EQ(waitpid(child, &status, 0), child);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+    return NULL;
+}
+
+static void
+waitpid_release(void)
+{
+    CHECK_EQ(write(child_pipe[1], "c", 1), 1);
+}
+
 /*
  * Start fn in a thread, wait until it is blocked, send it SIGUSR1, and wait for the handler to
  * have run on it; then it must still be blocked. release() ends the wait.
@@ -284,5 +304,18 @@ main(void)
 
     CHECK_OK(pipe(read_pipe));
     one_case("read", read_waiter, SYS_read, "IO read", read_release);
+
+    CHECK_OK(pipe(child_pipe));
+    child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        char c;
+        close(child_pipe[1]);
+        while (read(child_pipe[0], &c, 1) < 0 && errno == EINTR)
+            ;
+        _exit(3);
+    }
+    close(child_pipe[0]);
+    one_case("waitpid", waitpid_waiter, SYS_wait4, NULL, waitpid_release);
     return 0;
 }
