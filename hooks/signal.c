@@ -213,6 +213,45 @@ raise(int sig)
     return 0;
 }
 
+/*
+ * A signal the calling G sends to its own process, which the kernel would give it (the main
+ * G, or any G while the main G blocks it): its handler runs before the call returns, as
+ * natively. Sent by the kernel it could land on any M and reach this G a moment later.
+ */
+static bool
+to_self(pid_t pid, int sig, int code, const union sigval *value)
+{
+    struct g *gp = gr_hook_g();
+    siginfo_t info;
+
+    if (gp == NULL || pid <= 0 || sig <= 0 || pid != gr_sys_getpid())
+        return false;
+    memset(&info, 0, sizeof(info));
+    info.si_signo = sig;
+    info.si_code = code;
+    info.si_pid = pid;
+    info.si_uid = getuid();
+    if (value != NULL)
+        info.si_value = *value;
+    return gr_signal_kill_self_process(gp, sig, &info) == 1;
+}
+
+GR_EXPORT int
+kill(pid_t pid, int sig)
+{
+    if (to_self(pid, sig, SI_USER, NULL))
+        return 0;
+    return gr_real.kill(pid, sig);
+}
+
+GR_EXPORT int
+sigqueue(pid_t pid, int sig, const union sigval value)
+{
+    if (to_self(pid, sig, SI_QUEUE, &value))
+        return 0;
+    return gr_real.sigqueue(pid, sig, value);
+}
+
 /* The signals pending for this G or for the process that the G blocks. */
 GR_EXPORT int
 sigpending(sigset_t *set)

@@ -315,6 +315,17 @@ gr_signal_kill(struct g *gp, int sig, const siginfo_t *info)
     return 0;
 }
 
+int
+gr_signal_kill_self_process(struct g *gp, int sig, const siginfo_t *info)
+{
+    /* Sent by the kernel, it could land on any M; its handler would then run on this G a
+     * moment after the call returned, where natively it runs before. */
+    if (sig < 1 || sig > GR_NSIG || !gr_signal_caught(sig) || gr_load(&gp->sigwait_set) != 0 ||
+        !gr_sigroute_picks(gp, sig))
+        return 0;
+    return raise_self(sig, info) < 0 ? 0 : 1;
+}
+
 void
 gr_signal_pending(struct g *gp, sigset_t *set)
 {

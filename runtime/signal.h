@@ -59,6 +59,10 @@ int gr_signal_kill(struct g *gp, int sig, const siginfo_t *info);
  * this returns when gp does not block it, else it stays pending on gp (not on its M). 0 or
  * -errno. */
 int gr_signal_raise(struct g *gp, int sig, const siginfo_t *info);
+/* kill or sigqueue (info: the siginfo the kernel would give) of the calling process by gp, the
+ * running G, when the kernel would pick gp to take a caught sig: its handler runs before this
+ * returns, as natively, and the result is 1. 0 when another thread may take it: send it. */
+int gr_signal_kill_self_process(struct g *gp, int sig, const siginfo_t *info);
 /* sigpending of gp, the running G: the signals pending for it or for the process that it
  * blocks, in the first 8 bytes of *set. */
 void gr_signal_pending(struct g *gp, sigset_t *set);

@@ -108,6 +108,15 @@ pick(int sig)
     return best;
 }
 
+bool
+gr_sigroute_picks(struct g *gp, int sig)
+{
+    struct g *lead = gr_load(&leader);
+
+    return !(gr_load_relaxed(&gp->sigmask) & GR_SIGBIT(sig)) &&
+           (lead == NULL || lead == gp || !gr_signal_takes(lead, sig));
+}
+
 /* ---- The slots between the wrapper and the router. */
 
 #define NSLOTS 64
@@ -131,11 +140,9 @@ gr_sigroute_divert(struct m *mp, struct g *gp, int sig, const siginfo_t *si)
     if (!process_directed(mp, sig, si) || !gr_load(&router_up))
         return false;
     if (gp != NULL && !(gr_load_relaxed(&gp->sigmask) & bit) &&
-        !(gr_load(&gp->sigwait_set) & bit)) {
-        struct g *lead = gr_load(&leader);
-        if (aimed_at_current(sig, si) || lead == NULL || lead == gp || !gr_signal_takes(lead, sig))
-            return false; /* this G is the one: run it here */
-    }
+        !(gr_load(&gp->sigwait_set) & bit) &&
+        (aimed_at_current(sig, si) || gr_sigroute_picks(gp, sig)))
+        return false; /* this G is the one: run it here */
     for (int i = 0; i < NSLOTS; i++) {
         uint32_t st = SLOT_FREE;
         if (gr_load_relaxed(&slots[i].state) != SLOT_FREE ||

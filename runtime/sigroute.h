@@ -25,6 +25,9 @@ void gr_sigroute_start(void);
  * runs in sysmon, and the caller runs nothing. Async-signal-safe.
  */
 bool gr_sigroute_divert(struct m *mp, struct g *gp, int sig, const siginfo_t *si);
+/* Would the kernel give a signal sent to the process now to gp (running: it does not block
+ * it, and the main G is gp or does not take it)? */
+bool gr_sigroute_picks(struct g *gp, int sig);
 /* sysmon's round: give each queued signal to a G, or hold it (gr_sched.sigheld) while every
  * G blocks it; keep sysmon's own mask open to the signals the program catches, so that one
  * sent while every M blocks it still reaches the router. Context: sysmon. */

@@ -5,7 +5,8 @@
  * pause, sigsuspend; no SA_RESTART). The sender is another thread that waits for main to be
  * blocked, then sends, and keeps running. When main blocks the signal, the one thread that
  * does not block it (blocked in read) takes it. Each interrupted wait must end within 10 s
- * (it has no timeout of its own; natively it ends at once).
+ * (it has no timeout of its own; natively it ends at once). Sent by the main thread itself,
+ * which does not block it, kill and sigqueue run the handler on main before they return.
  */
 #include "check.h"
 
@@ -162,5 +163,20 @@ main(void)
     check_handled_by(r, SI_USER);
     join_within(t, 10);
     fprintf(stderr, "kill, main blocking it: the one thread that does not took it\n");
+
+    /* main sends to its own process: the kernel picks main, the handler runs at once. After a
+     * park each time, so that main resumes on whichever OS thread. */
+    CHECK_OK(pthread_sigmask(SIG_UNBLOCK, &usr1, NULL));
+    for (int i = 0; i < 20; i++) {
+        union sigval v = { .sival_int = 42 };
+        atomic_store(&handled, 0);
+        sleep_ns(1000000);
+        if (i % 2 == 0)
+            CHECK_OK(kill(getpid(), SIGUSR1));
+        else
+            CHECK_OK(sigqueue(getpid(), SIGUSR1, v));
+        check_handled_by(me, i % 2 == 0 ? SI_USER : SI_QUEUE);
+    }
+    fprintf(stderr, "kill and sigqueue from main: the handler ran on main before they returned\n");
     return 0;
 }
