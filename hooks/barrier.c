@@ -19,9 +19,9 @@
  *  - A woken waiter returns without touching the barrier again, and the last arrival touches
  *    it only under the bucket lock: once every thread of the last round has called in, the
  *    barrier may be destroyed and reused without waiting for leavers.
- * Barrier waits are not cancellation points, and a signal sent to a waiting G runs its handler
- * only once the round opens: a waiter woken early would have to look at the barrier again,
- * which the destroy rule above forbids.
+ * Barrier waits are not cancellation points. A signal sent to a waiting G runs its handler at
+ * once, and the G waits on with its waiter queued all along (GR_WQ_HANDLER): a waiter woken
+ * early would have to look at the barrier again, which the destroy rule above forbids.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -102,7 +102,7 @@ pthread_barrier_wait(pthread_barrier_t *pb)
     if (++bar->in < bar->count) {
         w.data = this_round;
         gr_wq_push(b, &w, bar, false);
-        gr_wq_wait(b, &w, -1, 0, "barrier", NULL, NULL);
+        gr_wq_wait(b, &w, -1, GR_WQ_SIGNAL | GR_WQ_HANDLER, "barrier", NULL, NULL);
         return 0;
     }
     /* The last arrival: open the round. */

@@ -5,7 +5,8 @@
  * hooks/tid.c; every other system call, and shared futexes, pass straight through.
  * A thread without a G waits in the kernel; a wake serves the table's waiters first, then the
  * kernel's for the rest of its count. A G parked here cannot be woken by code that issues the
- * futex system call itself, bypassing syscall() (README, known limits).
+ * futex system call itself, bypassing syscall() (README, known limits). A signal sent to a
+ * parked G runs its handler; the wait then restarts or fails with EINTR as in the kernel.
  *
  * Locks: none of its own; the wait table's buckets.
  */
@@ -44,7 +45,11 @@ futex_hook(uint32_t *uaddr, int op, uint32_t val, const struct timespec *ts, uin
         }
         if (deadline == 0)
             deadline = 1;
-        r = gr_futex_wait(uaddr, val, val3, deadline, 0);
+        /* A handler that ran meanwhile: as the kernel, a wait without a timeout restarts under
+         * SA_RESTART, every other fails with EINTR. */
+        while ((r = gr_futex_wait(uaddr, val, val3, deadline, GR_WQ_SIGNAL)) == -EINTR &&
+               !gr_signal_eintr() && ts == NULL)
+            ;
         if (r == 0)
             return 0;
         errno = -r;

@@ -34,8 +34,10 @@ slot_take(void)
                 return;
             continue;
         }
-        /* Sleeps only while the count is still n: a release in between is not lost. */
-        gr_futex_wait(gr_atomic_word(&lookups), n, ~0u, -1, 0);
+        /* Sleeps only while the count is still n: a release in between is not lost. A signal
+         * runs its handler, then it waits on, as glibc retries the calls of a lookup. */
+        if (gr_futex_wait(gr_atomic_word(&lookups), n, ~0u, -1, GR_WQ_SIGNAL) == -EINTR)
+            gr_signal_eintr();
     }
 }
 

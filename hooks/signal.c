@@ -1,5 +1,6 @@
 /*
- * hooks/signal.c: sigaction and signal; waits for signals (sigwait, sigsuspend, pause).
+ * hooks/signal.c: sigaction and signal; waits for signals (sigwait, sigsuspend, pause); raise and
+ * sigpending, which act on the calling G rather than on its OS thread.
  *
  * The program's handlers run on whichever G the M is running, or on g0 when the M is between
  * Gs or idle. On g0 the installed TLS block may be a G that runs elsewhere at that moment, so
@@ -183,4 +184,82 @@ pause(void)
     gr_signal_setmask(gp, SIG_SETMASK, NULL, &cur);
     errno = -gr_signal_suspend(&cur);
     return -1;
+}
+
+/* ---- raise and sigpending: the G's own, not its M's. */
+
+/*
+ * glibc's raise signals the OS thread (tgkill to the kernel's tid), where a signal the G
+ * blocks would stay pending for whichever G runs there next. The G's own: its handler runs
+ * before raise returns, or the signal stays pending on the G.
+ */
+GR_EXPORT int
+raise(int sig)
+{
+    struct g *gp = gr_hook_g();
+    int r;
+
+    if (gp == NULL)
+        return gr_real.raise(sig);
+    if (sig < 0 || sig > 64) {
+        errno = EINVAL;
+        return -1;
+    }
+    r = gr_signal_raise(gp, sig, NULL);
+    if (r < 0) {
+        errno = -r;
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * A signal the calling G sends to its own process, which the kernel would give it (the main
+ * G, or any G while the main G blocks it): its handler runs before the call returns, as
+ * natively. Sent by the kernel it could land on any M and reach this G a moment later.
+ */
+static bool
+to_self(pid_t pid, int sig, int code, const union sigval *value)
+{
+    struct g *gp = gr_hook_g();
+    siginfo_t info;
+
+    if (gp == NULL || pid <= 0 || sig <= 0 || pid != gr_sys_getpid())
+        return false;
+    memset(&info, 0, sizeof(info));
+    info.si_signo = sig;
+    info.si_code = code;
+    info.si_pid = pid;
+    info.si_uid = getuid();
+    if (value != NULL)
+        info.si_value = *value;
+    return gr_signal_kill_self_process(gp, sig, &info) == 1;
+}
+
+GR_EXPORT int
+kill(pid_t pid, int sig)
+{
+    if (to_self(pid, sig, SI_USER, NULL))
+        return 0;
+    return gr_real.kill(pid, sig);
+}
+
+GR_EXPORT int
+sigqueue(pid_t pid, int sig, const union sigval value)
+{
+    if (to_self(pid, sig, SI_QUEUE, &value))
+        return 0;
+    return gr_real.sigqueue(pid, sig, value);
+}
+
+/* The signals pending for this G or for the process that the G blocks. */
+GR_EXPORT int
+sigpending(sigset_t *set)
+{
+    struct g *gp = gr_hook_g();
+
+    if (gp == NULL)
+        return gr_real.sigpending(set);
+    gr_signal_pending(gp, set);
+    return 0;
 }

@@ -58,6 +58,11 @@ pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), v
             if (ga.stack_size == dsize)
                 ga.stack_size = 0;
         }
+        sigset_t set;
+        if (pthread_attr_getsigmask_np(attr, &set) == 0) {
+            ga.has_sigmask = true;
+            memcpy(&ga.sigmask, &set, sizeof(ga.sigmask));
+        }
     }
     ga.detached = detach == PTHREAD_CREATE_DETACHED;
     return gr_newproc(&ga, fn, arg, th);

@@ -65,6 +65,8 @@ struct gr_gattr {
     void *stack_addr;  /* user stack (lowest address), with stack_size; or NULL */
     size_t guard_size;
     bool detached;
+    bool has_sigmask; /* pthread_attr_setsigmask_np: start with sigmask, not the creator's */
+    uint64_t sigmask; /* signals 1 to 64 */
 };
 
 /* Start a new G running fn(arg) and queue it; *thread is its pthread_t. 0 or a positive

@@ -27,6 +27,7 @@
 #include "runtime/mem.h"
 #include "runtime/preempt.h"
 #include "runtime/proc.h"
+#include "runtime/sigroute.h"
 #include "runtime/stack.h"
 #include "runtime/sys.h"
 #include "runtime/sysmon.h"
@@ -121,6 +122,7 @@ static int
 boot_sched(int nprocs)
 {
     struct m *m0;
+    struct g *mg;
 
     if (nprocs <= 0)
         nprocs = detect_procs();
@@ -130,8 +132,9 @@ boot_sched(int nprocs)
         return -1;
     gr_sys_init(!gr_opts.fs_syscall);
     m0 = gr_m_adopt_initial();
-    if (m0 == NULL || gr_g_adopt_main(m0) == NULL)
+    if (m0 == NULL || (mg = gr_g_adopt_main(m0)) == NULL)
         return -1;
+    gr_sigroute_leader(mg);
     gr_acquirep(m0, gr_sched.allp[0]);
     gr_lock(&gr_sched.lock);
     for (int i = nprocs - 1; i >= 1; i--)
@@ -142,6 +145,8 @@ boot_sched(int nprocs)
     pthread_atfork(NULL, NULL, gr_fork_child);
     if (!gr_newm(NULL, false, true, gr_sysmon_main))
         gr_print("greenrun: warning: cannot start sysmon\n");
+    else
+        gr_sigroute_start();
     return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "runtime/netpoll.h"
 #include "runtime/proc.h"
 #include "runtime/sema.h"
+#include "runtime/sigroute.h"
 #include "runtime/stack.h"
 #include "runtime/sys.h"
 #include "runtime/sysmon.h"
@@ -117,7 +118,10 @@ gr_fork_child(void)
     gr_cputime_fork_child(mp, gp);
     gr_store_relaxed(&gr_sched.ng, 1);
     gr_store_relaxed(&gr_sched.nlive, 1);
+    gr_sigroute_fork_child(gp);
     gr_netpoll_fork_child();
     if (!gr_newm(NULL, false, true, gr_sysmon_main))
         gr_print("greenrun: warning: cannot start sysmon in the fork child\n");
+    else
+        gr_sigroute_start();
 }

@@ -181,7 +181,7 @@ g_entry(void *arg)
 
     (void)arg;
     gr_tls_on_start();
-    if (gr_load_relaxed(&gr_curg->sigpending) != 0)
+    if ((gr_load_relaxed(&gr_curg->sigpending) | gr_load_relaxed(&gr_sched.sigheld)) != 0)
         gr_signal_deliver(gr_curg);
     UNWIND_SETJMP(unwound, ub);
     if (unwound == 0) {
@@ -266,7 +266,9 @@ gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_
     if (cur != NULL)
         g_inherit_attrs(gp, cur);
     gr_store_relaxed(&gp->joinstate, attr->detached ? JOIN_DETACHED : JOIN_JOINABLE);
-    gr_store_relaxed(&gp->sigmask, cur != NULL ? gr_load_relaxed(&cur->sigmask) : 0);
+    gr_store_relaxed(&gp->sigmask, attr->has_sigmask ? attr->sigmask & ~GR_SIG_UNBLOCKABLE :
+                                   cur != NULL       ? gr_load_relaxed(&cur->sigmask) :
+                                                       0);
     gr_ctx_make(&gp->ctx, gp->stack_hi, g_entry, gp);
     gr_store_relaxed(&gp->status, G_IDLE); /* not shared yet; gr_ready_new queues it */
     g_link(gp);

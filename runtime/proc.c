@@ -284,7 +284,8 @@ gr_switch_to_g0(struct g *gp, int after)
 void
 gr_resumed(struct g *gp)
 {
-    if ((gr_load_relaxed(&gp->sigpending) & ~gr_load_relaxed(&gp->sigmask)) != 0)
+    if (((gr_load_relaxed(&gp->sigpending) | gr_load_relaxed(&gr_sched.sigheld)) &
+         ~gr_load_relaxed(&gp->sigmask)) != 0)
         gr_signal_deliver(gp);
     gr_cancel_resumed(gp);
 }

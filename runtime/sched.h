@@ -116,15 +116,17 @@ struct g {
                                         queries (greenrun_thread_info) */
     struct gr_atomic_u64 sigmask;    /* atomic: blocked signals; written by the G itself,
                                         read by senders (the M applies it on switch-in) */
-    struct gr_atomic_u64 sigpending; /* atomic: signals sent by pthread_kill, not yet raised */
+    struct gr_atomic_u64 sigpending; /* atomic; written under siglock: signals pending for it */
     uint64_t sigdelivered;           /* owner G: signals raised on it since gr_signal_eintr */
     uint32_t inhandler; /* owner G: depth of the program's signal handlers running on it
                            (gr_signal_wrapper); no hook parks and nothing yields then */
     struct gr_atomic_u64 sigwait_set; /* atomic: signals a sigwait of this G waits for, or 0 */
-    struct gr_atomic_u64 sigforeign;  /* atomic: process signals handled elsewhere that end its
-                                         wait (signal.c) */
-    struct gr_mutex siglock;          /* rank leaf: sigq */
-    struct gr_sigq *sigq; /* protected by siglock: values of queued signals (sigqueue) */
+    struct gr_atomic_u32 sigkickable; /* atomic: 1 while the G is in a call in syscall mode;
+                                         written by the G (syscall.c), read by senders */
+    struct gr_mutex siglock;          /* rank leaf: sigq, and sigpending's bits set or cleared
+                                         with it */
+    struct gr_sigq *sigq; /* protected by siglock: values of pending signals (sigqueue, real-time
+                             signals, process signals) */
 
     /* Every wait of the G (interrupted by cancels and signals): written under the wait-table
      * bucket of waitkey; read without it as a hint, then checked again under it (sema.c). */
@@ -240,6 +242,11 @@ struct m {
     struct g *prevg;
     bool (*unlockf)(struct g *gp, void *arg);
     void *unlockarg;
+
+    /* Signals (signal.c). */
+    struct gr_atomic_u64 kicksigs; /* atomic: sent to this M for the G in a call in syscall
+                                      mode on it; the wrapper clears each as it runs */
+    int raising;                   /* owner: the signal the M raises on its G, or 0 */
 };
 
 struct gr_sched {
@@ -276,6 +283,8 @@ struct gr_sched {
     struct gr_mutex glock;   /* rank glock: the allg list (g.c) */
     struct g *allg;          /* protected by glock */
     struct gr_atomic_i32 ng; /* atomic: written under glock, read by schedtrace */
+
+    struct gr_atomic_u64 sigheld; /* atomic: process signals no G could take yet (sigroute.c) */
 
     /* Counters for stats (atomic, relaxed). */
     struct gr_atomic_u64 nswitch;

@@ -211,12 +211,17 @@ wait_unlockf(struct g *gp, void *arg)
     w->flags = pw->flags;
     gr_store(&gp->waitkey, w->key);
     gr_store(&gp->waiting, w);
-    if (gr_cancel_async_pending(gp) || ((pw->flags & GR_WQ_CANCEL) && gr_cancel_pending(gp)))
+    if (gr_cancel_async_pending(gp) || ((pw->flags & GR_WQ_CANCEL) && gr_cancel_pending(gp))) {
         why = GR_WAKE_CANCEL;
-    else if ((pw->flags & GR_WQ_SIGNAL) && gr_signals_deliverable(gp) != 0)
+    } else if ((pw->flags & GR_WQ_SIGNAL) && gr_signals_deliverable(gp) != 0) {
+        if (pw->flags & GR_WQ_HANDLER) {
+            gr_unlock(&b->lock); /* queued still: the handler runs, then it parks again */
+            return false;
+        }
         why = GR_WAKE_SIGNAL;
-    else if (pw->deadline >= 0 && pw->deadline <= gr_nanotime())
+    } else if (pw->deadline >= 0 && pw->deadline <= gr_nanotime()) {
         why = GR_WAKE_TIMEOUT;
+    }
     if (why != GR_WAKE_NONE) {
         gr_wq_remove(b, w);
         gr_store(&w->wake, why);
@@ -249,15 +254,20 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
         };
         pw.timer.fn = wait_timeout;
         pw.timer.arg = &pw;
-        gr_park(wait_unlockf, &pw, reason);
-        if (deadline >= 0)
-            gr_timer_del(&pw.timer);
-        r = gr_load(&w->wake);
+        for (;;) {
+            gr_park(wait_unlockf, &pw, reason);
+            if (deadline >= 0)
+                gr_timer_del(&pw.timer);
+            r = gr_load(&w->wake);
+            if (r != GR_WAKE_NONE || !(flags & GR_WQ_HANDLER))
+                break;
+            /* Still queued (a barrier): the signal's handler runs, then the G parks again;
+             * nobody asks whether it ran. */
+            gr_resumed(gp);
+            gp->sigdelivered = 0;
+        }
         if (r == GR_WAKE_NONE)
             gr_throw("wait table: G resumed while still queued");
-        /* A process signal passed on by sysmon: it counts as delivered to this G, once. */
-        if (r == GR_WAKE_SIGNAL)
-            gp->sigdelivered |= gr_xchg(&gp->sigforeign, 0);
         /* Nothing of the wait is left (invariants): handlers may run, the G may unwind. */
         gr_resumed(gp);
         if (r == GR_WAKE_CANCEL && !(flags & (GR_WQ_CANCEL | GR_WQ_UNDO)))
@@ -282,9 +292,7 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
 uint64_t
 gr_signals_deliverable(struct g *gp)
 {
-    return (gr_load(&gp->sigpending) &
-            (~gr_load_relaxed(&gp->sigmask) | gr_load(&gp->sigwait_set))) |
-           gr_load(&gp->sigforeign);
+    return gr_load(&gp->sigpending) & (~gr_load_relaxed(&gp->sigmask) | gr_load(&gp->sigwait_set));
 }
 
 void
@@ -299,8 +307,15 @@ gr_wq_interrupt(struct g *gp, unsigned why)
         b = gr_wq_lock(key);
         if (gr_load_relaxed(&gp->waitkey) == key) {
             struct gr_waiter *w = gr_load_relaxed(&gp->waiting);
-            if (w != NULL && (why == GR_WQ_ASYNC || (w->flags & why)))
+            if (w != NULL && why == GR_WQ_SIGNAL && (w->flags & GR_WQ_HANDLER)) {
+                /* Let it run its handler, queued still; its park sees the signal. */
+                if (w->parked) {
+                    w->parked = false;
+                    gr_ready(gp);
+                }
+            } else if (w != NULL && (why == GR_WQ_ASYNC || (w->flags & why))) {
                 gr_wq_wake(b, w, why == GR_WQ_SIGNAL ? GR_WAKE_SIGNAL : GR_WAKE_CANCEL);
+            }
             gr_wq_unlock(b);
             return;
         }

@@ -40,6 +40,9 @@ enum {
           asynchronous cancellation acts: return GR_WAKE_CANCEL to it */
 /* gr_wq_interrupt only: an asynchronous cancellation, which ends every wait. */
 #define GR_WQ_ASYNC 8u
+/* With GR_WQ_SIGNAL: the signal's handler runs on the G and the wait goes on, the waiter
+ * queued all along (a barrier, which a woken waiter must not look at again). */
+#define GR_WQ_HANDLER 16u
 
 struct gr_waiter {
     const void *key;        /* protected by the bucket lock, like every link below */
@@ -84,8 +87,9 @@ uint32_t gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, 
                     const char *reason, void (*after)(void *), void *arg);
 
 /* Wake gp if it is parked in a wait interruptible by why (GR_WQ_CANCEL or GR_WQ_SIGNAL; every
- * wait for GR_WQ_ASYNC); it returns GR_WAKE_CANCEL or GR_WAKE_SIGNAL. The caller has made its
- * request visible first (seq_cst): the G publishes its wait before it looks at requests. */
+ * wait for GR_WQ_ASYNC); it returns GR_WAKE_CANCEL or GR_WAKE_SIGNAL, or, in a GR_WQ_HANDLER
+ * wait, runs the handler and parks again. The caller has made its request visible first
+ * (seq_cst): the G publishes its wait before it looks at requests. */
 void gr_wq_interrupt(struct g *gp, unsigned why);
 
 /* Signals pending for gp that its mask does not block, or that its sigwait waits for. */

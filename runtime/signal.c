@@ -1,17 +1,24 @@
 /*
- * runtime/signal.c: signals sent to a G (pthread_kill, pthread_sigqueue).
+ * runtime/signal.c: signals sent to a G, its mask, sigwait and sigsuspend; the program's
+ * handlers.
  *
- * A signal sent to a G is recorded on it: a bit in gp->sigpending and, for
- * pthread_sigqueue, its siginfo in gp->sigq (FIFO, protected by gp->siglock). It is raised on
- * the G's own M (tgkill, rt_tgsigqueueinfo) when the G runs and does not block it, so the
- * program's handler runs on that G; sigwait takes it from the record instead. Sending wakes a
- * wait the signal must interrupt (GR_WQ_SIGNAL), or a sigwait for it.
+ * A signal sent to a G is recorded on it: a bit in gp->sigpending and, for a value that must
+ * reach the handler (pthread_sigqueue, a real-time signal, a process signal the router gave
+ * the G), its siginfo in gp->sigq (FIFO). It is raised on the G's own M (tgkill,
+ * rt_tgsigqueueinfo) when the G runs and does not block it, so the program's handler runs on
+ * that G; sigwait takes it from the record instead. Sending also makes the G act soon
+ * (gr_signal_wake): a wait the signal must interrupt (GR_WQ_SIGNAL) or a sigwait for it ends;
+ * a G in a call in syscall mode gets the signal itself on its M (the kick, below), so the call
+ * is interrupted or restarted by the kernel as natively; a running G is asked to yield.
+ * A G that raises a signal it blocks keeps it pending on itself, never on its M, where another
+ * G would see it.
  *
  * The program's handlers run behind gr_signal_wrapper (last section), which the sigaction
- * hook installs in their place and which runs the action published for the signal.
+ * hook installs in their place and which runs the action published for the signal. Signals
+ * sent to the process go to the G the kernel would have chosen (sigroute.c).
  *
  * Locks: gp->siglock (rank leaf) for a G's queued values; rec_lock (rank sigrec) for the
- * interned action records; the glock to pick a G for an orphan signal.
+ * interned action records.
  */
 #include "runtime/signal.h"
 
@@ -25,12 +32,14 @@
 #include "runtime/cancel.h"
 #include "runtime/lock.h"
 #include "runtime/mem.h"
+#include "runtime/preempt.h"
 #include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/sema.h"
+#include "runtime/sigroute.h"
 #include "runtime/sys.h"
-#include "runtime/tls.h"
 #include "runtime/sysmon.h"
+#include "runtime/tls.h"
 
 bool
 gr_signal_eintr(void)
@@ -42,7 +51,7 @@ gr_signal_eintr(void)
     gp->sigdelivered = 0;
     for (int sig = 1; sig <= 64; sig++) {
         struct gr_ksigaction ka;
-        if (!(got & (1ULL << (sig - 1))))
+        if (!(got & GR_SIGBIT(sig)))
             continue;
         if (gr_sys_rt_sigaction(sig, NULL, &ka) != 0 || !(ka.flags & SA_RESTART))
             eintr = true;
@@ -50,119 +59,214 @@ gr_signal_eintr(void)
     return eintr;
 }
 
-/* Queued values of signals sent with pthread_sigqueue, oldest first. */
+/* ---- The record of a G's pending signals. */
+
+/* Queued values of pending signals, oldest first. */
 struct gr_sigq {
     struct gr_sigq *next;
     siginfo_t info;
 };
 
-void
-gr_signal_send(struct g *gp, int sig, const siginfo_t *info)
+/* What the kernel reports for a signal sent by tgkill from this process. */
+static void
+tkill_info(int sig, siginfo_t *info)
 {
-    if (info != NULL) {
-        struct gr_sigq *q = gr_mem_alloc(sizeof(*q)), **pp;
-        if (q != NULL) {
-            q->info = *info;
-            gr_lock(&gp->siglock);
-            for (pp = &gp->sigq; *pp != NULL; pp = &(*pp)->next)
-                ;
-            *pp = q;
-            gr_unlock(&gp->siglock);
-        }
-    }
-    gr_fetch_or(&gp->sigpending, 1ULL << (sig - 1));
-    /* A sigwait for it, or a wait a handler must interrupt, ends now. */
-    if (((~gr_load_relaxed(&gp->sigmask) | gr_load(&gp->sigwait_set)) & (1ULL << (sig - 1))) != 0)
-        gr_wq_interrupt(gp, GR_WQ_SIGNAL);
+    memset(info, 0, sizeof(*info));
+    info->si_signo = sig;
+    info->si_code = SI_TKILL;
+    info->si_pid = gr_sys_getpid();
+    info->si_uid = (uid_t)gr_syscall0(SYS_getuid);
 }
 
-/* Remove the oldest queued value of sig into info (false when none); *more tells whether
- * another value of sig stays queued. */
-static bool
-sigq_take(struct g *gp, int sig, siginfo_t *info, bool *more)
+void
+gr_signal_record(struct g *gp, int sig, const siginfo_t *info)
 {
-    struct gr_sigq **pp, *q = NULL;
+    uint64_t bit = GR_SIGBIT(sig);
+    struct gr_sigq *q = NULL, **pp;
+    siginfo_t made;
 
-    *more = false;
-    gr_lock(&gp->siglock);
-    for (pp = &gp->sigq; *pp != NULL; pp = &(*pp)->next) {
-        if ((*pp)->info.si_signo == sig) {
-            q = *pp;
-            *pp = q->next;
-            break;
-        }
+    if (info == NULL && sig >= GR_SIGRTMIN) {
+        tkill_info(sig, &made); /* each one queues: keep it as its own entry */
+        info = &made;
     }
-    for (struct gr_sigq *r = gp->sigq; q != NULL && r != NULL; r = r->next)
-        if (r->info.si_signo == sig)
-            *more = true;
+    if (info != NULL && (q = gr_mem_alloc(sizeof(*q))) != NULL)
+        q->info = *info;
+    gr_lock(&gp->siglock);
+    if (sig < GR_SIGRTMIN && (gr_load(&gp->sigpending) & bit)) {
+        /* A standard signal already pending: this one is lost, as in the kernel. */
+        gr_unlock(&gp->siglock);
+        if (q != NULL)
+            gr_mem_free(q, sizeof(*q));
+        return;
+    }
+    if (q != NULL) {
+        for (pp = &gp->sigq; *pp != NULL; pp = &(*pp)->next)
+            ;
+        q->next = NULL;
+        *pp = q;
+    }
+    gr_fetch_or(&gp->sigpending, bit);
     gr_unlock(&gp->siglock);
-    if (q == NULL)
-        return false;
-    *info = q->info;
-    gr_mem_free(q, sizeof(*q));
-    return true;
 }
 
 int
 gr_signal_take(struct g *gp, uint64_t set, siginfo_t *info)
 {
     uint64_t pend = gr_load(&gp->sigpending) & set;
+    struct gr_sigq *q = NULL;
+    int sig = 0;
 
-    for (int sig = 1; sig <= 64; sig++) {
-        uint64_t bit = 1ULL << (sig - 1);
+    if (pend == 0)
+        return 0;
+    gr_lock(&gp->siglock);
+    pend = gr_load(&gp->sigpending) & set;
+    if (pend != 0) {
+        struct gr_sigq **pp;
         bool more = false;
-        if (!(pend & bit))
-            continue;
-        if (!sigq_take(gp, sig, info, &more)) {
-            memset(info, 0, sizeof(*info));
-            info->si_signo = sig;
-            info->si_code = SI_TKILL;
-            info->si_pid = gr_sys_getpid();
-            info->si_uid = (uid_t)gr_syscall0(SYS_getuid);
+
+        sig = __builtin_ctzll(pend) + 1;
+        for (pp = &gp->sigq; *pp != NULL; pp = &(*pp)->next) {
+            if ((*pp)->info.si_signo == sig) {
+                q = *pp;
+                *pp = q->next;
+                break;
+            }
         }
+        for (struct gr_sigq *r = gp->sigq; q != NULL && r != NULL; r = r->next)
+            if (r->info.si_signo == sig)
+                more = true;
         if (!more)
-            gr_fetch_and(&gp->sigpending, ~bit);
-        return sig;
+            gr_fetch_and(&gp->sigpending, ~GR_SIGBIT(sig));
     }
-    return 0;
+    gr_unlock(&gp->siglock);
+    if (sig == 0)
+        return 0;
+    if (q != NULL) {
+        *info = q->info;
+        gr_mem_free(q, sizeof(*q));
+    } else {
+        tkill_info(sig, info);
+    }
+    return sig;
+}
+
+bool
+gr_signal_takes(struct g *gp, int sig)
+{
+    uint64_t bit = GR_SIGBIT(sig);
+
+    return gr_load(&gp->status) != G_DEAD &&
+           (!(gr_load_relaxed(&gp->sigmask) & bit) || (gr_load(&gp->sigwait_set) & bit));
+}
+
+/* Raise sig on the running G, on its own M: its handler runs before this returns unless the
+ * kernel mask blocks it for now (inside a handler), and then before the handler returns.
+ * mp->raising tells the wrapper that the signal is this G's own. */
+static long
+raise_self(int sig, const siginfo_t *info)
+{
+    struct m *mp = gr_getm();
+    int prev = mp->raising;
+    long r;
+
+    mp->raising = sig;
+    gr_signal_fence();
+    if (info != NULL)
+        r = gr_syscall4(SYS_rt_tgsigqueueinfo, gr_sys_getpid(), mp->tid, sig, info);
+    else
+        r = gr_sys_tgkill(gr_sys_getpid(), mp->tid, sig);
+    gr_signal_fence();
+    mp->raising = prev;
+    return r;
 }
 
 void
 gr_signal_deliver(struct g *gp)
 {
-    uint64_t deliverable = gr_load(&gp->sigpending) & ~gr_load_relaxed(&gp->sigmask);
-
-    for (int sig = 1; sig <= 64; sig++) {
+    for (;;) {
+        uint64_t mask = gr_load_relaxed(&gp->sigmask);
+        uint64_t due;
         siginfo_t info;
-        if (!(deliverable & (1ULL << (sig - 1))))
-            continue;
-        while (gr_signal_take(gp, 1ULL << (sig - 1), &info) == sig) {
-            gp->sigdelivered |= 1ULL << (sig - 1);
-            if (info.si_code == SI_QUEUE)
-                gr_syscall4(SYS_rt_tgsigqueueinfo, gr_sys_getpid(), gr_getm()->tid, sig, &info);
-            else
-                gr_sys_tgkill(gr_sys_getpid(), gr_getm()->tid, sig);
-            if (!(gr_load(&gp->sigpending) & (1ULL << (sig - 1))))
-                break;
-        }
+        int sig;
+
+        if (gr_load(&gr_sched.sigheld) & ~mask)
+            gr_sigroute_claim(gp, ~mask);
+        due = gr_load(&gp->sigpending) & ~mask & ~gr_load(&gp->sigwait_set);
+        if (due == 0 || (sig = gr_signal_take(gp, due, &info)) == 0)
+            return;
+        gp->sigdelivered |= GR_SIGBIT(sig);
+        raise_self(sig, info.si_code == SI_TKILL ? NULL : &info);
     }
 }
 
-/* ---- Masks, kill, sigwait and sigsuspend of a G. */
+/*
+ * The kick: a G in a call in syscall mode sleeps in the kernel on its M, where natively the
+ * signal would interrupt the call. Send the signal itself to that M, marked in m->kicksigs; the
+ * wrapper runs it there only while the same G is still in that call (gp->sigkickable), with
+ * the value taken from the G's record, else drops it and the G raises it when it next runs.
+ */
+static void
+kick(struct g *gp, int sig)
+{
+    uint64_t bit = GR_SIGBIT(sig);
+    struct m *mp = gr_load(&gp->m);
+
+    /* SIGURG reaches the preemption handler, not the wrapper: the G raises it on its way out. */
+    if (mp == NULL || sig == SIGURG)
+        return;
+    gr_fetch_or(&mp->kicksigs, bit);
+    if (!gr_load(&gp->sigkickable) || gr_load(&gp->m) != mp) {
+        gr_fetch_and(&mp->kicksigs, ~bit); /* it left the call: it delivers on its way out */
+        return;
+    }
+    gr_sys_tgkill(gr_sys_getpid(), mp->tid, sig);
+}
+
+void
+gr_signal_wake(struct g *gp, int sig)
+{
+    uint64_t bit = GR_SIGBIT(sig);
+    struct m *mp;
+
+    if (!gr_signal_takes(gp, sig))
+        return;
+    /* A sigwait for it, or a wait a handler must interrupt, ends now. */
+    gr_wq_interrupt(gp, GR_WQ_SIGNAL);
+    if (gr_load(&gp->sigwait_set) & bit)
+        return;
+    /* Pairs with the G's exchange of sigkickable in gr_exitsyscall: either it sees the record
+     * on its way out, or this sees it in the call. */
+    if (gr_load(&gp->sigkickable)) {
+        kick(gp, sig);
+        return;
+    }
+    /* Running: a yield makes it deliver (gr_resumed). Only for a handler, which natively would
+     * interrupt it at once; the request lapses if another G runs there by now. */
+    if (gr_load(&gp->status) == G_RUNNING && gr_signal_caught(sig) &&
+        (mp = gr_load(&gp->m)) != NULL && gr_load(&mp->curg) == gp)
+        gr_preempt_m(mp);
+}
+
+void
+gr_signal_send(struct g *gp, int sig, const siginfo_t *info)
+{
+    gr_signal_record(gp, sig, info);
+    gr_signal_wake(gp, sig);
+}
+
+/* ---- Masks, kill and raise, sigpending, sigwait and sigsuspend of a G. */
 
 int
 gr_signal_setmask(struct g *gp, int how, const sigset_t *set, sigset_t *old)
 {
     uint64_t mask = gr_load_relaxed(&gp->sigmask), nmask;
 
-    if (old != NULL) {
-        sigemptyset(old);
-        memcpy(old, &mask, sizeof(mask));
-    }
+    if (old != NULL)
+        memcpy(old, &mask, sizeof(mask)); /* as the kernel: 8 bytes, the rest left alone */
     if (set == NULL)
         return 0;
     memcpy(&nmask, set, sizeof(nmask));
-    nmask &= ~((1ULL << (GR_SIGCANCEL - 1)) | (1ULL << (GR_SIGSETXID - 1)));
+    nmask &= ~GR_SIG_UNBLOCKABLE;
     switch (how) {
     case SIG_BLOCK:
         mask |= nmask;
@@ -179,85 +283,134 @@ gr_signal_setmask(struct g *gp, int how, const sigset_t *set, sigset_t *old)
     gr_store_relaxed(&gp->sigmask, mask);
     gr_getm()->sigmask_cur = mask;
     gr_sys_sigprocmask(SIG_SETMASK, &mask, NULL);
-    if ((gr_load(&gp->sigpending) & ~mask) != 0)
+    if (((gr_load(&gp->sigpending) | gr_load(&gr_sched.sigheld)) & ~mask) != 0)
         gr_signal_deliver(gp); /* sent while blocked, deliverable now */
     return 0;
 }
 
 int
-gr_signal_kill(struct g *gp, int sig, const siginfo_t *info)
+gr_signal_raise(struct g *gp, int sig, const siginfo_t *info)
 {
     long r;
 
+    if (sig == 0)
+        return 0;
+    if (gr_load_relaxed(&gp->sigmask) & GR_SIGBIT(sig)) {
+        gr_signal_record(gp, sig, info); /* pending on this G until it unblocks or sigwaits */
+        return 0;
+    }
+    r = raise_self(sig, info);
+    return r < 0 ? (int)r : 0;
+}
+
+int
+gr_signal_kill(struct g *gp, int sig, const siginfo_t *info)
+{
     if (gr_load(&gp->status) == G_DEAD)
         return info != NULL ? -ESRCH : 0; /* glibc 2.34+: kill of an exited thread is 0 */
     if (sig == 0)
         return 0;
-    if (gp == gr_current()) {
-        r = info != NULL ?
-                gr_syscall4(SYS_rt_tgsigqueueinfo, gr_sys_getpid(), gr_getm()->tid, sig, info) :
-                gr_sys_tgkill(gr_sys_getpid(), gr_getm()->tid, sig);
-        return r < 0 ? (int)r : 0;
-    }
-    /* Delivered by the target itself when it next runs (gr_resumed); a wait that a signal
-     * interrupts (sleeps, semaphores, I/O, sigwait) ends now. */
+    if (gp == gr_current())
+        return gr_signal_raise(gp, sig, info);
     gr_signal_send(gp, sig, info);
     return 0;
 }
 
-#define SIGWAIT_POLL_NS 5000000LL /* process-directed signals: looked for every 5 ms */
+int
+gr_signal_kill_self_process(struct g *gp, int sig, const siginfo_t *info)
+{
+    /* Sent by the kernel, it could land on any M; its handler would then run on this G a
+     * moment after the call returned, where natively it runs before. */
+    if (sig < 1 || sig > GR_NSIG || !gr_signal_caught(sig) || gr_load(&gp->sigwait_set) != 0 ||
+        !gr_sigroute_picks(gp, sig))
+        return 0;
+    return raise_self(sig, info) < 0 ? 0 : 1;
+}
+
+void
+gr_signal_pending(struct g *gp, sigset_t *set)
+{
+    uint64_t k = 0, mask = gr_load_relaxed(&gp->sigmask);
+
+    /* The kernel's: the process's, and the M's (its mask is the G's). */
+    gr_syscall2(SYS_rt_sigpending, &k, 8);
+    k |= (gr_load(&gp->sigpending) | gr_load(&gr_sched.sigheld)) & mask;
+    memcpy(set, &k, sizeof(k));
+}
+
+#define SIGWAIT_POLL_NS 5000000LL /* signals pending in the kernel: looked for every 5 ms */
+
+/* The next signal of want for the running G's sigwait: its own, one the router holds, or one
+ * pending in the kernel. 0 when none, or -errno. */
+static long
+sigwait_take(struct g *gp, const sigset_t *set, uint64_t want, siginfo_t *si)
+{
+    struct timespec zero = { 0, 0 };
+    long sig = gr_signal_take(gp, want, si);
+
+    if (sig == 0 && (gr_load(&gr_sched.sigheld) & want))
+        sig = gr_sigroute_take_held(want, si);
+    if (sig != 0)
+        return sig;
+    do {
+        sig = gr_syscall4(SYS_rt_sigtimedwait, set, si, &zero, 8);
+    } while (sig == -EINTR);
+    return sig == -EAGAIN ? 0 : sig;
+}
 
 /*
- * Signals sent to the G (pthread_kill, pthread_sigqueue) are pending on the G and wake it;
- * signals sent to the process or to its M are pending in the kernel and are taken with a
- * zero-timeout rt_sigtimedwait, looked for when the wait starts and at least every 5 ms.
- * As glibc's sigtimedwait, a signal sent by tkill reports SI_USER.
+ * Signals sent to the G (pthread_kill, pthread_sigqueue) and the process signals the router
+ * gives it are recorded on the G and wake it; signals pending in the kernel (sent to the
+ * process while every thread blocked them, and default actions) are taken with a zero-timeout
+ * rt_sigtimedwait, looked for when the wait starts and at least every 5 ms. While the call
+ * lasts, sigwait_set keeps the signals of set from being raised on the G (gr_signal_deliver):
+ * as in Linux, a signal waited for is taken even when the G does not block it. As glibc's
+ * sigtimedwait, a signal sent by tkill reports SI_USER.
  */
 int
 gr_signal_wait(const sigset_t *set, siginfo_t *info, int64_t deadline)
 {
     struct g *gp = gr_curg;
-    struct timespec zero = { 0, 0 };
     uint64_t want = 0;
     siginfo_t si;
     long sig;
 
     memcpy(&want, set, sizeof(want));
+    gr_store(&gp->sigwait_set, want);
     for (;;) {
         uint32_t word = 0;
         int64_t until;
         int r;
 
-        sig = gr_signal_take(gp, want, &si);
-        if (sig == 0) {
-            do {
-                sig = gr_syscall4(SYS_rt_sigtimedwait, set, &si, &zero, 8);
-            } while (sig == -EINTR);
-            if (sig < 0 && sig != -EAGAIN)
-                return (int)sig;
-            if (sig < 0)
-                sig = 0;
+        sig = sigwait_take(gp, set, want, &si);
+        if (sig != 0)
+            break;
+        if (deadline >= 0 && gr_nanotime() >= deadline) {
+            sig = -EAGAIN;
+            break;
         }
-        if (sig > 0) {
-            if (si.si_code == SI_TKILL)
-                si.si_code = SI_USER;
-            if (info != NULL)
-                *info = si;
-            return (int)sig;
-        }
-        if (deadline >= 0 && gr_nanotime() >= deadline)
-            return -EAGAIN;
         until = gr_nanotime() + SIGWAIT_POLL_NS;
         if (deadline >= 0 && deadline < until)
             until = deadline;
-        gr_store(&gp->sigwait_set, want);
         r = gr_futex_wait(&word, 0, ~0u, until, GR_WQ_CANCEL | GR_WQ_SIGNAL);
-        gr_store(&gp->sigwait_set, 0);
-        if (r == -ECANCELED)
+        if (r == -ECANCELED) {
+            gr_store(&gp->sigwait_set, 0);
             gr_cancel_test();
-        if (r == -EINTR && (gr_load(&gp->sigpending) & want) == 0 && gr_signal_eintr())
-            return -EINTR; /* a handler of another signal ran */
+            gr_store(&gp->sigwait_set, want);
+        }
+        if (r == -EINTR && (gr_load(&gp->sigpending) & want) == 0 && gr_signal_eintr()) {
+            sig = -EINTR; /* a handler of another signal ran */
+            break;
+        }
     }
+    gr_store(&gp->sigwait_set, 0);
+    if (sig > 0) {
+        if (si.si_code == SI_TKILL)
+            si.si_code = SI_USER;
+        if (info != NULL)
+            *info = si;
+    }
+    return (int)sig;
 }
 
 int
@@ -282,61 +435,6 @@ gr_signal_suspend(const sigset_t *mask)
     gp->sigdelivered = 0;
     gr_signal_setmask(gp, SIG_SETMASK, &old, NULL);
     return -EINTR;
-}
-
-/*
- * Signals sent to the process. The kernel gives one to a thread that does not block it; if
- * that thread is an M between Gs, the handler runs there (hooks/signal.c) and no G sees it,
- * whereas natively it could have been a thread blocked in read() that returns EINTR. The
- * handler records it here (async-signal-safe: one atomic OR and a futex wake of sysmon),
- * and sysmon interrupts one G parked in an interruptible wait that does not block it,
- * the main G first, as the kernel prefers the main thread.
- */
-static struct gr_atomic_u64 orphans; /* atomic: signals handled on g0, not passed on yet */
-
-void
-gr_signal_orphan(int sig)
-{
-    if (sig < 1 || sig > 64)
-        return;
-    gr_fetch_or(&orphans, 1ULL << (sig - 1));
-    gr_sysmon_kick();
-}
-
-/* Does gp wait, interruptibly, with sig not blocked? Requires: gr_sched.glock held. */
-static bool
-takes_orphan(struct g *gp, uint64_t bit)
-{
-    GR_ASSERT_HELD(&gr_sched.glock);
-    struct gr_waiter *w = gr_load(&gp->waiting);
-
-    return w != NULL && (w->flags & GR_WQ_SIGNAL) && !(gr_load_relaxed(&gp->sigmask) & bit) &&
-           gr_load(&gp->status) == G_WAITING;
-}
-
-void
-gr_signal_pass_orphans(void)
-{
-    uint64_t pend = gr_xchg(&orphans, 0);
-
-    for (int sig = 1; pend != 0 && sig <= 64; sig++) {
-        uint64_t bit = 1ULL << (sig - 1);
-        struct g *target = NULL;
-
-        if (!(pend & bit))
-            continue;
-        pend &= ~bit;
-        gr_lock(&gr_sched.glock);
-        for (struct g *gp = gr_sched.allg; gp != NULL; gp = gp->allnext) {
-            if (takes_orphan(gp, bit) && (target == NULL || gp->is_main))
-                target = gp;
-        }
-        if (target != NULL)
-            gr_fetch_or(&target->sigforeign, bit);
-        gr_unlock(&gr_sched.glock);
-        if (target != NULL)
-            gr_wq_interrupt(target, GR_WQ_SIGNAL);
-    }
 }
 
 /* ---- The program's handlers: published actions and the wrapper that runs them. */
@@ -394,9 +492,15 @@ gr_signal_publish(int sig, const struct sigaction *act)
     }
     /* Pairs with the acquire in gr_signal_run_action: the record's fields come with it. */
     gr_store_release(&published[sig], rec);
+    gr_sigroute_caught(sig, rec != NULL);
     return 0;
 }
 
+bool
+gr_signal_caught(int sig)
+{
+    return sig >= 1 && sig <= GR_NSIG && gr_load_relaxed(&published[sig]) != NULL;
+}
 bool
 gr_signal_run_action(int sig, siginfo_t *si, void *uc)
 {
@@ -414,15 +518,14 @@ gr_signal_run_action(int sig, siginfo_t *si, void *uc)
     return true;
 }
 
-void
-gr_signal_wrapper(int sig, siginfo_t *si, void *uc)
+/* Run the action on the G or g0 the signal interrupted. */
+static void
+run_here(struct g *gp, int sig, siginfo_t *si, void *uc)
 {
     uintptr_t prev = 0;
-    struct g *gp = gr_curg != NULL ? gr_current() : NULL;
-    bool on_g0 = gr_curg != NULL && gp == NULL;
 
     /* On g0 (an M between Gs) the installed block may be a G running elsewhere by now. */
-    if (on_g0)
+    if (gp == NULL)
         prev = gr_tls_enter_m(GR_TLS_OWN);
     /* The handler runs on the interrupted G's stack and on this M's signal frame: the G
      * must not leave the M before it returns (hooks pass through, safe points wait). */
@@ -431,10 +534,37 @@ gr_signal_wrapper(int sig, siginfo_t *si, void *uc)
     gr_signal_run_action(sig, si, uc);
     if (gp != NULL)
         gp->inhandler--;
-    if (on_g0)
+    if (gp == NULL)
         gr_tls_leave_m(prev);
-    /* Sent to the process and handled between Gs: natively it could have interrupted a
-     * blocked call; let a parked G see it (gr_signal_orphan). */
-    if (on_g0 && si != NULL && si->si_code != SI_TKILL && si->si_code != SI_QUEUE)
-        gr_signal_orphan(sig);
+}
+
+void
+gr_signal_wrapper(int sig, siginfo_t *si, void *uc)
+{
+    uint64_t bit = GR_SIGBIT(sig);
+    struct m *mp;
+    struct g *gp;
+
+    if (gr_curg == NULL || sig < 1 || sig > GR_NSIG) {
+        gr_signal_run_action(sig, si, uc); /* a thread the runtime does not own */
+        return;
+    }
+    mp = gr_getm();
+    gp = gr_current();
+    /* A kick (kick(), above): for this G only while it is still in its call in syscall mode,
+     * with the value it was sent with; else its G raises it when it next runs. */
+    if (si->si_code == SI_TKILL && mp->raising != sig && (gr_load(&mp->kicksigs) & bit) &&
+        (gr_fetch_and(&mp->kicksigs, ~bit) & bit)) {
+        siginfo_t info;
+        if (gp == NULL || !gr_load_relaxed(&gp->sigkickable) ||
+            (gr_load_relaxed(&gp->sigmask) & bit) || gr_signal_take(gp, bit, &info) != sig)
+            return;
+        gp->sigdelivered |= bit;
+        run_here(gp, sig, &info, uc);
+        return;
+    }
+    /* Sent to the process, and another G must take it: the router passes it on. */
+    if (gr_sigroute_divert(mp, gp, sig, si))
+        return;
+    run_here(gp, sig, si, uc);
 }

@@ -19,6 +19,7 @@
 #include "runtime/g.h"
 #include "runtime/proc.h"
 #include "runtime/runq.h"
+#include "runtime/signal.h"
 #include "runtime/spare.h"
 #include "runtime/sys.h"
 #include "runtime/timer.h"
@@ -39,6 +40,18 @@ gr_entersyscall(void)
     gr_store_relaxed(&pp->m, NULL);
     /* From here sysmon may take pp (P_SYSCALL -> P_IDLE); pairs with the CAS below. */
     gr_store(&pp->status, P_SYSCALL);
+    /* From here a signal sent to the G is sent to this M as well (signal.c's kick). */
+    gr_store(&gp->sigkickable, 1);
+    gr_signal_fence();
+}
+
+/* Back from a call: signals sent to the G during it that the kick did not deliver. */
+static void
+deliver_due(struct g *gp)
+{
+    if (gr_unlikely(((gr_load(&gp->sigpending) | gr_load(&gr_sched.sigheld)) &
+                     ~gr_load_relaxed(&gp->sigmask)) != 0))
+        gr_signal_deliver(gp);
 }
 
 /*
@@ -73,12 +86,18 @@ gr_exitsyscall(void)
     uint32_t st = P_SYSCALL;
 
     mp->oldp = NULL;
+    /* No more kicks; pairs with the sender's load of sigkickable after its record: either the
+     * kick reached the call, or deliver_due sees the record. */
+    gr_signal_fence();
+    gr_xchg(&gp->sigkickable, 0);
     if (gr_cas(&pp->status, &st, P_RUNNING)) {
         gr_store_relaxed(&pp->m, mp);
         mp->p = pp;
         gr_casgstatus(gp, G_SYSCALL, G_RUNNING);
         if (exit_yield_due(pp))
             gr_yield_global();
+        else
+            deliver_due(gp);
         return;
     }
     /* sysmon gave our P away: take any idle one, or wait in the global queue. */
@@ -91,6 +110,8 @@ gr_exitsyscall(void)
         /* As on the fast path: sysmon may take the P during every call of a series. */
         if (exit_yield_due(pp))
             gr_yield_global();
+        else
+            deliver_due(gp);
         return;
     }
     gr_switch_to_g0(gp, AFTER_EXITSYSCALL);

@@ -25,7 +25,7 @@
 #include "runtime/proc.h"
 #include "runtime/runq.h"
 #include "runtime/sched.h"
-#include "runtime/signal.h"
+#include "runtime/sigroute.h"
 #include "runtime/spare.h"
 #include "runtime/stack.h"
 #include "runtime/sys.h"
@@ -251,7 +251,7 @@ gr_sysmon_main(void *arg)
         gr_note_sleep(&sysmon_note, until);
         gr_note_clear(&sysmon_note);
         now = gr_nanotime();
-        gr_signal_pass_orphans();
+        gr_sigroute_sysmon();
         gr_malloc_background(now);
         if (gr_retake(now) > 0 || preempt_long_runners(now) > 0) {
             delay = SYSMON_MIN_SLEEP;
