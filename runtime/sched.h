@@ -199,8 +199,7 @@ struct m {
                                      handler's nested call then takes the shared path */
     struct gr_atomic_u32 preempt; /* atomic: sysmon asked the running G to yield */
     GR_ATOMIC_PTR(struct g) cancel_target; /* atomic: the G an async cancel is for */
-    int statfd;                            /* immutable: /proc/thread-self/stat of this M, or -1 */
-    int sysfd;                 /* immutable: /proc/thread-self/syscall of this M, or -1 */
+    int sysfd; /* immutable: /proc/thread-self/syscall of this M (GREENRUN_DEBUG=blocking), or -1 */
     struct gr_note park;       /* idle M sleeps here */
     struct gr_lockstack locks; /* owner M: gr_mutexes it holds (debug builds, lock.c) */
     struct m *schedlink;       /* idle list; protected by gr_sched.lock */
