@@ -37,10 +37,10 @@ on_usr1(int sig)
     __atomic_fetch_add(&handled, 1, __ATOMIC_SEQ_CST);
 }
 
-static int sv[2];   /* a socketpair: sv[0] is never readable */
-static int pfd[2];  /* a pipe: pfd[0] is never readable */
-static int lsock;   /* a listening TCP socket nobody connects to */
-static int epfd;    /* an epoll instance watching sv[0] for input */
+static int sv[2];  /* a socketpair: sv[0] is never readable */
+static int pfd[2]; /* a pipe: pfd[0] is never readable */
+static int lsock;  /* a listening TCP socket nobody connects to */
+static int epfd;   /* an epoll instance watching sv[0] for input */
 
 /* One call made by a thread of its own, which the main thread interrupts. */
 struct call {
@@ -350,8 +350,8 @@ other_error_cases(void)
     FD_SET(closed, &c.set[0]);
     memcpy(c.saved, c.set, sizeof c.set);
     c.tv = (struct timeval){ 5, 0 };
-    CHECK_ERR(select(nfds_of() > closed ? nfds_of() : closed + 1, &c.set[0], &c.set[1],
-                     &c.set[2], &c.tv),
+    CHECK_ERR(select(nfds_of() > closed ? nfds_of() : closed + 1, &c.set[0], &c.set[1], &c.set[2],
+                     &c.tv),
               EBADF);
     check_sets_unchanged(&c, "select, EBADF");
     CHECK(c.tv.tv_usec >= 0 && c.tv.tv_usec < 1000000 && tv_us(&c.tv) <= 5000000);
