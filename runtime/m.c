@@ -31,6 +31,7 @@
 #include "runtime/libc.h"
 #include "runtime/mem.h"
 #include "runtime/proc.h"
+#include "runtime/signal.h"
 #include "runtime/sys.h"
 #include "runtime/tls.h"
 
@@ -106,6 +107,7 @@ gr_m_init_self(struct m *mp)
     if (!mp->is_sysmon)
         gr_m_open_proc(mp);
     gr_sys_sigprocmask(SIG_SETMASK, NULL, &mp->sigmask_cur);
+    gr_signal_altstack_init(mp);
     return 0;
 }
 

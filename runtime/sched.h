@@ -114,6 +114,8 @@ struct g {
     uint64_t sigdelivered;           /* owner G: signals raised on it since gr_signal_eintr */
     uint32_t inhandler; /* owner G: depth of the program's signal handlers running on it
                            (gr_signal_wrapper); no hook parks and nothing yields then */
+    stack_t altstack;   /* owner G: its sigaltstack (ss_flags SS_DISABLE: none), installed on
+                           the M while it runs there (signal.c) */
     struct gr_atomic_u64 sigwait_set; /* atomic: signals a sigwait of this G waits for, or 0 */
     struct gr_atomic_u64 sigforeign;  /* atomic: process signals handled elsewhere that end its
                                          wait (signal.c) */
@@ -191,6 +193,7 @@ struct m {
     uintptr_t ownfs;              /* immutable: this M's own TLS block (g0's) */
     uintptr_t sysdesc;            /* immutable: the descriptor glibc lists for this OS thread */
     uint64_t sigmask_cur;         /* owner: signal mask installed on the OS thread */
+    stack_t altstack_cur;         /* owner: alternate signal stack installed on the OS thread */
     bool spinning;                /* counted in gr_sched.nmspinning; written by the M, or by
                                      gr_startm under gr_sched.lock while the M is idle */
     bool is_sysmon;               /* immutable */

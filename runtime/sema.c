@@ -86,7 +86,9 @@ gr_wq_push(struct gr_bucket *b, struct gr_waiter *w, const void *key, bool lifo)
     GR_ASSERT_HELD(&b->lock);
     GR_ASSERT(b == bucket_of(key));
     w->key = key;
-    w->gp = gr_current();
+    /* A G that may not park (in a signal handler, off its own stack, in syscall mode)
+     * waits as a thread without a G: its OS thread sleeps on the waiter's word. */
+    w->gp = gr_parkable_g();
     w->parked = false;
     w->flags = 0;
     gr_store_relaxed(&w->wake, GR_WAKE_NONE);

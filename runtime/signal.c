@@ -204,6 +204,81 @@ gr_signal_kill(struct g *gp, int sig, const siginfo_t *info)
     return 0;
 }
 
+/* ---- Alternate signal stacks (signal.h). */
+
+static bool
+altstack_none(const stack_t *ss)
+{
+    return (ss->ss_flags & SS_DISABLE) != 0 || ss->ss_size == 0;
+}
+
+static bool
+altstack_same(const stack_t *a, const stack_t *b)
+{
+    if (altstack_none(a) || altstack_none(b))
+        return altstack_none(a) && altstack_none(b);
+    return a->ss_sp == b->ss_sp && a->ss_size == b->ss_size && a->ss_flags == b->ss_flags;
+}
+
+/* The OS thread's stack as the kernel has it now, without the SS_ONSTACK of the moment. */
+static void
+altstack_query(stack_t *ss)
+{
+    if (gr_syscall2(SYS_sigaltstack, NULL, ss) != 0) {
+        memset(ss, 0, sizeof(*ss));
+        ss->ss_flags = SS_DISABLE;
+    }
+    ss->ss_flags &= ~SS_ONSTACK;
+}
+
+int
+gr_signal_altstack(const stack_t *ss, stack_t *old)
+{
+    struct g *gp = gr_current();
+    long r;
+
+    /* The M holds the calling G's stack (installed when the G came to run here, and the G
+     * cannot move off the M inside this call), so the kernel answers for the G. */
+    r = gr_syscall2(SYS_sigaltstack, ss, old);
+    if (r != 0 || ss == NULL || gr_curg == NULL)
+        return (int)r;
+    altstack_query(&gr_getm()->altstack_cur);
+    if (gp != NULL)
+        gp->altstack = gr_getm()->altstack_cur;
+    return 0;
+}
+
+void
+gr_signal_altstack_enter(struct m *mp, struct g *gp)
+{
+    stack_t off = { .ss_flags = SS_DISABLE };
+    const stack_t *want = altstack_none(&gp->altstack) ? &off : &gp->altstack;
+
+    if (altstack_same(want, &mp->altstack_cur))
+        return;
+    if (gr_syscall2(SYS_sigaltstack, want, NULL) != 0)
+        gr_throw("altstack: cannot install a thread's alternate signal stack");
+    mp->altstack_cur = *want;
+}
+
+void
+gr_signal_altstack_leave(struct m *mp)
+{
+    stack_t off = { .ss_flags = SS_DISABLE };
+
+    if (altstack_none(&mp->altstack_cur))
+        return;
+    if (gr_syscall2(SYS_sigaltstack, &off, NULL) != 0)
+        gr_throw("altstack: cannot remove a thread's alternate signal stack");
+    mp->altstack_cur = off;
+}
+
+void
+gr_signal_altstack_init(struct m *mp)
+{
+    altstack_query(&mp->altstack_cur);
+}
+
 #define SIGWAIT_POLL_NS 5000000LL /* process-directed signals: looked for every 5 ms */
 
 /*
