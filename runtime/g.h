@@ -68,4 +68,12 @@ gr_g_on_stack(const struct g *gp, uintptr_t sp)
     return sp >= (uintptr_t)gp->stack_lo && sp < (uintptr_t)gp->stack_hi;
 }
 
+/* gp, the calling G, may not leave its M: it is inside a handler of the program, or its
+ * stack pointer is off its own stack. Context: gp itself (inlined: the caller's frame). */
+static inline __attribute__((always_inline)) bool
+gr_g_pinned(const struct g *gp)
+{
+    return gp->inhandler != 0 || !gr_g_on_stack(gp, (uintptr_t)__builtin_frame_address(0));
+}
+
 #endif /* GR_RUNTIME_G_H */

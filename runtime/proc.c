@@ -333,8 +333,7 @@ gr_parkable_g(void)
      * alternate signal stack, which the M carries (a G parked there would be overwritten by
      * the next handler on it), or on a stack the program switched to.
      */
-    if (gr_unlikely(gr_load_relaxed(&gp->status) == G_SYSCALL || gp->inhandler != 0 ||
-                    !gr_g_on_stack(gp, (uintptr_t)__builtin_frame_address(0))))
+    if (gr_unlikely(gr_load_relaxed(&gp->status) == G_SYSCALL || gr_g_pinned(gp)))
         return NULL;
     return gp;
 }
@@ -344,8 +343,8 @@ gr_user_g(void)
 {
     struct g *gp = gr_parkable_g();
 
-    /* Not parkable: the hook acts natively (a blocking call holds the M and its P; sysmon
-     * starts a spare P for the others if it lasts). */
+    /* Not parkable: the hook acts natively (a blocking call holds the M and its P, as a call
+     * no hook sees: sysmon starts a spare P for the others if it lasts). */
     if (gp == NULL)
         return NULL;
     if (gr_unlikely(gr_load_relaxed(&gr_getm()->preempt)))

@@ -24,6 +24,7 @@
 #include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
+#include "runtime/syscall.h"
 #include "runtime/timer.h"
 
 #define NBUCKET 4096
@@ -259,7 +260,13 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
         return r;
     }
 
-    /* No G: sleep the OS thread on the waiter's own word. */
+    /* No G: sleep the OS thread on the waiter's own word. A G that may not park (inside a
+     * handler of the program) does it in syscall mode, so that its P serves the others
+     * meanwhile; it gets a P back without leaving the M (syscall.c). */
+    struct g *self = gr_current();
+    bool sys = self != NULL && gr_load_relaxed(&self->status) == G_RUNNING && gr_getm()->p != NULL;
+    if (sys)
+        gr_entersyscall();
     while ((r = gr_load(&w->wake)) == GR_WAKE_NONE) {
         if (gr_sys_futex_wait(gr_atomic_word(&w->wake), GR_WAKE_NONE, deadline) == -ETIMEDOUT) {
             gr_lock(&b->lock);
@@ -270,6 +277,8 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
             gr_unlock(&b->lock);
         }
     }
+    if (sys)
+        gr_exitsyscall();
     return r;
 }
 

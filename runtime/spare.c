@@ -41,6 +41,19 @@ gr_spare_put(struct p *pp)
     gr_sched.pspare = pp;
 }
 
+struct p *
+gr_spare_take(void)
+{
+    struct p *pp = gr_sched.pspare;
+
+    GR_ASSERT_HELD(&gr_sched.lock);
+    if (pp != NULL) {
+        gr_sched.pspare = pp->link;
+        pp->stuck = NULL;
+    }
+    return pp;
+}
+
 /* Where a retiring spare's timers go: the P it stood in for. */
 struct p *
 gr_spare_heir(struct p *pp)

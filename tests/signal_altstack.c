@@ -14,10 +14,10 @@
 #include <signal.h>
 #include <stdint.h>
 
-#define NWORKERS   6
-#define ROUNDS     4
-#define ALT_SIZE   (128 * 1024)
-#define SPIN_NS    25000000LL /* a computing handler runs this long: past the 10 ms slice */
+#define NWORKERS    6
+#define ROUNDS      4
+#define ALT_SIZE    (128 * 1024)
+#define SPIN_NS     25000000LL /* a computing handler runs this long: past the 10 ms slice */
 #define PATTERN_LEN 512
 
 struct worker {
