@@ -47,6 +47,7 @@ struct range {
 
 static struct range noprempt[MAX_RANGES]; /* immutable after init */
 static int nnoprempt;
+static struct range runtime_range; /* immutable after init: libgreenrun's code */
 /*
  * The program's SIGURG disposition, as sigaction reads it back (the kernel keeps the
  * preemption handler). The action itself is published like every other (runtime/signal.c).
@@ -81,6 +82,10 @@ collect_ranges(struct dl_phdr_info *info, size_t size, void *arg)
         if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
             noprempt[nnoprempt].lo = info->dlpi_addr + ph->p_vaddr;
             noprempt[nnoprempt].hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+            /* The runtime's own code: the segment that holds this very function. */
+            if ((uintptr_t)collect_ranges >= noprempt[nnoprempt].lo &&
+                (uintptr_t)collect_ranges < noprempt[nnoprempt].hi)
+                runtime_range = noprempt[nnoprempt];
             nnoprempt++;
         }
     }
@@ -94,6 +99,17 @@ preemptible_pc(uintptr_t pc)
         if (pc >= noprempt[i].lo && pc < noprempt[i].hi)
             return false;
     return true;
+}
+
+bool
+gr_preempt_uc_in_runtime(const void *uc)
+{
+    uintptr_t pc;
+
+    if (uc == NULL)
+        return true;
+    pc = (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP];
+    return pc >= runtime_range.lo && pc < runtime_range.hi;
 }
 
 /* A SIGURG the runtime did not send: the program's handler, if it set one (SIGURG's default

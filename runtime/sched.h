@@ -112,10 +112,13 @@ struct g {
                                         read by senders (the M applies it on switch-in) */
     struct gr_atomic_u64 sigpending; /* atomic: signals sent by pthread_kill, not yet raised */
     uint64_t sigdelivered;           /* owner G: signals raised on it since gr_signal_eintr */
-    uint32_t inhandler; /* owner G: depth of the program's signal handlers running on it
-                           (gr_signal_wrapper); no hook parks and nothing yields then */
-    stack_t altstack;   /* owner G: its sigaltstack (ss_flags SS_DISABLE: none), installed on
-                           the M while it runs there (signal.c) */
+    uint32_t inhandler;   /* owner G: depth of the program's signal handlers running on it
+                             (gr_signal_wrapper); no hook parks and nothing yields then */
+    bool handler_handoff; /* owner G: no handler running on it interrupted the runtime in
+                             the middle of something (its allocator, a run queue): a wait in
+                             one may let the P go (sema.c) */
+    stack_t altstack;     /* owner G: its sigaltstack (ss_flags SS_DISABLE: none), installed on
+                             the M while it runs there (signal.c) */
     struct gr_atomic_u64 sigwait_set; /* atomic: signals a sigwait of this G waits for, or 0 */
     struct gr_atomic_u64 sigforeign;  /* atomic: process signals handled elsewhere that end its
                                          wait (signal.c) */
@@ -200,6 +203,8 @@ struct m {
     bool polling;                 /* owner: in gr_netpoll; what it readies queues at the tail */
     bool mallocing;               /* owner: inside the allocator's use of p's cache; a signal
                                      handler's nested call then takes the shared path */
+    bool raising;                 /* owner: raising a signal on itself at a safe point
+                                     (signal.c), so its handler interrupted nothing */
     struct gr_atomic_u32 preempt; /* atomic: sysmon asked the running G to yield */
     GR_ATOMIC_PTR(struct g) cancel_target; /* atomic: the G an async cancel is for */
     int sysfd; /* immutable: /proc/thread-self/syscall of this M (GREENRUN_DEBUG=blocking), or -1 */

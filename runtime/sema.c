@@ -262,9 +262,12 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
 
     /* No G: sleep the OS thread on the waiter's own word. A G that may not park (inside a
      * handler of the program) does it in syscall mode, so that its P serves the others
-     * meanwhile; it gets a P back without leaving the M (syscall.c). */
+     * meanwhile; it gets a P back without leaving the M (syscall.c). Not when the handler
+     * interrupted the runtime: the P's cache or run queue may be half updated by the
+     * interrupted code, so the P stays here (signal.c, handler_handoff). */
     struct g *self = gr_current();
-    bool sys = self != NULL && gr_load_relaxed(&self->status) == G_RUNNING && gr_getm()->p != NULL;
+    bool sys = self != NULL && gr_load_relaxed(&self->status) == G_RUNNING &&
+               gr_getm()->p != NULL && (self->inhandler == 0 || self->handler_handoff);
     if (sys)
         gr_entersyscall();
     while ((r = gr_load(&w->wake)) == GR_WAKE_NONE) {

@@ -24,6 +24,7 @@
 #include "runtime/atomic.h"
 #include "runtime/lock.h"
 #include "runtime/mem.h"
+#include "runtime/preempt.h"
 #include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/sema.h"
@@ -126,6 +127,25 @@ gr_signal_take(struct g *gp, uint64_t set, siginfo_t *info)
     return 0;
 }
 
+/*
+ * Raise sig on the calling M, where the handler runs before this returns: at a point of the
+ * runtime's choosing, with nothing of the P half updated, which m->raising tells the wrapper.
+ */
+static long
+raise_here(int sig, siginfo_t *info)
+{
+    struct m *mp = gr_getm();
+    long r;
+
+    mp->raising = true;
+    if (info != NULL)
+        r = gr_syscall4(SYS_rt_tgsigqueueinfo, gr_sys_getpid(), mp->tid, sig, info);
+    else
+        r = gr_sys_tgkill(gr_sys_getpid(), mp->tid, sig);
+    mp->raising = false;
+    return r;
+}
+
 void
 gr_signal_deliver(struct g *gp)
 {
@@ -137,10 +157,7 @@ gr_signal_deliver(struct g *gp)
             continue;
         while (gr_signal_take(gp, 1ULL << (sig - 1), &info) == sig) {
             gp->sigdelivered |= 1ULL << (sig - 1);
-            if (info.si_code == SI_QUEUE)
-                gr_syscall4(SYS_rt_tgsigqueueinfo, gr_sys_getpid(), gr_getm()->tid, sig, &info);
-            else
-                gr_sys_tgkill(gr_sys_getpid(), gr_getm()->tid, sig);
+            raise_here(sig, info.si_code == SI_QUEUE ? &info : NULL);
             if (!(gr_load(&gp->sigpending) & (1ULL << (sig - 1))))
                 break;
         }
@@ -193,9 +210,7 @@ gr_signal_kill(struct g *gp, int sig, const siginfo_t *info)
     if (sig == 0)
         return 0;
     if (gp == gr_current()) {
-        r = info != NULL ?
-                gr_syscall4(SYS_rt_tgsigqueueinfo, gr_sys_getpid(), gr_getm()->tid, sig, info) :
-                gr_sys_tgkill(gr_sys_getpid(), gr_getm()->tid, sig);
+        r = raise_here(sig, (siginfo_t *)info);
         return r < 0 ? (int)r : 0;
     }
     /* Delivered by the target itself when it next runs (gr_resumed); a wait that a signal
@@ -498,13 +513,22 @@ gr_signal_wrapper(int sig, siginfo_t *si, void *uc)
     /* On g0 (an M between Gs) the installed block may be a G running elsewhere by now. */
     if (on_g0)
         prev = gr_tls_enter_m(GR_TLS_OWN);
-    /* The handler runs on the interrupted G's stack and on this M's signal frame: the G
-     * must not leave the M before it returns (hooks pass through, safe points wait). */
-    if (gp != NULL)
+    /* The handler runs on this M's signal frame (and maybe its alternate stack): the G must
+     * not leave the M before it returns (hooks pass through, safe points wait). Whether it
+     * may let the P go while it waits depends on what it interrupted (handler_handoff). */
+    bool prev_handoff = false;
+    if (gp != NULL) {
+        struct m *mp = gr_getm();
+        bool safe = !mp->mallocing && (mp->raising || !gr_preempt_uc_in_runtime(uc));
+        prev_handoff = gp->handler_handoff;
+        gp->handler_handoff = (gp->inhandler == 0 || prev_handoff) && safe;
         gp->inhandler++;
+    }
     gr_signal_run_action(sig, si, uc);
-    if (gp != NULL)
+    if (gp != NULL) {
         gp->inhandler--;
+        gp->handler_handoff = prev_handoff;
+    }
     if (on_g0)
         gr_tls_leave_m(prev);
     /* Sent to the process and handled between Gs: natively it could have interrupted a
