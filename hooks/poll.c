@@ -15,7 +15,11 @@
  * the kernel wakes one epoll_wait caller), then collects the events with a zero timeout.
  *
  * A signal sent to the parked G (pthread_kill) runs its handler and the call fails with EINTR,
- * as these calls are never restarted. Difference from Linux (documented): the signal mask of
+ * as these calls are never restarted. What the program passed is left as Linux leaves it: on
+ * any error select's and pselect's sets are unchanged (the checks wrote them: they are put
+ * back), poll's revents are those of the last check (0 on EINTR, as the kernel writes them),
+ * select writes back the time left whatever the result, and the timeouts of pselect, ppoll and
+ * epoll_pwait2 are never written. Difference from Linux (documented): the signal mask of
  * ppoll/pselect/epoll_pwait[2] applies during the checks, not during the park.
  * Descriptors numbered from 2^20 up make the call wait in syscall mode.
  *
@@ -234,6 +238,9 @@ __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo, const s
 
 #define WORD_BITS (8 * sizeof(unsigned long))
 
+/* The descriptor table's reach (netpoll.h): larger counts go to the kernel as they are. */
+#define SELECT_MAX_FDS (1 << 20)
+
 struct selcall {
     int nfds;
     fd_set *sets[3];         /* the program's: read, write, except (NULL allowed) */
@@ -292,6 +299,11 @@ bit_set(const unsigned long *w, int fd)
     return w != NULL && (w[(unsigned)fd / WORD_BITS] >> ((unsigned)fd % WORD_BITS)) & 1;
 }
 
+/*
+ * select and pselect, as raw results. On every error the program's sets are as it passed them
+ * (Linux writes them back only on success and timeout): the checks write them, so they are
+ * put back from the copy taken on entry.
+ */
 static long
 select_hook(int nfds, fd_set *r, fd_set *w, fd_set *e, int64_t deadline, bool zero,
             const sigset_t *mask)
@@ -303,8 +315,20 @@ select_hook(int nfds, fd_set *r, fd_set *w, fd_set *e, int64_t deadline, bool ze
     int n = 0, want = 0;
     long res;
 
-    if (nfds < 0 || nfds > (1 << 20))
+    if (nfds < 0)
         return -EINVAL;
+    if (nfds > SELECT_MAX_FDS) {
+        /* Beyond the descriptor table's reach: the kernel, which reads only as many bits as
+         * the process has descriptors, waits (no copy is taken: nothing here writes). */
+        struct timespec ts;
+        struct {
+            const sigset_t *ss;
+            size_t len;
+        } m = { mask, NSIG_BYTES };
+        return gr_blocking_syscall6(SYS_pselect6, nfds, (long)r, (long)w, (long)e,
+                                    (long)remaining_ts(deadline, &ts),
+                                    (long)(mask != NULL ? &m : NULL));
+    }
     sc.words = ((size_t)nfds + WORD_BITS - 1) / WORD_BITS;
     if (sc.words > FD_SETSIZE / WORD_BITS) {
         heap = malloc(3 * sc.words * sizeof(unsigned long));
@@ -352,6 +376,8 @@ select_hook(int nfds, fd_set *r, fd_set *w, fd_set *e, int64_t deadline, bool ze
     if (ents != stack_ents)
         free(ents);
 out:
+    if (res < 0)
+        sel_restore(&sc);
     free(heap);
     return res;
 }
@@ -375,8 +401,9 @@ select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
     }
     res = select_hook(nfds, r, w, e, deadline, tv != NULL && tv->tv_sec == 0 && tv->tv_usec == 0,
                       NULL);
-    if (tv != NULL && res >= 0) {
-        /* Linux writes back the time not slept. */
+    if (tv != NULL) {
+        /* Linux writes back the time not slept, normalised, whatever the result (an error
+         * too, EINTR included): glibc's select converts the kernel's timespec back. */
         int64_t rel = deadline - gr_nanotime();
         if (rel < 0)
             rel = 0;

@@ -1,6 +1,6 @@
 /*
  * hooks/signal.c: sigaction and signal; waits for signals (sigwait, sigsuspend, pause); raise and
- * sigpending, which act on the calling G rather than on its OS thread.
+ * sigpending, which act on the calling G rather than on its OS thread; sigaltstack.
  *
  * The program's handlers run on whichever G the M is running, or on g0 when the M is between
  * Gs or idle. On g0 the installed TLS block may be a G that runs elsewhere at that moment, so
@@ -261,5 +261,25 @@ sigpending(sigset_t *set)
     if (gp == NULL)
         return gr_real.sigpending(set);
     gr_signal_pending(gp, set);
+    return 0;
+}
+
+/*
+ * sigaltstack: a thread's alternate signal stack is the G's, carried by whichever M runs it
+ * (runtime/signal.c), so a G's handlers never run on another G's stack, and the kernel still
+ * answers (SS_ONSTACK, EPERM while on it) for the calling thread.
+ */
+GR_EXPORT int
+sigaltstack(const stack_t *ss, stack_t *old)
+{
+    int r;
+
+    if (gr_hook_native())
+        return gr_real.sigaltstack(ss, old);
+    r = gr_signal_altstack(ss, old);
+    if (r < 0) {
+        errno = -r;
+        return -1;
+    }
     return 0;
 }

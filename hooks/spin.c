@@ -56,15 +56,16 @@ pthread_spin_lock(pthread_spinlock_t *l)
     free = unlocked();
     if (try_lock(l, free))
         return 0;
-    /* A G on the only P: a holder that is a G runs only once this one yields. */
-    alone = gr_g_self() != NULL && gr_nprocs() == 1;
+    /* A G on the only P: a holder that is a G runs only once this one yields (and one that
+     * may not park, in a signal handler, spins on its OS thread). */
+    alone = gr_parkable_g() != NULL && gr_nprocs() == 1;
     for (;;) {
         for (int i = 0; !alone && i < SPIN_PAUSES; i++) {
             if (gr_raw_load_relaxed(l) == free && try_lock(l, free))
                 return 0;
             gr_cpu_relax();
         }
-        if (gr_g_self() != NULL) {
+        if (gr_parkable_g() != NULL) {
             gr_yield();
             gr_cancel_async_point(); /* a spinner with asynchronous cancel stops here */
         } else {

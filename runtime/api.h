@@ -45,11 +45,17 @@ struct g;
 
 /*
  * The running user G when it may use the scheduler (park, syscall mode), else NULL: on g0,
- * on a thread the runtime does not own, before boot, and inside a call in syscall mode (a
- * handler or callback run from it has no P to park on). Honours a preemption request that
- * found the G inside libc or the runtime: every hook enters here holding nothing.
+ * on a thread the runtime does not own, before boot, inside a call in syscall mode (a
+ * handler or callback run from it has no P to park on), inside a program's signal handler,
+ * and while its stack pointer is off its own stack (gr_parkable_g). Honours a preemption
+ * request that found the G inside libc or the runtime: every hook enters here holding
+ * nothing.
  */
 struct g *gr_user_g(void);
+/* The running user G when it may park or yield, else NULL: as gr_user_g, and also inside a
+ * program's signal handler and while its stack pointer is off its own stack (an alternate
+ * signal stack, a stack the program switched to: proc.c). Leaves preemption requests alone. */
+struct g *gr_parkable_g(void);
 /* The running user G, or NULL (g0, a thread the runtime does not own, before boot). */
 struct g *gr_g_self(void);
 /* Yield the P to the other runnable Gs. Context: user G. */

@@ -261,6 +261,7 @@ gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_
         return EAGAIN;
     }
     gr_lock_init(&gp->siglock, GR_RANK_LEAF);
+    gp->altstack.ss_flags = SS_DISABLE; /* as a new thread's */
     gp->fn = fn;
     gp->arg = arg;
     if (cur != NULL)
@@ -542,6 +543,28 @@ gr_g_joined(struct g *gp)
     return gr_load(&gp->joinstate) == JOIN_JOINED;
 }
 
+extern void *__libc_stack_end; /* ld.so: the top of the initial thread's stack */
+
+#define MAIN_STACK_MAX (4ULL << 30) /* an unlimited RLIMIT_STACK counts as 4 GiB */
+
+/* The initial thread's stack: from the top the kernel gave it down to RLIMIT_STACK. */
+static void
+main_stack_bounds(struct g *mg)
+{
+    struct {
+        unsigned long cur, max;
+    } rl;
+    uintptr_t hi = gr_round_up((uintptr_t)__libc_stack_end, GR_PAGE);
+    unsigned long size = MAIN_STACK_MAX;
+
+    if (gr_syscall4(SYS_prlimit64, 0, RLIMIT_STACK, 0, &rl) == 0 && rl.cur < size)
+        size = rl.cur;
+    if (size > hi)
+        size = hi;
+    mg->stack_lo = (void *)(hi - size);
+    mg->stack_hi = (void *)hi;
+}
+
 struct g *
 gr_g_adopt_main(struct m *mp)
 {
@@ -554,6 +577,8 @@ gr_g_adopt_main(struct m *mp)
     mg->tid = gr_sys_getpid(); /* the initial thread's, already in its descriptor */
     long prio = gr_syscall2(SYS_getpriority, PRIO_PROCESS, 0);
     mg->nice = prio > 0 ? 20 - (int)prio : 0; /* the system call answers 20 - nice */
+    main_stack_bounds(mg);
+    mg->altstack = mp->altstack_cur; /* the initial thread's, if it set one before boot */
     gr_lock_init(&mg->siglock, GR_RANK_LEAF);
     mg->goid = gr_xadd(&gr_sched.goidgen, 1) + 1;
     gr_store_relaxed(&mg->joinstate, JOIN_JOINABLE);

@@ -58,4 +58,24 @@ gr_casgstatus(struct g *gp, uint32_t from, uint32_t to)
 /* gp switched out: throw if its stack pointer left its stack (a stack without a guard). */
 void gr_g_check_stack(struct g *gp);
 
+/*
+ * Is sp inside gp's own stack? The initial thread's (the main G's) is taken as RLIMIT_STACK
+ * below the top the kernel gave it. A G whose stack pointer is elsewhere (a signal handler on
+ * an alternate stack, which belongs to the M, or a stack the program switched to) is never
+ * preempted and never parks. Context: any; async-signal-safe.
+ */
+static inline bool
+gr_g_on_stack(const struct g *gp, uintptr_t sp)
+{
+    return sp >= (uintptr_t)gp->stack_lo && sp < (uintptr_t)gp->stack_hi;
+}
+
+/* gp, the calling G, may not leave its M: it is inside a handler of the program, or its
+ * stack pointer is off its own stack. Context: gp itself (inlined: the caller's frame). */
+static inline __attribute__((always_inline)) bool
+gr_g_pinned(const struct g *gp)
+{
+    return gp->inhandler != 0 || !gr_g_on_stack(gp, (uintptr_t)__builtin_frame_address(0));
+}
+
 #endif /* GR_RUNTIME_G_H */

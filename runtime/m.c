@@ -6,25 +6,33 @@
  *
  * An M finds itself through the GS base (gr_getm()); its g0 runs on the M's own stack and
  * TLS, except M0's and the fork child's, which get a fresh stack and block (gr_m_build_g0).
- * Each M keeps its /proc/thread-self/{stat,syscall} open (sysmon reads them; opened by the
- * thread itself, since after a privilege drop they could no longer be opened).
+ *
+ * The runtime keeps no descriptor of its own open that the program did not make it need
+ * (docs/design.md "The runtime's descriptors"): an M's /proc stat is opened, read and closed
+ * each time sysmon (or a thread query) asks for its state, which works after a privilege drop
+ * too. Only GREENRUN_DEBUG=blocking keeps one per M, /proc/thread-self/syscall for the
+ * report, opened by the thread itself at its start: once the process drops privileges that
+ * file can no longer be opened.
  *
  * Locks: none of its own. gr_sched.mcount and the allm list change under gr_sched.lock and
  * by atomic push; struct m fields say who owns them (sched.h).
  */
 #include "runtime/m.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 
 #include "runtime/atomic.h"
+#include "runtime/boot.h"
 #include "runtime/cputime.h"
 #include "runtime/ctx.h"
 #include "runtime/debug.h"
 #include "runtime/libc.h"
 #include "runtime/mem.h"
 #include "runtime/proc.h"
+#include "runtime/signal.h"
 #include "runtime/sys.h"
 #include "runtime/tls.h"
 
@@ -33,27 +41,24 @@
 
 static struct m m0;
 
-/* Open the calling thread's /proc/thread-self/{stat,syscall} as mp's (sysmon reads them). */
+/* With GREENRUN_DEBUG=blocking only: open the calling thread's /proc/thread-self/syscall as
+ * mp's, for sysmon's report of blocking calls (blockrec.c). */
 void
 gr_m_open_proc(struct m *mp)
 {
-    mp->statfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/stat", 0));
-    mp->sysfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/syscall", 0));
+    if (gr_opts.blocking)
+        mp->sysfd = gr_fd_reserve(gr_sys_open("/proc/thread-self/syscall", 0));
 }
 
-/* Close what gr_m_open_proc opened (a fork child: they name threads of the parent). */
+/* Close what gr_m_open_proc opened (a fork child: it names a thread of the parent). */
 void
 gr_m_close_proc(struct m *mp)
 {
-    int *fds[2] = { &mp->statfd, &mp->sysfd };
-
-    for (int i = 0; i < 2; i++) {
-        if (*fds[i] >= 0) {
-            gr_fd_release(*fds[i]);
-            gr_syscall1(SYS_close, *fds[i]);
-        }
-        *fds[i] = -1;
+    if (mp->sysfd >= 0) {
+        gr_fd_release(mp->sysfd);
+        gr_syscall1(SYS_close, mp->sysfd);
     }
+    mp->sysfd = -1;
 }
 
 char
@@ -62,10 +67,15 @@ gr_m_kstate(struct m *mp)
     char buf[256];
     ssize_t n;
     char *rp = NULL;
+    int fd;
 
-    if (mp->statfd < 0)
+    /* Opened for this one read: a descriptor kept open would be visible to the program. */
+    gr_snprint(buf, sizeof(buf), "/proc/self/task/%d/stat", (int)mp->tid);
+    fd = gr_sys_open(buf, O_RDONLY);
+    if (fd < 0)
         return 0;
-    n = gr_sys_pread(mp->statfd, buf, sizeof(buf) - 1, 0);
+    n = gr_sys_pread(fd, buf, sizeof(buf) - 1, 0);
+    gr_sys_close(fd);
     if (n <= 0)
         return 0;
     buf[n] = '\0';
@@ -99,6 +109,7 @@ gr_m_init_self(struct m *mp)
         gr_m_open_proc(mp);
     gr_sys_sigprocmask(SIG_SETMASK, NULL, &mp->sigmask_cur);
     gr_cputime_m_init(mp);
+    gr_signal_altstack_init(mp);
     return 0;
 }
 
@@ -124,7 +135,7 @@ m_alloc(void)
     if (mp == NULL)
         return NULL;
     mp->self = mp;
-    mp->statfd = mp->sysfd = -1; /* opened by the thread itself (mstart) */
+    mp->sysfd = -1; /* opened by the thread itself (mstart), if at all */
     gr_lock(&gr_sched.lock);
     mp->id = gr_load_relaxed(&gr_sched.mcount);
     gr_store_relaxed(&gr_sched.mcount, mp->id + 1);

@@ -22,10 +22,12 @@ struct m *gr_m_adopt_initial(void);
 bool gr_m_build_g0(struct m *mp);
 /* Install mp's own TLS block in FS, if another is installed. Context: mp's g0. */
 void gr_m_install_ownfs(struct m *mp);
-/* Open (close) the calling thread's /proc/thread-self files as mp's. */
+/* Open (close) the calling thread's /proc/thread-self/syscall as mp's, kept for sysmon's
+ * report when GREENRUN_DEBUG=blocking asks for it (nothing otherwise). */
 void gr_m_open_proc(struct m *mp);
 void gr_m_close_proc(struct m *mp);
-/* The scheduling state letter of mp's OS thread in /proc (R, S, D...), or 0 when unknown. */
+/* The scheduling state letter of mp's OS thread in /proc (R, S, D...), or 0 when unknown.
+ * Opens, reads and closes the file: no descriptor stays open. */
 char gr_m_kstate(struct m *mp);
 
 #endif /* GR_RUNTIME_M_H */

@@ -6,8 +6,10 @@
  * a system call is left alone, since a signal would make some calls fail with EINTR). The M
  * gets SIGURG; the handler checks that the request is ours and that the interrupted
  * instruction is in the program's own code, never in libc, ld.so, the vDSO or the runtime
- * (their internal locks are not G-aware), then redirects the G to gr_async_preempt, which
- * yields once the handler has returned. SIGURG not sent by the runtime goes to the program's
+ * (their internal locks are not G-aware), and not inside a handler of the program nor with
+ * the stack pointer off the G's own stack (an alternate signal stack belongs to the M: the G
+ * must not leave it there), then redirects the G to gr_async_preempt, which yields once the
+ * handler has returned. SIGURG not sent by the runtime goes to the program's
  * own handler, as the sigaction hook recorded it.
  *
  * Locks: user_lock (rank sigaction): the program's SIGURG disposition, as sigaction reads
@@ -23,6 +25,7 @@
 
 #include "runtime/atomic.h"
 #include "runtime/debug.h"
+#include "runtime/g.h"
 #include "runtime/libc.h"
 #include "runtime/proc.h"
 #include "runtime/sched.h"
@@ -44,6 +47,7 @@ struct range {
 
 static struct range noprempt[MAX_RANGES]; /* immutable after init */
 static int nnoprempt;
+static struct range runtime_range; /* immutable after init: libgreenrun's code */
 /*
  * The program's SIGURG disposition, as sigaction reads it back (the kernel keeps the
  * preemption handler). The action itself is published like every other (runtime/signal.c).
@@ -78,6 +82,10 @@ collect_ranges(struct dl_phdr_info *info, size_t size, void *arg)
         if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
             noprempt[nnoprempt].lo = info->dlpi_addr + ph->p_vaddr;
             noprempt[nnoprempt].hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+            /* The runtime's own code: the segment that holds this very function. */
+            if ((uintptr_t)collect_ranges >= noprempt[nnoprempt].lo &&
+                (uintptr_t)collect_ranges < noprempt[nnoprempt].hi)
+                runtime_range = noprempt[nnoprempt];
             nnoprempt++;
         }
     }
@@ -91,6 +99,17 @@ preemptible_pc(uintptr_t pc)
         if (pc >= noprempt[i].lo && pc < noprempt[i].hi)
             return false;
     return true;
+}
+
+bool
+gr_preempt_uc_in_runtime(const void *uc)
+{
+    uintptr_t pc;
+
+    if (uc == NULL)
+        return true;
+    pc = (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP];
+    return pc >= runtime_range.lo && pc < runtime_range.hi;
 }
 
 /* A SIGURG the runtime did not send: the program's handler, if it set one (SIGURG's default
@@ -122,13 +141,19 @@ preempt_handler(int sig, siginfo_t *si, void *ucv)
     if (gp == NULL || gr_curg != gp || mp->p == NULL)
         return;
     pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
     /* In libc or the runtime: leave the request pending; the next hook the G enters yields
      * (gr_preempt_check), so a G looping on calls that return at once is preempted too. */
     if (!preemptible_pc(pc))
         return;
+    /* In a handler of the program, or off the G's own stack (on an alternate signal stack,
+     * which stays with this M): the G must not leave the M here. Pending as well: the G
+     * yields at its next hook once back on its own stack, or at the next request. */
+    if (gp->inhandler != 0 || !gr_g_on_stack(gp, sp) || (uc->uc_stack.ss_flags & SS_ONSTACK))
+        return;
     gr_store(&mp->preempt, 0);
     /* Make the G call gr_async_preempt, below the red zone of the interrupted frame. */
-    sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP] - 128 - 8;
+    sp -= 128 + 8;
     *(uintptr_t *)sp = pc;
     uc->uc_mcontext.gregs[REG_RSP] = (greg_t)sp;
     uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)gr_async_preempt;

@@ -13,6 +13,9 @@ struct m;
 
 /* Install the SIGURG handler and learn which code may never be preempted. 0 or -1. */
 int gr_preempt_init(void);
+/* Did the signal context uc (a ucontext_t) interrupt the runtime's own code (true too when uc
+ * is NULL)? Context: signal handlers. */
+bool gr_preempt_uc_in_runtime(const void *uc);
 /* sysmon: ask the M running a G that has held its P since `since` to yield. */
 void gr_preempt_m(struct m *mp);
 /* At a hook's entry: yield if sysmon asked this M to and the signal could not act. */

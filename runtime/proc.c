@@ -324,15 +324,32 @@ gr_yield_global(void)
 /* ---- For the hooks (api.h). */
 
 struct g *
-gr_user_g(void)
+gr_parkable_g(void)
 {
     struct g *gp = gr_current();
 
     if (gp == NULL)
         return NULL;
-    /* Called from inside a call in syscall mode (a callback): no P to park on. Or from a
-     * signal handler, which must return on the M it interrupted: the hook acts natively. */
-    if (gr_unlikely(gr_load_relaxed(&gp->status) == G_SYSCALL || gp->inhandler != 0))
+    /*
+     * Called from inside a call in syscall mode (a callback): no P to park on. From a signal
+     * handler, which must return on the M it interrupted (the kernel's signal frame and the
+     * handler's mask are the M's). With the stack pointer off the G's own stack: on an
+     * alternate signal stack, which the M carries (a G parked there would be overwritten by
+     * the next handler on it), or on a stack the program switched to.
+     */
+    if (gr_unlikely(gr_load_relaxed(&gp->status) == G_SYSCALL || gr_g_pinned(gp)))
+        return NULL;
+    return gp;
+}
+
+struct g *
+gr_user_g(void)
+{
+    struct g *gp = gr_parkable_g();
+
+    /* Not parkable: the hook acts natively (a blocking call holds the M and its P, as a call
+     * no hook sees: sysmon starts a spare P for the others if it lasts). */
+    if (gp == NULL)
         return NULL;
     if (gr_unlikely(gr_load_relaxed(&gr_getm()->preempt)))
         gr_preempt_yield_now();
@@ -369,6 +386,8 @@ gr_after_switch(struct m *mp)
     mp->after = AFTER_NONE;
     gr_cputime_switch_out(mp, gp);
     gr_store_relaxed(&mp->curg, NULL);
+    /* Before gp can run elsewhere: its alternate stack must not stay on this M. */
+    gr_signal_altstack_leave(mp);
     gr_g_check_stack(gp);
     switch (after) {
     case AFTER_PARK: {
@@ -419,6 +438,7 @@ execute(struct m *mp, struct g *gp)
         gr_sys_sigprocmask(SIG_SETMASK, &mask, NULL);
         mp->sigmask_cur = mask;
     }
+    gr_signal_altstack_enter(mp, gp);
     if (gp->tp != mp->fs_cur) {
         /* Never run a G on another G's TLS: a refused switch (arch_prctl) is fatal. */
         if (gr_sys_set_fs(gp->tp) != 0)
@@ -603,6 +623,10 @@ findrunnable(struct m *mp)
         }
         now = gr_nanotime();
         gr_timers_run(pp, now);
+        /* A spare also runs the due timers of the P it stands in for: nobody else would
+         * while that P's M sleeps (the other Ps run them only when idle). */
+        if (pp->spare && pp->stuck != NULL)
+            gr_timers_run(pp->stuck, now);
         if (gr_load_relaxed(&pp->schedtick) % 61 == 0 && gr_load_relaxed(&gr_sched.runqsize) > 0) {
             gr_lock(&gr_sched.lock);
             gp = gr_globrunq_get(pp, 1);

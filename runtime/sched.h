@@ -118,8 +118,13 @@ struct g {
                                         read by senders (the M applies it on switch-in) */
     struct gr_atomic_u64 sigpending; /* atomic; written under siglock: signals pending for it */
     uint64_t sigdelivered;           /* owner G: signals raised on it since gr_signal_eintr */
-    uint32_t inhandler; /* owner G: depth of the program's signal handlers running on it
-                           (gr_signal_wrapper); no hook parks and nothing yields then */
+    uint32_t inhandler;   /* owner G: depth of the program's signal handlers running on it
+                             (gr_signal_wrapper); no hook parks and nothing yields then */
+    bool handler_handoff; /* owner G: no handler running on it interrupted the runtime in
+                             the middle of something (its allocator, a run queue): a wait in
+                             one may let the P go (sema.c) */
+    stack_t altstack;     /* owner G: its sigaltstack (ss_flags SS_DISABLE: none), installed on
+                             the M while it runs there (signal.c) */
     struct gr_atomic_u64 sigwait_set; /* atomic: signals a sigwait of this G waits for, or 0 */
     struct gr_atomic_u32 sigkickable; /* atomic: 1 while the G is in a call in syscall mode;
                                          written by the G (syscall.c), read by senders */
@@ -208,6 +213,7 @@ struct m {
     uintptr_t ownfs;              /* immutable: this M's own TLS block (g0's) */
     uintptr_t sysdesc;            /* immutable: the descriptor glibc lists for this OS thread */
     uint64_t sigmask_cur;         /* owner: signal mask installed on the OS thread */
+    stack_t altstack_cur;         /* owner: alternate signal stack installed on the OS thread */
     bool spinning;                /* counted in gr_sched.nmspinning; written by the M, or by
                                      gr_startm under gr_sched.lock while the M is idle */
     bool is_sysmon;               /* immutable */
@@ -216,12 +222,11 @@ struct m {
                                      handler's nested call then takes the shared path */
     struct gr_atomic_u32 preempt; /* atomic: sysmon asked the running G to yield */
     GR_ATOMIC_PTR(struct g)
-    cancel_target;             /* atomic: a G with an asynchronous cancel to act on, set when it
-                                  runs or is sent the signal here, cleared when it acts; a stale
-                                  value is harmless (compared, never dereferenced) (cancel.c) */
-    int64_t sysmon_cancel_at;  /* sysmon only: when it last resent SIGCANCEL here */
-    int statfd;                /* immutable: /proc/thread-self/stat of this M, or -1 */
-    int sysfd;                 /* immutable: /proc/thread-self/syscall of this M, or -1 */
+    cancel_target;            /* atomic: a G with an asynchronous cancel to act on, set when it
+                                 runs or is sent the signal here, cleared when it acts; a stale
+                                 value is harmless (compared, never dereferenced) (cancel.c) */
+    int64_t sysmon_cancel_at; /* sysmon only: when it last resent SIGCANCEL here */
+    int sysfd; /* immutable: /proc/thread-self/syscall of this M (GREENRUN_DEBUG=blocking), or -1 */
     struct gr_note park;       /* idle M sleeps here */
     struct gr_lockstack locks; /* owner M: gr_mutexes it holds (debug builds, lock.c) */
     struct m *schedlink;       /* idle list; protected by gr_sched.lock */

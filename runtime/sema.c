@@ -28,6 +28,7 @@
 #include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
+#include "runtime/syscall.h"
 #include "runtime/timer.h"
 
 #define NBUCKET 4096
@@ -90,11 +91,9 @@ gr_wq_push(struct gr_bucket *b, struct gr_waiter *w, const void *key, bool lifo)
     GR_ASSERT_HELD(&b->lock);
     GR_ASSERT(b == bucket_of(key));
     w->key = key;
-    /* A G in syscall mode has no P to park on (a callback from glibc, or cleanup handlers
-     * run by a cancellation that acted inside a call in syscall mode): its thread sleeps. */
-    w->gp = gr_current();
-    if (w->gp != NULL && gr_load_relaxed(&w->gp->status) != G_RUNNING)
-        w->gp = NULL;
+    /* A G that may not park (in a signal handler, off its own stack, in syscall mode)
+     * waits as a thread without a G: its OS thread sleeps on the waiter's word. */
+    w->gp = gr_parkable_g();
     w->parked = false;
     w->flags = 0;
     gr_store_relaxed(&w->wake, GR_WAKE_NONE);
@@ -275,7 +274,16 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
         return r;
     }
 
-    /* No G: sleep the OS thread on the waiter's own word. */
+    /* No G: sleep the OS thread on the waiter's own word. A G that may not park (inside a
+     * handler of the program) does it in syscall mode, so that its P serves the others
+     * meanwhile; it gets a P back without leaving the M (syscall.c). Not when the handler
+     * interrupted the runtime: the P's cache or run queue may be half updated by the
+     * interrupted code, so the P stays here (signal.c, handler_handoff). */
+    struct g *self = gr_current();
+    bool sys = self != NULL && gr_load_relaxed(&self->status) == G_RUNNING &&
+               gr_getm()->p != NULL && (self->inhandler == 0 || self->handler_handoff);
+    if (sys)
+        gr_entersyscall();
     while ((r = gr_load(&w->wake)) == GR_WAKE_NONE) {
         if (gr_sys_futex_wait(gr_atomic_word(&w->wake), GR_WAKE_NONE, deadline) == -ETIMEDOUT) {
             gr_lock(&b->lock);
@@ -286,6 +294,8 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
             gr_unlock(&b->lock);
         }
     }
+    if (sys)
+        gr_exitsyscall();
     return r;
 }
 

@@ -358,6 +358,83 @@ sigwait_take(struct g *gp, const sigset_t *set, uint64_t want, siginfo_t *si)
     return sig == -EAGAIN ? 0 : sig;
 }
 
+/* ---- Alternate signal stacks (signal.h). */
+
+static bool
+altstack_none(const stack_t *ss)
+{
+    return (ss->ss_flags & SS_DISABLE) != 0 || ss->ss_size == 0;
+}
+
+static bool
+altstack_same(const stack_t *a, const stack_t *b)
+{
+    if (altstack_none(a) || altstack_none(b))
+        return altstack_none(a) && altstack_none(b);
+    return a->ss_sp == b->ss_sp && a->ss_size == b->ss_size && a->ss_flags == b->ss_flags;
+}
+
+/* The OS thread's stack as the kernel has it now, without the SS_ONSTACK of the moment. */
+static void
+altstack_query(stack_t *ss)
+{
+    if (gr_syscall2(SYS_sigaltstack, NULL, ss) != 0) {
+        memset(ss, 0, sizeof(*ss));
+        ss->ss_flags = SS_DISABLE;
+    }
+    ss->ss_flags &= ~SS_ONSTACK;
+}
+
+int
+gr_signal_altstack(const stack_t *ss, stack_t *old)
+{
+    struct g *gp = gr_current();
+    long r;
+
+    /* The M holds the calling G's stack (installed when the G came to run here, and the G
+     * cannot move off the M inside this call), so the kernel answers for the G. */
+    r = gr_syscall2(SYS_sigaltstack, ss, old);
+    if (r != 0 || ss == NULL || gr_curg == NULL)
+        return (int)r;
+    altstack_query(&gr_getm()->altstack_cur);
+    if (gp != NULL)
+        gp->altstack = gr_getm()->altstack_cur;
+    return 0;
+}
+
+void
+gr_signal_altstack_enter(struct m *mp, struct g *gp)
+{
+    stack_t off = { .ss_flags = SS_DISABLE };
+    const stack_t *want = altstack_none(&gp->altstack) ? &off : &gp->altstack;
+
+    if (altstack_same(want, &mp->altstack_cur))
+        return;
+    if (gr_syscall2(SYS_sigaltstack, want, NULL) != 0)
+        gr_throw("altstack: cannot install a thread's alternate signal stack");
+    mp->altstack_cur = *want;
+}
+
+void
+gr_signal_altstack_leave(struct m *mp)
+{
+    stack_t off = { .ss_flags = SS_DISABLE };
+
+    if (altstack_none(&mp->altstack_cur))
+        return;
+    if (gr_syscall2(SYS_sigaltstack, &off, NULL) != 0)
+        gr_throw("altstack: cannot remove a thread's alternate signal stack");
+    mp->altstack_cur = off;
+}
+
+void
+gr_signal_altstack_init(struct m *mp)
+{
+    altstack_query(&mp->altstack_cur);
+}
+
+#define SIGWAIT_POLL_NS 5000000LL /* process-directed signals: looked for every 5 ms */
+
 /*
  * Signals sent to the G (pthread_kill, pthread_sigqueue) and the process signals the router
  * gives it are recorded on the G and wake it; signals pending in the kernel (sent to the
@@ -527,13 +604,22 @@ run_here(struct g *gp, int sig, siginfo_t *si, void *uc)
     /* On g0 (an M between Gs) the installed block may be a G running elsewhere by now. */
     if (gp == NULL)
         prev = gr_tls_enter_m(GR_TLS_OWN);
-    /* The handler runs on the interrupted G's stack and on this M's signal frame: the G
-     * must not leave the M before it returns (hooks pass through, safe points wait). */
-    if (gp != NULL)
+    /* The handler runs on this M's signal frame (and maybe its alternate stack): the G must
+     * not leave the M before it returns (hooks pass through, safe points wait). Whether it
+     * may let the P go while it waits depends on what it interrupted (handler_handoff). */
+    bool prev_handoff = false;
+    if (gp != NULL) {
+        struct m *mp = gr_getm();
+        bool safe = !mp->mallocing && (mp->raising || !gr_preempt_uc_in_runtime(uc));
+        prev_handoff = gp->handler_handoff;
+        gp->handler_handoff = (gp->inhandler == 0 || prev_handoff) && safe;
         gp->inhandler++;
+    }
     gr_signal_run_action(sig, si, uc);
-    if (gp != NULL)
+    if (gp != NULL) {
         gp->inhandler--;
+        gp->handler_handoff = prev_handoff;
+    }
     if (gp == NULL)
         gr_tls_leave_m(prev);
 }

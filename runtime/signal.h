@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct g;
+struct m;
 
 /* glibc's own signals: SIGCANCEL (cancel.c) and SIGSETXID (the setuid family, tls.c). The
  * program can neither block nor catch them. */
@@ -74,6 +75,22 @@ int gr_signal_wait(const sigset_t *set, siginfo_t *info, int64_t deadline);
 /* sigsuspend on the running G: mask installed until a handler has run on it, then the old
  * mask back; the result is always -EINTR. A cancellation point. Context: user G. */
 int gr_signal_suspend(const sigset_t *mask);
+
+/*
+ * Alternate signal stacks are per G, as they are per thread natively: the kernel keeps one per
+ * OS thread, so an M carries the stack of the G it runs and none between Gs (a handler on g0,
+ * or on another G, would otherwise run on a stack whose G may be using it elsewhere).
+ * gr_signal_altstack is sigaltstack for the calling thread: 0 or -errno, the kernel's answer
+ * (SS_ONSTACK, EPERM while on the stack). gr_signal_altstack_enter installs gp's stack on mp
+ * before gp runs there; gr_signal_altstack_leave removes it once a G has left mp. A G never
+ * leaves its M inside a handler (proc.c, gr_parkable_g), so a stack in use never moves.
+ * gr_signal_altstack_init records an M's own (an OS thread's stack at adoption: M0's is the
+ * main G's). Context: enter, leave: mp's g0; init: mp's own thread.
+ */
+int gr_signal_altstack(const stack_t *ss, stack_t *old);
+void gr_signal_altstack_enter(struct m *mp, struct g *gp);
+void gr_signal_altstack_leave(struct m *mp);
+void gr_signal_altstack_init(struct m *mp);
 
 /*
  * The program's signal actions. The sigaction hook installs gr_signal_wrapper as the kernel's

@@ -6,8 +6,9 @@
  * P_RUNNING and no hook hands it on. sysmon notices the P's schedule not moving while its M
  * sleeps (sysmon.c) and starts a spare P, one of gr_sched.nallp - nprocs beyond
  * GREENRUN_PROCS, so the other Gs keep running; the spare retires as soon as the stuck P
- * moves again, at its next pass through the scheduler. A retiring spare hands its timers to
- * the P it stood in for. Spares are never on the idle list: they live on gr_sched.pspare.
+ * moves again, at its next pass through the scheduler. Meanwhile it runs the stuck P's due
+ * timers at each pass (proc.c, findrunnable); a retiring spare hands its own timers to the P
+ * it stood in for. Spares are never on the idle list: they live on gr_sched.pspare.
  * When new work finds no idle P while the same P is still stuck on the same schedule, a
  * spare starts again at once (gr_spare_again), instead of after sysmon watched for
  * milliseconds once more.
@@ -39,6 +40,19 @@ gr_spare_put(struct p *pp)
     pp->stuck = NULL;
     pp->link = gr_sched.pspare;
     gr_sched.pspare = pp;
+}
+
+struct p *
+gr_spare_take(void)
+{
+    struct p *pp = gr_sched.pspare;
+
+    GR_ASSERT_HELD(&gr_sched.lock);
+    if (pp != NULL) {
+        gr_sched.pspare = pp->link;
+        pp->stuck = NULL;
+    }
+    return pp;
 }
 
 /* Where a retiring spare's timers go: the P it stood in for. */

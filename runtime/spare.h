@@ -21,5 +21,9 @@ struct p *gr_spare_heir(struct p *pp);
 void gr_spare_retire(struct m *mp, struct p *pp);
 /* Put spare pp back on the spare list. Requires: gr_sched.lock held. */
 void gr_spare_put(struct p *pp);
+/* A spare off the list for a G back from a blocking call that cannot leave its M (syscall.c);
+ * it stands in for nobody, so it retires at its next pass through the scheduler. NULL when
+ * none is left. Requires: gr_sched.lock held. */
+struct p *gr_spare_take(void);
 
 #endif /* GR_RUNTIME_SPARE_H */

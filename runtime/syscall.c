@@ -6,7 +6,9 @@
  * that races the G's own return) and hands it to another M when there is work
  * (gr_retake, handoffp). Back from the call, the G takes its own P again if sysmon did not,
  * else any idle P, else it waits on the global queue (gr_exitsyscall). A G that makes short
- * calls back to back yields now and then, so that the others on its P are not starved.
+ * calls back to back yields now and then, so that the others on its P are not starved. A G
+ * that cannot leave its M (inside a program's handler: g.h, gr_g_pinned) never yields here
+ * and, without a P, takes a spare or waits for one on its M (pinned_getp).
  *
  * Locks: none of its own; gr_sched.lock for the idle list.
  */
@@ -77,6 +79,40 @@ exit_yield_due(struct p *pp)
     return when <= now || (queued && now - pp->runstart >= SYSCALL_SLICE_NS);
 }
 
+#define PINNED_RETRY_NS 200000LL /* a pinned G without a P looks for one this often */
+
+/*
+ * Our P was given away and none is idle, but gp cannot leave this M (a handler of the
+ * program waited in syscall mode, gr_g_pinned): it takes a spare P, which retires at its next
+ * pass through the scheduler, or waits on this M until a P or a spare is free. Returns the P.
+ */
+static struct p *
+pinned_getp(struct m *mp, struct p *own)
+{
+    struct gr_note never = { 0 };
+
+    for (;;) {
+        uint32_t st = P_SYSCALL;
+        struct p *pp;
+
+        if (gr_cas(&own->status, &st, P_RUNNING)) {
+            gr_store_relaxed(&own->m, mp);
+            mp->p = own;
+            return own;
+        }
+        gr_lock(&gr_sched.lock);
+        pp = gr_pidle_get();
+        if (pp == NULL)
+            pp = gr_spare_take();
+        gr_unlock(&gr_sched.lock);
+        if (pp != NULL) {
+            gr_acquirep(mp, pp);
+            return pp;
+        }
+        gr_note_sleep(&never, gr_nanotime() + PINNED_RETRY_NS);
+    }
+}
+
 void
 gr_exitsyscall(void)
 {
@@ -84,6 +120,7 @@ gr_exitsyscall(void)
     struct m *mp = gr_getm();
     struct p *pp = mp->oldp;
     uint32_t st = P_SYSCALL;
+    bool pinned = gr_g_pinned(gp);
 
     mp->oldp = NULL;
     /* No more kicks; pairs with the sender's load of sigkickable after its record: either the
@@ -94,10 +131,15 @@ gr_exitsyscall(void)
         gr_store_relaxed(&pp->m, mp);
         mp->p = pp;
         gr_casgstatus(gp, G_SYSCALL, G_RUNNING);
-        if (exit_yield_due(pp))
+        if (!pinned && exit_yield_due(pp))
             gr_yield_global();
         else
             deliver_due(gp);
+        return;
+    }
+    if (pinned) {
+        pinned_getp(mp, pp);
+        gr_casgstatus(gp, G_SYSCALL, G_RUNNING);
         return;
     }
     /* sysmon gave our P away: take any idle one, or wait in the global queue. */

@@ -17,6 +17,7 @@
 
 #include "runtime/atomic.h"
 #include "runtime/blockrec.h"
+#include "runtime/boot.h"
 #include "runtime/cancel.h"
 #include "runtime/debug.h"
 #include "runtime/netpoll.h"
@@ -75,9 +76,9 @@ schedtrace(void)
 #define PREEMPT_AFTER_NS 10000000LL /* 10 ms, as Go's forcePreemptNS */
 
 /*
- * What the M is blocked in, from its /proc/thread-self/syscall: true with the system call
- * number (-1 outside one) and the user return address; false when it runs again or the file
- * cannot be read.
+ * What the M is blocked in, from its /proc/thread-self/syscall (kept open only for
+ * GREENRUN_DEBUG=blocking, m.c): true with the system call number (-1 outside one) and the
+ * user return address; false when it runs again, or the file is not open or cannot be read.
  */
 static bool
 m_syscall(struct m *mp, long *nr, uintptr_t *pc)
@@ -155,6 +156,7 @@ preempt_long_runners(int64_t now)
         struct p *pp = gr_sched.allp[i];
         uint64_t tick = gr_load_relaxed(&pp->schedtick);
         struct m *mp;
+        bool waiting;
 
         if (gr_load(&pp->status) != P_RUNNING) {
             pp->sysmon_schedtick = tick;
@@ -176,9 +178,16 @@ preempt_long_runners(int64_t now)
             blocked_end(pp, now);
             continue;
         }
+        waiting = others_wait(pp, now);
+        if (!waiting && !gr_opts.blocking) {
+            /* Nothing to do for pp whatever its M does: do not look (each look opens a
+             * /proc file, m.c). Sightings start over when others wait. */
+            pp->sysmon_asleep = 0;
+            continue;
+        }
         if (gr_m_kstate(mp) != 'R') {
             blocked_seen(pp, mp, now);
-            if (!others_wait(pp, now))
+            if (!waiting)
                 continue;
             /* Asleep in the kernel with the P, seen twice 1 ms apart on the same schedule:
              * let a spare P run the others meanwhile. (Once could be a brief lock wait.) */
@@ -192,7 +201,7 @@ preempt_long_runners(int64_t now)
         }
         pp->sysmon_asleep = 0;
         blocked_end(pp, now);
-        if (!others_wait(pp, now) || now - pp->sysmon_schedwhen < PREEMPT_AFTER_NS)
+        if (!waiting || now - pp->sysmon_schedwhen < PREEMPT_AFTER_NS)
             continue;
         gr_preempt_m(mp);
         pp->sysmon_schedwhen = now;
