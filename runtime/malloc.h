@@ -55,20 +55,20 @@ struct gr_mcache {
 
 /* The size class of n bytes, as a constant expression: 16-byte steps to 128, then four
  * classes per doubling. */
-#define GR_SIZE_CLASS_LG(n) (63 - __builtin_clzll((unsigned long long)(n) - 1))
-#define GR_SIZE_CLASS(n)                                                                      \
-    ((n) <= 128 ? ((n) == 0 ? 0u : (unsigned)(((n) - 1) >> 4))                             \
-                : 8u + (unsigned)(GR_SIZE_CLASS_LG(n) - 7) * 4u +                           \
-                      (unsigned)((((unsigned long long)(n) - 1) >> (GR_SIZE_CLASS_LG(n) - 2)) & 3u))
+#define GR_SIZE_CLASS_LG(n) (63 - __builtin_clzll((unsigned long long)(n)-1))
+#define GR_SIZE_CLASS(n)                                          \
+    ((n) <= 128 ? ((n) == 0 ? 0u : (unsigned)(((n)-1) >> 4)) :    \
+                  8u + (unsigned)(GR_SIZE_CLASS_LG(n) - 7) * 4u + \
+                      (unsigned)((((unsigned long long)(n)-1) >> (GR_SIZE_CLASS_LG(n) - 2)) & 3u))
 
 /* The classes of the sizes up to GR_CLASS_TABLE_MAX, by (n + 15) / 16: one load instead of
  * the arithmetic on the fast path (Go's size_to_class8). Static: each file that sizes
  * objects has its copy, all computed by the compiler. */
 #define GR_CLASS_TABLE_MAX 1024
-#define GR_CLASS16(i) GR_SIZE_CLASS((i) * 16ULL)
-#define GR_CLASS16X8(i)                                                                       \
-    GR_CLASS16(i), GR_CLASS16(i + 1), GR_CLASS16(i + 2), GR_CLASS16(i + 3),                   \
-        GR_CLASS16(i + 4), GR_CLASS16(i + 5), GR_CLASS16(i + 6), GR_CLASS16(i + 7)
+#define GR_CLASS16(i)      GR_SIZE_CLASS((i)*16ULL)
+#define GR_CLASS16X8(i)                                                                        \
+    GR_CLASS16(i), GR_CLASS16(i + 1), GR_CLASS16(i + 2), GR_CLASS16(i + 3), GR_CLASS16(i + 4), \
+        GR_CLASS16(i + 5), GR_CLASS16(i + 6), GR_CLASS16(i + 7)
 static const uint8_t gr_class_by16[GR_CLASS_TABLE_MAX / 16 + 1] = {
     GR_CLASS16X8(0),  GR_CLASS16X8(8),  GR_CLASS16X8(16), GR_CLASS16X8(24), GR_CLASS16X8(32),
     GR_CLASS16X8(40), GR_CLASS16X8(48), GR_CLASS16X8(56), GR_CLASS16(64),
