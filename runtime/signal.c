@@ -320,11 +320,15 @@ int
 gr_signal_kill_self_process(struct g *gp, int sig, const siginfo_t *info)
 {
     /* Sent by the kernel, it could land on any M; its handler would then run on this G a
-     * moment after the call returned, where natively it runs before. */
-    if (sig < 1 || sig > GR_NSIG || !gr_signal_caught(sig) || gr_load(&gp->sigwait_set) != 0 ||
-        !gr_sigroute_picks(gp, sig))
+     * moment after the call returned, where natively it runs before, and a signal every G
+     * blocks would reach the router's hold a moment later, where natively sigpending sees it
+     * at once. SIGKILL, SIGSTOP and SIGCONT act on the whole process: the kernel's. */
+    if (sig < 1 || sig > GR_NSIG || sig == SIGKILL || sig == SIGSTOP || sig == SIGCONT)
         return 0;
-    return raise_self(sig, info) < 0 ? 0 : 1;
+    if (gr_signal_caught(sig) && gr_load(&gp->sigwait_set) == 0 && gr_sigroute_picks(gp, sig))
+        return raise_self(sig, info) < 0 ? 0 : 1;
+    gr_sigroute_send(sig, info);
+    return 1;
 }
 
 void

@@ -61,8 +61,10 @@ int gr_signal_kill(struct g *gp, int sig, const siginfo_t *info);
  * -errno. */
 int gr_signal_raise(struct g *gp, int sig, const siginfo_t *info);
 /* kill or sigqueue (info: the siginfo the kernel would give) of the calling process by gp, the
- * running G, when the kernel would pick gp to take a caught sig: its handler runs before this
- * returns, as natively, and the result is 1. 0 when another thread may take it: send it. */
+ * running G, decided before the call returns, as natively: when the kernel would pick gp to
+ * take a caught sig, its handler runs now; else the signal is recorded on the G that takes it,
+ * or held while every G blocks it (sigpending sees it at once). 1 when done; 0 for SIGKILL,
+ * SIGSTOP, SIGCONT and bad numbers: the kernel's to send. */
 int gr_signal_kill_self_process(struct g *gp, int sig, const siginfo_t *info);
 /* sigpending of gp, the running G: the signals pending for it or for the process that it
  * blocks, in the first 8 bytes of *set. */

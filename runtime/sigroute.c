@@ -264,6 +264,12 @@ route(int sig, const siginfo_t *info)
         gr_signal_wake(target, sig);
 }
 
+void
+gr_sigroute_send(int sig, const siginfo_t *info)
+{
+    route(sig, info);
+}
+
 static struct gr_atomic_u64 caught; /* atomic: signals with a published action */
 static uint64_t applied;            /* sysmon only: the mask set on its thread, 0 = none yet */
 
