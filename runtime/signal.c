@@ -325,10 +325,9 @@ gr_signal_kill_self_process(struct g *gp, int sig, const siginfo_t *info)
      * at once. SIGKILL, SIGSTOP and SIGCONT act on the whole process: the kernel's. */
     if (sig < 1 || sig > GR_NSIG || sig == SIGKILL || sig == SIGSTOP || sig == SIGCONT)
         return 0;
-    if (gr_signal_caught(sig) && gr_load(&gp->sigwait_set) == 0 && gr_sigroute_picks(gp, sig))
-        return raise_self(sig, info) < 0 ? 0 : 1;
-    gr_sigroute_send(sig, info);
-    return 1;
+    if (gr_load(&gp->sigwait_set) == 0 && gr_sigroute_picks(gp, sig))
+        return raise_self(sig, info) < 0 ? 0 : 1; /* a default action acts now too */
+    return gr_sigroute_send(sig, info, gr_signal_caught(sig)) ? 1 : 0;
 }
 
 void

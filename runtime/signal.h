@@ -61,10 +61,11 @@ int gr_signal_kill(struct g *gp, int sig, const siginfo_t *info);
  * -errno. */
 int gr_signal_raise(struct g *gp, int sig, const siginfo_t *info);
 /* kill or sigqueue (info: the siginfo the kernel would give) of the calling process by gp, the
- * running G, decided before the call returns, as natively: when the kernel would pick gp to
- * take a caught sig, its handler runs now; else the signal is recorded on the G that takes it,
- * or held while every G blocks it (sigpending sees it at once). 1 when done; 0 for SIGKILL,
- * SIGSTOP, SIGCONT and bad numbers: the kernel's to send. */
+ * running G, decided before the call returns, as natively: when the kernel would pick gp,
+ * the signal acts on it now (handler or default action); else a caught signal is recorded on
+ * the G that takes it, and any signal every G blocks is held (sigpending sees it at once).
+ * 1 when done; 0 when the kernel is to send it: SIGKILL, SIGSTOP, SIGCONT, bad numbers, and
+ * a signal not caught that another G takes (its default action is the process's). */
 int gr_signal_kill_self_process(struct g *gp, int sig, const siginfo_t *info);
 /* sigpending of gp, the running G: the signals pending for it or for the process that it
  * blocks, in the first 8 bytes of *set. */

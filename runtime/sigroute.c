@@ -264,10 +264,20 @@ route(int sig, const siginfo_t *info)
         gr_signal_wake(target, sig);
 }
 
-void
-gr_sigroute_send(int sig, const siginfo_t *info)
+bool
+gr_sigroute_send(int sig, const siginfo_t *info, bool caught)
 {
+    if (!caught) {
+        struct g *target;
+
+        gr_lock(&gr_sched.glock);
+        target = pick(sig);
+        gr_unlock(&gr_sched.glock);
+        if (target != NULL)
+            return false;
+    }
     route(sig, info);
+    return true;
 }
 
 static struct gr_atomic_u64 caught; /* atomic: signals with a published action */

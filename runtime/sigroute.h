@@ -31,8 +31,10 @@ bool gr_sigroute_picks(struct g *gp, int sig);
 /* kill or sigqueue of its own process by a G: routed now, before the call returns, as the
  * kernel makes a signal pending before kill returns (a program that blocks a signal, sends
  * it to itself and calls sigpending or a zero-timeout sigtimedwait finds it): recorded on
- * the G the kernel would pick and that G woken, or held while every G blocks it. */
-void gr_sigroute_send(int sig, const siginfo_t *info);
+ * the G the kernel would pick and that G woken, or held while every G blocks it. A signal
+ * the program does not catch (caught false) is routed only to be held: when some G takes it,
+ * false, and the kernel's default action (or ignoring it) is the caller's to ask for. */
+bool gr_sigroute_send(int sig, const siginfo_t *info, bool caught);
 /* sysmon's round: give each queued signal to a G, or hold it (gr_sched.sigheld) while every
  * G blocks it; keep sysmon's own mask open to the signals the program catches, so that one
  * sent while every M blocks it still reaches the router. Context: sysmon. */

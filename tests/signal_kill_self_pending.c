@@ -9,7 +9,9 @@
  * routes a signal sent to its own process before the call returns. Cases: the main thread
  * alone, then with a second thread that also blocks the signal (kill, then a delay from 0 to
  * 400 us before sigpending), then a caught signal that runs its handler when main unblocks
- * it, then SIGTERM (default action) taken by sigwait.
+ * it, then SIGTERM (default action) taken by sigwait; last, a child that sends itself SIGINT
+ * at its default action dies of it before kill returns (CPython's exit after
+ * KeyboardInterrupt), with and without a second thread.
  */
 #include "check.h"
 
@@ -18,6 +20,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -92,6 +95,36 @@ send_and_take(int sig, int use_sigqueue, int value, long long delay_ns)
     CHECK_EQ(sigismember(&pend, sig), 0);
 }
 
+/* A child resets sig to its default action, sends it to itself and must die of it there. */
+static void
+dies_of_own_signal(int sig, int with_thread)
+{
+    int status;
+    pid_t pid = fork();
+
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        sigset_t set;
+        pthread_t t;
+
+        signal(sig, SIG_DFL);
+        sigemptyset(&set);
+        sigaddset(&set, sig);
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+        if (with_thread && (sem_init(&ready, 0, 0) != 0 || sem_init(&done, 0, 0) != 0 ||
+                            pthread_create(&t, NULL, bystander, NULL) != 0))
+            _exit(3);
+        if (with_thread)
+            while (sem_wait(&ready) != 0)
+                ;
+        kill(getpid(), sig);
+        _exit(7); /* natively never reached */
+    }
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFSIGNALED(status));
+    CHECK_EQ(WTERMSIG(status), sig);
+}
+
 int
 main(void)
 {
@@ -147,6 +180,9 @@ main(void)
 
     CHECK_OK(sem_post(&done));
     CHECK_OK(pthread_join(t, NULL));
+
+    dies_of_own_signal(SIGINT, 0);
+    dies_of_own_signal(SIGINT, 1);
     printf("signal_kill_self_pending: ok\n");
     return 0;
 }
