@@ -88,7 +88,7 @@ syscall(long nr, ...)
         a[i] = va_arg(ap, long);
     va_end(ap);
     /* Thread ids and CPU clocks, on any thread (a signal handler's gettid is its G's). */
-    if (!gr_hook_native() && gr_hook_tid_syscall(nr, a, &r))
+    if (!gr_hook_native() && (gr_hook_tid_syscall(nr, a, &r) || gr_hook_signal_syscall(nr, a, &r)))
         return r;
     if (gr_hook_g() == NULL)
         return gr_real.syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);

@@ -60,6 +60,9 @@ gr_hook_safepoint(void)
 int gr_hook_deadline(clockid_t clock, const struct timespec *abstime, int64_t *deadline);
 /* The same for a relative timeout. */
 int gr_hook_deadline_rel(const struct timespec *rel, int64_t *deadline);
+/* syscall(): kill and pidfd_send_signal of the calling process, taken as the kill hook takes
+ * them (hooks/signal.c); true when done, with the result in *ret. */
+bool gr_hook_signal_syscall(long nr, const long a[6], long *ret);
 
 /* After this long in a lock's queue, the oldest waiter is handed the lock (Go's
  * starvationThresholdNs): no waiter starves behind newcomers. */

@@ -9,8 +9,15 @@
  * which forwards signals the runtime did not send (runtime/preempt.c). Dispositions the
  * program reads back are exactly those it set.
  */
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "hooks/hook.h"
 
@@ -234,6 +241,65 @@ to_self(pid_t pid, int sig, int code, const union sigval *value)
     if (value != NULL)
         info.si_value = *value;
     return gr_signal_kill_self_process(gp, sig, &info) == 1;
+}
+
+/* Does pidfd name this process? A pidfd says its pid in fdinfo; an open /proc/PID directory,
+ * which the kernel takes as a pidfd too, is /proc/self's inode. */
+static bool
+pidfd_is_self(int pidfd)
+{
+    char path[48], buf[512];
+    struct stat a, b;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n > 0) {
+            buf[n] = '\0';
+            const char *p = strstr(buf, "\nPid:");
+            if (p != NULL)
+                return atoi(p + 5) == (int)getpid();
+        }
+    }
+    return fstat(pidfd, &a) == 0 && S_ISDIR(a.st_mode) && stat("/proc/self", &b) == 0 &&
+           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* pidfd_send_signal with no siginfo and no flags, to the own process: as kill. */
+static bool
+pidfd_to_self(int pidfd, int sig, const siginfo_t *info, unsigned flags)
+{
+    return info == NULL && flags == 0 && sig > 0 && gr_hook_g() != NULL && pidfd_is_self(pidfd) &&
+           to_self(getpid(), sig, SI_USER, NULL);
+}
+
+GR_EXPORT int
+pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned flags)
+{
+    if (pidfd_to_self(pidfd, sig, info, flags))
+        return 0;
+    if (gr_real.pidfd_send_signal != NULL)
+        return gr_real.pidfd_send_signal(pidfd, sig, info, flags);
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, info, flags);
+}
+
+bool
+gr_hook_signal_syscall(long nr, const long a[6], long *ret)
+{
+    if (nr == SYS_kill && to_self((pid_t)a[0], (int)a[1], SI_USER, NULL)) {
+        *ret = 0;
+        return true;
+    }
+    if (nr == SYS_pidfd_send_signal &&
+        pidfd_to_self((int)a[0], (int)a[1], (const siginfo_t *)a[2], (unsigned)a[3])) {
+        *ret = 0;
+        return true;
+    }
+    return false;
 }
 
 GR_EXPORT int

@@ -59,6 +59,8 @@ int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen);
 int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout, const sigset_t *ss,
                 size_t fdslen);
 
+/* glibc 2.36 added pidfd_send_signal (sys/pidfd.h, not included by the headers above). */
+int pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned int flags);
 /* glibc 2.35 added epoll_pwait2; older headers do not declare it (libc.c: newer_than_floor). */
 int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents,
                  const struct timespec *timeout, const sigset_t *ss);

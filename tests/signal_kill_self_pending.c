@@ -11,7 +11,10 @@
  * 400 us before sigpending), then a caught signal that runs its handler when main unblocks
  * it, then SIGTERM (default action) taken by sigwait; last, a child that sends itself SIGINT
  * at its default action dies of it before kill returns (CPython's exit after
- * KeyboardInterrupt), with and without a second thread.
+ * KeyboardInterrupt), with and without a second thread. And a caught signal main does not
+ * block, sent with pidfd_send_signal (the glibc call and syscall()) or syscall(SYS_kill),
+ * runs its handler before the call returns, also after main moved to another OS thread
+ * (CPython's test_pidfd_send_signal).
  */
 #include "check.h"
 
@@ -20,6 +23,8 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/pidfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -183,6 +188,28 @@ main(void)
 
     dies_of_own_signal(SIGINT, 0);
     dies_of_own_signal(SIGINT, 1);
+
+    /* Handled before the call returns, whichever OS thread main runs on by then. */
+    int pidfd = pidfd_open(getpid(), 0);
+    CHECK(pidfd >= 0);
+    for (int i = 0; i < 300; i++) {
+        int before = atomic_load(&handled);
+        switch (i % 3) {
+        case 0:
+            CHECK_OK(pidfd_send_signal(pidfd, SIGUSR2, NULL, 0));
+            break;
+        case 1:
+            CHECK_EQ(syscall(SYS_pidfd_send_signal, pidfd, SIGUSR2, NULL, 0), 0);
+            break;
+        default:
+            CHECK_EQ(syscall(SYS_kill, getpid(), SIGUSR2), 0);
+            break;
+        }
+        CHECK_EQ(atomic_load(&handled), before + 1);
+        if (i % 10 == 0)
+            usleep(200); /* a park: main may come back on another OS thread */
+    }
+    close(pidfd);
     printf("signal_kill_self_pending: ok\n");
     return 0;
 }
