@@ -8,7 +8,8 @@
  *   __count  recursion depth of a recursive mutex
  *   __kind   glibc's encoding: type in the low bits, 16 = robust, 128 = process-shared
  *   __list   links of the robust mutexes a G holds
- * Process-shared mutexes belong to glibc and go to the real functions.
+ * Process-shared mutexes belong to glibc and go to the real functions; a lock that would
+ * block waits in syscall mode, its P handed on at once (shared_lock).
  *
  * Lock: one CAS from 0. Otherwise spin briefly (multiprocessor only), then queue on the
  * wait table with WAITERS set under the bucket lock. Unlock: one CAS back to 0; with WAITERS
@@ -324,6 +325,44 @@ mutex_init_hooks(void)
 
 /* ---- The interposed functions. */
 
+/*
+ * A process-shared mutex is glibc's, and so is its wait, a futex wait no hook sees: try it
+ * first, and wait only in syscall mode with the P handed on at once, so that however many
+ * threads wait on such mutexes the other Gs keep running.
+ */
+static int
+shared_lock(pthread_mutex_t *m)
+{
+    int err;
+
+    if (gr_hook_g() == NULL)
+        return gr_real.pthread_mutex_lock(m);
+    err = gr_real.pthread_mutex_trylock(m);
+    if (err != EBUSY)
+        return err;
+    GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.pthread_mutex_lock(m));
+}
+
+/* The same for the timed variants (clocked: pthread_mutex_clocklock, which checks its clock
+ * before anything else). */
+static int
+shared_timedlock(pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime, bool clocked)
+{
+    int err;
+
+    if (gr_hook_g() != NULL && (clock == CLOCK_REALTIME || clock == CLOCK_MONOTONIC)) {
+        err = gr_real.pthread_mutex_trylock(m);
+        if (err != EBUSY)
+            return err;
+        if (clocked)
+            GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.pthread_mutex_clocklock(m, clock, abstime));
+        GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.pthread_mutex_timedlock(m, abstime));
+    }
+    if (clocked)
+        return gr_real.pthread_mutex_clocklock(m, clock, abstime);
+    return gr_real.pthread_mutex_timedlock(m, abstime);
+}
+
 GR_EXPORT int
 pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *attr)
 {
@@ -361,7 +400,7 @@ pthread_mutex_lock(pthread_mutex_t *m)
     uint32_t zero = 0;
 
     if (gr_mutex_is_real(m))
-        return gr_real.pthread_mutex_lock(m);
+        return shared_lock(m);
     /* Fast path for the common case: a normal mutex, free. */
     if (kind(m) == PTHREAD_MUTEX_NORMAL && gr_raw_cas_acquire(state(m), &zero, M_LOCKED))
         return 0;
@@ -383,7 +422,7 @@ pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock, const struct timesp
     int err;
 
     if (gr_mutex_is_real(m))
-        return gr_real.pthread_mutex_clocklock(m, clock, abstime);
+        return shared_timedlock(m, clock, abstime, true);
     err = gr_mutex_lock(m, 0);
     if (err != EBUSY)
         return err;
@@ -399,7 +438,7 @@ GR_EXPORT int
 pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
 {
     if (gr_mutex_is_real(m))
-        return gr_real.pthread_mutex_timedlock(m, abstime);
+        return shared_timedlock(m, CLOCK_REALTIME, abstime, false);
     return pthread_mutex_clocklock(m, CLOCK_REALTIME, abstime);
 }
 

@@ -6,7 +6,8 @@
  * that races the G's own return) and hands it to another M when there is work
  * (gr_retake, handoffp). Back from the call, the G takes its own P again if sysmon did not,
  * else any idle P, else it waits on the global queue (gr_exitsyscall). A G that makes short
- * calls back to back yields now and then, so that the others on its P are not starved.
+ * calls back to back yields now and then, so that the others on its P are not starved. A call
+ * that will almost surely sleep hands the P on at once (gr_entersyscallblock).
  *
  * Locks: none of its own; gr_sched.lock for the idle list.
  */
@@ -130,6 +131,20 @@ handoffp(struct p *pp)
     gr_unlock(&gr_sched.lock);
     if (gr_load(&pp->timers.next_when) != INT64_MAX)
         gr_timer_added(gr_load(&pp->timers.next_when));
+}
+
+void
+gr_entersyscallblock(void)
+{
+    struct m *mp = gr_getm();
+    struct p *pp;
+    uint32_t st = P_SYSCALL;
+
+    gr_entersyscall();
+    /* The same CAS as sysmon's retake: whoever wins hands the P on, the other leaves it. */
+    pp = mp->oldp;
+    if (gr_cas(&pp->status, &st, P_IDLE))
+        handoffp(pp);
 }
 
 #define RETAKE_AFTER_NS 20000LL

@@ -14,6 +14,12 @@
  */
 void gr_entersyscall(void);
 void gr_exitsyscall(void);
+/*
+ * gr_entersyscall for a call that will almost surely sleep (a process-shared object's wait in
+ * glibc): the P is handed to another M at once, with its run queue, instead of after sysmon
+ * has watched the call for 20 us (Go's entersyscallblock). End it with gr_exitsyscall.
+ */
+void gr_entersyscallblock(void);
 
 /*
  * A raw system call that may sleep in the kernel, made in syscall mode (Go's Syscall beside
