@@ -34,6 +34,7 @@
 #include "runtime/debug.h"
 #include "runtime/g.h"
 #include "runtime/m.h"
+#include "runtime/mem.h"
 #include "runtime/netpoll.h"
 #include "runtime/preempt.h"
 #include "runtime/runq.h"
@@ -71,6 +72,21 @@ gr_pidle_get(void)
         gr_sched.pidle = pp->link;
         gr_xadd(&gr_sched.npidle, -1);
     }
+    return pp;
+}
+
+struct p *
+gr_p_new(int32_t id)
+{
+    struct p *pp = gr_mem_alloc(sizeof(struct p));
+
+    if (pp == NULL)
+        return NULL;
+    pp->id = id;
+    pp->fastrand = 0x9e3779b9u * (uint32_t)(id + 1);
+    gr_store_relaxed(&pp->timers.next_when, INT64_MAX);
+    gr_lock_init(&pp->timers.lock, GR_RANK_TIMERS);
+    gr_mcache_init(&pp->mcache);
     return pp;
 }
 
@@ -427,7 +443,7 @@ run_all_timers(int64_t now)
 {
     int64_t next = INT64_MAX;
 
-    for (int i = 0; i < gr_sched.nallp; i++) {
+    for (int i = 0; i < gr_nallp(); i++) {
         int64_t w = gr_timers_run(gr_sched.allp[i], now);
         if (w < next)
             next = w;
@@ -450,7 +466,7 @@ stop_spinning(struct m *mp)
 static bool
 any_runq_nonempty(void)
 {
-    for (int i = 0; i < gr_sched.nallp; i++)
+    for (int i = 0; i < gr_nallp(); i++)
         if (gr_runq_stealable(gr_sched.allp[i]))
             return true;
     return gr_load_relaxed(&gr_sched.runqsize) != 0;
@@ -543,7 +559,7 @@ steal_work(struct m *mp, struct p *pp)
         gr_xadd(&gr_sched.nmspinning, 1);
     }
     for (int round = 0; round < 4; round++) {
-        uint32_t n = (uint32_t)gr_sched.nallp;
+        uint32_t n = (uint32_t)gr_nallp();
         uint32_t off = fastrand(pp) % n;
         for (uint32_t i = 0; i < n; i++) {
             struct p *victim = gr_sched.allp[(off + i) % n];

@@ -29,7 +29,7 @@
 #include "runtime/timer.h"
 
 #define GR_PROCS_MAX  1024 /* GREENRUN_PROCS at most (preload/config.h agrees) */
-#define GR_SPARES_MAX 64   /* spare Ps at most (spare.c) */
+#define GR_SPARES_MAX 1024 /* spare Ps at most, made as Ms get stuck (spare.c) */
 
 /*
  * A G's status (g->status). Every move is one gr_casgstatus (g.c), which throws on a move
@@ -225,9 +225,11 @@ struct gr_sched {
     struct g *runqtail;
     struct gr_atomic_i32 runqsize; /* atomic: written under lock, read without it as a hint */
 
-    int32_t nprocs; /* immutable after boot: GREENRUN_PROCS */
-    int32_t nallp;  /* immutable after boot: nprocs plus the spare Ps */
-    struct p *allp[GR_PROCS_MAX + GR_SPARES_MAX]; /* immutable after boot: Ps, then spares */
+    int32_t nprocs;             /* immutable after boot: GREENRUN_PROCS */
+    struct gr_atomic_i32 nallp; /* atomic: nprocs plus the spare Ps made so far; grows under
+                                   lock (spare.c), never shrinks; read with gr_nallp() */
+    struct p *allp[GR_PROCS_MAX + GR_SPARES_MAX]; /* Ps, then spares: allp[i] is written once,
+                                                     before nallp passes i */
     struct p *pspare;                             /* protected by lock: spare Ps not in use */
     GR_ATOMIC_PTR(struct p) stuckp;   /* atomic: the P a spare last stood in for (a hint) */
     struct gr_atomic_u64 stuckp_tick; /* atomic: its schedtick then */

@@ -156,7 +156,7 @@ gr_retake(int64_t now)
 {
     int n = 0;
 
-    for (int i = 0; i < gr_sched.nallp; i++) {
+    for (int i = 0; i < gr_nallp(); i++) {
         struct p *pp = gr_sched.allp[i];
         uint32_t tick, st = P_SYSCALL;
 
