@@ -38,6 +38,15 @@ pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), v
     if (attr != NULL) {
         void *lo = NULL;
         size_t size = 0;
+        int inherit = PTHREAD_INHERIT_SCHED;
+        struct sched_param sp = { 0 };
+        pthread_attr_getinheritsched(attr, &inherit);
+        if (inherit == PTHREAD_EXPLICIT_SCHED) {
+            ga.sched_explicit = true;
+            pthread_attr_getschedpolicy(attr, &ga.sched_policy);
+            pthread_attr_getschedparam(attr, &sp);
+            ga.sched_priority = sp.sched_priority;
+        }
         pthread_attr_getdetachstate(attr, &detach);
         pthread_attr_getguardsize(attr, &ga.guard_size);
         /* glibc keeps the top of a user stack and reports top - size: 0 - size when unset. */
@@ -228,7 +237,11 @@ pthread_getname_np(pthread_t th, char *buf, size_t len)
     return 0;
 }
 
-/* ---- Scheduling attributes: accepted and reported back; Gs all share the Ps. */
+/*
+ * ---- Scheduling policy. A G under SCHED_FIFO or SCHED_RR runs wired to an OS thread of its
+ * own that has that policy in the kernel (runtime/wire.c); other policies are recorded and
+ * reported, the Gs sharing the Ms under SCHED_OTHER.
+ */
 
 GR_EXPORT int
 pthread_setschedparam(pthread_t th, int policy, const struct sched_param *param)
@@ -237,14 +250,7 @@ pthread_setschedparam(pthread_t th, int policy, const struct sched_param *param)
 
     if (gp == NULL)
         return gr_real.pthread_setschedparam(th, policy, param);
-    if (policy != SCHED_OTHER && policy != SCHED_BATCH && policy != SCHED_IDLE &&
-        policy != SCHED_FIFO && policy != SCHED_RR)
-        return EINVAL;
-    if (param->sched_priority < sched_get_priority_min(policy) ||
-        param->sched_priority > sched_get_priority_max(policy))
-        return EINVAL;
-    gr_g_setsched(gp, policy, param->sched_priority);
-    return 0;
+    return -gr_g_setsched(gp, policy, param->sched_priority);
 }
 
 GR_EXPORT int
@@ -267,9 +273,97 @@ pthread_setschedprio(pthread_t th, int prio)
     if (gp == NULL)
         return gr_real.pthread_setschedprio(th, prio);
     gr_g_getsched(gp, &policy, &old);
-    if (prio < sched_get_priority_min(policy) || prio > sched_get_priority_max(policy))
-        return EINVAL;
-    gr_g_setsched(gp, policy, prio);
+    return -gr_g_setsched(gp, policy, prio);
+}
+
+/*
+ * The sched_* calls take a thread id: 0 is the calling thread, and so is the id of the OS
+ * thread running it (what gettid() returns); the process id is the main thread. Any other id
+ * goes to the kernel. A wired G's policy is its OS thread's, which the kernel reports as is
+ * (a priority ceiling's boost included, as natively); the others report what they were given.
+ * *self tells whether the target is the caller.
+ */
+static struct g *
+sched_target(pid_t pid, bool *self)
+{
+    struct g *gp = gr_hook_g(), *mg;
+
+    *self = false;
+    if (gp == NULL)
+        return NULL;
+    /* The main thread while it lives; in a fork child, the forking thread, whose OS thread
+     * id is the child's process id. */
+    if (pid == gr_sys_getpid() && (mg = gr_g_main()) != NULL) {
+        *self = mg == gp;
+        return mg;
+    }
+    *self = pid == 0 || pid == gr_sys_gettid();
+    return *self ? gp : NULL;
+}
+
+GR_EXPORT int
+sched_setscheduler(pid_t pid, int policy, const struct sched_param *param)
+{
+    bool self;
+    struct g *gp = sched_target(pid, &self);
+    int err;
+
+    if (gp == NULL)
+        return gr_real.sched_setscheduler(pid, policy, param);
+    err = param == NULL ? -EINVAL : gr_g_setsched(gp, policy, param->sched_priority);
+    if (err != 0) {
+        errno = -err;
+        return -1;
+    }
+    return 0;
+}
+
+GR_EXPORT int
+sched_setparam(pid_t pid, const struct sched_param *param)
+{
+    bool self;
+    struct g *gp = sched_target(pid, &self);
+    int policy, old, err;
+
+    if (gp == NULL)
+        return gr_real.sched_setparam(pid, param);
+    gr_g_getsched(gp, &policy, &old);
+    err = param == NULL ? -EINVAL : gr_g_setsched(gp, policy, param->sched_priority);
+    if (err != 0) {
+        errno = -err;
+        return -1;
+    }
+    return 0;
+}
+
+GR_EXPORT int
+sched_getscheduler(pid_t pid)
+{
+    bool self;
+    struct g *gp = sched_target(pid, &self);
+    int policy, prio;
+
+    if (gp == NULL || (self && gr_g_wired_self()))
+        return gr_real.sched_getscheduler(pid);
+    gr_g_getsched(gp, &policy, &prio);
+    return policy;
+}
+
+GR_EXPORT int
+sched_getparam(pid_t pid, struct sched_param *param)
+{
+    bool self;
+    struct g *gp = sched_target(pid, &self);
+    int policy, prio;
+
+    if (gp == NULL || (self && gr_g_wired_self()))
+        return gr_real.sched_getparam(pid, param);
+    if (param == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    gr_g_getsched(gp, &policy, &prio);
+    param->sched_priority = prio;
     return 0;
 }
 

@@ -65,13 +65,21 @@ struct gr_gattr {
     void *stack_addr;  /* user stack (lowest address), with stack_size; or NULL */
     size_t guard_size;
     bool detached;
+    bool sched_explicit; /* PTHREAD_EXPLICIT_SCHED: sched_policy and sched_priority; else the
+                            creator's (PTHREAD_INHERIT_SCHED) */
+    int sched_policy;
+    int sched_priority;
 };
 
 /* Start a new G running fn(arg) and queue it; *thread is its pthread_t. 0 or a positive
- * errno (EAGAIN: no memory for its stack or TLS). Context: any. */
+ * errno (EAGAIN: no memory for its stack or TLS; EINVAL or EPERM: a scheduling policy the
+ * kernel refuses). A real-time G starts at once on an OS thread of its own. Context: any. */
 int gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_t *thread);
 /* Run the program's main on the main G, so that pthread_exit from main ends only the G. */
 int gr_run_main(int (*main_fn)(int, char **, char **), int argc, char **argv, char **envp);
+/* The G of the process's main thread (whose thread id is the process id) while it lives, or
+ * NULL (it exited; in a fork child, the forking G is the main thread). */
+struct g *gr_g_main(void);
 /* The G behind a pthread_t, or NULL when it is not one of the runtime's. */
 struct g *gr_g_from_thread(pthread_t thread);
 /*
@@ -99,9 +107,22 @@ bool gr_g_stack(struct g *gp, struct gr_gstack *st);
 /* pthread_setname_np / getname_np: 0 or -ERANGE (16 bytes with the NUL); "" when unnamed. */
 int gr_g_setname(struct g *gp, const char *name);
 void gr_g_getname(struct g *gp, char name[16]);
-/* The scheduling policy and priority a G reports (accepted, not acted on). */
-void gr_g_setsched(struct g *gp, int policy, int priority);
+
+/* ---- Scheduling policy (wire.c). */
+
+/*
+ * Set gp's policy and priority (pthread_setschedparam, sched_setscheduler): 0, or -EINVAL
+ * (no such policy, or a priority outside its range), -EPERM (the kernel refuses it), -ESRCH
+ * (gp has exited). Under SCHED_FIFO or SCHED_RR the G runs wired to an OS thread of its own
+ * that has that policy in the kernel (wire.c): at once when gp is the caller, else at its
+ * next hook or switch. Other policies are recorded and reported. Context: any.
+ */
+int gr_g_setsched(struct g *gp, int policy, int priority);
+/* The policy and priority gp runs under, as set. */
 void gr_g_getsched(struct g *gp, int *policy, int *priority);
+/* Is the caller a G wired to its OS thread (whose policy the kernel then reports as is,
+ * boost included)? */
+bool gr_g_wired_self(void);
 /* A word of gp for the mutex hooks: the list of robust mutexes it holds (owner G only). */
 void **gr_g_robust_list(struct g *gp);
 /* Run fn on every exiting G, on the G, after its TLS destructors. At most four. */

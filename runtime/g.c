@@ -13,7 +13,7 @@
  *
  * Locks: gr_sched.glock (rank glock): the allg list, and what walks it (static TLS
  * images copied into every live G, signals passed to a parked G); attr_lock (rank leaf): a
- * G's name and scheduling parameters.
+ * G's name. A G's scheduling policy is wire.c's.
  */
 #include "runtime/g.h"
 
@@ -36,6 +36,7 @@
 #include "runtime/stack.h"
 #include "runtime/sys.h"
 #include "runtime/tls.h"
+#include "runtime/wire.h"
 
 static void
 g_link(struct g *gp)
@@ -130,7 +131,12 @@ gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_
     size_t size, guard;
     uint64_t goid;
     void *top;
+    int policy, priority, err;
 
+    /* The kernel judges a real-time policy before anything is made, as glibc's create. */
+    err = gr_wire_prepare(attr, cur, &policy, &priority);
+    if (err != 0)
+        return -err;
     goid = gr_xadd(&gr_sched.goidgen, 1) + 1;
     guard = gr_round_up(attr->guard_size, GR_PAGE);
     if (attr->stack_addr != NULL) {
@@ -181,7 +187,10 @@ gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_
         gr_store_relaxed(&gr_sched.peaklive, live);
     gr_xadd_relaxed(&gr_sched.ncreated, 1);
     *thread = (pthread_t)gp->tp;
-    gr_ready_new(gp);
+    if (gr_wire_newg(gp, policy, priority))
+        gr_startm_g(gp); /* real-time: on an OS thread of its own at once */
+    else
+        gr_ready_new(gp);
     return 0;
 }
 
@@ -208,6 +217,7 @@ gr_goexit(void *result)
     gr_tls_run_dtors(gp->tp);
     for (size_t i = 0; i < GR_ARRAY_LEN(gexit_fns) && gexit_fns[i] != NULL; i++)
         gexit_fns[i](gp);
+    gr_wire_exit(gp); /* its M, if wired, returns to SCHED_OTHER and to the scheduler */
     /* As nptl: the last thread to exit ends the process with status 0. */
     if (gr_xadd(&gr_sched.nlive, -1) == 1)
         exit(0);
@@ -344,6 +354,20 @@ gr_detach(struct g *gp)
     return -EINVAL;
 }
 
+/* The initial thread's G, and the process it is the main thread of (not a fork child). */
+static struct g *main_g;
+static pid_t main_pid;
+
+struct g *
+gr_g_main(void)
+{
+    struct g *mg = main_g;
+
+    if (mg == NULL || gr_sys_getpid() != main_pid || gr_load(&mg->status) == G_DEAD)
+        return NULL;
+    return mg;
+}
+
 struct g *
 gr_g_adopt_main(struct m *mp)
 {
@@ -364,12 +388,15 @@ gr_g_adopt_main(struct m *mp)
     gr_store_relaxed(&gr_sched.peaklive, 1);
     gr_curg = mg;
     gr_store_relaxed(&mp->curg, mg);
+    gr_wire_boot_main(mg); /* started under a real-time policy (chrt): keep it, wired */
+    main_g = mg;
+    main_pid = gr_sys_getpid();
     return mg;
 }
 
 /* ---- A G's attributes, for the hooks (api.h). */
 
-static struct gr_mutex attr_lock = GR_MUTEX_INIT(GR_RANK_LEAF); /* every G's name, sched params */
+static struct gr_mutex attr_lock = GR_MUTEX_INIT(GR_RANK_LEAF); /* every G's name */
 
 void
 gr_g_exiting(void *result)
@@ -416,24 +443,6 @@ gr_g_getname(struct g *gp, char name[16])
 {
     gr_lock(&attr_lock);
     memcpy(name, gp->name, sizeof(gp->name));
-    gr_unlock(&attr_lock);
-}
-
-void
-gr_g_setsched(struct g *gp, int policy, int priority)
-{
-    gr_lock(&attr_lock);
-    gp->sched_policy = policy;
-    gp->sched_priority = priority;
-    gr_unlock(&attr_lock);
-}
-
-void
-gr_g_getsched(struct g *gp, int *policy, int *priority)
-{
-    gr_lock(&attr_lock);
-    *policy = gp->sched_policy;
-    *priority = gp->sched_priority;
     gr_unlock(&attr_lock);
 }
 

@@ -75,6 +75,9 @@ void gr_acquirep(struct m *mp, struct p *pp);
 void gr_startm(struct p *pp, bool spinning);
 /* Queue a new G (G_IDLE) for the first time. */
 void gr_ready_new(struct g *gp);
+/* Start a new real-time G (G_IDLE) at once on an M of its own without a P (an idle M, or a
+ * new one), where it wires itself (wire.c); queue it when no thread can be had. */
+void gr_startm_g(struct g *gp);
 /* Switch from gp, running, to its M's g0, which then does what after (AFTER_*) asks. */
 void gr_switch_to_g0(struct g *gp, int after);
 /* Back on gp after a switch: act on what arrived for it meanwhile (signals, cancel). */

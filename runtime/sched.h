@@ -39,7 +39,8 @@
  *   RUNNING -> RUNNABLE (yield, preemption)
  *   RUNNING -> SYSCALL (entersyscall) -> RUNNING (exitsyscall with a P) or RUNNABLE (without)
  *   RUNNING -> DEAD (exit; a dead G is reset to IDLE when its stack is reused)
- * The main G starts RUNNING.
+ * The main G starts RUNNING. A G wired to its M (wire.c) makes the WAITING -> RUNNABLE ->
+ * RUNNING moves itself, around a wait in the kernel (sema.c), and never leaves its M.
  */
 enum {
     G_IDLE,     /* just allocated, not yet started */
@@ -128,9 +129,18 @@ struct g {
     void *robust_held;         /* owner G: robust mutexes it holds (hooks/mutex.c) */
     uintptr_t malloc_words[2]; /* glibc malloc's arena and tcache of this stack's last G */
     char name[16];             /* protected by g.c's attr_lock */
-    int sched_policy;          /* protected by g.c's attr_lock: reported back, not used */
-    int sched_priority;        /* protected by g.c's attr_lock */
-    struct g *allnext;         /* gr_sched.allg list; protected by gr_sched.glock */
+
+    /* Scheduling policy (wire.c): a G under SCHED_FIFO or SCHED_RR is wired to an M. */
+    int sched_policy;   /* protected by wire.c's lock: reported, and run under */
+    int sched_priority; /* protected by wire.c's lock */
+    GR_ATOMIC_PTR(struct m)
+    lockedm;                       /* atomic: the M it is wired to, or NULL; written by
+                                      that M under wire.c's lock */
+    struct gr_atomic_u32 wirereq;  /* atomic: another thread changed the policy; the G
+                                      wires or unwires itself at its next hook or switch */
+    struct gr_atomic_i32 waitprio; /* atomic: real-time priority, 0 for other policies;
+                                      the wait table queues waiters by it */
+    struct g *allnext;             /* gr_sched.allg list; protected by gr_sched.glock */
     struct g *allprev;
 };
 
@@ -186,6 +196,9 @@ struct m {
     struct p *nextp;              /* the P to run when woken: set before the thread starts,
                                      or under gr_sched.lock while the M is idle (the note's
                                      wakeup publishes it); the M reads and clears it */
+    struct g *nextg;              /* a G to run wired, without a P (wire.c): set and read
+                                     as nextp */
+    struct g *lockedg;            /* owner: the G wired to this M, or NULL (wire.c) */
     struct p *oldp;               /* owner: the P it held when it entered a blocking call */
     uintptr_t fs_cur;             /* owner: the thread pointer installed in FS */
     uintptr_t ownfs;              /* immutable: this M's own TLS block (g0's) */

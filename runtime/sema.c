@@ -21,10 +21,12 @@
 #include "runtime/atomic.h"
 #include "runtime/cancel.h"
 #include "runtime/debug.h"
+#include "runtime/g.h"
 #include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
 #include "runtime/timer.h"
+#include "runtime/wire.h"
 
 #define NBUCKET 4096
 
@@ -81,12 +83,14 @@ void
 gr_wq_push(struct gr_bucket *b, struct gr_waiter *w, const void *key, bool lifo)
 {
     struct gr_waiter **pp = head_link(b, key);
-    struct gr_waiter *h = *pp;
+    struct gr_waiter *h = *pp, *q;
 
     GR_ASSERT_HELD(&b->lock);
     GR_ASSERT(b == bucket_of(key));
     w->key = key;
     w->gp = gr_current();
+    w->prio = w->gp != NULL ? gr_load_relaxed(&w->gp->waitprio) : 0;
+    w->kwait = w->gp == NULL || gr_wired_here(w->gp);
     w->parked = false;
     w->flags = 0;
     gr_store_relaxed(&w->wake, GR_WAKE_NONE);
@@ -96,16 +100,34 @@ gr_wq_push(struct gr_bucket *b, struct gr_waiter *w, const void *key, bool lifo)
         w->knext = NULL;
         w->tail = w;
         *pp = w;
-    } else if (lifo) {
+        return;
+    }
+    /* The place in priority order: q is the waiter w goes behind, NULL for the front. With
+     * no real-time waiters this is the tail (FIFO), or the front (lifo), at once. */
+    if (lifo) {
+        /* Ahead of the first waiter of its priority or lower. */
+        q = NULL;
+        for (struct gr_waiter *r = h; r != NULL && r->prio > w->prio; r = r->next)
+            q = r;
+    } else {
+        /* Behind the last waiter of its priority or higher. */
+        for (q = h->tail; q != NULL && q->prio < w->prio; q = q->prev)
+            ;
+    }
+    if (q == NULL) {
         w->knext = h->knext;
         w->tail = h->tail;
         w->next = h;
         h->prev = w;
         *pp = w;
     } else {
-        h->tail->next = w;
-        w->prev = h->tail;
-        h->tail = w;
+        w->prev = q;
+        w->next = q->next;
+        if (q->next != NULL)
+            q->next->prev = w;
+        else
+            h->tail = w;
+        q->next = w;
     }
 }
 
@@ -146,14 +168,15 @@ gr_wq_wake(struct gr_bucket *b, struct gr_waiter *w, uint32_t reason)
     struct g *gp = w->gp;
 
     gr_wq_remove(b, w);
-    if (gp != NULL) {
+    if (gp != NULL && !w->kwait) {
         /* Not parked yet: its park sees the reason under our lock and does not happen. */
         bool parked = w->parked;
         gr_store(&w->wake, reason);
         if (parked)
             gr_ready(gp);
     } else {
-        /* The sleeper may return as soon as it sees wake: touch w no more after this. */
+        /* A thread asleep in the kernel (no G, or a wired G): it may return as soon as it
+         * sees wake, so touch w no more after this. */
         gr_store(&w->wake, reason);
         gr_sys_futex_wake(gr_atomic_word(&w->wake), 1);
     }
@@ -226,6 +249,65 @@ wait_unlockf(struct g *gp, void *arg)
     return true;
 }
 
+/*
+ * A G wired to its M (wire.c) waits in the kernel on w->wake, never leaving its M: the
+ * kernel then wakes it as it would a native thread, at its real-time priority. The checks
+ * are wait_unlockf's, without the park; a deadline is the futex wait's own.
+ */
+static uint32_t
+wired_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned flags,
+           const char *reason)
+{
+    struct g *gp = w->gp;
+    uint32_t r;
+
+    gr_lock(&b->lock);
+    if (gr_load(&w->wake) == GR_WAKE_NONE) {
+        if ((flags & GR_WQ_CANCEL) && gr_cancel_pending(gp)) {
+            gr_wq_remove(b, w);
+            gr_store(&w->wake, GR_WAKE_CANCEL);
+        } else if ((flags & GR_WQ_SIGNAL) && gr_signals_deliverable(gp) != 0) {
+            gr_wq_remove(b, w);
+            gr_store(&w->wake, GR_WAKE_SIGNAL);
+        } else if (deadline >= 0 && deadline <= gr_nanotime()) {
+            gr_wq_remove(b, w);
+            gr_store(&w->wake, GR_WAKE_TIMEOUT);
+        } else if (flags & (GR_WQ_CANCEL | GR_WQ_SIGNAL)) {
+            w->flags = flags;
+            gr_store(&gp->waitkey, w->key);
+            gr_store(&gp->waiting, w);
+        }
+    }
+    gr_unlock(&b->lock);
+    gr_store_relaxed(&gp->waitreason, reason);
+    gr_casgstatus(gp, G_RUNNING, G_WAITING);
+    while ((r = gr_load(&w->wake)) == GR_WAKE_NONE) {
+        /* Always with a deadline: the kernel then ends the wait with EINTR after any handler,
+         * SA_RESTART or not (a wait without one it restarts by itself). */
+        int e = gr_sys_futex_wait(gr_atomic_word(&w->wake), GR_WAKE_NONE,
+                                  deadline >= 0 ? deadline : INT64_MAX / 2);
+        uint32_t why = GR_WAKE_NONE;
+
+        if (e == -ETIMEDOUT && deadline >= 0)
+            why = GR_WAKE_TIMEOUT;
+        /* A handler ran on this M, so on this G (gr_signal_wrapper noted it). */
+        else if (e == -EINTR && (flags & GR_WQ_SIGNAL) && gp->sigdelivered != 0)
+            why = GR_WAKE_SIGNAL;
+        if (why != GR_WAKE_NONE) {
+            gr_lock(&b->lock);
+            if (gr_load(&w->wake) == GR_WAKE_NONE) {
+                gr_wq_remove(b, w);
+                gr_store(&w->wake, why);
+            }
+            gr_unlock(&b->lock);
+        }
+    }
+    gr_casgstatus(gp, G_WAITING, G_RUNNABLE);
+    gr_casgstatus(gp, G_RUNNABLE, G_RUNNING);
+    gr_resumed(gp);
+    return r;
+}
+
 uint32_t
 gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned flags,
            const char *reason, void (*after)(void *), void *arg)
@@ -236,6 +318,12 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
     gr_unlock(&b->lock);
     if (after != NULL)
         after(arg);
+    if (gp != NULL && w->kwait) {
+        r = wired_wait(b, w, deadline, flags, reason);
+        if (r == GR_WAKE_SIGNAL)
+            gp->sigdelivered |= gr_xchg(&gp->sigforeign, 0);
+        return r;
+    }
     if (gp != NULL) {
         struct parkwait pw = {
             .b = b,

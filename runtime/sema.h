@@ -4,8 +4,10 @@
  * Every blocking primitive (mutex, condition variable, rwlock, barrier, semaphore, join,
  * raw futex) parks its waiters here, in a FIFO per address, found by hashing the address
  * of the user's object. A waiter is a struct on the waiting thread's stack. A G parks; a
- * thread without a G (before boot, or a thread glibc created itself) sleeps on a futex in
- * its waiter, so the same object works from both.
+ * thread without a G (before boot, or a thread glibc created itself) and a real-time G wired
+ * to its M (wire.c) sleep in the kernel on a futex in their waiter, so the same object works
+ * from all of them. Real-time waiters queue ahead of those of lower priority, as the kernel
+ * orders a futex's waiters: a wake goes to the highest priority, the oldest among equals.
  *
  * Protocol: lock the bucket of a key, check the object's state, push a waiter, then
  * gr_wq_wait(). From the push on, a waker that takes the same bucket lock finds the waiter
@@ -46,7 +48,11 @@ struct gr_waiter {
     uint32_t bitset;           /* futex bitset, or the primitive's own tag */
     uintptr_t data;            /* the primitive's own use */
     int64_t since;             /* when the wait began (mutex starvation) */
+    int32_t prio;              /* the waiter's real-time priority (0: none): the queue of a
+                                  key is ordered by it, FIFO among equals */
     bool parked;               /* the G is parked (set on g0 under the bucket lock) */
+    bool kwait;                /* the thread sleeps in the kernel on wake: no G, or a G
+                                  wired to its M (wire.c) */
     unsigned flags;            /* GR_WQ_* of the wait */
 };
 
@@ -54,7 +60,8 @@ struct gr_bucket;
 
 struct gr_bucket *gr_wq_lock(const void *key);
 void gr_wq_unlock(struct gr_bucket *b);
-/* Queue w for key (at the front when lifo). Requires: b locked, b == bucket of key. */
+/* Queue w for key: behind the waiters of its priority or higher, or (lifo) ahead of those of
+ * its priority or lower. Requires: b locked, b == bucket of key. */
 void gr_wq_push(struct gr_bucket *b, struct gr_waiter *w, const void *key, bool lifo);
 /* Oldest waiter for key, or NULL. Requires: b locked. */
 struct gr_waiter *gr_wq_first(struct gr_bucket *b, const void *key);

@@ -430,6 +430,10 @@ gr_signal_wrapper(int sig, siginfo_t *si, void *uc)
     gr_signal_run_action(sig, si, uc);
     if (gp != NULL)
         gp->inhandler--;
+    /* A G wired to its M (wire.c) waits in the kernel, where the handler just interrupted
+     * it, as natively: its wait ends if signals may end it (sema.c's wired_wait). */
+    if (gp != NULL && gr_load_relaxed(&gp->status) == G_WAITING && sig >= 1 && sig <= 64)
+        gp->sigdelivered |= 1ULL << (sig - 1);
     if (on_g0)
         gr_tls_leave_m(prev);
     /* Sent to the process and handled between Gs: natively it could have interrupted a

@@ -4,10 +4,11 @@
  * A G about to make a call that may sleep in the kernel leaves its P in P_SYSCALL and keeps
  * no P (gr_entersyscall). If the call lasts, sysmon takes the P (P_SYSCALL -> P_IDLE, a CAS
  * that races the G's own return) and hands it to another M when there is work
- * (gr_retake, handoffp). Back from the call, the G takes its own P again if sysmon did not,
+ * (gr_retake, gr_handoffp). Back from the call, the G takes its own P again if sysmon did not,
  * else any idle P, else it waits on the global queue (gr_exitsyscall). A G that makes short
  * calls back to back yields now and then, so that the others on its P are not starved. A call
- * that will almost surely sleep hands the P on at once (gr_entersyscallblock).
+ * that will almost surely sleep hands the P on at once (gr_entersyscallblock). A G wired to
+ * its M (wire.c) has no P: for it syscall mode is the status alone.
  *
  * Locks: none of its own; gr_sched.lock for the idle list.
  */
@@ -31,6 +32,11 @@ gr_entersyscall(void)
     struct m *mp = gr_getm();
     struct p *pp = mp->p;
 
+    if (mp->lockedg == gp) {
+        /* Wired (wire.c): the M is the G's own and has no P to hand on. */
+        gr_casgstatus(gp, G_RUNNING, G_SYSCALL);
+        return;
+    }
     GR_ASSERT(gp == gr_current() && pp != NULL && gr_load_relaxed(&pp->m) == mp);
     gr_owner_inc(&pp->syscalltick);
     gr_casgstatus(gp, G_RUNNING, G_SYSCALL);
@@ -72,6 +78,10 @@ gr_exitsyscall(void)
     struct p *pp = mp->oldp;
     uint32_t st = P_SYSCALL;
 
+    if (mp->lockedg == gp) {
+        gr_casgstatus(gp, G_SYSCALL, G_RUNNING);
+        return;
+    }
     mp->oldp = NULL;
     if (gr_cas(&pp->status, &st, P_RUNNING)) {
         gr_store_relaxed(&pp->m, mp);
@@ -108,9 +118,8 @@ gr_blocking_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long 
     return r;
 }
 
-/* A P taken from a blocking call: run it if there is work, else make it idle. */
-static void
-handoffp(struct p *pp)
+void
+gr_handoffp(struct p *pp)
 {
     uint32_t zero = 0;
 
@@ -143,8 +152,8 @@ gr_entersyscallblock(void)
     gr_entersyscall();
     /* The same CAS as sysmon's retake: whoever wins hands the P on, the other leaves it. */
     pp = mp->oldp;
-    if (gr_cas(&pp->status, &st, P_IDLE))
-        handoffp(pp);
+    if (pp != NULL && gr_cas(&pp->status, &st, P_IDLE))
+        gr_handoffp(pp);
 }
 
 #define RETAKE_AFTER_NS 20000LL
@@ -178,7 +187,7 @@ gr_retake(int64_t now)
         if (!gr_cas(&pp->status, &st, P_IDLE))
             continue;
         n++;
-        handoffp(pp);
+        gr_handoffp(pp);
     }
     return n;
 }
