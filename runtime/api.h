@@ -118,11 +118,21 @@ void gr_g_getname(struct g *gp, char name[16]);
  * next hook or switch. Other policies are recorded and reported. Context: any.
  */
 int gr_g_setsched(struct g *gp, int policy, int priority);
-/* The policy and priority gp runs under, as set. */
+/* The policy and priority gp runs under, as set (a priority ceiling's boost not counted). */
 void gr_g_getsched(struct g *gp, int *policy, int *priority);
 /* Is the caller a G wired to its OS thread (whose policy the kernel then reports as is,
  * boost included)? */
 bool gr_g_wired_self(void);
+/*
+ * Priority protection for the calling thread, as glibc's __pthread_tpp_change_priority: it
+ * now holds one more priority-protect mutex of ceiling new_ceiling and one fewer of
+ * old_ceiling (-1: none); a wired G's OS thread runs at the highest ceiling held when that
+ * is above its own priority. 0, or -EINVAL (the thread is not real-time, so the kernel would
+ * refuse the ceiling), -EAGAIN, -ENOMEM, the kernel's -errno; the counts stay on error.
+ */
+int gr_tpp_change(int old_ceiling, int new_ceiling);
+/* The calling thread's own priority (0 unless real-time), for the ceiling check. */
+int gr_tpp_current_priority(void);
 /* A word of gp for the mutex hooks: the list of robust mutexes it holds (owner G only). */
 void **gr_g_robust_list(struct g *gp);
 /* Run fn on every exiting G, on the G, after its TLS destructors. At most four. */

@@ -140,6 +140,10 @@ struct g {
                                       wires or unwires itself at its next hook or switch */
     struct gr_atomic_i32 waitprio; /* atomic: real-time priority, 0 for other policies;
                                       the wait table queues waiters by it */
+    uint32_t *tpp;                 /* owner G: counts of priority-protect mutexes held,
+                                      per ceiling (wire.c), or NULL */
+    struct gr_atomic_i32 tppmax;   /* atomic: the highest ceiling held, 0 for none;
+                                      written by the G under wire.c's lock */
     struct g *allnext;             /* gr_sched.allg list; protected by gr_sched.glock */
     struct g *allprev;
 };

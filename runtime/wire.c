@@ -10,7 +10,8 @@
  *  - the G's waits sleep in the kernel on their waiter's word (sema.c) instead of parking,
  *    so the G never leaves its M and is never on a run queue; its syscall mode is a status
  *    change only (syscall.c); sched_yield is the kernel's (proc.c);
- *  - waiters of every wait-table queue are ordered by waitprio, FIFO among equals (sema.c).
+ *  - waiters of every wait-table queue are ordered by waitprio, FIFO among equals (sema.c);
+ *  - a priority-protect mutex it holds raises its M to the mutex's ceiling (gr_tpp_change).
  * Going back to another policy unwires the G: its M returns to SCHED_OTHER, the G takes a P
  * like a G back from a blocking call, and the M serves the scheduler again. So does exit.
  *
@@ -39,9 +40,12 @@
 #include "runtime/debug.h"
 #include "runtime/g.h"
 #include "runtime/lock.h"
+#include "runtime/mem.h"
 #include "runtime/proc.h"
 #include "runtime/sys.h"
 #include "runtime/syscall.h"
+
+#define TPP_SLOTS 100 /* ceilings 0..99: SCHED_FIFO's range is 1..99 on Linux */
 
 static struct gr_mutex wire_lock = GR_MUTEX_INIT(GR_RANK_LEAF);
 
@@ -81,12 +85,15 @@ m_policy(int policy)
     return is_rt(policy) ? policy : SCHED_OTHER;
 }
 
-/* The priority gp's M runs at. */
+/* The priority gp's M runs at: its own, or the highest ceiling it holds if higher. */
 static int
 effective(struct g *gp, int policy, int priority)
 {
-    (void)gp;
-    return is_rt(policy) ? priority : 0;
+    int ceil = gr_load_relaxed(&gp->tppmax);
+
+    if (!is_rt(policy))
+        return 0;
+    return ceil > priority ? ceil : priority;
 }
 
 /* Record gp's policy. Requires: wire_lock held, or gp not yet shared. */
@@ -338,6 +345,10 @@ gr_wire_exit(struct g *gp)
         mp->lockedg = NULL;
         gr_unlock(&wire_lock);
     }
+    if (gp->tpp != NULL) {
+        gr_mem_free(gp->tpp, sizeof(uint32_t) * TPP_SLOTS);
+        gp->tpp = NULL;
+    }
 }
 
 void
@@ -361,4 +372,79 @@ gr_wire_m_start(void)
 
     if (policy >= 0 && is_rt((int)(policy & ~(long)SCHED_RESET_ON_FORK)))
         k_setsched(0, SCHED_OTHER, 0);
+}
+
+/* ---- Priority protection (glibc's __pthread_tpp_change_priority). */
+
+int
+gr_tpp_current_priority(void)
+{
+    struct g *gp = gr_current();
+    int policy, priority;
+
+    if (gp == NULL)
+        return 0;
+    gr_g_getsched(gp, &policy, &priority);
+    return is_rt(policy) ? priority : 0;
+}
+
+int
+gr_tpp_change(int old_ceiling, int new_ceiling)
+{
+    struct g *gp = gr_current();
+    int oldmax, newmax, policy, priority, r = 0;
+    bool dropped = false;
+
+    if (gp == NULL) /* a thread the runtime does not own: as one under SCHED_OTHER */
+        return new_ceiling > 0 ? -EINVAL : 0;
+    if (new_ceiling >= TPP_SLOTS || old_ceiling >= TPP_SLOTS)
+        return -EINVAL;
+    /* A policy another thread set takes effect before a lock judges the ceiling. (Not on a
+     * release: a condition wait releases with its waiter queued, and must not move.) */
+    if (new_ceiling > 0 && gr_load_relaxed(&gp->wirereq) &&
+        gr_load_relaxed(&gp->status) == G_RUNNING && gp->inhandler == 0)
+        gr_wire_check(gp);
+    if (gp->tpp == NULL) {
+        gp->tpp = gr_mem_alloc(sizeof(uint32_t) * TPP_SLOTS);
+        if (gp->tpp == NULL)
+            return -ENOMEM;
+    }
+    if (new_ceiling > 0 && gp->tpp[new_ceiling] + 1 == 0)
+        return -EAGAIN;
+    oldmax = gr_load_relaxed(&gp->tppmax);
+    if (new_ceiling > 0)
+        gp->tpp[new_ceiling]++;
+    if (old_ceiling > 0 && gp->tpp[old_ceiling] > 0) {
+        gp->tpp[old_ceiling]--;
+        dropped = true;
+    }
+    for (newmax = TPP_SLOTS - 1; newmax > 0 && gp->tpp[newmax] == 0; newmax--)
+        ;
+    if (newmax == oldmax)
+        return 0;
+    gr_lock(&wire_lock);
+    policy = gp->sched_policy;
+    priority = gp->sched_priority;
+    if (!is_rt(policy)) {
+        /* glibc asks the kernel for the ceiling under the thread's own policy, which takes
+         * no priority: raising fails with EINVAL, lowering back to none succeeds. */
+        if (newmax > oldmax)
+            r = -EINVAL;
+    } else if (priority < newmax || priority < oldmax) {
+        if (gr_wired_here(gp))
+            r = k_setsched(0, policy, newmax > priority ? newmax : priority);
+    }
+    if (r == 0) {
+        gr_store_relaxed(&gp->tppmax, newmax);
+        gr_store_relaxed(&gp->waitprio, effective(gp, policy, priority));
+    }
+    gr_unlock(&wire_lock);
+    if (r != 0) {
+        /* Undo the count: the mutex is not taken (or stays as it was). */
+        if (new_ceiling > 0)
+            gp->tpp[new_ceiling]--;
+        if (dropped)
+            gp->tpp[old_ceiling]++;
+    }
+    return r;
 }
