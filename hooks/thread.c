@@ -183,7 +183,8 @@ pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
 {
     struct g *gp = g_of(th);
     struct gr_gstack st;
-    int err;
+    struct sched_param sp;
+    int err, policy;
 
     if (gp == NULL || !gr_g_stack(gp, &st))
         return gr_real.pthread_getattr_np(th, attr);
@@ -195,6 +196,10 @@ pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
     pthread_attr_setguardsize(attr, st.guard);
     pthread_attr_setdetachstate(attr,
                                 st.detached ? PTHREAD_CREATE_DETACHED : PTHREAD_CREATE_JOINABLE);
+    /* As glibc, the thread's scheduling policy and priority. */
+    gr_g_getsched(gp, &policy, &sp.sched_priority);
+    pthread_attr_setschedpolicy(attr, policy);
+    pthread_attr_setschedparam(attr, &sp);
     return 0;
 }
 

@@ -2,9 +2,9 @@
  * Behaviour: real-time policies (SCHED_FIFO, SCHED_RR) act as natively. A thread created with
  * PTHREAD_EXPLICIT_SCHED runs under the attribute's policy, one created with
  * PTHREAD_INHERIT_SCHED under its creator's, and the kernel itself reports that policy for
- * the calling thread (sched_getscheduler, sched_getparam); pthread_setschedparam,
- * pthread_setschedprio and sched_setscheduler change it for the caller or for a thread
- * blocked elsewhere. Each real-time thread is an OS thread of its own under its policy
+ * the calling thread (sched_getscheduler, sched_getparam), as does pthread_getattr_np;
+ * pthread_setschedparam, pthread_setschedprio and sched_setscheduler change it for the caller or
+ * for a thread blocked elsewhere. Each real-time thread is an OS thread of its own under its policy
  * (counted in /proc), with GREENRUN_PROCS=1 too, and going back to SCHED_OTHER leaves no OS
  * thread of the process real-time. Waiters of higher priority are woken first by sem_post
  * and by a mutex unlock. A program that starts under SCHED_FIFO (this one, executed again
@@ -115,8 +115,18 @@ static void *
 report(void *arg)
 {
     struct expect *e = arg;
+    pthread_attr_t at;
+    struct sched_param sp = { .sched_priority = -1 };
+    int pol = -1;
+
     check_self(e->policy, e->prio);
     WAIT_FOR(rt_tasks() == e->rt_tasks, 10);
+    CHECK_OK(pthread_getattr_np(pthread_self(), &at));
+    CHECK_OK(pthread_attr_getschedpolicy(&at, &pol));
+    CHECK_EQ(pol, e->policy);
+    CHECK_OK(pthread_attr_getschedparam(&at, &sp));
+    CHECK_EQ(sp.sched_priority, e->prio);
+    CHECK_OK(pthread_attr_destroy(&at));
     return NULL;
 }
 
