@@ -56,13 +56,16 @@ is_rt(int policy)
 }
 
 /* The kernel's priority range of policy: 1..99 for the real-time ones, 0..0 for the others;
- * -EINVAL for a policy the kernel does not have. */
+ * -EINVAL for a policy sched_setscheduler does not take (SCHED_DEADLINE needs sched_setattr). */
 static int
 check_param(int policy, int priority)
 {
-    long lo = gr_syscall1(SYS_sched_get_priority_min, policy);
-    long hi = gr_syscall1(SYS_sched_get_priority_max, policy);
+    long lo, hi;
 
+    if (policy != SCHED_OTHER && policy != SCHED_BATCH && policy != SCHED_IDLE && !is_rt(policy))
+        return -EINVAL;
+    lo = gr_syscall1(SYS_sched_get_priority_min, policy);
+    hi = gr_syscall1(SYS_sched_get_priority_max, policy);
     if (lo < 0 || hi < 0 || priority < lo || priority > hi)
         return -EINVAL;
     return 0;
