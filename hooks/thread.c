@@ -291,10 +291,12 @@ pthread_setschedprio(pthread_t th, int prio)
 static struct g *
 sched_target(pid_t pid, bool *self)
 {
-    struct g *gp = gr_hook_g(), *mg;
+    struct g *gp, *mg;
 
+    /* Any G, even in a handler or a call in syscall mode: the kernel must never be asked to
+     * change the policy of an M the G shares (gr_g_setsched defers what it cannot do now). */
     *self = false;
-    if (gp == NULL)
+    if (gr_hook_native() || (gp = gr_g_self()) == NULL)
         return NULL;
     /* The main thread while it lives; in a fork child, the forking thread, whose OS thread
      * id is the child's process id. */
