@@ -259,8 +259,11 @@ wired_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
            const char *reason)
 {
     struct g *gp = w->gp;
+    uint64_t before = gp->sigdelivered; /* handlers noted before this wait do not end it */
     uint32_t r;
 
+    gp->sigdelivered = 0;
+    gr_signal_fence(); /* the handler (same thread) sees it zeroed */
     gr_lock(&b->lock);
     if (gr_load(&w->wake) == GR_WAKE_NONE) {
         if ((flags & GR_WQ_CANCEL) && gr_cancel_pending(gp)) {
@@ -304,6 +307,7 @@ wired_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
     }
     gr_casgstatus(gp, G_WAITING, G_RUNNABLE);
     gr_casgstatus(gp, G_RUNNABLE, G_RUNNING);
+    gp->sigdelivered |= before;
     gr_resumed(gp);
     return r;
 }
