@@ -7,8 +7,10 @@
  * distinct keys waited on in a bucket.
  *
  * Invariants (bucket lock held):
- *  - w is queued exactly when it is reachable from its bucket; then w->wake == GR_WAKE_NONE.
- *  - Only the thread that dequeues w stores w->wake, and a parked G is readied only by it.
+ *  - w is queued exactly when it is reachable from its bucket; then w->wake == GR_WAKE_NONE
+ *    (or WAKE_RUN_HANDLER, a wired G's wait asked to run a handler).
+ *  - Only the thread that dequeues w stores a reason in w->wake, and a parked G is readied
+ *    only by it (or, in a GR_WQ_HANDLER wait, by a signal's sender, queued still).
  *  - gp->waiting == w and gp->waitkey == w->key while a wait of gp is queued and parked (or
  *    about to park: published in wait_unlockf before it looks at cancel and signal requests,
  *    which the requester sets before it looks for the wait, so one of the two sees the other).
@@ -35,6 +37,11 @@
 #include "runtime/wire.h"
 
 #define NBUCKET 4096
+
+/* w->wake of a wired G's waiter, queued still, that is asked to run a signal's handler
+ * (GR_WQ_HANDLER, gr_wq_interrupt); only that G stores GR_WAKE_NONE back, under the bucket
+ * lock, and gr_wq_wait never returns it. */
+#define WAKE_RUN_HANDLER 0x100u
 
 struct gr_bucket {
     struct gr_mutex lock;
@@ -289,6 +296,10 @@ wired_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
 
         gr_lock(&b->lock);
         r = gr_load(&w->wake);
+        if (r == WAKE_RUN_HANDLER) {
+            gr_store(&w->wake, GR_WAKE_NONE); /* queued still; the checks below find why */
+            r = GR_WAKE_NONE;
+        }
         if (r != GR_WAKE_NONE) {
             gr_unlock(&b->lock);
             break;
@@ -424,8 +435,13 @@ gr_wq_interrupt(struct g *gp, unsigned why)
         if (gr_load_relaxed(&gp->waitkey) == key) {
             struct gr_waiter *w = gr_load_relaxed(&gp->waiting);
             if (w != NULL && why == GR_WQ_SIGNAL && (w->flags & GR_WQ_HANDLER)) {
-                /* Let it run its handler, queued still; its park sees the signal. */
-                if (w->parked) {
+                /* Let it run its handler, queued still; its park sees the signal. A wired G
+                 * asleep in the kernel is woken by a change of the word it sleeps on, which
+                 * it puts back (wired_wait): it cannot return while this holds the bucket. */
+                if (w->kwait) {
+                    gr_store(&w->wake, WAKE_RUN_HANDLER);
+                    gr_sys_futex_wake(gr_atomic_word(&w->wake), 1);
+                } else if (w->parked) {
                     w->parked = false;
                     gr_ready(gp);
                 }
