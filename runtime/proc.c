@@ -364,6 +364,7 @@ gr_yield(void)
 
     if (gr_wired_here(gp)) {
         gr_sys_sched_yield(); /* the kernel's, among the threads of its priority */
+        gr_resumed(gp);       /* what a switch would deliver (a signal's sender asks for it) */
         return;
     }
     gr_switch_to_g0(gp, AFTER_YIELD_LOCAL);
@@ -377,6 +378,7 @@ gr_yield_global(void)
 
     if (gr_wired_here(gp)) {
         gr_sys_sched_yield();
+        gr_resumed(gp);
         return;
     }
     gr_switch_to_g0(gp, AFTER_YIELD);

@@ -7,8 +7,9 @@
  * before it releases the wait, so a handler that runs only once the wait ends deadlocks (and
  * fails here). With asynchronous cancellation, blocked in pthread_mutex_lock (no cancellation
  * point), it is cancelled at once; with deferred cancellation, pthread_cancel ends its
- * sem_wait. Skipped where the kernel refuses SCHED_FIFO (EPERM). No thread computes at
- * real-time priority.
+ * sem_wait. Computing the program's own code, it runs the handler at once. Skipped where the
+ * kernel refuses SCHED_FIFO (EPERM). No thread computes at real-time priority longer than it
+ * takes the signal to reach it (10 s at most when it never does).
  */
 #include "check.h"
 
@@ -210,6 +211,44 @@ one_case(const char *name, void *(*fn)(void *), long nr, const char *reason, voi
     fprintf(stderr, "%s: the handler ran while it waited, then the wait went on\n", name);
 }
 
+/* ---- A thread running the program's own code. */
+
+static atomic_int spinning;
+
+static void *
+spinner(void *arg)
+{
+    long long end = now_ns(CLOCK_MONOTONIC) + 10LL * 1000000000LL;
+
+    (void)arg;
+    atomic_store(&spinning, 1);
+    /* Computes, calling nothing, until the handler has run (10 s at most). */
+    for (unsigned long i = 1; atomic_load_explicit(&handled, memory_order_relaxed) == 0; i++)
+        if (i % (1ul << 20) == 0 && now_ns(CLOCK_MONOTONIC) > end)
+            break;
+    return NULL;
+}
+
+/* pthread_kill reaches a real-time thread that computes: its handler runs at once. */
+static void
+running_case(void)
+{
+    atomic_store(&handled, 0);
+    atomic_store(&spinning, 0);
+    pthread_t t = spawn_rt(spinner, NULL);
+    WAIT_FOR(atomic_load(&spinning), 10);
+    /* Again every 100 ms: a standard signal still pending is not sent twice. */
+    for (int i = 0; i < 100 && atomic_load(&handled) == 0; i++) {
+        CHECK_OK(pthread_kill(t, SIGUSR1));
+        for (int j = 0; j < 100 && atomic_load(&handled) == 0; j++)
+            sleep_ns(1000000);
+    }
+    CHECK(atomic_load(&handled) >= 1);
+    CHECK(pthread_equal(handler_thread, t));
+    join_within(t, 10);
+    fprintf(stderr, "running: the handler ran while it computed\n");
+}
+
 /* ---- Cancellation. */
 
 static atomic_int cleanups;
@@ -298,6 +337,8 @@ main(void)
     CHECK_OK(pthread_barrier_init(&bar, NULL, 2));
     one_case("pthread_barrier_wait", barrier_waiter, SYS_futex, "barrier", barrier_release);
     CHECK_OK(pthread_barrier_destroy(&bar));
+
+    running_case();
 
     CHECK_OK(pthread_mutex_lock(&mtx));
     cancel_case("pthread_mutex_lock, asynchronous", async_locker, "mutex");
