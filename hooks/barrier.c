@@ -7,7 +7,8 @@
  *   round    the round number (glibc's current_round), incremented as each round completes
  *   count    the number of threads per round; immutable after init
  *   shared   0; glibc stores nonzero for a process-shared barrier, which then belongs to
- *            glibc and goes to the real functions
+ *            glibc and goes to the real functions (its wait in syscall mode, the P handed
+ *            on at once: glibc waits on a futex no hook sees)
  *   out      unused
  *
  * Invariants (in and round are protected by the bucket lock of the barrier's address):
@@ -96,7 +97,7 @@ pthread_barrier_wait(pthread_barrier_t *pb)
     uint32_t this_round;
 
     if (is_real(pb))
-        return gr_real.pthread_barrier_wait(pb);
+        GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.pthread_barrier_wait(pb));
     b = gr_wq_lock(bar);
     this_round = bar->round;
     if (++bar->in < bar->count) {

@@ -11,6 +11,9 @@
  *   word 2: CLOCK_MONOTONIC flag from the condattr (0 = CLOCK_REALTIME)
  *   word 9 (glibc's __wrefs): bit 0 set by glibc for a process-shared condition variable,
  *   which then belongs to glibc. Both ABI versions (2.2.5 and 2.3.2) are served here.
+ * glibc's wait on a process-shared condition variable is a futex wait no hook sees: it runs in
+ * syscall mode with the P handed on at once, so any number of such waiters leaves the other
+ * Gs running.
  */
 #include <pthread.h>
 #include <string.h>
@@ -103,7 +106,7 @@ GR_EXPORT int
 pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
     if (is_real(c) || gr_mutex_is_real(m))
-        return gr_real.pthread_cond_wait(c, m);
+        GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.pthread_cond_wait(c, m));
     return cond_wait(c, m, -1);
 }
 
@@ -115,7 +118,7 @@ pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clock,
     int err;
 
     if (is_real(c) || gr_mutex_is_real(m))
-        return gr_real.pthread_cond_clockwait(c, m, clock, abstime);
+        GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.pthread_cond_clockwait(c, m, clock, abstime));
     err = gr_hook_deadline(clock, abstime, &deadline);
     if (err != 0)
         return err;
@@ -130,7 +133,7 @@ pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct times
     clockid_t clock;
 
     if (is_real(c) || gr_mutex_is_real(m))
-        return gr_real.pthread_cond_timedwait(c, m, abstime);
+        GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.pthread_cond_timedwait(c, m, abstime));
     clock = (*C_FLAGS(c) & FLAG_MONOTONIC) ? CLOCK_MONOTONIC : CLOCK_REALTIME;
     return pthread_cond_clockwait(c, m, clock, abstime);
 }

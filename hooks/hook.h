@@ -87,6 +87,25 @@ bool gr_hook_signal_syscall(long nr, const long a[6], long *ret);
         return ret_;                   \
     } while (0)
 
+/*
+ * The same for a call that will almost surely sleep in glibc where no hook sees it (the wait of
+ * a process-shared object, whose futex glibc waits on itself): the P goes to another M at once,
+ * so any number of such waiters leaves the other Gs running (gr_entersyscallblock).
+ */
+#define GR_HOOK_IN_SYSCALL_BLOCK(type, call) \
+    do {                                     \
+        type ret_;                           \
+        int err_;                            \
+        if (gr_hook_g() == NULL)             \
+            return call;                     \
+        gr_entersyscallblock();              \
+        ret_ = call;                         \
+        err_ = errno;                        \
+        gr_exitsyscall();                    \
+        errno = err_;                        \
+        return ret_;                         \
+    } while (0)
+
 /* Act on a pending cancellation of the calling thread (a cancellation point). */
 void gr_hook_testcancel(void);
 

@@ -3,12 +3,16 @@
  *
  * The user's pthread_mutex_t keeps glibc's size and static initializers; the runtime owns its
  * fields (glibc's names):
- *   __lock   state: LOCKED, WAITERS (a waiter may be queued), OWNERDEAD, NOTRECOVERABLE
+ *   __lock   state: LOCKED, WAITERS (a waiter may be queued), OWNERDEAD, NOTRECOVERABLE in
+ *            the low bits; a priority-protect mutex's ceiling in bits 19-31, as glibc keeps
+ *            it (so glibc's pthread_mutex_getprioceiling reads it unchanged)
  *   __owner  id of the holder (the descriptor's tid: a G's fake tid), for every type
  *   __count  recursion depth of a recursive mutex
- *   __kind   glibc's encoding: type in the low bits, 16 = robust, 128 = process-shared
+ *   __kind   glibc's encoding: type in the low bits, 16 = robust, 32 = priority-inherit,
+ *            64 = priority-protect, 128 = process-shared
  *   __list   links of the robust mutexes a G holds
- * Process-shared mutexes belong to glibc and go to the real functions.
+ * Process-shared mutexes belong to glibc and go to the real functions; a lock that would
+ * block waits in syscall mode, its P handed on at once (shared_lock).
  *
  * Lock: one CAS from 0. Otherwise spin briefly (multiprocessor only), then queue on the
  * wait table with WAITERS set under the bucket lock. Unlock: one CAS back to 0; with WAITERS
@@ -16,11 +20,22 @@
  * waiter competes for it (barging keeps throughput high); once the oldest waiter has waited
  * more than 1 ms the lock is handed to it directly and stays locked across the handoff, so no
  * waiter starves (Go's sync.Mutex starvation mode). A woken waiter that loses the race
- * re-queues at the front.
+ * re-queues at the front. Waiters queue by real-time priority first (sema.c), so the one
+ * woken is the highest, as the kernel would pick.
+ *
+ * Priority protocols (glibc's, nptl/pthread_mutex_lock.c): a priority-protect mutex raises
+ * its holder to its ceiling for as long as it is held (runtime/wire.c counts the ceilings a
+ * G holds; a G under SCHED_FIFO or SCHED_RR is wired to its OS thread, which the kernel then
+ * runs at the ceiling), and refuses (EINVAL) a thread whose own priority is above the
+ * ceiling, or that is not real-time at all, whose policy has no priority to raise: glibc's
+ * own answer. pthread_mutex_setprioceiling locks the mutex without the protocol to change
+ * the ceiling. A priority-inherit mutex keeps its kind and orders its waiters by priority;
+ * its holder is not boosted.
  */
 #include "hooks/mutex.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -33,7 +48,12 @@
 
 #define KIND_TYPE_MASK 3
 #define KIND_ROBUST    16
+#define KIND_PI        32 /* glibc's PTHREAD_MUTEX_PRIO_INHERIT_NP */
+#define KIND_PP        64 /* glibc's PTHREAD_MUTEX_PRIO_PROTECT_NP */
 #define KIND_PSHARED   128
+
+#define CEIL_SHIFT 19 /* glibc's PTHREAD_MUTEX_PRIO_CEILING_SHIFT */
+#define CEIL_MASK  0xfff80000u
 
 #define SPIN_ROUNDS 4
 #define SPIN_PAUSES 30
@@ -165,6 +185,40 @@ lock_slow(pthread_mutex_t *m, int64_t deadline)
     }
 }
 
+static inline int
+ceiling(pthread_mutex_t *m)
+{
+    return (int)(gr_raw_load_relaxed(state(m)) >> CEIL_SHIFT);
+}
+
+/*
+ * Take a priority-protect mutex: the ceiling check and raise first, then the lock; the raise
+ * is undone when the lock is not taken. The ceiling may change while the caller waits (its
+ * holder's pthread_mutex_setprioceiling): the count follows it.
+ */
+static int
+lock_protected(pthread_mutex_t *m, int64_t deadline, int id)
+{
+    int c = ceiling(m), err;
+    uint32_t s;
+
+    if (gr_tpp_current_priority() > c)
+        return EINVAL;
+    err = -gr_tpp_change(-1, c);
+    if (err != 0)
+        return err;
+    s = gr_raw_load_relaxed(state(m));
+    if ((s & (M_LOCKED | M_NOTREC)) != 0 || !gr_raw_cas_acquire(state(m), &s, s | M_LOCKED))
+        err = lock_slow(m, deadline);
+    if (err != 0) {
+        gr_tpp_change(c, -1);
+        return err;
+    }
+    if (ceiling(m) != c)
+        gr_tpp_change(c, ceiling(m));
+    return acquired(m, id);
+}
+
 int
 gr_mutex_lock(pthread_mutex_t *m, int64_t deadline)
 {
@@ -182,6 +236,8 @@ gr_mutex_lock(pthread_mutex_t *m, int64_t deadline)
         if ((k & KIND_TYPE_MASK) == PTHREAD_MUTEX_ERRORCHECK || (k & KIND_ROBUST))
             return deadline == 0 ? EBUSY : EDEADLK;
     }
+    if (k & KIND_PP)
+        return lock_protected(m, deadline, id);
     if (!gr_raw_cas_acquire(state(m), &zero, M_LOCKED)) {
         err = lock_slow(m, deadline);
         if (err != 0)
@@ -195,10 +251,13 @@ static void
 unlock_word(pthread_mutex_t *m, uint32_t keep)
 {
     uint32_t *st = state(m);
-    uint32_t expect = M_LOCKED | keep;
+    uint32_t expect;
     struct gr_bucket *b;
     struct gr_waiter *w;
 
+    /* A ceiling changes only under the lock (pthread_mutex_setprioceiling): keep it. */
+    keep |= gr_raw_load_relaxed(st) & CEIL_MASK;
+    expect = M_LOCKED | keep;
     if (gr_raw_cas_release(st, &expect, keep))
         return;
     b = gr_wq_lock(m);
@@ -255,6 +314,8 @@ gr_mutex_unlock(pthread_mutex_t *m)
     unlock_word(m, keep);
     if (keep & M_NOTREC)
         wake_all(m);
+    if (k & KIND_PP)
+        gr_tpp_change(ceiling(m), -1); /* after the unlock, as glibc */
     return 0;
 }
 
@@ -280,6 +341,8 @@ gr_mutex_release(pthread_mutex_t *m, struct g *owner)
     m->__data.__owner = 0;
     m->__data.__count = 0;
     unlock_word(m, gr_raw_load_relaxed(state(m)) & M_OWNERDEAD);
+    if (kind(m) & KIND_PP)
+        gr_tpp_change(ceiling(m), -1); /* waiting, the caller is no longer raised (glibc) */
     return count;
 }
 
@@ -289,11 +352,16 @@ gr_mutex_reacquire(pthread_mutex_t *m, unsigned count)
     uint32_t zero = 0;
     int err = 0, id = gr_tls_self_id();
 
-    if (!gr_raw_cas_acquire(state(m), &zero, M_LOCKED))
-        err = lock_slow(m, -1);
-    if (err != 0)
+    if (kind(m) & KIND_PP) {
+        err = lock_protected(m, -1, id);
+    } else {
+        if (!gr_raw_cas_acquire(state(m), &zero, M_LOCKED))
+            err = lock_slow(m, -1);
+        if (err == 0)
+            err = acquired(m, id);
+    }
+    if (err != 0 && err != EOWNERDEAD)
         return err;
-    err = acquired(m, id);
     m->__data.__count = count == 0 ? 1 : count;
     return err;
 }
@@ -324,11 +392,49 @@ mutex_init_hooks(void)
 
 /* ---- The interposed functions. */
 
+/*
+ * A process-shared mutex is glibc's, and so is its wait, a futex wait no hook sees: try it
+ * first, and wait only in syscall mode with the P handed on at once, so that however many
+ * threads wait on such mutexes the other Gs keep running.
+ */
+static int
+shared_lock(pthread_mutex_t *m)
+{
+    int err;
+
+    if (gr_hook_g() == NULL)
+        return gr_real.pthread_mutex_lock(m);
+    err = gr_real.pthread_mutex_trylock(m);
+    if (err != EBUSY)
+        return err;
+    GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.pthread_mutex_lock(m));
+}
+
+/* The same for the timed variants (clocked: pthread_mutex_clocklock, which checks its clock
+ * before anything else). */
+static int
+shared_timedlock(pthread_mutex_t *m, clockid_t clock, const struct timespec *abstime, bool clocked)
+{
+    int err;
+
+    if (gr_hook_g() != NULL && (clock == CLOCK_REALTIME || clock == CLOCK_MONOTONIC)) {
+        err = gr_real.pthread_mutex_trylock(m);
+        if (err != EBUSY)
+            return err;
+        if (clocked)
+            GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.pthread_mutex_clocklock(m, clock, abstime));
+        GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.pthread_mutex_timedlock(m, abstime));
+    }
+    if (clocked)
+        return gr_real.pthread_mutex_clocklock(m, clock, abstime);
+    return gr_real.pthread_mutex_timedlock(m, abstime);
+}
+
 GR_EXPORT int
 pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *attr)
 {
     int type = PTHREAD_MUTEX_NORMAL, pshared = PTHREAD_PROCESS_PRIVATE;
-    int robust = PTHREAD_MUTEX_STALLED;
+    int robust = PTHREAD_MUTEX_STALLED, protocol = PTHREAD_PRIO_NONE, ceil = 0;
 
     if (gr_hook_native())
         return gr_real.pthread_mutex_init(m, attr);
@@ -336,12 +442,23 @@ pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *attr)
         pthread_mutexattr_gettype(attr, &type);
         pthread_mutexattr_getpshared(attr, &pshared);
         pthread_mutexattr_getrobust(attr, &robust);
+        pthread_mutexattr_getprotocol(attr, &protocol);
+        /* glibc's: the attribute's ceiling, or SCHED_FIFO's lowest priority when unset. */
+        pthread_mutexattr_getprioceiling(attr, &ceil);
     }
     if (pshared == PTHREAD_PROCESS_SHARED)
         return gr_real.pthread_mutex_init(m, attr);
-    /* Priority protocols are accepted: every G is scheduled alike, so they change nothing. */
+    /* glibc has no robust priority-protect mutexes. */
+    if (protocol == PTHREAD_PRIO_PROTECT && robust == PTHREAD_MUTEX_ROBUST)
+        return ENOTSUP;
     memset(m, 0, sizeof(*m));
     m->__data.__kind = (type & KIND_TYPE_MASK) | (robust == PTHREAD_MUTEX_ROBUST ? KIND_ROBUST : 0);
+    if (protocol == PTHREAD_PRIO_INHERIT)
+        m->__data.__kind |= KIND_PI;
+    if (protocol == PTHREAD_PRIO_PROTECT) {
+        m->__data.__kind |= KIND_PP;
+        m->__data.__lock = (int)((uint32_t)ceil << CEIL_SHIFT);
+    }
     return 0;
 }
 
@@ -361,7 +478,7 @@ pthread_mutex_lock(pthread_mutex_t *m)
     uint32_t zero = 0;
 
     if (gr_mutex_is_real(m))
-        return gr_real.pthread_mutex_lock(m);
+        return shared_lock(m);
     /* Fast path for the common case: a normal mutex, free. */
     if (kind(m) == PTHREAD_MUTEX_NORMAL && gr_raw_cas_acquire(state(m), &zero, M_LOCKED))
         return 0;
@@ -383,7 +500,7 @@ pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock, const struct timesp
     int err;
 
     if (gr_mutex_is_real(m))
-        return gr_real.pthread_mutex_clocklock(m, clock, abstime);
+        return shared_timedlock(m, clock, abstime, true);
     err = gr_mutex_lock(m, 0);
     if (err != EBUSY)
         return err;
@@ -399,7 +516,7 @@ GR_EXPORT int
 pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
 {
     if (gr_mutex_is_real(m))
-        return gr_real.pthread_mutex_timedlock(m, abstime);
+        return shared_timedlock(m, CLOCK_REALTIME, abstime, false);
     return pthread_mutex_clocklock(m, CLOCK_REALTIME, abstime);
 }
 
@@ -438,4 +555,55 @@ GR_EXPORT int
 consistent_np(pthread_mutex_t *m)
 {
     return pthread_mutex_consistent(m);
+}
+
+/* *p = v unless p is NULL (glibc's header says it never is; glibc's code checks). */
+static void
+store_if(int *p, int v)
+{
+    if (p != NULL)
+        *p = v;
+}
+
+/*
+ * The ceiling of a priority-protect mutex, changed under the lock taken without the protocol
+ * (glibc's order of checks); a recursive mutex the caller holds already moves its raise to
+ * the new ceiling. pthread_mutex_getprioceiling is glibc's own: the ceiling is where glibc
+ * keeps it.
+ */
+GR_EXPORT int
+pthread_mutex_setprioceiling(pthread_mutex_t *m, int prioceiling, int *old_ceiling)
+{
+    int k, old, err;
+    bool locked = false;
+    uint32_t *st = state(m), s;
+
+    if (gr_mutex_is_real(m))
+        return gr_real.pthread_mutex_setprioceiling(m, prioceiling, old_ceiling);
+    k = kind(m);
+    if (!(k & KIND_PP))
+        return EINVAL;
+    if (prioceiling < sched_get_priority_min(SCHED_FIFO) ||
+        prioceiling > sched_get_priority_max(SCHED_FIFO))
+        return EINVAL;
+    if ((gr_raw_load_relaxed(st) & M_LOCKED) && m->__data.__owner == gr_tls_self_id()) {
+        if ((k & KIND_TYPE_MASK) == PTHREAD_MUTEX_ERRORCHECK)
+            return EDEADLK;
+        locked = (k & KIND_TYPE_MASK) == PTHREAD_MUTEX_RECURSIVE;
+    }
+    if (!locked && !try_acquire(st))
+        lock_slow(m, -1);
+    old = ceiling(m);
+    if (locked) {
+        err = -gr_tpp_change(old, prioceiling);
+        if (err != 0)
+            return err;
+    }
+    store_if(old_ceiling, old);
+    s = gr_raw_load_relaxed(st);
+    while (!gr_raw_cas(st, &s, (s & ~CEIL_MASK) | ((uint32_t)prioceiling << CEIL_SHIFT)))
+        ;
+    if (!locked)
+        unlock_word(m, 0);
+    return 0;
 }

@@ -8,7 +8,7 @@
  *   __flags       the kind: PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP (2) prefers writers,
  *                 every other kind prefers readers, as in glibc
  *   __shared      0; glibc stores nonzero for a process-shared lock, which then belongs to
- *                 glibc and goes to the real functions
+ *                 glibc and goes to the real functions (shared_lock)
  *
  * Readers queue on the key rdkey(rw) (the lock's address), writers on wrkey(rw) (address + 1).
  * The two bucket locks are never held together.
@@ -379,6 +379,56 @@ deadline_of(clockid_t clock, const struct timespec *abstime, int64_t *deadline)
     return err;
 }
 
+/*
+ * A process-shared rwlock is glibc's, and so is its wait, a futex wait no hook sees: try it
+ * first, then wait in glibc in syscall mode with the P handed on at once, so that however
+ * many threads wait on such rwlocks the other Gs keep running. which: 0 rdlock, 1
+ * clockrdlock, 2 timedrdlock, 3 wrlock, 4 clockwrlock, 5 timedwrlock. glibc checks a timed
+ * lock's clock and timespec before anything else.
+ */
+static int
+shared_lock(pthread_rwlock_t *rw, int which, clockid_t clock, const struct timespec *abstime)
+{
+    int64_t deadline;
+    bool write = which >= 3;
+    int err;
+
+    if (gr_hook_g() != NULL &&
+        (which % 3 == 0 || gr_hook_deadline(clock, abstime, &deadline) == 0)) {
+        err = write ? gr_real.pthread_rwlock_trywrlock(rw) : gr_real.pthread_rwlock_tryrdlock(rw);
+        if (err != EBUSY)
+            return err;
+        switch (which) {
+        case 0:
+            GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.pthread_rwlock_rdlock(rw));
+        case 1:
+            GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.pthread_rwlock_clockrdlock(rw, clock, abstime));
+        case 2:
+            GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.pthread_rwlock_timedrdlock(rw, abstime));
+        case 3:
+            GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.pthread_rwlock_wrlock(rw));
+        case 4:
+            GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.pthread_rwlock_clockwrlock(rw, clock, abstime));
+        default:
+            GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.pthread_rwlock_timedwrlock(rw, abstime));
+        }
+    }
+    switch (which) {
+    case 0:
+        return gr_real.pthread_rwlock_rdlock(rw);
+    case 1:
+        return gr_real.pthread_rwlock_clockrdlock(rw, clock, abstime);
+    case 2:
+        return gr_real.pthread_rwlock_timedrdlock(rw, abstime);
+    case 3:
+        return gr_real.pthread_rwlock_wrlock(rw);
+    case 4:
+        return gr_real.pthread_rwlock_clockwrlock(rw, clock, abstime);
+    default:
+        return gr_real.pthread_rwlock_timedwrlock(rw, abstime);
+    }
+}
+
 /* ---- The interposed functions. */
 
 GR_EXPORT int
@@ -413,7 +463,7 @@ pthread_rwlock_rdlock(pthread_rwlock_t *rw)
     uint32_t s;
 
     if (is_real(rw))
-        return gr_real.pthread_rwlock_rdlock(rw);
+        return shared_lock(rw, 0, CLOCK_REALTIME, NULL);
     /* Fast path: no writer, no flag, room in the count. */
     s = gr_raw_load_relaxed(state(rw));
     if ((s & ~RW_READERS) == 0 && s != RW_READERS && gr_raw_cas_acquire(state(rw), &s, s + 1))
@@ -436,7 +486,7 @@ pthread_rwlock_clockrdlock(pthread_rwlock_t *rw, clockid_t clock, const struct t
     int err;
 
     if (is_real(rw))
-        return gr_real.pthread_rwlock_clockrdlock(rw, clock, abstime);
+        return shared_lock(rw, 1, clock, abstime);
     /* glibc checks the clock and the timespec first, even when the lock is free. */
     err = deadline_of(clock, abstime, &deadline);
     if (err != 0)
@@ -448,7 +498,7 @@ GR_EXPORT int
 pthread_rwlock_timedrdlock(pthread_rwlock_t *rw, const struct timespec *abstime)
 {
     if (is_real(rw))
-        return gr_real.pthread_rwlock_timedrdlock(rw, abstime);
+        return shared_lock(rw, 2, CLOCK_REALTIME, abstime);
     return pthread_rwlock_clockrdlock(rw, CLOCK_REALTIME, abstime);
 }
 
@@ -458,7 +508,7 @@ pthread_rwlock_wrlock(pthread_rwlock_t *rw)
     uint32_t zero = 0;
 
     if (is_real(rw))
-        return gr_real.pthread_rwlock_wrlock(rw);
+        return shared_lock(rw, 3, CLOCK_REALTIME, NULL);
     if (gr_raw_cas_acquire(state(rw), &zero, RW_WRLOCKED)) {
         set_cur_writer(rw, gr_tls_self_id());
         return 0;
@@ -481,7 +531,7 @@ pthread_rwlock_clockwrlock(pthread_rwlock_t *rw, clockid_t clock, const struct t
     int err;
 
     if (is_real(rw))
-        return gr_real.pthread_rwlock_clockwrlock(rw, clock, abstime);
+        return shared_lock(rw, 4, clock, abstime);
     err = deadline_of(clock, abstime, &deadline);
     if (err != 0)
         return err;
@@ -492,7 +542,7 @@ GR_EXPORT int
 pthread_rwlock_timedwrlock(pthread_rwlock_t *rw, const struct timespec *abstime)
 {
     if (is_real(rw))
-        return gr_real.pthread_rwlock_timedwrlock(rw, abstime);
+        return shared_lock(rw, 5, CLOCK_REALTIME, abstime);
     return pthread_rwlock_clockwrlock(rw, CLOCK_REALTIME, abstime);
 }
 

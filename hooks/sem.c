@@ -6,7 +6,8 @@
  *   private  glibc's futex flag word: 0 for a process-private semaphore, FUTEX_PRIVATE_FLAG
  *            (128) for a process-shared one (glibc's LLL_SHARED encoding, checked on 2.36).
  *            Private semaphores are the runtime's; shared ones belong to glibc and go to the
- *            real functions. A zeroed sem_t is a private semaphore of value 0 in both.
+ *            real functions (shared_wait). A zeroed sem_t is a private semaphore of value 0 in
+ *            both.
  *
  * Invariants:
  *  - A waiter registers itself (adds 1 << 32 to data) by a CAS that also checks that the value
@@ -130,6 +131,37 @@ timed_wait(sem_t *s, clockid_t clock, const struct timespec *abstime)
     return 0;
 }
 
+/*
+ * A process-shared semaphore is glibc's, and so is its wait, a futex wait no hook sees. Take a
+ * token if there is one; otherwise wait in glibc in syscall mode with the P handed on at once,
+ * so that however many threads wait on such semaphores the other Gs keep running. which:
+ * 0 sem_wait, 1 sem_timedwait, 2 sem_clockwait. glibc checks a timed wait's clock and
+ * timespec first, then acts on a pending cancellation, then takes a token.
+ */
+static int
+shared_wait(sem_t *s, int which, clockid_t clock, const struct timespec *abstime)
+{
+    int64_t deadline;
+    int saved = errno;
+
+    if (gr_hook_g() != NULL && (which == 0 || gr_hook_deadline(clock, abstime, &deadline) == 0)) {
+        gr_hook_testcancel();
+        if (gr_real.sem_trywait(s) == 0)
+            return 0;
+        errno = saved;
+        if (which == 0)
+            GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.sem_wait(s));
+        if (which == 1)
+            GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.sem_timedwait(s, abstime));
+        GR_HOOK_IN_SYSCALL_BLOCK(int, gr_real.sem_clockwait(s, clock, abstime));
+    }
+    if (which == 0)
+        return gr_real.sem_wait(s);
+    if (which == 1)
+        return gr_real.sem_timedwait(s, abstime);
+    return gr_real.sem_clockwait(s, clock, abstime);
+}
+
 /* ---- The interposed functions. */
 
 GR_EXPORT int
@@ -164,7 +196,7 @@ sem_wait(sem_t *s)
     int err;
 
     if (is_real(s))
-        return gr_real.sem_wait(s);
+        return shared_wait(s, 0, CLOCK_REALTIME, NULL);
     /* A cancellation point even when a token is there (POSIX "shall occur"), as glibc. */
     gr_hook_testcancel();
     if (try_take(sem_of(s)))
@@ -192,7 +224,7 @@ GR_EXPORT int
 sem_timedwait(sem_t *s, const struct timespec *abstime)
 {
     if (is_real(s))
-        return gr_real.sem_timedwait(s, abstime);
+        return shared_wait(s, 1, CLOCK_REALTIME, abstime);
     return timed_wait(s, CLOCK_REALTIME, abstime);
 }
 
@@ -200,7 +232,7 @@ GR_EXPORT int
 sem_clockwait(sem_t *s, clockid_t clock, const struct timespec *abstime)
 {
     if (is_real(s))
-        return gr_real.sem_clockwait(s, clock, abstime);
+        return shared_wait(s, 2, clock, abstime);
     /* gr_hook_deadline accepts exactly CLOCK_REALTIME and CLOCK_MONOTONIC, as glibc. */
     return timed_wait(s, clock, abstime);
 }

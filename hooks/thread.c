@@ -39,6 +39,15 @@ pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), v
     if (attr != NULL) {
         void *lo = NULL;
         size_t size = 0;
+        int inherit = PTHREAD_INHERIT_SCHED;
+        struct sched_param sp = { 0 };
+        pthread_attr_getinheritsched(attr, &inherit);
+        if (inherit == PTHREAD_EXPLICIT_SCHED) {
+            ga.sched_explicit = true;
+            pthread_attr_getschedpolicy(attr, &ga.sched_policy);
+            pthread_attr_getschedparam(attr, &sp);
+            ga.sched_priority = sp.sched_priority;
+        }
         pthread_attr_getdetachstate(attr, &detach);
         pthread_attr_getguardsize(attr, &ga.guard_size);
         /* glibc keeps the top of a user stack and reports top - size: 0 - size when unset. */
@@ -183,7 +192,8 @@ pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
 {
     struct g *gp = g_of(th);
     struct gr_gstack st;
-    int err;
+    struct sched_param sp;
+    int err, policy;
 
     if (gp != NULL && gr_g_joined(gp))
         return ESRCH;
@@ -197,6 +207,10 @@ pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
     pthread_attr_setguardsize(attr, st.guard);
     pthread_attr_setdetachstate(attr,
                                 st.detached ? PTHREAD_CREATE_DETACHED : PTHREAD_CREATE_JOINABLE);
+    /* As glibc, the thread's scheduling policy and priority. */
+    gr_g_getsched(gp, &policy, &sp.sched_priority);
+    pthread_attr_setschedpolicy(attr, policy);
+    pthread_attr_setschedparam(attr, &sp);
     return 0;
 }
 
@@ -243,7 +257,11 @@ pthread_getname_np(pthread_t th, char *buf, size_t len)
     return 0;
 }
 
-/* ---- Scheduling attributes: accepted and reported back; Gs all share the Ps. */
+/*
+ * ---- Scheduling policy. A G under SCHED_FIFO or SCHED_RR runs wired to an OS thread of its
+ * own that has that policy in the kernel (runtime/wire.c); other policies are recorded and
+ * reported, the Gs sharing the Ms under SCHED_OTHER.
+ */
 
 GR_EXPORT int
 pthread_setschedparam(pthread_t th, int policy, const struct sched_param *param)
@@ -254,14 +272,7 @@ pthread_setschedparam(pthread_t th, int policy, const struct sched_param *param)
         return gr_real.pthread_setschedparam(th, policy, param);
     if (gr_g_joined(gp))
         return ESRCH; /* a stale handle */
-    if (policy != SCHED_OTHER && policy != SCHED_BATCH && policy != SCHED_IDLE &&
-        policy != SCHED_FIFO && policy != SCHED_RR)
-        return EINVAL;
-    if (param->sched_priority < sched_get_priority_min(policy) ||
-        param->sched_priority > sched_get_priority_max(policy))
-        return EINVAL;
-    gr_g_setsched(gp, policy, param->sched_priority);
-    return 0;
+    return -gr_g_setsched(gp, policy, param->sched_priority);
 }
 
 GR_EXPORT int
@@ -288,10 +299,7 @@ pthread_setschedprio(pthread_t th, int prio)
     if (gr_g_joined(gp))
         return ESRCH; /* a stale handle */
     gr_g_getsched(gp, &policy, &old);
-    if (prio < sched_get_priority_min(policy) || prio > sched_get_priority_max(policy))
-        return EINVAL;
-    gr_g_setsched(gp, policy, prio);
-    return 0;
+    return -gr_g_setsched(gp, policy, prio);
 }
 
 /* A G's CPU set is recorded and reported (hooks/tid.c): Gs run on every P's M. */

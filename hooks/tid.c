@@ -5,8 +5,10 @@
  * 0x400000 and up for the others, never a kernel tid), stable while it lives. Every call that
  * takes a thread id finds the G it names and acts on it as the pthread_t functions do: tgkill
  * and tkill send through pthread_kill's path, the affinity calls record a CPU set per G, the
- * priority and scheduling calls record a G's nice value, policy and priority (reported back,
- * not acted on: Gs share the Ps). 0 names the caller where the kernel says so. A tid that no
+ * priority calls record a G's nice value (reported back, not acted on: Gs share the Ps), the
+ * scheduling calls set a G's policy and priority as pthread_setschedparam does (a real-time
+ * G runs wired to an OS thread of its own under that policy, runtime/wire.c, and the kernel
+ * answers for its policy). 0 names the caller where the kernel says so. A tid that no
  * G has (an OS thread's, listed in /proc/self/task; another process's) goes to the kernel
  * unchanged, which acts on it or answers ESRCH.
  *
@@ -323,7 +325,23 @@ getpriority(__priority_which_t which, id_t who)
     return nice;
 }
 
-/* ---- Scheduling policy and parameters: pthread_{set,get}schedparam's record of the G. */
+/* ---- Scheduling policy and parameters: pthread_{set,get}schedparam's, on a G. */
+
+/*
+ * Does pid name the caller, a G wired to its OS thread (runtime/wire.c)? Its OS thread runs
+ * under its policy in the kernel, a priority ceiling's boost included, so the kernel answers
+ * for it as natively.
+ */
+static bool
+wired_self(pid_t pid)
+{
+    struct g *self;
+
+    if (gr_hook_native() || !gr_sched_booted() || !gr_g_wired_self())
+        return false;
+    self = gr_g_self();
+    return pid == 0 || (self != NULL && pid == gr_g_tid(self));
+}
 
 /* sched_setscheduler (policy >= 0) or sched_setparam (policy -1) on a G. */
 static bool
@@ -384,6 +402,8 @@ sched_getscheduler(pid_t pid)
 {
     long r;
 
+    if (wired_self(pid))
+        return gr_real.sched_getscheduler(0);
     if (!getsched_g(pid, NULL, &r))
         return gr_real.sched_getscheduler(pid);
     return (int)as_libc(r);
@@ -404,6 +424,8 @@ sched_getparam(pid_t pid, struct sched_param *param)
 {
     long r;
 
+    if (wired_self(pid))
+        return gr_real.sched_getparam(0, param);
     if (param == NULL || !getsched_g(pid, param, &r))
         return gr_real.sched_getparam(pid, param);
     return (int)as_libc(r);
@@ -661,6 +683,11 @@ gr_hook_tid_syscall(long nr, const long a[6], long *ret)
     long r;
     int nice;
 
+    if ((nr == SYS_sched_getscheduler || nr == SYS_sched_getparam || nr == SYS_sched_getattr) &&
+        wired_self((pid_t)a[0])) {
+        *ret = gr_real.syscall(nr, 0, a[1], a[2], a[3]);
+        return true; /* errno is the real call's */
+    }
     switch (nr) {
     case SYS_gettid:
         if ((gp = gr_g_self()) == NULL)

@@ -71,12 +71,17 @@ struct gr_gattr {
     void *stack_addr;  /* user stack (lowest address), with stack_size; or NULL */
     size_t guard_size;
     bool detached;
-    bool has_sigmask; /* pthread_attr_setsigmask_np: start with sigmask, not the creator's */
-    uint64_t sigmask; /* signals 1 to 64 */
+    bool has_sigmask;    /* pthread_attr_setsigmask_np: start with sigmask, not the creator's */
+    uint64_t sigmask;    /* signals 1 to 64 */
+    bool sched_explicit; /* PTHREAD_EXPLICIT_SCHED: sched_policy and sched_priority; else the
+                            creator's (PTHREAD_INHERIT_SCHED) */
+    int sched_policy;
+    int sched_priority;
 };
 
 /* Start a new G running fn(arg) and queue it; *thread is its pthread_t. 0 or a positive
- * errno (EAGAIN: no memory for its stack or TLS). Context: any. */
+ * errno (EAGAIN: no memory for its stack or TLS; EINVAL or EPERM: a scheduling policy the
+ * kernel refuses). A real-time G starts at once on an OS thread of its own. Context: any. */
 int gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_t *thread);
 /* Run the program's main on the main G, so that pthread_exit from main ends only the G. */
 int gr_run_main(int (*main_fn)(int, char **, char **), int argc, char **argv, char **envp);
@@ -112,9 +117,35 @@ bool gr_g_stack(struct g *gp, struct gr_gstack *st);
 /* pthread_setname_np / getname_np: 0 or -ERANGE (16 bytes with the NUL); "" when unnamed. */
 int gr_g_setname(struct g *gp, const char *name);
 void gr_g_getname(struct g *gp, char name[16]);
-/* The scheduling policy and priority a G reports (accepted, not acted on). */
-void gr_g_setsched(struct g *gp, int policy, int priority);
+
+/* ---- Scheduling policy (wire.c). */
+
+/*
+ * Set gp's policy and priority (pthread_setschedparam, sched_setscheduler): 0, or -EINVAL
+ * (no such policy, or a priority outside its range), -EPERM (the kernel refuses it), -ESRCH
+ * (gp has exited). Under SCHED_FIFO or SCHED_RR the G runs wired to an OS thread of its own
+ * that has that policy in the kernel (wire.c): at once when gp is the caller, else at its
+ * next hook or switch. Other policies are recorded and reported. Context: any.
+ */
+int gr_g_setsched(struct g *gp, int policy, int priority);
+/* The policy and priority gp runs under, as set (a priority ceiling's boost not counted). */
 void gr_g_getsched(struct g *gp, int *policy, int *priority);
+/* Is the caller a G wired to its OS thread (whose policy the kernel then reports as is,
+ * boost included)? */
+bool gr_g_wired_self(void);
+/*
+ * Priority protection for the calling thread, as glibc's __pthread_tpp_change_priority: it
+ * now holds one more priority-protect mutex of ceiling new_ceiling and one fewer of
+ * old_ceiling (-1: none); a wired G's OS thread runs at the highest ceiling held when that
+ * is above its own priority. 0, or -EINVAL (the thread is not real-time, so the kernel would
+ * refuse the ceiling), -EAGAIN, -ENOMEM, the kernel's -errno; the counts stay on error.
+ */
+int gr_tpp_change(int old_ceiling, int new_ceiling);
+/* The calling thread's own priority (0 unless real-time), for the ceiling check. */
+int gr_tpp_current_priority(void);
+
+/* ---- Nice value and CPU set (g.c). */
+
 /* The nice value a G reports (setpriority; accepted, not acted on): inherited at creation. */
 int gr_g_nice(struct g *gp);
 void gr_g_setnice(struct g *gp, int nice);
@@ -127,6 +158,9 @@ void gr_g_setnice(struct g *gp, int nice);
 #define GR_AFFINITY_BYTES 128
 bool gr_g_getaffinity(struct g *gp, void *set);
 int gr_g_setaffinity(struct g *gp, const void *set);
+
+/* ---- Robust mutexes, exit (g.c). */
+
 /* A word of gp for the mutex hooks: the list of robust mutexes it holds (owner G only). */
 void **gr_g_robust_list(struct g *gp);
 /* Run fn on every exiting G, on the G, after its TLS destructors. At most four. */

@@ -92,22 +92,19 @@ detect_procs(void)
     return 1;
 }
 
-/* The Ps: nprocs of them, and as many spares again, at most GR_SPARES_MAX (spare.c). */
+/* The Ps: nprocs of them, and as many spares again to begin with (spare.c makes more). */
 static int
 make_ps(int nprocs)
 {
+    int nallp = nprocs + (nprocs < GR_SPARES_MAX ? nprocs : GR_SPARES_MAX);
+
     gr_sched.nprocs = nprocs;
-    gr_sched.nallp = nprocs + (nprocs < GR_SPARES_MAX ? nprocs : GR_SPARES_MAX);
-    for (int i = 0; i < gr_sched.nallp; i++) {
-        struct p *pp = gr_mem_alloc(sizeof(struct p));
+    for (int i = 0; i < nallp; i++) {
+        struct p *pp = gr_p_new(i);
         if (pp == NULL)
             return -1;
-        pp->id = i;
-        pp->fastrand = 0x9e3779b9u * (uint32_t)(i + 1);
-        gr_store_relaxed(&pp->timers.next_when, INT64_MAX);
-        gr_lock_init(&pp->timers.lock, GR_RANK_TIMERS);
-        gr_mcache_init(&pp->mcache);
         gr_sched.allp[i] = pp;
+        gr_store_relaxed(&gr_sched.nallp, i + 1);
         if (i >= nprocs) {
             pp->spare = true;
             pp->link = gr_sched.pspare;

@@ -89,7 +89,7 @@ gr_fork_child(void)
     gr_sched.pspare = NULL;
     gr_store_relaxed(&gr_sched.stuckp, NULL);
     gr_lock(&gr_sched.lock);
-    for (int i = gr_sched.nallp - 1; i >= 0; i--) {
+    for (int i = gr_nallp() - 1; i >= 0; i--) {
         struct p *pp = gr_sched.allp[i];
         gr_lock_reset(&pp->timers.lock);
         pp->timers.len = 0;

@@ -25,7 +25,8 @@
  *
  * Locks: gr_sched.glock (rank glock): the allg list, and what walks it (static TLS images
  * copied into every live G, signals passed to a parked G); tid_lock (rank leaf): the tid
- * table; attr_lock (rank leaf): a G's name, scheduling parameters, nice value and CPU set.
+ * table; attr_lock (rank leaf): a G's name, nice value and CPU set. A G's scheduling policy
+ * is wire.c's.
  */
 #include "runtime/g.h"
 
@@ -51,6 +52,7 @@
 #include "runtime/stack.h"
 #include "runtime/sys.h"
 #include "runtime/tls.h"
+#include "runtime/wire.h"
 
 static void g_inherit_attrs(struct g *gp, struct g *cur);
 static void g_free_attrs(struct g *gp);
@@ -222,7 +224,12 @@ gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_
     size_t size, guard;
     uint64_t goid;
     void *top;
+    int policy, priority, err;
 
+    /* The kernel judges a real-time policy before anything is made, as glibc's create. */
+    err = gr_wire_prepare(attr, cur, &policy, &priority);
+    if (err != 0)
+        return -err;
     goid = gr_xadd(&gr_sched.goidgen, 1) + 1;
     guard = gr_round_up(attr->guard_size, GR_PAGE);
     if (attr->stack_addr != NULL) {
@@ -278,7 +285,10 @@ gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_
         gr_store_relaxed(&gr_sched.peaklive, live);
     gr_xadd_relaxed(&gr_sched.ncreated, 1);
     *thread = (pthread_t)gp->tp;
-    gr_ready_new(gp);
+    if (gr_wire_newg(gp, policy, priority))
+        gr_startm_g(gp); /* real-time: on an OS thread of its own at once */
+    else
+        gr_ready_new(gp);
     return 0;
 }
 
@@ -372,6 +382,7 @@ gr_goexit(void *result)
     gr_tls_run_dtors(gp->tp);
     for (size_t i = 0; i < GR_ARRAY_LEN(gexit_fns) && gexit_fns[i] != NULL; i++)
         gexit_fns[i](gp);
+    gr_wire_exit(gp); /* its M, if wired, returns to SCHED_OTHER and to the scheduler */
     /* As nptl: the last thread to exit ends the process with status 0. */
     if (gr_xadd(&gr_sched.nlive, -1) == 1)
         exit(0);
@@ -591,12 +602,13 @@ gr_g_adopt_main(struct m *mp)
     gr_curg = mg;
     gr_store_relaxed(&mp->curg, mg);
     gr_cputime_adopt_main(mp, mg);
+    gr_wire_boot_main(mg); /* started under a real-time policy (chrt): keep it, wired */
     return mg;
 }
 
 /* ---- A G's attributes, for the hooks (api.h). */
 
-/* Every G's name, scheduling parameters, nice value and CPU set. */
+/* Every G's name, nice value and CPU set (its scheduling policy is wire.c's). */
 static struct gr_mutex attr_lock = GR_MUTEX_INIT(GR_RANK_LEAF);
 
 /* A new G starts with its creator's nice value and CPU set, as a new thread natively. */
@@ -677,24 +689,6 @@ gr_g_getname(struct g *gp, char name[16])
 {
     gr_lock(&attr_lock);
     memcpy(name, gp->name, sizeof(gp->name));
-    gr_unlock(&attr_lock);
-}
-
-void
-gr_g_setsched(struct g *gp, int policy, int priority)
-{
-    gr_lock(&attr_lock);
-    gp->sched_policy = policy;
-    gp->sched_priority = priority;
-    gr_unlock(&attr_lock);
-}
-
-void
-gr_g_getsched(struct g *gp, int *policy, int *priority)
-{
-    gr_lock(&attr_lock);
-    *policy = gp->sched_policy;
-    *priority = gp->sched_priority;
     gr_unlock(&attr_lock);
 }
 

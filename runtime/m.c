@@ -35,6 +35,7 @@
 #include "runtime/signal.h"
 #include "runtime/sys.h"
 #include "runtime/tls.h"
+#include "runtime/wire.h"
 
 #define MAX_M         10000 /* as Go: Ms block in calls no hook sees */
 #define G0_STACK_SIZE (1024 * 1024)
@@ -110,6 +111,8 @@ gr_m_init_self(struct m *mp)
     gr_sys_sigprocmask(SIG_SETMASK, NULL, &mp->sigmask_cur);
     gr_cputime_m_init(mp);
     gr_signal_altstack_init(mp);
+    if (mp != &m0)
+        gr_wire_m_start(); /* not a wired M's real-time policy, inherited by its threads */
     return 0;
 }
 
@@ -147,9 +150,9 @@ m_alloc(void)
     return mp;
 }
 
-/* Start an OS thread for pp. False when no thread could be created. */
-bool
-gr_newm(struct p *pp, bool spinning, bool sysmon, void *(*start)(void *))
+/* Start an OS thread for pp, or for gp to run wired. False when none could be created. */
+static bool
+newm(struct p *pp, struct g *gp, bool spinning, bool sysmon, void *(*start)(void *))
 {
     pthread_attr_t attr;
     pthread_t t;
@@ -163,6 +166,7 @@ gr_newm(struct p *pp, bool spinning, bool sysmon, void *(*start)(void *))
     if (mp == NULL)
         return false;
     mp->nextp = pp;
+    mp->nextg = gp;
     mp->spinning = spinning;
     mp->is_sysmon = sysmon;
     pthread_attr_init(&attr);
@@ -175,6 +179,18 @@ gr_newm(struct p *pp, bool spinning, bool sysmon, void *(*start)(void *))
     gr_sys_sigprocmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     return err == 0;
+}
+
+bool
+gr_newm(struct p *pp, bool spinning, bool sysmon, void *(*start)(void *))
+{
+    return newm(pp, NULL, spinning, sysmon, start);
+}
+
+bool
+gr_newm_g(struct g *gp)
+{
+    return newm(NULL, gp, false, false, NULL);
 }
 
 /* Install the M's own TLS block (g0 keeps the last G's otherwise; see the file comment). */

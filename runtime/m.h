@@ -14,6 +14,8 @@
  * created (resources, or the cap of 10,000 Ms). Context: any M.
  */
 bool gr_newm(struct p *pp, bool spinning, bool sysmon, void *(*start)(void *));
+/* Start an OS thread for gp, a G to run wired without a P (mp->nextg). */
+bool gr_newm_g(struct g *gp);
 /* The first steps of an M on its own thread (m.c). 0, or -errno when GS cannot be set. */
 int gr_m_init_self(struct m *mp);
 /* Adopt the initial thread as M0, with a g0 of its own; NULL on failure. Context: boot. */

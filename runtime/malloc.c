@@ -1124,7 +1124,7 @@ gr_malloc_fork_child(void)
     /* The P caches of the Ms that are gone may have been in the middle of an operation. */
     if (!gr_sched_booted())
         return;
-    for (int i = 0; i < gr_sched.nallp; i++) {
+    for (int i = 0; i < gr_nallp(); i++) {
         struct p *pp = gr_sched.allp[i];
         if (mp != NULL && (pp == mp->p || pp == mp->oldp))
             continue;

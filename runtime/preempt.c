@@ -138,7 +138,10 @@ preempt_handler(int sig, siginfo_t *si, void *ucv)
         return;
     }
     gp = gr_load_relaxed(&mp->curg);
-    if (gp == NULL || gr_curg != gp || mp->p == NULL)
+    /* A G without a P is in syscall mode, unless it is wired to this M (wire.c): running,
+     * its yield is the kernel's, after which it delivers what it was sent. */
+    if (gp == NULL || gr_curg != gp ||
+        (mp->p == NULL && (mp->lockedg != gp || gr_load_relaxed(&gp->status) != G_RUNNING)))
         return;
     pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];

@@ -20,6 +20,10 @@
  * go idle while timers are pending sleeps until the earliest one (gr_sched.sleep_until), and
  * gr_timer_added() wakes it when an earlier timer arrives.
  *
+ * Real-time Gs are wired to Ms of their own (wire.c): such a G never parks or queues here;
+ * an M started for one (gr_startm_g) runs it without a P, and execute() wires a G whose
+ * policy another thread changed.
+ *
  * Locks: gr_sched.lock (rank sched): the idle P and M lists, the global run queue, the timer
  * sleeper. It is taken after wait-table buckets and timer heaps, never before.
  */
@@ -36,6 +40,7 @@
 #include "runtime/debug.h"
 #include "runtime/g.h"
 #include "runtime/m.h"
+#include "runtime/mem.h"
 #include "runtime/netpoll.h"
 #include "runtime/preempt.h"
 #include "runtime/runq.h"
@@ -43,6 +48,7 @@
 #include "runtime/spare.h"
 #include "runtime/sys.h"
 #include "runtime/timer.h"
+#include "runtime/wire.h"
 
 struct gr_sched gr_sched = {
     .lock = GR_MUTEX_INIT(GR_RANK_SCHED),
@@ -73,6 +79,21 @@ gr_pidle_get(void)
         gr_sched.pidle = pp->link;
         gr_xadd(&gr_sched.npidle, -1);
     }
+    return pp;
+}
+
+struct p *
+gr_p_new(int32_t id)
+{
+    struct p *pp = gr_mem_alloc(sizeof(struct p));
+
+    if (pp == NULL)
+        return NULL;
+    pp->id = id;
+    pp->fastrand = 0x9e3779b9u * (uint32_t)(id + 1);
+    gr_store_relaxed(&pp->timers.next_when, INT64_MAX);
+    gr_lock_init(&pp->timers.lock, GR_RANK_TIMERS);
+    gr_mcache_init(&pp->mcache);
     return pp;
 }
 
@@ -203,6 +224,38 @@ gr_wakep(void)
     gr_startm(NULL, true);
 }
 
+void
+gr_startm_g(struct g *gp)
+{
+    struct m *mp = NULL;
+
+    gr_casgstatus(gp, G_IDLE, G_RUNNABLE);
+    gr_lock(&gr_sched.lock);
+    /* Any idle M but the timer sleeper, which must stay free to run the timers. */
+    for (struct m **mpp = &gr_sched.midle; *mpp != NULL; mpp = &(*mpp)->schedlink) {
+        if (*mpp != gr_sched.sleeper) {
+            mp = *mpp;
+            *mpp = mp->schedlink;
+            gr_owner_dec(&gr_sched.nmidle);
+            mp->spinning = false;
+            mp->nextg = gp;
+            break;
+        }
+    }
+    gr_unlock(&gr_sched.lock);
+    if (mp != NULL) {
+        gr_note_wakeup(&mp->park);
+        return;
+    }
+    if (!gr_newm_g(gp)) {
+        /* No thread to be had: it waits for a P and wires itself on the M that runs it. */
+        gr_lock(&gr_sched.lock);
+        gr_globrunq_put(gp);
+        gr_unlock(&gr_sched.lock);
+        gr_wakep();
+    }
+}
+
 /* Called by gr_timer_add: make sure some M will wake up for a timer at when. */
 void
 gr_timer_added(int64_t when)
@@ -296,6 +349,7 @@ gr_park(bool (*unlockf)(struct g *gp, void *arg), void *arg, const char *reason)
     struct g *gp = gr_curg;
     struct m *mp = gr_load_relaxed(&gp->m);
 
+    GR_ASSERT(!gr_wired_here(gp)); /* a wired G waits in the kernel (sema.c) */
     gr_store_relaxed(&gp->waitreason, reason);
     mp->unlockf = unlockf;
     mp->unlockarg = arg;
@@ -308,6 +362,11 @@ gr_yield(void)
 {
     struct g *gp = gr_curg;
 
+    if (gr_wired_here(gp)) {
+        gr_sys_sched_yield(); /* the kernel's, among the threads of its priority */
+        gr_resumed(gp);       /* what a switch would deliver (a signal's sender asks for it) */
+        return;
+    }
     gr_switch_to_g0(gp, AFTER_YIELD_LOCAL);
     gr_resumed(gp);
 }
@@ -317,6 +376,11 @@ gr_yield_global(void)
 {
     struct g *gp = gr_curg;
 
+    if (gr_wired_here(gp)) {
+        gr_sys_sched_yield();
+        gr_resumed(gp);
+        return;
+    }
     gr_switch_to_g0(gp, AFTER_YIELD);
     gr_resumed(gp);
 }
@@ -357,6 +421,9 @@ gr_user_g(void)
      * holds nothing. */
     if (gr_unlikely(gr_load_relaxed(&gr_getm()->cancel_target) == gp))
         gr_cancel_async_point();
+    /* Another thread set this G's policy: wire or unwire it now (wire.c). */
+    if (gr_unlikely(gr_load_relaxed(&gp->wirereq)))
+        gr_wire_check(gp);
     return gp;
 }
 
@@ -426,13 +493,26 @@ gr_after_switch(struct m *mp)
 static void
 execute(struct m *mp, struct g *gp)
 {
+    /* A policy to act on, or an M without a P (started for a real-time G): wire it here. */
+    if (gr_unlikely(gr_load_relaxed(&gp->wirereq) || mp->p == NULL) && !gr_wire_execute(mp, gp)) {
+        /* Not real-time after all, and this M has no P for it: let an M with one run it. */
+        gr_lock(&gr_sched.lock);
+        gr_globrunq_put(gp);
+        gr_unlock(&gr_sched.lock);
+        gr_wakep();
+        return;
+    }
     gr_store_relaxed(&gp->m, mp);
     gr_store_relaxed(&mp->curg, gp);
     gr_casgstatus(gp, G_RUNNABLE, G_RUNNING);
     gr_store_relaxed(&mp->preempt, 0); /* a request was for the G that switched out */
-    gr_owner_inc(&mp->p->schedtick);
-    mp->p->runstart = gr_nanotime();
-    gr_cputime_switch_in(mp, gp, mp->p->runstart);
+    if (mp->p != NULL) {               /* none when wired */
+        gr_owner_inc(&mp->p->schedtick);
+        mp->p->runstart = gr_nanotime();
+        gr_cputime_switch_in(mp, gp, mp->p->runstart);
+    } else {
+        gr_cputime_switch_in(mp, gp, gr_nanotime());
+    }
     uint64_t mask = gr_load_relaxed(&gp->sigmask);
     if (mask != mp->sigmask_cur) {
         gr_sys_sigprocmask(SIG_SETMASK, &mask, NULL);
@@ -457,7 +537,7 @@ run_all_timers(int64_t now)
 {
     int64_t next = INT64_MAX;
 
-    for (int i = 0; i < gr_sched.nallp; i++) {
+    for (int i = 0; i < gr_nallp(); i++) {
         int64_t w = gr_timers_run(gr_sched.allp[i], now);
         if (w < next)
             next = w;
@@ -480,7 +560,7 @@ stop_spinning(struct m *mp)
 static bool
 any_runq_nonempty(void)
 {
-    for (int i = 0; i < gr_sched.nallp; i++)
+    for (int i = 0; i < gr_nallp(); i++)
         if (gr_runq_stealable(gr_sched.allp[i]))
             return true;
     return gr_load_relaxed(&gr_sched.runqsize) != 0;
@@ -491,7 +571,7 @@ static void
 stopm(struct m *mp, int64_t deadline)
 {
     gr_lock(&gr_sched.lock);
-    if (mp->nextp == NULL) {
+    if (mp->nextp == NULL && mp->nextg == NULL) {
         midle_put(mp);
         if (deadline != INT64_MAX &&
             (gr_sched.sleeper == NULL || deadline < gr_load_relaxed(&gr_sched.sleep_until))) {
@@ -505,7 +585,7 @@ stopm(struct m *mp, int64_t deadline)
     gr_m_install_ownfs(mp);
     gr_note_sleep(&mp->park, deadline == INT64_MAX ? -1 : deadline);
     gr_lock(&gr_sched.lock);
-    if (mp->nextp == NULL)
+    if (mp->nextp == NULL && mp->nextg == NULL)
         midle_remove(mp);
     if (gr_sched.sleeper == mp) {
         gr_sched.sleeper = NULL;
@@ -573,7 +653,7 @@ steal_work(struct m *mp, struct p *pp)
         gr_xadd(&gr_sched.nmspinning, 1);
     }
     for (int round = 0; round < 4; round++) {
-        uint32_t n = (uint32_t)gr_sched.nallp;
+        uint32_t n = (uint32_t)gr_nallp();
         uint32_t off = fastrand(pp) % n;
         for (uint32_t i = 0; i < n; i++) {
             struct p *victim = gr_sched.allp[(off + i) % n];
@@ -588,7 +668,8 @@ steal_work(struct m *mp, struct p *pp)
     return NULL;
 }
 
-/* Find a G to run; blocks until there is one. Returns with mp->p held. */
+/* Find a G to run; blocks until there is one. Returns with mp->p held, or with none for a
+ * real-time G the M was started for (mp->nextg), which execute wires to it. */
 static struct g *
 findrunnable(struct m *mp)
 {
@@ -598,6 +679,12 @@ findrunnable(struct m *mp)
         struct p *pp = mp->p;
         int64_t now, next;
 
+        if (mp->nextg != NULL) {
+            /* Started or woken for a real-time G: it runs wired, without a P. */
+            gp = mp->nextg;
+            mp->nextg = NULL;
+            return gp;
+        }
         if (pp == NULL) {
             /* Woken without a P (timer sleeper): run timers, then try for a P. */
             next = run_all_timers(gr_nanotime());

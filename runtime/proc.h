@@ -26,6 +26,14 @@ gr_current(void)
     return gp;
 }
 
+/* How many Ps there are, spares included: allp[0..gr_nallp()) are all made. Context: any. */
+static inline int32_t
+gr_nallp(void)
+{
+    /* Pairs with the store-release in spare.c that publishes a new spare. */
+    return gr_load_acquire(&gr_sched.nallp);
+}
+
 /* The P the calling M holds, or NULL. Context: any M. */
 static inline struct p *
 gr_curp(void)
@@ -54,6 +62,9 @@ void gr_timer_added(int64_t when);
 /* ---- Inside the runtime: the other scheduler files (m.c, g.c, syscall.c, spare.c, boot.c,
  * fork.c) act on the idle lists and on the switch to g0 through these. */
 
+/* A new P, not yet in allp, status P_IDLE, id id; NULL without memory. Context: any; no
+ * lock held but ranks below mem. */
+struct p *gr_p_new(int32_t id);
 /* The idle P list. Requires: gr_sched.lock held. */
 void gr_pidle_put(struct p *pp);
 struct p *gr_pidle_get(void);
@@ -66,6 +77,9 @@ void gr_acquirep(struct m *mp, struct p *pp);
 void gr_startm(struct p *pp, bool spinning);
 /* Queue a new G (G_IDLE) for the first time. */
 void gr_ready_new(struct g *gp);
+/* Start a new real-time G (G_IDLE) at once on an M of its own without a P (an idle M, or a
+ * new one), where it wires itself (wire.c); queue it when no thread can be had. */
+void gr_startm_g(struct g *gp);
 /* Switch from gp, running, to its M's g0, which then does what after (AFTER_*) asks. */
 void gr_switch_to_g0(struct g *gp, int after);
 /* Back on gp after a switch: run the handlers of signals sent to it meanwhile, and note an

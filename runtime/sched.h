@@ -29,7 +29,7 @@
 #include "runtime/timer.h"
 
 #define GR_PROCS_MAX  1024 /* GREENRUN_PROCS at most (preload/config.h agrees) */
-#define GR_SPARES_MAX 64   /* spare Ps at most (spare.c) */
+#define GR_SPARES_MAX 1024 /* spare Ps at most, made as Ms get stuck (spare.c) */
 
 /*
  * A G's status (g->status). Every move is one gr_casgstatus (g.c), which throws on a move
@@ -39,7 +39,8 @@
  *   RUNNING -> RUNNABLE (yield, preemption)
  *   RUNNING -> SYSCALL (entersyscall) -> RUNNING (exitsyscall with a P) or RUNNABLE (without)
  *   RUNNING -> DEAD (exit; a dead G is reset to IDLE when its stack is reused)
- * The main G starts RUNNING.
+ * The main G starts RUNNING. A G wired to its M (wire.c) makes the WAITING -> RUNNABLE ->
+ * RUNNING moves itself, around a wait in the kernel (sema.c), and never leaves its M.
  */
 enum {
     G_IDLE,     /* just allocated, not yet started */
@@ -141,12 +142,25 @@ struct g {
     void *robust_held;         /* owner G: robust mutexes it holds (hooks/mutex.c) */
     uintptr_t malloc_words[2]; /* glibc malloc's arena and tcache of this stack's last G */
     char name[16];             /* protected by g.c's attr_lock */
-    int sched_policy;          /* protected by g.c's attr_lock: reported back, not used */
-    int sched_priority;        /* protected by g.c's attr_lock */
     int nice;                  /* protected by g.c's attr_lock: reported back, not used */
     void *affinity;            /* protected by g.c's attr_lock: the CPU set it asked for
                                   (GR_AFFINITY_BYTES of gr_mem), or NULL: its M's */
-    struct g *allnext;         /* gr_sched.allg list; protected by gr_sched.glock */
+
+    /* Scheduling policy (wire.c): a G under SCHED_FIFO or SCHED_RR is wired to an M. */
+    int sched_policy;   /* protected by wire.c's lock: reported, and run under */
+    int sched_priority; /* protected by wire.c's lock */
+    GR_ATOMIC_PTR(struct m)
+    lockedm;                       /* atomic: the M it is wired to, or NULL; written by
+                                      that M under wire.c's lock */
+    struct gr_atomic_u32 wirereq;  /* atomic: another thread changed the policy; the G
+                                      wires or unwires itself at its next hook or switch */
+    struct gr_atomic_i32 waitprio; /* atomic: real-time priority, 0 for other policies;
+                                      the wait table queues waiters by it */
+    uint32_t *tpp;                 /* owner G: counts of priority-protect mutexes held,
+                                      per ceiling (wire.c), or NULL */
+    struct gr_atomic_i32 tppmax;   /* atomic: the highest ceiling held, 0 for none;
+                                      written by the G under wire.c's lock */
+    struct g *allnext;             /* gr_sched.allg list; protected by gr_sched.glock */
     struct g *allprev;
 
     /* CPU time (cputime.c). Written by the M that runs the G, inside that M's cpu_seq. */
@@ -208,6 +222,9 @@ struct m {
     struct p *nextp;              /* the P to run when woken: set before the thread starts,
                                      or under gr_sched.lock while the M is idle (the note's
                                      wakeup publishes it); the M reads and clears it */
+    struct g *nextg;              /* a G to run wired, without a P (wire.c): set and read
+                                     as nextp */
+    struct g *lockedg;            /* owner: the G wired to this M, or NULL (wire.c) */
     struct p *oldp;               /* owner: the P it held when it entered a blocking call */
     uintptr_t fs_cur;             /* owner: the thread pointer installed in FS */
     uintptr_t ownfs;              /* immutable: this M's own TLS block (g0's) */
@@ -266,9 +283,11 @@ struct gr_sched {
     struct g *runqtail;
     struct gr_atomic_i32 runqsize; /* atomic: written under lock, read without it as a hint */
 
-    int32_t nprocs; /* immutable after boot: GREENRUN_PROCS */
-    int32_t nallp;  /* immutable after boot: nprocs plus the spare Ps */
-    struct p *allp[GR_PROCS_MAX + GR_SPARES_MAX]; /* immutable after boot: Ps, then spares */
+    int32_t nprocs;             /* immutable after boot: GREENRUN_PROCS */
+    struct gr_atomic_i32 nallp; /* atomic: nprocs plus the spare Ps made so far; grows under
+                                   lock (spare.c), never shrinks; read with gr_nallp() */
+    struct p *allp[GR_PROCS_MAX + GR_SPARES_MAX]; /* Ps, then spares: allp[i] is written once,
+                                                     before nallp passes i */
     struct p *pspare;                             /* protected by lock: spare Ps not in use */
     GR_ATOMIC_PTR(struct p) stuckp;   /* atomic: the P a spare last stood in for (a hint) */
     struct gr_atomic_u64 stuckp_tick; /* atomic: its schedtick then */

@@ -3,11 +3,14 @@
  *
  * 4096 buckets, each a lock and a singly linked list of "key heads": the first waiter of
  * each key in the bucket, which also holds the key's tail. Other waiters of a key hang off
- * the head in FIFO order. Lookup costs the number of distinct keys waited on in a bucket.
+ * the head in priority order, FIFO among equals (gr_wq_push). Lookup costs the number of
+ * distinct keys waited on in a bucket.
  *
  * Invariants (bucket lock held):
- *  - w is queued exactly when it is reachable from its bucket; then w->wake == GR_WAKE_NONE.
- *  - Only the thread that dequeues w stores w->wake, and a parked G is readied only by it.
+ *  - w is queued exactly when it is reachable from its bucket; then w->wake == GR_WAKE_NONE
+ *    (or WAKE_RUN_HANDLER, a wired G's wait asked to run a handler).
+ *  - Only the thread that dequeues w stores a reason in w->wake, and a parked G is readied
+ *    only by it (or, in a GR_WQ_HANDLER wait, by a signal's sender, queued still).
  *  - gp->waiting == w and gp->waitkey == w->key while a wait of gp is queued and parked (or
  *    about to park: published in wait_unlockf before it looks at cancel and signal requests,
  *    which the requester sets before it looks for the wait, so one of the two sees the other).
@@ -25,13 +28,20 @@
 #include "runtime/atomic.h"
 #include "runtime/cancel.h"
 #include "runtime/debug.h"
+#include "runtime/g.h"
 #include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
 #include "runtime/syscall.h"
 #include "runtime/timer.h"
+#include "runtime/wire.h"
 
 #define NBUCKET 4096
+
+/* w->wake of a wired G's waiter, queued still, that is asked to run a signal's handler
+ * (GR_WQ_HANDLER, gr_wq_interrupt); only that G stores GR_WAKE_NONE back, under the bucket
+ * lock, and gr_wq_wait never returns it. */
+#define WAKE_RUN_HANDLER 0x100u
 
 struct gr_bucket {
     struct gr_mutex lock;
@@ -86,14 +96,20 @@ void
 gr_wq_push(struct gr_bucket *b, struct gr_waiter *w, const void *key, bool lifo)
 {
     struct gr_waiter **pp = head_link(b, key);
-    struct gr_waiter *h = *pp;
+    struct gr_waiter *h = *pp, *q;
+    struct g *cur;
 
     GR_ASSERT_HELD(&b->lock);
     GR_ASSERT(b == bucket_of(key));
     w->key = key;
     /* A G that may not park (in a signal handler, off its own stack, in syscall mode)
-     * waits as a thread without a G: its OS thread sleeps on the waiter's word. */
+     * waits as a thread without a G: its OS thread sleeps on the waiter's word. So does a
+     * G wired to its M (wire.c), which never parks. The queue order is the calling
+     * thread's real-time priority, whichever way it waits. */
+    cur = gr_current();
     w->gp = gr_parkable_g();
+    w->prio = cur != NULL ? gr_load_relaxed(&cur->waitprio) : 0;
+    w->kwait = w->gp == NULL || gr_wired_here(w->gp);
     w->parked = false;
     w->flags = 0;
     gr_store_relaxed(&w->wake, GR_WAKE_NONE);
@@ -103,16 +119,34 @@ gr_wq_push(struct gr_bucket *b, struct gr_waiter *w, const void *key, bool lifo)
         w->knext = NULL;
         w->tail = w;
         *pp = w;
-    } else if (lifo) {
+        return;
+    }
+    /* The place in priority order: q is the waiter w goes behind, NULL for the front. With
+     * no real-time waiters this is the tail (FIFO), or the front (lifo), at once. */
+    if (lifo) {
+        /* Ahead of the first waiter of its priority or lower. */
+        q = NULL;
+        for (struct gr_waiter *r = h; r != NULL && r->prio > w->prio; r = r->next)
+            q = r;
+    } else {
+        /* Behind the last waiter of its priority or higher. */
+        for (q = h->tail; q != NULL && q->prio < w->prio; q = q->prev)
+            ;
+    }
+    if (q == NULL) {
         w->knext = h->knext;
         w->tail = h->tail;
         w->next = h;
         h->prev = w;
         *pp = w;
     } else {
-        h->tail->next = w;
-        w->prev = h->tail;
-        h->tail = w;
+        w->prev = q;
+        w->next = q->next;
+        if (q->next != NULL)
+            q->next->prev = w;
+        else
+            h->tail = w;
+        q->next = w;
     }
 }
 
@@ -153,14 +187,15 @@ gr_wq_wake(struct gr_bucket *b, struct gr_waiter *w, uint32_t reason)
     struct g *gp = w->gp;
 
     gr_wq_remove(b, w);
-    if (gp != NULL) {
+    if (gp != NULL && !w->kwait) {
         /* Not parked yet: its park sees the reason under our lock and does not happen. */
         bool parked = w->parked;
         gr_store(&w->wake, reason);
         if (parked)
             gr_ready(gp);
     } else {
-        /* The sleeper may return as soon as it sees wake: touch w no more after this. */
+        /* A thread asleep in the kernel (no G, or a wired G): it may return as soon as it
+         * sees wake, so touch w no more after this. */
         gr_store(&w->wake, reason);
         gr_sys_futex_wake(gr_atomic_word(&w->wake), 1);
     }
@@ -234,6 +269,84 @@ wait_unlockf(struct g *gp, void *arg)
     return true;
 }
 
+/*
+ * A G wired to its M (wire.c) waits in the kernel on w->wake, never leaving its M: the kernel
+ * then wakes it as it would a native thread, at its real-time priority. The checks are
+ * wait_unlockf's, made again under the bucket lock each time the G wakes up without a waker's
+ * reason; a deadline is the futex wait's own. The G stays G_WAITING throughout (but while a
+ * handler runs in a GR_WQ_HANDLER wait), so a process signal that lands on its M while its
+ * waiter is queued goes through the router to it, as to a parked G (signal.c's wrapper); one
+ * that runs here all the same is noted in sigdelivered and ends a GR_WQ_SIGNAL wait, as
+ * natively. Returns with the wait undone, as gr_park and the checks after it do.
+ */
+static uint32_t
+wired_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned flags,
+           const char *reason)
+{
+    struct g *gp = w->gp;
+    uint64_t before = gp->sigdelivered; /* handlers noted before this wait do not end it */
+    uint32_t r;
+
+    gp->sigdelivered = 0;
+    gr_store_relaxed(&gp->waitreason, reason);
+    gr_casgstatus(gp, G_RUNNING, G_WAITING);
+    gr_signal_fence(); /* the wrapper (same thread) sees both */
+    for (;;) {
+        uint32_t why = GR_WAKE_NONE;
+
+        gr_lock(&b->lock);
+        r = gr_load(&w->wake);
+        if (r == WAKE_RUN_HANDLER) {
+            gr_store(&w->wake, GR_WAKE_NONE); /* queued still; the checks below find why */
+            r = GR_WAKE_NONE;
+        }
+        if (r != GR_WAKE_NONE) {
+            gr_unlock(&b->lock);
+            break;
+        }
+        /* Published before the requests are looked at, as in wait_unlockf. */
+        w->flags = flags;
+        gr_store(&gp->waitkey, w->key);
+        gr_store(&gp->waiting, w);
+        if (gr_cancel_async_pending(gp) || ((flags & GR_WQ_CANCEL) && gr_cancel_pending(gp))) {
+            why = GR_WAKE_CANCEL;
+        } else if ((flags & GR_WQ_SIGNAL) && !(flags & GR_WQ_HANDLER) && gp->sigdelivered != 0) {
+            why = GR_WAKE_SIGNAL; /* a handler ran on this M, so on this G (the wrapper) */
+        } else if ((flags & GR_WQ_SIGNAL) && gr_signals_deliverable(gp) != 0) {
+            if (flags & GR_WQ_HANDLER) {
+                /* Queued still (a barrier): the handler runs, then the wait goes on. */
+                gr_unlock(&b->lock);
+                gr_casgstatus(gp, G_WAITING, G_RUNNABLE);
+                gr_casgstatus(gp, G_RUNNABLE, G_RUNNING);
+                gr_resumed(gp);
+                gp->sigdelivered = 0;
+                gr_casgstatus(gp, G_RUNNING, G_WAITING);
+                gr_signal_fence();
+                continue;
+            }
+            why = GR_WAKE_SIGNAL;
+        } else if (deadline >= 0 && deadline <= gr_nanotime()) {
+            why = GR_WAKE_TIMEOUT;
+        }
+        if (why != GR_WAKE_NONE) {
+            gr_wq_remove(b, w);
+            gr_store(&w->wake, why);
+            gr_unlock(&b->lock);
+            r = why;
+            break;
+        }
+        gr_unlock(&b->lock);
+        /* Always with a deadline: the kernel then ends the wait with EINTR after any handler,
+         * SA_RESTART or not (a wait without one it restarts by itself). */
+        gr_sys_futex_wait(gr_atomic_word(&w->wake), GR_WAKE_NONE,
+                          deadline >= 0 ? deadline : INT64_MAX / 2);
+    }
+    gr_casgstatus(gp, G_WAITING, G_RUNNABLE);
+    gr_casgstatus(gp, G_RUNNABLE, G_RUNNING);
+    gp->sigdelivered |= before;
+    return r;
+}
+
 uint32_t
 gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned flags,
            const char *reason, void (*after)(void *), void *arg)
@@ -245,28 +358,32 @@ gr_wq_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
     if (after != NULL)
         after(arg);
     if (gp != NULL) {
-        struct parkwait pw = {
-            .b = b,
-            .w = w,
-            .deadline = deadline,
-            .flags = flags,
-        };
-        pw.timer.fn = wait_timeout;
-        pw.timer.arg = &pw;
-        for (;;) {
-            gr_park(wait_unlockf, &pw, reason);
-            if (deadline >= 0)
-                gr_timer_del(&pw.timer);
-            r = gr_load(&w->wake);
-            if (r != GR_WAKE_NONE || !(flags & GR_WQ_HANDLER))
-                break;
-            /* Still queued (a barrier): the signal's handler runs, then the G parks again;
-             * nobody asks whether it ran. */
-            gr_resumed(gp);
-            gp->sigdelivered = 0;
+        if (w->kwait) {
+            r = wired_wait(b, w, deadline, flags, reason);
+        } else {
+            struct parkwait pw = {
+                .b = b,
+                .w = w,
+                .deadline = deadline,
+                .flags = flags,
+            };
+            pw.timer.fn = wait_timeout;
+            pw.timer.arg = &pw;
+            for (;;) {
+                gr_park(wait_unlockf, &pw, reason);
+                if (deadline >= 0)
+                    gr_timer_del(&pw.timer);
+                r = gr_load(&w->wake);
+                if (r != GR_WAKE_NONE || !(flags & GR_WQ_HANDLER))
+                    break;
+                /* Still queued (a barrier): the signal's handler runs, then the G parks again;
+                 * nobody asks whether it ran. */
+                gr_resumed(gp);
+                gp->sigdelivered = 0;
+            }
+            if (r == GR_WAKE_NONE)
+                gr_throw("wait table: G resumed while still queued");
         }
-        if (r == GR_WAKE_NONE)
-            gr_throw("wait table: G resumed while still queued");
         /* Nothing of the wait is left (invariants): handlers may run, the G may unwind. */
         gr_resumed(gp);
         if (r == GR_WAKE_CANCEL && !(flags & (GR_WQ_CANCEL | GR_WQ_UNDO)))
@@ -318,8 +435,13 @@ gr_wq_interrupt(struct g *gp, unsigned why)
         if (gr_load_relaxed(&gp->waitkey) == key) {
             struct gr_waiter *w = gr_load_relaxed(&gp->waiting);
             if (w != NULL && why == GR_WQ_SIGNAL && (w->flags & GR_WQ_HANDLER)) {
-                /* Let it run its handler, queued still; its park sees the signal. */
-                if (w->parked) {
+                /* Let it run its handler, queued still; its park sees the signal. A wired G
+                 * asleep in the kernel is woken by a change of the word it sleeps on, which
+                 * it puts back (wired_wait): it cannot return while this holds the bucket. */
+                if (w->kwait) {
+                    gr_store(&w->wake, WAKE_RUN_HANDLER);
+                    gr_sys_futex_wake(gr_atomic_word(&w->wake), 1);
+                } else if (w->parked) {
                     w->parked = false;
                     gr_ready(gp);
                 }

@@ -4,9 +4,11 @@
  * Every blocking primitive (mutex, condition variable, rwlock, barrier, semaphore, join,
  * raw futex) parks its waiters here, in a FIFO per address, found by hashing the address
  * of the user's object. A waiter is a struct on the waiting thread's stack. A G parks; a
- * thread without a G (before boot, a thread glibc created itself, or a G in syscall mode,
- * which has no P to park on) sleeps on a futex in its waiter, so the same object works from
- * both.
+ * thread without a G (before boot, a thread glibc created itself, or a G that may not park:
+ * in syscall mode, which has no P to park on, or in a signal handler) and a real-time G wired
+ * to its M (wire.c) sleep in the kernel on a futex in their waiter, so the same object works
+ * from all of them. Real-time waiters queue ahead of those of lower priority, as the kernel
+ * orders a futex's waiters: a wake goes to the highest priority, the oldest among equals.
  *
  * Protocol: lock the bucket of a key, check the object's state, push a waiter, then
  * gr_wq_wait(). From the push on, a waker that takes the same bucket lock finds the waiter
@@ -50,12 +52,17 @@ struct gr_waiter {
     struct gr_waiter *prev;
     struct gr_waiter *knext;   /* on the first waiter of a key: next key of the bucket */
     struct gr_waiter *tail;    /* on the first waiter of a key: last waiter of the key */
-    struct g *gp;              /* the parked G, or NULL for a thread sleeping on wake */
+    struct g *gp;              /* the waiting G (parked, or wired and asleep on wake), or
+                                  NULL for a thread sleeping on wake */
     struct gr_atomic_u32 wake; /* atomic: GR_WAKE_*; stored by whoever dequeues it */
     uint32_t bitset;           /* futex bitset, or the primitive's own tag */
     uintptr_t data;            /* the primitive's own use */
     int64_t since;             /* when the wait began (mutex starvation) */
+    int32_t prio;              /* the waiter's real-time priority (0: none): the queue of a
+                                  key is ordered by it, FIFO among equals */
     bool parked;               /* the G is parked (set on g0 under the bucket lock) */
+    bool kwait;                /* the thread sleeps in the kernel on wake: no G, or a G
+                                  wired to its M (wire.c) */
     unsigned flags;            /* GR_WQ_* of the wait */
 };
 
@@ -63,7 +70,8 @@ struct gr_bucket;
 
 struct gr_bucket *gr_wq_lock(const void *key);
 void gr_wq_unlock(struct gr_bucket *b);
-/* Queue w for key (at the front when lifo). Requires: b locked, b == bucket of key. */
+/* Queue w for key: behind the waiters of its priority or higher, or (lifo) ahead of those of
+ * its priority or lower. Requires: b locked, b == bucket of key. */
 void gr_wq_push(struct gr_bucket *b, struct gr_waiter *w, const void *key, bool lifo);
 /* Oldest waiter for key, or NULL. Requires: b locked. */
 struct gr_waiter *gr_wq_first(struct gr_bucket *b, const void *key);

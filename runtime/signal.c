@@ -652,8 +652,16 @@ gr_signal_wrapper(int sig, siginfo_t *si, void *uc)
         run_here(gp, sig, &info, uc);
         return;
     }
+    /* A G wired to this M and waiting in the kernel (wire.c, sema.c's wired_wait) has its
+     * waiter queued: a process signal reaches it through the router, as a parked G, and its
+     * handler runs once the wait is undone. */
+    bool kwait = gp != NULL && gr_load_relaxed(&gp->status) == G_WAITING;
     /* Sent to the process, and another G must take it: the router passes it on. */
-    if (gr_sigroute_divert(mp, gp, sig, si))
+    if (gr_sigroute_divert(mp, kwait ? NULL : gp, sig, si))
         return;
     run_here(gp, sig, si, uc);
+    /* Run in a wired wait all the same (sent to this thread, or no slot was free): as
+     * natively, it ends the wait if signals may end it. */
+    if (kwait)
+        gp->sigdelivered |= bit;
 }

@@ -4,11 +4,15 @@
  * An M can sleep in the kernel while holding its P, in a call the runtime does not see (a
  * glibc-internal lock held by a parked G, a system call issued directly): its P stays
  * P_RUNNING and no hook hands it on. sysmon notices the P's schedule not moving while its M
- * sleeps (sysmon.c) and starts a spare P, one of gr_sched.nallp - nprocs beyond
- * GREENRUN_PROCS, so the other Gs keep running; the spare retires as soon as the stuck P
- * moves again, at its next pass through the scheduler. Meanwhile it runs the stuck P's due
- * timers at each pass (proc.c, findrunnable); a retiring spare hands its own timers to the P
- * it stood in for. Spares are never on the idle list: they live on gr_sched.pspare.
+ * sleeps (sysmon.c) and starts a spare P, beyond GREENRUN_PROCS, so the other Gs keep
+ * running, the stuck P's queued Gs included (the spare may take its runnext too); the spare
+ * retires as soon as the stuck P moves again, at its next pass through the scheduler.
+ * Meanwhile it runs the stuck P's due timers at each pass (proc.c, findrunnable); a retiring
+ * spare hands its own timers to the P it stood in for. Spares are never on the idle list:
+ * they live on gr_sched.pspare. Boot makes GREENRUN_PROCS of them; when every one stands in
+ * for a P already and another M gets stuck, one more is made (a spare's M can get stuck too),
+ * up to GR_SPARES_MAX, so no number of threads asleep in glibc stops the others. Spares are
+ * never freed: allp only grows, and readers bound it with gr_nallp().
  * When new work finds no idle P while the same P is still stuck on the same schedule, a
  * spare starts again at once (gr_spare_again), instead of after sysmon watched for
  * milliseconds once more.
@@ -90,22 +94,52 @@ gr_spare_needed(struct p *pp)
            gr_load_relaxed(&sp->schedtick) == pp->stuck_tick;
 }
 
+/* Publish fresh, a new spare, in allp and on the spare list. Requires: gr_sched.lock held. */
+static void
+spare_publish(struct p *fresh)
+{
+    int32_t n = gr_load_relaxed(&gr_sched.nallp);
+
+    GR_ASSERT_HELD(&gr_sched.lock);
+    fresh->id = n;
+    fresh->spare = true;
+    gr_sched.allp[n] = fresh;
+    /* Pairs with the load-acquire in gr_nallp(): a reader that sees n + 1 sees allp[n]. */
+    gr_store_release(&gr_sched.nallp, n + 1);
+    fresh->link = gr_sched.pspare;
+    gr_sched.pspare = fresh;
+}
+
 bool
 gr_start_spare(struct p *stuck)
 {
-    struct p *pp;
+    struct p *pp, *fresh = NULL;
 
-    gr_lock(&gr_sched.lock);
-    for (int i = gr_sched.nprocs; i < gr_sched.nallp; i++)
-        if (gr_sched.allp[i]->stuck == stuck) {
-            gr_unlock(&gr_sched.lock);
-            return false; /* one spare per stuck P */
+    for (;;) {
+        gr_lock(&gr_sched.lock);
+        for (int i = gr_sched.nprocs; i < gr_nallp(); i++) {
+            if (gr_sched.allp[i]->stuck == stuck) {
+                if (fresh != NULL)
+                    spare_publish(fresh);
+                gr_unlock(&gr_sched.lock);
+                return false; /* one spare per stuck P */
+            }
         }
-    pp = gr_sched.pspare;
-    if (pp == NULL) {
+        if (fresh != NULL)
+            spare_publish(fresh);
+        if (gr_sched.pspare != NULL)
+            break;
+        /* Every spare stands in for a P already: make one more, however many Ms are stuck
+         * (up to GR_SPARES_MAX), outside the lock since it allocates. */
+        int32_t n = gr_load_relaxed(&gr_sched.nallp);
         gr_unlock(&gr_sched.lock);
-        return false;
+        if (n >= (int32_t)GR_ARRAY_LEN(gr_sched.allp))
+            return false;
+        fresh = gr_p_new(n);
+        if (fresh == NULL)
+            return false;
     }
+    pp = gr_sched.pspare;
     gr_sched.pspare = pp->link;
     pp->stuck = stuck;
     pp->stuck_tick = gr_load_relaxed(&stuck->schedtick);

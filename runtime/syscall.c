@@ -4,11 +4,13 @@
  * A G about to make a call that may sleep in the kernel leaves its P in P_SYSCALL and keeps
  * no P (gr_entersyscall). If the call lasts, sysmon takes the P (P_SYSCALL -> P_IDLE, a CAS
  * that races the G's own return) and hands it to another M when there is work
- * (gr_retake, handoffp). Back from the call, the G takes its own P again if sysmon did not,
+ * (gr_retake, gr_handoffp). Back from the call, the G takes its own P again if sysmon did not,
  * else any idle P, else it waits on the global queue (gr_exitsyscall). A G that makes short
  * calls back to back yields now and then, so that the others on its P are not starved. A G
  * that cannot leave its M (inside a program's handler: g.h, gr_g_pinned) never yields here
- * and, without a P, takes a spare or waits for one on its M (pinned_getp).
+ * and, without a P, takes a spare or waits for one on its M (pinned_getp). A call that will
+ * almost surely sleep hands the P on at once (gr_entersyscallblock). A G wired to its M
+ * (wire.c) has no P: for it syscall mode is the status, and the kick of signals sent to it.
  *
  * Locks: none of its own; gr_sched.lock for the idle list.
  */
@@ -33,6 +35,13 @@ gr_entersyscall(void)
     struct m *mp = gr_getm();
     struct p *pp = mp->p;
 
+    if (mp->lockedg == gp) {
+        /* Wired (wire.c): the M is the G's own and has no P to hand on. */
+        gr_casgstatus(gp, G_RUNNING, G_SYSCALL);
+        gr_store(&gp->sigkickable, 1);
+        gr_signal_fence();
+        return;
+    }
     GR_ASSERT(gp == gr_current() && pp != NULL && gr_load_relaxed(&pp->m) == mp);
     gr_owner_inc(&pp->syscalltick);
     gr_casgstatus(gp, G_RUNNING, G_SYSCALL);
@@ -122,11 +131,17 @@ gr_exitsyscall(void)
     uint32_t st = P_SYSCALL;
     bool pinned = gr_g_pinned(gp);
 
-    mp->oldp = NULL;
     /* No more kicks; pairs with the sender's load of sigkickable after its record: either the
      * kick reached the call, or deliver_due sees the record. */
     gr_signal_fence();
     gr_xchg(&gp->sigkickable, 0);
+    if (mp->lockedg == gp) {
+        /* Wired (wire.c): no P to take back. */
+        gr_casgstatus(gp, G_SYSCALL, G_RUNNING);
+        deliver_due(gp);
+        return;
+    }
+    mp->oldp = NULL;
     if (gr_cas(&pp->status, &st, P_RUNNING)) {
         gr_store_relaxed(&pp->m, mp);
         mp->p = pp;
@@ -171,9 +186,8 @@ gr_blocking_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long 
     return r;
 }
 
-/* A P taken from a blocking call: run it if there is work, else make it idle. */
-static void
-handoffp(struct p *pp)
+void
+gr_handoffp(struct p *pp)
 {
     uint32_t zero = 0;
 
@@ -196,6 +210,20 @@ handoffp(struct p *pp)
         gr_timer_added(gr_load(&pp->timers.next_when));
 }
 
+void
+gr_entersyscallblock(void)
+{
+    struct m *mp = gr_getm();
+    struct p *pp;
+    uint32_t st = P_SYSCALL;
+
+    gr_entersyscall();
+    /* The same CAS as sysmon's retake: whoever wins hands the P on, the other leaves it. */
+    pp = mp->oldp;
+    if (pp != NULL && gr_cas(&pp->status, &st, P_IDLE))
+        gr_handoffp(pp);
+}
+
 #define RETAKE_AFTER_NS 20000LL
 
 #define RETAKE_IDLE_NS 10000000LL
@@ -205,7 +233,7 @@ gr_retake(int64_t now)
 {
     int n = 0;
 
-    for (int i = 0; i < gr_sched.nallp; i++) {
+    for (int i = 0; i < gr_nallp(); i++) {
         struct p *pp = gr_sched.allp[i];
         uint32_t tick, st = P_SYSCALL;
 
@@ -227,7 +255,7 @@ gr_retake(int64_t now)
         if (!gr_cas(&pp->status, &st, P_IDLE))
             continue;
         n++;
-        handoffp(pp);
+        gr_handoffp(pp);
     }
     return n;
 }

@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+struct p;
+
 /*
  * Bracket a call that may block in the kernel: the P is left in P_SYSCALL, and sysmon
  * hands it to another M if the call lasts and there is work. gr_exitsyscall takes the P
@@ -14,6 +16,12 @@
  */
 void gr_entersyscall(void);
 void gr_exitsyscall(void);
+/*
+ * gr_entersyscall for a call that will almost surely sleep (a process-shared object's wait in
+ * glibc): the P is handed to another M at once, with its run queue, instead of after sysmon
+ * has watched the call for 20 us (Go's entersyscallblock). End it with gr_exitsyscall.
+ */
+void gr_entersyscallblock(void);
 
 /*
  * A raw system call that may sleep in the kernel, made in syscall mode (Go's Syscall beside
@@ -27,6 +35,10 @@ long gr_blocking_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, 
     gr_blocking_syscall6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
 #define gr_blocking_syscall4(n, a, b, c, d) \
     gr_blocking_syscall6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+
+/* Hand pp, taken from its M (P_IDLE, no M), to an M if there is work, else make it idle.
+ * Context: any; no lock held. */
+void gr_handoffp(struct p *pp);
 
 /* sysmon: take back Ps that sit in blocking calls while work waits. Returns how many. */
 int gr_retake(int64_t now);

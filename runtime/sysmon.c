@@ -152,7 +152,7 @@ preempt_long_runners(int64_t now)
 {
     int n = 0;
 
-    for (int i = 0; i < gr_sched.nallp; i++) {
+    for (int i = 0; i < gr_nallp(); i++) {
         struct p *pp = gr_sched.allp[i];
         uint64_t tick = gr_load_relaxed(&pp->schedtick);
         struct m *mp;
@@ -217,7 +217,7 @@ work_stranded(void)
         return false;
     if (gr_load_relaxed(&gr_sched.runqsize) > 0)
         return true;
-    for (int i = 0; i < gr_sched.nallp; i++)
+    for (int i = 0; i < gr_nallp(); i++)
         if (!gr_runq_empty(gr_sched.allp[i]))
             return true;
     return false;
@@ -232,7 +232,7 @@ timers_behind_syscalls(void)
 {
     int64_t due = INT64_MAX;
 
-    for (int i = 0; i < gr_sched.nallp; i++) {
+    for (int i = 0; i < gr_nallp(); i++) {
         struct p *pp = gr_sched.allp[i];
         if (gr_load(&pp->status) == P_SYSCALL) {
             int64_t w = gr_load_relaxed(&pp->timers.next_when);
