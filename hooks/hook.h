@@ -69,42 +69,33 @@ bool gr_hook_signal_syscall(long nr, const long a[6], long *ret);
 #define GR_HOOK_STARVE_NS 1000000LL
 
 /*
- * Run call, an expression of type type, in syscall mode on a G (sysmon hands the P on while
- * it sleeps in the kernel) and return its value, errno the call's own; straight through
- * when there is no G.
+ * Run call, an expression of type type, in syscall mode on a G (entered with enter) and return
+ * its value, errno the call's own; straight through when there is no G.
  */
-#define GR_HOOK_IN_SYSCALL(type, call) \
-    do {                               \
-        type ret_;                     \
-        int err_;                      \
-        if (gr_hook_g() == NULL)       \
-            return call;               \
-        gr_entersyscall();             \
-        ret_ = call;                   \
-        err_ = errno;                  \
-        gr_exitsyscall();              \
-        errno = err_;                  \
-        return ret_;                   \
+#define GR_HOOK_IN_SYSCALL_WITH(enter, type, call) \
+    do {                                           \
+        type ret_;                                 \
+        int err_;                                  \
+        if (gr_hook_g() == NULL)                   \
+            return call;                           \
+        enter();                                   \
+        ret_ = call;                               \
+        err_ = errno;                              \
+        gr_exitsyscall();                          \
+        errno = err_;                              \
+        return ret_;                               \
     } while (0)
 
+/* A call that may sleep in the kernel: sysmon hands the P on while it does. */
+#define GR_HOOK_IN_SYSCALL(type, call) GR_HOOK_IN_SYSCALL_WITH(gr_entersyscall, type, call)
+
 /*
- * The same for a call that will almost surely sleep in glibc where no hook sees it (the wait of
- * a process-shared object, whose futex glibc waits on itself): the P goes to another M at once,
+ * A call that will almost surely sleep in glibc where no hook sees it (the wait of a
+ * process-shared object, whose futex glibc waits on itself): the P goes to another M at once,
  * so any number of such waiters leaves the other Gs running (gr_entersyscallblock).
  */
 #define GR_HOOK_IN_SYSCALL_BLOCK(type, call) \
-    do {                                     \
-        type ret_;                           \
-        int err_;                            \
-        if (gr_hook_g() == NULL)             \
-            return call;                     \
-        gr_entersyscallblock();              \
-        ret_ = call;                         \
-        err_ = errno;                        \
-        gr_exitsyscall();                    \
-        errno = err_;                        \
-        return ret_;                         \
-    } while (0)
+    GR_HOOK_IN_SYSCALL_WITH(gr_entersyscallblock, type, call)
 
 /* Act on a pending cancellation of the calling thread (a cancellation point). */
 void gr_hook_testcancel(void);
