@@ -39,6 +39,17 @@ is_handler(const struct sigaction *act)
     return h != (void *)SIG_DFL && h != (void *)SIG_IGN && h != NULL;
 }
 
+/* Does act ignore sig (SIG_IGN, or SIG_DFL of a signal whose default is to do nothing)? */
+static bool
+is_ignored(int sig, const struct sigaction *act)
+{
+    /* sa_handler and sa_sigaction share their storage: the test holds either way. */
+    if (act->sa_handler == SIG_IGN)
+        return true;
+    return act->sa_handler == SIG_DFL &&
+           (sig == SIGCHLD || sig == SIGCONT || sig == SIGURG || sig == SIGWINCH);
+}
+
 GR_EXPORT int
 sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
@@ -87,8 +98,11 @@ sigaction(int sig, const struct sigaction *act, struct sigaction *old)
         }
     } else if (act != NULL) {
         r = gr_real.sigaction(sig, act, NULL);
-        if (r == 0)
+        if (r == 0) {
             gr_signal_publish(sig, NULL);
+            if (is_ignored(sig, act))
+                gr_signal_discard(sig);
+        }
     }
     gr_unlock(&table_lock);
     if (r == 0 && old != NULL)

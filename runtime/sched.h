@@ -268,6 +268,8 @@ struct m {
     /* Signals (signal.c). */
     struct gr_atomic_u64 kicksigs; /* atomic: sent to this M for the G in a call in syscall
                                       mode on it; the wrapper clears each as it runs */
+    struct gr_atomic_u32 kicking;  /* atomic: senders between their look at the G and their
+                                      tgkill; the G leaving its call waits for 0 */
     int raising;                   /* owner: the signal the M raises on its G, or 0 */
 };
 

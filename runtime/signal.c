@@ -150,6 +150,42 @@ gr_signal_take(struct g *gp, uint64_t set, siginfo_t *info)
     return sig;
 }
 
+void
+gr_signal_discard(int sig)
+{
+    uint64_t bit = GR_SIGBIT(sig);
+
+    if (sig < 1 || sig > GR_NSIG)
+        return;
+    gr_lock(&gr_sched.glock);
+    for (struct g *gp = gr_sched.allg; gp != NULL; gp = gp->allnext) {
+        struct gr_sigq *gone = NULL, **pp;
+
+        if (!(gr_load(&gp->sigpending) & bit))
+            continue;
+        gr_lock(&gp->siglock);
+        for (pp = &gp->sigq; *pp != NULL;) {
+            struct gr_sigq *q = *pp;
+            if (q->info.si_signo == sig) {
+                *pp = q->next;
+                q->next = gone;
+                gone = q;
+            } else {
+                pp = &q->next;
+            }
+        }
+        gr_fetch_and(&gp->sigpending, ~bit);
+        gr_unlock(&gp->siglock);
+        while (gone != NULL) {
+            struct gr_sigq *q = gone;
+            gone = q->next;
+            gr_mem_free(q, sizeof(*q));
+        }
+    }
+    gr_unlock(&gr_sched.glock);
+    gr_sigroute_discard(sig);
+}
+
 bool
 gr_signal_takes(struct g *gp, int sig)
 {
@@ -201,25 +237,78 @@ gr_signal_deliver(struct g *gp)
 
 /*
  * The kick: a G in a call in syscall mode sleeps in the kernel on its M, where natively the
- * signal would interrupt the call. Send the signal itself to that M, marked in m->kicksigs; the
- * wrapper runs it there only while the same G is still in that call (gp->sigkickable), with
- * the value taken from the G's record, else drops it and the G raises it when it next runs.
+ * signal would interrupt the call. Send the signal itself to that M (the kernel then applies
+ * the program's SA_RESTART), marked in m->kicksigs; the wrapper runs it there only while the
+ * same G is still in that call (gp->sigkickable), with the value taken from the G's record,
+ * else drops it and the G raises it when it next runs.
+ *
+ * A kick must never outlive the call it was meant for: sent late, into a later call or after
+ * the program set the signal to SIG_DFL, the kernel would act on a signal that was already
+ * handled (and kill the process). So the sender counts itself in m->kicking before it looks at
+ * the G, and sends only while the G is in a call with the signal still recorded; the G, leaving
+ * the call, stops kicks (sigkickable = 0), waits for the senders counted to finish, and takes
+ * back any kick not yet delivered (gr_signal_kicks_settle). One kick per signal is in flight
+ * at a time: the wrapper runs one, the G delivers the rest on its way out.
  */
 static void
 kick(struct g *gp, int sig)
 {
     uint64_t bit = GR_SIGBIT(sig);
-    struct m *mp = gr_load(&gp->m);
 
     /* SIGURG reaches the preemption handler, not the wrapper: the G raises it on its way out. */
-    if (mp == NULL || sig == SIGURG)
+    if (sig == SIGURG)
         return;
-    gr_fetch_or(&mp->kicksigs, bit);
-    if (!gr_load(&gp->sigkickable) || gr_load(&gp->m) != mp) {
-        gr_fetch_and(&mp->kicksigs, ~bit); /* it left the call: it delivers on its way out */
-        return;
+    for (int tries = 0; tries < 3; tries++) {
+        struct m *mp = gr_load(&gp->m);
+        bool sent = false;
+
+        if (mp == NULL)
+            return;
+        gr_xadd(&mp->kicking, 1);
+        /* Pairs with gr_exitsyscall's exchange of sigkickable, then its load of kicking. */
+        if (gr_load(&gp->sigkickable) && gr_load(&gp->m) == mp &&
+            (gr_load(&gp->sigpending) & bit) && !(gr_fetch_or(&mp->kicksigs, bit) & bit)) {
+            gr_sys_tgkill(gr_sys_getpid(), mp->tid, sig);
+            sent = true;
+        }
+        bool moved = gr_load(&gp->m) != mp;
+        gr_xadd(&mp->kicking, (uint32_t)-1);
+        if (sent || !moved)
+            return;
+        /* It left that M and may be in a call on another: look again. */
     }
-    gr_sys_tgkill(gr_sys_getpid(), mp->tid, sig);
+}
+
+void
+gr_signal_kicks_settle(struct m *mp)
+{
+    uint64_t bits, pend;
+
+    for (int spins = 0; gr_load(&mp->kicking) != 0; spins++) {
+        if (spins < 100)
+            gr_cpu_relax();
+        else
+            gr_sys_sched_yield(); /* a sender between its look and its tgkill, descheduled */
+    }
+    if (gr_load(&mp->kicksigs) == 0)
+        return;
+    /* Sent and not yet run by the wrapper: pending on this thread. Block them so that none
+     * arrives meanwhile, take them from the thread's queue, and put the mask back: the
+     * signals stay recorded on the G, which delivers them itself. */
+    bits = gr_load(&mp->kicksigs);
+    uint64_t old;
+    gr_sys_sigprocmask(SIG_BLOCK, &bits, &old);
+    bits = gr_load(&mp->kicksigs);
+    pend = bits;
+    while (pend != 0) {
+        int sig = __builtin_ctzll(pend) + 1;
+        uint64_t one = GR_SIGBIT(sig);
+        static const struct timespec zero = { 0, 0 };
+        gr_syscall4(SYS_rt_sigtimedwait, (long)&one, 0, (long)&zero, GR_NSIG / 8);
+        pend &= ~one;
+    }
+    gr_fetch_and(&mp->kicksigs, ~bits);
+    gr_sys_sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 void

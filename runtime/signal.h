@@ -36,12 +36,19 @@ void gr_signal_record(struct g *gp, int sig, const siginfo_t *info);
 void gr_signal_wake(struct g *gp, int sig);
 void gr_signal_send(struct g *gp, int sig, const siginfo_t *info);
 int gr_signal_take(struct g *gp, uint64_t set, siginfo_t *info);
+/* The program now ignores sig (SIG_IGN, or SIG_DFL where that ignores): forget it wherever
+ * it is pending, on every G and held for the process, as the kernel does with its own. */
+void gr_signal_discard(int sig);
 /* Does gp take sig now: alive, and sig not blocked or waited for by its sigwait? */
 bool gr_signal_takes(struct g *gp, int sig);
 /* Raise on gp, on its own M, the pending signals it does not block (and process signals held
  * for want of a taker that it does not block), except those its sigwait waits for. Context:
  * gp itself. */
 void gr_signal_deliver(struct g *gp);
+/* A G leaving a call in syscall mode on mp, after it stopped kicks (sigkickable = 0): wait
+ * for kicks being sent to it, and take back from the thread those sent and not yet run, so
+ * none reaches a later call. Context: the G, on mp. */
+void gr_signal_kicks_settle(struct m *mp);
 /*
  * After a wait of the running G that a signal interrupted (GR_WAKE_SIGNAL): the handlers have
  * run; true when the call must fail with EINTR (one had no SA_RESTART), false when it

@@ -226,6 +226,31 @@ gr_sigroute_take_held(uint64_t set, siginfo_t *info)
 }
 
 void
+gr_sigroute_discard(int sig)
+{
+    struct held_sig *gone = NULL, **pp;
+
+    gr_lock(&held_lock);
+    for (pp = &held; *pp != NULL;) {
+        struct held_sig *h = *pp;
+        if (h->info.si_signo == sig) {
+            *pp = h->next;
+            h->next = gone;
+            gone = h;
+        } else {
+            pp = &h->next;
+        }
+    }
+    gr_fetch_and(&gr_sched.sigheld, ~GR_SIGBIT(sig));
+    gr_unlock(&held_lock);
+    while (gone != NULL) {
+        struct held_sig *h = gone;
+        gone = h->next;
+        gr_mem_free(h, sizeof(*h));
+    }
+}
+
+void
 gr_sigroute_claim(struct g *gp, uint64_t set)
 {
     siginfo_t info;
@@ -348,4 +373,5 @@ gr_sigroute_fork_child(struct g *gp)
     gp->sigq = NULL;
     gr_store_relaxed(&gp->sigpending, 0);
     gr_store_relaxed(&gr_getm()->kicksigs, 0);
+    gr_store_relaxed(&gr_getm()->kicking, 0);
 }

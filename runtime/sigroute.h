@@ -45,6 +45,8 @@ void gr_sigroute_caught(int sig, bool caught);
 int gr_sigroute_take_held(uint64_t set, siginfo_t *info);
 /* Held signals: record those of set on gp, whose mask lets them through. */
 void gr_sigroute_claim(struct g *gp, uint64_t set);
+/* Forget the held signals sig (the program now ignores it). */
+void gr_sigroute_discard(int sig);
 /* In a fork child, which has no pending signal: gp, the forking G, leads. */
 void gr_sigroute_fork_child(struct g *gp);
 

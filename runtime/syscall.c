@@ -135,6 +135,8 @@ gr_exitsyscall(void)
      * kick reached the call, or deliver_due sees the record. */
     gr_signal_fence();
     gr_xchg(&gp->sigkickable, 0);
+    if (gr_unlikely(gr_load(&mp->kicking) != 0 || gr_load(&mp->kicksigs) != 0))
+        gr_signal_kicks_settle(mp);
     if (mp->lockedg == gp) {
         /* Wired (wire.c): no P to take back. */
         gr_casgstatus(gp, G_SYSCALL, G_RUNNING);
