@@ -37,7 +37,7 @@ malloc(size_t n)
 {
     if (gr_unlikely(gr_malloc_system))
         return gr_real.malloc(n);
-    return gr_malloc(n);
+    return gr_malloc(n, __builtin_return_address(0));
 }
 
 GR_EXPORT void
@@ -55,7 +55,7 @@ calloc(size_t nmemb, size_t size)
 {
     if (gr_unlikely(gr_malloc_system))
         return gr_real.calloc(nmemb, size);
-    return gr_calloc(nmemb, size);
+    return gr_calloc(nmemb, size, __builtin_return_address(0));
 }
 
 GR_EXPORT void *
@@ -83,7 +83,7 @@ reallocarray(void *p, size_t nmemb, size_t size)
 /* memalign's rules (glibc 2.36): a huge alignment is EINVAL, any other is rounded up to a
  * power of two. */
 static void *
-aligned(size_t align, size_t n)
+aligned(size_t align, size_t n, const void *caller)
 {
     if (align > SIZE_MAX / 2 + 1) {
         errno = EINVAL;
@@ -93,7 +93,7 @@ aligned(size_t align, size_t n)
         align = (size_t)1 << (64 - __builtin_clzll((unsigned long long)align));
     if (gr_unlikely(gr_malloc_system))
         return gr_real.memalign(align, n);
-    return gr_malloc_aligned(align, n);
+    return gr_malloc_aligned(align, n, caller);
 }
 
 GR_EXPORT int
@@ -104,7 +104,7 @@ posix_memalign(void **memptr, size_t align, size_t n)
 
     if (align % sizeof(void *) != 0 || (align & (align - 1)) != 0 || align == 0)
         return EINVAL;
-    p = aligned(align, n);
+    p = aligned(align, n, __builtin_return_address(0));
     if (p == NULL) {
         errno = saved;
         return ENOMEM;
@@ -116,19 +116,19 @@ posix_memalign(void **memptr, size_t align, size_t n)
 GR_EXPORT void *
 aligned_alloc(size_t align, size_t n)
 {
-    return aligned(align, n);
+    return aligned(align, n, __builtin_return_address(0));
 }
 
 GR_EXPORT void *
 memalign(size_t align, size_t n)
 {
-    return aligned(align, n);
+    return aligned(align, n, __builtin_return_address(0));
 }
 
 GR_EXPORT void *
 valloc(size_t n)
 {
-    return aligned(SYS_PAGE, n);
+    return aligned(SYS_PAGE, n, __builtin_return_address(0));
 }
 
 GR_EXPORT void *
@@ -141,7 +141,7 @@ pvalloc(size_t n)
         return NULL;
     }
     rounded &= ~(size_t)(SYS_PAGE - 1);
-    return aligned(SYS_PAGE, rounded == 0 ? SYS_PAGE : rounded);
+    return aligned(SYS_PAGE, rounded == 0 ? SYS_PAGE : rounded, __builtin_return_address(0));
 }
 
 GR_EXPORT size_t

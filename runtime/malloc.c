@@ -473,14 +473,21 @@ cache_m(void)
     return mp;
 }
 
-/* A safe point: sysmon asked the running G to yield and the signal found it in here. */
+/*
+ * A safe point: sysmon asked the running G to yield and the signal found it in here. Not when
+ * libc or ld.so called: they allocate while holding their own locks (ld.so's dl_load_lock in
+ * dlopen, libc's stdio and unwinder locks), which are not the runtime's: a G parked holding
+ * one would stop every G that next takes it with its M, unseen, and sysmon could not start a
+ * thread to run the holder (pthread_create takes ld.so's TLS lock). The request stays; the
+ * G yields at its next hook or its next allocation from the program.
+ */
 static GR_NOINLINE void
-safepoint(void)
+safepoint(const void *caller)
 {
     struct g *gp = gr_current();
 
     if (gp != NULL && gr_load_relaxed(&gp->status) == G_RUNNING && gp->inhandler == 0 &&
-        gr_getm()->p != NULL)
+        gr_getm()->p != NULL && !gr_preempt_pc_in_system((uintptr_t)caller))
         gr_preempt_yield_now();
 }
 
@@ -509,16 +516,16 @@ small_shared(unsigned cls)
 /* The signal never preempts inside the runtime: a G looping on malloc or free yields here,
  * holding no allocator lock. */
 static inline void
-preempt_point(struct m *mp)
+preempt_point(struct m *mp, const void *caller)
 {
     if (gr_unlikely(gr_load_relaxed(&mp->preempt)))
-        safepoint();
+        safepoint(caller);
 }
 
 /* The fast path: an object of class cls from mp's P's cache, or NULL when the current span
  * has none free. Requires: mp == cache_m(). */
 static inline void *
-cache_pop(struct m *mp, unsigned cls)
+cache_pop(struct m *mp, unsigned cls, const void *caller)
 {
     struct gr_span *s;
     void *b = NULL;
@@ -531,12 +538,12 @@ cache_pop(struct m *mp, unsigned cls)
     gr_signal_fence();
     mp->mallocing = false;
     if (b != NULL)
-        preempt_point(mp);
+        preempt_point(mp, caller);
     return b;
 }
 
 static GR_NOINLINE void *
-small_slow(struct m *mp, unsigned cls)
+small_slow(struct m *mp, unsigned cls, const void *caller)
 {
     void *b;
 
@@ -545,24 +552,24 @@ small_slow(struct m *mp, unsigned cls)
     b = cache_refill(&mp->p->mcache, cls);
     gr_signal_fence();
     mp->mallocing = false;
-    preempt_point(mp);
+    preempt_point(mp, caller);
     return b;
 }
 
 static inline void *
-small_alloc(unsigned cls)
+small_alloc(unsigned cls, const void *caller)
 {
     struct m *mp = cache_m();
     void *b;
 
     if (gr_unlikely(mp == NULL))
         return small_shared(cls);
-    b = cache_pop(mp, cls);
-    return b != NULL ? b : small_slow(mp, cls);
+    b = cache_pop(mp, cls, caller);
+    return b != NULL ? b : small_slow(mp, cls, caller);
 }
 
 static void *
-large_alloc(size_t n, size_t align, bool zero)
+large_alloc(size_t n, size_t align, bool zero, const void *caller)
 {
     struct gr_span *s;
     size_t bytes;
@@ -584,27 +591,27 @@ large_alloc(size_t n, size_t align, bool zero)
         memset((void *)s->base, 0, bytes);
     mp = cache_m();
     if (mp != NULL)
-        preempt_point(mp);
+        preempt_point(mp, caller);
     return (void *)s->base;
 }
 
 /* Everything but the fast path of gr_malloc. */
 static GR_NOINLINE void *
-malloc_slow(size_t n)
+malloc_slow(size_t n, const void *caller)
 {
     if (gr_likely(n <= GR_SMALL_MAX)) {
-        void *b = small_alloc(gr_size_class(n));
+        void *b = small_alloc(gr_size_class(n), caller);
         if (gr_unlikely(b == NULL))
             errno = ENOMEM;
         return b;
     }
-    return large_alloc(n, GR_HEAP_PAGE, false);
+    return large_alloc(n, GR_HEAP_PAGE, false, caller);
 }
 
 /* The fast path, a leaf: a G on a P whose span of the class has a free object (cache_m and
  * cache_pop written out, the P read once: nothing can take it from a running G). */
 void *
-gr_malloc(size_t n)
+gr_malloc(size_t n, const void *caller)
 {
     struct gr_span *s;
     struct gr_block *b;
@@ -612,11 +619,11 @@ gr_malloc(size_t n)
     struct p *pp;
 
     if (gr_unlikely(n > GR_SMALL_MAX) || gr_curg == NULL)
-        return malloc_slow(n);
+        return malloc_slow(n, caller);
     mp = gr_getm();
     pp = mp->p;
     if (gr_unlikely(pp == NULL || mp->mallocing))
-        return malloc_slow(n);
+        return malloc_slow(n, caller);
     mp->mallocing = true;
     gr_signal_fence();
     s = pp->mcache.alloc[gr_size_class(n)];
@@ -629,13 +636,13 @@ gr_malloc(size_t n)
     gr_signal_fence();
     mp->mallocing = false;
     if (gr_unlikely(b == NULL))
-        return malloc_slow(n);
-    preempt_point(mp);
+        return malloc_slow(n, caller);
+    preempt_point(mp, caller);
     return b;
 }
 
 void *
-gr_calloc(size_t nmemb, size_t size)
+gr_calloc(size_t nmemb, size_t size, const void *caller)
 {
     size_t n;
     void *b;
@@ -645,8 +652,8 @@ gr_calloc(size_t nmemb, size_t size)
         return NULL;
     }
     if (n > GR_SMALL_MAX)
-        return large_alloc(n, GR_HEAP_PAGE, true);
-    b = small_alloc(gr_size_class(n));
+        return large_alloc(n, GR_HEAP_PAGE, true, caller);
+    b = small_alloc(gr_size_class(n), caller);
     if (b == NULL) {
         errno = ENOMEM;
         return NULL;
@@ -655,10 +662,10 @@ gr_calloc(size_t nmemb, size_t size)
 }
 
 void *
-gr_malloc_aligned(size_t align, size_t n)
+gr_malloc_aligned(size_t align, size_t n, const void *caller)
 {
     if (align <= 16)
-        return gr_malloc(n);
+        return gr_malloc(n, caller);
     if (n > (size_t)PTRDIFF_MAX) {
         errno = ENOMEM;
         return NULL;
@@ -672,7 +679,7 @@ gr_malloc_aligned(size_t align, size_t n)
             void *b;
             while (gr_class_size(cls) % align != 0)
                 cls++;
-            b = small_alloc(cls);
+            b = small_alloc(cls, caller);
             if (b == NULL)
                 errno = ENOMEM;
             return b;
@@ -682,7 +689,8 @@ gr_malloc_aligned(size_t align, size_t n)
         errno = ENOMEM;
         return NULL;
     }
-    return large_alloc(n == 0 ? 1 : n, align < GR_HEAP_PAGE ? GR_HEAP_PAGE : align, false);
+    return large_alloc(n == 0 ? 1 : n, align < GR_HEAP_PAGE ? GR_HEAP_PAGE : align, false,
+                       caller);
 }
 
 /* ---- Checks and frees. */
@@ -829,12 +837,12 @@ free_slow(void *p, void *caller)
 /* A local free that left a span not current with free objects again: out of line, so the
  * fast path needs no frame. Requires: mp->mallocing, and s owned by mp's P's cache. */
 static GR_NOINLINE void
-free_settle(struct m *mp, struct gr_span *s)
+free_settle(struct m *mp, struct gr_span *s, const void *caller)
 {
     span_settle(&mp->p->mcache, s);
     gr_signal_fence();
     mp->mallocing = false;
-    preempt_point(mp);
+    preempt_point(mp, caller);
 }
 
 /*
@@ -881,10 +889,10 @@ gr_free(void *p, void *caller)
     gr_owner_dec(&s->used);
     if (gr_unlikely(s->where != SPAN_CURRENT) &&
         (s->where == SPAN_FULL || gr_load_relaxed(&s->used) == 0))
-        return free_settle(mp, s);
+        return free_settle(mp, s, caller);
     gr_signal_fence();
     mp->mallocing = false;
-    preempt_point(mp);
+    preempt_point(mp, caller);
 }
 
 static size_t
@@ -928,7 +936,7 @@ gr_realloc(void *p, size_t n, void *caller)
     void *q;
 
     if (p == NULL)
-        return gr_malloc(n);
+        return gr_malloc(n, caller);
     if (n == 0) {
         gr_free(p, caller);
         return NULL;
@@ -950,14 +958,14 @@ gr_realloc(void *p, size_t n, void *caller)
         if (gr_load_relaxed(&s->state) == SPAN_LARGE &&
             gr_heap_grow_in_place(s, target / GR_HEAP_PAGE))
             return p;
-        q = large_alloc(target, GR_HEAP_PAGE, false);
+        q = large_alloc(target, GR_HEAP_PAGE, false, caller);
         if (q == NULL)
             return NULL;
         memcpy(q, p, have);
         gr_free(p, caller);
         return q;
     }
-    q = gr_malloc(n);
+    q = gr_malloc(n, caller);
     if (q == NULL)
         return NULL;
     memcpy(q, p, n < have ? n : have);

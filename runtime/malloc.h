@@ -121,13 +121,15 @@ gr_class_divmul(size_t size)
 void gr_mcache_init(struct gr_mcache *c);
 
 /* The malloc family (hooks/malloc.c adds the system-malloc escape hatch and the names).
- * Errors as glibc's: NULL with errno ENOMEM; the aligned forms check alignment themselves. */
-void *gr_malloc(size_t n);
-void *gr_calloc(size_t nmemb, size_t size);
+ * Errors as glibc's: NULL with errno ENOMEM; the aligned forms check alignment themselves.
+ * caller: the program's return address, named in misuse reports and looked at by the
+ * allocator's preemption safe point (not taken when libc or ld.so called). */
+void *gr_malloc(size_t n, const void *caller);
+void *gr_calloc(size_t nmemb, size_t size, const void *caller);
 void *gr_realloc(void *p, size_t n, void *caller);
 void gr_free(void *p, void *caller);
 /* n bytes aligned to align (a power of two). */
-void *gr_malloc_aligned(size_t align, size_t n);
+void *gr_malloc_aligned(size_t align, size_t n, const void *caller);
 size_t gr_malloc_usable_size(void *p, void *caller);
 /* Free an object glibc allocated through the interposed names, from whichever allocator
  * served it (GREENRUN_MALLOC=system); for the runtime, which may not call free. */

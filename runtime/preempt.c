@@ -102,6 +102,12 @@ preemptible_pc(uintptr_t pc)
 }
 
 bool
+gr_preempt_pc_in_system(uintptr_t pc)
+{
+    return !preemptible_pc(pc) && !(pc >= runtime_range.lo && pc < runtime_range.hi);
+}
+
+bool
 gr_preempt_uc_in_runtime(const void *uc)
 {
     uintptr_t pc;

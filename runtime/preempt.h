@@ -16,6 +16,9 @@ int gr_preempt_init(void);
 /* Did the signal context uc (a ucontext_t) interrupt the runtime's own code (true too when uc
  * is NULL)? Context: signal handlers. */
 bool gr_preempt_uc_in_runtime(const void *uc);
+/* Is pc in libc's or ld.so's code (which hold locks of their own the runtime does not see)?
+ * False before gr_preempt_init. */
+bool gr_preempt_pc_in_system(uintptr_t pc);
 /* sysmon: ask the M running a G that has held its P since `since` to yield. */
 void gr_preempt_m(struct m *mp);
 /* At a hook's entry: yield if sysmon asked this M to and the signal could not act. */
