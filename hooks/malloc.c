@@ -26,27 +26,31 @@
 
 #define SYS_PAGE 4096
 
+/* glibc's answer, at the allocator's safe point (a G looping on these yields when asked). */
+#define SYSTEM(call, caller)             \
+    do {                                 \
+        __typeof__(call) r_ = (call);    \
+        gr_malloc_preempt_point(caller); \
+        return r_;                       \
+    } while (0)
+
 static inline bool
 system_owns(void *p)
 {
     return gr_unlikely(gr_malloc_system) && p != NULL && !gr_malloc_owns(p);
 }
 
+/* malloc and free are two instructions each (this file is built without frame pointers):
+ * the runtime's fast paths take GREENRUN_MALLOC=system on their slow paths. */
 GR_EXPORT void *
 malloc(size_t n)
 {
-    if (gr_unlikely(gr_malloc_system))
-        return gr_real.malloc(n);
     return gr_malloc(n, __builtin_return_address(0));
 }
 
 GR_EXPORT void
 free(void *p)
 {
-    if (system_owns(p)) {
-        gr_real.free(p);
-        return;
-    }
     gr_free(p, __builtin_return_address(0));
 }
 
@@ -54,7 +58,7 @@ GR_EXPORT void *
 calloc(size_t nmemb, size_t size)
 {
     if (gr_unlikely(gr_malloc_system))
-        return gr_real.calloc(nmemb, size);
+        SYSTEM(gr_real.calloc(nmemb, size), __builtin_return_address(0));
     return gr_calloc(nmemb, size, __builtin_return_address(0));
 }
 
@@ -62,7 +66,7 @@ GR_EXPORT void *
 realloc(void *p, size_t n)
 {
     if (system_owns(p) || (gr_unlikely(gr_malloc_system) && p == NULL))
-        return gr_real.realloc(p, n);
+        SYSTEM(gr_real.realloc(p, n), __builtin_return_address(0));
     return gr_realloc(p, n, __builtin_return_address(0));
 }
 
@@ -76,7 +80,7 @@ reallocarray(void *p, size_t nmemb, size_t size)
         return NULL;
     }
     if (system_owns(p) || (gr_unlikely(gr_malloc_system) && p == NULL))
-        return gr_real.realloc(p, n);
+        SYSTEM(gr_real.realloc(p, n), __builtin_return_address(0));
     return gr_realloc(p, n, __builtin_return_address(0));
 }
 
@@ -92,7 +96,7 @@ aligned(size_t align, size_t n, const void *caller)
     if ((align & (align - 1)) != 0)
         align = (size_t)1 << (64 - __builtin_clzll((unsigned long long)align));
     if (gr_unlikely(gr_malloc_system))
-        return gr_real.memalign(align, n);
+        SYSTEM(gr_real.memalign(align, n), caller);
     return gr_malloc_aligned(align, n, caller);
 }
 

@@ -595,10 +595,25 @@ large_alloc(size_t n, size_t align, bool zero, const void *caller)
     return (void *)s->base;
 }
 
+void
+gr_malloc_preempt_point(const void *caller)
+{
+    struct m *mp = cache_m();
+
+    if (mp != NULL)
+        preempt_point(mp, caller);
+}
+
 /* Everything but the fast path of gr_malloc. */
 static GR_NOINLINE void *
 malloc_slow(size_t n, const void *caller)
 {
+    /* The caches of the Ps stay empty then: every call comes here. */
+    if (gr_unlikely(gr_malloc_system)) {
+        void *b = gr_real.malloc(n);
+        gr_malloc_preempt_point(caller);
+        return b;
+    }
     if (gr_likely(n <= GR_SMALL_MAX)) {
         void *b = small_alloc(gr_size_class(n), caller);
         if (gr_unlikely(b == NULL))
@@ -689,8 +704,7 @@ gr_malloc_aligned(size_t align, size_t n, const void *caller)
         errno = ENOMEM;
         return NULL;
     }
-    return large_alloc(n == 0 ? 1 : n, align < GR_HEAP_PAGE ? GR_HEAP_PAGE : align, false,
-                       caller);
+    return large_alloc(n == 0 ? 1 : n, align < GR_HEAP_PAGE ? GR_HEAP_PAGE : align, false, caller);
 }
 
 /* ---- Checks and frees. */
@@ -825,6 +839,11 @@ free_slow(void *p, void *caller)
 
     if (p == NULL)
         return;
+    if (gr_unlikely(gr_malloc_system) && !gr_malloc_owns(p)) {
+        gr_real.free(p);
+        gr_malloc_preempt_point(caller);
+        return;
+    }
     s = checked_span(p, "free", caller);
     if (gr_load_relaxed(&s->state) != SPAN_SMALL) {
         large_free(s);

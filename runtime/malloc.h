@@ -128,6 +128,9 @@ void *gr_malloc(size_t n, const void *caller);
 void *gr_calloc(size_t nmemb, size_t size, const void *caller);
 void *gr_realloc(void *p, size_t n, void *caller);
 void gr_free(void *p, void *caller);
+/* The allocator's preemption safe point, for GREENRUN_MALLOC=system's calls to glibc: a G
+ * looping on malloc and free yields there too when sysmon asks. */
+void gr_malloc_preempt_point(const void *caller);
 /* n bytes aligned to align (a power of two). */
 void *gr_malloc_aligned(size_t align, size_t n, const void *caller);
 size_t gr_malloc_usable_size(void *p, void *caller);

@@ -17,6 +17,8 @@
 #   EXPECT_RC  the exit status that means success (default 0)
 #   EXTRA_ENV  extra NAME=value words for the test's environment (both modes); a
 #              GREENRUN_DEBUG=X there becomes GREENRUN_DEBUG=banner,X in green runs
+#   SYSTEM_MALLOC_PROCS  GREENRUN_PROCS values for green runs with GREENRUN_MALLOC=system as
+#              well, the escape hatch (default none; mode green-sysmalloc-pN)
 #
 # A native run passes when its status is EXPECT_RC. A green run passes when its status is
 # EXPECT_RC and its stderr has a line starting with "greenrun: active" (GREENRUN_DEBUG=banner), so
@@ -58,7 +60,7 @@ wanted() {
 
 # run_one NAME MODE BIN PROCS: one run; PROCS is empty for the native run.
 run_one() {
-    local name=$1 mode=$2 bin=$3 procs=$4
+    local name=$1 mode=$2 bin=$3 procs=$4 more=${5:-}
     local log=$log_dir/$name.$mode.log
     local out=$log.stdout err=$log.stderr
     local rc missing=0
@@ -66,7 +68,7 @@ run_one() {
     local debug=banner${SUITE_DEBUG:+,$SUITE_DEBUG} word
     local -a extra=()
     # EXTRA_ENV is split into NAME=value words on purpose; a GREENRUN_DEBUG there keeps the banner.
-    for word in $EXTRA_ENV; do
+    for word in $EXTRA_ENV $more; do
         case $word in
         GREENRUN_DEBUG=*) debug="$debug,${word#GREENRUN_DEBUG=}" ;;
         *) extra+=("$word") ;;
@@ -146,6 +148,7 @@ for bin in "$bin_dir"/*; do
     NATIVE=1
     EXPECT_RC=0
     EXTRA_ENV=
+    SYSTEM_MALLOC_PROCS=
     conf=$root/tests/$name.conf
     if [ -f "$conf" ]; then
         # shellcheck disable=SC1090
@@ -157,6 +160,9 @@ for bin in "$bin_dir"/*; do
     fi
     for p in $PROCS; do
         run_one "$name" "green-p$p" "$bin" "$p"
+    done
+    for p in $SYSTEM_MALLOC_PROCS; do
+        run_one "$name" "green-sysmalloc-p$p" "$bin" "$p" GREENRUN_MALLOC=system
     done
 done
 
