@@ -513,6 +513,14 @@ small_shared(unsigned cls)
     return b;
 }
 
+/* safepoint, then b: for gr_malloc's fast path, which must end in a tail call. */
+static GR_NOINLINE void *
+safepoint_with(void *b, const void *caller)
+{
+    safepoint(caller);
+    return b;
+}
+
 /* The signal never preempts inside the runtime: a G looping on malloc or free yields here,
  * holding no allocator lock. */
 static inline void
@@ -652,7 +660,8 @@ gr_malloc(size_t n, const void *caller)
     mp->mallocing = false;
     if (gr_unlikely(b == NULL))
         return malloc_slow(n, caller);
-    preempt_point(mp, caller);
+    if (gr_unlikely(gr_load_relaxed(&mp->preempt)))
+        return safepoint_with(b, caller); /* a tail call: the fast path keeps no frame */
     return b;
 }
 
