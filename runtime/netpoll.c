@@ -181,16 +181,18 @@ static int
 group_fire(struct pollgroup *grp)
 {
     struct gr_bucket *b = gr_wq_lock(grp);
-    int n = 0;
+    struct g *gp = NULL;
 
     grp->fired = 1;
-    if (grp->parked && gr_load(&grp->gw.wake) == GR_WAKE_NONE) {
-        gr_wq_wake(b, &grp->gw, GR_WAKE_NORMAL);
-        n = 1;
-    }
+    if (grp->parked && gr_load(&grp->gw.wake) == GR_WAKE_NONE)
+        gp = gr_wq_wake_later(b, &grp->gw, GR_WAKE_NORMAL);
     gr_wq_unlock(b);
     gr_xadd(&grp->inflight, -1); /* the last touch of grp: the G may now return */
-    return n;
+    /* Readied last, so that it finds no firer on its way (a woken G that waited for this M,
+     * descheduled by the kernel, would burn the CPU it needs). */
+    if (gp != NULL)
+        gr_ready(gp);
+    return gp != NULL;
 }
 
 /*

@@ -184,6 +184,15 @@ gr_wq_remove(struct gr_bucket *b, struct gr_waiter *w)
 void
 gr_wq_wake(struct gr_bucket *b, struct gr_waiter *w, uint32_t reason)
 {
+    struct g *gp = gr_wq_wake_later(b, w, reason);
+
+    if (gp != NULL)
+        gr_ready(gp);
+}
+
+struct g *
+gr_wq_wake_later(struct gr_bucket *b, struct gr_waiter *w, uint32_t reason)
+{
     struct g *gp = w->gp;
 
     gr_wq_remove(b, w);
@@ -191,13 +200,13 @@ gr_wq_wake(struct gr_bucket *b, struct gr_waiter *w, uint32_t reason)
         /* Not parked yet: its park sees the reason under our lock and does not happen. */
         bool parked = w->parked;
         gr_store(&w->wake, reason);
-        if (parked)
-            gr_ready(gp);
+        return parked ? gp : NULL;
     } else {
         /* A thread asleep in the kernel (no G, or a wired G): it may return as soon as it
          * sees wake, so touch w no more after this. */
         gr_store(&w->wake, reason);
         gr_sys_futex_wake(gr_atomic_word(&w->wake), 1);
+        return NULL;
     }
 }
 
@@ -209,17 +218,21 @@ struct parkwait {
     unsigned flags;
 };
 
-static void
+/* The G is readied by the timer's runner once it let go of the timer, which lives in pw on
+ * the G's stack: a G woken here finds its timer released, with nothing to wait for. */
+static struct g *
 wait_timeout(struct gr_timer *t)
 {
     struct parkwait *pw = t->arg;
     struct gr_waiter *w = pw->w;
     struct gr_bucket *b = pw->b;
+    struct g *gp = NULL;
 
     gr_lock(&b->lock);
     if (gr_load(&w->wake) == GR_WAKE_NONE)
-        gr_wq_wake(b, w, GR_WAKE_TIMEOUT);
+        gp = gr_wq_wake_later(b, w, GR_WAKE_TIMEOUT);
     gr_unlock(&b->lock);
+    return gp;
 }
 
 /*

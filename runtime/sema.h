@@ -77,6 +77,10 @@ void gr_wq_push(struct gr_bucket *b, struct gr_waiter *w, const void *key, bool 
 struct gr_waiter *gr_wq_first(struct gr_bucket *b, const void *key);
 /* Dequeue w and let it run with reason. Requires: b locked, w queued. */
 void gr_wq_wake(struct gr_bucket *b, struct gr_waiter *w, uint32_t reason);
+/* gr_wq_wake, except that a parked G is returned for the caller to gr_ready once it has
+ * finished with memory the G owns (NULL: nothing to ready). The G cannot run before that:
+ * its wake is set, so no other waker, deadline or signal readies it. Requires: b locked. */
+struct g *gr_wq_wake_later(struct gr_bucket *b, struct gr_waiter *w, uint32_t reason);
 /* Dequeue w without waking it (the caller is w's own thread). Requires: b locked. */
 void gr_wq_remove(struct gr_bucket *b, struct gr_waiter *w);
 

@@ -207,7 +207,11 @@ gr_timers_run(struct p *pp, int64_t now)
         heap_remove(ts, t);
         gr_store(&t->state, T_RUNNING);
         gr_unlock(&ts->lock);
-        t->fn(t);
+        struct g *gp = t->fn(t);
         gr_store(&t->state, T_IDLE); /* pairs with the loads in gr_timer_del */
+        /* Last: the timer may live on gp's stack, and gp's gr_timer_del must find it idle
+         * rather than wait for this M, which the kernel may have descheduled. */
+        if (gp != NULL)
+            gr_ready(gp);
     }
 }

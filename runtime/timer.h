@@ -23,8 +23,8 @@ enum {
 };
 
 struct gr_timer {
-    int64_t when; /* protected by pp->timers.lock while armed */
-    void (*fn)(struct gr_timer *t);
+    int64_t when;                        /* protected by pp->timers.lock while armed */
+    struct g *(*fn)(struct gr_timer *t); /* returns a G to ready after the timer is let go */
     void *arg;
     GR_ATOMIC_PTR(struct p)
     pp;                         /* atomic: heap it sits in; changed under that heap's lock,

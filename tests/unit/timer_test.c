@@ -1,7 +1,9 @@
 /* tests/unit/timer_test.c
  * Behaviour: the per-P 4-ary timer heap keeps its order through random adds and deletes, runs
  * exactly the due timers in deadline order, and gr_timer_del reports whether it beat the
- * callback. White-box: links runtime/timer.c directly, with the scheduler stubbed out.
+ * callback. A G a callback returns is readied only after its timer is idle (the timer may
+ * live on that G's stack). White-box: links runtime/timer.c directly, with the scheduler
+ * stubbed out.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +29,18 @@ gr_timer_added(int64_t when)
     (void)when;
 }
 
+/* The timer whose callback hands back a G, and what gr_ready saw of it. */
+static struct gr_timer waker;
+static struct g *fake_g = (struct g *)&waker; /* any non-NULL address: never dereferenced */
+static int readied, readied_idle;
+
+void
+gr_ready(struct g *gp)
+{
+    readied += gp == fake_g;
+    readied_idle += gp == fake_g && gr_load(&waker.state) == T_IDLE;
+}
+
 static int failures, checks;
 
 #define EXPECT(c)                                                            \
@@ -43,10 +57,18 @@ static int failures, checks;
 static int64_t fired[N];
 static int nfired;
 
-static void
+static struct g *
 record(struct gr_timer *t)
 {
     fired[nfired++] = t->when;
+    return NULL; /* no G to ready */
+}
+
+static struct g *
+hand_back(struct gr_timer *t)
+{
+    (void)t;
+    return fake_g;
 }
 
 int
@@ -95,6 +117,12 @@ main(void)
         if (!deleted[i])
             EXPECT(!gr_timer_del(&ts[i]));
     EXPECT(pp->timers.len == 0 && gr_load(&pp->timers.next_when) == INT64_MAX);
+    /* A callback's G is readied once, after its timer went idle. */
+    waker.fn = hand_back;
+    gr_timer_add(pp, &waker, 10);
+    gr_timers_run(pp, 20);
+    EXPECT(readied == 1);
+    EXPECT(readied_idle == 1);
     free(ts);
     free(pp);
     printf("%d passed, %d failed\n", checks - failures, failures);
