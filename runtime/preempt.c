@@ -6,7 +6,8 @@
  * a system call is left alone, since a signal would make some calls fail with EINTR). The M
  * gets SIGURG; the handler checks that the request is ours and that the interrupted
  * instruction is in the program's own code, never in libc, ld.so, the vDSO or the runtime
- * (their internal locks are not G-aware), and not inside a handler of the program nor with
+ * (their internal locks are not G-aware) except in one of libc's leaf functions called by
+ * the program's own code (leaf.c), and not inside a handler of the program nor with
  * the stack pointer off the G's own stack (an alternate signal stack belongs to the M: the G
  * must not leave it there), then redirects the G to gr_async_preempt, which yields once the
  * handler has returned. SIGURG not sent by the runtime goes to the program's
@@ -26,6 +27,7 @@
 #include "runtime/atomic.h"
 #include "runtime/debug.h"
 #include "runtime/g.h"
+#include "runtime/leaf.h"
 #include "runtime/libc.h"
 #include "runtime/proc.h"
 #include "runtime/sched.h"
@@ -118,6 +120,14 @@ gr_preempt_uc_in_runtime(const void *uc)
     return pc >= runtime_range.lo && pc < runtime_range.hi;
 }
 
+/* In one of libc's leaf functions, called by the program's own code: such a function never
+ * moves its stack pointer, so its return address is the word there (leaf.c). */
+static bool
+leaf_called_by_program(struct g *gp, uintptr_t pc, uintptr_t sp)
+{
+    return gr_leaf_pc(pc) && gr_g_on_stack(gp, sp) && preemptible_pc(*(const uintptr_t *)sp);
+}
+
 /* A SIGURG the runtime did not send: the program's handler, if it set one (SIGURG's default
  * action is to ignore it). */
 static void
@@ -153,7 +163,7 @@ preempt_handler(int sig, siginfo_t *si, void *ucv)
     sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
     /* In libc or the runtime: leave the request pending; the next hook the G enters yields
      * (gr_preempt_check), so a G looping on calls that return at once is preempted too. */
-    if (!preemptible_pc(pc))
+    if (!preemptible_pc(pc) && !leaf_called_by_program(gp, pc, sp))
         return;
     /* In a handler of the program, or off the G's own stack (on an alternate signal stack,
      * which stays with this M): the G must not leave the M here. Pending as well: the G
@@ -184,6 +194,7 @@ gr_preempt_init(void)
     if (!gr_have_xsave)
         gr_xsave_size = 512 + 64 + 64;
     dl_iterate_phdr(collect_ranges, NULL);
+    gr_leaf_init();
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = preempt_handler;
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
