@@ -49,10 +49,10 @@ static int nleaves;
 
 /* The functions, by the names the program calls. Several resolve to one implementation. */
 static const char *const names[] = {
-    "memcpy",  "memmove", "mempcpy", "memset",  "memcmp",  "bcmp",   "memchr",  "memrchr",
-    "rawmemchr", "strlen", "strnlen", "strcmp", "strncmp", "strchr", "strchrnul", "strrchr",
-    "strcpy",  "stpcpy",  "strncpy", "stpncpy", "strcat",  "strncat", "wmemset", "wmemcmp",
-    "wmemchr", "wcslen",  "wcsnlen", "wcschr",  "wcscmp",  "wcsncmp", "wcscpy",
+    "memcpy",    "memmove", "mempcpy", "memset",  "memcmp",  "bcmp",    "memchr",    "memrchr",
+    "rawmemchr", "strlen",  "strnlen", "strcmp",  "strncmp", "strchr",  "strchrnul", "strrchr",
+    "strcpy",    "stpcpy",  "strncpy", "stpncpy", "strcat",  "strncat", "wmemset",   "wmemcmp",
+    "wmemchr",   "wcslen",  "wcsnlen", "wcschr",  "wcscmp",  "wcsncmp", "wcscpy",
 };
 
 struct ehdr {
@@ -143,8 +143,7 @@ plain_cie(const uint8_t *cie, const struct ehdr *e)
         return false;
     if (p >= end || *p++ != 16) /* return address column: rip */
         return false;
-    if (!uleb(&p, end, &v) || v != 1 || p >= end ||
-        *p++ != (DW_EH_PE_pcrel | DW_EH_PE_sdata4))
+    if (!uleb(&p, end, &v) || v != 1 || p >= end || *p++ != (DW_EH_PE_pcrel | DW_EH_PE_sdata4))
         return false;
     if ((size_t)(end - p) < sizeof(initial) || memcmp(p, initial, sizeof(initial)) != 0)
         return false;
