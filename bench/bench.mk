@@ -19,7 +19,8 @@ BENCH_CFLAGS   := -std=gnu11 -O2 -g -pthread -Wall -Wextra -MMD -MP
 BENCH_CXXFLAGS := -std=gnu++17 -O2 -g -Wall -Wextra -MMD -MP
 BENCH_LIBS     := -lbenchmark -lpthread
 
-BENCH_WL_SRCS  := bench/util.c bench/wl_thread.c bench/wl_sync.c bench/wl_io.c bench/wl_malloc.c
+BENCH_WL_SRCS  := bench/util.c bench/syscount.c bench/wl_thread.c bench/wl_sync.c bench/wl_io.c \
+                  bench/wl_malloc.c
 BENCH_C_SRCS   := $(BENCH_WL_SRCS) bench/echo_server.c bench/echo_client.c \
                   bench/blocked_threads.c
 BENCH_C_OBJS   := $(BENCH_C_SRCS:bench/%.c=$(BENCH_OUT)/obj/%.o)

@@ -20,6 +20,23 @@
  *
  * The context records which preloaded allocator or runtime is mapped (context.preloaded), so
  * the driver can tell a greenrun run that silently ran without greenrun.
+ *
+ * System calls per operation (syscalls_per_op), for every workload Google Benchmark iterates
+ * (not the one-iteration ones): after the timed iterations, with the process warm, a count pass
+ * opens a raw_syscalls:sys_enter counter on every thread of the process (syscount.h), calls the
+ * workload once with one operation per thread (the small call) and once with 2n operations (the
+ * big call), and divides the difference of the two calls' counts by the difference of their
+ * operations. A call's count covers everything in it (starting and joining its threads, opening
+ * its fds, the operations, tearing down), so what does not grow with the operations cancels out
+ * and what remains is the steady state: the system calls of the operations themselves, made by
+ * any thread of the process (the runtime's own threads included). The small call is short, so
+ * it adds little of the noise that timing-dependent calls (a wake-up of an idle thread, a
+ * monitor's tick) bring to every count. The counters are open only in the count pass, so they
+ * never slow the timed iterations; its calls are not timed. n is the workload's batch, made
+ * smaller when one timed iteration took over COUNT_PASS_NS. Google Benchmark runs the benchmark
+ * function more than once to calibrate; every run makes its count pass, and the JSON keeps the
+ * reported run's. Where counting does not work, context.syscall_counting gives the reason and
+ * no workload has the counter; a count pass that fails says why in the benchmark's label.
  */
 #include <benchmark/benchmark.h>
 
@@ -34,6 +51,7 @@
 #include <string>
 
 #include "shim.h"
+#include "syscount.h"
 
 namespace
 {
@@ -49,6 +67,12 @@ struct spec {
 };
 
 double wl_scale = 1.0; /* --wl_scale */
+
+/* Why system calls cannot be counted in this process, or nullptr when they can. */
+const char *syscount_unavailable = "not probed";
+
+/* A count pass's calls are each kept to about this long (see the header comment). */
+constexpr double COUNT_PASS_NS = 0.2e9;
 
 /*
  * Batches are sized for roughly 10-100 ms per iteration on the native run; the one-iteration
@@ -93,6 +117,55 @@ peak_rss_kb()
     return -1;
 }
 
+/*
+ * The count pass: the workload with one operation per thread and with 2n operations under open
+ * counters. Sets the counters syscalls_per_op, syscalls_counted_ops (the difference of the
+ * calls' operations), syscalls_small_call and syscalls_big_call (each call's whole count).
+ * Returns false, with the reason in *err, when the workload itself failed; a counting failure
+ * only sets the label.
+ */
+bool
+count_syscalls(benchmark::State &state, const spec *s, const wl_params &timed, double iter_ns,
+               std::string *err)
+{
+    long n = timed.ops;
+    if (iter_ns > COUNT_PASS_NS)
+        n = std::max(100L * s->threads, std::lround((double)n * COUNT_PASS_NS / iter_ns));
+    wl_params p1 = { s->threads, s->threads, s->arg };
+    wl_params p2 = { 2 * n, s->threads, s->arg };
+    wl_result r1, r2;
+    bu_syscount sc;
+    char why[192];
+
+    std::memset(&r1, 0, sizeof(r1));
+    std::memset(&r2, 0, sizeof(r2));
+    if (bu_syscount_open(&sc, why, sizeof(why)) != 0) {
+        state.SetLabel(std::string("syscalls not counted: ") + why);
+        return true;
+    }
+    int64_t c0 = bu_syscount_read(&sc);
+    int rc = s->fn(&p1, &r1);
+    int64_t c1 = bu_syscount_read(&sc);
+    if (rc == 0)
+        rc = s->fn(&p2, &r2);
+    int64_t c2 = bu_syscount_read(&sc);
+    bu_syscount_close(&sc);
+    if (rc != 0) {
+        *err = r1.err[0] != '\0' ? r1.err : r2.err;
+        return false;
+    }
+    long ops = r2.ops_done - r1.ops_done;
+    if (c0 < 0 || c1 < 0 || c2 < 0 || ops <= 0) {
+        state.SetLabel("syscalls not counted: a counter could not be read");
+        return true;
+    }
+    state.counters["syscalls_per_op"] = (double)((c2 - c1) - (c1 - c0)) / (double)ops;
+    state.counters["syscalls_counted_ops"] = (double)ops;
+    state.counters["syscalls_small_call"] = (double)(c1 - c0);
+    state.counters["syscalls_big_call"] = (double)(c2 - c1);
+    return true;
+}
+
 void
 run_spec(benchmark::State &state, const spec *s)
 {
@@ -126,6 +199,9 @@ run_spec(benchmark::State &state, const spec *s)
     state.counters["peak_rss_kb"] = peak_rss_kb();
     for (const auto &kv : sums)
         state.counters[kv.first] = kv.second / (double)iters;
+    if (!s->once && syscount_unavailable == nullptr &&
+        !count_syscalls(state, s, p, total_ns / (double)iters, &error))
+        state.SkipWithError(error.c_str());
 }
 
 /* Names of the interesting preloaded libraries mapped into this process. */
@@ -179,6 +255,11 @@ main(int argc, char **argv)
         return 1;
     benchmark::AddCustomContext("preloaded", preloaded_libraries());
     benchmark::AddCustomContext("wl_scale", std::to_string(wl_scale));
+    syscount_unavailable = bu_syscount_probe();
+    benchmark::AddCustomContext("syscall_counting",
+                                syscount_unavailable == nullptr ?
+                                    "raw_syscalls:sys_enter, every thread" :
+                                    std::string("unavailable: ") + syscount_unavailable);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     return 0;

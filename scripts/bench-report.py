@@ -10,6 +10,10 @@ OUT/latest.png (gnuplot, scripts/plot-bench.gp), and with --docs the same page f
 
 A configuration whose run failed (its own check, a crash, a timeout, a preload that did not
 load) is shown as "failed: <reason>", never as a number. Only the standard library is used.
+
+System calls per operation come from the runs themselves (syscalls_per_op, counted by the
+benchmark drivers, bench/main.cc and bench/go/micro/main.go); the FS-switch path of a greenrun
+run is the one its banner names in the run's log ("switches with wrfsbase|arch_prctl").
 """
 
 import argparse
@@ -21,9 +25,16 @@ import statistics
 import subprocess
 import sys
 
-CONFIGS = ("native", "greenrun", "go", "jemalloc", "mimalloc", "gr-system")
-PRELOAD_LIB = {"greenrun": "libgreenrun", "gr-system": "libgreenrun", "jemalloc": "libjemalloc",
+CONFIGS = ("native", "greenrun", "go", "jemalloc", "mimalloc", "gr-system", "gr-1p",
+           "gr-1p-prctl")
+PRELOAD_LIB = {"greenrun": "libgreenrun", "gr-system": "libgreenrun", "gr-1p": "libgreenrun",
+               "gr-1p-prctl": "libgreenrun", "jemalloc": "libjemalloc",
                "mimalloc": "libmimalloc", "native": None}
+# The configurations that preload greenrun, whose banner names the FS-switch path.
+GREENRUN_CONFIGS = ("greenrun", "gr-system", "gr-1p", "gr-1p-prctl")
+# The group "switch": yield_pingpong with GREENRUN_PROCS=1, two G-to-G switches per round trip.
+SWITCH_CONFIGS = (("gr-1p", "greenrun's choice"), ("gr-1p-prctl", "arch_prctl forced"))
+SWITCHES_PER_ROUND_TRIP = 2
 # The allocator configurations, in the order of the report's columns, and their headers.
 ALLOC_CONFIGS = (("native", "glibc"), ("jemalloc", "jemalloc"), ("mimalloc", "mimalloc"),
                  ("greenrun", "greenrun"), ("gr-system", "gr-system"))
@@ -85,6 +96,22 @@ def numeric(d):
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+def switch_path(row):
+    """The FS-switch path greenrun's banner names in a run's log (a server's, for echo)."""
+    log = row["log"]
+    if row["kind"] == "echo" and row["out"].endswith(".json"):
+        log = row["out"][:-len(".json")] + ".server.log"
+    try:
+        with open(log, errors="replace") as f:
+            head = f.read(65536)
+    except OSError:
+        return None
+    for line in head.splitlines():
+        if line.startswith("greenrun: active") and "switches with " in line:
+            return line.split("switches with ", 1)[1].split()[0]
+    return None
+
+
 def parse_run(row):
     """Returns (state, reason, metrics, extra); state is ok, failed or skipped."""
     rc, kind, cfg, note = row["rc"], row["kind"], row["config"], row["note"]
@@ -103,6 +130,10 @@ def parse_run(row):
             err = bench.get("error_message") or "error reported"
         elif bench is not None:
             metrics = numeric(bench)
+            if bench.get("label"):
+                extra["label"] = bench["label"]
+        if isinstance(doc, dict) and doc.get("context", {}).get("syscall_counting"):
+            extra["syscall_counting"] = doc["context"]["syscall_counting"]
         if kind == "gbench" and isinstance(doc, dict) and lib:
             mapped = doc.get("context", {}).get("preloaded", "")
             if lib not in mapped:
@@ -116,6 +147,10 @@ def parse_run(row):
             mapped = doc.get("server_preloaded", doc.get("preloaded"))
             if lib and mapped is not None and lib not in mapped:
                 err = "%s was not mapped in the process (preload not active)" % lib
+    if cfg in GREENRUN_CONFIGS and rc != "skip":
+        path = switch_path(row)
+        if path:
+            extra["switch_path"] = path
     if rc != "0":
         if note.startswith("server") or not err:
             reason = note or "exit status %s" % rc
@@ -268,6 +303,19 @@ def fmt_kib(v):
     return "%.1f MiB" % (v / 1024)
 
 
+def fmt_calls(v):
+    """System calls per operation: three decimals, and never "-0.000"."""
+    if v is None:
+        return "-"
+    text = "%.3f" % v
+    return "0.000" if text == "-0.000" else text
+
+
+def round_calls(v):
+    """A count as the report shows it (three decimals), which the targets compare."""
+    return round(v, 3) + 0.0
+
+
 def fmt_ratio(a, b):
     if a is None or b is None or b == 0:
         return "-"
@@ -305,6 +353,44 @@ class View:
             return None
         return e["median"].get(metric)
 
+    def runs_info(self, key, group=None, workload=None, configs=CONFIGS):
+        """{value: runs} of one info key over the runs that match (all when None)."""
+        seen = {}
+        for g, workloads in self.results.items():
+            if group is not None and g != group:
+                continue
+            for w, cfgs in workloads.items():
+                if workload is not None and w != workload:
+                    continue
+                for c, e in cfgs.items():
+                    if c not in configs:
+                        continue
+                    for r in e["runs"]:
+                        x = r.get("info", {}).get(key)
+                        if x:
+                            seen[x] = seen.get(x, 0) + 1
+        return seen
+
+    def path(self, group, workload, cfg):
+        """The FS-switch path of an entry's runs: a name, "a/b" when they differ, or None."""
+        paths = self.runs_info("switch_path", group, workload, (cfg,))
+        return "/".join(sorted(paths)) if paths else None
+
+    def calls_cell(self, group, workload, cfg):
+        """System calls per operation, "not counted" (with the reason in the footnote) or -."""
+        e = self.entry(group, workload, cfg)
+        if not e or e["status"] != "ok":
+            return "-"
+        if "syscalls_per_op" not in e["median"]:
+            return "not counted"
+        return fmt_calls(e["median"]["syscalls_per_op"])
+
+    def not_counted(self):
+        """Why system calls were not counted somewhere: the runs' own reasons."""
+        why = set(x for x in self.runs_info("syscall_counting") if x.startswith("unavailable"))
+        why |= set(x for x in self.runs_info("label") if x.startswith("syscalls not counted"))
+        return sorted(why)
+
     def cell(self, group, workload, cfg, metric, fmt):
         e = self.entry(group, workload, cfg)
         if not e:
@@ -326,12 +412,16 @@ def evaluate_targets(v, env):
     has_alloc = env.get("greenrun_allocator") == "yes"
     targets = []
 
+    def why(key, metric):
+        status = v.status(*key)
+        return "ran, but without %s" % metric if status == "ok" else status
+
     def add(name, metric, unit, gr_key, ref_key, gr, ref, ok_fn, bound, note=""):
         missing = []
         if gr is None:
-            missing.append("greenrun " + v.status(*gr_key))
+            missing.append("greenrun " + why(gr_key, metric))
         if ref is None and ref_key is not None:
-            missing.append("%s %s" % (ref_key[2], v.status(*ref_key)))
+            missing.append("%s %s" % (ref_key[2], why(ref_key, metric)))
         if missing:
             met = False
             status = "NOT met (not measured: %s)" % "; ".join(missing)
@@ -421,10 +511,60 @@ def evaluate_targets(v, env):
         "server CPU per request", "us", g, r, v.val(*g, "server_cpu_us_per_req"),
         v.val(*r, "server_cpu_us_per_req"), lambda a, b: has_alloc and a <= b,
         "≤ 1.00x gr-system", no_alloc)
+    add_calls_targets(v, add, targets)
     if quick:
         for t in targets:
             t["status"] += " [quick sizes]"
     return targets
+
+
+def add_calls_targets(v, add, targets):
+    """The system-call targets (issue 13), compared at the report's three decimals."""
+
+    def calls(group, workload, cfg, per=1):
+        x = v.val(group, workload, cfg, "syscalls_per_op")
+        return None if x is None else round_calls(x / per)
+
+    def fs(group, workload):
+        path = v.path(group, workload, "greenrun")
+        return "greenrun switched with %s" % path if path else "greenrun's path: no banner"
+
+    g = ("micro", "create_join", "greenrun")
+    add("create+join: 0 system calls in the steady state", "system calls per create+join",
+        "calls", g, None, calls(*g), None, lambda a, b: a <= 0, "0.000", fs(*g[:2]))
+    # A G-to-G switch on each FS path: the group "switch" (GREENRUN_PROCS=1), per switch.
+    ran = {}
+    for cfg, _ in SWITCH_CONFIGS:
+        path = v.path("switch", "yield_pingpong", cfg)
+        if path and "/" not in path and (path not in ran or ran[path][1] is None):
+            ran[path] = (cfg, calls("switch", "yield_pingpong", cfg, SWITCHES_PER_ROUND_TRIP))
+    for path, what, bound, ok in (("wrfsbase", "0 system calls", "0.000", lambda a: a <= 0),
+                                  ("arch_prctl", "exactly 1 system call", "1.000",
+                                   lambda a: a == 1)):
+        name = "G-to-G switch with %s: %s" % (path, what)
+        metric = "system calls per switch (yield_pingpong, 1 P: 2 switches per round trip)"
+        if path in ran:
+            cfg, x = ran[path]
+            add(name, metric, "calls", ("switch", "yield_pingpong", cfg), None, x, None,
+                lambda a, b, ok=ok: ok(a), bound, "run %s" % cfg)
+            continue
+        seen = v.runs_info("switch_path", "switch", "yield_pingpong")
+        reason = ("no run switched with %s (the runs' banners: %s)" % (
+            path, ", ".join(sorted(seen))) if seen else "no greenrun run of the switch group")
+        if path == "wrfsbase" and seen:
+            reason += "; the CPU or kernel does not offer FSGSBASE"
+        targets.append({"target": name, "metric": metric, "unit": "calls", "greenrun": None,
+                        "reference": None, "bound": bound, "met": False,
+                        "status": "NOT met (not measured: %s)" % reason})
+    for workload, what, metric in (
+            ("condvar_pingpong", "condvar ping-pong", "system calls per round trip"),
+            ("sem_pingpong", "semaphore ping-pong", "system calls per round trip"),
+            ("yield_pingpong", "sched_yield hand-off", "system calls per round trip"),
+            ("timedwait_expire", "expiring timed wait", "system calls per wait")):
+        g = ("micro", workload, "greenrun")
+        r = ("micro", workload, "go")
+        add("%s: system calls at most Go's" % what, metric, "calls", g, r, calls(*g),
+            calls(*r), lambda a, b: a <= b, "≤ Go", fs(*g[:2]))
 
 
 def alloc_rows(v):
@@ -479,6 +619,8 @@ def fmt_unit(x, unit):
         return fmt_us(x)
     if unit == "ms":
         return fmt_us(x * 1e3)
+    if unit == "calls":
+        return fmt_calls(x)
     return "%.3f" % x
 
 
@@ -538,6 +680,11 @@ def render(v, env, machine, targets, chart_path):
                         else "glibc's (greenrun does not provide malloc yet)",
                         env.get("git_commit"),
                         " with local changes" if env.get("git_dirty") == "yes" else ""))
+    paths = v.runs_info("switch_path", configs=("greenrun", "gr-system"))
+    w("**FS switch** (the thread pointer installed on a G-to-G switch), as greenrun's banner "
+      "named it in the runs: %s." % (
+          "; ".join("%s in %d run(s)" % (p, n) for p, n in sorted(paths.items())) if paths
+          else "no greenrun run printed its banner"))
     w("")
     if chart_path:
         w("![benchmark chart](%s)" % chart_path)
@@ -553,23 +700,80 @@ def render(v, env, machine, targets, chart_path):
     for t in targets:
         w(target_row(t))
     w("")
+    w("The targets on system calls compare the counts as the report shows them, at three "
+      "decimals (0.000: fewer than one call in 2,000 operations); each greenrun count is that "
+      "of runs on the FS-switch path its status names.")
+    w("")
 
     w("## Micro benchmarks")
     w("")
-    w("Wall-clock time per operation (median; lower is better). The Go column runs the Go "
-      "counterpart named in the second column.")
+    w("Wall-clock time per operation (median; lower is better) and, beside it, system calls "
+      "per operation in the steady state (median; every thread of the process). The Go "
+      "column runs the Go counterpart named in the second column.")
     w("")
     w("| Workload | Operation (Go counterpart) | native | greenrun | Go | greenrun/native "
-      "| greenrun/Go |")
-    w("|---|---|---|---|---|---|---|")
+      "| greenrun/Go | syscalls/op native | syscalls/op greenrun | syscalls/op Go |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
     for name, what, gowhat in MICRO:
         cells = [v.cell("micro", name, c, "ns_per_op", fmt_ns)
                  for c in ("native", "greenrun", "go")]
+        calls = [v.calls_cell("micro", name, c) for c in ("native", "greenrun", "go")]
         g = v.val("micro", name, "greenrun", "ns_per_op")
-        w("| %s | %s (%s) | %s | %s | %s | %s | %s |" % (
+        w("| %s | %s (%s) | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             name, what, gowhat, cells[0], cells[1], cells[2],
             fmt_ratio(g, v.val("micro", name, "native", "ns_per_op")),
-            fmt_ratio(g, v.val("micro", name, "go", "ns_per_op"))))
+            fmt_ratio(g, v.val("micro", name, "go", "ns_per_op")), calls[0], calls[1],
+            calls[2]))
+    w("")
+    w("System calls per operation are counted by each run itself, in the same process as its "
+      "times but not while they are measured: after the timed iterations, a count pass opens "
+      "a counter of the kernel's raw_syscalls:sys_enter tracepoint (perf_event_open, no "
+      "hardware counters needed) on every thread listed in /proc/self/task, inherited by the "
+      "threads created later, so greenrun's OS threads, which exist before the workload "
+      "starts, are counted as well as Go's. The pass calls the workload once with one "
+      "operation per thread and once with a full batch (twice the usual one, or what takes "
+      "about 0.2 s), and divides the difference of the two calls' counts by the difference "
+      "of their operations: process start-up, Google Benchmark's calibration runs and the "
+      "workload's own setup (starting its threads, opening its fds) are not in it, and every "
+      "system call of the operations is, whichever thread makes it (a runtime's monitor and "
+      "idle threads included). Unlike times, these counts do not depend on the speed of the "
+      "machine: they compare across machines, except that some paths depend on timing "
+      "(whether a waiter has gone to sleep in the kernel before it is woken), which the "
+      "fractional counts show. greenrun's counts also depend on its FS-switch path: with "
+      "arch_prctl every switch to another G is one system call, with wrfsbase none (see the "
+      "FS switch line above and the next section). Three decimals; 0.000 means fewer than "
+      "one call in 2,000 operations.")
+    w("")
+    missing = v.not_counted()
+    if missing:
+        w("Not counted: %s." % "; ".join(short(x, 160) for x in missing))
+        w("")
+
+    w("## G-to-G switch")
+    w("")
+    w("yield_pingpong with GREENRUN_PROCS=1: both threads share one P, so every round trip "
+      "is exactly two G-to-G switches (each sched_yield switches to the other thread). One "
+      "run takes the FS-switch path greenrun chooses, one forces arch_prctl "
+      "(GREENRUN_DEBUG=fs=arch_prctl); the banner of each run names the path it used.")
+    w("")
+    w("| Run | FS switch (banner) | syscalls per round trip | syscalls per switch "
+      "| time per round trip | time per switch |")
+    w("|---|---|---|---|---|---|")
+    for c, what in SWITCH_CONFIGS:
+        e = v.entry("switch", "yield_pingpong", c)
+        if not e:
+            continue
+        path = v.path("switch", "yield_pingpong", c) or "no banner"
+        if e["status"] != "ok":
+            w("| %s (%s) | %s | %s | | | |" % (
+                c, what, path, short(v.status("switch", "yield_pingpong", c))))
+            continue
+        m = e["median"]
+        x, t = m.get("syscalls_per_op"), m.get("ns_per_op")
+        w("| %s (%s) | %s | %s | %s | %s | %s |" % (
+            c, what, path, v.calls_cell("switch", "yield_pingpong", c),
+            fmt_calls(None if x is None else x / SWITCHES_PER_ROUND_TRIP), fmt_ns(t),
+            fmt_ns(None if t is None else t / SWITCHES_PER_ROUND_TRIP)))
     w("")
 
     w("## Timers")

@@ -16,6 +16,20 @@
 # round; each run is its own process, so each configuration's peak RSS is its own.
 # scripts/bench-report.py takes the median over the rounds and writes the report.
 #
+# System calls per operation: every micro workload's run (native, greenrun, Go) also counts the
+# system calls of its steady state, in the same process after its timed iterations: a count
+# pass with the raw_syscalls:sys_enter tracepoint on every thread of the process, which
+# subtracts a one-operation-per-thread call from a big call so that start-up and the
+# workload's own setup cancel out (bench/main.cc and bench/go/micro/main.go say how; the
+# counters are closed while the time is measured). No hardware counters are needed; where
+# perf_event_open is refused, the runs say why and the report shows "not counted".
+# Every greenrun run prints greenrun's banner (GREENRUN_DEBUG gets "banner" appended), whose
+# "switches with wrfsbase|arch_prctl" the report takes as the FS-switch path the run used. The
+# group "switch" runs yield_pingpong with GREENRUN_PROCS=1, where each round trip is exactly
+# two G-to-G switches, once as greenrun chooses (gr-1p) and once with the arch_prctl path
+# forced (gr-1p-prctl, GREENRUN_DEBUG=fs=arch_prctl): the system calls of one switch on each
+# path.
+#
 #   full (default)  3 rounds; writes bench/results/latest.{json,md,png} and docs/benchmarks.md
 #   --quick         1 round, small sizes (allocator workloads at half their full
 #                   operation counts), under a minute; writes bench/results/latest.* only, so
@@ -94,6 +108,9 @@ command -v "$PYTHON" >/dev/null || { echo "bench.sh: python3 missing" >&2; exit 
 
 # The configurations.
 unset GREENRUN_PROCS
+# Every greenrun run prints the banner (to stderr, in its log): the report reads the FS-switch
+# path there. A GREENRUN_DEBUG of the caller's is kept, the banner added to it.
+GR_DEBUG=${GREENRUN_DEBUG:+$GREENRUN_DEBUG,}banner
 # BENCH_GREENRUN_SO points the greenrun runs at another build of the library (default: ours).
 # The runs preload a snapshot taken now (same name, under build/bench/lib/), so that a rebuild
 # of build/libgreenrun.so during a long run cannot mix two builds in one report.
@@ -161,6 +178,7 @@ printf 'round\tgroup\tworkload\tconfig\tkind\trc\tseconds\tout\tlog\tnote\n' > "
     [ -n "$GR_SO" ] && echo "greenrun_so_sha256=$(sha256sum "$GR_SO" | cut -c1-16)"
     echo "greenrun_procs=unset (greenrun's default: all CPUs)"
     echo "greenrun_env=$(env | grep '^GREENRUN_' | tr '\n' ' ')"
+    echo "greenrun_debug=$GR_DEBUG"
     echo "jemalloc_so=$JE_SO"
     echo "mimalloc_so=$MI_SO"
     echo "gr_system_skipped=$GRSYS_SKIP"
@@ -208,7 +226,7 @@ record()    # round group workload config kind rc seconds out log note
     *) status="rc=$6${10:+: ${10}}"; NFAILED=$((NFAILED + 1)) ;;
     esac
     NRUNS=$((NRUNS + 1))
-    printf '[round %s] %-10s %-22s %-9s %6ss  %s\n' "$1" "$2" "$3" "$4" "$7" "$status"
+    printf '[round %s] %-10s %-22s %-11s %6ss  %s\n' "$1" "$2" "$3" "$4" "$7" "$status"
 }
 
 # Rotate a list of configurations by the round number, so no configuration always runs first.
@@ -226,8 +244,12 @@ set_preload()
 {
     case $1 in
     native) PRE=(env -u LD_PRELOAD) ;;
-    greenrun) PRE=(env -u GREENRUN_MALLOC "LD_PRELOAD=$GR_SO") ;;
-    gr-system) PRE=(env GREENRUN_MALLOC=system "LD_PRELOAD=$GR_SO") ;;
+    greenrun) PRE=(env -u GREENRUN_MALLOC "GREENRUN_DEBUG=$GR_DEBUG" "LD_PRELOAD=$GR_SO") ;;
+    gr-system) PRE=(env GREENRUN_MALLOC=system "GREENRUN_DEBUG=$GR_DEBUG" "LD_PRELOAD=$GR_SO") ;;
+    gr-1p) PRE=(env -u GREENRUN_MALLOC GREENRUN_PROCS=1 "GREENRUN_DEBUG=$GR_DEBUG" \
+        "LD_PRELOAD=$GR_SO") ;;
+    gr-1p-prctl) PRE=(env -u GREENRUN_MALLOC GREENRUN_PROCS=1 \
+        "GREENRUN_DEBUG=$GR_DEBUG,fs=arch_prctl" "LD_PRELOAD=$GR_SO") ;;
     jemalloc) PRE=(env "LD_PRELOAD=$JE_SO") ;;
     mimalloc) PRE=(env "LD_PRELOAD=$MI_SO") ;;
     esac
@@ -238,7 +260,7 @@ available()    # round group workload config kind
 {
     local why=
     case $4 in
-    greenrun|gr-system)
+    greenrun|gr-system|gr-1p|gr-1p-prctl)
         why=$GR_REASON
         if [ -z "$why" ] && [ "$MODE" = quick ] && [ "$GR_TIMEOUTS" -ge "$GR_TIMEOUT_LIMIT" ]; then
             why="not run: quick mode stops trying greenrun after $GR_TIMEOUT_LIMIT timeouts"
@@ -276,7 +298,7 @@ describe_rc()    # rc timeout log seconds
 note_timeout()    # config rc
 {
     case $1 in
-    greenrun|gr-system)
+    greenrun|gr-system|gr-1p|gr-1p-prctl)
         if [ "$2" -eq 124 ] || [ "$2" -eq 137 ]; then
             GR_TIMEOUTS=$((GR_TIMEOUTS + 1))
         fi ;;
@@ -430,6 +452,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
         for cfg in $(rotate "$round" $cfgs); do
             run_micro "$round" micro "$w" "$cfg"
         done
+    done
+    for cfg in $(rotate "$round" gr-1p gr-1p-prctl); do
+        run_micro "$round" switch yield_pingpong "$cfg"
     done
     for n in $SLEEPERS; do
         for cfg in $(rotate "$round" native greenrun go); do

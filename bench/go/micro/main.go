@@ -13,6 +13,15 @@
 // Times are wall-clock times of the timed region: from the release of the goroutines to the
 // last operation. -blocked parks N goroutines on a channel and reports their memory like
 // build/bench/blocked-threads. A failed check prints an error entry and exits with status 1.
+//
+// System calls per operation (syscalls_per_op), as bench/main.cc counts them: after the timed
+// batches, a count pass opens a counter on every thread of the process (syscount.go), runs the
+// workload once with one operation per goroutine (the small batch) and once with 2n (the big
+// batch), and divides the difference of their counts by the difference of their operations,
+// so what does not grow with the operations (starting goroutines, opening fds) cancels out. n
+// is the batch, made smaller when a timed batch took over countPassNs. The once-only workloads
+// (sleepers) are not counted. context.syscall_counting says whether counting works here; a
+// count pass that fails says why in the entry's label.
 package main
 
 import (
@@ -450,6 +459,56 @@ func procStatus(key string) int64 {
 	return -1
 }
 
+// countPassNs keeps each batch of a count pass to about this long.
+const countPassNs = 0.2e9
+
+// countSyscalls runs the count pass for w, whose timed batches took iterNs each, and adds its
+// counters to entry: syscalls_per_op, syscalls_counted_ops (the difference of the batches'
+// operations), syscalls_small_call and syscalls_big_call (each batch's whole count). An error
+// is the workload's own failure; a counting failure only sets the label.
+func countSyscalls(w *workload, iterNs float64, entry map[string]interface{}) error {
+	n := w.batch
+	if iterNs > countPassNs {
+		n = int64(float64(n) * countPassNs / iterNs)
+		if min := 100 * int64(w.threads); n < min {
+			n = min
+		}
+	}
+	small, big := *w, *w
+	small.batch = int64(w.threads)
+	big.batch = 2 * n
+	sc, err := syscountOpen()
+	if err != nil {
+		entry["label"] = "syscalls not counted: " + err.Error()
+		return nil
+	}
+	defer sc.close()
+	c0, err0 := sc.read()
+	r1, err := small.run(&small)
+	if err != nil {
+		return err
+	}
+	c1, err1 := sc.read()
+	r2, err := big.run(&big)
+	if err != nil {
+		return err
+	}
+	c2, err2 := sc.read()
+	ops := r2.ops - r1.ops
+	if err0 != nil || err1 != nil || err2 != nil || ops <= 0 {
+		entry["label"] = "syscalls not counted: a counter could not be read"
+		return nil
+	}
+	entry["syscalls_per_op"] = float64((c2-c1)-(c1-c0)) / float64(ops)
+	entry["syscalls_counted_ops"] = ops
+	entry["syscalls_small_call"] = c1 - c0
+	entry["syscalls_big_call"] = c2 - c1
+	return nil
+}
+
+// syscountErr is why system calls cannot be counted in this process, or nil.
+var syscountErr = errors.New("not probed")
+
 func runBench(name string, minTime float64) (map[string]interface{}, error) {
 	w, ok := workloads[name]
 	if !ok {
@@ -485,6 +544,11 @@ func runBench(name string, minTime float64) (map[string]interface{}, error) {
 	}
 	for k, v := range sums {
 		entry[k] = v / float64(iters)
+	}
+	if !w.once && syscountErr == nil {
+		if err := countSyscalls(w, totalNs/float64(iters), entry); err != nil {
+			return nil, err
+		}
 	}
 	return entry, nil
 }
@@ -581,6 +645,11 @@ func main() {
 		}
 		doc = res
 	} else {
+		syscountErr = syscountProbe()
+		counting := "raw_syscalls:sys_enter, every thread"
+		if syscountErr != nil {
+			counting = "unavailable: " + syscountErr.Error()
+		}
 		entry, err := runBench(*name, *minTime)
 		if err != nil {
 			entry = map[string]interface{}{"name": *name, "run_type": "iteration",
@@ -591,6 +660,7 @@ func main() {
 			"context": map[string]interface{}{
 				"executable": os.Args[0], "go_version": runtime.Version(),
 				"gomaxprocs": runtime.GOMAXPROCS(0), "num_cpus": runtime.NumCPU(),
+				"syscall_counting": counting,
 			},
 			"benchmarks": []interface{}{entry},
 		}
