@@ -213,16 +213,17 @@ format_ns(char *buf, size_t size, int64_t ns)
                    (long)(ns / 100000000 % 10));
 }
 
-/* "(libc.so.6 read+0x1e)", "(prog+0x1234)" or "" into buf. */
+/* "(libc.so.6 read+0x1e)", "(prog+0x1234)" or "" into buf. pc is a return address, or (ret
+ * false) an instruction of its own. */
 static void
-describe_pc(char *buf, size_t size, uintptr_t pc)
+describe_pc(char *buf, size_t size, uintptr_t pc, bool ret)
 {
     Dl_info info;
     const char *file;
 
     buf[0] = '\0';
-    /* pc is a return address: look up the byte before it, which belongs to the call. */
-    if (pc == 0 || dladdr((void *)(pc - 1), &info) == 0 || info.dli_fname == NULL)
+    /* A return address: look up the byte before it, which belongs to the call. */
+    if (pc == 0 || dladdr((void *)(pc - ret), &info) == 0 || info.dli_fname == NULL)
         return;
     file = strrchr(info.dli_fname, '/');
     file = file != NULL ? file + 1 : info.dli_fname;
@@ -241,8 +242,15 @@ print_site(const struct site *sp, uint32_t nopen)
 
     format_ns(total, sizeof(total), sp->total);
     format_ns(max, sizeof(max), sp->max);
-    describe_pc(where, sizeof(where), sp->pc);
+    describe_pc(where, sizeof(where), sp->pc, sp->nr != GR_BLOCKREC_RUNNING);
     still[0] = '\0';
+    if (sp->nr == GR_BLOCKREC_RUNNING) {
+        if (nopen > 0)
+            gr_snprint(still, sizeof(still), ", %u still running", nopen);
+        gr_print("greenrun: blocking: not preemptible count %lu total %s max %s pc %p%s%s\n",
+                 (unsigned long)sp->count, total, max, (void *)sp->pc, where, still);
+        return;
+    }
     if (nopen > 0)
         gr_snprint(still, sizeof(still), ", %u still blocked", nopen);
     gr_print("greenrun: blocking: syscall %ld (%s) count %lu total %s max %s pc %p%s%s\n", sp->nr,

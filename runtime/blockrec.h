@@ -21,6 +21,10 @@
  */
 bool gr_blockrec_parse(const char *text, long *nr, uintptr_t *pc);
 
+/* The "system call number" of a site where a G ran on and on where the preemption signal may
+ * not stop it (in libc, ld.so or the runtime): a blocking site of its own kind. */
+#define GR_BLOCKREC_RUNNING (-2L)
+
 /*
  * The M of P number pid has been asleep, since at least `since`, in call nr made from pc.
  * At most one call is open per P; a second begin replaces nothing (it is ignored).

@@ -60,6 +60,8 @@ struct ehdr {
     uintptr_t lo, hi;   /* libc's loaded extent, to keep every read inside it */
 };
 
+static struct ehdr libc_eh; /* immutable after gr_leaf_init */
+
 static int
 find_libc(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -153,22 +155,22 @@ plain_cie(const uint8_t *cie, const struct ehdr *e)
     return true;
 }
 
-/* The extent of the frameless function whose FDE covers addr, into *lf; false if none. */
-static bool
-frameless_extent(const struct ehdr *e, uintptr_t addr, struct leaf *lf)
+/* The binary search table's entry for the function at or below addr: its start, and its FDE
+ * into *fde; 0 when the table is not the expected kind or addr is below its first entry. */
+static uintptr_t
+table_lookup(const struct ehdr *e, uintptr_t addr, const uint8_t **fde)
 {
-    const uint8_t *h = e->hdr, *table, *fde, *p, *end;
+    const uint8_t *h = e->hdr, *table;
     uint32_t count, lo = 0, hi;
     uintptr_t start;
 
-    if (h[0] != 1 || h[1] != (DW_EH_PE_pcrel | DW_EH_PE_sdata4) || h[2] != DW_EH_PE_udata4 ||
-        h[3] != (DW_EH_PE_datarel | DW_EH_PE_sdata4))
-        return false;
+    if (h == NULL || h[0] != 1 || h[1] != (DW_EH_PE_pcrel | DW_EH_PE_sdata4) ||
+        h[2] != DW_EH_PE_udata4 || h[3] != (DW_EH_PE_datarel | DW_EH_PE_sdata4))
+        return 0;
     count = rd_u32(h + 8);
     table = h + 12;
     if (count == 0 || (uintptr_t)(table + (size_t)count * 8) > e->hi)
-        return false;
-    /* The last entry whose initial location is at or below addr. */
+        return 0;
     hi = count;
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
@@ -178,8 +180,20 @@ frameless_extent(const struct ehdr *e, uintptr_t addr, struct leaf *lf)
             hi = mid;
     }
     start = (uintptr_t)(h + rd_s32(table + (size_t)lo * 8));
-    fde = h + rd_s32(table + (size_t)lo * 8 + 4);
-    if (start > addr || (uintptr_t)fde < e->lo || (uintptr_t)fde + 16 > e->hi)
+    *fde = h + rd_s32(table + (size_t)lo * 8 + 4);
+    if (start > addr || (uintptr_t)*fde < e->lo || (uintptr_t)*fde + 16 > e->hi)
+        return 0;
+    return start;
+}
+
+/* The extent of the frameless function whose FDE covers addr, into *lf; false if none. */
+static bool
+frameless_extent(const struct ehdr *e, uintptr_t addr, struct leaf *lf)
+{
+    const uint8_t *fde, *p, *end;
+    uintptr_t start = table_lookup(e, addr, &fde);
+
+    if (start == 0)
         return false;
     end = fde + 4 + rd_u32(fde);
     if (rd_u32(fde) == 0xffffffffu || (uintptr_t)end > e->hi ||
@@ -208,6 +222,7 @@ gr_leaf_init(void)
     dl_iterate_phdr(find_libc, &e);
     if (e.hdr == NULL)
         return;
+    libc_eh = e;
     for (size_t i = 0; i < GR_ARRAY_LEN(names) && nleaves < MAX_LEAVES; i++) {
         uintptr_t f = (uintptr_t)dlsym(RTLD_NEXT, names[i]);
         struct leaf lf;
@@ -229,6 +244,16 @@ gr_leaf_pc(uintptr_t pc)
         if (pc >= leaves[i].lo && pc < leaves[i].hi)
             return true;
     return false;
+}
+
+uintptr_t
+gr_leaf_libc_function(uintptr_t pc)
+{
+    const uint8_t *fde;
+
+    if (pc < libc_eh.lo || pc >= libc_eh.hi)
+        return 0;
+    return table_lookup(&libc_eh, pc, &fde);
 }
 
 int

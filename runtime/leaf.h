@@ -12,6 +12,9 @@
 void gr_leaf_init(void);
 /* Is pc inside one of them? Context: signal handlers too. */
 bool gr_leaf_pc(uintptr_t pc);
+/* The start of the libc function pc is in (from libc's unwind table), or 0 when pc is not in
+ * libc. Context: any (no lock, no allocation). */
+uintptr_t gr_leaf_libc_function(uintptr_t pc);
 /* How many distinct implementations were found (for the banner and tests). */
 int gr_leaf_count(void);
 

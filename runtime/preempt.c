@@ -163,8 +163,10 @@ preempt_handler(int sig, siginfo_t *si, void *ucv)
     sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
     /* In libc or the runtime: leave the request pending; the next hook the G enters yields
      * (gr_preempt_check), so a G looping on calls that return at once is preempted too. */
-    if (!preemptible_pc(pc) && !leaf_called_by_program(gp, pc, sp))
+    if (!preemptible_pc(pc) && !leaf_called_by_program(gp, pc, sp)) {
+        gr_store_relaxed(&mp->refused_pc, pc); /* for sysmon's report of such sites */
         return;
+    }
     /* In a handler of the program, or off the G's own stack (on an alternate signal stack,
      * which stays with this M): the G must not leave the M here. Pending as well: the G
      * yields at its next hook once back on its own stack, or at the next request. */

@@ -186,11 +186,14 @@ struct p {
     uint32_t sysmon_tick;             /* sysmon only: syscalltick when it last looked */
     int64_t sysmon_when;              /* sysmon only: when it saw that tick first */
     uint64_t sysmon_schedtick;        /* sysmon only: schedtick when it last looked */
-    int64_t sysmon_schedwhen;         /* sysmon only: when it saw that schedtick first */
+    int64_t sysmon_schedwhen;         /* sysmon only: when it saw that schedtick first, or
+                                         last asked its M to switch */
+    int64_t sysmon_runsince;          /* sysmon only: when it saw that schedtick first */
     int64_t sysmon_asleep;            /* sysmon only: when it first saw the M asleep, or 0 */
     /* A call the runtime never saw, holding this P's M (sysmon.c, blockrec.c). */
     int64_t sysmon_blocked;      /* sysmon only: when it first saw the M asleep in it, or 0 */
-    long sysmon_blocked_nr;      /* sysmon only: its system call number (-1: outside one) */
+    long sysmon_blocked_nr;      /* sysmon only: its system call number (-1: outside one;
+                                    GR_BLOCKREC_RUNNING: running, not preemptible) */
     uintptr_t sysmon_blocked_pc; /* sysmon only: its user return address */
     bool sysmon_blocked_rec;     /* sysmon only: recorded in blockrec (seen twice) */
     uint32_t fastrand;           /* owner */
@@ -216,28 +219,30 @@ struct m {
     pid_t tid;      /* immutable: the OS thread id */
     struct g g0;    /* the scheduler's context: the M's own stack and TLS */
     GR_ATOMIC_PTR(struct g)
-    curg;                         /* atomic: the user G running, NULL on g0; written by the
-                                     M, read by sysmon */
-    struct p *p;                  /* owner: attached P */
-    struct p *nextp;              /* the P to run when woken: set before the thread starts,
-                                     or under gr_sched.lock while the M is idle (the note's
-                                     wakeup publishes it); the M reads and clears it */
-    struct g *nextg;              /* a G to run wired, without a P (wire.c): set and read
-                                     as nextp */
-    struct g *lockedg;            /* owner: the G wired to this M, or NULL (wire.c) */
-    struct p *oldp;               /* owner: the P it held when it entered a blocking call */
-    uintptr_t fs_cur;             /* owner: the thread pointer installed in FS */
-    uintptr_t ownfs;              /* immutable: this M's own TLS block (g0's) */
-    uintptr_t sysdesc;            /* immutable: the descriptor glibc lists for this OS thread */
-    uint64_t sigmask_cur;         /* owner: signal mask installed on the OS thread */
-    stack_t altstack_cur;         /* owner: alternate signal stack installed on the OS thread */
-    bool spinning;                /* counted in gr_sched.nmspinning; written by the M, or by
-                                     gr_startm under gr_sched.lock while the M is idle */
-    bool is_sysmon;               /* immutable */
-    bool polling;                 /* owner: in gr_netpoll; what it readies queues at the tail */
-    bool mallocing;               /* owner: inside the allocator's use of p's cache; a signal
-                                     handler's nested call then takes the shared path */
-    struct gr_atomic_u32 preempt; /* atomic: sysmon asked the running G to yield */
+    curg;                            /* atomic: the user G running, NULL on g0; written by the
+                                        M, read by sysmon */
+    struct p *p;                     /* owner: attached P */
+    struct p *nextp;                 /* the P to run when woken: set before the thread starts,
+                                        or under gr_sched.lock while the M is idle (the note's
+                                        wakeup publishes it); the M reads and clears it */
+    struct g *nextg;                 /* a G to run wired, without a P (wire.c): set and read
+                                        as nextp */
+    struct g *lockedg;               /* owner: the G wired to this M, or NULL (wire.c) */
+    struct p *oldp;                  /* owner: the P it held when it entered a blocking call */
+    uintptr_t fs_cur;                /* owner: the thread pointer installed in FS */
+    uintptr_t ownfs;                 /* immutable: this M's own TLS block (g0's) */
+    uintptr_t sysdesc;               /* immutable: the descriptor glibc lists for this OS thread */
+    uint64_t sigmask_cur;            /* owner: signal mask installed on the OS thread */
+    stack_t altstack_cur;            /* owner: alternate signal stack installed on the OS thread */
+    bool spinning;                   /* counted in gr_sched.nmspinning; written by the M, or by
+                                        gr_startm under gr_sched.lock while the M is idle */
+    bool is_sysmon;                  /* immutable */
+    bool polling;                    /* owner: in gr_netpoll; what it readies queues at the tail */
+    bool mallocing;                  /* owner: inside the allocator's use of p's cache; a signal
+                                        handler's nested call then takes the shared path */
+    struct gr_atomic_u32 preempt;    /* atomic: sysmon asked the running G to yield */
+    struct gr_atomic_u64 refused_pc; /* atomic: where the preemption signal last found the G
+                                        and had to leave it (libc, ld.so, the runtime) */
     GR_ATOMIC_PTR(struct g)
     cancel_target;            /* atomic: a G with an asynchronous cancel to act on, set when it
                                  runs or is sent the signal here, cleared when it acts; a stale

@@ -20,6 +20,7 @@
 #include "runtime/boot.h"
 #include "runtime/cancel.h"
 #include "runtime/debug.h"
+#include "runtime/leaf.h"
 #include "runtime/netpoll.h"
 #include "runtime/m.h"
 #include "runtime/preempt.h"
@@ -129,6 +130,30 @@ blocked_end(struct p *pp, int64_t now)
 }
 
 /*
+ * The G on pp has run since sysmon_runsince although sysmon asked it to switch: the preemption
+ * signal found it every time where it may not stop it (libc, ld.so, the runtime: refused_pc).
+ * After UNPREEMPTIBLE_AFTER_NS that is a blocking site of its own kind (GREENRUN_DEBUG=
+ * blocking), keyed by the libc function (from libc's unwind table) or the pc itself.
+ */
+#define UNPREEMPTIBLE_AFTER_NS 50000000LL
+
+static void
+unpreemptible_seen(struct p *pp, struct m *mp, int64_t now)
+{
+    uintptr_t pc = (uintptr_t)gr_load_relaxed(&mp->refused_pc), fn;
+
+    gr_store_relaxed(&mp->refused_pc, 0); /* the next request's answer, not this one's */
+    if (pp->sysmon_blocked != 0 || pc == 0 || now - pp->sysmon_runsince < UNPREEMPTIBLE_AFTER_NS)
+        return;
+    fn = gr_leaf_libc_function(pc);
+    pp->sysmon_blocked = pp->sysmon_runsince;
+    pp->sysmon_blocked_nr = GR_BLOCKREC_RUNNING;
+    pp->sysmon_blocked_pc = fn != 0 ? fn : pc;
+    gr_blockrec_begin(pp->id, GR_BLOCKREC_RUNNING, pp->sysmon_blocked_pc, pp->sysmon_blocked);
+    pp->sysmon_blocked_rec = true;
+}
+
+/*
  * Do Gs wait behind pp: queued, or due on its timers? A stuck P's timers wait for another M
  * too: when every other M sleeps without a deadline, nobody else would run them.
  */
@@ -167,6 +192,7 @@ preempt_long_runners(int64_t now)
         if (pp->sysmon_schedtick != tick) {
             pp->sysmon_schedtick = tick;
             pp->sysmon_schedwhen = now;
+            pp->sysmon_runsince = now;
             pp->sysmon_asleep = 0;
             blocked_end(pp, now);
             continue;
@@ -186,6 +212,8 @@ preempt_long_runners(int64_t now)
             continue;
         }
         if (gr_m_kstate(mp) != 'R') {
+            if (pp->sysmon_blocked_nr == GR_BLOCKREC_RUNNING)
+                blocked_end(pp, now); /* it ran on, and now sleeps in the kernel */
             blocked_seen(pp, mp, now);
             if (!waiting)
                 continue;
@@ -200,9 +228,11 @@ preempt_long_runners(int64_t now)
             continue;
         }
         pp->sysmon_asleep = 0;
-        blocked_end(pp, now);
+        if (pp->sysmon_blocked_nr != GR_BLOCKREC_RUNNING)
+            blocked_end(pp, now);
         if (!waiting || now - pp->sysmon_schedwhen < PREEMPT_AFTER_NS)
             continue;
+        unpreemptible_seen(pp, mp, now);
         gr_preempt_m(mp);
         pp->sysmon_schedwhen = now;
         n++;
