@@ -14,7 +14,6 @@
 
 #include <sys/file.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 
 #define BLOCK_NS 300000000LL /* how long each blocking call lasts, at least */
 
@@ -136,25 +135,6 @@ child(void)
     return 0; /* exit() prints the report */
 }
 
-/* The child's environment: ours, with GREENRUN_DEBUG=banner,blocking. */
-static char **
-child_env(void)
-{
-    extern char **environ;
-    size_t n = 0;
-    while (environ[n] != NULL)
-        n++;
-    char **env = calloc(n + 2, sizeof(char *));
-    CHECK(env != NULL);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "GREENRUN_DEBUG=", 15) != 0)
-            env[k++] = environ[i];
-    env[k++] = (char *)"GREENRUN_DEBUG=banner,blocking";
-    env[k] = NULL;
-    return env;
-}
-
 /* A duration "301.2ms" or "12.3s" in nanoseconds; -1 when s does not start with one. */
 static long long
 parse_duration(const char *s)
@@ -179,38 +159,8 @@ main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "child") == 0)
         return child();
 
-    int errp[2];
-    CHECK_OK(pipe(errp));
-    char **env = child_env();
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        dup2(errp[1], 2);
-        close(errp[0]);
-        close(errp[1]);
-        char *args[] = { argv[0], (char *)"child", NULL };
-        execve("/proc/self/exe", args, env);
-        _exit(127);
-    }
-    close(errp[1]);
-
     static char out[65536];
-    size_t len = 0;
-    ssize_t r;
-    while (len < sizeof out - 1 && (r = read(errp[0], out + len, sizeof out - 1 - len)) != 0) {
-        if (r < 0) {
-            CHECK(errno == EINTR);
-            continue;
-        }
-        len += (size_t)r;
-    }
-    out[len] = '\0';
-    close(errp[0]);
-    int status = 0;
-    CHECK_EQ(waitpid(pid, &status, 0), pid);
-    fprintf(stderr, "--- child's stderr ---\n%s--- end ---\n", out);
-    CHECK(WIFEXITED(status));
-    CHECK_EQ(WEXITSTATUS(status), 0);
+    run_self_child(argv[0], "banner,blocking", out, sizeof out);
 
     /* The report's lines: "greenrun: blocking: syscall NR (NAME) count N total T max M pc ...". */
     char read_line[64], flock_line[64];

@@ -11,7 +11,6 @@
 #include "check.h"
 
 #include <stdatomic.h>
-#include <sys/wait.h>
 
 #define RUN_NS 400000000LL
 
@@ -45,61 +44,15 @@ child(void)
     return 0; /* exit() prints the report */
 }
 
-/* The child's environment: ours, with GREENRUN_DEBUG=banner,blocking. */
-static char **
-child_env(void)
-{
-    extern char **environ;
-    size_t n = 0, k = 0;
-
-    while (environ[n] != NULL)
-        n++;
-    char **env = calloc(n + 2, sizeof(char *));
-    CHECK(env != NULL);
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "GREENRUN_DEBUG=", 15) != 0)
-            env[k++] = environ[i];
-    env[k++] = (char *)"GREENRUN_DEBUG=banner,blocking";
-    env[k] = NULL;
-    return env;
-}
-
 int
 main(int argc, char **argv)
 {
     static char out[65536];
-    size_t len = 0;
-    ssize_t r;
-    int errp[2], status = 0, nreport = 0, nlibc = 0;
+    int nreport = 0, nlibc = 0;
 
     if (argc > 1 && strcmp(argv[1], "child") == 0)
         return child();
-    CHECK_OK(pipe(errp));
-    char **env = child_env();
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        dup2(errp[1], 2);
-        close(errp[0]);
-        close(errp[1]);
-        char *args[] = { argv[0], (char *)"child", NULL };
-        execve("/proc/self/exe", args, env);
-        _exit(127);
-    }
-    close(errp[1]);
-    while (len < sizeof out - 1 && (r = read(errp[0], out + len, sizeof out - 1 - len)) != 0) {
-        if (r < 0) {
-            CHECK(errno == EINTR);
-            continue;
-        }
-        len += (size_t)r;
-    }
-    out[len] = '\0';
-    close(errp[0]);
-    CHECK_EQ(waitpid(pid, &status, 0), pid);
-    fprintf(stderr, "--- child's stderr ---\n%s--- end ---\n", out);
-    CHECK(WIFEXITED(status));
-    CHECK_EQ(WEXITSTATUS(status), 0);
+    run_self_child(argv[0], "banner,blocking", out, sizeof out);
     for (char *line = out; line != NULL && *line != '\0';) {
         char *next = strchr(line, '\n');
         if (next != NULL)

@@ -25,6 +25,10 @@
  *
  * The ticker (ticker_start, tick_window_open, check_ticked) shows that other threads kept
  * running while one was blocked: at least TICKS_MIN ticks over a window of 100 ms or more.
+ *
+ * run_self_child(argv0, debug, out, size)  run this program again as "argv0 child" with
+ *                          GREENRUN_DEBUG=debug, collect its stderr (what the runtime prints
+ *                          at exit) into out, and check it exited with status 0.
  */
 #ifndef GREENRUN_TESTS_CHECK_H
 #define GREENRUN_TESTS_CHECK_H
@@ -869,6 +873,57 @@ check_ticked_at(struct tick_window span, const char *what, const char *file, int
                  ms, TICKS_MIN);
         check_fail(file, line, "check_ticked", v);
     }
+}
+
+#include <sys/wait.h>
+
+static void run_self_child(const char *argv0, const char *debug, char *out,
+                           size_t size) CHECK_MAYBE_UNUSED;
+static void
+run_self_child(const char *argv0, const char *debug, char *out, size_t size)
+{
+    extern char **environ;
+    char setting[128];
+    size_t n = 0, k = 0, len = 0;
+    ssize_t r;
+    int errp[2], status = 0;
+
+    while (environ[n] != NULL)
+        n++;
+    char **env = (char **)calloc(n + 2, sizeof(char *)); /* a cast for the C++ tests */
+    CHECK(env != NULL);
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "GREENRUN_DEBUG=", 15) != 0)
+            env[k++] = environ[i];
+    snprintf(setting, sizeof setting, "GREENRUN_DEBUG=%s", debug);
+    env[k++] = setting;
+    env[k] = NULL;
+    CHECK_OK(pipe(errp));
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(errp[1], 2);
+        close(errp[0]);
+        close(errp[1]);
+        char *args[] = { (char *)argv0, (char *)"child", NULL };
+        execve("/proc/self/exe", args, env);
+        _exit(127);
+    }
+    close(errp[1]);
+    free(env);
+    while (len < size - 1 && (r = read(errp[0], out + len, size - 1 - len)) != 0) {
+        if (r < 0) {
+            CHECK(errno == EINTR);
+            continue;
+        }
+        len += (size_t)r;
+    }
+    out[len] = '\0';
+    close(errp[0]);
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    fprintf(stderr, "--- child's stderr ---\n%s--- end ---\n", out);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 0);
 }
 
 #endif /* GREENRUN_TESTS_CHECK_H */
