@@ -46,21 +46,35 @@ gr_unlock_slow(struct gr_mutex *l)
     gr_sys_futex_wake(gr_atomic_word(&l->state), 1);
 }
 
+/*
+ * A note has one sleeper. It announces itself (0 -> 2) before it enters the kernel, so a
+ * wakeup calls futex_wake only for a sleeper that may be there: an idle M woken on its way to
+ * sleep (the common case when Gs are created or readied one at a time) costs no system call
+ * on either side, where the two-state note cost a wake and a futex_wait failing with EAGAIN.
+ */
 bool
 gr_note_sleep(struct gr_note *n, int64_t deadline)
 {
-    while (gr_load_acquire(&n->key) == 0) { /* pairs with the release in wakeup */
-        int r = gr_sys_futex_wait(gr_atomic_word(&n->key), 0, deadline);
-        if (r == -ETIMEDOUT)
-            return gr_load_acquire(&n->key) != 0;
+    uint32_t v = 0;
+
+    /* Acquire pairs with the release in wakeup; v != 0 is 1 (one sleeper per note). */
+    if (!gr_cas_acquire(&n->key, &v, 2))
+        return true;
+    for (;;) {
+        int r = gr_sys_futex_wait(gr_atomic_word(&n->key), 2, deadline);
+        if (gr_load_acquire(&n->key) == 1)
+            return true;
+        if (r == -ETIMEDOUT) {
+            v = 2;
+            return !gr_cas(&n->key, &v, 0); /* failed: woken at the deadline */
+        }
     }
-    return true;
 }
 
 void
 gr_note_wakeup(struct gr_note *n)
 {
-    if (gr_xchg_release(&n->key, 1) == 0)
+    if (gr_xchg_release(&n->key, 1) == 2)
         gr_sys_futex_wake(gr_atomic_word(&n->key), 1);
 }
 

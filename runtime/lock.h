@@ -149,7 +149,7 @@ void gr_lock_assert_none(const char *where);
 #define GR_ASSERT_HELD(l) GR_ASSERT(gr_lock_held(l))
 
 struct gr_note {
-    struct gr_atomic_u32 key; /* atomic: 0 clear, 1 woken */
+    struct gr_atomic_u32 key; /* atomic: 0 clear, 1 woken, 2 its sleeper is (nearly) asleep */
 };
 
 /* Sleep until woken or until deadline (absolute monotonic ns, -1 = none). True if woken. */
