@@ -266,6 +266,8 @@ wait_unlockf(struct g *gp, void *arg)
             return false;
         }
         why = GR_WAKE_SIGNAL;
+    } else if ((pw->flags & GR_WQ_SUSPEND) && gp->handlers_run != gp->suspend_seen) {
+        why = GR_WAKE_SIGNAL; /* the handler ran on the G before it got here */
     } else if (pw->deadline >= 0 && pw->deadline <= gr_nanotime()) {
         why = GR_WAKE_TIMEOUT;
     }

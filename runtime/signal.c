@@ -591,11 +591,15 @@ gr_signal_suspend(const sigset_t *mask)
 
     gr_cancel_test();
     gp->sigdelivered = 0;
+    /* From the unblocking on, a signal the kernel gives this M while the G runs here has its
+     * handler run at once by the wrapper, leaving no record: the count says it ran. */
+    gp->suspend_seen = gp->handlers_run;
     gr_signal_setmask(gp, SIG_SETMASK, mask, &old);
-    while (gp->sigdelivered == 0) {
+    while (gp->sigdelivered == 0 && gp->handlers_run == gp->suspend_seen) {
         /* A private word nobody wakes: a signal or a cancel ends the wait. A cancellation
          * acts with the old mask back, as the thread left sigsuspend. */
-        if (gr_futex_wait(&word, 0, ~0u, -1, GR_WQ_CANCEL | GR_WQ_SIGNAL) == -ECANCELED) {
+        if (gr_futex_wait(&word, 0, ~0u, -1, GR_WQ_CANCEL | GR_WQ_SIGNAL | GR_WQ_SUSPEND) ==
+            -ECANCELED) {
             gr_signal_setmask(gp, SIG_SETMASK, &old, NULL);
             gr_cancel_test();
             gr_signal_setmask(gp, SIG_SETMASK, mask, NULL);
@@ -706,6 +710,7 @@ run_here(struct g *gp, int sig, siginfo_t *si, void *uc)
         prev_handoff = gp->handler_handoff;
         gp->handler_handoff = (gp->inhandler == 0 || prev_handoff) && safe;
         gp->inhandler++;
+        gp->handlers_run++;
     }
     gr_signal_run_action(sig, si, uc);
     if (gp != NULL) {
