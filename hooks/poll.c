@@ -19,8 +19,11 @@
  * any error select's and pselect's sets are unchanged (the checks wrote them: they are put
  * back), poll's revents are those of the last check (0 on EINTR, as the kernel writes them),
  * select writes back the time left whatever the result, and the timeouts of pselect, ppoll and
- * epoll_pwait2 are never written. Difference from Linux (documented): the signal mask of
- * ppoll/pselect/epoll_pwait[2] applies during the checks, not during the park.
+ * epoll_pwait2 are never written. The signal mask of ppoll, pselect and epoll_pwait[2] holds
+ * for the whole call, as the kernel installs it for the wait: on the G, so that a signal it
+ * unblocks interrupts the park (and a handler the wrapper ran on the G on its way there
+ * ends the wait too, signal.c), and the call fails with EINTR when a handler ran and
+ * nothing was ready.
  * Descriptors numbered from 2^20 up make the call wait in syscall mode.
  *
  * Locks: none of its own; the netpoller's.
@@ -41,6 +44,36 @@
 extern void __chk_fail(void) __attribute__((noreturn));
 
 static const struct timespec zero_ts = { 0, 0 };
+
+/* A call's own signal mask on the G, for a call that may wait (masked_enter), then the old
+ * one back (masked_leave, which turns "nothing ready" into EINTR when a handler ran). */
+struct masked {
+    sigset_t old;
+    bool on;
+};
+
+static void
+masked_enter(struct masked *m, const sigset_t *mask, bool zero)
+{
+    m->on = mask != NULL && !zero;
+    if (m->on)
+        gr_signal_mask_enter(mask, &m->old);
+}
+
+static int
+masked_leave(struct masked *m, int r)
+{
+    int saved = errno;
+
+    if (!m->on)
+        return r;
+    if (gr_signal_mask_leave(&m->old) && r == 0) {
+        errno = EINTR;
+        return -1;
+    }
+    errno = saved;
+    return r;
+}
 
 /* Park until deadline (-1: for ever), as a cancellation point. 0, or -EINTR after a
  * signal's handler ran (poll and select are never restarted). */
@@ -221,8 +254,10 @@ ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo, const sigset_
         errno = EINVAL;
         return -1;
     }
-    return poll_hook(fds, nfds, deadline, tmo != NULL && tmo->tv_sec == 0 && tmo->tv_nsec == 0,
-                     mask);
+    bool zero = tmo != NULL && tmo->tv_sec == 0 && tmo->tv_nsec == 0;
+    struct masked m;
+    masked_enter(&m, mask, zero);
+    return masked_leave(&m, poll_hook(fds, nfds, deadline, zero, mask));
 }
 
 GR_EXPORT int
@@ -424,9 +459,10 @@ pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo, c
         errno = EINVAL;
         return -1;
     }
-    return (int)gr_hook_ret(select_hook(nfds, r, w, e, deadline,
-                                        tmo != NULL && tmo->tv_sec == 0 && tmo->tv_nsec == 0,
-                                        mask));
+    bool zero = tmo != NULL && tmo->tv_sec == 0 && tmo->tv_nsec == 0;
+    struct masked m;
+    masked_enter(&m, mask, zero);
+    return masked_leave(&m, (int)gr_hook_ret(select_hook(nfds, r, w, e, deadline, zero, mask)));
 }
 
 /* ---- epoll_wait, epoll_pwait, epoll_pwait2. */
@@ -523,7 +559,10 @@ epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset
 {
     if (gr_hook_g() == NULL)
         return gr_real.epoll_pwait(epfd, ev, max, timeout, mask);
-    return epoll_hook(epfd, ev, max, ms_deadline(timeout), timeout == 0, mask, false);
+    struct masked m;
+    masked_enter(&m, mask, timeout == 0);
+    return masked_leave(&m,
+                        epoll_hook(epfd, ev, max, ms_deadline(timeout), timeout == 0, mask, false));
 }
 
 /*
@@ -547,6 +586,8 @@ epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *t
         errno = EINVAL;
         return -1;
     }
-    return epoll_hook(epfd, ev, max, deadline, tmo != NULL && tmo->tv_sec == 0 && tmo->tv_nsec == 0,
-                      mask, true);
+    bool zero = tmo != NULL && tmo->tv_sec == 0 && tmo->tv_nsec == 0;
+    struct masked m;
+    masked_enter(&m, mask, zero);
+    return masked_leave(&m, epoll_hook(epfd, ev, max, deadline, zero, mask, true));
 }

@@ -120,7 +120,9 @@ struct g {
     struct gr_atomic_u64 sigpending; /* atomic; written under siglock: signals pending for it */
     uint64_t sigdelivered;           /* owner G: signals raised on it since gr_signal_eintr */
     uint32_t handlers_run;           /* owner G (and the wrapper on its M): handlers run on it */
-    uint32_t suspend_seen;           /* owner G: handlers_run when its sigsuspend began */
+    uint32_t suspend_seen;           /* owner G: handlers_run when its masked wait began */
+    bool suspending;                 /* owner G: in sigsuspend, or pselect, ppoll, epoll_pwait
+                                        with a mask: a handler run since ends its waits */
     uint32_t inhandler;   /* owner G: depth of the program's signal handlers running on it
                              (gr_signal_wrapper); no hook parks and nothing yields then */
     bool handler_handoff; /* owner G: no handler running on it interrupted the runtime in

@@ -266,8 +266,9 @@ wait_unlockf(struct g *gp, void *arg)
             return false;
         }
         why = GR_WAKE_SIGNAL;
-    } else if ((pw->flags & GR_WQ_SUSPEND) && gp->handlers_run != gp->suspend_seen) {
-        why = GR_WAKE_SIGNAL; /* the handler ran on the G before it got here */
+    } else if ((pw->flags & GR_WQ_SIGNAL) && gp->suspending &&
+               gp->handlers_run != gp->suspend_seen) {
+        why = GR_WAKE_SIGNAL; /* a handler ran on the G on its way here (signal.c) */
     } else if (pw->deadline >= 0 && pw->deadline <= gr_nanotime()) {
         why = GR_WAKE_TIMEOUT;
     }

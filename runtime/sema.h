@@ -45,10 +45,6 @@ enum {
 /* With GR_WQ_SIGNAL: the signal's handler runs on the G and the wait goes on, the waiter
  * queued all along (a barrier, which a woken waiter must not look at again). */
 #define GR_WQ_HANDLER 16u
-/* With GR_WQ_SIGNAL: sigsuspend's wait, which a handler run on the G since the call unblocked
- * its signals also ends (g->handlers_run no longer g->suspend_seen): the wrapper may run one
- * on the G itself while it is on its way to park, where no record is left to see. */
-#define GR_WQ_SUSPEND 32u
 
 struct gr_waiter {
     const void *key;        /* protected by the bucket lock, like every link below */

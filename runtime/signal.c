@@ -591,23 +591,43 @@ gr_signal_suspend(const sigset_t *mask)
 
     gr_cancel_test();
     gp->sigdelivered = 0;
-    /* From the unblocking on, a signal the kernel gives this M while the G runs here has its
-     * handler run at once by the wrapper, leaving no record: the count says it ran. */
-    gp->suspend_seen = gp->handlers_run;
-    gr_signal_setmask(gp, SIG_SETMASK, mask, &old);
+    gr_signal_mask_enter(mask, &old);
     while (gp->sigdelivered == 0 && gp->handlers_run == gp->suspend_seen) {
         /* A private word nobody wakes: a signal or a cancel ends the wait. A cancellation
          * acts with the old mask back, as the thread left sigsuspend. */
-        if (gr_futex_wait(&word, 0, ~0u, -1, GR_WQ_CANCEL | GR_WQ_SIGNAL | GR_WQ_SUSPEND) ==
-            -ECANCELED) {
+        if (gr_futex_wait(&word, 0, ~0u, -1, GR_WQ_CANCEL | GR_WQ_SIGNAL) == -ECANCELED) {
             gr_signal_setmask(gp, SIG_SETMASK, &old, NULL);
             gr_cancel_test();
             gr_signal_setmask(gp, SIG_SETMASK, mask, NULL);
         }
     }
     gp->sigdelivered = 0;
-    gr_signal_setmask(gp, SIG_SETMASK, &old, NULL);
+    gr_signal_mask_leave(&old);
     return -EINTR;
+}
+
+void
+gr_signal_mask_enter(const sigset_t *mask, sigset_t *old)
+{
+    struct g *gp = gr_curg;
+
+    /* From the unblocking on, a signal the kernel gives this M while the G runs on its way
+     * to park has its handler run at once by the wrapper, leaving no record for the wait:
+     * the count of handlers says it ran (sema.c's park looks at it). */
+    gp->suspend_seen = gp->handlers_run;
+    gp->suspending = true;
+    gr_signal_setmask(gp, SIG_SETMASK, mask, old);
+}
+
+bool
+gr_signal_mask_leave(const sigset_t *old)
+{
+    struct g *gp = gr_curg;
+    bool ran = gp->handlers_run != gp->suspend_seen;
+
+    gp->suspending = false;
+    gr_signal_setmask(gp, SIG_SETMASK, old, NULL);
+    return ran;
 }
 
 /* ---- The program's handlers: published actions and the wrapper that runs them. */

@@ -85,6 +85,12 @@ int gr_signal_wait(const sigset_t *set, siginfo_t *info, int64_t deadline);
 /* sigsuspend on the running G: mask installed until a handler has run on it, then the old
  * mask back; the result is always -EINTR. A cancellation point. Context: user G. */
 int gr_signal_suspend(const sigset_t *mask);
+/* The mask of a call that waits with a mask of its own (sigsuspend, pselect, ppoll,
+ * epoll_pwait): installed on the running G, *old gets the one to put back; its waits end
+ * once a handler ran on the G. leave puts old back and says whether a handler ran since
+ * enter. Context: user G. */
+void gr_signal_mask_enter(const sigset_t *mask, sigset_t *old);
+bool gr_signal_mask_leave(const sigset_t *old);
 
 /*
  * Alternate signal stacks are per G, as they are per thread natively: the kernel keeps one per
