@@ -115,7 +115,9 @@ $(LAUNCHER): preload/launcher.c preload/config.c preload/config.h
 	    -o $@ preload/launcher.c preload/config.c
 
 # Tests: plain programs, nothing of greenrun linked in; both suites of make check run these.
-$(BUILD)/tests/bin/%: tests/%.c tests/check.h
+# Their shared headers (check.h, handler_waits.h) are prerequisites of every one.
+TEST_HDRS := $(wildcard tests/*.h)
+$(BUILD)/tests/bin/%: tests/%.c $(TEST_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $<
 
@@ -124,7 +126,7 @@ $(BUILD)/tests/lib/lib%.so: tests/lib/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -pthread,$(TEST_CFLAGS)) -fPIC -shared -o $@ $<
 
-$(BUILD)/tests/bin/%: tests/%.cc tests/check.h
+$(BUILD)/tests/bin/%: tests/%.cc $(TEST_HDRS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(TEST_CXXFLAGS) -o $@ $<
 
