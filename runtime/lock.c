@@ -72,6 +72,30 @@ gr_note_sleep(struct gr_note *n, int64_t deadline)
 }
 
 void
+gr_backoff(int spins)
+{
+    if (spins < 100)
+        gr_cpu_relax();
+    else
+        gr_sys_sched_yield();
+}
+
+bool
+gr_note_watch(struct gr_note *n, int64_t ns)
+{
+    int64_t until = gr_nanotime() + ns;
+
+    do {
+        for (int i = 0; i < 16; i++) {
+            if (gr_load_acquire(&n->key) == 1) /* pairs with the release in wakeup */
+                return true;
+            gr_cpu_relax();
+        }
+    } while (gr_nanotime() < until);
+    return false;
+}
+
+void
 gr_note_wakeup(struct gr_note *n)
 {
     if (gr_xchg_release(&n->key, 1) == 2)

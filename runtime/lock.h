@@ -154,6 +154,12 @@ struct gr_note {
 
 /* Sleep until woken or until deadline (absolute monotonic ns, -1 = none). True if woken. */
 bool gr_note_sleep(struct gr_note *n, int64_t deadline);
+/* Step spins of waiting for another OS thread's short work (a callback, a tgkill): a pause
+ * at first, then sched_yield, since that thread may be the one the kernel put behind this
+ * one on the same CPU, and a pure spin would then last a scheduler tick. */
+void gr_backoff(int spins);
+/* Watch n for about ns without sleeping; true if woken meanwhile (then no sleep is needed). */
+bool gr_note_watch(struct gr_note *n, int64_t ns);
 void gr_note_wakeup(struct gr_note *n);
 void gr_note_clear(struct gr_note *n);
 

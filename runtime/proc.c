@@ -587,11 +587,8 @@ stopm(struct m *mp, int64_t deadline)
     gr_m_install_ownfs(mp);
     /* Work often comes within microseconds (a G made or readied one at a time): look a little
      * before sleeping, which costs a futex_wait here and a futex_wake there. */
-    int64_t spin_until = gr_nanotime() + STOPM_SPIN_NS;
-    while (gr_load_relaxed(&mp->park.key) == 0 && gr_nanotime() < spin_until)
-        for (int i = 0; i < 16; i++)
-            gr_cpu_relax();
-    gr_note_sleep(&mp->park, deadline == INT64_MAX ? -1 : deadline);
+    if (!gr_note_watch(&mp->park, STOPM_SPIN_NS))
+        gr_note_sleep(&mp->park, deadline == INT64_MAX ? -1 : deadline);
     gr_lock(&gr_sched.lock);
     if (mp->nextp == NULL && mp->nextg == NULL)
         midle_remove(mp);
