@@ -284,12 +284,9 @@ gr_signal_kicks_settle(struct m *mp)
 {
     uint64_t bits, pend;
 
-    for (int spins = 0; gr_load(&mp->kicking) != 0; spins++) {
-        if (spins < 100)
-            gr_cpu_relax();
-        else
-            gr_sys_sched_yield(); /* a sender between its look and its tgkill, descheduled */
-    }
+    /* A sender between its look and its tgkill may have been descheduled. */
+    for (int spins = 0; gr_load(&mp->kicking) != 0; spins++)
+        gr_backoff(spins);
     if (gr_load(&mp->kicksigs) == 0)
         return;
     /* Sent and not yet run by the wrapper: pending on this thread. Block them so that none

@@ -169,12 +169,8 @@ gr_timer_del(struct gr_timer *t)
              * little, then yielding the CPU (Go's deltimer osyields): the runner may be an
              * OS thread the kernel just put behind this one on the same CPU, and a pure spin
              * then lasts until the next scheduler tick (3-4 ms late sleeps). */
-            for (int spins = 0; gr_load(&t->state) == T_RUNNING; spins++) {
-                if (spins < 100)
-                    gr_cpu_relax();
-                else
-                    gr_sys_sched_yield();
-            }
+            for (int spins = 0; gr_load(&t->state) == T_RUNNING; spins++)
+                gr_backoff(spins);
             return false;
         }
         struct p *pp = gr_load(&t->pp);
