@@ -255,9 +255,3 @@ gr_leaf_libc_function(uintptr_t pc)
         return 0;
     return table_lookup(&libc_eh, pc, &fde);
 }
-
-int
-gr_leaf_count(void)
-{
-    return nleaves;
-}

@@ -15,7 +15,5 @@ bool gr_leaf_pc(uintptr_t pc);
 /* The start of the libc function pc is in (from libc's unwind table), or 0 when pc is not in
  * libc. Context: any (no lock, no allocation). */
 uintptr_t gr_leaf_libc_function(uintptr_t pc);
-/* How many distinct implementations were found (for the banner and tests). */
-int gr_leaf_count(void);
 
 #endif
