@@ -62,9 +62,19 @@ static void g_free_attrs(struct g *gp);
  * thread's CPU clock) on an M interrupted while it holds the lock: m->tidlock says so, set
  * before taking and cleared after releasing, and the lookup then reports no G rather than
  * wait for itself (the caller falls back on the kernel).
+ *
+ * The table doubles whenever it holds 16 times as many Gs as buckets: a lookup walks about
+ * 16 Gs whatever their number, an insert and a removal (doubly linked) cost nothing more,
+ * and the buckets cost half a byte per G (a blocked thread's memory is counted in bytes).
+ * Tids are consecutive, so their low bits spread them. The table never shrinks.
  */
-#define TID_BUCKETS 4096
-static struct g *tidtab[TID_BUCKETS];
+#define TID_BUCKETS_MIN 4096
+#define TID_BUCKETS_MAX (1u << 24)
+#define TID_LOAD        16
+static struct g *tid_first[TID_BUCKETS_MIN];
+static struct g **tidtab = tid_first; /* protected by tid_lock */
+static uint32_t tidbuckets = TID_BUCKETS_MIN;
+static uint32_t tidcount;
 static struct gr_mutex tid_lock = GR_MUTEX_INIT(GR_RANK_LEAF);
 
 /* False when this M is inside tid_lock already (a signal handler interrupted it there). */
@@ -98,18 +108,53 @@ tid_lock_drop(void)
 static struct g **
 tid_bucket(int32_t tid)
 {
-    return &tidtab[(uint32_t)tid % TID_BUCKETS];
+    return &tidtab[(uint32_t)tid & (tidbuckets - 1)];
+}
+
+/* Put gp at the front of its chain. Requires: tid_lock held. */
+static void
+tid_push(struct g *gp)
+{
+    struct g **b = tid_bucket(gp->tid);
+
+    gp->tidnext = *b;
+    gp->tidprev = b;
+    if (*b != NULL)
+        (*b)->tidprev = &gp->tidnext;
+    *b = gp;
+}
+
+/* Double the table. Its memory is mapped directly (gr_mem_map takes no lock); without it the
+ * chains grow longer, which costs time only. Requires: tid_lock held. */
+static void
+tid_grow(void)
+{
+    uint32_t oldn = tidbuckets;
+    struct g **old = tidtab, **tab = gr_mem_map((size_t)oldn * 2 * sizeof(*tab));
+
+    if (tab == NULL)
+        return;
+    tidtab = tab;
+    tidbuckets = oldn * 2;
+    for (uint32_t i = 0; i < oldn; i++) {
+        for (struct g *gp = old[i], *next; gp != NULL; gp = next) {
+            next = gp->tidnext;
+            tid_push(gp);
+        }
+    }
+    if (old != tid_first)
+        gr_mem_unmap(old, (size_t)oldn * sizeof(*old));
 }
 
 static void
 tid_insert(struct g *gp)
 {
-    struct g **b = tid_bucket(gp->tid);
-
     if (!tid_lock_take())
         gr_throw("tid table: entered twice");
-    gp->tidnext = *b;
-    *b = gp;
+    if (tidcount >= TID_LOAD * tidbuckets && tidbuckets < TID_BUCKETS_MAX)
+        tid_grow();
+    tid_push(gp);
+    tidcount++;
     tid_lock_drop();
 }
 
@@ -118,12 +163,10 @@ tid_remove(struct g *gp)
 {
     if (!tid_lock_take())
         gr_throw("tid table: entered twice");
-    for (struct g **pp = tid_bucket(gp->tid); *pp != NULL; pp = &(*pp)->tidnext) {
-        if (*pp == gp) {
-            *pp = gp->tidnext;
-            break;
-        }
-    }
+    *gp->tidprev = gp->tidnext;
+    if (gp->tidnext != NULL)
+        gp->tidnext->tidprev = gp->tidprev;
+    tidcount--;
     tid_lock_drop();
 }
 
@@ -355,7 +398,12 @@ gr_g_fork_child(struct g *gp)
      * whose id is the process id (glibc's fork stored it in the descriptor already). */
     gr_lock_reset(&tid_lock);
     gr_getm()->tidlock = false;
-    memset(tidtab, 0, sizeof(tidtab));
+    if (tidtab != tid_first)
+        gr_mem_unmap(tidtab, (size_t)tidbuckets * sizeof(*tidtab));
+    memset(tid_first, 0, sizeof(tid_first));
+    tidtab = tid_first;
+    tidbuckets = TID_BUCKETS_MIN;
+    tidcount = 0;
     gr_store_relaxed(&gp->holds, 0);
     gp->tid = gr_sys_getpid();
     tid_insert(gp);

@@ -27,6 +27,7 @@
 #include "runtime/lock.h"
 #include "runtime/malloc.h"
 #include "runtime/timer.h"
+#include "runtime/tls.h"
 
 #define GR_PROCS_MAX  1024 /* GREENRUN_PROCS at most (preload/config.h agrees) */
 #define GR_SPARES_MAX 1024 /* spare Ps at most, made as Ms get stuck (spare.c) */
@@ -90,6 +91,7 @@ struct g {
                     id for the main G, else 0x400000 and up, never a kernel tid (g.c); set
                     before the G is linked, then changed only by the fork child */
     struct g *tidnext;          /* the tid table's chain; protected by g.c's tid_lock */
+    struct g **tidprev;         /* the link to it in that chain; protected by tid_lock */
     struct gr_atomic_u32 holds; /* atomic: callers acting on it by tid (gr_g_hold_tid),
                                    taken under g.c's tid_lock; once gr_gfree has unlinked
                                    it, the last to let go releases its memory (g.c) */
@@ -172,6 +174,10 @@ struct g {
     GR_ATOMIC_PTR(struct m)
     cpu_m; /* atomic: the M whose clock runs for it now, or NULL; store-release after cpu_ns
               when it switches out */
+
+    /* glibc's DTV of the G's TLS block when it fits: in the G's own pages, not the heap
+     * (tls.c). Written by gr_tls_create, then by glibc on the G itself. */
+    struct gr_dtv_slot dtv[GR_DTV_EMBED];
 };
 
 struct p {

@@ -1,9 +1,13 @@
 /* tests/thread_100k_condwait.c
  * Behaviour: 100,000 threads with default attributes (default stack size) can all be blocked in
  * pthread_cond_wait on one condition variable at once, on a few OS threads, and a broadcast
- * releases every one of them (natively: 2,000 threads).
+ * releases every one of them (natively: 2,000 threads). Every one keeps its own thread id
+ * meanwhile: a null signal sent to each id finds its thread, and once joined none is found.
  */
 #include "check.h"
+
+#include <signal.h>
+#include <sys/syscall.h>
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t go_cond = PTHREAD_COND_INITIALIZER;
@@ -12,10 +16,12 @@ static long waiting;
 static long released;
 static long n;
 static int go;
+static pid_t *tids; /* written by each worker before it counts itself waiting */
 
 static void *
 worker(void *arg)
 {
+    tids[(long)arg] = gettid();
     CHECK_OK(pthread_mutex_lock(&mu));
     if (++waiting == n)
         CHECK_OK(pthread_cond_signal(&all_waiting));
@@ -31,6 +37,8 @@ main(void)
 {
     n = scale(100000, 2000);
     pthread_t *t = calloc((size_t)n, sizeof *t);
+    tids = calloc((size_t)n, sizeof *tids);
+    CHECK(tids != NULL);
     CHECK(t != NULL);
     long rss_before = proc_status_value("VmRSS");
     long long t0 = now_ns(CLOCK_MONOTONIC);
@@ -59,6 +67,11 @@ main(void)
     fprintf(stderr, "created %ld threads in %lld ms, all waiting after %lld ms\n", n,
             (t1 - t0) / 1000000, (t2 - t0) / 1000000);
 
+    /* Each id reaches a live thread of this process, and ids are distinct. */
+    for (long i = 0; i < n; i++)
+        CHECK_EQ(syscall(SYS_tgkill, getpid(), tids[i], 0), 0);
+    CHECK(tids[0] != tids[n - 1] && tids[0] != getpid());
+
     CHECK_OK(pthread_mutex_lock(&mu));
     go = 1;
     CHECK_OK(pthread_cond_broadcast(&go_cond));
@@ -69,8 +82,11 @@ main(void)
         CHECK_EQ((long)ret, i);
     }
     CHECK_EQ(released, n);
+    for (long i = 0; i < n; i += n / 100)
+        CHECK_ERR(syscall(SYS_tgkill, getpid(), tids[i], 0), ESRCH);
     fprintf(stderr, "all %ld released and joined after %lld ms\n", n,
             (now_ns(CLOCK_MONOTONIC) - t0) / 1000000);
     free(t);
+    free(tids);
     return 0;
 }
