@@ -39,6 +39,7 @@
 #include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
+#include "runtime/tls.h"
 
 #define GR_NSHARED     16
 #define EXTEND_BYTES   4096 /* objects carved from bump at once */
@@ -968,6 +969,14 @@ gr_realloc(void *p, size_t n, void *caller)
     if (n == 0) {
         gr_free(p, caller);
         return NULL;
+    }
+    if (gr_unlikely(gr_heap_span_of((uintptr_t)p) == NULL) && gr_tls_dtv_embedded(p)) {
+        /* glibc grows the running G's DTV, which lives in the G's pages: it moves here. */
+        size_t have_dtv = GR_DTV_EMBED * sizeof(struct gr_dtv_slot);
+        q = gr_malloc(n, caller);
+        if (q != NULL)
+            memcpy(q, p, n < have_dtv ? n : have_dtv);
+        return q;
     }
     s = checked_span(p, "realloc", caller);
     have = usable(s);

@@ -41,6 +41,7 @@
 #include "runtime/sys.h"
 
 #define TCB_OFF_TCB         0x00
+#define TCB_OFF_DTV         0x08
 #define TCB_OFF_SELF        0x10
 #define TCB_OFF_MULTITHREAD 0x18
 #define TCB_OFF_STACK_GUARD 0x28
@@ -385,6 +386,25 @@ gr_tls_block_size(void)
     return gr_round_up(gr_tls.static_size + gr_tls.static_align, 64);
 }
 
+/*
+ * Move the DTV glibc just allocated for tp into gp's own pages: a blocked thread then costs
+ * the pages at the top of its stack and nothing on the heap. Not under GREENRUN_MALLOC=system,
+ * whose realloc is glibc's (only greenrun's knows the array, gr_tls_dtv_embedded), and not
+ * when the process has too many TLS modules for the space.
+ */
+static void
+dtv_embed(uintptr_t tp, struct g *gp)
+{
+    struct gr_dtv_slot *dtv = *(struct gr_dtv_slot **)(tp + TCB_OFF_DTV) - 1;
+    uintptr_t n = dtv[0].val + 2;
+
+    if (gr_malloc_system || n > GR_DTV_EMBED)
+        return;
+    memcpy(gp->dtv, dtv, n * sizeof(*dtv));
+    *(struct gr_dtv_slot **)(tp + TCB_OFF_DTV) = gp->dtv + 1;
+    gr_free(dtv, __builtin_return_address(0));
+}
+
 uintptr_t
 gr_tls_create(void *top, struct g *gp, int32_t tid, void *stack_lo, size_t stack_size, size_t guard)
 {
@@ -418,13 +438,32 @@ gr_tls_create(void *top, struct g *gp, int32_t tid, void *stack_lo, size_t stack
     if (gr_tls.rseq_cpu_off != 0)
         *(int32_t *)(tp + gr_tls.rseq_cpu_off) = -2; /* RSEQ_CPU_ID_REGISTRATION_FAILED */
     *(struct g **)(tp + gr_tls.curg_off) = gp;
+    dtv_embed(tp, gp);
     return tp;
 }
 
 void
 gr_tls_destroy(uintptr_t tp)
 {
-    dl_deallocate_tls((void *)tp, false);
+    struct g *gp = *(struct g **)(tp + gr_tls.curg_off);
+    struct gr_dtv_slot *dtv = *(struct gr_dtv_slot **)(tp + TCB_OFF_DTV);
+
+    if (dtv != gp->dtv + 1) {
+        dl_deallocate_tls((void *)tp, false);
+        return;
+    }
+    /* What _dl_deallocate_tls does, but for freeing the array: the G's own. The blocks came
+     * from greenrun's allocator, as the array did (dtv_embed). */
+    for (uintptr_t i = 0; i < dtv[-1].val; i++)
+        gr_free(dtv[1 + i].to_free, __builtin_return_address(0));
+}
+
+bool
+gr_tls_dtv_embedded(const void *p)
+{
+    struct g *gp = gr_curg;
+
+    return gp != NULL && p == gp->dtv;
 }
 
 void

@@ -20,6 +20,18 @@ struct g;
  * PID_MAX_LIMIT (2^22), so none is ever a real thread's. */
 #define GR_FAKE_TID_BASE 0x400000
 
+/* One entry of glibc's DTV (dtv_t): the array's first entry holds its length in modules,
+ * the second the generation, then one per TLS module: its block and, for a block glibc
+ * allocated, what to free. The descriptor's dtv word points at the second entry. */
+struct gr_dtv_slot {
+    uintptr_t val; /* the length, the generation, or the module's block */
+    void *to_free;
+};
+
+/* DTV entries a struct g holds: 14 spare modules (glibc's DTV_SURPLUS), 2 header entries and
+ * up to 16 modules with TLS when the G is made. */
+#define GR_DTV_EMBED 32
+
 struct gr_tls_layout {
     size_t static_size; /* glibc's static TLS size, descriptor included */
     size_t static_align;
@@ -59,6 +71,10 @@ uintptr_t gr_tls_create(void *top, struct g *gp, int32_t tid, void *stack_lo, si
                         size_t guard);
 /* Release a block's DTV and dynamic TLS. Context: a TLS block other than tp is installed. */
 void gr_tls_destroy(uintptr_t tp);
+
+/* Whether p is the running G's DTV in its own pages, which glibc reallocs when a dlopen
+ * brings more TLS modules than it has room for: the allocator moves it to the heap. */
+bool gr_tls_dtv_embedded(const void *p);
 /* Run the per-thread glibc setup that must happen on the G itself (__ctype_init). */
 void gr_tls_on_start(void);
 /* At G exit, on the G: C++ thread_local destructors, then key destructors (glibc's keys). */
