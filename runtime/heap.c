@@ -398,6 +398,7 @@ gr_heap_free(struct gr_span *s)
 {
     int64_t now = gr_nanotime();
 
+    gr_store_relaxed(&s->objbytes, 0);
     gr_lock(&heap.lock);
     gr_store_relaxed(&heap.inuse, gr_load_relaxed(&heap.inuse) - s->npages * GR_HEAP_PAGE);
     if (gr_load_relaxed(&s->state) == SPAN_LARGE) {

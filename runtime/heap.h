@@ -52,20 +52,26 @@ struct gr_mcache;
 
 struct gr_span {
     /* Set by the heap under its lock before the span is handed out; fixed while in use. */
-    uintptr_t base;            /* first byte, page-aligned */
-    size_t npages;             /* length in pages (huge: in pages too) */
-    struct gr_atomic_u8 state; /* atomic: SPAN_*, read by free() without a lock */
-    bool needzero;             /* set by the heap, in use: a page may hold old data (calloc
-                                  must clear) */
-    size_t dirty;              /* heap lock, free runs: bytes that may still be backed by
-                                  memory and hold old data (at most the run's length); what
-                                  scavenging would return */
+    uintptr_t base;                /* first byte, page-aligned */
+    size_t npages;                 /* length in pages (huge: in pages too) */
+    struct gr_atomic_u8 state;     /* atomic: SPAN_*, read by free() without a lock */
+    bool needzero;                 /* set by the heap, in use: a page may hold old data (calloc
+                                      must clear) */
+    struct gr_atomic_u32 objbytes; /* atomic: limit - base while the span is small, else 0:
+                                      free()'s one bound on an offset, which also says the
+                                      span is small (set by malloc.c, cleared by
+                                      gr_heap_free) */
+    size_t dirty;                  /* heap lock, free runs: bytes that may still be backed by
+                                      memory and hold old data (at most the run's length); what
+                                      scavenging would return */
 
     /* Small spans (malloc.c): fixed while the span is in use. */
-    uint8_t cls;     /* size class */
-    uint32_t size;   /* object size */
-    uint32_t divmul; /* offset * divmul >> 32 == offset / size for offsets in the span */
-    uintptr_t limit; /* end of the last whole object */
+    uint8_t cls;       /* size class */
+    uint32_t size;     /* object size */
+    uint32_t divmul;   /* offset * divmul >> 32 == offset / size for offsets in the span */
+    uintptr_t limit;   /* end of the last whole object */
+    uint64_t divcheck; /* offset * divcheck < divcheck iff size divides offset (offsets
+                          below 2^32): 2^64 / size rounded up */
 
     /* The owner's: the cache that allocates from it, or whoever holds its class's central
      * lock while no cache does. */

@@ -172,6 +172,7 @@ span_init_small(struct gr_span *s, unsigned cls, struct gr_mcache *c)
     s->size = (uint32_t)size;
     s->divmul = gr_class_divmul(size);
     s->limit = s->base + (s->npages * GR_HEAP_PAGE / size) * size;
+    s->divcheck = UINT64_MAX / size + 1;
     s->bump = s->base;
     s->free = NULL;
     s->where = SPAN_CURRENT;
@@ -179,6 +180,7 @@ span_init_small(struct gr_span *s, unsigned cls, struct gr_mcache *c)
     gr_store_relaxed(&s->used, 0);
     gr_store_relaxed(&s->xfree, 0);
     gr_store_relaxed(&s->owner, c);
+    gr_store_release(&s->objbytes, (uint32_t)(s->limit - s->base));
 }
 
 /*
@@ -890,11 +892,12 @@ gr_free(void *p, void *caller)
     struct p *pp;
 
     s = gr_heap_span_of(a);
-    if (gr_unlikely(s == NULL) || gr_unlikely(gr_load_acquire(&s->state) != SPAN_SMALL))
+    if (gr_unlikely(s == NULL))
         return free_slow(p, caller);
+    /* One compare bounds the offset and says the span is small (objbytes is 0 otherwise);
+     * then the offset must be a multiple of the size, by multiplication (heap.h). */
     off = a - s->base;
-    if (gr_unlikely(off >= s->limit - s->base ||
-                    s->base + (((uint64_t)off * s->divmul) >> 32) * s->size != a))
+    if (gr_unlikely(off >= gr_load_acquire(&s->objbytes) || off * s->divcheck >= s->divcheck))
         return free_slow(p, caller);
     canary = block_canary(b);
     if (gr_unlikely(b->canary == canary))
