@@ -172,7 +172,7 @@ span_init_small(struct gr_span *s, unsigned cls, struct gr_mcache *c)
     s->size = (uint32_t)size;
     s->divmul = gr_class_divmul(size);
     s->limit = s->base + (s->npages * GR_HEAP_PAGE / size) * size;
-    s->divcheck = UINT64_MAX / size + 1;
+    s->divcheck = gr_class_divcheck(size);
     s->bump = s->base;
     s->free = NULL;
     s->where = SPAN_CURRENT;

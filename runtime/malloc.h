@@ -118,6 +118,15 @@ gr_class_divmul(size_t size)
     return (uint32_t)(0xffffffffu / size) + 1;
 }
 
+/* Lemire's divisibility test: off * gr_class_divcheck(size) < gr_class_divcheck(size) exactly
+ * when size divides off, for every off below 2^32 (the sizeclass unit test checks them for
+ * each class's span). */
+static inline uint64_t
+gr_class_divcheck(size_t size)
+{
+    return UINT64_MAX / size + 1;
+}
+
 void gr_mcache_init(struct gr_mcache *c);
 
 /* The malloc family (hooks/malloc.c adds the system-malloc escape hatch and the names).

@@ -5,7 +5,8 @@
  * to 32 KiB is one, the last is GR_SMALL_MAX; gr_size_class(n) is the smallest class that
  * holds n for every n up to GR_SMALL_MAX; a span of each class holds at least two objects and
  * wastes at most an eighth of itself; and the division by multiplication finds the object of
- * every offset inside a span, exactly as a division would. Prints one line per failed check,
+ * every offset inside a span, exactly as a division would, and free()'s multiplication test
+ * says which offsets start an object, exactly. Prints one line per failed check,
  * then a summary.
  */
 #include <stdio.h>
@@ -33,15 +34,20 @@ main(void)
     for (unsigned c = 0; c < GR_NCLASS; c++) {
         size_t size = gr_class_size(c), span = gr_class_npages(c) << 13;
         uint32_t mul = gr_class_divmul(size);
-        int bad = 0;
+        uint64_t check = gr_class_divcheck(size);
+        int bad = 0, badcheck = 0;
 
         CHECK(size % 16 == 0 && size > prev, "class %u: size %zu after %zu", c, size, prev);
         CHECK(span / size >= 2, "class %u: %zu objects per span", c, span / size);
         CHECK(span % size <= span / 8, "class %u: %zu bytes wasted of %zu", c, span % size, span);
-        for (uint64_t off = 0; off < span; off++)
+        for (uint64_t off = 0; off < span; off++) {
             if ((uint32_t)((off * mul) >> 32) != off / size)
                 bad++;
+            if ((off * check < check) != (off % size == 0))
+                badcheck++;
+        }
         CHECK(bad == 0, "class %u: %d offsets divided wrong", c, bad);
+        CHECK(badcheck == 0, "class %u: %d offsets judged wrongly as multiples", c, badcheck);
         prev = size;
     }
     CHECK(gr_class_size(GR_NCLASS - 1) == GR_SMALL_MAX, "last class %zu",
