@@ -47,7 +47,7 @@ futex_hook(uint32_t *uaddr, int op, uint32_t val, const struct timespec *ts, uin
             deadline = 1;
         /* A handler that ran meanwhile: as the kernel, a wait without a timeout restarts under
          * SA_RESTART, every other fails with EINTR. */
-        while ((r = gr_futex_wait(uaddr, val, val3, deadline, GR_WQ_SIGNAL)) == -EINTR &&
+        while ((r = gr_futex_wait(uaddr, val, val3, deadline, GR_WQ_SIGNAL, "futex")) == -EINTR &&
                !gr_signal_eintr() && ts == NULL)
             ;
         if (r == 0)

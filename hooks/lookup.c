@@ -36,7 +36,8 @@ slot_take(void)
         }
         /* Sleeps only while the count is still n: a release in between is not lost. A signal
          * runs its handler, then it waits on, as glibc retries the calls of a lookup. */
-        if (gr_futex_wait(gr_atomic_word(&lookups), n, ~0u, -1, GR_WQ_SIGNAL) == -EINTR)
+        if (gr_futex_wait(gr_atomic_word(&lookups), n, ~0u, -1, GR_WQ_SIGNAL, "lookup slot") ==
+            -EINTR)
             gr_signal_eintr();
     }
 }

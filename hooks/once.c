@@ -55,7 +55,7 @@ once_slow(pthread_once_t *ctl, void (*init_routine)(void))
         if (v & ONCE_DONE)
             return 0;
         if (v == stamp) {
-            gr_futex_wait(word(ctl), (uint32_t)v, ~0u, -1, GR_WQ_SIGNAL);
+            gr_futex_wait(word(ctl), (uint32_t)v, ~0u, -1, GR_WQ_SIGNAL, "once");
             continue;
         }
         /* Not run, or a stamp inherited through fork: claim it. */

@@ -83,7 +83,7 @@ sleep_until(int64_t deadline)
     uint32_t word = 0;
 
     for (;;) {
-        int r = gr_futex_wait(&word, 0, ~0u, deadline, GR_WQ_CANCEL | GR_WQ_SIGNAL);
+        int r = gr_futex_wait(&word, 0, ~0u, deadline, GR_WQ_CANCEL | GR_WQ_SIGNAL, "poll");
         if (r == -EINTR) {
             gr_signal_eintr();
             return -EINTR;

@@ -76,7 +76,7 @@ sigaction(int sig, const struct sigaction *act, struct sigaction *old)
         return r;
     }
     caught = prev.sa_sigaction == gr_signal_wrapper;
-    if (caught)
+    if (caught || prev.sa_sigaction == gr_dump_sigquit) /* the thread dump stands for SIG_DFL */
         prev = user_act[sig];
     if (act != NULL && is_handler(act)) {
         /* Published before the kernel runs the wrapper for it, withdrawn after: every
@@ -95,6 +95,13 @@ sigaction(int sig, const struct sigaction *act, struct sigaction *old)
         } else {
             errno = -r;
             r = -1;
+        }
+    } else if (act != NULL && gr_dump_takes(sig, act, &mine)) {
+        /* SIGQUIT back at its default: the thread dump's handler, reported as the default. */
+        r = gr_real.sigaction(sig, &mine, NULL);
+        if (r == 0) {
+            user_act[sig] = *act;
+            gr_signal_publish(sig, NULL);
         }
     } else if (act != NULL) {
         r = gr_real.sigaction(sig, act, NULL);

@@ -27,7 +27,7 @@ sleep_until(int64_t deadline)
         return 0;
     }
     /* A futex wait on a private word nobody wakes: a deadline, a signal or a cancel ends it. */
-    while ((r = gr_futex_wait(&word, 0, ~0u, deadline, GR_WQ_CANCEL | GR_WQ_SIGNAL)) !=
+    while ((r = gr_futex_wait(&word, 0, ~0u, deadline, GR_WQ_CANCEL | GR_WQ_SIGNAL, "sleep")) !=
            -ETIMEDOUT) {
         if (r == -EINTR)
             return EINTR;

@@ -27,13 +27,15 @@
 #define ACCEPTED_DEBUG                                                \
     "banner, stats, blocking, schedtrace=MS (MS from 1 to 3600000), " \
     "fs=arch_prctl, fs=auto"
-#define ACCEPTED_VARIABLES "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC"
+#define ACCEPTED_VARIABLES \
+    "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_QUIT"
 
 enum var_id {
     VAR_PROCS,
     VAR_STACK,
     VAR_DEBUG,
     VAR_MALLOC,
+    VAR_QUIT,
     VAR_TEST_MODE,
     VAR_LIB,
     VAR_COUNT,
@@ -41,9 +43,10 @@ enum var_id {
 };
 
 static const char *const var_names[VAR_COUNT] = {
-    [VAR_PROCS] = "GREENRUN_PROCS",         [VAR_STACK] = "GREENRUN_STACK",
-    [VAR_DEBUG] = "GREENRUN_DEBUG",         [VAR_MALLOC] = "GREENRUN_MALLOC",
-    [VAR_TEST_MODE] = "GREENRUN_TEST_MODE", [VAR_LIB] = "GREENRUN_LIB",
+    [VAR_PROCS] = "GREENRUN_PROCS", [VAR_STACK] = "GREENRUN_STACK",
+    [VAR_DEBUG] = "GREENRUN_DEBUG", [VAR_MALLOC] = "GREENRUN_MALLOC",
+    [VAR_QUIT] = "GREENRUN_QUIT",   [VAR_TEST_MODE] = "GREENRUN_TEST_MODE",
+    [VAR_LIB] = "GREENRUN_LIB",
 };
 
 /*
@@ -322,6 +325,24 @@ parse_malloc(struct gr_config *cfg, const char *value, struct msg *m)
     return 0;
 }
 
+/* One word, exact and lower-case: dump (the default) or exit. */
+static int
+parse_quit(struct gr_config *cfg, const char *value, struct msg *m)
+{
+    size_t n = str_len(value);
+
+    if (span_is(value, n, "dump")) {
+        cfg->quit_exit = false;
+    } else if (span_is(value, n, "exit")) {
+        cfg->quit_exit = true;
+    } else {
+        msg_put_head(m, VAR_QUIT, value, n);
+        msg_put(m, "expected dump or exit");
+        return -1;
+    }
+    return 0;
+}
+
 static enum var_id
 lookup_name(const char *name, size_t n)
 {
@@ -380,6 +401,9 @@ gr_config_parse(struct gr_config *cfg, char *const *envp, char *err, size_t errl
             break;
         case VAR_MALLOC:
             rc = parse_malloc(&c, value, &m);
+            break;
+        case VAR_QUIT:
+            rc = parse_quit(&c, value, &m);
             break;
         default:
             /* GREENRUN_TEST_MODE, GREENRUN_LIB: not the runtime's business. */

@@ -34,6 +34,9 @@ struct gr_config {
                               per-thread malloc state (arena, tcache) from a finished G to the
                               next G on its stack. false (GREENRUN_MALLOC=greenrun, the
                               default): greenrun's own allocator (size classes, per-P caches) */
+    bool quit_exit;        /* GREENRUN_QUIT=exit: SIGQUIT at its default dumps every thread,
+                              then exits with status 2 (Go's way); false (dump, the default):
+                              dumps and the program keeps running (the JVM's way) */
 };
 
 /*

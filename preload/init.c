@@ -10,6 +10,7 @@
 #include "preload/config.h"
 #include "runtime/boot.h"
 #include "runtime/debug.h"
+#include "runtime/dump.h"
 #include "runtime/libc.h"
 #include "runtime/malloc.h"
 #include "runtime/sema.h"
@@ -39,6 +40,7 @@ gr_constructor(int argc, char **argv, char **envp)
     gr_opts.stats = cfg.stats;
     gr_opts.blocking = cfg.blocking;
     gr_opts.fs_syscall = cfg.fs_syscall;
+    gr_opts.quit = cfg.quit_exit ? GR_QUIT_EXIT : GR_QUIT_DUMP;
     if (gr_libc_resolve(&missing) != 0) {
         char why[128];
         gr_snprint(why, sizeof(why), "this libc has no %s", missing);

@@ -28,6 +28,7 @@
 #include "runtime/boot.h"
 #include "runtime/cancel.h"
 #include "runtime/debug.h"
+#include "runtime/dump.h"
 #include "runtime/fork.h"
 #include "runtime/libc.h"
 #include "runtime/lock.h"

@@ -28,6 +28,7 @@ struct gr_opts {
     bool stats;
     bool blocking;
     bool fs_syscall; /* switch FS with arch_prctl even where wrfsbase works */
+    int quit;        /* GR_QUIT_* (dump.h): what SIGQUIT at its default does */
 };
 
 extern struct gr_atomic_i32 gr_state; /* atomic: GR_STATE_* */

@@ -77,10 +77,11 @@ gr_cputime_switch_in(struct m *mp, struct g *gp, int64_t now)
     mp->cpu_sys = false;
 }
 
-void
+int64_t
 gr_cputime_switch_out(struct m *mp, struct g *gp)
 {
-    int64_t run = gr_nanotime() - gr_load_relaxed(&mp->cpu_start), charge;
+    int64_t now = gr_nanotime();
+    int64_t run = now - gr_load_relaxed(&mp->cpu_start), charge;
 
     seq_begin(mp);
     if (run < GR_CPUTIME_SHORT_NS && !mp->cpu_sys) {
@@ -100,6 +101,7 @@ gr_cputime_switch_out(struct m *mp, struct g *gp)
     /* Pairs with the acquire load of cpu_m in gr_g_cputime: cpu_ns comes with it. */
     gr_store_release(&gp->cpu_m, NULL);
     seq_end(mp);
+    return now;
 }
 
 void

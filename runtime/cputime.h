@@ -15,8 +15,9 @@
 void gr_cputime_m_init(struct m *mp);
 /* gp is about to run on mp, from now (monotonic ns). Context: mp's g0. */
 void gr_cputime_switch_in(struct m *mp, struct g *gp, int64_t now);
-/* gp has just switched out of mp: charge it its run. Context: mp's g0. */
-void gr_cputime_switch_out(struct m *mp, struct g *gp);
+/* gp has just switched out of mp: charge it its run. Returns the time it read (monotonic
+ * ns), when the run ended. Context: mp's g0. */
+int64_t gr_cputime_switch_out(struct m *mp, struct g *gp);
 /* The main G runs on M0 since the process started: its first run covers everything the
  * initial thread did before boot. Context: boot. */
 void gr_cputime_adopt_main(struct m *mp, struct g *gp);

@@ -321,6 +321,8 @@ gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_
                                    cur != NULL       ? gr_load_relaxed(&cur->sigmask) :
                                                        0);
     gr_ctx_make(&gp->ctx, gp->stack_hi, g_entry, gp);
+    gr_store_relaxed(&gp->waitfd, -1);
+    gr_store_relaxed(&gp->since, gr_nanotime());
     gr_store_relaxed(&gp->status, G_IDLE); /* not shared yet; gr_ready_new queues it */
     g_link(gp);
     int32_t live = gr_xadd(&gr_sched.nlive, 1) + 1;
@@ -565,7 +567,7 @@ gr_join(struct g *gp, void **ret, int64_t deadline)
             return -ECANCELED;
         waited = true;
         r = gr_futex_wait(gr_atomic_word(&gp->joinstate), JOIN_JOINABLE, ~0u, deadline,
-                          GR_WQ_CANCEL | GR_WQ_SIGNAL);
+                          GR_WQ_CANCEL | GR_WQ_SIGNAL, "join");
         if (r == -ETIMEDOUT || r == -ECANCELED)
             return r;
     }
@@ -644,6 +646,8 @@ gr_g_adopt_main(struct m *mp)
     gr_store_relaxed(&mg->sigmask, mp->sigmask_cur);
     gr_store_relaxed(&mg->m, mp);
     gr_store_relaxed(&mg->status, G_RUNNING);
+    gr_store_relaxed(&mg->waitfd, -1);
+    gr_store_relaxed(&mg->since, gr_nanotime());
     g_link(mg);
     gr_store_relaxed(&gr_sched.nlive, 1);
     gr_store_relaxed(&gr_sched.peaklive, 1);

@@ -318,7 +318,11 @@ gr_netpoll_wait(struct gr_pollticket *t, int64_t deadline, const char *reason)
     w.data = 0;
     gr_wq_push(b, &w, d, false);
     gr_xadd(&nwaiting, 1);
+    if (w.gp != NULL) /* for the thread dump: "IO read on fd N" */
+        gr_store_relaxed(&w.gp->waitfd, t->fd);
     r = gr_wq_wait(b, &w, deadline, GR_WQ_CANCEL | GR_WQ_SIGNAL, reason, NULL, NULL);
+    if (w.gp != NULL)
+        gr_store_relaxed(&w.gp->waitfd, -1);
     gr_xadd(&nwaiting, -1);
     gr_xadd(&d->nwait, -1);
     if (gr_load(&pd->gen) != t->gen)

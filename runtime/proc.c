@@ -451,7 +451,8 @@ gr_after_switch(struct m *mp)
     GR_ASSERT(mp == gr_getm() && gp != NULL);
     mp->prevg = NULL;
     mp->after = AFTER_NONE;
-    gr_cputime_switch_out(mp, gp);
+    /* Parked, runnable or dead from now on, whichever it asked for. */
+    gr_store_relaxed(&gp->since, gr_cputime_switch_out(mp, gp));
     gr_store_relaxed(&mp->curg, NULL);
     /* Before gp can run elsewhere: its alternate stack must not stay on this M. */
     gr_signal_altstack_leave(mp);
@@ -509,10 +510,11 @@ execute(struct m *mp, struct g *gp)
     if (mp->p != NULL) {               /* none when wired */
         gr_owner_inc(&mp->p->schedtick);
         mp->p->runstart = gr_nanotime();
-        gr_cputime_switch_in(mp, gp, mp->p->runstart);
+        gr_store_relaxed(&gp->since, mp->p->runstart);
     } else {
-        gr_cputime_switch_in(mp, gp, gr_nanotime());
+        gr_store_relaxed(&gp->since, gr_nanotime());
     }
+    gr_cputime_switch_in(mp, gp, gr_load_relaxed(&gp->since));
     uint64_t mask = gr_load_relaxed(&gp->sigmask);
     if (mask != mp->sigmask_cur) {
         gr_sys_sigprocmask(SIG_SETMASK, &mask, NULL);

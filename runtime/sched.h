@@ -115,8 +115,17 @@ struct g {
 
     /* Parking. */
     GR_ATOMIC_PTR(const char)
-    waitreason;                      /* atomic: written by the G as it parks, read by
-                                        queries (greenrun_thread_info) */
+    waitreason;                  /* atomic: written by the G as it parks, read by
+                                    queries (greenrun_thread_info) */
+    struct gr_atomic_i32 waitfd; /* atomic: the descriptor a G parked in the netpoller
+                                    waits on, else -1; written by the G (netpoll.c) */
+    struct gr_atomic_i64 since;  /* atomic: when the G last changed between running,
+                                    waiting or runnable and syscall mode (monotonic ns);
+                                    written by its M, read by the thread dump */
+    /* Where the G entered syscall mode (Go's syscallsp, syscallpc): its caller's frame, for
+     * the thread dump to unwind while it sleeps in the kernel. Owner G, written before the
+     * status says G_SYSCALL; the dump reads them while it does, as a hint (dump.c). */
+    uintptr_t syscallpc, syscallsp, syscallbp;
     struct gr_atomic_u64 sigmask;    /* atomic: blocked signals; written by the G itself,
                                         read by senders (the M applies it on switch-in) */
     struct gr_atomic_u64 sigpending; /* atomic; written under siglock: signals pending for it */

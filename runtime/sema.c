@@ -305,6 +305,7 @@ wired_wait(struct gr_bucket *b, struct gr_waiter *w, int64_t deadline, unsigned 
 
     gp->sigdelivered = 0;
     gr_store_relaxed(&gp->waitreason, reason);
+    gr_store_relaxed(&gp->since, gr_nanotime());
     gr_casgstatus(gp, G_RUNNING, G_WAITING);
     gr_signal_fence(); /* the wrapper (same thread) sees both */
     for (;;) {
@@ -472,7 +473,8 @@ gr_wq_interrupt(struct g *gp, unsigned why)
 }
 
 int
-gr_futex_wait(const uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadline, unsigned flags)
+gr_futex_wait(const uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadline, unsigned flags,
+              const char *reason)
 {
     struct gr_bucket *b = gr_wq_lock(addr);
     struct gr_waiter w;
@@ -483,7 +485,7 @@ gr_futex_wait(const uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadl
     }
     w.bitset = bitset;
     gr_wq_push(b, &w, addr, false);
-    return gr_wake_errno(gr_wq_wait(b, &w, deadline, flags, "futex", NULL, NULL));
+    return gr_wake_errno(gr_wq_wait(b, &w, deadline, flags, reason, NULL, NULL));
 }
 
 int

@@ -110,9 +110,10 @@ uint64_t gr_signals_deliverable(struct g *gp);
 /*
  * Futex semantics on the wait table: wait while *addr == val (-EAGAIN otherwise), until woken
  * by gr_futex_wake with an overlapping bitset, deadline (-ETIMEDOUT) or cancel (-ECANCELED).
+ * reason (a static string) is what the thread dump says the G waits for.
  */
 int gr_futex_wait(const uint32_t *addr, uint32_t val, uint32_t bitset, int64_t deadline,
-                  unsigned flags);
+                  unsigned flags, const char *reason);
 int gr_futex_wake(const uint32_t *addr, int n, uint32_t bitset);
 
 /* A wait's GR_WAKE_* reason as 0 or -errno: -ETIMEDOUT, -ECANCELED, -EINTR. */

@@ -558,7 +558,7 @@ gr_signal_wait(const sigset_t *set, siginfo_t *info, int64_t deadline)
         until = gr_nanotime() + SIGWAIT_POLL_NS;
         if (deadline >= 0 && deadline < until)
             until = deadline;
-        r = gr_futex_wait(&word, 0, ~0u, until, GR_WQ_CANCEL | GR_WQ_SIGNAL);
+        r = gr_futex_wait(&word, 0, ~0u, until, GR_WQ_CANCEL | GR_WQ_SIGNAL, "sigwait");
         if (r == -ECANCELED) {
             gr_store(&gp->sigwait_set, 0);
             gr_cancel_test();
@@ -592,7 +592,8 @@ gr_signal_suspend(const sigset_t *mask)
     while (gp->sigdelivered == 0 && gp->handlers_run == gp->suspend_seen) {
         /* A private word nobody wakes: a signal or a cancel ends the wait. A cancellation
          * acts with the old mask back, as the thread left sigsuspend. */
-        if (gr_futex_wait(&word, 0, ~0u, -1, GR_WQ_CANCEL | GR_WQ_SIGNAL) == -ECANCELED) {
+        if (gr_futex_wait(&word, 0, ~0u, -1, GR_WQ_CANCEL | GR_WQ_SIGNAL, "sigsuspend") ==
+            -ECANCELED) {
             gr_signal_setmask(gp, SIG_SETMASK, &old, NULL);
             gr_cancel_test();
             gr_signal_setmask(gp, SIG_SETMASK, mask, NULL);

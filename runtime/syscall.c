@@ -28,13 +28,24 @@
 #include "runtime/sys.h"
 #include "runtime/timer.h"
 
-void
-gr_entersyscall(void)
+/*
+ * Enter syscall mode. pc and fp are the public entry's return address and frame pointer: the
+ * caller's frame is recorded for the thread dump (dump.c unwinds from it while the G sleeps in
+ * the kernel), and stays valid until the call returns, since the caller makes the call from
+ * it. With frame pointers (the library is built with them), fp points at the caller's saved
+ * frame pointer, and the caller's stack pointer after the return is fp + 16.
+ */
+static inline __attribute__((always_inline)) void
+enter(uintptr_t pc, uintptr_t fp)
 {
     struct g *gp = gr_curg;
     struct m *mp = gr_getm();
     struct p *pp = mp->p;
 
+    gp->syscallpc = pc;
+    gp->syscallsp = fp + 16;
+    gp->syscallbp = *(const uintptr_t *)fp;
+    gr_store_relaxed(&gp->since, gr_nanotime());
     if (mp->lockedg == gp) {
         /* Wired (wire.c): the M is the G's own and has no P to hand on. */
         gr_casgstatus(gp, G_RUNNING, G_SYSCALL);
@@ -54,6 +65,12 @@ gr_entersyscall(void)
     /* From here a signal sent to the G is sent to this M as well (signal.c's kick). */
     gr_store(&gp->sigkickable, 1);
     gr_signal_fence();
+}
+
+void
+gr_entersyscall(void)
+{
+    enter((uintptr_t)__builtin_return_address(0), (uintptr_t)__builtin_frame_address(0));
 }
 
 /* Back from a call: signals sent to the G during it that the kick did not deliver. */
@@ -219,7 +236,7 @@ gr_entersyscallblock(void)
     struct p *pp;
     uint32_t st = P_SYSCALL;
 
-    gr_entersyscall();
+    enter((uintptr_t)__builtin_return_address(0), (uintptr_t)__builtin_frame_address(0));
     /* The same CAS as sysmon's retake: whoever wins hands the P on, the other leaves it. */
     pp = mp->oldp;
     if (pp != NULL && gr_cas(&pp->status, &st, P_IDLE))

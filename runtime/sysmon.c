@@ -20,6 +20,7 @@
 #include "runtime/boot.h"
 #include "runtime/cancel.h"
 #include "runtime/debug.h"
+#include "runtime/dump.h"
 #include "runtime/leaf.h"
 #include "runtime/netpoll.h"
 #include "runtime/m.h"
@@ -291,6 +292,7 @@ gr_sysmon_main(void *arg)
         gr_note_clear(&sysmon_note);
         now = gr_nanotime();
         gr_sigroute_sysmon();
+        gr_dump_sysmon();
         gr_malloc_background(now);
         if (gr_retake(now) > 0 || preempt_long_runners(now) > 0) {
             delay = SYSMON_MIN_SLEEP;

@@ -129,12 +129,12 @@ main(void)
 
     CHECK_OK(pipe(join_pipe));
     joinee = spawn(joinee_main, NULL);
-    one_case("pthread_join", join_waiter, SYS_futex, "futex", join_release);
+    one_case("pthread_join", join_waiter, SYS_futex, "join", join_release);
 
     CHECK_OK(pipe(once_pipe));
     once_runner_thread = spawn(once_runner, NULL);
     WAIT_FOR(atomic_load(&once_started), 10);
-    one_case("pthread_once", once_waiter, SYS_futex, "futex", once_release);
+    one_case("pthread_once", once_waiter, SYS_futex, "once", once_release);
 
     one_case("FUTEX_WAIT", futex_waiter, SYS_futex, "futex", futex_release);
 
