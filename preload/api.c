@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "runtime/boot.h"
+#include "runtime/dump.h"
 #include "runtime/g.h"
 
 GREENRUN_API int
@@ -32,4 +33,12 @@ greenrun_thread_info(pthread_t thread, struct greenrun_thread_info *info, size_t
     info->os_tid = gi.mtid;
     info->os_asleep = gi.masleep;
     return 0;
+}
+
+GREENRUN_API int
+greenrun_dump(int fd)
+{
+    if (gr_native() || !gr_sched_booted())
+        return ESRCH;
+    return -gr_dump_write(fd);
 }

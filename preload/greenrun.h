@@ -28,8 +28,8 @@ enum greenrun_thread_state {
 
 struct greenrun_thread_info {
     int state;               /* enum greenrun_thread_state */
-    const char *wait_reason; /* WAITING: "mutex", "cond", "sem", "IO read", "futex"...; else
-                                NULL. A static string: it stays valid. */
+    const char *wait_reason; /* WAITING: "mutex", "cond", "sem", "IO read", "sleep", "join",
+                                "futex"...; else NULL. A static string: it stays valid. */
     int os_tid;              /* RUNNING and SYSCALL: the kernel's id of its OS thread; else 0 */
     int os_asleep;           /* SYSCALL: 1 when that OS thread sleeps in the kernel now */
 };
@@ -43,5 +43,14 @@ struct greenrun_thread_info {
  */
 GREENRUN_API int greenrun_thread_info(pthread_t thread, struct greenrun_thread_info *info,
                                       size_t size);
+
+/*
+ * Write a dump of every green thread to fd, as SIGQUIT does (README "Thread dump"): for each,
+ * its id, name, state and wait reason, how long it has been in that state, the OS thread and
+ * processor it is on, and a backtrace. Returns 0, ESRCH when greenrun is not running, or the
+ * error of a write that failed. Any thread may call it but a signal handler; the calling
+ * thread is shown running the dump, with its backtrace.
+ */
+GREENRUN_API int greenrun_dump(int fd);
 
 #endif /* GREENRUN_H */

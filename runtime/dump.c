@@ -55,7 +55,7 @@
 
 #define DUMP_STACK_SIZE (1024 * 1024) /* the dumping thread's: frames of names, libunwind */
 
-static int quit_mode;                    /* GR_QUIT_*; written at boot */
+static int quit_mode;                     /* GR_QUIT_*; written at boot */
 static struct gr_atomic_u32 quit_pending; /* atomic: SIGQUIT asked for a dump */
 static struct gr_atomic_u32 dumping;      /* atomic: the SIGQUIT thread runs */
 
@@ -326,8 +326,8 @@ state_text(const struct gsnap *s, char *buf, size_t size)
     case G_WAITING:
         if (s->waitfd >= 0) {
             fd_text(s->waitfd, what, sizeof(what));
-            gr_snprint(buf, size, "waiting: %s on fd %d (%s)",
-                       s->reason != NULL ? s->reason : "IO", s->waitfd, what);
+            gr_snprint(buf, size, "waiting: %s on fd %d (%s)", s->reason != NULL ? s->reason : "IO",
+                       s->waitfd, what);
         } else {
             gr_snprint(buf, size, "waiting: %s", s->reason != NULL ? s->reason : "?");
         }
@@ -346,7 +346,8 @@ state_text(const struct gsnap *s, char *buf, size_t size)
 }
 
 static void
-print_one(struct out *o, const struct gsnap *s, int64_t now, struct gr_frame *f)
+print_one(struct out *o, const struct gsnap *s, int64_t now, struct gr_frame *f,
+          struct gr_symcache *sc)
 {
     char state[384], where[48];
     int64_t d = now - s->since;
@@ -369,13 +370,13 @@ print_one(struct out *o, const struct gsnap *s, int64_t now, struct gr_frame *f)
             (int)s->tid, s->name[0] != '\0' ? " \"" : "", s->name, s->name[0] != '\0' ? "\"" : "",
             state, (long long)(d / 1000000000LL), frac, where);
     if (s->self)
-        n = gr_unwind_self(f, GR_UNWIND_DEPTH);
+        n = gr_unwind_self(f, GR_UNWIND_DEPTH, sc);
     else if (s->status == G_RUNNING)
         out_put(o, "\t(running on its M: no backtrace)\n");
     else if (s->wired)
         out_put(o, "\t(waiting in the kernel on its own M: no backtrace)\n");
     else if (s->regs.pc != 0)
-        n = gr_unwind(&s->regs, s->lo, s->hi, f, GR_UNWIND_DEPTH);
+        n = gr_unwind(&s->regs, s->lo, s->hi, f, GR_UNWIND_DEPTH, sc);
     if (n == -ENOSYS)
         out_put(o, "\t(no backtrace: libunwind.so.8 cannot be loaded)\n");
     for (int i = 0; i < n; i++) {
@@ -393,25 +394,27 @@ gr_dump_write(int fd)
     struct out *o;
     struct gsnap *s;
     struct gr_frame *f;
+    struct gr_symcache *sc;
     int cap, n;
     size_t size;
     int64_t now;
 
     /* Room for Gs made while the buffer is mapped; any beyond are counted, not shown. */
     cap = gr_load(&gr_sched.ng) + 64;
-    size = sizeof(*o) + sizeof(*f) * GR_UNWIND_DEPTH + sizeof(*s) * (size_t)cap;
-    o = gr_mem_map(size);
+    size = sizeof(*o) + sizeof(*sc) + sizeof(*f) * GR_UNWIND_DEPTH + sizeof(*s) * (size_t)cap;
+    o = gr_mem_map(size); /* zeroed: the cache starts empty */
     if (o == NULL)
         return -ENOMEM;
-    f = (struct gr_frame *)(o + 1);
+    sc = (struct gr_symcache *)(o + 1);
+    f = (struct gr_frame *)(sc + 1);
     s = (struct gsnap *)(f + GR_UNWIND_DEPTH);
     o->fd = fd;
     n = snap_all(s, cap);
     now = gr_nanotime();
-    out_put(o, "greenrun: thread dump of pid %d: %d threads, %d Ms, %d Ps\n",
-            (int)gr_sys_getpid(), n, gr_load(&gr_sched.mcount), gr_sched.nprocs);
+    out_put(o, "greenrun: thread dump of pid %d: %d threads, %d Ms, %d Ps\n", (int)gr_sys_getpid(),
+            n, gr_load(&gr_sched.mcount), gr_sched.nprocs);
     for (int i = 0; i < n && i < cap; i++)
-        print_one(o, &s[i], now, f);
+        print_one(o, &s[i], now, f, sc);
     if (n > cap)
         out_put(o, "\n(%d more threads made during the dump)\n", n - cap);
     out_put(o, "\ngreenrun: end of thread dump\n");

@@ -30,7 +30,7 @@ struct unw {
 
 enum { UNW_UNLOADED, UNW_LOADING, UNW_READY, UNW_MISSING };
 
-static struct unw unw;                  /* written once, by the loader, before READY */
+static struct unw unw;                 /* written once, by the loader, before READY */
 static struct gr_atomic_u32 unw_state; /* atomic: UNW_*; the loader's CAS claims the load */
 
 static bool
@@ -48,13 +48,12 @@ load(void)
             unw.init_local2 = (__typeof__(unw.init_local2))dlsym(h, "_ULx86_64_init_local2");
             unw.step = (__typeof__(unw.step))dlsym(h, "_ULx86_64_step");
             unw.get_reg = (__typeof__(unw.get_reg))dlsym(h, "_ULx86_64_get_reg");
-            unw.get_proc_name =
-                (__typeof__(unw.get_proc_name))dlsym(h, "_ULx86_64_get_proc_name");
+            unw.get_proc_name = (__typeof__(unw.get_proc_name))dlsym(h, "_ULx86_64_get_proc_name");
         }
-        st = h != NULL && unw.getcontext != NULL && unw.init_local2 != NULL &&
-                     unw.step != NULL && unw.get_reg != NULL && unw.get_proc_name != NULL
-                 ? UNW_READY
-                 : UNW_MISSING;
+        st = h != NULL && unw.getcontext != NULL && unw.init_local2 != NULL && unw.step != NULL &&
+                     unw.get_reg != NULL && unw.get_proc_name != NULL ?
+                 UNW_READY :
+                 UNW_MISSING;
         /* Pairs with the acquire loads above and below: the table comes with READY. */
         gr_store_release(&unw_state, st);
         return st == UNW_READY;
@@ -90,9 +89,38 @@ name_frame(unw_cursor_t *c, struct gr_frame *f)
     }
 }
 
+/* Name f through sc: a hit is copied; a miss is named, then kept if its slot is free. */
+static void
+name_cached(unw_cursor_t *c, struct gr_frame *f, struct gr_symcache *sc)
+{
+    size_t i;
+
+    if (sc == NULL) {
+        name_frame(c, f);
+        return;
+    }
+    i = (f->pc * 0x9e3779b97f4a7c15ull >> 40) % GR_SYMCACHE_SLOTS;
+    for (size_t probe = 0; probe < 8; probe++, i = (i + 1) % GR_SYMCACHE_SLOTS) {
+        if (sc->slot[i].pc == f->pc) {
+            f->off = sc->slot[i].off;
+            memcpy(f->name, sc->slot[i].name, sizeof(f->name));
+            return;
+        }
+        if (sc->slot[i].pc == 0)
+            break;
+    }
+    name_frame(c, f);
+    if (sc->slot[i].pc == 0) {
+        sc->slot[i].pc = f->pc;
+        sc->slot[i].off = f->off;
+        memcpy(sc->slot[i].name, f->name, sizeof(f->name));
+    }
+}
+
 /* Walk the cursor: frames while the stack pointer stays in [lo, hi) and never goes down. */
 static int
-walk(unw_cursor_t *c, uintptr_t lo, uintptr_t hi, struct gr_frame *f, int max, int skip)
+walk(unw_cursor_t *c, uintptr_t lo, uintptr_t hi, struct gr_frame *f, int max, int skip,
+     struct gr_symcache *sc)
 {
     uintptr_t prev_sp = 0;
     int n = 0;
@@ -100,8 +128,7 @@ walk(unw_cursor_t *c, uintptr_t lo, uintptr_t hi, struct gr_frame *f, int max, i
     while (n < max) {
         unw_word_t pc = 0, sp = 0;
 
-        if (unw.get_reg(c, UNW_REG_IP, &pc) != 0 || unw.get_reg(c, UNW_REG_SP, &sp) != 0 ||
-            pc == 0)
+        if (unw.get_reg(c, UNW_REG_IP, &pc) != 0 || unw.get_reg(c, UNW_REG_SP, &sp) != 0 || pc == 0)
             break;
         if (sp < prev_sp || (hi != 0 && (sp < lo || sp >= hi)))
             break;
@@ -110,7 +137,7 @@ walk(unw_cursor_t *c, uintptr_t lo, uintptr_t hi, struct gr_frame *f, int max, i
             skip--;
         } else {
             f[n].pc = pc;
-            name_frame(c, &f[n]);
+            name_cached(c, &f[n], sc);
             n++;
         }
         if (unw.step(c) <= 0)
@@ -120,7 +147,8 @@ walk(unw_cursor_t *c, uintptr_t lo, uintptr_t hi, struct gr_frame *f, int max, i
 }
 
 int
-gr_unwind(const struct gr_regs *r, uintptr_t lo, uintptr_t hi, struct gr_frame *f, int max)
+gr_unwind(const struct gr_regs *r, uintptr_t lo, uintptr_t hi, struct gr_frame *f, int max,
+          struct gr_symcache *sc)
 {
     unw_context_t uc;
     unw_cursor_t c;
@@ -143,11 +171,11 @@ gr_unwind(const struct gr_regs *r, uintptr_t lo, uintptr_t hi, struct gr_frame *
     /* Flag 0: the pc is a return address, so the call before it is what is looked up. */
     if (unw.init_local2(&c, &uc, 0) != 0)
         return 0;
-    return walk(&c, lo, hi, f, max, 0);
+    return walk(&c, lo, hi, f, max, 0, sc);
 }
 
 __attribute__((noinline)) int
-gr_unwind_self(struct gr_frame *f, int max)
+gr_unwind_self(struct gr_frame *f, int max, struct gr_symcache *sc)
 {
     unw_context_t uc;
     unw_cursor_t c;
@@ -156,7 +184,7 @@ gr_unwind_self(struct gr_frame *f, int max)
         return -ENOSYS;
     if (unw.getcontext(&uc) != 0 || unw.init_local2(&c, &uc, 0) != 0)
         return 0;
-    return walk(&c, 0, 0, f, max, 1); /* not this function's own frame */
+    return walk(&c, 0, 0, f, max, 1, sc); /* not this function's own frame */
 }
 
 size_t

@@ -36,14 +36,31 @@ struct gr_frame {
 };
 
 /*
- * Unwind from r, the stack being [lo, hi) (hi 0: no bounds known), into f[0..max).
- * Returns the number of frames, or -ENOSYS when libunwind cannot be loaded. Any thread;
- * holds no lock of the runtime (libunwind takes its own, and allocates).
+ * Names by pc, for a run of backtraces (one dump): libunwind finds a static function's name
+ * by reading its object's symbol table from the file, each time, and a thousand threads
+ * parked in one place share their frames. GR_SYMCACHE_SLOTS names at most; the caller
+ * zeroes it (gr_mem_map's memory is).
  */
-int gr_unwind(const struct gr_regs *r, uintptr_t lo, uintptr_t hi, struct gr_frame *f, int max);
+#define GR_SYMCACHE_SLOTS 1024
+struct gr_symcache {
+    struct {
+        uintptr_t pc; /* 0: free */
+        uintptr_t off;
+        char name[GR_UNWIND_NAME];
+    } slot[GR_SYMCACHE_SLOTS];
+};
+
+/*
+ * Unwind from r, the stack being [lo, hi) (hi 0: no bounds known), into f[0..max), naming
+ * frames through sc (NULL: no cache). Returns the number of frames, or -ENOSYS when libunwind
+ * cannot be loaded. Any thread; holds no lock of the runtime (libunwind takes its own, and
+ * allocates).
+ */
+int gr_unwind(const struct gr_regs *r, uintptr_t lo, uintptr_t hi, struct gr_frame *f, int max,
+              struct gr_symcache *sc);
 
 /* The calling thread's backtrace, from the caller of gr_unwind_self on. As gr_unwind. */
-int gr_unwind_self(struct gr_frame *f, int max);
+int gr_unwind_self(struct gr_frame *f, int max, struct gr_symcache *sc);
 
 /* "name+0xOFF (object)" for f, or "0xPC (object)" without a name; returns the length. */
 size_t gr_unwind_format(const struct gr_frame *f, char *buf, size_t size);

@@ -2,8 +2,8 @@
  * tests/unit/config_test.c: white-box test of preload/config.c, linked directly (no preload).
  *
  * Behaviour: gr_config_parse accepts every documented form of GREENRUN_PROCS, GREENRUN_STACK,
- * GREENRUN_DEBUG and GREENRUN_MALLOC, rejects everything else with the documented one-line
- * message, never writes past errlen, and leaves the defaults in cfg when it fails.
+ * GREENRUN_DEBUG, GREENRUN_MALLOC and GREENRUN_QUIT, rejects everything else with the documented
+ * one-line message, never writes past errlen, and leaves the defaults in cfg when it fails.
  *
  * Prints one line per failed check and "N passed, N failed"; exits 1 if anything failed.
  */
@@ -22,6 +22,7 @@
 #define STACK_EXPECT  "expected a size from 16K to 16G, like 64K, 8M or 1G"
 #define PROCS_EXPECT  "expected an integer from 1 to 1024"
 #define MALLOC_EXPECT "expected greenrun or system"
+#define QUIT_EXPECT   "expected dump or exit"
 
 static int passed;
 static int failed;
@@ -59,7 +60,8 @@ static int
 is_default(const struct gr_config *cfg)
 {
     return cfg->procs == 0 && cfg->stack_size == 0 && cfg->schedtrace_ms == 0 && !cfg->banner &&
-           !cfg->stats && !cfg->blocking && !cfg->fs_syscall && !cfg->malloc_system;
+           !cfg->stats && !cfg->blocking && !cfg->fs_syscall && !cfg->malloc_system &&
+           !cfg->quit_exit;
 }
 
 /* Poison cfg so that a parser that forgets to write a field is caught. */
@@ -339,6 +341,28 @@ test_debug(void)
 }
 
 static void
+test_quit(void)
+{
+    static const char *const bad[] = { "Dump", "EXIT", "abort", "core", "dump,exit", "1", "on" };
+    struct gr_config cfg;
+    char err[ERRCAP];
+
+    poison(&cfg);
+    CHECK(parse1("GREENRUN_QUIT=exit", &cfg, err) == 0 && cfg.quit_exit);
+    poison(&cfg);
+    CHECK(parse1("GREENRUN_QUIT=dump", &cfg, err) == 0 && is_default(&cfg));
+    poison(&cfg);
+    CHECK(parse1("GREENRUN_QUIT=", &cfg, err) == 0 && is_default(&cfg));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char entry[128], want[256];
+
+        snprintf(entry, sizeof(entry), "GREENRUN_QUIT=%s", bad[i]);
+        snprintf(want, sizeof(want), "greenrun: GREENRUN_QUIT=\"%s\": " QUIT_EXPECT, bad[i]);
+        EXPECT_ERROR(entry, want);
+    }
+}
+
+static void
 test_malloc(void)
 {
     EXPECT_MALLOC("GREENRUN_MALLOC=greenrun", 0);
@@ -387,30 +411,30 @@ test_names(void)
 {
     EXPECT_ERROR("GREENRUN_PROSC=4",
                  "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_QUIT");
     EXPECT_ERROR("GREENRUN_procs=4",
                  "greenrun: GREENRUN_procs: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_QUIT");
     EXPECT_ERROR("GREENRUN_=4", "greenrun: GREENRUN_: unknown variable; accepted: GREENRUN_PROCS, "
-                                "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                                "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_QUIT");
     EXPECT_ERROR("GREENRUN_PROCSS=",
                  "greenrun: GREENRUN_PROCSS: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_QUIT");
     EXPECT_ERROR("GREENRUN_PROC",
                  "greenrun: GREENRUN_PROC: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_QUIT");
     EXPECT_ERROR("GREENRUN_ALLOC=system",
                  "greenrun: GREENRUN_ALLOC: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_QUIT");
     EXPECT_ERROR("GREENRUN_malloc=system",
                  "greenrun: GREENRUN_malloc: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_QUIT");
     EXPECT_ERROR("GREENRUN_GC=leak",
                  "greenrun: GREENRUN_GC: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_QUIT");
     EXPECT_ERROR("GREENRUN_\x01\xff=1",
                  "greenrun: GREENRUN_\\x01\\xff: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_QUIT");
 }
 
 static void
@@ -517,7 +541,7 @@ test_escaping(void)
     snprintf(entry, sizeof(entry), "GREENRUN_%s=1", v200);
     snprintf(want, sizeof(want),
              "greenrun: GREENRUN_%.55s...: unknown variable; accepted: GREENRUN_PROCS, "
-             "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC",
+             "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_QUIT",
              v200);
     EXPECT_ERROR(entry, want);
 }
@@ -600,7 +624,7 @@ test_documented_messages(void)
                  "stats, blocking, schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto");
     EXPECT_ERROR("GREENRUN_PROSC=1",
                  "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_QUIT");
     EXPECT_ERROR("GREENRUN_MALLOC=glibc",
                  "greenrun: GREENRUN_MALLOC=\"glibc\": expected greenrun or system");
 }
@@ -613,6 +637,7 @@ main(void)
     test_stack();
     test_debug();
     test_malloc();
+    test_quit();
     test_names();
     test_whole_env();
     test_escaping();
