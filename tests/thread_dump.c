@@ -39,10 +39,10 @@
 static pthread_mutex_t held = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t cond_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
-static int tcp_fd;                        /* the accepted end: readers read it */
-static pid_t kids[N_WAITPID];             /* processes that wait on kid_pipe */
-static int stop_spin;                     /* __atomic */
-static int spinning;                      /* __atomic: spinners started */
+static int tcp_fd;            /* the accepted end: readers read it */
+static pid_t kids[N_WAITPID]; /* processes that wait on kid_pipe */
+static int stop_spin;         /* __atomic */
+static int spinning;          /* __atomic: spinners started */
 static struct blocker blk[N_ALL - N_SPIN];
 static pthread_t mutex_threads[N_MUTEX];
 
@@ -332,7 +332,8 @@ main(int argc, char **argv)
 
     /* The SIGQUIT dump, then greenrun_dump's. */
     CHECK_EQ(count(out, "greenrun: end of thread dump\n"), 2);
-    char *second = strstr(strstr(out, "greenrun: end of thread dump\n") + 1, "greenrun: thread dump");
+    char *second =
+        strstr(strstr(out, "greenrun: end of thread dump\n") + 1, "greenrun: thread dump");
     CHECK(second != NULL);
     second[-1] = '\0'; /* out is the first dump alone now */
 
