@@ -47,6 +47,7 @@ static const struct option_var option_vars[] = {
     { "--stack", 0, "GREENRUN_STACK" },
     { "--debug", 0, "GREENRUN_DEBUG" },
     { "--malloc", 0, "GREENRUN_MALLOC" },
+    { "--quit", 0, "GREENRUN_QUIT" },
 };
 
 #define N_OPTION_VARS (sizeof(option_vars) / sizeof(option_vars[0]))
@@ -87,6 +88,12 @@ print_help(void)
           "                                        caches); the default\n"
           "                        system          glibc's malloc, for comparison and as\n"
           "                                        an escape hatch\n"
+          "      --quit WHAT     GREENRUN_QUIT: what SIGQUIT does while the program leaves\n"
+          "                      it at its default;\n"
+          "                        dump            print every thread (state, wait reason,\n"
+          "                                        backtrace) to stderr and keep running;\n"
+          "                                        the default\n"
+          "                        exit            print them, then exit with status 2\n"
           "  -h, --help          print this help and exit\n"
           "      --version       print the version and exit\n"
           "\n"
