@@ -43,10 +43,8 @@ struct option_var {
 };
 
 static const struct option_var option_vars[] = {
-    { "--procs", 'p', "GREENRUN_PROCS" },
-    { "--stack", 0, "GREENRUN_STACK" },
-    { "--debug", 0, "GREENRUN_DEBUG" },
-    { "--malloc", 0, "GREENRUN_MALLOC" },
+    { "--procs", 'p', "GREENRUN_PROCS" }, { "--stack", 0, "GREENRUN_STACK" },
+    { "--debug", 0, "GREENRUN_DEBUG" },   { "--malloc", 0, "GREENRUN_MALLOC" },
     { "--quit", 0, "GREENRUN_QUIT" },
 };
 
