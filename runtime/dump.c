@@ -448,6 +448,13 @@ quit_main(void *arg)
 }
 
 void
+gr_dump_fork_child(void)
+{
+    gr_store(&dumping, 0);
+    gr_unwind_fork_child();
+}
+
+void
 gr_dump_sysmon(void)
 {
     pthread_attr_t attr;

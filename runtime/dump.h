@@ -36,6 +36,10 @@ void gr_dump_sigquit(int sig, siginfo_t *si, void *uc);
  */
 bool gr_dump_takes(int sig, const struct sigaction *act, struct sigaction *mine);
 
+/* In a fork child: a dump or a load of libunwind under way in the parent has no thread here
+ * to finish it; the child's own SIGQUIT must still dump. */
+void gr_dump_fork_child(void);
+
 /* sysmon's round: start the dumping thread when SIGQUIT asked for a dump. */
 void gr_dump_sysmon(void);
 

@@ -13,6 +13,7 @@
 #include "runtime/boot.h"
 #include "runtime/cputime.h"
 #include "runtime/debug.h"
+#include "runtime/dump.h"
 #include "runtime/g.h"
 #include "runtime/m.h"
 #include "runtime/mem.h"
@@ -59,6 +60,7 @@ gr_fork_child(void)
     gr_mem_fork_child();
     gr_stack_fork_child();
     gr_blockrec_fork_child();
+    gr_dump_fork_child();
 
     for (struct m *om = gr_load(&gr_sched.allm); om != NULL; om = om->alllink)
         gr_m_close_proc(om);

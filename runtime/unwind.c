@@ -187,6 +187,14 @@ gr_unwind_self(struct gr_frame *f, int max, struct gr_symcache *sc)
     return walk(&c, 0, 0, f, max, 1, sc); /* not this function's own frame */
 }
 
+void
+gr_unwind_fork_child(void)
+{
+    uint32_t st = UNW_LOADING;
+
+    gr_cas(&unw_state, &st, UNW_UNLOADED);
+}
+
 size_t
 gr_unwind_format(const struct gr_frame *f, char *buf, size_t size)
 {

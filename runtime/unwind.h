@@ -62,6 +62,9 @@ int gr_unwind(const struct gr_regs *r, uintptr_t lo, uintptr_t hi, struct gr_fra
 /* The calling thread's backtrace, from the caller of gr_unwind_self on. As gr_unwind. */
 int gr_unwind_self(struct gr_frame *f, int max, struct gr_symcache *sc);
 
+/* In a fork child: a load of libunwind the parent had under way is started again. */
+void gr_unwind_fork_child(void);
+
 /* "name+0xOFF (object)" for f, or "0xPC (object)" without a name; returns the length. */
 size_t gr_unwind_format(const struct gr_frame *f, char *buf, size_t size);
 
