@@ -120,8 +120,9 @@ struct g {
     struct gr_atomic_i32 waitfd; /* atomic: the descriptor a G parked in the netpoller
                                     waits on, else -1; written by the G (netpoll.c) */
     struct gr_atomic_i64 since;  /* atomic: when the G last changed between running,
-                                    waiting or runnable and syscall mode (monotonic ns);
-                                    written by its M, read by the thread dump */
+                                    waiting or runnable and syscall mode (monotonic ns; the
+                                    coarse clock on entering syscall mode); written by its M,
+                                    read by the thread dump */
     /* Where the G entered syscall mode (Go's syscallsp, syscallpc): its caller's frame, for
      * the thread dump to unwind while it sleeps in the kernel. Owner G, written before the
      * status says G_SYSCALL; the dump reads them while it does, as a hint (dump.c). */

@@ -77,6 +77,9 @@ const char *gr_sys_name(long nr);
 /* Monotonic and realtime clocks in nanoseconds (vDSO). */
 int64_t gr_nanotime(void);
 int64_t gr_walltime(void);
+/* CLOCK_MONOTONIC as of the last timer tick (a few ms behind at most), for stamps that need no
+ * more: a fifth of gr_nanotime's cost on this project's machine (8 ns against 40). */
+int64_t gr_nanotime_coarse(void);
 /*
  * Read the clocks through fn, glibc's clock_gettime (the vDSO), from now on: until the real
  * functions are resolved, and where fn is NULL, the clocks are system calls. The runtime

@@ -281,6 +281,12 @@ gr_nanotime(void)
 }
 
 int64_t
+gr_nanotime_coarse(void)
+{
+    return read_clock(CLOCK_MONOTONIC_COARSE);
+}
+
+int64_t
 gr_walltime(void)
 {
     return read_clock(CLOCK_REALTIME);

@@ -45,7 +45,7 @@ enter(uintptr_t pc, uintptr_t fp)
     gp->syscallpc = pc;
     gp->syscallsp = fp + 16;
     gp->syscallbp = *(const uintptr_t *)fp;
-    gr_store_relaxed(&gp->since, gr_nanotime());
+    gr_store_relaxed(&gp->since, gr_nanotime_coarse()); /* the dump's "for N s" needs no more */
     if (mp->lockedg == gp) {
         /* Wired (wire.c): the M is the G's own and has no P to hand on. */
         gr_casgstatus(gp, G_RUNNING, G_SYSCALL);
