@@ -5,8 +5,9 @@
  * the dump shows each with its wait reason ("waiting: mutex", "waiting: IO read on fd N
  * (socket 127.0.0.1:P <- 127.0.0.1:Q)", "syscall: wait4"...), running or runnable for the
  * spinners, and a backtrace naming this program's function the thread blocks in. sigaction
- * still reads SIGQUIT back as SIG_DFL. greenrun_dump(fd) writes the same dump on demand, the
- * caller's own frames included. With GREENRUN_QUIT=exit the dump is followed by exit status 2.
+ * still reads SIGQUIT back as SIG_DFL, and a handler or SIG_IGN of the program takes its place
+ * (no dump). greenrun_dump(fd) writes the same dump on demand, the caller's own frames
+ * included. With GREENRUN_QUIT=exit the dump is followed by exit status 2.
  *
  * Natively SIGQUIT at its default would kill the process, so the native child sets up the same
  * threads, waits for the same states, and sends nothing: no dump, and it still exits 0.
@@ -206,12 +207,41 @@ dump_from_here(void)
     fprintf(stderr, "child: still running after the dumps\n");
 }
 
+static int quit_handled; /* __atomic */
+
+static void
+on_quit(int sig)
+{
+    (void)sig;
+    __atomic_add_fetch(&quit_handled, 1, __ATOMIC_RELAXED);
+}
+
+/* A handler of the program, or SIG_IGN, takes SIGQUIT's place: no dump (the parent counts
+ * them); back at SIG_DFL, sigaction reads back what the program set. Natively the same. */
+static void
+quit_dispositions(void)
+{
+    struct sigaction sa, old;
+
+    CHECK(signal(SIGQUIT, on_quit) == SIG_DFL);
+    CHECK_OK(kill(getpid(), SIGQUIT));
+    WAIT_FOR(__atomic_load_n(&quit_handled, __ATOMIC_RELAXED) == 1, 10);
+    CHECK(signal(SIGQUIT, SIG_IGN) == on_quit);
+    CHECK_OK(kill(getpid(), SIGQUIT));
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    CHECK_OK(sigaction(SIGQUIT, &sa, &old));
+    CHECK(old.sa_handler == SIG_IGN);
+    CHECK_EQ(__atomic_load_n(&quit_handled, __ATOMIC_RELAXED), 1);
+}
+
 static void
 child(bool exit_mode)
 {
     struct sigaction sa;
     char go;
 
+    quit_dispositions();
     set_up();
     /* The runtime's handler stands in for the default; the program sees the default. */
     CHECK_OK(sigaction(SIGQUIT, NULL, &sa));
