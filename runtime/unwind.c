@@ -14,6 +14,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
+#include "runtime/api.h"
 #include "runtime/atomic.h"
 #include "runtime/debug.h"
 #include "runtime/libc.h"
@@ -44,6 +45,9 @@ load(void)
     if (st == UNW_UNLOADED && gr_cas(&unw_state, &st, UNW_LOADING)) {
         h = gr_real.dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
         if (h != NULL) {
+            /* What the dlopen hook does for the program (hooks/dl.c); a no-op unless a
+             * libunwind built with initial-exec TLS needs a slot in every G. */
+            gr_tls_spread_static(h);
             unw.getcontext = (__typeof__(unw.getcontext))dlsym(h, "_Ux86_64_getcontext");
             unw.init_local2 = (__typeof__(unw.init_local2))dlsym(h, "_ULx86_64_init_local2");
             unw.step = (__typeof__(unw.step))dlsym(h, "_ULx86_64_step");
