@@ -189,9 +189,9 @@ snap_one(struct g *gp, struct g *self, struct gsnap *s)
             s->regs.pc = 0;
         break;
     case G_SYSCALL:
-        s->regs.pc = gp->syscallpc;
-        s->regs.sp = gp->syscallsp;
-        s->regs.bp = gp->syscallbp;
+        s->regs.pc = gr_load_relaxed(&gp->syscallpc);
+        s->regs.sp = gr_load_relaxed(&gp->syscallsp);
+        s->regs.bp = gr_load_relaxed(&gp->syscallbp);
         break;
     default:
         break;

@@ -124,9 +124,9 @@ struct g {
                                     coarse clock on entering syscall mode); written by its M,
                                     read by the thread dump */
     /* Where the G entered syscall mode (Go's syscallsp, syscallpc): its caller's frame, for
-     * the thread dump to unwind while it sleeps in the kernel. Owner G, written before the
-     * status says G_SYSCALL; the dump reads them while it does, as a hint (dump.c). */
-    uintptr_t syscallpc, syscallsp, syscallbp;
+     * the thread dump to unwind while it sleeps in the kernel. Atomic: written by the G before
+     * its status says G_SYSCALL; the dump reads them while it does, as a hint (dump.c). */
+    struct gr_atomic_u64 syscallpc, syscallsp, syscallbp;
     struct gr_atomic_u64 sigmask;    /* atomic: blocked signals; written by the G itself,
                                         read by senders (the M applies it on switch-in) */
     struct gr_atomic_u64 sigpending; /* atomic; written under siglock: signals pending for it */

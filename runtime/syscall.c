@@ -42,9 +42,9 @@ enter(uintptr_t pc, uintptr_t fp)
     struct m *mp = gr_getm();
     struct p *pp = mp->p;
 
-    gp->syscallpc = pc;
-    gp->syscallsp = fp + 16;
-    gp->syscallbp = *(const uintptr_t *)fp;
+    gr_store_relaxed(&gp->syscallpc, pc);
+    gr_store_relaxed(&gp->syscallsp, fp + 16);
+    gr_store_relaxed(&gp->syscallbp, *(const uintptr_t *)fp);
     gr_store_relaxed(&gp->since, gr_nanotime_coarse()); /* the dump's "for N s" needs no more */
     if (mp->lockedg == gp) {
         /* Wired (wire.c): the M is the G's own and has no P to hand on. */
