@@ -377,8 +377,8 @@ print_one(struct out *o, const struct gsnap *s, int64_t now, struct gr_frame *f,
         out_put(o, "\t(waiting in the kernel on its own M: no backtrace)\n");
     else if (s->regs.pc != 0)
         n = gr_unwind(&s->regs, s->lo, s->hi, f, GR_UNWIND_DEPTH, sc);
-    if (n == -ENOSYS)
-        out_put(o, "\t(no backtrace: libunwind.so.8 cannot be loaded)\n");
+    else if (s->status == G_WAITING || s->status == G_RUNNABLE || s->status == G_SYSCALL)
+        out_put(o, "\t(it moved on while the dump copied it: no backtrace)\n");
     for (int i = 0; i < n; i++) {
         char line[GR_UNWIND_NAME + 160];
         gr_unwind_format(&f[i], line, sizeof(line));
@@ -413,6 +413,8 @@ gr_dump_write(int fd)
     now = gr_nanotime();
     out_put(o, "greenrun: thread dump of pid %d: %d threads, %d Ms, %d Ps\n", (int)gr_sys_getpid(),
             n, gr_load(&gr_sched.mcount), gr_sched.nprocs);
+    if (!gr_unwind_available())
+        out_put(o, "greenrun: no backtraces: libunwind.so.8 cannot be loaded\n");
     for (int i = 0; i < n && i < cap; i++)
         print_one(o, &s[i], now, f, sc);
     if (n > cap)

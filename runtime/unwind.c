@@ -67,6 +67,12 @@ load(void)
     return st == UNW_READY;
 }
 
+bool
+gr_unwind_available(void)
+{
+    return load();
+}
+
 /* Name f from the cursor's frame: the symbol table first (static functions of a program
  * without -rdynamic have no dynamic symbol), then dladdr's dynamic symbols. */
 static void

@@ -17,6 +17,7 @@
 #ifndef GR_RUNTIME_UNWIND_H
 #define GR_RUNTIME_UNWIND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,6 +59,9 @@ struct gr_symcache {
  */
 int gr_unwind(const struct gr_regs *r, uintptr_t lo, uintptr_t hi, struct gr_frame *f, int max,
               struct gr_symcache *sc);
+
+/* Load libunwind if not yet: false when it cannot be (then every unwind is -ENOSYS). */
+bool gr_unwind_available(void);
 
 /* The calling thread's backtrace, from the caller of gr_unwind_self on. As gr_unwind. */
 int gr_unwind_self(struct gr_frame *f, int max, struct gr_symcache *sc);
