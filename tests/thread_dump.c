@@ -280,13 +280,14 @@ expect_at_least(const char *text, const char *what, size_t n)
 }
 
 /* Run "argv0 mode" with stderr on a pipe, stdin on another; read its stderr into out until
- * EOF, writing the go byte once the first dump has ended. Returns the exit status. */
+ * EOF, writing the go byte once the first dump has ended (not to the exit-mode child, which
+ * never reads it and may be gone by then). Returns the exit status. */
 static int
 run_child(const char *argv0, const char *mode, const char *quit, char *out, size_t size)
 {
     int errp[2], inp[2], status = 0;
     size_t len = 0;
-    bool sent = false;
+    bool sent = quit != NULL;
     ssize_t r;
 
     CHECK_OK(pipe(errp));
