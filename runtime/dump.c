@@ -27,13 +27,13 @@
  */
 #include "runtime/dump.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
