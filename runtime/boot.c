@@ -128,6 +128,7 @@ boot_sched(int nprocs)
     if (make_ps(nprocs) != 0)
         return -1;
     gr_sys_init(!gr_opts.fs_syscall);
+    gr_fd_reserve_init();
     m0 = gr_m_adopt_initial();
     if (m0 == NULL || (mg = gr_g_adopt_main(m0)) == NULL)
         return -1;
