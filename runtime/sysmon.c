@@ -6,8 +6,9 @@
  *    in the spinning protocol would otherwise leave work stranded until the next event);
  *  - prints the scheduler trace every GREENRUN_DEBUG=schedtrace=MS;
  *  - hands Ps in blocking calls to other Ms (gr_retake), preempts Gs that run 10 ms while
- *    others wait (1 ms while a woken G or a due timer waits), starts spare Ps for Ms stuck in the kernel, and records the calls the
- *    runtime never saw that keep an M asleep (blockrec.c);
+ *    others wait (1 ms while a woken G or a due timer waits), starts spare Ps for Ms stuck
+ *    in the kernel, and records the calls the runtime never saw that keep an M asleep
+ *    (blockrec.c);
  *  - resends SIGCANCEL to a G whose asynchronous cancellation found it inside the runtime
  *    (gr_cancel_retry).
  *
@@ -82,9 +83,9 @@ schedtrace(void)
  * CPU-bound Gs do not pay for switches nobody is waiting for. A request the signal could not
  * act on (the G was in libc or the runtime) is repeated after PREEMPT_RETRY_NS.
  */
-#define PREEMPT_AFTER_NS 10000000LL /* 10 ms, as Go's forcePreemptNS */
+#define PREEMPT_AFTER_NS  10000000LL /* 10 ms, as Go's forcePreemptNS */
 #define PREEMPT_WAKEUP_NS 1000000LL
-#define PREEMPT_RETRY_NS 250000LL
+#define PREEMPT_RETRY_NS  250000LL
 
 /*
  * What the M is blocked in, from its /proc/thread-self/syscall (kept open only for
