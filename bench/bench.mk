@@ -20,6 +20,7 @@ BENCH_CXXFLAGS := -std=gnu++17 -O2 -g -Wall -Wextra -MMD -MP
 BENCH_LIBS     := -lbenchmark -lpthread
 
 BENCH_WL_SRCS  := bench/util.c bench/syscount.c bench/wl_thread.c bench/wl_sync.c bench/wl_io.c \
+                  bench/wl_latency.c \
                   bench/wl_malloc.c
 BENCH_C_SRCS   := $(BENCH_WL_SRCS) bench/echo_server.c bench/echo_client.c \
                   bench/blocked_threads.c

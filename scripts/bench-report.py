@@ -452,6 +452,17 @@ def evaluate_targets(v, env):
     add("%s sleepers: mean 1 ms sleep under 1.1 ms" % nsleep,
         "mean sleep", "us", g, None, v.val(*g, "mean_sleep_us"), None,
         lambda a, b: a < 1100, "< 1100 µs")
+    g = ("micro", "cpu_latency", "greenrun")
+    r = ("micro", "cpu_latency", "native")
+    add("64 CPU-bound threads on the Ps: a new thread runs within 50 ms of its creation",
+        "slowest first run of 16 probes", "ms", g, r, v.val(*g, "start_max_ms"),
+        v.val(*r, "start_max_ms"), lambda a, b: a <= 50, "≤ 50 ms")
+    add("64 CPU-bound threads on the Ps: the main thread's 50 ms sleep returns within 20 ms",
+        "latest of 16 sleeps", "ms", g, r, v.val(*g, "sleep_late_max_ms"),
+        v.val(*r, "sleep_late_max_ms"), lambda a, b: a <= 20, "≤ 20 ms")
+    add("64 CPU-bound threads on the Ps: a thread woken by a timer runs within 2 ms p99",
+        "1 ms ticks' lateness, p99", "ms", g, r, v.val(*g, "tick_late_p99_ms"),
+        v.val(*r, "tick_late_p99_ms"), lambda a, b: a <= 2, "≤ 2 ms")
     g = ("micro", "mutex_contended", "greenrun")
     r = ("micro", "mutex_contended", "go")
     add("contended mutex (4 threads) at most Go's", "time per lock+unlock", "ns", g, r,
@@ -810,6 +821,31 @@ def render(v, env, machine, targets, chart_path):
         w("| timedwait_expire | %s | %s per wait | %s | %s | | | min %s |" % (
             c, fmt_ns(m.get("ns_per_op")), fmt_us(m.get("mean_wait_us")),
             fmt_us(m.get("overshoot_us")), fmt_us(m.get("min_wait_us"))))
+    w("")
+
+    w("### Promptness under CPU-bound load")
+    w("")
+    w("cpu_latency (bench/wl_latency.c): 64 threads compute without end (malloc, memset, free "
+      "and their own arithmetic) while the main thread runs 16 rounds of creating a probe "
+      "thread and sleeping 50 ms, and a ticker sleeps 1 ms over and over. Start: a probe's "
+      "first run after pthread_create; late: how long after its deadline a sleep returned. "
+      "The reference column of its targets is native.")
+    w("")
+    w("| Config | Start p50 | Start max | Sleep late max | Tick late p50 | Tick late p99 "
+      "| Tick late max |")
+    w("|---|---|---|---|---|---|---|")
+    for c in ("native", "greenrun", "go"):
+        e = v.entry("micro", "cpu_latency", c)
+        if not e:
+            continue
+        if e["status"] != "ok":
+            w("| %s | %s | | | | | |" % (c, short(e["status"])))
+            continue
+        m = e["median"]
+        w("| %s | %s | %s | %s | %s | %s | %s |" % (
+            c, *(fmt_us(None if m.get(k) is None else m[k] * 1e3) for k in (
+                "start_p50_ms", "start_max_ms", "sleep_late_max_ms", "tick_late_p50_ms",
+                "tick_late_p99_ms", "tick_late_max_ms"))))
     w("")
 
     w("## Allocator")

@@ -466,6 +466,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
             run_micro "$round" micro "sleepers/$n" "$cfg"
         done
     done
+    for cfg in $(rotate "$round" native greenrun go); do
+        run_micro "$round" micro cpu_latency "$cfg"
+    done
     for w in $MALLOC; do
         for cfg in $(rotate "$round" native jemalloc mimalloc greenrun gr-system); do
             run_micro "$round" malloc "$w" "$cfg"
