@@ -104,7 +104,8 @@ static struct {
     size_t used;            /* protected by lock */
     uint64_t appended;      /* protected by lock: records appended so far */
     uint64_t durable;       /* protected by lock: records written to the file so far */
-} logbuf = { .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER,
+} logbuf = { .lock = PTHREAD_MUTEX_INITIALIZER,
+             .work = PTHREAD_COND_INITIALIZER,
              .flushed = PTHREAD_COND_INITIALIZER };
 
 static uint64_t
@@ -301,8 +302,7 @@ create_table(const char *dir)
     snprintf(path, sizeof(path), "%s/db-server.XXXXXX", dir);
     table_fd = mkstemp(path);
     if (table_fd < 0) {
-        fprintf(stderr, "db-server: cannot create a table file in %s: %s\n", dir,
-                strerror(errno));
+        fprintf(stderr, "db-server: cannot create a table file in %s: %s\n", dir, strerror(errno));
         exit(1);
     }
     unlink(path);

@@ -16,14 +16,14 @@
 
 #include <stdint.h>
 
-#define DBP_MSG        64
-#define DBP_ROW        64
-#define DBP_HDR        17 /* bytes of the request a response repeats */
-#define DBP_KEY_OFF    12
-#define DBP_OP_OFF     16
-#define DBP_OP_READ    'r'
-#define DBP_OP_WRITE   'w'
-#define DBP_ROWS       65536 /* rows in the table: 4 MiB */
+#define DBP_MSG      64
+#define DBP_ROW      64
+#define DBP_HDR      17 /* bytes of the request a response repeats */
+#define DBP_KEY_OFF  12
+#define DBP_OP_OFF   16
+#define DBP_OP_READ  'r'
+#define DBP_OP_WRITE 'w'
+#define DBP_ROWS     65536 /* rows in the table: 4 MiB */
 
 static inline unsigned char
 dbp_row_byte(uint32_t key, int i)
