@@ -1256,8 +1256,8 @@ def main():
     title = "greenrun benchmarks, %s (%s, %s CPUs)" % (
         env.get("started_utc", "").split("T")[0], env.get("mode"), machine["cpus"])
     only = only_groups(env)
-    if only and not only & {"micro", "echo"}:
-        chart_err = "the run had neither the micro nor the echo group (--only)"
+    if only and not {"micro", "echo"} <= only:
+        chart_err = "the chart needs the micro and echo groups, and --only left one out"
     else:
         chart_err = write_chart(v, args.raw, os.path.abspath(png), title, has_greenrun)
     if chart_err:
