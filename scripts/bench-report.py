@@ -729,6 +729,12 @@ def render(v, env, machine, targets, chart_path):
                         else "glibc's (greenrun does not provide malloc yet)",
                         env.get("git_commit"),
                         " with local changes" if env.get("git_dirty") == "yes" else ""))
+    if env.get("loadavg_start"):
+        w("**Load average** of the machine (1, 5 and 15 minutes) when the runs started: %s; "
+          "when they ended: %s. Other processes' load takes CPU from the runs, and it can take "
+          "more from a runtime with one OS thread per CPU (greenrun, Go) than from a server "
+          "with a thread per connection or per worker: compare runs at similar loads." % (env["loadavg_start"],
+                                             env.get("loadavg_end", "?")))
     paths = v.runs_info("switch_path", configs=("greenrun", "gr-system"))
     w("**FS switch** (the thread pointer installed on a G-to-G switch), as greenrun's banner "
       "named it in the runs: %s." % (

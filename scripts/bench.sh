@@ -202,6 +202,9 @@ printf 'round\tgroup\tworkload\tconfig\tkind\trc\tseconds\tout\tlog\tnote\n' > "
     echo "mode=$MODE"
     echo "rounds=$ROUNDS"
     echo "started_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    # The machine's load average (1, 5, 15 min): other processes take CPU from the runs, and
+    # a runtime with one OS thread per CPU can lose more of it than a thread-per-request server.
+    echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
     if [ -n "$ONLY" ]; then
         echo "command=scripts/bench.sh$([ "$MODE" = quick ] && echo ' --quick') --only $(echo \
             $ONLY | tr ' ' ',')"
@@ -577,6 +580,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     fi
 done
 echo "finished_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)" >> "$RAW/env.txt"
+echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RAW/env.txt"
 echo "runs_seconds=$(elapsed "$SUITE_T0")" >> "$RAW/env.txt"
 echo "bench: $NRUNS runs in $(elapsed "$SUITE_T0") s, $NFAILED failed"
 
