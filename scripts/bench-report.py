@@ -529,7 +529,7 @@ def evaluate_targets(v, env):
     add_server_targets(v, env, add)
     only = only_groups(env)
     if only:
-        targets = [t for t in targets if t["group"] in only]
+        targets = [t for t in targets if t.get("group") in only]
     if quick:
         for t in targets:
             t["status"] += " [quick sizes]"
