@@ -271,6 +271,9 @@ struct m {
     struct gr_atomic_i64 cpu_est;   /* atomic: wall time charged to short runs since then */
     struct gr_atomic_i64 cpu_start; /* atomic: when the G it runs started running (monotonic) */
     bool cpu_sys;                   /* owner: the G running entered syscall mode in this run */
+    int64_t syscall_since;          /* owner: when the G entered syscall mode (only with the
+                                       blocking profile on: GREENRUN_DEBUG=blocking or
+                                       GREENRUN_REPORT) */
     bool tidlock;                   /* owner: taking or holding g.c's tid_lock (signal handlers
                                        on this M must not wait for it) */
 

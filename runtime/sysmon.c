@@ -241,6 +241,8 @@ preempt_long_runners(int64_t now)
             if (pp->sysmon_asleep == 0) {
                 pp->sysmon_asleep = now;
             } else if (now - pp->sysmon_asleep >= 1000000LL && gr_start_spare(pp)) {
+                if (pp->sysmon_blocked_rec)
+                    gr_blockrec_spare(pp->id);
                 pp->sysmon_asleep = 0;
                 n++;
             }
@@ -344,6 +346,8 @@ gr_sysmon_main(void *arg)
         now = gr_nanotime();
         gr_sigroute_sysmon();
         gr_malloc_background(now);
+        if (gr_opts.blocking)
+            gr_blockrec_live(now);
         if (gr_retake(now) > 0 || preempt_long_runners(now) > 0) {
             delay = SYSMON_MIN_SLEEP;
         } else if (work_stranded()) {
