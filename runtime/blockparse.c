@@ -47,13 +47,13 @@ parse_hex(const char *s, uintptr_t *out)
 }
 
 bool
-gr_blockrec_parse(const char *text, long *nr, uintptr_t *pc)
+gr_blockrec_parse(const char *text, long *nr, uintptr_t *sp, uintptr_t *pc)
 {
     const char *s = skip_spaces(text);
     bool neg = false;
     long n = 0;
     int words = 0;
-    uintptr_t last = 0;
+    uintptr_t last = 0, before = 0;
 
     if (*s == '-') {
         neg = true;
@@ -77,6 +77,7 @@ gr_blockrec_parse(const char *text, long *nr, uintptr_t *pc)
         s = parse_hex(s, &v);
         if (s == NULL)
             return false;
+        before = last;
         last = v;
         words++;
     }
@@ -84,6 +85,7 @@ gr_blockrec_parse(const char *text, long *nr, uintptr_t *pc)
     if (!(n >= 0 && words == 8) && !(n == -1 && words == 2))
         return false;
     *nr = n;
+    *sp = before;
     *pc = last;
     return true;
 }

@@ -33,6 +33,7 @@
 #include "runtime/mem.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
+#include "runtime/unwind.h"
 
 #define MAX_P      GR_ARRAY_LEN(gr_sched.allp)
 #define NBUCKETS   256 /* hash chains */
@@ -49,6 +50,7 @@ struct site {
      * at, then its callers' return addresses. A handoff site's first is inside the hook
      * (which names the call), the second where the program called it. */
     uintptr_t frames[GR_BLOCKREC_FRAMES];
+    struct gr_frame *sym;    /* frames named by the unwinder (nframes of them), or NULL */
     uint64_t count;          /* calls seen, open ones included */
     uint64_t spares;         /* Ps handed on for them: spare Ps, or the handoff itself */
     int64_t total;           /* ns of the calls that ended */
@@ -59,9 +61,12 @@ struct site {
 
 struct open_call {
     bool active;
-    bool lived; /* its live line was queued */
+    bool lived;   /* its live line was queued */
+    uint32_t gen; /* which call of this P: an unwind job names it */
     struct site *site;
-    int64_t since; /* first sighting, monotonic ns */
+    int64_t since;   /* first sighting, monotonic ns */
+    uint64_t spares; /* spare Ps started for it, also in site->spares */
+    struct gr_blockrec_call c;
 };
 
 struct live_line {
@@ -80,10 +85,12 @@ static int64_t live_ns;         /* immutable after gr_blockrec_config */
 static const char *report_path; /* immutable after gr_blockrec_config */
 static int64_t boot_ns;         /* immutable after gr_blockrec_config */
 
-static struct live_line live[LIVE_RING]; /* protected by lock */
-static uint32_t live_head, live_tail;    /* protected by lock */
-static uint64_t live_dropped;            /* protected by lock */
-static struct gr_note live_note;         /* the reporter sleeps here */
+static struct live_line live[LIVE_RING];                                /* protected by lock */
+static uint32_t live_head, live_tail;                                   /* protected by lock */
+static uint64_t live_dropped;                                           /* protected by lock */
+static uint64_t unwind_wanted[(GR_ARRAY_LEN(gr_sched.allp) + 63) / 64]; /* protected by lock:
+                                                        Ps whose open call awaits an unwind */
+static struct gr_note reporter_note; /* the reporter sleeps here */
 
 /* ---- Recording. */
 
@@ -205,24 +212,30 @@ live_push(struct site *sp, int64_t ns, bool ended)
         return;
     }
     live[live_tail++ % LIVE_RING] = (struct live_line){ .site = sp, .ns = ns, .ended = ended };
-    gr_note_wakeup(&live_note);
+    gr_note_wakeup(&reporter_note);
 }
 
 void
-gr_blockrec_begin(int32_t pid, long nr, uintptr_t pc, int64_t since)
+gr_blockrec_begin(int32_t pid, const struct gr_blockrec_call *c, int64_t since)
 {
     if (pid < 0 || (size_t)pid >= MAX_P)
         return;
     prepare_node();
     gr_lock(&lock);
     if (!calls[pid].active) {
-        struct site *sp = site_find(nr, &pc, 1);
+        struct site *sp = site_find(c->nr, &c->pc, 1);
 
         if (sp != NULL) {
             sp->count++;
             if (since < sp->first)
                 sp->first = since;
-            calls[pid] = (struct open_call){ .active = true, .site = sp, .since = since };
+            calls[pid] = (struct open_call){
+                .active = true, .gen = calls[pid].gen + 1, .site = sp, .since = since, .c = *c
+            };
+            if (c->nr != GR_BLOCKREC_RUNNING && c->sp != 0) {
+                unwind_wanted[pid / 64] |= 1ULL << (pid % 64);
+                gr_note_wakeup(&reporter_note);
+            }
         }
     }
     gr_unlock(&lock);
@@ -234,8 +247,10 @@ gr_blockrec_spare(int32_t pid)
     if (pid < 0 || (size_t)pid >= MAX_P)
         return;
     gr_lock(&lock);
-    if (calls[pid].active)
+    if (calls[pid].active) {
         calls[pid].site->spares++;
+        calls[pid].spares++;
+    }
     gr_unlock(&lock);
 }
 
@@ -339,14 +354,31 @@ where_is(uintptr_t pc, bool ret, struct where *w)
     return true;
 }
 
-/* " (libc.so.6 read+0x1e)", " (prog+0x1234)" or "" into buf. */
+/* where_is for frame i of sp, with the unwinder's name where dladdr has none (a static
+ * function, a program linked without -rdynamic). */
+static bool
+where_frame(const struct site *sp, int i, bool ret, struct where *w)
+{
+    bool known = where_is(sp->frames[i], ret, w);
+
+    if (sp->sym != NULL && sp->sym[i].name[0] != '\0' && (!known || w->sym == NULL)) {
+        if (!known)
+            w->file = "?";
+        w->sym = sp->sym[i].name;
+        w->off = (unsigned long)sp->sym[i].off;
+        return true;
+    }
+    return known;
+}
+
+/* " (libc.so.6 read+0x1e)", " (prog+0x1234)" or "" into buf, for frame i of sp. */
 static void
-describe_pc(char *buf, size_t size, uintptr_t pc, bool ret)
+describe_frame(char *buf, size_t size, const struct site *sp, int i, bool ret)
 {
     struct where w;
 
     buf[0] = '\0';
-    if (!where_is(pc, ret, &w))
+    if (!where_frame(sp, i, ret, &w))
         return;
     if (w.sym != NULL)
         gr_snprint(buf, size, " (%s %s+0x%lx)", w.file, w.sym, w.off);
@@ -429,7 +461,7 @@ print_site(const struct shown *sh)
     format_ns(max, sizeof(max), sp->max);
     format_ns(p50, sizeof(p50), quantile(sp, 0.50));
     format_ns(p99, sizeof(p99), quantile(sp, 0.99));
-    describe_pc(where, sizeof(where), sp->frames[f], ret);
+    describe_frame(where, sizeof(where), sp, f, ret);
     still[0] = '\0';
     if (sh->nopen > 0)
         gr_snprint(still, sizeof(still), ", %u still %s", sh->nopen,
@@ -445,7 +477,7 @@ print_site(const struct shown *sh)
              head, (unsigned long)sp->count, total, max, p50, p99, (unsigned long)sp->spares,
              (void *)sp->frames[f], where, still);
     for (int i = f + 1; i < sp->nframes; i++) {
-        describe_pc(where, sizeof(where), sp->frames[i], true);
+        describe_frame(where, sizeof(where), sp, i, true);
         gr_print("greenrun: blocking:     #%d %p%s\n", i - f, (void *)sp->frames[i], where);
     }
 }
@@ -556,7 +588,7 @@ json_site(struct jw *j, const struct shown *sh, bool first)
         bool ret = i > 0 || sp->nr != GR_BLOCKREC_RUNNING;
 
         jw_put(j, "%s{\"pc\": \"%p\"", i == first_shown(sp) ? "" : ", ", (void *)sp->frames[i]);
-        if (where_is(sp->frames[i], ret, &w)) {
+        if (where_frame(sp, i, ret, &w)) {
             jw_put(j, ", \"object\": ");
             jw_string(j, w.file);
             if (w.sym != NULL) {
@@ -621,6 +653,8 @@ snapshot(struct shown *v, uint32_t cap, int64_t now)
     gr_lock(&lock);
     for (int b = 0; b < NBUCKETS; b++)
         for (struct site *sp = buckets[b]; sp != NULL && n < cap; sp = sp->next) {
+            if (sp->count == 0)
+                continue; /* its only call moved to its backtrace's site */
             v[n].s = *sp;
             v[n].s.next = sp; /* the original, to match open calls below */
             v[n].nopen = 0;
@@ -649,17 +683,17 @@ gr_blockrec_report(bool print)
     gr_lock(&lock);
     cap = nsites;
     gr_unlock(&lock);
-    if (cap == 0) {
+    bytes = sizeof(*v) * (cap > 0 ? cap : 1);
+    v = cap > 0 ? gr_mem_alloc(bytes) : NULL;
+    n = v != NULL ? snapshot(v, cap, gr_nanotime()) : 0;
+    if (n == 0) {
+        if (v != NULL)
+            gr_mem_free(v, bytes);
         if (print)
-            gr_print("greenrun: blocking: no call held an M unseen\n");
+            gr_print("greenrun: blocking: no call held an M\n");
         write_json(NULL, 0);
         return;
     }
-    bytes = sizeof(*v) * cap;
-    v = gr_mem_alloc(bytes);
-    if (v == NULL)
-        return;
-    n = snapshot(v, cap, gr_nanotime());
     /* Insertion sort, longest total first. */
     for (uint32_t i = 1; i < n; i++) {
         struct shown t = v[i];
@@ -677,6 +711,81 @@ gr_blockrec_report(bool print)
 
 /* ---- Live lines (GREENRUN_DEBUG=blocking=live): the reporter thread. */
 
+/* Does the M still sleep where c found it? (Its stack may have changed under the unwind.) */
+static bool
+still_asleep(const struct gr_blockrec_call *c)
+{
+    char buf[256];
+    ssize_t n;
+    long nr;
+    uintptr_t sp, pc;
+
+    if (c->sysfd < 0)
+        return false;
+    n = gr_sys_pread(c->sysfd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    return gr_blockrec_parse(buf, &nr, &sp, &pc) && nr == c->nr && sp == c->sp && pc == c->pc;
+}
+
+/*
+ * Unwind the open calls sysmon handed over, while their Ms sleep, and move each to the site of
+ * its backtrace. The thread sleeps in the kernel, so its stack does not move; a call that ended
+ * meanwhile is found by the check after the walk, and its frames are dropped.
+ */
+static void
+unwind_calls(void)
+{
+    for (size_t pid = 0; pid < MAX_P; pid++) {
+        struct gr_frame f[GR_BLOCKREC_FRAMES];
+        uintptr_t pcs[GR_BLOCKREC_FRAMES];
+        struct gr_blockrec_call c;
+        struct site *old, *sp;
+        uint32_t gen;
+        bool want;
+        int n;
+
+        gr_lock(&lock);
+        want = (unwind_wanted[pid / 64] >> (pid % 64)) & 1;
+        unwind_wanted[pid / 64] &= ~(1ULL << (pid % 64));
+        want = want && calls[pid].active;
+        c = calls[pid].c;
+        gen = calls[pid].gen;
+        gr_unlock(&lock);
+        if (!want)
+            continue;
+        n = gr_unwind(&(struct gr_regs){ .pc = c.pc, .sp = c.sp }, c.lo, c.hi, f,
+                      GR_BLOCKREC_FRAMES);
+        if (n <= 0 || f[0].pc != c.pc || !still_asleep(&c))
+            continue;
+        for (int i = 0; i < n; i++)
+            pcs[i] = f[i].pc;
+        struct gr_frame *sym = gr_mem_alloc(sizeof(*sym) * (size_t)n);
+        prepare_node();
+        gr_lock(&lock);
+        if (calls[pid].active && calls[pid].gen == gen && (sp = site_find(c.nr, pcs, n)) != NULL &&
+            sp != calls[pid].site) {
+            old = calls[pid].site;
+            old->count--;
+            old->spares -= calls[pid].spares;
+            sp->count++;
+            sp->spares += calls[pid].spares;
+            if (calls[pid].since < sp->first)
+                sp->first = calls[pid].since;
+            if (sp->sym == NULL && sym != NULL) {
+                memcpy(sym, f, sizeof(*sym) * (size_t)n);
+                sp->sym = sym;
+                sym = NULL;
+            }
+            calls[pid].site = sp;
+        }
+        gr_unlock(&lock);
+        if (sym != NULL)
+            gr_mem_free(sym, sizeof(*sym) * (size_t)n);
+    }
+}
+
 /* One live line, with the frames below it. */
 static void
 print_live(const struct live_line *l, uint64_t dropped)
@@ -686,7 +795,7 @@ print_live(const struct live_line *l, uint64_t dropped)
     int f = first_shown(sp);
 
     format_ns(dur, sizeof(dur), l->ns);
-    describe_pc(where, sizeof(where), sp->frames[f], sp->nr != GR_BLOCKREC_RUNNING);
+    describe_frame(where, sizeof(where), sp, f, sp->nr != GR_BLOCKREC_RUNNING);
     if (sp->nr == GR_BLOCKREC_HANDOFF)
         gr_snprint(what, sizeof(what), "handoff %s held its M %s", call_name(sp), dur);
     else if (sp->nr == GR_BLOCKREC_RUNNING)
@@ -700,7 +809,7 @@ print_live(const struct live_line *l, uint64_t dropped)
                    (unsigned long)dropped);
     gr_print("greenrun: blocking live: %s, pc %p%s%s\n", what, (void *)sp->frames[f], where, extra);
     for (int i = f + 1; i < sp->nframes; i++) {
-        describe_pc(where, sizeof(where), sp->frames[i], true);
+        describe_frame(where, sizeof(where), sp, i, true);
         gr_print("greenrun: blocking live:     #%d %p%s\n", i - f, (void *)sp->frames[i], where);
     }
 }
@@ -715,8 +824,9 @@ gr_blockrec_reporter_main(void *arg)
     if (gr_m_init_self(mp) != 0)
         gr_throw("blocking reporter: cannot set the GS base");
     for (;;) {
-        gr_note_sleep(&live_note, -1);
-        gr_note_clear(&live_note);
+        gr_note_sleep(&reporter_note, -1);
+        gr_note_clear(&reporter_note);
+        unwind_calls();
         for (;;) {
             struct live_line l;
             int64_t now = gr_nanotime();

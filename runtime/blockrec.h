@@ -25,11 +25,11 @@
 
 /*
  * Parse one read of /proc/<tid>/syscall ("NR a1 ... a6 sp pc", "-1 sp pc" or "running").
- * True with *nr and *pc when the thread is blocked (nr -1: blocked outside a system call,
- * a page fault for instance); false when it runs or the text is not understood.
+ * True with *nr, *sp and *pc when the thread is blocked (nr -1: blocked outside a system
+ * call, a page fault for instance); false when it runs or the text is not understood.
  * Context: any; no-alloc.
  */
-bool gr_blockrec_parse(const char *text, long *nr, uintptr_t *pc);
+bool gr_blockrec_parse(const char *text, long *nr, uintptr_t *sp, uintptr_t *pc);
 
 /* The "system call number" of a site where a G ran on and on where the preemption signal may
  * not stop it (in libc or ld.so): a blocking site of its own kind. */
@@ -41,12 +41,23 @@ bool gr_blockrec_parse(const char *text, long *nr, uintptr_t *pc);
  * NULL; live_ns 0 means no live lines. */
 void gr_blockrec_config(int64_t live_ns, const char *report_path);
 
+/* A call sysmon found holding an M. */
+struct gr_blockrec_call {
+    long nr;      /* system call number, -1 outside one, or GR_BLOCKREC_RUNNING */
+    uintptr_t pc; /* where it sleeps (a return address) or runs */
+    uintptr_t sp; /* its stack pointer, 0 when unknown: then it is not unwound */
+    uintptr_t lo; /* the bounds of the stack it runs on, 0 when unknown */
+    uintptr_t hi;
+    int sysfd; /* the M's /proc/<tid>/syscall, to check it still sleeps there; -1 */
+};
+
 /*
- * The M of P number pid has been asleep, since at least `since`, in call nr made from pc.
- * At most one call is open per P; a second begin replaces nothing (it is ignored).
+ * The M of P number pid has been in call c since at least `since`. At most one call is open
+ * per P; a second begin replaces nothing (it is ignored). An unseen call with a stack pointer
+ * is unwound by the reporter thread while it sleeps, and moved to the site of its backtrace.
  * Context: sysmon.
  */
-void gr_blockrec_begin(int32_t pid, long nr, uintptr_t pc, int64_t since);
+void gr_blockrec_begin(int32_t pid, const struct gr_blockrec_call *c, int64_t since);
 /* sysmon started a spare P for P pid's open call. Context: sysmon. */
 void gr_blockrec_spare(int32_t pid);
 /* The open call of P pid, if any, was seen over at now: add it to its site. Context: sysmon. */
@@ -55,8 +66,9 @@ void gr_blockrec_end(int32_t pid, int64_t now);
  * every round; it only signals the reporter thread, which prints. Context: sysmon. */
 void gr_blockrec_live(int64_t now);
 
-/* The reporter thread's body (an M without a P, started at boot when live lines are on): it
- * prints the lines gr_blockrec_live and gr_blockrec_handoff queue, at most 10 a second. */
+/* The reporter thread's body (an M without a P, started at boot with the profile on): it
+ * unwinds the unseen calls gr_blockrec_begin hands it, and prints the lines gr_blockrec_live
+ * and gr_blockrec_handoff queue, at most 10 a second. */
 void *gr_blockrec_reporter_main(void *arg);
 
 /* The most frames kept per site. */

@@ -205,6 +205,7 @@ struct p {
     long sysmon_blocked_nr;      /* sysmon only: its system call number (-1: outside one;
                                     GR_BLOCKREC_RUNNING: running, not preemptible) */
     uintptr_t sysmon_blocked_pc; /* sysmon only: its user return address */
+    uintptr_t sysmon_blocked_sp; /* sysmon only: the stack pointer it sleeps with */
     bool sysmon_blocked_rec;     /* sysmon only: recorded in blockrec (seen twice) */
     uint32_t fastrand;           /* owner */
 
