@@ -30,7 +30,7 @@ struct unw {
 
 enum { UNW_UNLOADED, UNW_LOADING, UNW_READY, UNW_MISSING };
 
-static struct unw unw;                  /* written once, by the loader, before READY */
+static struct unw unw;                 /* written once, by the loader, before READY */
 static struct gr_atomic_u32 unw_state; /* atomic: UNW_*; the loader's CAS claims the load */
 
 static bool
@@ -48,13 +48,12 @@ load(void)
             unw.init_local2 = (__typeof__(unw.init_local2))dlsym(h, "_ULx86_64_init_local2");
             unw.step = (__typeof__(unw.step))dlsym(h, "_ULx86_64_step");
             unw.get_reg = (__typeof__(unw.get_reg))dlsym(h, "_ULx86_64_get_reg");
-            unw.get_proc_name =
-                (__typeof__(unw.get_proc_name))dlsym(h, "_ULx86_64_get_proc_name");
+            unw.get_proc_name = (__typeof__(unw.get_proc_name))dlsym(h, "_ULx86_64_get_proc_name");
         }
-        st = h != NULL && unw.getcontext != NULL && unw.init_local2 != NULL &&
-                     unw.step != NULL && unw.get_reg != NULL && unw.get_proc_name != NULL
-                 ? UNW_READY
-                 : UNW_MISSING;
+        st = h != NULL && unw.getcontext != NULL && unw.init_local2 != NULL && unw.step != NULL &&
+                     unw.get_reg != NULL && unw.get_proc_name != NULL ?
+                 UNW_READY :
+                 UNW_MISSING;
         /* Pairs with the acquire loads above and below: the table comes with READY. */
         gr_store_release(&unw_state, st);
         return st == UNW_READY;
@@ -100,8 +99,7 @@ walk(unw_cursor_t *c, uintptr_t lo, uintptr_t hi, struct gr_frame *f, int max, i
     while (n < max) {
         unw_word_t pc = 0, sp = 0;
 
-        if (unw.get_reg(c, UNW_REG_IP, &pc) != 0 || unw.get_reg(c, UNW_REG_SP, &sp) != 0 ||
-            pc == 0)
+        if (unw.get_reg(c, UNW_REG_IP, &pc) != 0 || unw.get_reg(c, UNW_REG_SP, &sp) != 0 || pc == 0)
             break;
         if (sp < prev_sp || (hi != 0 && (sp < lo || sp >= hi)))
             break;
