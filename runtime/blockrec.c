@@ -134,8 +134,9 @@ key_hash(long nr, const uintptr_t *frames, int n)
     return (uint32_t)(h >> 40) % NBUCKETS;
 }
 
-/* Make sure a node is ready for site_find to link. Requires: lock not held. */
-static void
+/* Make sure a node is ready for site_find to link; false when memory ran out.
+ * Requires: lock not held. */
+static bool
 prepare_node(void)
 {
     struct site *node;
@@ -145,8 +146,10 @@ prepare_node(void)
     ready = spare_node != NULL;
     gr_unlock(&lock);
     if (ready)
-        return;
+        return true;
     node = gr_mem_alloc(sizeof(*node));
+    if (node == NULL)
+        return false;
     gr_lock(&lock);
     if (spare_node == NULL) {
         spare_node = node;
@@ -155,10 +158,10 @@ prepare_node(void)
     gr_unlock(&lock);
     if (node != NULL)
         gr_mem_free(node, sizeof(*node));
+    return true;
 }
 
-/* The site of the key, linked if new; NULL when no node was ready (out of memory).
- * Requires: lock held. */
+/* The site of the key, linked if new; NULL when no node was ready. Requires: lock held. */
 static struct site *
 site_find(long nr, const uintptr_t *frames, int n)
 {
@@ -183,6 +186,26 @@ site_find(long nr, const uintptr_t *frames, int n)
     buckets[h] = sp;
     nsites++;
     return sp;
+}
+
+/*
+ * Take the lock and find the key's site, linking a new one if need be. Writers race for the
+ * one spare node, so a writer that finds it taken allocates another and tries again. Returns
+ * with the lock held; NULL only when memory ran out.
+ */
+static struct site *
+lock_site(long nr, const uintptr_t *frames, int n)
+{
+    for (;;) {
+        bool ok = prepare_node();
+        struct site *sp;
+
+        gr_lock(&lock);
+        sp = site_find(nr, frames, n);
+        if (sp != NULL || !ok)
+            return sp;
+        gr_unlock(&lock);
+    }
 }
 
 static void
@@ -220,11 +243,9 @@ gr_blockrec_begin(int32_t pid, const struct gr_blockrec_call *c, int64_t since)
 {
     if (pid < 0 || (size_t)pid >= MAX_P)
         return;
-    prepare_node();
-    gr_lock(&lock);
-    if (!calls[pid].active) {
-        struct site *sp = site_find(c->nr, &c->pc, 1);
+    struct site *sp = lock_site(c->nr, &c->pc, 1);
 
+    if (!calls[pid].active) {
         if (sp != NULL) {
             sp->count++;
             if (since < sp->first)
@@ -292,9 +313,7 @@ gr_blockrec_handoff(const uintptr_t *frames, int n, int64_t since, int64_t now)
         return;
     if (n > GR_BLOCKREC_FRAMES)
         n = GR_BLOCKREC_FRAMES;
-    prepare_node();
-    gr_lock(&lock);
-    sp = site_find(GR_BLOCKREC_HANDOFF, frames, n);
+    sp = lock_site(GR_BLOCKREC_HANDOFF, frames, n);
     if (sp != NULL) {
         sp->count++;
         sp->spares++;
@@ -762,10 +781,8 @@ unwind_calls(void)
         for (int i = 0; i < n; i++)
             pcs[i] = f[i].pc;
         struct gr_frame *sym = gr_mem_alloc(sizeof(*sym) * (size_t)n);
-        prepare_node();
-        gr_lock(&lock);
-        if (calls[pid].active && calls[pid].gen == gen && (sp = site_find(c.nr, pcs, n)) != NULL &&
-            sp != calls[pid].site) {
+        sp = lock_site(c.nr, pcs, n);
+        if (calls[pid].active && calls[pid].gen == gen && sp != NULL && sp != calls[pid].site) {
             old = calls[pid].site;
             old->count--;
             old->spares -= calls[pid].spares;

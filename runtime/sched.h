@@ -275,6 +275,7 @@ struct m {
     int64_t syscall_since;          /* owner: when the G entered syscall mode (only with the
                                        blocking profile on: GREENRUN_DEBUG=blocking or
                                        GREENRUN_REPORT) */
+    uint64_t syscall_schedtick;     /* owner: its P's schedtick then (the profile only) */
     bool tidlock;                   /* owner: taking or holding g.c's tid_lock (signal handlers
                                        on this M must not wait for it) */
 

@@ -48,8 +48,10 @@ gr_entersyscall(void)
         return;
     }
     GR_ASSERT(gp == gr_current() && pp != NULL && gr_load_relaxed(&pp->m) == mp);
-    if (gr_unlikely(gr_opts.blocking))
+    if (gr_unlikely(gr_opts.blocking)) {
         mp->syscall_since = gr_nanotime();
+        mp->syscall_schedtick = gr_load_relaxed(&pp->schedtick);
+    }
     gr_owner_inc(&pp->syscalltick);
     gr_casgstatus(gp, G_RUNNING, G_SYSCALL);
     mp->oldp = pp;
@@ -183,6 +185,12 @@ gr_exitsyscall(void)
     }
     mp->oldp = NULL;
     if (gr_cas(&pp->status, &st, P_RUNNING)) {
+        /* Back in P_SYSCALL is not proof that the P waited for us: sysmon may have handed it
+         * on, and a G of the M that took it entered a call of its own. Another M's schedule
+         * on it shows in its schedtick. */
+        if (gr_unlikely(gr_opts.blocking) &&
+            gr_load_relaxed(&pp->schedtick) != mp->syscall_schedtick)
+            record_handoff(gp, mp);
         gr_store_relaxed(&pp->m, mp);
         mp->p = pp;
         gr_casgstatus(gp, G_SYSCALL, G_RUNNING);
