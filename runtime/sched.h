@@ -205,6 +205,7 @@ struct p {
     long sysmon_blocked_nr;      /* sysmon only: its system call number (-1: outside one;
                                     GR_BLOCKREC_RUNNING: running, not preemptible) */
     uintptr_t sysmon_blocked_pc; /* sysmon only: its user return address */
+    uintptr_t sysmon_blocked_sp; /* sysmon only: the stack pointer it sleeps with */
     bool sysmon_blocked_rec;     /* sysmon only: recorded in blockrec (seen twice) */
     uint32_t fastrand;           /* owner */
 
@@ -271,6 +272,10 @@ struct m {
     struct gr_atomic_i64 cpu_est;   /* atomic: wall time charged to short runs since then */
     struct gr_atomic_i64 cpu_start; /* atomic: when the G it runs started running (monotonic) */
     bool cpu_sys;                   /* owner: the G running entered syscall mode in this run */
+    int64_t syscall_since;          /* owner: when the G entered syscall mode (only with the
+                                       blocking profile on: GREENRUN_DEBUG=blocking or
+                                       GREENRUN_REPORT) */
+    uint64_t syscall_schedtick;     /* owner: its P's schedtick then (the profile only) */
     bool tidlock;                   /* owner: taking or holding g.c's tid_lock (signal handlers
                                        on this M must not wait for it) */
 

@@ -88,12 +88,13 @@ schedtrace(void)
 #define PREEMPT_RETRY_NS  250000LL
 
 /*
- * What the M is blocked in, from its /proc/thread-self/syscall (kept open only for
- * GREENRUN_DEBUG=blocking, m.c): true with the system call number (-1 outside one) and the
- * user return address; false when it runs again, or the file is not open or cannot be read.
+ * What the M is blocked in, from its /proc/thread-self/syscall (kept open only with the
+ * blocking profile on, m.c): true with the system call number (-1 outside one), the stack
+ * pointer and the user return address; false when it runs again, or the file is not open or cannot
+ * be read.
  */
 static bool
-m_syscall(struct m *mp, long *nr, uintptr_t *pc)
+m_syscall(struct m *mp, long *nr, uintptr_t *sp, uintptr_t *pc)
 {
     char buf[256];
     ssize_t n;
@@ -104,7 +105,7 @@ m_syscall(struct m *mp, long *nr, uintptr_t *pc)
     if (n <= 0)
         return false;
     buf[n] = '\0';
-    return gr_blockrec_parse(buf, nr, pc);
+    return gr_blockrec_parse(buf, nr, sp, pc);
 }
 
 #define BLOCKED_CONFIRM_NS 1000000LL /* seen asleep twice this far apart: a blocking call */
@@ -118,12 +119,26 @@ static void
 blocked_seen(struct p *pp, struct m *mp, int64_t now)
 {
     if (pp->sysmon_blocked == 0) {
-        if (m_syscall(mp, &pp->sysmon_blocked_nr, &pp->sysmon_blocked_pc))
+        if (m_syscall(mp, &pp->sysmon_blocked_nr, &pp->sysmon_blocked_sp, &pp->sysmon_blocked_pc))
             pp->sysmon_blocked = now;
         return;
     }
     if (!pp->sysmon_blocked_rec && now - pp->sysmon_blocked >= BLOCKED_CONFIRM_NS) {
-        gr_blockrec_begin(pp->id, pp->sysmon_blocked_nr, pp->sysmon_blocked_pc, pp->sysmon_blocked);
+        struct g *gp = gr_load(&mp->curg);
+        struct gr_blockrec_call c = {
+            .nr = pp->sysmon_blocked_nr,
+            .pc = pp->sysmon_blocked_pc,
+            .sp = pp->sysmon_blocked_sp,
+            .sysfd = mp->sysfd,
+        };
+
+        /* The G's stack bounds the unwind of the sleeping thread (blockrec.c); none known
+         * when the M runs no G. */
+        if (gp != NULL) {
+            c.lo = (uintptr_t)gp->stack_lo;
+            c.hi = (uintptr_t)gp->stack_hi;
+        }
+        gr_blockrec_begin(pp->id, &c, pp->sysmon_blocked);
         pp->sysmon_blocked_rec = true;
     }
 }
@@ -163,7 +178,10 @@ unpreemptible_seen(struct p *pp, struct m *mp, int64_t now)
     pp->sysmon_blocked = pp->sysmon_runsince;
     pp->sysmon_blocked_nr = GR_BLOCKREC_RUNNING;
     pp->sysmon_blocked_pc = fn != 0 ? fn : pc;
-    gr_blockrec_begin(pp->id, GR_BLOCKREC_RUNNING, pp->sysmon_blocked_pc, pp->sysmon_blocked);
+    gr_blockrec_begin(pp->id,
+                      &(struct gr_blockrec_call){
+                          .nr = GR_BLOCKREC_RUNNING, .pc = pp->sysmon_blocked_pc, .sysfd = -1 },
+                      pp->sysmon_blocked);
     pp->sysmon_blocked_rec = true;
 }
 
@@ -241,6 +259,8 @@ preempt_long_runners(int64_t now)
             if (pp->sysmon_asleep == 0) {
                 pp->sysmon_asleep = now;
             } else if (now - pp->sysmon_asleep >= 1000000LL && gr_start_spare(pp)) {
+                if (pp->sysmon_blocked_rec)
+                    gr_blockrec_spare(pp->id);
                 pp->sysmon_asleep = 0;
                 n++;
             }
@@ -344,6 +364,8 @@ gr_sysmon_main(void *arg)
         now = gr_nanotime();
         gr_sigroute_sysmon();
         gr_malloc_background(now);
+        if (gr_opts.blocking)
+            gr_blockrec_live(now);
         if (gr_retake(now) > 0 || preempt_long_runners(now) > 0) {
             delay = SYSMON_MIN_SLEEP;
         } else if (work_stranded()) {
