@@ -260,10 +260,12 @@ struct m {
                                  value is harmless (compared, never dereferenced) (cancel.c) */
     int64_t sysmon_cancel_at; /* sysmon only: when it last resent SIGCANCEL here */
     int sysfd; /* immutable: /proc/thread-self/syscall of this M (GREENRUN_DEBUG=blocking), or -1 */
-    struct gr_note park;       /* idle M sleeps here */
-    struct gr_lockstack locks; /* owner M: gr_mutexes it holds (debug builds, lock.c) */
-    struct m *schedlink;       /* idle list; protected by gr_sched.lock */
-    struct m *alllink;         /* immutable once linked */
+    struct gr_note park;           /* idle M sleeps here */
+    struct gr_lockstack locks;     /* owner M: gr_mutexes it holds (debug builds, lock.c) */
+    struct gr_atomic_u32 lockwait; /* atomic: set while it sleeps on a gr_mutex (lock.c), so
+                                      that sysmon starts no spare P for it */
+    struct m *schedlink;           /* idle list; protected by gr_sched.lock */
+    struct m *alllink;             /* immutable once linked */
 
     /* CPU accounting of the G it runs (cputime.c): written by the M inside cpu_seq (odd while
      * it writes), read by others under it. */

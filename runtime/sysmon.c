@@ -248,6 +248,14 @@ preempt_long_runners(int64_t now)
             pp->sysmon_asleep = 0;
             continue;
         }
+        if (gr_load_relaxed(&mp->lockwait)) {
+            /* Asleep on one of the runtime's own locks: its holder runs, or sleeps where it
+             * gets a spare of its own. A spare here would most likely run a G that queues on
+             * the same lock, and the next spare another (malloc_threads_churn grew 25 under
+             * outside load, each holder descheduled by the kernel for milliseconds). */
+            pp->sysmon_asleep = 0;
+            continue;
+        }
         if (gr_m_kstate(mp) != 'R') {
             if (pp->sysmon_blocked_nr == GR_BLOCKREC_RUNNING)
                 blocked_end(pp, now); /* it ran on, and now sleeps in the kernel */
