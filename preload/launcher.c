@@ -29,13 +29,17 @@
 #endif
 
 #define LIB_NAME        "libgreenrun.so"
+#define EXIT_USAGE      2
+#define EXIT_CANNOT_RUN 126
+#define EXIT_NOT_FOUND  127
 
 /*
  * Where the library may be, relative to the directory of this program, in the order tried.
  * The first is the build tree (build/greenrun beside build/libgreenrun.so). The others serve an
  * installed launcher in BINDIR: make install's default LIBDIR ($(PREFIX)/lib), a Debian
  * multiarch LIBDIR ($(PREFIX)/lib/TRIPLET; the Makefile passes the compiler's triplet as
- * GR_MULTIARCH), and the private directory of earlier versions.
+ * GR_MULTIARCH), and the private ../lib/greenrun that the launcher searched before make
+ * install existed.
  */
 #ifdef GR_MULTIARCH
 #define MULTIARCH_PATH "../lib/" GR_MULTIARCH "/" LIB_NAME,
@@ -52,9 +56,6 @@ static const char *const lib_paths[] = {
 };
 
 #define N_LIB_PATHS (sizeof(lib_paths) / sizeof(lib_paths[0]))
-#define EXIT_USAGE      2
-#define EXIT_CANNOT_RUN 126
-#define EXIT_NOT_FOUND  127
 
 extern char **environ;
 
