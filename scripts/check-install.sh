@@ -3,9 +3,10 @@
 # then uninstall. Run by make check-install (and so by make check); BUILD is the build
 # directory (default build), already built by make.
 #
-# Three layouts, each in its own temporary DESTDIR:
+# Three layouts, each in its own temporary DESTDIR, and the build tree:
 #   /usr/local          make install PREFIX=/usr/local (the default LIBDIR, PREFIX/lib)
 #   /usr, multiarch     make install PREFIX=/usr LIBDIR=/usr/lib/TRIPLET, as a Debian package
+#   build tree          build/greenrun preloads build/libgreenrun.so, beside it
 #   LIBDIR elsewhere    make install warns, the launcher does not find the library (127) and
 #                       GREENRUN_LIB rescues it
 # For the first two: exactly the expected files with Debian's modes; a probe program
@@ -182,6 +183,18 @@ if [ -n "$triplet" ]; then
 else
     echo "check-install: usr-multiarch: skipped (the compiler names no multiarch triplet)"
 fi
+
+# The launcher in the build tree still takes the library beside it.
+lib=$(realpath "$build/libgreenrun.so")
+env -u GREENRUN_LIB -u LD_PRELOAD -u GREENRUN_DEBUG -u GREENRUN_PROCS \
+    timeout 60 "$build/greenrun" --procs 1 -- "$tmp/probe" >"$tmp/probe.out" 2>"$tmp/probe.err" ||
+    fail "build tree: $build/greenrun -- probe failed: $(cat "$tmp/probe.err")"
+line=$(cat "$tmp/probe.out")
+# shellcheck disable=SC2086 # split into its words
+set -- $line
+[ "$#" -eq 9 ] && [ "$3" = 1 ] && [ "$9" = "$lib" ] ||
+    fail "build tree: expected green 1 and preload $lib; got: $line"
+echo "check-install: build tree: ok ($build/greenrun preloads $build/libgreenrun.so)"
 
 # A LIBDIR the launcher does not search: make install says so, the launcher exits 127 naming
 # what it tried, and GREENRUN_LIB points it at the library.
