@@ -51,7 +51,9 @@ triplet=$(cc -print-multiarch 2>/dev/null || true)
 
 # The names the pages must cover, from the sources.
 vars=$(grep -o '"GREENRUN_[A-Z_]*[A-Z]"' preload/config.c | tr -d '"' | sort -u)
-debug_items=$(sed -n 's/.*span_is(item, ilen, "\([^"]*\)").*/\1/p' preload/config.c)
+# Debug items: the exact ones, then the prefixes of those that take a value (schedtrace=).
+debug_items=$(sed -n -e 's/.*span_is(item, ilen, "\([^"]*\)").*/\1/p' \
+    -e 's/.*static const char [a-z_]*\[\] = "\([a-z_]*=\)";.*/\1/p' preload/config.c)
 options=$(sed -n 's/^ *{ "\(--[a-z]*\)",.*/\1/p' preload/launcher.c)
 [ -n "$vars" ] && [ -n "$debug_items" ] && [ -n "$options" ] ||
     fail "could not read the variables, debug items or options from preload/"
@@ -86,7 +88,7 @@ check_pages() {
         grep -q "^\.BI\{0,1\}R\{0,1\} $v" "$mandir/man1/greenrun.1" ||
             fail "greenrun(1) does not describe $v"
     done
-    for item in $debug_items schedtrace=; do
+    for item in $debug_items; do
         grep -q "^\.BI\{0,1\} $item" "$mandir/man1/greenrun.1" ||
             fail "greenrun(1) does not describe GREENRUN_DEBUG=$item"
     done
