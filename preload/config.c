@@ -27,13 +27,15 @@
 #define ACCEPTED_DEBUG                                                \
     "banner, stats, blocking, schedtrace=MS (MS from 1 to 3600000), " \
     "fs=arch_prctl, fs=auto"
-#define ACCEPTED_VARIABLES "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC"
+#define ACCEPTED_VARIABLES \
+    "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_TRACE"
 
 enum var_id {
     VAR_PROCS,
     VAR_STACK,
     VAR_DEBUG,
     VAR_MALLOC,
+    VAR_TRACE,
     VAR_TEST_MODE,
     VAR_LIB,
     VAR_COUNT,
@@ -43,6 +45,7 @@ enum var_id {
 static const char *const var_names[VAR_COUNT] = {
     [VAR_PROCS] = "GREENRUN_PROCS",         [VAR_STACK] = "GREENRUN_STACK",
     [VAR_DEBUG] = "GREENRUN_DEBUG",         [VAR_MALLOC] = "GREENRUN_MALLOC",
+    [VAR_TRACE] = "GREENRUN_TRACE",
     [VAR_TEST_MODE] = "GREENRUN_TEST_MODE", [VAR_LIB] = "GREENRUN_LIB",
 };
 
@@ -322,6 +325,29 @@ parse_malloc(struct gr_config *cfg, const char *value, struct msg *m)
     return 0;
 }
 
+/* A path of at most GR_TRACE_PATH_MAX bytes; '%' only in "%p" (the process id) and "%%". */
+static int
+parse_trace(struct gr_config *cfg, const char *value, struct msg *m)
+{
+    size_t n = str_len(value);
+    bool ok = n <= GR_TRACE_PATH_MAX && value[n - 1] != '/';
+
+    for (size_t i = 0; ok && i < n; i++) {
+        if (value[i] == '%') {
+            ok = i + 1 < n && (value[i + 1] == 'p' || value[i + 1] == '%');
+            i++;
+        }
+    }
+    if (!ok) {
+        msg_put_head(m, VAR_TRACE, value, n);
+        msg_put(m, "expected the path of a file to create (at most 4000 bytes, not ending in "
+                   "'/'; %p stands for the process id, %% for '%')");
+        return -1;
+    }
+    cfg->trace_path = value;
+    return 0;
+}
+
 static enum var_id
 lookup_name(const char *name, size_t n)
 {
@@ -380,6 +406,9 @@ gr_config_parse(struct gr_config *cfg, char *const *envp, char *err, size_t errl
             break;
         case VAR_MALLOC:
             rc = parse_malloc(&c, value, &m);
+            break;
+        case VAR_TRACE:
+            rc = parse_trace(&c, value, &m);
             break;
         default:
             /* GREENRUN_TEST_MODE, GREENRUN_LIB: not the runtime's business. */
