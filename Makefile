@@ -45,7 +45,8 @@ UBSAN_TRAP := -fsanitize=undefined -fsanitize-undefined-trap-on-error
 CFLAGS    ?=
 
 ARCHS     := amd64 arm64
-LIB_SRCS  := $(filter-out $(foreach a,$(ARCHS),%_$(a).c) preload/launcher.c, \
+LIB_SRCS  := $(filter-out $(foreach a,$(ARCHS),%_$(a).c) preload/launcher.c \
+               preload/trace_summary.c, \
                $(wildcard preload/*.c runtime/*.c hooks/*.c)) \
              $(wildcard runtime/*_$(ARCH).c runtime/*_$(ARCH).S hooks/*_$(ARCH).S)
 LIB_OBJS  := $(LIB_SRCS:%=$(BUILD)/%.o)
@@ -109,10 +110,11 @@ $(LIB): $(LIB_OBJS) $(BUILD)/exports.map scripts/check-exports.sh preload/greenr
 	    -Wl,-z,initfirst -Wl,-z,defs -Wl,-z,now -ldl -lpthread
 	scripts/check-exports.sh $@ runtime/libc.def preload/greenrun.h
 
-$(LAUNCHER): preload/launcher.c preload/config.c preload/config.h
+LAUNCHER_SRCS := preload/launcher.c preload/config.c preload/trace_summary.c
+$(LAUNCHER): $(LAUNCHER_SRCS) preload/config.h preload/trace_summary.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -DGR_DEBUG=$(GR_DEBUG) -std=gnu11 $(OPT) $(WARN) -Werror $(CFLAGS) \
-	    -o $@ preload/launcher.c preload/config.c
+	    -o $@ $(LAUNCHER_SRCS)
 
 # Tests: plain programs, nothing of greenrun linked in; both suites of make check run these.
 # Their shared headers (check.h, handler_waits.h) are prerequisites of every one.
