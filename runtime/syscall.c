@@ -56,7 +56,7 @@ gr_entersyscall(void)
     /* From here a signal sent to the G is sent to this M as well (signal.c's kick). */
     gr_store(&gp->sigkickable, 1);
     gr_signal_fence();
-    gr_trace_safepoint(mp); /* in syscall mode, holding nothing: a write may block here */
+    gr_trace_safepoint(mp); /* in syscall mode, holding nothing */
 }
 
 /* Back from a call: signals sent to the G during it that the kick did not deliver. */

@@ -1,33 +1,41 @@
 /*
  * runtime/trace.c: the scheduler's timeline (GREENRUN_TRACE=path), one track per M.
  *
- * Recording. Each M has a buffer of its own (struct gr_tracebuf, mapped at its first event):
- * TRACE_RECS fixed-size binary records, 64 KiB. gr_trace_emit appends one with the monotonic
- * clock's time (the vDSO, as gr_nanotime) and publishes it with a store-release of len. Only
- * the M itself appends, so recording takes no lock and no locked instruction. A full buffer
- * drops the event and counts it (reported on the M's track at exit).
+ * Recording. Each M has a buffer of its own (struct gr_tracebuf, mapped at its first event)
+ * of TRACE_RECS fixed-size binary records, 64 KiB. gr_trace_emit appends one with the
+ * monotonic clock's time (gr_nanotime, the vDSO) and publishes it with a store-release of
+ * len. Only the M itself appends, so recording takes no lock and no locked instruction. A
+ * full buffer drops the event and counts it (reported on the M's track at exit).
  *
- * Flushing. At points where the M holds no lock and may block (gr_trace_safepoint: the
- * scheduler loop on g0, a G entering syscall mode, sysmon's loop), an M whose buffer is half
- * full turns its records into JSON lines in its own text buffer and writes them out, one
- * write(2) per TRACE_TEXT bytes, then empties the buffer. The file is opened O_APPEND: each
- * write lands whole at the end, so Ms need no lock between them; lines of different Ms
- * interleave in chunks, and readers order events by ts.
+ * Converting. At points where the M holds no lock (gr_trace_safepoint: the scheduler loop on
+ * g0, a G entering syscall mode, sysmon's loop), an M whose buffer is half full turns its
+ * records into JSON lines in one of its two text chunks and empties the buffer.
+ *
+ * Writing. A full chunk goes to the writer, a service M of its own started at boot like
+ * sysmon, which writes it and gives it back. The Ms that run Gs do not write: a write to a
+ * file can sleep in the kernel for milliseconds (the page cache throttles a fast writer),
+ * and an M holding a P there stalls that P's Gs. When the writer falls behind (it needs a
+ * CPU, and the Ms may keep every CPU busy), an M that needs its other chunk while it still
+ * waits takes it back and writes it itself, or, if the writer is on it, writes the chunk it
+ * fills: back-pressure rather than lost events. A chunk moves FREE -> FULL (its M hands it
+ * over) -> WRITING (the writer, or its M taking it back, by CAS) -> FREE.
  *
  * The file: "[\n", then one event per line, each ending in ",\n", and at exit a last
  * metadata line without the comma and "]\n", so the whole file is one JSON array of
- * trace-event objects (pid: the process, tid: the M's id). The converter keeps per M which
- * slices are open (a G's run, a call in syscall mode inside it), so every B line has its E
- * on the same track even when an event was dropped, and closes what is still open at exit.
+ * trace-event objects (pid: the process, tid: the M's id). Chunks of one M may reach the
+ * file out of order when its M wrote one itself: readers order events by ts (viewers do).
+ * The converter keeps per M which slices are open (a G's run, a call in syscall mode inside
+ * it), so every B line has its E on the same track even when an event was dropped, and
+ * closes what is still open at exit.
  *
- * Exit (gr_trace_finish): stops recording, sets closed, then takes every M's busy flag in
- * turn (waiting for an M that is writing), writes what the buffer holds and keeps the flag:
- * an M flushing later finds it taken, or finds closed after taking its own, and writes
- * nothing after the closing bracket. closed (a store) and an M's busy CAS then its load of
- * closed are the two sides of a Dekker pair: either the M sees closed, or gr_trace_finish
- * sees its flag taken and waits.
+ * Exit (gr_trace_finish): stops recording, then takes every M's busy flag for good (waiting
+ * for an M that is converting), converts what its buffer holds, writes its chunks (waiting
+ * for one the writer is writing), and then the closing bracket. No chunk turns FULL after
+ * that, so nothing lands after the bracket. An emit already past its check of gr_trace_on
+ * may still land in a buffer meanwhile; it is written or not, and the JSON stays whole.
  *
- * Locks: none. busy guards each buffer's conversion state (the owner's flush against exit).
+ * Locks: none. Each M's busy flag (a CAS) guards its conversion state against exit; each
+ * chunk's state says who may touch its text.
  */
 #include "runtime/trace.h"
 
@@ -35,12 +43,15 @@
 #include <sys/mman.h>
 
 #include "runtime/debug.h"
+#include "runtime/m.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
 
 #define TRACE_RECS 2048  /* records per M: 64 KiB */
-#define TRACE_TEXT 32768 /* JSON staged per write(2) */
+#define TRACE_TEXT 65536 /* bytes of JSON per chunk, one write(2) */
 #define LINE_MAX   512   /* the longest line the converter writes, with room to spare */
+
+enum { CHUNK_FREE, CHUNK_FULL, CHUNK_WRITING };
 
 struct rec {
     int64_t ts; /* gr_nanotime */
@@ -50,20 +61,28 @@ struct rec {
     uint64_t b;
 };
 
+struct chunk {
+    struct gr_atomic_u32 state; /* atomic: CHUNK_*; FULL is a store-release by the M, taken
+                                   by CAS (acquire), FREE a store-release by whoever wrote it */
+    uint32_t len;               /* bytes of text; written before FULL */
+    char text[TRACE_TEXT];
+};
+
 struct gr_tracebuf {
     struct gr_atomic_u32 len;     /* atomic: records in use; the owner appends (store-release,
-                                     pairs with the flushers' load-acquire) and empties it
+                                     pairs with the converters' load-acquire) and empties it
                                      under busy */
-    struct gr_atomic_u32 busy;    /* atomic: 1 while a flush converts it (owner or exit) */
+    struct gr_atomic_u32 busy;    /* atomic: 1 while it converts (its M, or exit for good) */
     struct gr_atomic_u32 dropped; /* atomic: events lost to a full buffer */
     int32_t mid;                  /* immutable: the M's id, the track */
     bool sysmon;                  /* immutable */
     bool named;                   /* under busy: the track's name is written */
     uint64_t open_g;              /* under busy: the G whose run slice is open, or 0 */
     bool open_sys;                /* under busy: a syscall slice is open inside it */
-    size_t tlen;                  /* under busy: bytes staged in text */
-    char text[TRACE_TEXT];
+    uint32_t tcur;                /* under busy: the chunk being filled */
+    char *w;                      /* under busy: where the next byte of text goes */
     struct rec recs[TRACE_RECS];
+    struct chunk chunk[2];
 };
 
 struct gr_atomic_u8 gr_trace_on;
@@ -71,8 +90,8 @@ struct gr_atomic_u8 gr_trace_on;
 static int trace_fd = -1;              /* written by gr_trace_open, then by the fork child */
 static int32_t trace_pid;              /* immutable after gr_trace_open */
 static int64_t trace_t0;               /* immutable after gr_trace_open: ts 0 */
-static struct gr_atomic_u32 closed;    /* atomic: gr_trace_finish ran (or a fork child) */
-static struct gr_atomic_u32 finishing; /* atomic: the one gr_trace_finish */
+static struct gr_atomic_u32 finishing; /* atomic: the one gr_trace_finish, or a fork child */
+static struct gr_atomic_u32 wake_seq;  /* atomic: bumped at every hand-over; the writer's futex */
 
 /* ---- Recording. */
 
@@ -88,7 +107,8 @@ buf_new(struct m *mp)
     tb = mem;
     tb->mid = mp->id;
     tb->sysmon = mp->is_sysmon;
-    /* Pairs with the load-acquire in gr_trace_finish: the fields above are set. */
+    tb->w = tb->chunk[0].text;
+    /* Pairs with the load-acquire in the writer and gr_trace_finish: the fields are set. */
     gr_store_release(&mp->trace, tb);
     return tb;
 }
@@ -118,11 +138,11 @@ gr_trace_emit(uint32_t kind, uint32_t x, uint64_t a, uint64_t b)
     r->x = x;
     r->a = a;
     r->b = b;
-    /* Pairs with the load-acquire of len in flush: the record is whole. */
+    /* Pairs with the load-acquire of len in convert_all: the record is whole. */
     gr_store_release(&tb->len, n + 1);
 }
 
-/* ---- Writing JSON. */
+/* ---- Writing. */
 
 static void
 write_all(const char *p, size_t n)
@@ -138,18 +158,56 @@ write_all(const char *p, size_t n)
     }
 }
 
-static void
-text_flush(struct gr_tracebuf *tb)
+/* Write chunk c if it waits (FULL), as whoever takes it. */
+static bool
+take_and_write(struct chunk *c)
 {
-    write_all(tb->text, tb->tlen);
-    tb->tlen = 0;
+    uint32_t full = CHUNK_FULL;
+
+    /* Pairs with the store-release of FULL in next_chunk: the text is whole. */
+    if (!gr_cas_acquire(&c->state, &full, CHUNK_WRITING))
+        return false;
+    write_all(c->text, c->len);
+    /* Pairs with the load-acquire in next_chunk: the M may fill it again. */
+    gr_store_release(&c->state, CHUNK_FREE);
+    return true;
 }
+
+/*
+ * The chunk being filled is done: hand it to the writer and go on in the other. If the other
+ * still waits for the writer, take it back and write it here; if the writer is writing it,
+ * write this one here and keep it. Requires: busy held.
+ */
+static void
+next_chunk(struct gr_tracebuf *tb)
+{
+    struct chunk *c = &tb->chunk[tb->tcur], *o = &tb->chunk[tb->tcur ^ 1];
+
+    c->len = (uint32_t)(tb->w - c->text);
+    if (c->len == 0)
+        return;
+    take_and_write(o);
+    /* Pairs with the store-release of FREE in take_and_write. */
+    if (gr_load_acquire(&o->state) != CHUNK_FREE) {
+        write_all(c->text, c->len); /* the writer is on the other: back-pressure */
+        tb->w = c->text;
+        return;
+    }
+    /* Pairs with the CAS in take_and_write. */
+    gr_store_release(&c->state, CHUNK_FULL);
+    tb->tcur ^= 1;
+    tb->w = o->text;
+    gr_xadd(&wake_seq, 1);
+    gr_sys_futex_wake(gr_atomic_word(&wake_seq), 1);
+}
+
+/* ---- Converting. */
 
 static void
 put(struct gr_tracebuf *tb, const char *s)
 {
     while (*s != '\0')
-        tb->text[tb->tlen++] = *s++;
+        *tb->w++ = *s++;
 }
 
 static void
@@ -163,7 +221,7 @@ put_u64(struct gr_tracebuf *tb, uint64_t v)
         v /= 10;
     } while (v != 0);
     while (n > 0)
-        tb->text[tb->tlen++] = d[--n];
+        *tb->w++ = d[--n];
 }
 
 /* A string literal of the runtime's (a wait reason), escaped for JSON and cut at 64 bytes. */
@@ -172,21 +230,21 @@ put_str(struct gr_tracebuf *tb, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
 
-    tb->text[tb->tlen++] = '"';
+    *tb->w++ = '"';
     for (int i = 0; s != NULL && s[i] != '\0' && i < 64; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') {
-            tb->text[tb->tlen++] = '\\';
-            tb->text[tb->tlen++] = (char)c;
+            *tb->w++ = '\\';
+            *tb->w++ = (char)c;
         } else if (c < 0x20 || c >= 0x7f) {
             put(tb, "\\u00");
-            tb->text[tb->tlen++] = hex[c >> 4];
-            tb->text[tb->tlen++] = hex[c & 15];
+            *tb->w++ = hex[c >> 4];
+            *tb->w++ = hex[c & 15];
         } else {
-            tb->text[tb->tlen++] = (char)c;
+            *tb->w++ = (char)c;
         }
     }
-    tb->text[tb->tlen++] = '"';
+    *tb->w++ = '"';
 }
 
 /* The start of a line: phase, name, time in microseconds (ns precision), pid, tid. */
@@ -196,8 +254,8 @@ head(struct gr_tracebuf *tb, const char *ph, const char *name, uint64_t gname, i
     uint64_t rel = ts > trace_t0 ? (uint64_t)(ts - trace_t0) : 0;
     uint64_t frac = rel % 1000;
 
-    if (tb->tlen + LINE_MAX > TRACE_TEXT)
-        text_flush(tb);
+    if (tb->w + LINE_MAX > tb->chunk[tb->tcur].text + TRACE_TEXT)
+        next_chunk(tb);
     put(tb, "{\"ph\":\"");
     put(tb, ph);
     put(tb, "\",\"name\":\"");
@@ -206,10 +264,10 @@ head(struct gr_tracebuf *tb, const char *ph, const char *name, uint64_t gname, i
         put_u64(tb, gname);
     put(tb, "\",\"ts\":");
     put_u64(tb, rel / 1000);
-    tb->text[tb->tlen++] = '.';
-    tb->text[tb->tlen++] = (char)('0' + frac / 100);
-    tb->text[tb->tlen++] = (char)('0' + frac / 10 % 10);
-    tb->text[tb->tlen++] = (char)('0' + frac % 10);
+    *tb->w++ = '.';
+    *tb->w++ = (char)('0' + frac / 100);
+    *tb->w++ = (char)('0' + frac / 10 % 10);
+    *tb->w++ = (char)('0' + frac % 10);
     put(tb, ",\"pid\":");
     put_u64(tb, (uint64_t)trace_pid);
     put(tb, ",\"tid\":");
@@ -378,33 +436,19 @@ name_track(struct gr_tracebuf *tb)
     tb->named = true;
 }
 
-/* Convert the records in tb and write them. Requires: busy held. final: close the open
- * slices at now and report drops (exit). Returns the records converted. */
-static uint32_t
-drain(struct gr_tracebuf *tb, bool final)
+/* Turn tb's records into text and empty the buffer. Requires: busy held. */
+static void
+convert_all(struct gr_tracebuf *tb)
 {
     /* Pairs with the store-release in gr_trace_emit. */
     uint32_t n = gr_load_acquire(&tb->len);
-    int64_t now;
 
     if (!tb->named)
         name_track(tb);
     for (uint32_t i = 0; i < n; i++)
         convert(tb, &tb->recs[i]);
-    if (final) {
-        now = gr_nanotime();
-        if (tb->open_g != 0)
-            close_g(tb, now, "running at exit", NULL);
-        else if (tb->open_sys)
-            close_sys(tb, now, 0, 0);
-        if (gr_load_relaxed(&tb->dropped) != 0) {
-            head(tb, "i", "dropped", 0, now);
-            arg(tb, "n", gr_load_relaxed(&tb->dropped), true);
-            end_line(tb, true);
-        }
-    }
-    text_flush(tb);
-    return n;
+    /* Only this M appends, and it is here (or, at exit, no longer records). */
+    gr_store_relaxed(&tb->len, 0);
 }
 
 void
@@ -415,15 +459,46 @@ gr_trace_flush_due(struct m *mp)
 
     if (tb == NULL || gr_load_relaxed(&tb->len) < TRACE_RECS / 2)
         return;
-    /* The Dekker pair with gr_trace_finish (header): take busy, then look at closed. */
-    if (!gr_cas(&tb->busy, &zero, 1))
-        return;
-    if (gr_load(&closed) == 0) {
-        drain(tb, false);
-        /* Only this M appends, and it is here: nothing arrived meanwhile. */
-        gr_store_relaxed(&tb->len, 0);
-    }
+    if (!gr_cas_acquire(&tb->busy, &zero, 1))
+        return; /* exit has it */
+    convert_all(tb);
     gr_store_release(&tb->busy, 0);
+}
+
+/* ---- The writer. */
+
+static void *
+writer_main(void *arg)
+{
+    struct m *mp = arg;
+
+    if (gr_m_init_self(mp) != 0)
+        gr_throw("trace writer: cannot set the GS base");
+    for (;;) {
+        uint32_t seq = gr_load(&wake_seq);
+
+        for (struct m *om = gr_load(&gr_sched.allm); om != NULL; om = om->alllink) {
+            /* Pairs with the store-release in buf_new. */
+            struct gr_tracebuf *tb = gr_load_acquire(&om->trace);
+            if (tb != NULL) {
+                take_and_write(&tb->chunk[0]);
+                take_and_write(&tb->chunk[1]);
+            }
+        }
+        /* A hand-over since seq was read bumped it: then this returns at once. */
+        gr_sys_futex_wait(gr_atomic_word(&wake_seq), seq, -1);
+    }
+    return NULL;
+}
+
+void
+gr_trace_start_writer(void)
+{
+    if (!gr_load_relaxed(&gr_trace_on))
+        return;
+    if (!gr_newm(NULL, false, true, writer_main))
+        gr_print("greenrun: warning: cannot start the trace writer; the Ms write "
+                 "GREENRUN_TRACE themselves\n");
 }
 
 /* ---- Opening and closing the file. */
@@ -460,6 +535,17 @@ gr_trace_open(const char *pattern)
     return 0;
 }
 
+/* Write both chunks of tb, waiting for one the writer is writing. */
+static void
+write_chunks(struct gr_tracebuf *tb)
+{
+    for (int i = 0; i < 2; i++) {
+        struct chunk *c = &tb->chunk[i];
+        while (!take_and_write(c) && gr_load_acquire(&c->state) != CHUNK_FREE)
+            gr_sys_sched_yield(); /* the writer is on it */
+    }
+}
+
 void
 gr_trace_finish(void)
 {
@@ -467,19 +553,32 @@ gr_trace_finish(void)
     char last[160];
     size_t n;
 
-    if (trace_fd < 0 || gr_load(&closed) != 0 || !gr_cas(&finishing, &zero, 1))
+    if (trace_fd < 0 || !gr_cas(&finishing, &zero, 1))
         return;
     gr_store(&gr_trace_on, 0);
-    gr_store(&closed, 1);
     for (struct m *mp = gr_load(&gr_sched.allm); mp != NULL; mp = mp->alllink) {
         /* Pairs with the store-release in buf_new. */
         struct gr_tracebuf *tb = gr_load_acquire(&mp->trace);
+        int64_t now;
 
         if (tb == NULL)
             continue;
-        for (zero = 0; !gr_cas(&tb->busy, &zero, 1); zero = 0)
-            gr_sys_sched_yield(); /* its M is writing: wait for it, then keep the flag */
-        drain(tb, true);
+        for (zero = 0; !gr_cas_acquire(&tb->busy, &zero, 1); zero = 0)
+            gr_sys_sched_yield(); /* its M is converting: wait, then keep the flag */
+        write_chunks(tb); /* the older text first */
+        convert_all(tb);
+        now = gr_nanotime();
+        if (tb->open_g != 0)
+            close_g(tb, now, "running at exit", NULL);
+        else if (tb->open_sys)
+            close_sys(tb, now, 0, 0);
+        if (gr_load_relaxed(&tb->dropped) != 0) {
+            head(tb, "i", "dropped", 0, now);
+            arg(tb, "n", gr_load_relaxed(&tb->dropped), true);
+            end_line(tb, true);
+        }
+        write_chunks(tb); /* what a full chunk handed over just now */
+        write_all(tb->chunk[tb->tcur].text, (size_t)(tb->w - tb->chunk[tb->tcur].text));
     }
     n = gr_snprint(last, sizeof(last),
                    "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%d,\"tid\":0,"
@@ -496,7 +595,7 @@ gr_trace_fork_child(void)
     if (fd < 0)
         return;
     gr_store(&gr_trace_on, 0);
-    gr_store(&closed, 1);
+    gr_store(&finishing, 1); /* the trace is the parent's to finish */
     trace_fd = -1;
     gr_fd_release(fd);
     gr_sys_close(fd);

@@ -2,8 +2,9 @@
  * runtime/trace.h: the scheduler's timeline (GREENRUN_TRACE=path), in the trace-event JSON
  * format that Perfetto and chrome://tracing load.
  *
- * Each M records compact binary events into a buffer of its own and turns them into JSON
- * lines when it flushes; trace.c's header has the file's layout and the flush protocol.
+ * Each M records compact binary events into a buffer of its own and turns them into JSON at
+ * safe points; a writer M writes the text; trace.c's header has the file's layout and the
+ * hand-over.
  * With tracing off, an event site costs one load of gr_trace_on and a branch predicted not
  * taken (gr_trace).
  */
@@ -41,7 +42,8 @@ enum {
 extern struct gr_atomic_u8 gr_trace_on;
 
 /* Record one event on the calling M. Context: any M, user G or g0, locks held or not; never
- * blocks nor allocates (a full buffer drops the event and counts it). */
+ * blocks nor allocates (a full buffer drops the event and counts it); a hand-over to the
+ * writer costs a futex wake. */
 void gr_trace_emit(uint32_t kind, uint32_t x, uint64_t a, uint64_t b);
 
 static inline void
@@ -52,8 +54,9 @@ gr_trace(uint32_t kind, uint32_t x, uint64_t a, uint64_t b)
 }
 
 /*
- * Write out mp's buffer when it is half full. Context: a point where the M holds no lock and
- * may block in write(2): the scheduler loop on g0, a G in syscall mode, sysmon's loop.
+ * Turn mp's records into JSON when its buffer is half full (trace.c). Context: a point where
+ * the M holds no lock and may block in write(2) (back-pressure when the writer falls behind):
+ * the scheduler loop on g0, a G in syscall mode, sysmon's loop.
  */
 void gr_trace_flush_due(struct m *mp);
 
@@ -64,6 +67,10 @@ gr_trace_safepoint(struct m *mp)
         gr_trace_flush_due(mp);
 }
 
+/* Start the M that writes the trace (trace.c). Context: boot, after sysmon; a no-op when
+ * tracing is off. */
+void gr_trace_start_writer(void);
+
 /*
  * Create the trace file from pattern (%p: the process id, %%: a percent sign), O_EXCL, mode
  * 0600, and start tracing. Returns 0 or -errno (the file is not created; tracing stays off).
@@ -72,7 +79,8 @@ gr_trace_safepoint(struct m *mp)
 int gr_trace_open(const char *pattern);
 /* Flush every M's buffer, close the open slices and the JSON array. Context: exit, once. */
 void gr_trace_finish(void);
-/* In a fork child: the trace is the parent's; stop recording and close the descriptor. */
+/* In a fork child: the trace is the parent's (and so is the writer); stop recording and
+ * close the descriptor. */
 void gr_trace_fork_child(void);
 
 #endif /* GR_RUNTIME_TRACE_H */

@@ -8,7 +8,8 @@
  *
  * Under greenrun the test runs the work again as a child with GREENRUN_TRACE set, then checks
  * the file: it is created mode 0600; it parses as one JSON array (a small validator below);
- * on every track (tid) the B and E events nest, with the same name, and none is left open;
+ * on every track (tid), in time order, the B and E events nest, with the same name, and none
+ * is left open;
  * there are as many G create and exit events as threads the work made; some park carries its
  * reason and some ready names the G that readied; `greenrun trace summarize` (the launcher at
  * TRACE_LAUNCHER, tests/trace_timeline.conf) reads it. A second child with the same path finds
@@ -223,6 +224,28 @@ struct track {
     char open[MAXDEPTH][32];
 };
 
+/* A B or E line; the runtime may write an M's chunks out of order, so they are sorted by
+ * track, then time, then position in the file, as a viewer orders them. */
+struct slice_ev {
+    int tid;
+    double ts;
+    long seq;
+    char ph;
+    char name[32];
+};
+
+static int
+by_track_time(const void *a, const void *b)
+{
+    const struct slice_ev *x = a, *y = b;
+
+    if (x->tid != y->tid)
+        return x->tid - y->tid;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 static char *
 read_file(const char *path, size_t *len)
 {
@@ -253,8 +276,11 @@ check_trace(const char *path)
     size_t len, i = 0;
     char *text = read_file(path, &len);
     int creates = 0, exits = 0, starts = 0, parks_with_reason = 0, readies_by_g = 0;
+    struct slice_ev *sl = calloc(len / 40 + 1, sizeof(*sl)); /* a line is longer than 40 */
+    size_t nsl = 0;
     struct stat st;
 
+    CHECK(sl != NULL);
     CHECK_OK(stat(path, &st));
     CHECK_EQ(st.st_mode & 0777, 0600);
     CHECK(json_value(text, &i, 0));
@@ -274,19 +300,18 @@ check_trace(const char *path)
         CHECK(tid >= 0 && tid < MAXTID);
         str_field(line, "ph", ph, sizeof ph);
         str_field(line, "name", name, sizeof name);
-        struct track *t = &tracks[tid];
+        if (ph[0] == 'B' || ph[0] == 'E') {
+            CHECK(field(line, "ts") != NULL);
+            sl[nsl].tid = tid;
+            sl[nsl].ts = strtod(field(line, "ts"), NULL);
+            sl[nsl].seq = (long)nsl;
+            sl[nsl].ph = ph[0];
+            snprintf(sl[nsl].name, sizeof sl[nsl].name, "%s", name);
+            nsl++;
+        }
         if (ph[0] == 'B') {
-            CHECK(t->depth < MAXDEPTH);
-            snprintf(t->open[t->depth++], sizeof t->open[0], "%s", name);
             starts += name[0] == 'G';
         } else if (ph[0] == 'E') {
-            CHECK(t->depth > 0);
-            if (strcmp(t->open[t->depth - 1], name) != 0) {
-                fprintf(stderr, "track %d: E %s closes B %s\n", tid, name,
-                        t->open[t->depth - 1]);
-                CHECK(0);
-            }
-            t->depth--;
             str_field(line, "why", why, sizeof why);
             if (strcmp(why, "park") == 0 && field(line, "reason") != NULL)
                 parks_with_reason++;
@@ -299,8 +324,25 @@ check_trace(const char *path)
             readies_by_g += by != NULL && atoi(by) != 0;
         }
     }
+    qsort(sl, nsl, sizeof(*sl), by_track_time);
+    for (size_t k = 0; k < nsl; k++) {
+        struct track *t = &tracks[sl[k].tid];
+        if (sl[k].ph == 'B') {
+            CHECK(t->depth < MAXDEPTH);
+            snprintf(t->open[t->depth++], sizeof t->open[0], "%s", sl[k].name);
+            continue;
+        }
+        CHECK(t->depth > 0);
+        if (strcmp(t->open[t->depth - 1], sl[k].name) != 0) {
+            fprintf(stderr, "track %d at %.3f: E %s closes B %s\n", sl[k].tid, sl[k].ts,
+                    sl[k].name, t->open[t->depth - 1]);
+            CHECK(0);
+        }
+        t->depth--;
+    }
     for (int t = 0; t < MAXTID; t++)
         CHECK_EQ(tracks[t].depth, 0);
+    free(sl);
     CHECK_EQ(creates, NTHREADS);
     CHECK_EQ(exits, NTHREADS);
     CHECK(starts >= NTHREADS);
