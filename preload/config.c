@@ -43,10 +43,10 @@ enum var_id {
 };
 
 static const char *const var_names[VAR_COUNT] = {
-    [VAR_PROCS] = "GREENRUN_PROCS",         [VAR_STACK] = "GREENRUN_STACK",
-    [VAR_DEBUG] = "GREENRUN_DEBUG",         [VAR_MALLOC] = "GREENRUN_MALLOC",
-    [VAR_TRACE] = "GREENRUN_TRACE",
-    [VAR_TEST_MODE] = "GREENRUN_TEST_MODE", [VAR_LIB] = "GREENRUN_LIB",
+    [VAR_PROCS] = "GREENRUN_PROCS", [VAR_STACK] = "GREENRUN_STACK",
+    [VAR_DEBUG] = "GREENRUN_DEBUG", [VAR_MALLOC] = "GREENRUN_MALLOC",
+    [VAR_TRACE] = "GREENRUN_TRACE", [VAR_TEST_MODE] = "GREENRUN_TEST_MODE",
+    [VAR_LIB] = "GREENRUN_LIB",
 };
 
 /*
@@ -325,12 +325,12 @@ parse_malloc(struct gr_config *cfg, const char *value, struct msg *m)
     return 0;
 }
 
-/* A path of at most GR_TRACE_PATH_MAX bytes; '%' only in "%p" (the process id) and "%%". */
+/* A path of at most GR_TRACE_MAX bytes; '%' only in "%p" (the process id) and "%%". */
 static int
 parse_trace(struct gr_config *cfg, const char *value, struct msg *m)
 {
     size_t n = str_len(value);
-    bool ok = n <= GR_TRACE_PATH_MAX && value[n - 1] != '/';
+    bool ok = n <= GR_TRACE_MAX && value[n - 1] != '/';
 
     for (size_t i = 0; ok && i < n; i++) {
         if (value[i] == '%') {
@@ -344,7 +344,7 @@ parse_trace(struct gr_config *cfg, const char *value, struct msg *m)
                    "'/'; %p stands for the process id, %% for '%')");
         return -1;
     }
-    cfg->trace_path = value;
+    cfg->trace = value;
     return 0;
 }
 

@@ -16,7 +16,7 @@
 #define GR_MAX_PROCS 1024
 #define GR_MIN_STACK (16 * 1024)
 #define GR_MAX_STACK ((size_t)1 << 34) /* 16 GiB: larger is surely a typo */
-#define GR_TRACE_PATH_MAX 4000          /* bytes of a GREENRUN_TRACE value, %p unexpanded */
+#define GR_TRACE_MAX 4000              /* bytes of a GREENRUN_TRACE value, %p unexpanded */
 
 struct gr_config {
     int procs;             /* GREENRUN_PROCS: 1..GR_MAX_PROCS; 0 = CPUs available to the process */
@@ -35,9 +35,9 @@ struct gr_config {
                               per-thread malloc state (arena, tcache) from a finished G to the
                               next G on its stack. false (GREENRUN_MALLOC=greenrun, the
                               default): greenrun's own allocator (size classes, per-P caches) */
-    const char *trace_path; /* GREENRUN_TRACE: the file to write the scheduler's timeline to
-                               (runtime/trace.c), pointing into envp; %p stands for the
-                               process id, %% for %; NULL = no trace */
+    const char *trace;     /* GREENRUN_TRACE: the file to write the scheduler's timeline to
+                              (runtime/trace.c), pointing into envp; %p stands for the
+                              process id, %% for %; NULL = no trace */
 };
 
 /*

@@ -81,8 +81,8 @@ gr_constructor(int argc, char **argv, char **envp)
     gr_opts.stats = cfg.stats;
     gr_opts.blocking = cfg.blocking;
     gr_opts.fs_syscall = cfg.fs_syscall;
-    if (cfg.trace_path != NULL)
-        trace_start(cfg.trace_path);
+    if (cfg.trace != NULL)
+        trace_start(cfg.trace);
     if (gr_libc_resolve(&missing) != 0) {
         char why[128];
         gr_snprint(why, sizeof(why), "this libc has no %s", missing);

@@ -48,10 +48,8 @@ struct option_var {
 };
 
 static const struct option_var option_vars[] = {
-    { "--procs", 'p', "GREENRUN_PROCS" },
-    { "--stack", 0, "GREENRUN_STACK" },
-    { "--debug", 0, "GREENRUN_DEBUG" },
-    { "--malloc", 0, "GREENRUN_MALLOC" },
+    { "--procs", 'p', "GREENRUN_PROCS" }, { "--stack", 0, "GREENRUN_STACK" },
+    { "--debug", 0, "GREENRUN_DEBUG" },   { "--malloc", 0, "GREENRUN_MALLOC" },
     { "--trace", 0, "GREENRUN_TRACE" },
 };
 
@@ -336,7 +334,7 @@ trace_command(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[2], "summarize") == 0)
         return gr_trace_summarize(argv[3], stdout) == 0 && fflush(stdout) == 0 ? EXIT_SUCCESS :
-                                                                                  EXIT_FAILURE;
+                                                                                 EXIT_FAILURE;
     usage_error("trace: expected 'summarize FILE'");
 }
 

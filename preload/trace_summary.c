@@ -65,9 +65,9 @@ struct gtab {
 struct mstat {
     int tid;
     long runs;
-    double busy;       /* microseconds inside G run slices */
-    double run_since;  /* begin of the open run slice, or -1 */
-    double sys_since;  /* begin of the open syscall slice, or -1 */
+    double busy;      /* microseconds inside G run slices */
+    double run_since; /* begin of the open run slice, or -1 */
+    double sys_since; /* begin of the open syscall slice, or -1 */
     uint64_t sys_g;
 };
 
@@ -84,8 +84,7 @@ struct reason_count {
     long n;
 };
 
-static void __attribute__((noreturn))
-out_of_memory(void)
+static void __attribute__((noreturn)) out_of_memory(void)
 {
     fputs("greenrun: trace summarize: out of memory\n", stderr);
     exit(1);
@@ -168,9 +167,9 @@ parse_line(const char *line, struct ev *e)
         const char *name;
         enum kind kind;
     } instants[] = {
-        { "create", K_CREATE }, { "exit", K_EXIT },       { "ready", K_READY },
-        { "handoff", K_HANDOFF }, { "steal", K_STEAL },   { "netpoll", K_NETPOLL },
-        { "timer", K_TIMER },   { "dropped", K_DROPPED },
+        { "create", K_CREATE },   { "exit", K_EXIT },       { "ready", K_READY },
+        { "handoff", K_HANDOFF }, { "steal", K_STEAL },     { "netpoll", K_NETPOLL },
+        { "timer", K_TIMER },     { "dropped", K_DROPPED },
     };
     e->kind = K_OTHER;
     for (size_t i = 0; i < sizeof(instants) / sizeof(instants[0]); i++)
@@ -462,10 +461,10 @@ gr_trace_summarize(const char *path, FILE *out)
     double span = evs[n - 1].ts - evs[0].ts;
 
     fprintf(out, "trace %s: %zu events over %.3f ms on %zu Ms\n", path, n, span / 1000, nms);
-    fprintf(out, "threads: %ld created, %ld exited; %ld readied, %ld parks, %ld steals, "
-                 "%llu netpoll wakeups, %ld timer fires, %ld handoffs\n",
-            created, exited, readies, parks, steals, (unsigned long long)polled, timers,
-            handoffs);
+    fprintf(out,
+            "threads: %ld created, %ld exited; %ld readied, %ld parks, %ld steals, "
+            "%llu netpoll wakeups, %ld timer fires, %ld handoffs\n",
+            created, exited, readies, parks, steals, (unsigned long long)polled, timers, handoffs);
     if (dropped != 0)
         fprintf(out, "warning: %llu events dropped (a buffer of an M filled between flushes)\n",
                 (unsigned long long)dropped);
@@ -488,9 +487,9 @@ gr_trace_summarize(const char *path, FILE *out)
     print_dist(out, "calls in syscall mode", sysdur, nsys);
     fprintf(out, "  of which lost their P to a handoff: %ld\n", sys_handoff);
     for (size_t i = 0; i < nsys && i < TOP; i++)
-        fprintf(out, "  G%-8llu on M%-3d %10.1f us at %.3f ms%s\n",
-                (unsigned long long)calls[i].g, calls[i].tid, calls[i].dur,
-                (calls[i].at - evs[0].ts) / 1000, calls[i].handoff ? ", P handed off" : "");
+        fprintf(out, "  G%-8llu on M%-3d %10.1f us at %.3f ms%s\n", (unsigned long long)calls[i].g,
+                calls[i].tid, calls[i].dur, (calls[i].at - evs[0].ts) / 1000,
+                calls[i].handoff ? ", P handed off" : "");
 
     fputc('\n', out);
     qsort(reasons, nreasons, sizeof(*reasons), by_count_desc);

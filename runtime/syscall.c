@@ -135,8 +135,8 @@ gr_exitsyscall(void)
     bool pinned = gr_g_pinned(gp);
 
     /* Whether sysmon took the P: a hint, read before the CAS below settles it. */
-    gr_trace(GR_EV_SYSCALL_EXIT, pp != NULL && gr_load_relaxed(&pp->status) != P_SYSCALL,
-             gp->goid, 0);
+    gr_trace(GR_EV_SYSCALL_EXIT, pp != NULL && gr_load_relaxed(&pp->status) != P_SYSCALL, gp->goid,
+             0);
     /* No more kicks; pairs with the sender's load of sigkickable after its record: either the
      * kick reached the call, or deliver_due sees the record. */
     gr_signal_fence();

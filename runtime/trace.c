@@ -565,7 +565,7 @@ gr_trace_finish(void)
             continue;
         for (zero = 0; !gr_cas_acquire(&tb->busy, &zero, 1); zero = 0)
             gr_sys_sched_yield(); /* its M is converting: wait, then keep the flag */
-        write_chunks(tb); /* the older text first */
+        write_chunks(tb);         /* the older text first */
         convert_all(tb);
         now = gr_nanotime();
         if (tb->open_g != 0)

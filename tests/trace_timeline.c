@@ -334,8 +334,8 @@ check_trace(const char *path)
         }
         CHECK(t->depth > 0);
         if (strcmp(t->open[t->depth - 1], sl[k].name) != 0) {
-            fprintf(stderr, "track %d at %.3f: E %s closes B %s\n", sl[k].tid, sl[k].ts,
-                    sl[k].name, t->open[t->depth - 1]);
+            fprintf(stderr, "track %d at %.3f: E %s closes B %s\n", sl[k].tid, sl[k].ts, sl[k].name,
+                    t->open[t->depth - 1]);
             CHECK(0);
         }
         t->depth--;

@@ -2,8 +2,8 @@
  * tests/unit/config_test.c: white-box test of preload/config.c, linked directly (no preload).
  *
  * Behaviour: gr_config_parse accepts every documented form of GREENRUN_PROCS, GREENRUN_STACK,
- * GREENRUN_DEBUG and GREENRUN_MALLOC, rejects everything else with the documented one-line
- * message, never writes past errlen, and leaves the defaults in cfg when it fails.
+ * GREENRUN_DEBUG, GREENRUN_MALLOC and GREENRUN_TRACE, rejects everything else with the documented
+ * one-line message, never writes past errlen, and leaves the defaults in cfg when it fails.
  *
  * Prints one line per failed check and "N passed, N failed"; exits 1 if anything failed.
  */
@@ -22,6 +22,9 @@
 #define STACK_EXPECT  "expected a size from 16K to 16G, like 64K, 8M or 1G"
 #define PROCS_EXPECT  "expected an integer from 1 to 1024"
 #define MALLOC_EXPECT "expected greenrun or system"
+#define TRACE_EXPECT                                                                    \
+    "expected the path of a file to create (at most 4000 bytes, not ending in '/'; %p " \
+    "stands for the process id, %% for '%')"
 
 static int passed;
 static int failed;
@@ -59,7 +62,8 @@ static int
 is_default(const struct gr_config *cfg)
 {
     return cfg->procs == 0 && cfg->stack_size == 0 && cfg->schedtrace_ms == 0 && !cfg->banner &&
-           !cfg->stats && !cfg->blocking && !cfg->fs_syscall && !cfg->malloc_system;
+           !cfg->stats && !cfg->blocking && !cfg->fs_syscall && !cfg->malloc_system &&
+           cfg->trace == NULL;
 }
 
 /* Poison cfg so that a parser that forgets to write a field is caught. */
@@ -383,34 +387,69 @@ test_malloc(void)
 }
 
 static void
+test_trace(void)
+{
+    const char *good[] = { "/tmp/t.json", "t.json", "/tmp/t.%p.json", "/tmp/100%%", "%p" };
+    struct gr_config cfg;
+    char entry[128], want[256], err[ERRCAP];
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(entry, sizeof(entry), "GREENRUN_TRACE=%s", good[i]);
+        poison(&cfg);
+        CHECK(parse1(entry, &cfg, err) == 0 && cfg.trace != NULL &&
+              strcmp(cfg.trace, good[i]) == 0 && cfg.procs == 0);
+    }
+    poison(&cfg);
+    CHECK(parse1("GREENRUN_TRACE=", &cfg, err) == 0 && cfg.trace == NULL);
+
+    const char *bad[] = { "/tmp/", "/tmp/t%", "/tmp/t%d.json", "%P", "a%%%" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(entry, sizeof(entry), "GREENRUN_TRACE=%s", bad[i]);
+        snprintf(want, sizeof(want), "greenrun: GREENRUN_TRACE=\"%s\": %s", bad[i], TRACE_EXPECT);
+        EXPECT_ERROR(entry, want);
+    }
+
+    /* 4000 bytes are accepted, 4001 are not (the value is cut at 64 in the message). */
+    static char path[4100];
+    memcpy(path, "GREENRUN_TRACE=", 15);
+    memset(path + 15, 'a', 4000);
+    poison(&cfg);
+    CHECK(parse1(path, &cfg, err) == 0 && cfg.trace != NULL && strlen(cfg.trace) == 4000);
+    path[15 + 4000] = 'a';
+    poison(&cfg);
+    CHECK(parse1(path, &cfg, err) == -1 && is_default(&cfg) &&
+          strstr(err, "GREENRUN_TRACE=\"aaaa") != NULL && strstr(err, TRACE_EXPECT) != NULL);
+}
+
+static void
 test_names(void)
 {
     EXPECT_ERROR("GREENRUN_PROSC=4",
                  "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_TRACE");
     EXPECT_ERROR("GREENRUN_procs=4",
                  "greenrun: GREENRUN_procs: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_TRACE");
     EXPECT_ERROR("GREENRUN_=4", "greenrun: GREENRUN_: unknown variable; accepted: GREENRUN_PROCS, "
-                                "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                                "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_TRACE");
     EXPECT_ERROR("GREENRUN_PROCSS=",
                  "greenrun: GREENRUN_PROCSS: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_TRACE");
     EXPECT_ERROR("GREENRUN_PROC",
                  "greenrun: GREENRUN_PROC: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_TRACE");
     EXPECT_ERROR("GREENRUN_ALLOC=system",
                  "greenrun: GREENRUN_ALLOC: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_TRACE");
     EXPECT_ERROR("GREENRUN_malloc=system",
                  "greenrun: GREENRUN_malloc: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_TRACE");
     EXPECT_ERROR("GREENRUN_GC=leak",
                  "greenrun: GREENRUN_GC: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_TRACE");
     EXPECT_ERROR("GREENRUN_\x01\xff=1",
                  "greenrun: GREENRUN_\\x01\\xff: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_TRACE");
 }
 
 static void
@@ -517,7 +556,7 @@ test_escaping(void)
     snprintf(entry, sizeof(entry), "GREENRUN_%s=1", v200);
     snprintf(want, sizeof(want),
              "greenrun: GREENRUN_%.55s...: unknown variable; accepted: GREENRUN_PROCS, "
-             "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC",
+             "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_TRACE",
              v200);
     EXPECT_ERROR(entry, want);
 }
@@ -600,7 +639,7 @@ test_documented_messages(void)
                  "stats, blocking, schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto");
     EXPECT_ERROR("GREENRUN_PROSC=1",
                  "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC");
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_TRACE");
     EXPECT_ERROR("GREENRUN_MALLOC=glibc",
                  "greenrun: GREENRUN_MALLOC=\"glibc\": expected greenrun or system");
 }
@@ -613,6 +652,7 @@ main(void)
     test_stack();
     test_debug();
     test_malloc();
+    test_trace();
     test_names();
     test_whole_env();
     test_escaping();
