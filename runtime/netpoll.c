@@ -283,7 +283,7 @@ gr_netpoll(int64_t until)
             ready += dir_wake(&pd->wr, false);
     }
     if (ready > 0)
-        gr_trace(GR_EV_NETPOLL, 0, (uint64_t)ready, 0);
+        GR_TRACE(GR_EV_NETPOLL, 0, (uint64_t)ready, 0);
     return ready;
 }
 

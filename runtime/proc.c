@@ -293,7 +293,7 @@ trace_ready(struct g *gp)
     struct m *mp = gr_getm();
     struct g *by = gr_load_relaxed(&mp->curg);
 
-    gr_trace(GR_EV_READY, mp->polling, gp->goid, by != NULL ? by->goid : 0);
+    GR_TRACE(GR_EV_READY, mp->polling, gp->goid, by != NULL ? by->goid : 0);
 }
 
 static void
@@ -464,7 +464,7 @@ gr_after_switch(struct m *mp)
     GR_ASSERT(mp == gr_getm() && gp != NULL);
     mp->prevg = NULL;
     mp->after = AFTER_NONE;
-    gr_trace(GR_EV_GO_STOP, (uint32_t)after, gp->goid, (uintptr_t)gr_load_relaxed(&gp->waitreason));
+    GR_TRACE(GR_EV_GO_STOP, (uint32_t)after, gp->goid, (uintptr_t)gr_load_relaxed(&gp->waitreason));
     gr_cputime_switch_out(mp, gp);
     gr_store_relaxed(&mp->curg, NULL);
     /* Before gp can run elsewhere: its alternate stack must not stay on this M. */
@@ -540,7 +540,7 @@ execute(struct m *mp, struct g *gp)
         mp->fs_cur = gp->tp;
     }
     gr_xadd_relaxed(&gr_sched.nswitch, 1);
-    gr_trace(GR_EV_GO_START, 0, gp->goid, 0);
+    GR_TRACE(GR_EV_GO_START, 0, gp->goid, 0);
     gr_lock_assert_none("g0 switches to a G");
     gr_ctx_switch(&mp->g0.ctx, &gp->ctx);
     gr_after_switch(mp);

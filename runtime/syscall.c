@@ -36,7 +36,7 @@ gr_entersyscall(void)
     struct m *mp = gr_getm();
     struct p *pp = mp->p;
 
-    gr_trace(GR_EV_SYSCALL_ENTER, 0, gp->goid, 0);
+    GR_TRACE(GR_EV_SYSCALL_ENTER, 0, gp->goid, 0);
     if (mp->lockedg == gp) {
         /* Wired (wire.c): the M is the G's own and has no P to hand on. */
         gr_casgstatus(gp, G_RUNNING, G_SYSCALL);
@@ -135,7 +135,7 @@ gr_exitsyscall(void)
     bool pinned = gr_g_pinned(gp);
 
     /* Whether sysmon took the P: a hint, read before the CAS below settles it. */
-    gr_trace(GR_EV_SYSCALL_EXIT, pp != NULL && gr_load_relaxed(&pp->status) != P_SYSCALL, gp->goid,
+    GR_TRACE(GR_EV_SYSCALL_EXIT, pp != NULL && gr_load_relaxed(&pp->status) != P_SYSCALL, gp->goid,
              0);
     /* No more kicks; pairs with the sender's load of sigkickable after its record: either the
      * kick reached the call, or deliver_due sees the record. */
@@ -199,7 +199,7 @@ gr_handoffp(struct p *pp)
 {
     uint32_t zero = 0;
 
-    gr_trace(GR_EV_HANDOFF, (uint32_t)pp->id, 0, 0);
+    GR_TRACE(GR_EV_HANDOFF, (uint32_t)pp->id, 0, 0);
     gr_store_relaxed(&pp->m, NULL);
     if (!gr_runq_empty(pp) || gr_load_relaxed(&gr_sched.runqsize) > 0) {
         gr_startm(pp, false);

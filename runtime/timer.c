@@ -206,7 +206,7 @@ gr_timers_run(struct p *pp, int64_t now)
         int64_t late = now - t->when; /* before the callback, which may arm it again */
         gr_unlock(&ts->lock);
         struct g *gp = t->fn(t);
-        gr_trace(GR_EV_TIMER, 0, gp != NULL ? gp->goid : 0, (uint64_t)late);
+        GR_TRACE(GR_EV_TIMER, 0, gp != NULL ? gp->goid : 0, (uint64_t)late);
         gr_store(&t->state, T_IDLE); /* pairs with the loads in gr_timer_del */
         /* Last: the timer may live on gp's stack, and gp's gr_timer_del must find it idle
          * rather than wait for this M, which the kernel may have descheduled. */

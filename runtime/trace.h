@@ -6,7 +6,7 @@
  * safe points; a writer M writes the text; trace.c's header has the file's layout and the
  * hand-over.
  * With tracing off, an event site costs one load of gr_trace_on and a branch predicted not
- * taken (gr_trace).
+ * taken (GR_TRACE).
  */
 #ifndef GR_RUNTIME_TRACE_H
 #define GR_RUNTIME_TRACE_H
@@ -46,12 +46,12 @@ extern struct gr_atomic_u8 gr_trace_on;
  * writer costs a futex wake. */
 void gr_trace_emit(uint32_t kind, uint32_t x, uint64_t a, uint64_t b);
 
-static inline void
-gr_trace(uint32_t kind, uint32_t x, uint64_t a, uint64_t b)
-{
-    if (gr_unlikely(gr_load_relaxed(&gr_trace_on)))
-        gr_trace_emit(kind, x, a, b);
-}
+/* An event site: a macro, so that with tracing off not even the arguments are evaluated. */
+#define GR_TRACE(kind, x, a, b)                         \
+    do {                                                \
+        if (gr_unlikely(gr_load_relaxed(&gr_trace_on))) \
+            gr_trace_emit((kind), (x), (a), (b));       \
+    } while (0)
 
 /*
  * Turn mp's records into JSON when its buffer is half full (trace.c). Context: a point where
