@@ -26,19 +26,21 @@ tmp=$(mktemp -d)
 raw=$tmp/raw
 trap 'rm -rf "$tmp"' EXIT
 
-# micro LABEL [TRACE]: one condvar_pingpong run; prints "micro LABEL NS_PER_OP".
+# micro LABEL [TRACE]: one condvar_pingpong run; prints "micro LABEL ROUND NS_PER_OP".
 micro() {
     local -a envv=(env GREENRUN_PROCS="$procs" LD_PRELOAD="$lib")
     [ -n "${2:-}" ] && envv+=(GREENRUN_TRACE="$2")
     timeout 120 "${envv[@]}" "$B/greenrun-bench" --benchmark_filter='^condvar_pingpong' \
         --benchmark_min_time=0.5 2>/dev/null |
-        awk -v l="$1" '/condvar_pingpong/ { for (i = 1; i <= NF; i++) if ($i ~ /^ns_per_op=/) {
-            v = $i; sub("ns_per_op=", "", v); if (v ~ /k$/) { sub("k", "", v); v *= 1000 }
-            print "micro", l, v } }'
+        awk -v l="$1" -v r="$round" '/condvar_pingpong/ { for (i = 1; i <= NF; i++)
+            if ($i ~ /^ns_per_op=/) { v = $i; sub("ns_per_op=", "", v)
+                if (v ~ /k$/) { sub("k", "", v); v *= 1000 }
+                print "micro", l, r, v } }'
     [ -n "${2:-}" ] && rm -f "$2"
 }
 
-# echo_run LABEL [TRACE]: one echo run; prints "echo LABEL RPS SERVER_CPU_US_PER_REQ BYTES".
+# echo_run LABEL [TRACE]: one echo run; prints "echo LABEL ROUND RPS SERVER_CPU_US_PER_REQ
+# BYTES".
 echo_run() {
     local -a envv=(env GREENRUN_PROCS="$procs" LD_PRELOAD="$lib")
     local port= spid= tpid i bytes=0
@@ -62,13 +64,13 @@ echo_run() {
 import json, sys
 d = json.load(open(sys.argv[1]))
 if d.get("ok") and d.get("server_preloaded") == "libgreenrun":
-    print("echo", sys.argv[2], d["rps"], d["server_cpu_us_per_req"], sys.argv[3])
-' "$tmp/client.json" "$1" "$bytes" 2>/dev/null
+    print("echo", sys.argv[2], sys.argv[4], d["rps"], d["server_cpu_us_per_req"], sys.argv[3])
+' "$tmp/client.json" "$1" "$bytes" "$round" 2>/dev/null
     [ -n "${2:-}" ] && rm -f "$2"
     rm -f "$tmp/client.json"
 }
 
-for r in $(seq "$rounds"); do
+for round in $(seq "$rounds"); do
     micro off
     micro on "$tmp/micro.json"
     echo_run off
@@ -78,38 +80,40 @@ done >"$raw"
 python3 - "$raw" "$rounds" "$secs" "$conns" "$procs" <<'EOF' | tee ${out:+"$out"}
 import statistics, sys
 raw, rounds, secs, conns, procs = sys.argv[1:6]
-micro = {"off": [], "on": []}
-echo = {"off": [], "on": []}
+runs = {}  # (workload, label) -> {round: values}
 for line in open(raw):
     f = line.split()
-    if f[0] == "micro":
-        micro[f[1]].append(float(f[2]))
-    elif f[0] == "echo":
-        echo[f[1]].append((float(f[2]), float(f[3]), int(f[4])))
+    runs.setdefault((f[0], f[1]), {})[f[2]] = [float(x) for x in f[3:]]
 
-def med(xs):
+def med(work, label, i):
+    xs = [v[i] for v in runs.get((work, label), {}).values()]
     return statistics.median(xs) if xs else float("nan")
+
+def ratio(work, i):
+    # Median of the per-round on/off ratios: a round's two runs are neighbours in time, so
+    # the load other processes put on the machine cancels better than in a ratio of medians.
+    off, on = runs.get((work, "off"), {}), runs.get((work, "on"), {})
+    rs = [on[r][i] / off[r][i] for r in on if r in off and off[r][i] > 0]
+    return (statistics.median(rs) if rs else float("nan")), len(rs)
 
 print("## Trace overhead")
 print()
-print("`GREENRUN_TRACE` on against off, same library, GREENRUN_PROCS=%s; median of %s "
-      "interleaved rounds (`scripts/trace-overhead.sh`, measured by hand, not by `make bench`). "
-      "Off, each event site is one load and a branch not taken." % (procs, rounds))
+print("`GREENRUN_TRACE` on against off, same library, GREENRUN_PROCS=%s, %s interleaved "
+      "rounds (`scripts/trace-overhead.sh`, measured by hand, not by `make bench`): the "
+      "columns are medians, on/off the median of each round's ratio. Off, each event site is "
+      "one load and a branch not taken." % (procs, rounds))
 print()
-print("| Workload | off | on | on/off | trace written |")
-print("|---|---|---|---|---|")
-m_off, m_on = med(micro["off"]), med(micro["on"])
-print("| condvar ping-pong, ns/op | %.0f | %.0f | %.2fx | |" % (m_off, m_on, m_on / m_off))
-r_off = med([e[0] for e in echo["off"]])
-r_on = med([e[0] for e in echo["on"]])
-c_off = med([e[1] for e in echo["off"]])
-c_on = med([e[1] for e in echo["on"]])
-mb = med([e[2] / 1e6 / (int(secs) + 1) for e in echo["on"]])
-print("| echo, %s conns, req/s | %.0f | %.0f | %.2fx | %.0f MB/s |" % (conns, r_off, r_on,
-                                                                    r_on / r_off, mb))
-print("| echo, server CPU µs/req | %.2f | %.2f | %.2fx | |" % (c_off, c_on, c_on / c_off))
-print()
-print("Runs: micro %d off, %d on; echo %d off, %d on (a run whose client failed or whose "
-      "server ran without the library is left out)." % (len(micro["off"]), len(micro["on"]),
-                                                        len(echo["off"]), len(echo["on"])))
+print("| Workload | off | on | on/off | rounds | trace written |")
+print("|---|---|---|---|---|---|")
+r, n = ratio("micro", 0)
+print("| condvar ping-pong, ns/op | %.0f | %.0f | %.2fx | %d | |" % (
+    med("micro", "off", 0), med("micro", "on", 0), r, n))
+r, n = ratio("echo", 0)
+sizes = [v[2] / 1e6 / (int(secs) + 1) for v in runs.get(("echo", "on"), {}).values()]
+print("| echo, %s conns, req/s | %.0f | %.0f | %.2fx | %d | %.0f MB/s |" % (
+    conns, med("echo", "off", 0), med("echo", "on", 0), r, n,
+    statistics.median(sizes) if sizes else float("nan")))
+r, n = ratio("echo", 1)
+print("| echo, server CPU µs/req | %.2f | %.2f | %.2fx | %d | |" % (
+    med("echo", "off", 1), med("echo", "on", 1), r, n))
 EOF
