@@ -14,8 +14,8 @@
  * reason and some ready names the G that readied; `greenrun trace summarize` (the launcher at
  * TRACE_LAUNCHER, tests/trace_timeline.conf) reads it. A second child with the same path finds
  * the file there and runs untraced with one line on stderr (O_EXCL); a malformed value stops
- * the child with status 2 and a message naming the variable. Natively the test runs the work
- * and skips the file checks.
+ * the child with status 2 and a message naming the variable; %p in the value names the file
+ * after the child's process id. Natively the test runs the work and skips the file checks.
  */
 #include "check.h"
 
@@ -355,6 +355,8 @@ check_trace(const char *path)
 
 /* ---- Children. */
 
+static pid_t last_child; /* the process run() started last */
+
 /* Run argv with GREENRUN_TRACE=trace added to the environment; its stderr (and stdout when
  * out_too) goes to out. Returns its exit status. */
 static int
@@ -380,6 +382,7 @@ run(char *const argv[], const char *trace, int out_too, char *out, size_t size)
         _exit(127);
     }
     close(p[1]);
+    last_child = pid;
     while (len < size - 1 && (r = read(p[0], out + len, size - 1 - len)) != 0) {
         if (r < 0) {
             CHECK(errno == EINTR);
@@ -439,6 +442,14 @@ main(int argc, char **argv)
     CHECK_EQ(run(self, bad, 0, out, sizeof out), 2);
     CHECK(strstr(out, "GREENRUN_TRACE=\"") != NULL && strstr(out, "%q") != NULL);
 
+    /* %p names the file after the process: the trace of a process that execs is its own. */
+    char pattern[160], named[160];
+    snprintf(pattern, sizeof pattern, "%s/t.%%p.json", dir);
+    CHECK_EQ(run(self, pattern, 0, out, sizeof out), 0);
+    snprintf(named, sizeof named, "%s/t.%d.json", dir, (int)last_child);
+    check_trace(named);
+
+    unlink(named);
     unlink(path);
     rmdir(dir);
     puts("trace_timeline: ok");
