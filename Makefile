@@ -74,7 +74,7 @@ UNIT_CFLAGS := -std=gnu11 -O1 -g -pthread $(WARN) -Werror
 UNIT_SRCS_config   := preload/config.c
 UNIT_SRCS_timer    := runtime/timer.c runtime/mem.c runtime/lock.c runtime/sys_linux.c \
                       runtime/debug.c
-UNIT_SRCS_blockrec := runtime/blockrec.c runtime/lock.c runtime/sys_linux.c runtime/debug.c
+UNIT_SRCS_blockrec := runtime/blockparse.c
 UNIT_SRCS_print    := runtime/debug.c runtime/sys_linux.c
 UNIT_SRCS_sizeclass :=
 # runq_test defines gr_sched and its own gr_throw (it returns to the test), so no debug.c.
