@@ -34,7 +34,7 @@ enum {
     GR_EV_NETPOLL,       /* a: Gs the poll readied */
     GR_EV_TIMER,         /* a: the G it readies (0: none), b: how late it fired, in ns */
     GR_EV_GC,            /* x: the phase; kept for the collector, which emits it when it
-                            starts and ends a phase (DESIGN.md), nothing else does */
+                            starts and ends a phase (docs/design.md), nothing else does */
     GR_EV_COUNT,
 };
 
