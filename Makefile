@@ -66,7 +66,8 @@ INSTALL   ?= install
 MULTIARCH ?= $(shell $(CC) -print-multiarch 2>/dev/null)
 
 ARCHS     := amd64 arm64
-LIB_SRCS  := $(filter-out $(foreach a,$(ARCHS),%_$(a).c) preload/launcher.c, \
+LIB_SRCS  := $(filter-out $(foreach a,$(ARCHS),%_$(a).c) preload/launcher.c \
+               preload/trace_summary.c, \
                $(wildcard preload/*.c runtime/*.c hooks/*.c)) \
              $(wildcard runtime/*_$(ARCH).c runtime/*_$(ARCH).S hooks/*_$(ARCH).S)
 LIB_OBJS  := $(LIB_SRCS:%=$(BUILD)/%.o)
@@ -130,10 +131,11 @@ $(LIB): $(LIB_OBJS) $(BUILD)/exports.map scripts/check-exports.sh preload/greenr
 	    -Wl,-z,initfirst -Wl,-z,defs -Wl,-z,now -ldl -lpthread
 	scripts/check-exports.sh $@ runtime/libc.def preload/greenrun.h
 
-$(LAUNCHER): preload/launcher.c preload/config.c preload/config.h
+LAUNCHER_SRCS := preload/launcher.c preload/config.c preload/trace_summary.c
+$(LAUNCHER): $(LAUNCHER_SRCS) preload/config.h preload/trace_summary.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -DGR_DEBUG=$(GR_DEBUG) $(if $(MULTIARCH),-DGR_MULTIARCH='"$(MULTIARCH)"') \
-	    -std=gnu11 $(OPT) $(WARN) -Werror $(CFLAGS) -o $@ preload/launcher.c preload/config.c
+	    -std=gnu11 $(OPT) $(WARN) -Werror $(CFLAGS) -o $@ $(LAUNCHER_SRCS)
 
 # greenrun.pc names the directories of this make's PREFIX; it is rewritten only when that
 # changes, so a make install with another PREFIX gets its own.

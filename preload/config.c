@@ -29,7 +29,7 @@
     "10ms or 2s), schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto"
 #define ACCEPTED_VARIABLES                                                               \
     "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, " \
-    "GREENRUN_QUIT"
+    "GREENRUN_TRACE, GREENRUN_QUIT"
 
 enum var_id {
     VAR_PROCS,
@@ -37,6 +37,7 @@ enum var_id {
     VAR_DEBUG,
     VAR_MALLOC,
     VAR_REPORT,
+    VAR_TRACE,
     VAR_QUIT,
     VAR_TEST_MODE,
     VAR_LIB,
@@ -48,7 +49,8 @@ static const char *const var_names[VAR_COUNT] = {
     [VAR_PROCS] = "GREENRUN_PROCS",         [VAR_STACK] = "GREENRUN_STACK",
     [VAR_DEBUG] = "GREENRUN_DEBUG",         [VAR_MALLOC] = "GREENRUN_MALLOC",
     [VAR_TEST_MODE] = "GREENRUN_TEST_MODE", [VAR_LIB] = "GREENRUN_LIB",
-    [VAR_REPORT] = "GREENRUN_REPORT",       [VAR_QUIT] = "GREENRUN_QUIT",
+    [VAR_REPORT] = "GREENRUN_REPORT",       [VAR_TRACE] = "GREENRUN_TRACE",
+    [VAR_QUIT] = "GREENRUN_QUIT",
 };
 
 /*
@@ -365,6 +367,29 @@ parse_malloc(struct gr_config *cfg, const char *value, struct msg *m)
     return 0;
 }
 
+/* A path of at most GR_TRACE_MAX bytes; '%' only in "%p" (the process id) and "%%". */
+static int
+parse_trace(struct gr_config *cfg, const char *value, struct msg *m)
+{
+    size_t n = str_len(value);
+    bool ok = n <= GR_TRACE_MAX && value[n - 1] != '/';
+
+    for (size_t i = 0; ok && i < n; i++) {
+        if (value[i] == '%') {
+            ok = i + 1 < n && (value[i + 1] == 'p' || value[i + 1] == '%');
+            i++;
+        }
+    }
+    if (!ok) {
+        msg_put_head(m, VAR_TRACE, value, n);
+        msg_put(m, "expected the path of a file to create (at most 4000 bytes, not ending in "
+                   "'/'; %p stands for the process id, %% for '%')");
+        return -1;
+    }
+    cfg->trace = value;
+    return 0;
+}
+
 /* One word, exact and lower-case: dump (the default) or exit. */
 static int
 parse_quit(struct gr_config *cfg, const char *value, struct msg *m)
@@ -444,6 +469,9 @@ gr_config_parse(struct gr_config *cfg, char *const *envp, char *err, size_t errl
             break;
         case VAR_REPORT:
             c.report_path = value; /* envp outlives the program: the pointer stays good */
+            break;
+        case VAR_TRACE:
+            rc = parse_trace(&c, value, &m);
             break;
         case VAR_QUIT:
             rc = parse_quit(&c, value, &m);

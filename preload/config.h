@@ -16,6 +16,7 @@
 #define GR_MAX_PROCS 1024
 #define GR_MIN_STACK (16 * 1024)
 #define GR_MAX_STACK ((size_t)1 << 34) /* 16 GiB: larger is surely a typo */
+#define GR_TRACE_MAX 4000              /* bytes of a GREENRUN_TRACE value, %p unexpanded */
 
 struct gr_config {
     int procs;             /* GREENRUN_PROCS: 1..GR_MAX_PROCS; 0 = CPUs available to the process */
@@ -38,6 +39,9 @@ struct gr_config {
                                   per-thread malloc state (arena, tcache) from a finished G to the
                                   next G on its stack. false (GREENRUN_MALLOC=greenrun, the
                                   default): greenrun's own allocator (size classes, per-P caches) */
+    const char *trace;         /* GREENRUN_TRACE: the file to write the scheduler's timeline to
+                                  (runtime/trace.c), pointing into envp; %p stands for the
+                                  process id, %% for %; NULL = no trace */
     bool quit_exit;            /* GREENRUN_QUIT=exit: SIGQUIT at its default dumps every thread,
                                   then exits with status 2 (Go's way); false (dump, the
                                   default): dumps and the program keeps running (the JVM's way) */

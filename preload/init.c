@@ -15,6 +15,48 @@
 #include "runtime/malloc.h"
 #include "runtime/sema.h"
 #include "runtime/sys.h"
+#include "runtime/trace.h"
+
+#include <errno.h>
+#include <sys/auxv.h>
+
+/* Start the timeline (GREENRUN_TRACE): never for a set-user-ID or set-group-ID program, whose
+ * environment someone else chose; a file that cannot be created leaves the program untraced. */
+static void
+trace_start(const char *path)
+{
+    const char *why;
+    int err;
+
+    if (getauxval(AT_SECURE) != 0) {
+        gr_print("greenrun: GREENRUN_TRACE ignored: the program runs set-user-ID or "
+                 "set-group-ID\n");
+        return;
+    }
+    err = gr_trace_open(path);
+    if (err == 0)
+        return;
+    switch (-err) {
+    case EEXIST:
+        why = "the file exists";
+        break;
+    case ENOENT:
+        why = "no such directory";
+        break;
+    case EACCES:
+        why = "permission denied";
+        break;
+    case ENAMETOOLONG:
+        why = "the name is too long";
+        break;
+    default:
+        why = "cannot create it";
+        break;
+    }
+    gr_print("greenrun: GREENRUN_TRACE=\"%s\": %s (errno %d); expected a new file in an "
+             "existing directory; running without a trace\n",
+             path, why, -err);
+}
 
 __attribute__((constructor)) static void
 gr_constructor(int argc, char **argv, char **envp)
@@ -45,6 +87,8 @@ gr_constructor(int argc, char **argv, char **envp)
     gr_opts.report_path = cfg.report_path;
     gr_opts.fs_syscall = cfg.fs_syscall;
     gr_opts.quit = cfg.quit_exit ? GR_QUIT_EXIT : GR_QUIT_DUMP;
+    if (cfg.trace != NULL)
+        trace_start(cfg.trace);
     if (gr_libc_resolve(&missing) != 0) {
         char why[128];
         gr_snprint(why, sizeof(why), "this libc has no %s", missing);
@@ -58,6 +102,7 @@ gr_constructor(int argc, char **argv, char **envp)
 __attribute__((destructor)) static void
 gr_destructor(void)
 {
+    gr_trace_finish();
     gr_print_stats();
     gr_print_blocking();
 }

@@ -1,8 +1,9 @@
 /*
  * preload/launcher.c: the greenrun program.
  *
- *     greenrun [--procs N] [--stack SIZE] [--debug LIST] [--malloc greenrun|system] [--]
- *              PROGRAM [ARGS...]
+ *     greenrun [--procs N] [--stack SIZE] [--debug LIST] [--malloc greenrun|system]
+ *              [--trace FILE] [--] PROGRAM [ARGS...]
+ *     greenrun trace summarize FILE
  *
  * It turns its options into GREENRUN_* variables, checks the whole resulting environment with
  * the runtime's own parser (so a bad value is refused here, with the runtime's message, before
@@ -13,6 +14,9 @@
  * Exit status when greenrun itself fails (as env(1) and the shells do): 2 for bad usage or a
  * bad value, 126 when the program was found but cannot be run, 127 when it (or the library)
  * was not found.
+ *
+ * `greenrun trace summarize FILE` reads a trace GREENRUN_TRACE wrote (trace_summary.c); a
+ * program named trace runs with `greenrun -- trace`.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -23,6 +27,7 @@
 #include <unistd.h>
 
 #include "preload/config.h"
+#include "preload/trace_summary.h"
 
 #ifndef GR_VERSION
 #define GR_VERSION "0.1.0"
@@ -69,7 +74,7 @@ struct option_var {
 static const struct option_var option_vars[] = {
     { "--procs", 'p', "GREENRUN_PROCS" }, { "--stack", 0, "GREENRUN_STACK" },
     { "--debug", 0, "GREENRUN_DEBUG" },   { "--malloc", 0, "GREENRUN_MALLOC" },
-    { "--quit", 0, "GREENRUN_QUIT" },
+    { "--trace", 0, "GREENRUN_TRACE" },   { "--quit", 0, "GREENRUN_QUIT" },
 };
 
 #define N_OPTION_VARS (sizeof(option_vars) / sizeof(option_vars[0]))
@@ -77,7 +82,9 @@ static const struct option_var option_vars[] = {
 static void
 print_usage(FILE *f)
 {
-    fputs("usage: greenrun [OPTIONS] [--] PROGRAM [ARGS...]\n", f);
+    fputs("usage: greenrun [OPTIONS] [--] PROGRAM [ARGS...]\n"
+          "       greenrun trace summarize FILE\n",
+          f);
 }
 
 static void
@@ -114,6 +121,10 @@ print_help(void)
           "                                        caches); the default\n"
           "                        system          glibc's malloc, for comparison and as\n"
           "                                        an escape hatch\n"
+          "      --trace FILE    GREENRUN_TRACE: write the scheduler's timeline to FILE,\n"
+          "                      a new file (%p in the name stands for the process id),\n"
+          "                      in the trace-event JSON format Perfetto and\n"
+          "                      chrome://tracing load\n"
           "      --quit WHAT     GREENRUN_QUIT: what SIGQUIT does while the program leaves\n"
           "                      it at its default;\n"
           "                        dump            print every thread (state, wait reason,\n"
@@ -136,7 +147,12 @@ print_help(void)
           "It is put first in LD_PRELOAD; entries already there are kept.\n"
           "\n"
           "Exit status: PROGRAM's, or 2 for a usage error or a bad value, 126 if PROGRAM\n"
-          "cannot be executed, 127 if PROGRAM or the library is not found.\n",
+          "cannot be executed, 127 if PROGRAM or the library is not found.\n"
+          "\n"
+          "greenrun trace summarize FILE prints the top facts of a trace: scheduling\n"
+          "latency (ready to running), the longest calls in syscall mode and handoffs,\n"
+          "parks by reason, and runs and busy time per M. A program named trace runs\n"
+          "with greenrun -- trace.\n",
           stdout);
 }
 
@@ -351,10 +367,23 @@ prepend_preload(const char *lib)
     free(out);
 }
 
+/* greenrun trace SUBCOMMAND ...: argv[1] is "trace". */
+static int
+trace_command(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[2], "summarize") == 0)
+        return gr_trace_summarize(argv[3], stdout) == 0 && fflush(stdout) == 0 ? EXIT_SUCCESS :
+                                                                                 EXIT_FAILURE;
+    usage_error("trace: expected 'summarize FILE'");
+}
+
 int
 main(int argc, char **argv)
 {
     int i;
+
+    if (argc >= 2 && strcmp(argv[1], "trace") == 0)
+        return trace_command(argc, argv);
 
     for (i = 1; i < argc; i++) {
         const char *arg = argv[i];

@@ -33,6 +33,7 @@
 #include "runtime/sys.h"
 #include "runtime/sysmon.h"
 #include "runtime/tls.h"
+#include "runtime/trace.h"
 
 #ifndef GR_VERSION
 #define GR_VERSION "0.1.0"
@@ -149,6 +150,7 @@ boot_sched(int nprocs)
         gr_print("greenrun: warning: cannot start sysmon\n");
     else
         gr_sigroute_start();
+    gr_trace_start_writer();
     return 0;
 }
 

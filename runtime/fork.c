@@ -25,6 +25,7 @@
 #include "runtime/sys.h"
 #include "runtime/sysmon.h"
 #include "runtime/tls.h"
+#include "runtime/trace.h"
 
 #define RSEQ_FLAG_UNREGISTER 1
 #define RSEQ_SIG             0x53053053 /* glibc's signature for x86_64 */
@@ -43,6 +44,7 @@ gr_fork_child(void)
     struct g *gp = gr_current();
     struct m *mp;
 
+    gr_trace_fork_child(); /* the trace file is the parent's */
     if (!gr_sched_booted())
         return;
     if (gp == NULL) {

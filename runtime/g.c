@@ -52,6 +52,7 @@
 #include "runtime/stack.h"
 #include "runtime/sys.h"
 #include "runtime/tls.h"
+#include "runtime/trace.h"
 #include "runtime/wire.h"
 
 static void g_inherit_attrs(struct g *gp, struct g *cur);
@@ -329,6 +330,7 @@ gr_newproc(const struct gr_gattr *attr, void *(*fn)(void *), void *arg, pthread_
     if (live > gr_load_relaxed(&gr_sched.peaklive))
         gr_store_relaxed(&gr_sched.peaklive, live);
     gr_xadd_relaxed(&gr_sched.ncreated, 1);
+    GR_TRACE(GR_EV_GO_CREATE, 0, goid, cur != NULL ? cur->goid : 0);
     *thread = (pthread_t)gp->tp;
     if (gr_wire_newg(gp, policy, priority))
         gr_startm_g(gp); /* real-time: on an OS thread of its own at once */

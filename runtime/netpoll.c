@@ -44,6 +44,7 @@
 #include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
+#include "runtime/trace.h"
 
 #define WT_IO   1u
 #define WT_POLL 2u
@@ -281,6 +282,8 @@ gr_netpoll(int64_t until)
         if (ev[i].dirs & GR_POLL_WRITE)
             ready += dir_wake(&pd->wr, false);
     }
+    if (ready > 0)
+        GR_TRACE(GR_EV_NETPOLL, 0, (uint64_t)ready, 0);
     return ready;
 }
 

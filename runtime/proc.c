@@ -48,6 +48,7 @@
 #include "runtime/spare.h"
 #include "runtime/sys.h"
 #include "runtime/timer.h"
+#include "runtime/trace.h"
 #include "runtime/wire.h"
 
 struct gr_sched gr_sched = {
@@ -285,10 +286,22 @@ gr_timer_added(int64_t when)
 
 /* ---- Ready and park. */
 
+/* The ready event: by the G running on this M, or by the scheduler (g0, the netpoller). */
+static void
+trace_ready(struct g *gp)
+{
+    struct m *mp = gr_getm();
+    struct g *by = gr_load_relaxed(&mp->curg);
+
+    GR_TRACE(GR_EV_READY, mp->polling, gp->goid, by != NULL ? by->goid : 0);
+}
+
 static void
 ready_on(struct g *gp, struct p *pp, uint32_t from)
 {
     gr_casgstatus(gp, from, G_RUNNABLE);
+    if (gr_unlikely(gr_load_relaxed(&gr_trace_on)) && gr_curg != NULL)
+        trace_ready(gp);
     if (pp != NULL) {
         /* A G readied by another runs next, as Go's ready(); a batch from the poller queues
          * in the order the kernel reported it, or the last of every batch would overtake
@@ -451,6 +464,7 @@ gr_after_switch(struct m *mp)
     GR_ASSERT(mp == gr_getm() && gp != NULL);
     mp->prevg = NULL;
     mp->after = AFTER_NONE;
+    GR_TRACE(GR_EV_GO_STOP, (uint32_t)after, gp->goid, (uintptr_t)gr_load_relaxed(&gp->waitreason));
     /* Parked, runnable or dead from now on, whichever it asked for. */
     gr_store_relaxed(&gp->since, gr_cputime_switch_out(mp, gp));
     gr_store_relaxed(&mp->curg, NULL);
@@ -528,6 +542,7 @@ execute(struct m *mp, struct g *gp)
         mp->fs_cur = gp->tp;
     }
     gr_xadd_relaxed(&gr_sched.nswitch, 1);
+    GR_TRACE(GR_EV_GO_START, 0, gp->goid, 0);
     gr_lock_assert_none("g0 switches to a G");
     gr_ctx_switch(&mp->g0.ctx, &gp->ctx);
     gr_after_switch(mp);
@@ -813,6 +828,7 @@ gr_schedule(struct m *mp)
 {
     for (;;) {
         struct g *gp = findrunnable(mp);
+        gr_trace_safepoint(mp);
         execute(mp, gp);
     }
 }

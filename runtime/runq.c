@@ -14,6 +14,7 @@
 #include "runtime/atomic.h"
 #include "runtime/debug.h"
 #include "runtime/sched.h"
+#include "runtime/trace.h"
 
 #define RUNQ_SIZE 256
 
@@ -151,6 +152,7 @@ gr_runq_steal(struct p *pp, struct p *victim, bool steal_next)
     for (uint32_t i = 1; i < n; i++)
         gr_runq_put(pp, batch[i], false);
     gr_xadd_relaxed(&gr_sched.nsteal, 1);
+    GR_TRACE(GR_EV_STEAL, (uint32_t)victim->id, n, (uint64_t)pp->id);
     return batch[0];
 }
 

@@ -76,6 +76,8 @@ enum {
     JOIN_JOINED, /* a joiner has claimed it */
 };
 
+struct gr_tracebuf;
+
 struct gr_ctx {
     uintptr_t sp; /* saved stack pointer; the switch pushes the rest */
 };
@@ -303,6 +305,9 @@ struct m {
     struct gr_atomic_u32 kicking;  /* atomic: senders between their look at the G and their
                                       tgkill; the G leaving its call waits for 0 */
     int raising;                   /* owner: the signal the M raises on its G, or 0 */
+
+    GR_ATOMIC_PTR(struct gr_tracebuf)
+    trace; /* atomic: its GREENRUN_TRACE buffer, or NULL; set once by the M (trace.c) */
 };
 
 struct gr_sched {

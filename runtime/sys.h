@@ -33,6 +33,9 @@ ssize_t gr_sys_read(int fd, void *buf, size_t len);
 ssize_t gr_sys_pread(int fd, void *buf, size_t len, off_t off);
 int gr_sys_open(const char *path, int flags);
 int gr_sys_close(int fd);
+/* Create a new file for appending (O_EXCL: never an existing file or a symbolic link), with
+ * mode; returns the descriptor (close-on-exec) or -errno. */
+int gr_sys_create_excl(const char *path, int mode);
 
 pid_t gr_sys_gettid(void);
 pid_t gr_sys_getpid(void);

@@ -190,6 +190,13 @@ gr_sys_open(const char *path, int flags)
 }
 
 int
+gr_sys_create_excl(const char *path, int mode)
+{
+    return (int)gr_syscall4(SYS_openat, AT_FDCWD, path,
+                            O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, mode);
+}
+
+int
 gr_sys_close(int fd)
 {
     return (int)gr_syscall1(SYS_close, fd);

@@ -32,6 +32,7 @@
 #include "runtime/spare.h"
 #include "runtime/sys.h"
 #include "runtime/timer.h"
+#include "runtime/trace.h"
 
 /*
  * Enter syscall mode. pc and fp are the public entry's return address and frame pointer: the
@@ -51,6 +52,7 @@ enter(uintptr_t pc, uintptr_t fp)
     gr_store_relaxed(&gp->syscallsp, fp + 16);
     gr_store_relaxed(&gp->syscallbp, *(const uintptr_t *)fp);
     gr_store_relaxed(&gp->since, gr_nanotime_coarse()); /* the dump's "for N s" needs no more */
+    GR_TRACE(GR_EV_SYSCALL_ENTER, 0, gp->goid, 0);
     if (mp->lockedg == gp) {
         /* Wired (wire.c): the M is the G's own and has no P to hand on. */
         gr_casgstatus(gp, G_RUNNING, G_SYSCALL);
@@ -74,6 +76,7 @@ enter(uintptr_t pc, uintptr_t fp)
     /* From here a signal sent to the G is sent to this M as well (signal.c's kick). */
     gr_store(&gp->sigkickable, 1);
     gr_signal_fence();
+    gr_trace_safepoint(mp); /* in syscall mode, holding nothing */
 }
 
 void
@@ -188,6 +191,9 @@ gr_exitsyscall(void)
     uint32_t st = P_SYSCALL;
     bool pinned = gr_g_pinned(gp);
 
+    /* Whether sysmon took the P: a hint, read before the CAS below settles it. */
+    GR_TRACE(GR_EV_SYSCALL_EXIT, pp != NULL && gr_load_relaxed(&pp->status) != P_SYSCALL, gp->goid,
+             0);
     /* No more kicks; pairs with the sender's load of sigkickable after its record: either the
      * kick reached the call, or deliver_due sees the record. */
     gr_signal_fence();
@@ -258,6 +264,7 @@ gr_handoffp(struct p *pp)
 {
     uint32_t zero = 0;
 
+    GR_TRACE(GR_EV_HANDOFF, (uint32_t)pp->id, 0, 0);
     gr_store_relaxed(&pp->m, NULL);
     if (!gr_runq_empty(pp) || gr_load_relaxed(&gr_sched.runqsize) > 0) {
         gr_startm(pp, false);

@@ -34,6 +34,7 @@
 #include "runtime/stack.h"
 #include "runtime/sys.h"
 #include "runtime/syscall.h"
+#include "runtime/trace.h"
 
 #define SYSMON_MIN_SLEEP 20000LL    /* 20 us */
 #define SYSMON_MAX_SLEEP 10000000LL /* 10 ms */
@@ -370,6 +371,7 @@ gr_sysmon_main(void *arg)
 
         gr_note_sleep(&sysmon_note, until);
         gr_note_clear(&sysmon_note);
+        gr_trace_safepoint(mp);
         now = gr_nanotime();
         gr_sigroute_sysmon();
         gr_dump_sysmon();

@@ -23,6 +23,7 @@
 #include "runtime/mem.h"
 #include "runtime/proc.h"
 #include "runtime/sched.h"
+#include "runtime/trace.h"
 
 static void
 heap_set(struct gr_timers *ts, int32_t i, struct gr_timer *t)
@@ -202,8 +203,10 @@ gr_timers_run(struct p *pp, int64_t now)
         struct gr_timer *t = ts->heap[0];
         heap_remove(ts, t);
         gr_store(&t->state, T_RUNNING);
+        int64_t late = now - t->when; /* before the callback, which may arm it again */
         gr_unlock(&ts->lock);
         struct g *gp = t->fn(t);
+        GR_TRACE(GR_EV_TIMER, 0, gp != NULL ? gp->goid : 0, (uint64_t)late);
         gr_store(&t->state, T_IDLE); /* pairs with the loads in gr_timer_del */
         /* Last: the timer may live on gp's stack, and gp's gr_timer_del must find it idle
          * rather than wait for this M, which the kernel may have descheduled. */

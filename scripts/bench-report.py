@@ -1089,6 +1089,14 @@ def render(v, env, machine, targets, chart_path):
             stop))
     w("")
 
+    # scripts/trace-overhead.sh measures GREENRUN_TRACE by hand; its section is carried over.
+    trace_md = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "results",
+                            "trace-overhead.md")
+    if os.path.exists(trace_md):
+        with open(trace_md) as f:
+            w(f.read().rstrip("\n"))
+        w("")
+
     w("## Notes")
     w("")
     w("- Native runs stay within kernel.pid_max (%s): native thread counts are capped at %s, "

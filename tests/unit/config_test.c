@@ -2,8 +2,9 @@
  * tests/unit/config_test.c: white-box test of preload/config.c, linked directly (no preload).
  *
  * Behaviour: gr_config_parse accepts every documented form of GREENRUN_PROCS, GREENRUN_STACK,
- * GREENRUN_DEBUG, GREENRUN_MALLOC and GREENRUN_QUIT, rejects everything else with the documented
- * one-line message, never writes past errlen, and leaves the defaults in cfg when it fails.
+ * GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_TRACE and GREENRUN_QUIT, rejects everything else with
+ * the documented one-line message, never writes past errlen, and leaves the defaults in cfg when it
+ * fails.
  *
  * Prints one line per failed check and "N passed, N failed"; exits 1 if anything failed.
  */
@@ -22,7 +23,10 @@
 #define STACK_EXPECT  "expected a size from 16K to 16G, like 64K, 8M or 1G"
 #define PROCS_EXPECT  "expected an integer from 1 to 1024"
 #define MALLOC_EXPECT "expected greenrun or system"
-#define QUIT_EXPECT   "expected dump or exit"
+#define TRACE_EXPECT                                                                    \
+    "expected the path of a file to create (at most 4000 bytes, not ending in '/'; %p " \
+    "stands for the process id, %% for '%')"
+#define QUIT_EXPECT "expected dump or exit"
 
 static int passed;
 static int failed;
@@ -61,7 +65,7 @@ is_default(const struct gr_config *cfg)
 {
     return cfg->procs == 0 && cfg->stack_size == 0 && cfg->schedtrace_ms == 0 && !cfg->banner &&
            !cfg->stats && !cfg->blocking && !cfg->fs_syscall && !cfg->malloc_system &&
-           !cfg->quit_exit;
+           cfg->trace == NULL && !cfg->quit_exit;
 }
 
 /* Poison cfg so that a parser that forgets to write a field is caught. */
@@ -407,43 +411,78 @@ test_malloc(void)
 }
 
 static void
+test_trace(void)
+{
+    const char *good[] = { "/tmp/t.json", "t.json", "/tmp/t.%p.json", "/tmp/100%%", "%p" };
+    struct gr_config cfg;
+    char entry[128], want[256], err[ERRCAP];
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(entry, sizeof(entry), "GREENRUN_TRACE=%s", good[i]);
+        poison(&cfg);
+        CHECK(parse1(entry, &cfg, err) == 0 && cfg.trace != NULL &&
+              strcmp(cfg.trace, good[i]) == 0 && cfg.procs == 0);
+    }
+    poison(&cfg);
+    CHECK(parse1("GREENRUN_TRACE=", &cfg, err) == 0 && cfg.trace == NULL);
+
+    const char *bad[] = { "/tmp/", "/tmp/t%", "/tmp/t%d.json", "%P", "a%%%" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(entry, sizeof(entry), "GREENRUN_TRACE=%s", bad[i]);
+        snprintf(want, sizeof(want), "greenrun: GREENRUN_TRACE=\"%s\": %s", bad[i], TRACE_EXPECT);
+        EXPECT_ERROR(entry, want);
+    }
+
+    /* 4000 bytes are accepted, 4001 are not (the value is cut at 64 in the message). */
+    static char path[4100];
+    memcpy(path, "GREENRUN_TRACE=", 15);
+    memset(path + 15, 'a', 4000);
+    poison(&cfg);
+    CHECK(parse1(path, &cfg, err) == 0 && cfg.trace != NULL && strlen(cfg.trace) == 4000);
+    path[15 + 4000] = 'a';
+    poison(&cfg);
+    CHECK(parse1(path, &cfg, err) == -1 && is_default(&cfg) &&
+          strstr(err, "GREENRUN_TRACE=\"aaaa") != NULL && strstr(err, TRACE_EXPECT) != NULL);
+}
+
+static void
 test_names(void)
 {
     EXPECT_ERROR("GREENRUN_PROSC=4",
                  "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_QUIT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT");
     EXPECT_ERROR("GREENRUN_procs=4",
                  "greenrun: GREENRUN_procs: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_QUIT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT");
     EXPECT_ERROR("GREENRUN_=4", "greenrun: GREENRUN_: unknown variable; accepted: GREENRUN_PROCS, "
                                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                                "GREENRUN_QUIT");
+                                "GREENRUN_TRACE, GREENRUN_QUIT");
     EXPECT_ERROR("GREENRUN_PROCSS=",
                  "greenrun: GREENRUN_PROCSS: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_QUIT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT");
     EXPECT_ERROR("GREENRUN_PROC",
                  "greenrun: GREENRUN_PROC: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_QUIT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT");
     EXPECT_ERROR("GREENRUN_ALLOC=system",
                  "greenrun: GREENRUN_ALLOC: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_QUIT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT");
     EXPECT_ERROR("GREENRUN_malloc=system",
                  "greenrun: GREENRUN_malloc: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_QUIT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT");
     EXPECT_ERROR("GREENRUN_GC=leak",
                  "greenrun: GREENRUN_GC: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_QUIT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT");
     EXPECT_ERROR("GREENRUN_\x01\xff=1",
                  "greenrun: GREENRUN_\\x01\\xff: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_QUIT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT");
 }
 
 static void
@@ -551,7 +590,7 @@ test_escaping(void)
     snprintf(want, sizeof(want),
              "greenrun: GREENRUN_%.55s...: unknown variable; accepted: GREENRUN_PROCS, "
              "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-             "GREENRUN_QUIT",
+             "GREENRUN_TRACE, GREENRUN_QUIT",
              v200);
     EXPECT_ERROR(entry, want);
 }
@@ -637,7 +676,7 @@ test_documented_messages(void)
     EXPECT_ERROR("GREENRUN_PROSC=1",
                  "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_QUIT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT");
     EXPECT_ERROR("GREENRUN_MALLOC=glibc",
                  "greenrun: GREENRUN_MALLOC=\"glibc\": expected greenrun or system");
 }
@@ -708,6 +747,7 @@ main(void)
     test_malloc();
     test_quit();
     test_blocking_profile();
+    test_trace();
     test_names();
     test_whole_env();
     test_escaping();

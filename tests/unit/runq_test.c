@@ -27,6 +27,7 @@
 #include "runtime/lock.h"
 #include "runtime/runq.h"
 #include "runtime/sched.h"
+#include "runtime/trace.h"
 
 #define RING 256
 
@@ -34,6 +35,16 @@
  * G (NULL: not an M, so lock ranks are kept per thread), printing and failures. */
 struct gr_sched gr_sched = { .lock = GR_MUTEX_INIT(GR_RANK_SCHED) };
 __thread struct g *gr_curg __attribute__((tls_model("initial-exec")));
+
+/* Tracing stays off (trace.c): a steal's event site must not reach the recorder. */
+struct gr_atomic_u8 gr_trace_on;
+
+void
+gr_trace_emit(uint32_t kind, uint32_t x, uint64_t a, uint64_t b)
+{
+    fprintf(stderr, "runq_test: an event recorded with tracing off\n");
+    abort();
+}
 
 void
 gr_print(const char *fmt, ...)
