@@ -1,6 +1,6 @@
 #!/bin/bash
-# scripts/trace-overhead.sh [--out FILE]: what GREENRUN_TRACE costs, measured with the trace on
-# against off on the same library: the condition-variable ping-pong (greenrun-bench
+# scripts/trace-overhead.sh [--out FILE]: what GREENRUN_TRACE and the blocking profile
+# (GREENRUN_DEBUG=blocking) cost, each measured against both off on the same library: the condition-variable ping-pong (greenrun-bench
 # condvar_pingpong, two threads switching) and the echo server (bench/echo_server.c under
 # greenrun, bench/echo_client.c native, 127.0.0.1 only). ROUNDS interleaved rounds (default 5);
 # every number is the median. Prints a Markdown section (bench-report.py carries
@@ -26,10 +26,18 @@ tmp=$(mktemp -d)
 raw=$tmp/raw
 trap 'rm -rf "$tmp"' EXIT
 
+# env_for LABEL [TRACE]: the environment of a run: off, on (the trace, into TRACE) or prof (the
+# blocking profile recorded and printed at exit).
+env_for() {
+    envv=(env -u GREENRUN_DEBUG GREENRUN_PROCS="$procs" LD_PRELOAD="$lib")
+    [ -n "${2:-}" ] && envv+=(GREENRUN_TRACE="$2")
+    [ "$1" = prof ] && envv+=(GREENRUN_DEBUG=blocking)
+}
+
 # micro LABEL [TRACE]: one condvar_pingpong run; prints "micro LABEL ROUND NS_PER_OP".
 micro() {
-    local -a envv=(env GREENRUN_PROCS="$procs" LD_PRELOAD="$lib")
-    [ -n "${2:-}" ] && envv+=(GREENRUN_TRACE="$2")
+    local -a envv
+    env_for "$@"
     timeout 120 "${envv[@]}" "$B/greenrun-bench" --benchmark_filter='^condvar_pingpong' \
         --benchmark_min_time=0.5 2>/dev/null |
         awk -v l="$1" -v r="$round" '/condvar_pingpong/ { for (i = 1; i <= NF; i++)
@@ -42,9 +50,9 @@ micro() {
 # echo_run LABEL [TRACE]: one echo run; prints "echo LABEL ROUND RPS SERVER_CPU_US_PER_REQ
 # BYTES".
 echo_run() {
-    local -a envv=(env GREENRUN_PROCS="$procs" LD_PRELOAD="$lib")
+    local -a envv
     local port= spid= tpid i bytes=0
-    [ -n "${2:-}" ] && envv+=(GREENRUN_TRACE="$2")
+    env_for "$@"
     timeout 60 "${envv[@]}" "$B/echo-server" -p 0 >"$tmp/server.out" 2>/dev/null &
     tpid=$!
     for i in $(seq 100); do
@@ -73,8 +81,10 @@ if d.get("ok") and d.get("server_preloaded") == "libgreenrun":
 for round in $(seq "$rounds"); do
     micro off
     micro on "$tmp/micro.json"
+    micro prof
     echo_run off
     echo_run on "$tmp/echo.json"
+    echo_run prof
 done >"$raw"
 
 python3 - "$raw" "$rounds" "$secs" "$conns" "$procs" <<'EOF' | tee ${out:+"$out"}
@@ -89,19 +99,21 @@ def med(work, label, i):
     xs = [v[i] for v in runs.get((work, label), {}).values()]
     return statistics.median(xs) if xs else float("nan")
 
-def ratio(work, i):
-    # Median of the per-round on/off ratios: a round's two runs are neighbours in time, so
-    # the load other processes put on the machine cancels better than in a ratio of medians.
-    off, on = runs.get((work, "off"), {}), runs.get((work, "on"), {})
+def ratio(work, i, label="on"):
+    # Median of the per-round on/off ratios: a round's runs are neighbours in time, so the
+    # load other processes put on the machine cancels better than in a ratio of medians.
+    off, on = runs.get((work, "off"), {}), runs.get((work, label), {})
     rs = [on[r][i] / off[r][i] for r in on if r in off and off[r][i] > 0]
     return (statistics.median(rs) if rs else float("nan")), len(rs)
 
-print("## Trace overhead")
+print("## Trace and blocking-profile overhead")
 print()
 print("`GREENRUN_TRACE` on against off, same library, GREENRUN_PROCS=%s, %s interleaved "
       "rounds (`scripts/trace-overhead.sh`, measured by hand, not by `make bench`): the "
       "columns are medians, on/off the median of each round's ratio. Off, each event site is "
-      "one load and a branch not taken." % (procs, rounds))
+      "one load and a branch not taken. The blocking profile (`GREENRUN_DEBUG=blocking`) is "
+      "measured the same way, against the same off runs; its target is under 3%% on the echo "
+      "server, the trace's under 15%%." % (procs, rounds))
 print()
 print("| Workload | off | on | on/off | rounds | trace written |")
 print("|---|---|---|---|---|---|")
@@ -116,4 +128,16 @@ print("| echo, %s conns, req/s | %.0f | %.0f | %.2fx | %d | %.0f MB/s |" % (
 r, n = ratio("echo", 1)
 print("| echo, server CPU µs/req | %.2f | %.2f | %.2fx | %d | |" % (
     med("echo", "off", 1), med("echo", "on", 1), r, n))
+print()
+print("| Workload | off | profile on | on/off | rounds |")
+print("|---|---|---|---|---|")
+r, n = ratio("micro", 0, "prof")
+print("| condvar ping-pong, ns/op | %.0f | %.0f | %.2fx | %d |" % (
+    med("micro", "off", 0), med("micro", "prof", 0), r, n))
+r, n = ratio("echo", 0, "prof")
+print("| echo, %s conns, req/s | %.0f | %.0f | %.2fx | %d |" % (
+    conns, med("echo", "off", 0), med("echo", "prof", 0), r, n))
+r, n = ratio("echo", 1, "prof")
+print("| echo, server CPU µs/req | %.2f | %.2f | %.2fx | %d |" % (
+    med("echo", "off", 1), med("echo", "prof", 1), r, n))
 EOF
