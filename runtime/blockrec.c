@@ -468,8 +468,31 @@ struct shown {
     uint32_t nopen;
 };
 
+/* One formatted line to fd, written whole (a line of the report). */
+static void out(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static void
-print_site(const struct shown *sh)
+out(int fd, const char *fmt, ...)
+{
+    char line[1024];
+    size_t n, off = 0;
+    va_list ap;
+
+    va_start(ap, fmt);
+    n = gr_vsnprint(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n >= sizeof(line))
+        n = sizeof(line) - 1;
+    while (off < n) {
+        ssize_t w = gr_sys_write(fd, line + off, n - off);
+        if (w <= 0)
+            return;
+        off += (size_t)w;
+    }
+}
+
+static void
+print_site(int fd, const struct shown *sh)
 {
     const struct site *sp = &sh->s;
     char total[32], max[32], p50[32], p99[32], where[256], still[40], head[96];
@@ -491,13 +514,14 @@ print_site(const struct shown *sh)
         gr_snprint(head, sizeof(head), "handoff %s", call_name(sp));
     else
         gr_snprint(head, sizeof(head), "syscall %ld (%s)", sp->nr, call_name(sp));
-    gr_print("greenrun: blocking: %s count %lu total %s max %s p50 %s p99 %s spares %lu pc "
-             "%p%s%s\n",
-             head, (unsigned long)sp->count, total, max, p50, p99, (unsigned long)sp->spares,
-             (void *)sp->frames[f], where, still);
+    out(fd,
+        "greenrun: blocking: %s count %lu total %s max %s p50 %s p99 %s spares %lu pc "
+        "%p%s%s\n",
+        head, (unsigned long)sp->count, total, max, p50, p99, (unsigned long)sp->spares,
+        (void *)sp->frames[f], where, still);
     for (int i = f + 1; i < sp->nframes; i++) {
         describe_frame(where, sizeof(where), sp, i, true);
-        gr_print("greenrun: blocking:     #%d %p%s\n", i - f, (void *)sp->frames[i], where);
+        out(fd, "greenrun: blocking:     #%d %p%s\n", i - f, (void *)sp->frames[i], where);
     }
 }
 
@@ -692,40 +716,63 @@ snapshot(struct shown *v, uint32_t cap, int64_t now)
     return n;
 }
 
-void
-gr_blockrec_report(bool print)
+/* The sites, longest total first, into *v (gr_mem_alloc'd, *bytes long); the count. */
+static uint32_t
+sorted_sites(struct shown **v, size_t *bytes)
 {
-    struct shown *v;
     uint32_t cap, n;
-    size_t bytes;
 
     gr_lock(&lock);
     cap = nsites;
     gr_unlock(&lock);
-    bytes = sizeof(*v) * (cap > 0 ? cap : 1);
-    v = cap > 0 ? gr_mem_alloc(bytes) : NULL;
-    n = v != NULL ? snapshot(v, cap, gr_nanotime()) : 0;
-    if (n == 0) {
-        if (v != NULL)
-            gr_mem_free(v, bytes);
-        if (print)
-            gr_print("greenrun: blocking: no call held an M\n");
-        write_json(NULL, 0);
-        return;
-    }
+    *bytes = sizeof(**v) * (cap > 0 ? cap : 1);
+    *v = cap > 0 ? gr_mem_alloc(*bytes) : NULL;
+    n = *v != NULL ? snapshot(*v, cap, gr_nanotime()) : 0;
     /* Insertion sort, longest total first. */
     for (uint32_t i = 1; i < n; i++) {
-        struct shown t = v[i];
+        struct shown t = (*v)[i];
         uint32_t k = i;
 
-        for (; k > 0 && v[k - 1].s.total < t.s.total; k--)
-            v[k] = v[k - 1];
-        v[k] = t;
+        for (; k > 0 && (*v)[k - 1].s.total < t.s.total; k--)
+            (*v)[k] = (*v)[k - 1];
+        (*v)[k] = t;
     }
-    for (uint32_t i = 0; print && i < n; i++)
-        print_site(&v[i]);
+    return n;
+}
+
+static void
+write_text(int fd, const struct shown *v, uint32_t n)
+{
+    if (n == 0)
+        out(fd, "greenrun: blocking: no call held an M\n");
+    for (uint32_t i = 0; i < n; i++)
+        print_site(fd, &v[i]);
+}
+
+void
+gr_blockrec_report(bool print)
+{
+    struct shown *v;
+    size_t bytes;
+    uint32_t n = sorted_sites(&v, &bytes);
+
+    if (print)
+        write_text(2, v, n);
     write_json(v, n);
-    gr_mem_free(v, bytes);
+    if (v != NULL)
+        gr_mem_free(v, bytes);
+}
+
+void
+gr_blockrec_write(int fd)
+{
+    struct shown *v;
+    size_t bytes;
+    uint32_t n = sorted_sites(&v, &bytes);
+
+    write_text(fd, v, n);
+    if (v != NULL)
+        gr_mem_free(v, bytes);
 }
 
 /* ---- Live lines (GREENRUN_DEBUG=blocking=live): the reporter thread. */

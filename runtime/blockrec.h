@@ -89,6 +89,8 @@ void gr_blockrec_handoff(const uintptr_t *frames, int n, int64_t since, int64_t 
  * not own, never g0).
  */
 void gr_blockrec_report(bool print);
+/* The text of the report, to fd (the control socket's `report`). Context: as the report. */
+void gr_blockrec_write(int fd);
 
 /* In a fork child: forget the parent's records; the lock may have been held by sysmon. */
 void gr_blockrec_fork_child(void);
