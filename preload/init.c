@@ -9,6 +9,7 @@
  */
 #include "preload/config.h"
 #include "runtime/boot.h"
+#include "runtime/control.h"
 #include "runtime/debug.h"
 #include "runtime/dump.h"
 #include "runtime/libc.h"
@@ -105,4 +106,5 @@ gr_destructor(void)
     gr_trace_finish();
     gr_print_stats();
     gr_print_blocking();
+    gr_control_exit();
 }

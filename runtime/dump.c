@@ -42,6 +42,7 @@
 
 #include "runtime/arch.h"
 #include "runtime/atomic.h"
+#include "runtime/control.h"
 #include "runtime/boot.h"
 #include "runtime/debug.h"
 #include "runtime/g.h"
@@ -432,8 +433,10 @@ void
 gr_dump_sigquit(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
-    (void)si;
     (void)uc;
+    /* `greenrun dump PID` and its kin ask for the control socket this way (control.h). */
+    if (gr_control_attach_signal(si))
+        return;
     gr_store(&quit_pending, 1);
     gr_sysmon_kick();
 }

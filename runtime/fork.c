@@ -11,6 +11,7 @@
 
 #include "runtime/blockrec.h"
 #include "runtime/boot.h"
+#include "runtime/control.h"
 #include "runtime/cputime.h"
 #include "runtime/debug.h"
 #include "runtime/dump.h"
@@ -63,6 +64,7 @@ gr_fork_child(void)
     gr_stack_fork_child();
     gr_blockrec_fork_child();
     gr_dump_fork_child();
+    gr_control_fork_child();
 
     for (struct m *om = gr_load(&gr_sched.allm); om != NULL; om = om->alllink)
         gr_m_close_proc(om);

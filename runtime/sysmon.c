@@ -10,7 +10,8 @@
  *    in the kernel, and records the calls the runtime never saw that keep an M asleep
  *    (blockrec.c);
  *  - resends SIGCANCEL to a G whose asynchronous cancellation found it inside the runtime
- *    (gr_cancel_retry).
+ *    (gr_cancel_retry);
+ *  - starts the control thread once a client asked for it (control.c).
  *
  * Locks: none of its own; what it calls takes gr_sched.lock and timer heaps.
  */
@@ -20,6 +21,7 @@
 #include "runtime/blockrec.h"
 #include "runtime/boot.h"
 #include "runtime/cancel.h"
+#include "runtime/control.h"
 #include "runtime/debug.h"
 #include "runtime/dump.h"
 #include "runtime/leaf.h"
@@ -378,6 +380,7 @@ gr_sysmon_main(void *arg)
         gr_malloc_background(now);
         if (gr_opts.blocking)
             gr_blockrec_live(now);
+        gr_control_sysmon();
         if (gr_retake(now) > 0 || preempt_long_runners(now) > 0) {
             delay = SYSMON_MIN_SLEEP;
         } else if (work_stranded()) {
