@@ -3,7 +3,8 @@
 #   make            build build/libgreenrun.so and build/greenrun (the launcher)
 #   make test       make deps, then make check: what CI runs
 #   make deps       install missing Debian packages (as root; otherwise list them)
-#   make check      build both flavours, lint, unit tests, make check-install, then every test
+#   make check      build both flavours, lint, unit tests, make check-install and
+#                   check-control, then every test
 #                   against the release library and again against the debug library; needs
 #                   no apt
 #   make demo       the set-up of make deps, then the main job: a server of threads under greenrun
@@ -21,6 +22,8 @@
 #   make uninstall  remove exactly the files make install puts there (no directories)
 #   make check-install  install into a temporary DESTDIR, run the installed launcher, check
 #                   pkg-config and the man pages, uninstall (scripts/check-install.sh)
+#   make check-control  greenrun dump, report, top and ps against a running program
+#                   (scripts/check-control.sh)
 #
 # Warnings are errors everywhere. CFLAGS, empty by default, is added last to every C compile
 # of the library and the launcher, so `make CFLAGS=-Wno-error` is the escape hatch for a
@@ -67,7 +70,7 @@ MULTIARCH ?= $(shell $(CC) -print-multiarch 2>/dev/null)
 
 ARCHS     := amd64 arm64
 LIB_SRCS  := $(filter-out $(foreach a,$(ARCHS),%_$(a).c) preload/launcher.c \
-               preload/trace_summary.c, \
+               preload/trace_summary.c preload/control_client.c, \
                $(wildcard preload/*.c runtime/*.c hooks/*.c)) \
              $(wildcard runtime/*_$(ARCH).c runtime/*_$(ARCH).S hooks/*_$(ARCH).S)
 LIB_OBJS  := $(LIB_SRCS:%=$(BUILD)/%.o)
@@ -105,7 +108,8 @@ UNIT_SRCS_runq     := runtime/runq.c runtime/lock.c runtime/sys_linux.c
 # does (1); make lint LINT_FORMAT=0 only reports.
 LINT_FORMAT ?= 1
 
-.PHONY: all deps test check check-build check-suites check-unit check-install demo debug lint \
+.PHONY: all deps test check check-build check-suites check-unit check-install check-control demo \
+        debug lint \
         format clean python-check install uninstall FORCE
 all: $(LIB) $(LAUNCHER)
 
@@ -131,8 +135,10 @@ $(LIB): $(LIB_OBJS) $(BUILD)/exports.map scripts/check-exports.sh preload/greenr
 	    -Wl,-z,initfirst -Wl,-z,defs -Wl,-z,now -ldl -lpthread
 	scripts/check-exports.sh $@ runtime/libc.def preload/greenrun.h
 
-LAUNCHER_SRCS := preload/launcher.c preload/config.c preload/trace_summary.c
-$(LAUNCHER): $(LAUNCHER_SRCS) preload/config.h preload/trace_summary.h
+LAUNCHER_SRCS := preload/launcher.c preload/config.c preload/trace_summary.c \
+                 preload/control_client.c
+$(LAUNCHER): $(LAUNCHER_SRCS) preload/config.h preload/trace_summary.h preload/control_client.h \
+             runtime/control.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -DGR_DEBUG=$(GR_DEBUG) $(if $(MULTIARCH),-DGR_MULTIARCH='"$(MULTIARCH)"') \
 	    -std=gnu11 $(OPT) $(WARN) -Werror $(CFLAGS) -o $@ $(LAUNCHER_SRCS)
@@ -176,6 +182,9 @@ FORCE:
 
 check-install: all
 	@scripts/check-install.sh $(BUILD)
+
+check-control: all
+	@scripts/check-control.sh $(BUILD)
 
 # Tests: plain programs, nothing of greenrun linked in; both suites of make check run these.
 # Their shared headers (check.h, handler_waits.h) are prerequisites of every one.
@@ -222,6 +231,7 @@ check:
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory check-unit
 	@$(MAKE) --no-print-directory check-install
+	@$(MAKE) --no-print-directory check-control
 	@$(MAKE) --no-print-directory check-suites
 
 check-build: all debug $(TEST_BINS) $(TEST_LIBS) $(UNIT_BINS) $(UNIT_ASAN_BINS)

@@ -4,6 +4,7 @@
  *     greenrun [--procs N] [--stack SIZE] [--debug LIST] [--malloc greenrun|system]
  *              [--trace FILE] [--] PROGRAM [ARGS...]
  *     greenrun trace summarize FILE
+ *     greenrun dump|report PID, greenrun top PID [-n COUNT] [-d SECONDS], greenrun ps
  *
  * It turns its options into GREENRUN_* variables, checks the whole resulting environment with
  * the runtime's own parser (so a bad value is refused here, with the runtime's message, before
@@ -15,8 +16,9 @@
  * bad value, 126 when the program was found but cannot be run, 127 when it (or the library)
  * was not found.
  *
- * `greenrun trace summarize FILE` reads a trace GREENRUN_TRACE wrote (trace_summary.c); a
- * program named trace runs with `greenrun -- trace`.
+ * `greenrun trace summarize FILE` reads a trace GREENRUN_TRACE wrote (trace_summary.c); dump,
+ * report, top and ps talk to running programs (control_client.c). A program named like one of
+ * them runs with `greenrun -- NAME`.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -27,6 +29,7 @@
 #include <unistd.h>
 
 #include "preload/config.h"
+#include "preload/control_client.h"
 #include "preload/trace_summary.h"
 
 #ifndef GR_VERSION
@@ -83,7 +86,8 @@ static void
 print_usage(FILE *f)
 {
     fputs("usage: greenrun [OPTIONS] [--] PROGRAM [ARGS...]\n"
-          "       greenrun trace summarize FILE\n",
+          "       greenrun trace summarize FILE\n"
+          "       greenrun dump PID | report PID | top PID [-n COUNT] [-d SECONDS] | ps\n",
           f);
 }
 
@@ -145,6 +149,14 @@ print_help(void)
           "  " LIB_NAME " (the build tree)\n"
           "  ../lib/" LIB_NAME "\n" MULTIARCH_HELP "  ../lib/greenrun/" LIB_NAME "\n"
           "It is put first in LD_PRELOAD; entries already there are kept.\n"
+          "\n"
+          "Commands for a program already running under greenrun (same user, or root):\n"
+          "  dump PID            every thread: state, wait reason, time in it, backtrace\n"
+          "  report PID          the blocking profile so far (GREENRUN_DEBUG=blocking)\n"
+          "  top PID             threads by state, run queues, OS threads, switch and\n"
+          "                      steal rates; -n COUNT refreshes, -d SECONDS apart (1)\n"
+          "  ps                  the greenrun processes of this user\n"
+          "A program named like a command runs with 'greenrun -- NAME'.\n"
           "\n"
           "Exit status: PROGRAM's, or 2 for a usage error or a bad value, 126 if PROGRAM\n"
           "cannot be executed, 127 if PROGRAM or the library is not found.\n"
@@ -385,6 +397,8 @@ main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "trace") == 0)
         return trace_command(argc, argv);
 
+    if (gr_cli_is_command(argc, argv))
+        return gr_cli_run(argc, argv);
     for (i = 1; i < argc; i++) {
         const char *arg = argv[i];
 
