@@ -9,7 +9,9 @@
  *  - a G in syscall mode: the frame of the function that entered it (g->syscallpc and kin,
  *    syscall.c), which does not move while the call sleeps in the kernel;
  *  - the G that asked for the dump (greenrun_dump on a G): its own registers;
- *  - a G running on another M: none; it is marked running.
+ *  - a G running on another M: none, it is marked running; unless that M sleeps in the kernel
+ *    (a call no hook saw, whose record /proc/<tid>/syscall keeps): then from that record's
+ *    stack pointer and pc, kept only if the record is the same after the walk.
  * Nothing stops the world: a G may run again while its stack is read. Its registers are
  * copied under the glock, then checked against its status again; libunwind checks what it
  * reads and unwind.c keeps to the G's stack, so a G that moved on costs its backtrace some
@@ -42,8 +44,9 @@
 
 #include "runtime/arch.h"
 #include "runtime/atomic.h"
-#include "runtime/control.h"
+#include "runtime/blockrec.h"
 #include "runtime/boot.h"
+#include "runtime/control.h"
 #include "runtime/debug.h"
 #include "runtime/g.h"
 #include "runtime/libc.h"
@@ -69,7 +72,7 @@ struct gsnap {
     int32_t waitfd;
     int64_t since;
     int32_t mid, pid, oldpid; /* -1: none */
-    pid_t mtid;               /* G_SYSCALL: its M's OS thread */
+    pid_t mtid;               /* G_RUNNING, G_SYSCALL: its M's OS thread */
     bool self;                /* the G writing the dump */
     bool wired;               /* G_WAITING in the kernel, on an M of its own (wire.c) */
     char name[16];
@@ -346,10 +349,68 @@ state_text(const struct gsnap *s, char *buf, size_t size)
     }
 }
 
+/*
+ * A running G whose M sleeps in the kernel is in a call no hook saw: the registers to unwind
+ * it from, out of the M's /proc/<tid>/syscall (the kernel's record of the call it sleeps in),
+ * with that record's text in text. False when the M runs, or the file cannot be read.
+ */
+static bool
+kernel_regs(const struct gsnap *s, struct gr_regs *r, long *nr, char *text, size_t size)
+{
+    char path[64];
+    uintptr_t sp, pc;
+    ssize_t n;
+    int fd;
+
+    gr_snprint(path, sizeof(path), "/proc/self/task/%d/syscall", (int)s->mtid);
+    fd = gr_sys_open(path, O_RDONLY);
+    if (fd < 0)
+        return false;
+    n = gr_sys_pread(fd, text, size - 1, 0);
+    gr_sys_close(fd);
+    if (n <= 0)
+        return false;
+    text[n] = '\0';
+    if (!gr_blockrec_parse(text, nr, &sp, &pc))
+        return false;
+    memset(r, 0, sizeof(*r));
+    r->pc = pc;
+    r->sp = sp;
+    return true;
+}
+
+/* The backtrace of a running G asleep in a call no hook saw, unwound from the kernel's record
+ * while the thread sleeps; 0 frames (and a word why) when it woke meanwhile. */
+static int
+unwind_asleep(struct out *o, const struct gsnap *s, const struct gr_regs *r, long nr,
+              const char *before, struct gr_frame *f, struct gr_symcache *sc)
+{
+    char after[256];
+    struct gr_regs r2;
+    const char *name = nr >= 0 ? gr_sys_name(nr) : NULL;
+    long nr2;
+    int n;
+
+    out_put(o, "\t(asleep in the kernel in %s, a call no hook saw)\n",
+            name != NULL ? name :
+            nr < 0       ? "no system call" :
+                           "a system call");
+    n = gr_unwind(r, s->lo, s->hi, f, GR_UNWIND_DEPTH, sc);
+    /* The stack did not move under the walk if the kernel still says the same. */
+    if (n > 0 && (!kernel_regs(s, &r2, &nr2, after, sizeof(after)) || strcmp(before, after) != 0)) {
+        out_put(o, "\t(it woke while the dump walked its stack: no backtrace)\n");
+        n = 0;
+    }
+    return n;
+}
+
 static void
 print_one(struct out *o, const struct gsnap *s, int64_t now, struct gr_frame *f,
           struct gr_symcache *sc)
 {
+    char kernel_text[256];
+    struct gr_regs kr;
+    long knr;
     char state[384], where[48];
     int64_t d = now - s->since;
     int n = 0;
@@ -372,6 +433,9 @@ print_one(struct out *o, const struct gsnap *s, int64_t now, struct gr_frame *f,
             state, (long long)(d / 1000000000LL), frac, where);
     if (s->self)
         n = gr_unwind_self(f, GR_UNWIND_DEPTH, sc);
+    else if (s->status == G_RUNNING && s->mtid > 0 &&
+             kernel_regs(s, &kr, &knr, kernel_text, sizeof(kernel_text)))
+        n = unwind_asleep(o, s, &kr, knr, kernel_text, f, sc);
     else if (s->status == G_RUNNING)
         out_put(o, "\t(running on its M: no backtrace)\n");
     else if (s->wired)
