@@ -27,13 +27,17 @@
 #define ACCEPTED_DEBUG                                                \
     "banner, stats, blocking, schedtrace=MS (MS from 1 to 3600000), " \
     "fs=arch_prctl, fs=auto"
-#define ACCEPTED_VARIABLES "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC"
+#define ACCEPTED_VARIABLES                                                  \
+    "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, " \
+    "GREENRUN_GC_REPORT"
 
 enum var_id {
     VAR_PROCS,
     VAR_STACK,
     VAR_DEBUG,
     VAR_MALLOC,
+    VAR_GC,
+    VAR_GC_REPORT,
     VAR_TEST_MODE,
     VAR_LIB,
     VAR_COUNT,
@@ -43,6 +47,7 @@ enum var_id {
 static const char *const var_names[VAR_COUNT] = {
     [VAR_PROCS] = "GREENRUN_PROCS",         [VAR_STACK] = "GREENRUN_STACK",
     [VAR_DEBUG] = "GREENRUN_DEBUG",         [VAR_MALLOC] = "GREENRUN_MALLOC",
+    [VAR_GC] = "GREENRUN_GC",               [VAR_GC_REPORT] = "GREENRUN_GC_REPORT",
     [VAR_TEST_MODE] = "GREENRUN_TEST_MODE", [VAR_LIB] = "GREENRUN_LIB",
 };
 
@@ -322,6 +327,41 @@ parse_malloc(struct gr_config *cfg, const char *value, struct msg *m)
     return 0;
 }
 
+/* One word, exact and lower-case: off (the default), leak or collect. */
+static int
+parse_gc(struct gr_config *cfg, const char *value, struct msg *m)
+{
+    size_t n = str_len(value);
+
+    if (span_is(value, n, "off")) {
+        cfg->gc = GR_GC_OFF;
+    } else if (span_is(value, n, "leak")) {
+        cfg->gc = GR_GC_LEAK;
+    } else if (span_is(value, n, "collect")) {
+        cfg->gc = GR_GC_COLLECT;
+    } else {
+        msg_put_head(m, VAR_GC, value, n);
+        msg_put(m, "expected off, leak or collect");
+        return -1;
+    }
+    return 0;
+}
+
+/* A path for the JSON leak report: absolute or relative, at most PATH_MAX - 1 bytes. */
+static int
+parse_gc_report(struct gr_config *cfg, const char *value, struct msg *m)
+{
+    size_t n = str_len(value);
+
+    if (n >= 4096) {
+        msg_put_head(m, VAR_GC_REPORT, value, n);
+        msg_put(m, "expected a file path shorter than 4096 bytes");
+        return -1;
+    }
+    cfg->gc_report = value;
+    return 0;
+}
+
 static enum var_id
 lookup_name(const char *name, size_t n)
 {
@@ -381,10 +421,24 @@ gr_config_parse(struct gr_config *cfg, char *const *envp, char *err, size_t errl
         case VAR_MALLOC:
             rc = parse_malloc(&c, value, &m);
             break;
+        case VAR_GC:
+            rc = parse_gc(&c, value, &m);
+            break;
+        case VAR_GC_REPORT:
+            rc = parse_gc_report(&c, value, &m);
+            break;
         default:
             /* GREENRUN_TEST_MODE, GREENRUN_LIB: not the runtime's business. */
             break;
         }
+    }
+    if (rc == 0 && c.gc != GR_GC_OFF && c.malloc_system) {
+        /* The leak check knows greenrun's heap only. */
+        msg_put(&m, "greenrun: GREENRUN_GC=");
+        msg_put(&m, c.gc == GR_GC_LEAK ? "leak" : "collect");
+        msg_put(&m, " needs greenrun's allocator; accepted with GREENRUN_MALLOC=system: "
+                    "GREENRUN_GC=off");
+        rc = -1;
     }
     if (rc != 0) {
         /* Leave the caller with the defaults rather than a half-parsed configuration. */

@@ -34,6 +34,17 @@ struct gr_config {
                               per-thread malloc state (arena, tcache) from a finished G to the
                               next G on its stack. false (GREENRUN_MALLOC=greenrun, the
                               default): greenrun's own allocator (size classes, per-P caches) */
+    int gc;                /* GREENRUN_GC: GR_GC_OFF (the default), GR_GC_LEAK, or GR_GC_COLLECT
+                              (accepted, not built yet: the runtime says so and runs as leak) */
+    const char *gc_report; /* GREENRUN_GC_REPORT: the leak report's JSON file (created, never
+                              followed or overwritten), or NULL; points into envp */
+};
+
+/* GREENRUN_GC's values. */
+enum {
+    GR_GC_OFF,
+    GR_GC_LEAK,
+    GR_GC_COLLECT,
 };
 
 /*

@@ -1,7 +1,8 @@
 /*
  * preload/launcher.c: the greenrun program.
  *
- *     greenrun [--procs N] [--stack SIZE] [--debug LIST] [--malloc greenrun|system] [--]
+ *     greenrun [--procs N] [--stack SIZE] [--debug LIST] [--malloc greenrun|system]
+ *              [--gc off|leak|collect] [--gc-report PATH] [--]
  *              PROGRAM [ARGS...]
  *
  * It turns its options into GREENRUN_* variables, checks the whole resulting environment with
@@ -47,6 +48,8 @@ static const struct option_var option_vars[] = {
     { "--stack", 0, "GREENRUN_STACK" },
     { "--debug", 0, "GREENRUN_DEBUG" },
     { "--malloc", 0, "GREENRUN_MALLOC" },
+    { "--gc", 0, "GREENRUN_GC" },
+    { "--gc-report", 0, "GREENRUN_GC_REPORT" },
 };
 
 #define N_OPTION_VARS (sizeof(option_vars) / sizeof(option_vars[0]))
@@ -87,6 +90,14 @@ print_help(void)
           "                                        caches); the default\n"
           "                        system          glibc's malloc, for comparison and as\n"
           "                                        an escape hatch\n"
+          "      --gc MODE       GREENRUN_GC: what happens to memory the program loses\n"
+          "                        off             nothing; the default\n"
+          "                        leak            at exit, report the objects no longer\n"
+          "                                        reachable, by allocation stack\n"
+          "                        collect         not built yet: runs as leak\n"
+          "      --gc-report PATH\n"
+          "                      GREENRUN_GC_REPORT: also write the leak report as JSON\n"
+          "                      to PATH, a new file (never overwritten)\n"
           "  -h, --help          print this help and exit\n"
           "      --version       print the version and exit\n"
           "\n"
