@@ -10,6 +10,7 @@
 #include "preload/config.h"
 #include "runtime/boot.h"
 #include "runtime/debug.h"
+#include "runtime/gc.h"
 #include "runtime/libc.h"
 #include "runtime/malloc.h"
 #include "runtime/sema.h"
@@ -46,12 +47,16 @@ gr_constructor(int argc, char **argv, char **envp)
     } else {
         /* glibc's functions are known now: new objects may go to them. */
         gr_malloc_system = cfg.malloc_system;
+        gr_gc_configure(cfg.gc, cfg.gc_report);
     }
 }
 
 __attribute__((destructor)) static void
 gr_destructor(void)
 {
+    /* -z initfirst makes this destructor the last: the program's exit handlers and the other
+     * libraries' destructors have run, so what they freed is not reported. */
+    gr_gc_exit();
     gr_print_stats();
     gr_print_blocking();
 }

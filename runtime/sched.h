@@ -242,6 +242,9 @@ struct m {
     uintptr_t fs_cur;                /* owner: the thread pointer installed in FS */
     uintptr_t ownfs;                 /* immutable: this M's own TLS block (g0's) */
     uintptr_t sysdesc;               /* immutable: the descriptor glibc lists for this OS thread */
+    struct gr_atomic_u64 pthread;    /* atomic: the same, stored by newm once pthread_create
+                                        returns (0 for M0 and before): the leak check's for an M
+                                        that has not run yet (gc.c) */
     uint64_t sigmask_cur;            /* owner: signal mask installed on the OS thread */
     stack_t altstack_cur;            /* owner: alternate signal stack installed on the OS thread */
     bool spinning;                   /* counted in gr_sched.nmspinning; written by the M, or by

@@ -458,6 +458,18 @@ gr_tls_destroy(uintptr_t tp)
         gr_free(dtv[1 + i].to_free, __builtin_return_address(0));
 }
 
+void
+gr_tls_dtv_range(uintptr_t tp, uintptr_t *lo, uintptr_t *hi)
+{
+    struct gr_dtv_slot *dtv = *(struct gr_dtv_slot **)(tp + TCB_OFF_DTV);
+
+    *lo = *hi = 0;
+    if (dtv == NULL)
+        return;
+    *lo = (uintptr_t)(dtv - 1);
+    *hi = (uintptr_t)(dtv + 1 + dtv[-1].val);
+}
+
 bool
 gr_tls_dtv_embedded(const void *p)
 {
