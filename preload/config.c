@@ -27,7 +27,7 @@
 #define ACCEPTED_DEBUG                                                \
     "banner, stats, blocking, schedtrace=MS (MS from 1 to 3600000), " \
     "fs=arch_prctl, fs=auto"
-#define ACCEPTED_VARIABLES                                                  \
+#define ACCEPTED_VARIABLES                                                           \
     "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, " \
     "GREENRUN_GC_REPORT"
 
@@ -45,10 +45,14 @@ enum var_id {
 };
 
 static const char *const var_names[VAR_COUNT] = {
-    [VAR_PROCS] = "GREENRUN_PROCS",         [VAR_STACK] = "GREENRUN_STACK",
-    [VAR_DEBUG] = "GREENRUN_DEBUG",         [VAR_MALLOC] = "GREENRUN_MALLOC",
-    [VAR_GC] = "GREENRUN_GC",               [VAR_GC_REPORT] = "GREENRUN_GC_REPORT",
-    [VAR_TEST_MODE] = "GREENRUN_TEST_MODE", [VAR_LIB] = "GREENRUN_LIB",
+    [VAR_PROCS] = "GREENRUN_PROCS",
+    [VAR_STACK] = "GREENRUN_STACK",
+    [VAR_DEBUG] = "GREENRUN_DEBUG",
+    [VAR_MALLOC] = "GREENRUN_MALLOC",
+    [VAR_GC] = "GREENRUN_GC",
+    [VAR_GC_REPORT] = "GREENRUN_GC_REPORT",
+    [VAR_TEST_MODE] = "GREENRUN_TEST_MODE",
+    [VAR_LIB] = "GREENRUN_LIB",
 };
 
 /*

@@ -44,12 +44,9 @@ struct option_var {
 };
 
 static const struct option_var option_vars[] = {
-    { "--procs", 'p', "GREENRUN_PROCS" },
-    { "--stack", 0, "GREENRUN_STACK" },
-    { "--debug", 0, "GREENRUN_DEBUG" },
-    { "--malloc", 0, "GREENRUN_MALLOC" },
-    { "--gc", 0, "GREENRUN_GC" },
-    { "--gc-report", 0, "GREENRUN_GC_REPORT" },
+    { "--procs", 'p', "GREENRUN_PROCS" }, { "--stack", 0, "GREENRUN_STACK" },
+    { "--debug", 0, "GREENRUN_DEBUG" },   { "--malloc", 0, "GREENRUN_MALLOC" },
+    { "--gc", 0, "GREENRUN_GC" },         { "--gc-report", 0, "GREENRUN_GC_REPORT" },
 };
 
 #define N_OPTION_VARS (sizeof(option_vars) / sizeof(option_vars[0]))

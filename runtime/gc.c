@@ -69,12 +69,12 @@
 #include "runtime/sys.h"
 #include "runtime/tls.h"
 
-#define GC_DEPTH     24        /* frames kept per stack */
-#define GC_RAW       (GC_DEPTH + 16) /* frames unwound: the runtime's come first */
-#define GC_MAX_SITES ((size_t)1 << 20)
-#define GC_MAX_PCS   ((size_t)1 << 24)
-#define GC_BUCKETS   ((size_t)1 << 16)
-#define GC_MAX_SEGS  4096
+#define GC_DEPTH      24              /* frames kept per stack */
+#define GC_RAW        (GC_DEPTH + 16) /* frames unwound: the runtime's come first */
+#define GC_MAX_SITES  ((size_t)1 << 20)
+#define GC_MAX_PCS    ((size_t)1 << 24)
+#define GC_BUCKETS    ((size_t)1 << 16)
+#define GC_MAX_SEGS   4096
 #define GC_MAX_KROOTS 65536
 
 bool gr_gc_leak;
@@ -105,12 +105,12 @@ struct site {
 };
 
 static struct gr_mutex site_lock = GR_MUTEX_INIT(GR_RANK_LEAF);
-static struct site *sites;     /* GC_MAX_SITES entries reserved; entry 0 is "unknown" */
-static uintptr_t *site_pcs;    /* GC_MAX_PCS reserved */
-static uint32_t *buckets;      /* GC_BUCKETS chain heads */
+static struct site *sites;          /* GC_MAX_SITES entries reserved; entry 0 is "unknown" */
+static uintptr_t *site_pcs;         /* GC_MAX_PCS reserved */
+static uint32_t *buckets;           /* GC_BUCKETS chain heads */
 static struct gr_atomic_u32 nsites; /* atomic: written under site_lock; entries below it are
                                        complete (store-release after the entry) */
-static uint32_t npcs;          /* protected by site_lock */
+static uint32_t npcs;               /* protected by site_lock */
 
 static void *
 map_noreserve(size_t bytes)
@@ -253,8 +253,8 @@ gr_gc_boot(void)
     unw.getcontext = (int (*)(unw_context_t *))dlsym(h, "_Ux86_64_getcontext");
     unw.init_local = (int (*)(unw_cursor_t *, unw_context_t *))dlsym(h, "_ULx86_64_init_local");
     unw.set_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t))dlsym(h, "_ULx86_64_set_reg");
-    unw.get_proc_name = (int (*)(unw_cursor_t *, char *, size_t, unw_word_t *))dlsym(
-        h, "_ULx86_64_get_proc_name");
+    unw.get_proc_name =
+        (int (*)(unw_cursor_t *, char *, size_t, unw_word_t *))dlsym(h, "_ULx86_64_get_proc_name");
     if (unw.backtrace == NULL || unw.getcontext == NULL || unw.init_local == NULL ||
         unw.set_reg == NULL || unw.get_proc_name == NULL) {
         gr_print("greenrun: GREENRUN_GC=leak: libunwind.so.8 lacks the functions it needs; "

@@ -3,7 +3,8 @@
  *
  * Behaviour: gr_config_parse accepts every documented form of GREENRUN_PROCS, GREENRUN_STACK,
  * GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC and GREENRUN_GC_REPORT, rejects everything else
- * with the documented one-line message, never writes past errlen, and leaves the defaults in cfg when it fails.
+ * with the documented one-line message, never writes past errlen, and leaves the defaults in cfg
+ * when it fails.
  *
  * Prints one line per failed check and "N passed, N failed"; exits 1 if anything failed.
  */
@@ -362,8 +363,8 @@ test_gc(void)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char entry[64], want[256];
         snprintf(entry, sizeof(entry), "GREENRUN_GC=%s", bad[i]);
-        snprintf(want, sizeof(want),
-                 "greenrun: GREENRUN_GC=\"%s\": expected off, leak or collect", bad[i]);
+        snprintf(want, sizeof(want), "greenrun: GREENRUN_GC=\"%s\": expected off, leak or collect",
+                 bad[i]);
         expect_error(entry, want, __LINE__);
     }
 
@@ -434,32 +435,42 @@ test_malloc(void)
 static void
 test_names(void)
 {
-    EXPECT_ERROR("GREENRUN_PROSC=4",
-                 "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
-    EXPECT_ERROR("GREENRUN_procs=4",
-                 "greenrun: GREENRUN_procs: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
-    EXPECT_ERROR("GREENRUN_=4", "greenrun: GREENRUN_: unknown variable; accepted: GREENRUN_PROCS, "
-                                "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
-    EXPECT_ERROR("GREENRUN_PROCSS=",
-                 "greenrun: GREENRUN_PROCSS: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
-    EXPECT_ERROR("GREENRUN_PROC",
-                 "greenrun: GREENRUN_PROC: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
-    EXPECT_ERROR("GREENRUN_ALLOC=system",
-                 "greenrun: GREENRUN_ALLOC: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
-    EXPECT_ERROR("GREENRUN_malloc=system",
-                 "greenrun: GREENRUN_malloc: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
-    EXPECT_ERROR("GREENRUN_GCX=leak",
-                 "greenrun: GREENRUN_GCX: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
-    EXPECT_ERROR("GREENRUN_\x01\xff=1",
-                 "greenrun: GREENRUN_\\x01\\xff: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
+    EXPECT_ERROR(
+        "GREENRUN_PROSC=4",
+        "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
+        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
+    EXPECT_ERROR(
+        "GREENRUN_procs=4",
+        "greenrun: GREENRUN_procs: unknown variable; accepted: GREENRUN_PROCS, "
+        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
+    EXPECT_ERROR(
+        "GREENRUN_=4",
+        "greenrun: GREENRUN_: unknown variable; accepted: GREENRUN_PROCS, "
+        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
+    EXPECT_ERROR(
+        "GREENRUN_PROCSS=",
+        "greenrun: GREENRUN_PROCSS: unknown variable; accepted: GREENRUN_PROCS, "
+        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
+    EXPECT_ERROR(
+        "GREENRUN_PROC",
+        "greenrun: GREENRUN_PROC: unknown variable; accepted: GREENRUN_PROCS, "
+        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
+    EXPECT_ERROR(
+        "GREENRUN_ALLOC=system",
+        "greenrun: GREENRUN_ALLOC: unknown variable; accepted: GREENRUN_PROCS, "
+        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
+    EXPECT_ERROR(
+        "GREENRUN_malloc=system",
+        "greenrun: GREENRUN_malloc: unknown variable; accepted: GREENRUN_PROCS, "
+        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
+    EXPECT_ERROR(
+        "GREENRUN_GCX=leak",
+        "greenrun: GREENRUN_GCX: unknown variable; accepted: GREENRUN_PROCS, "
+        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
+    EXPECT_ERROR(
+        "GREENRUN_\x01\xff=1",
+        "greenrun: GREENRUN_\\x01\\xff: unknown variable; accepted: GREENRUN_PROCS, "
+        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
 }
 
 static void
@@ -647,9 +658,10 @@ test_documented_messages(void)
     EXPECT_ERROR("GREENRUN_DEBUG=foo",
                  "greenrun: GREENRUN_DEBUG=\"foo\": unknown item \"foo\"; accepted: banner, "
                  "stats, blocking, schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto");
-    EXPECT_ERROR("GREENRUN_PROSC=1",
-                 "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
-                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
+    EXPECT_ERROR(
+        "GREENRUN_PROSC=1",
+        "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
+        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
     EXPECT_ERROR("GREENRUN_MALLOC=glibc",
                  "greenrun: GREENRUN_MALLOC=\"glibc\": expected greenrun or system");
 }
