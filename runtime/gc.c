@@ -11,7 +11,8 @@
  * asked for. libunwind is loaded with dlopen at boot, so GREENRUN_GC=off never maps it.
  * While a G records, it counts as in a signal handler (g->inhandler): the preemption signal
  * leaves it alone and no hook parks it, since the unwinder runs inside malloc, maybe under
- * libc's or ld.so's locks. An allocation nested in the recording (libunwind's own) gets site 0.
+ * libc's or ld.so's locks. An allocation nested in the recording (libunwind's own, or a
+ * handler's that interrupted it) gets site 0 (g->gc_recording).
  *
  * The exit check (gr_gc_exit, from the library's destructor: after the program's atexit
  * handlers and every other library's destructor). In order:
@@ -28,11 +29,11 @@
  *     each G its struct g (start argument, result, DTV), its static TLS block and descriptor
  *     (pthread keys' values, glibc's pointers to dynamic TLS), and its stack: a parked or
  *     runnable G's from its saved stack pointer (the switch pushed its callee-saved registers
- *     there) to the top, a G running or in a system call on another M whole, the calling G's
- *     from here with its registers spilled; each M's struct and TLS blocks (the runtime's
- *     threads' DTVs, which glibc allocated). Then the heap, precisely: every word of a reached
- *     object (its asked-for size) that points into an object in use, interior included,
- *     reaches that object.
+ *     there) to the top, a G in a system call from a page below its stack pointer at
+ *     entersyscall, a G running on another M (or wired, waiting in the kernel) whole, the calling
+ * G's from here with its registers spilled; each M's struct and TLS blocks (the runtime's threads'
+ * DTVs, which glibc allocated). Then the heap, precisely: every word of a reached object (its
+ * asked-for size) that points into an object in use, interior included, reaches that object.
  *  5. Tally unreached objects by site; restart the world; symbolize (unw_get_proc_name, which
  *     reads symbol tables, static functions included; dladdr for the object) and print, largest
  *     first; the JSON goes to GREENRUN_GC_REPORT (O_EXCL, 0600, never under AT_SECURE).
@@ -69,13 +70,14 @@
 #include "runtime/sys.h"
 #include "runtime/tls.h"
 
-#define GC_DEPTH      24              /* frames kept per stack */
-#define GC_RAW        (GC_DEPTH + 16) /* frames unwound: the runtime's come first */
-#define GC_MAX_SITES  ((size_t)1 << 20)
-#define GC_MAX_PCS    ((size_t)1 << 24)
-#define GC_BUCKETS    ((size_t)1 << 16)
-#define GC_MAX_SEGS   4096
-#define GC_MAX_KROOTS 65536
+#define GC_DEPTH       24              /* frames kept per stack */
+#define GC_RAW         (GC_DEPTH + 16) /* frames unwound: the runtime's come first */
+#define GC_MAX_SITES   ((size_t)1 << 20)
+#define GC_MAX_PCS     ((size_t)1 << 24)
+#define GC_BUCKETS     ((size_t)1 << 16)
+#define GC_MAX_SEGS    4096
+#define GC_MAX_KROOTS  65536
+#define SYSCALL_MARGIN 4096 /* bytes scanned below a G's stack pointer at entersyscall */
 
 bool gr_gc_leak;
 
@@ -305,14 +307,17 @@ gr_gc_record(void *p, size_t n)
         return;
     gp = gr_current();
     /* Pairs with the store-release at the end of gr_gc_boot. */
-    if (gp != NULL && gp->inhandler == 0 && gr_load_acquire(&unw_ready) != NULL) {
+    if (gp != NULL && !gp->gc_recording && gr_load_acquire(&unw_ready) != NULL) {
         /* In handler mode: no preemption and no park while libunwind runs (above). A nested
-         * allocation sees inhandler and records site 0. */
+         * allocation (libunwind's own, or a signal handler's that interrupted it) sees
+         * gc_recording and records site 0. */
+        gp->gc_recording = true;
         gp->inhandler++;
         gr_signal_fence();
         site = stack_site();
         gr_signal_fence();
         gp->inhandler--;
+        gp->gc_recording = false;
     }
     s = gr_heap_span_of((uintptr_t)p);
     if (s == NULL)
@@ -572,6 +577,17 @@ scan_mapped(uintptr_t lo, uintptr_t hi)
     }
 }
 
+/* G's stack from lo up. Only the initial thread's may have unmapped pages (its bounds come
+ * from RLIMIT_STACK); every other G's stack is one mapping, or the program's memory. */
+static void
+scan_stack(const struct g *gp, uintptr_t lo)
+{
+    if (gp->is_main)
+        scan_mapped(lo, (uintptr_t)gp->stack_hi);
+    else
+        scan_range(lo, (uintptr_t)gp->stack_hi);
+}
+
 /* The bytes of object o a scan reads: those asked for, when recorded. */
 static size_t
 object_bytes(const struct gr_span *s, uintptr_t o)
@@ -645,14 +661,23 @@ scan_g(struct g *gp, struct g *self)
     if (status == G_DEAD)
         return;
     scan_tls(gp->tp);
-    if (gp == self)
+    if (gp == self) {
         scan_self(gp);
-    else if (status == G_RUNNING || status == G_SYSCALL || gr_load_relaxed(&gp->lockedm) != NULL)
+    } else if (status == G_SYSCALL && gr_load_relaxed(&gp->lockedm) == NULL && gp->syscallsp != 0) {
+        /* From a margin below the pointer entersyscall saw, for the frames of the call
+         * (libc's wrapper) made after it; its registers are the kernel's, unseen. */
+        uintptr_t lo = gp->syscallsp - SYSCALL_MARGIN;
+        if (lo < (uintptr_t)gp->stack_lo || lo > gp->syscallsp)
+            lo = (uintptr_t)gp->stack_lo;
+        scan_stack(gp, lo);
+    } else if (status == G_RUNNING || status == G_SYSCALL ||
+               gr_load_relaxed(&gp->lockedm) != NULL) {
         /* Its stack pointer is not known (a wired G waits in the kernel, on its own stack):
          * all of it, its registers unseen. */
-        scan_mapped((uintptr_t)gp->stack_lo, (uintptr_t)gp->stack_hi);
-    else if (gp->ctx.sp != 0)
+        scan_stack(gp, (uintptr_t)gp->stack_lo);
+    } else if (gp->ctx.sp != 0) {
         scan_range(gp->ctx.sp, (uintptr_t)gp->stack_hi);
+    }
 }
 
 /* ---- The exit check: the report. */

@@ -35,6 +35,7 @@ gr_entersyscall(void)
     struct m *mp = gr_getm();
     struct p *pp = mp->p;
 
+    gp->syscallsp = (uintptr_t)__builtin_frame_address(0);
     if (mp->lockedg == gp) {
         /* Wired (wire.c): the M is the G's own and has no P to hand on. */
         gr_casgstatus(gp, G_RUNNING, G_SYSCALL);

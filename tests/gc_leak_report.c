@@ -302,7 +302,9 @@ main(int argc, char **argv)
     snprintf(bytes, sizeof bytes, "%d", LEAK_COUNT * LEAK_SIZE);
     const char *drop_py[] = { "LD_PRELOAD=", "GREENRUN_", NULL };
     char *none[] = { NULL };
-    char *py[] = { (char *)"python3", (char *)"-c", (char *)json_check, report, count, bytes, NULL };
+    char *py[] = {
+        (char *)"python3", (char *)"-c", (char *)json_check, report, count, bytes, NULL
+    };
     int rc = run(py, env_with(drop_py, none), pyout, sizeof pyout);
     fprintf(stderr, "%s", pyout);
     if (rc == 127)
