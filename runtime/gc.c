@@ -869,6 +869,47 @@ symbolize(unw_cursor_t *cur, bool have_cursor, uintptr_t pc, struct frame *f)
     }
 }
 
+/* Does site a come after site b in the report (fewer bytes, then fewer objects)? */
+static bool
+site_after(uint32_t a, uint32_t b)
+{
+    return tallies[a].bytes < tallies[b].bytes ||
+           (tallies[a].bytes == tallies[b].bytes && tallies[a].count < tallies[b].count);
+}
+
+static void
+sift_down(uint32_t *v, uint32_t i, uint32_t n)
+{
+    for (;;) {
+        uint32_t c = 2 * i + 1, t;
+        if (c >= n)
+            return;
+        if (c + 1 < n && site_after(v[c + 1], v[c]))
+            c++;
+        if (!site_after(v[c], v[i]))
+            return;
+        t = v[i];
+        v[i] = v[c];
+        v[c] = t;
+        i = c;
+    }
+}
+
+/* Largest first: a heap sort (no allocation, n log n for any number of sites). The heap
+ * keeps the site that comes last on top, which the sort moves to the end. */
+static void
+sort_sites(uint32_t *v, uint32_t n)
+{
+    for (uint32_t i = n / 2; i-- > 0;)
+        sift_down(v, i, n);
+    for (uint32_t end = n; end > 1; end--) {
+        uint32_t t = v[0];
+        v[0] = v[end - 1];
+        v[end - 1] = t;
+        sift_down(v, 0, end - 1);
+    }
+}
+
 static void
 report(uint64_t nleaked, uint64_t bytes, uint64_t nlive)
 {
@@ -888,17 +929,7 @@ report(uint64_t nleaked, uint64_t bytes, uint64_t nlive)
     for (uint32_t id = 0; id < n; id++)
         if (tallies[id].count != 0)
             order[nused++] = id;
-    /* Largest first (bytes, then count); an insertion sort is plenty for a report. */
-    for (uint32_t i = 1; i < nused; i++) {
-        uint32_t v = order[i], j = i;
-        while (j > 0 && (tallies[order[j - 1]].bytes < tallies[v].bytes ||
-                         (tallies[order[j - 1]].bytes == tallies[v].bytes &&
-                          tallies[order[j - 1]].count < tallies[v].count))) {
-            order[j] = order[j - 1];
-            j--;
-        }
-        order[j] = v;
-    }
+    sort_sites(order, nused);
     if (fd >= 0 && (o = arena_alloc(sizeof(*o))) != NULL) {
         o->fd = fd;
         o->len = 0;
