@@ -4,9 +4,10 @@
  * leak_outer, on a thread since joined) are reported, in stacks that name those three
  * functions in that order, 5 objects and 240 bytes in all. Not reported: an object reachable
  * only from a global, one only from a parked thread's stack, one only through a thread's
- * pthread_setspecific value, one only through a pointer into its middle, and a 100-node list
- * reachable from its head; a freed object is not reported either. The JSON report
- * (GREENRUN_GC_REPORT) parses (python3) and says the same. Natively the same program runs
+ * pthread_setspecific value, one only through a pointer into its middle, a 100-node list
+ * reachable from its head, one held only by the kernel as an epoll registration's data and
+ * one only as a POSIX timer's sigevent value; a freed object is not reported either. The JSON
+ * report (GREENRUN_GC_REPORT) parses (python3) and says the same. Natively the same program runs
  * and nothing is reported.
  *
  * The program runs itself again (/proc/self/exe child) with GREENRUN_GC=leak and its stderr
@@ -15,6 +16,8 @@
 #include "check.h"
 
 #include <semaphore.h>
+#include <signal.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -106,6 +109,23 @@ keep_freed(void)
     free(p);
 }
 
+/* Held by the kernel only: an epoll registration's data, a timer's sigevent value. */
+static NOINLINE void
+keep_epoll_data(int ep, int fd)
+{
+    struct epoll_event ev = { .events = EPOLLIN };
+    ev.data.ptr = calloc(1, 56);
+    CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev));
+}
+
+static NOINLINE void
+keep_timer_value(timer_t *t)
+{
+    struct sigevent se = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR2 };
+    se.sigev_value.sival_ptr = calloc(1, 72);
+    CHECK_OK(timer_create(CLOCK_MONOTONIC, &se, t)); /* never armed */
+}
+
 /* The parked thread: one object only on its stack, one only in a thread-specific value. */
 static pthread_key_t key;
 static sem_t ready;
@@ -161,6 +181,11 @@ child(void)
     for (long i = 0; i < LIST_LEN; i++)
         list_head = keep_list_node(list_head, i);
     keep_freed();
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    CHECK(ep >= 0);
+    keep_epoll_data(ep, never[0]);
+    timer_t timer;
+    keep_timer_value(&timer);
     /* The parked thread first: the leaker's stack, reused by a later thread, could leave a
      * stale copy of a leaked pointer in a slot of that thread's frames (a conservative scan
      * counts it, as any would). The joined leaker's stack is nobody's. */
