@@ -28,12 +28,13 @@
  *  4. Mark from the roots, conservatively: the segments and kernel values of step 1; for
  *     each G its struct g (start argument, result, DTV), its static TLS block and descriptor
  *     (pthread keys' values, glibc's pointers to dynamic TLS), and its stack: a parked or
- *     runnable G's from its saved stack pointer (the switch pushed its callee-saved registers
- *     there) to the top, a G in a system call from a page below its stack pointer at
- *     entersyscall, a G running on another M (or wired, waiting in the kernel) whole, the calling
- * G's from here with its registers spilled; each M's struct and TLS blocks (the runtime's threads'
- * DTVs, which glibc allocated). Then the heap, precisely: every word of a reached object (its
- * asked-for size) that points into an object in use, interior included, reaches that object.
+ *     runnable G's from its saved stack pointer (the switch pushed its callee-saved
+ *     registers there) to the top; a G in a system call from a page below its stack
+ *     pointer at entersyscall; a G running on another M (or wired, waiting in the kernel)
+ *     whole; the calling G's from here, its registers spilled. Each M's struct and TLS
+ *     blocks (the runtime's threads' DTVs, which glibc allocated). Then the heap, precisely:
+ *     every word of a reached object (its asked-for size) that points into an object in
+ *     use, interior included, reaches that object.
  *  5. Tally unreached objects by site; restart the world; symbolize (unw_get_proc_name, which
  *     reads symbol tables, static functions included; dladdr for the object) and print, largest
  *     first; the JSON goes to GREENRUN_GC_REPORT (O_EXCL, 0600, never under AT_SECURE).
