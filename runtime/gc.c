@@ -79,6 +79,8 @@
 #define GC_MAX_SEGS    4096
 #define GC_MAX_KROOTS  65536
 #define SYSCALL_MARGIN 4096 /* bytes scanned below a G's stack pointer at entersyscall */
+#define GC_STR(x)      #x
+#define GC_NAME(x)     GC_STR(x) /* the symbol a libunwind.h macro stands for */
 
 bool gr_gc_leak;
 
@@ -252,12 +254,14 @@ gr_gc_boot(void)
                  "leaks are reported without allocation stacks\n");
         return;
     }
+    /* The header's macros name each function as this architecture's library exports it
+     * (_ULx86_64_init_local on x86_64). */
     unw.backtrace = (int (*)(void **, int))dlsym(h, "unw_backtrace");
-    unw.getcontext = (int (*)(unw_context_t *))dlsym(h, "_Ux86_64_getcontext");
-    unw.init_local = (int (*)(unw_cursor_t *, unw_context_t *))dlsym(h, "_ULx86_64_init_local");
-    unw.set_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t))dlsym(h, "_ULx86_64_set_reg");
+    unw.getcontext = (int (*)(unw_context_t *))dlsym(h, GC_NAME(unw_tdep_getcontext));
+    unw.init_local = (int (*)(unw_cursor_t *, unw_context_t *))dlsym(h, GC_NAME(unw_init_local));
+    unw.set_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t))dlsym(h, GC_NAME(unw_set_reg));
     unw.get_proc_name =
-        (int (*)(unw_cursor_t *, char *, size_t, unw_word_t *))dlsym(h, "_ULx86_64_get_proc_name");
+        (int (*)(unw_cursor_t *, char *, size_t, unw_word_t *))dlsym(h, GC_NAME(unw_get_proc_name));
     if (unw.backtrace == NULL || unw.getcontext == NULL || unw.init_local == NULL ||
         unw.set_reg == NULL || unw.get_proc_name == NULL) {
         gr_print("greenrun: GREENRUN_GC=leak: libunwind.so.8 lacks the functions it needs; "
