@@ -29,6 +29,7 @@
 #include "runtime/cancel.h"
 #include "runtime/debug.h"
 #include "runtime/fork.h"
+#include "runtime/gc.h"
 #include "runtime/libc.h"
 #include "runtime/lock.h"
 #include "runtime/malloc.h"

@@ -234,6 +234,7 @@ find_self(struct dl_phdr_info *info, size_t size, void *arg)
 void
 gr_gc_boot(void)
 {
+    struct g *gp;
     void *h;
 
     if (!gr_gc_leak)
@@ -267,6 +268,15 @@ gr_gc_boot(void)
         gr_print("greenrun: GREENRUN_GC=leak: libunwind.so.8 lacks the functions it needs; "
                  "leaks are reported without allocation stacks\n");
         return;
+    }
+    /* libunwind sets itself up at its first use, opening a pipe: here, on the main G, as
+     * the unwinder (the pipe goes to the runtime's range, hooks/fd.c). */
+    gp = gr_current();
+    if (gp != NULL) {
+        void *pc;
+        gp->gc_recording = true;
+        unw.backtrace(&pc, 1);
+        gp->gc_recording = false;
     }
     /* Pairs with the load-acquire in gr_gc_record. */
     gr_store_release(&unw_ready, (void *)&unw);
@@ -337,6 +347,14 @@ gr_gc_record(void *p, size_t n)
         s->gc_site = site;
         s->gc_size = n;
     }
+}
+
+bool
+gr_gc_unwinding(void)
+{
+    struct g *gp = gr_current();
+
+    return gp != NULL && gp->gc_recording;
 }
 
 /* ---- fork: a child must not inherit a held site_lock. */

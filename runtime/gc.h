@@ -44,6 +44,11 @@ void gr_gc_boot(void);
  */
 void gr_gc_record(void *p, size_t n);
 
+/* True while the calling G runs the leak mode's unwinder (libunwind): a descriptor opened
+ * then (libunwind's validation pipe) is the runtime's, to be moved out of the program's way
+ * (hooks/fd.c). Context: any. */
+bool gr_gc_unwinding(void);
+
 /* At exit (the library's destructor, after the program's exit handlers): the leak check and
  * its report. Does nothing unless leak mode is on and the runtime runs. */
 void gr_gc_exit(void);
