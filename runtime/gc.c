@@ -55,6 +55,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
@@ -174,18 +175,82 @@ intern(void *const *pcs, int n)
     return id;
 }
 
-/* The calling G's allocation stack, interned. Requires: unw loaded. */
+/* raw[0..n) without the runtime's own frames at its start, interned. */
 static uint32_t
-stack_site(void)
+intern_program_frames(void **raw, int n)
 {
-    void *raw[GC_RAW];
-    int n = unw.backtrace(raw, GC_RAW), k = 0;
+    int k = 0;
 
     while (k < n && (uintptr_t)raw[k] >= self_lo && (uintptr_t)raw[k] < self_hi)
         k++;
     if (n - k <= 0)
         return 0;
     return intern(raw + k, n - k < GC_DEPTH ? n - k : GC_DEPTH);
+}
+
+/*
+ * The program's threads inside dl_iterate_phdr, and the records inside libunwind (which
+ * calls it too): never both (gc.h). Each side adds itself, then looks at the other (sequentially
+ * consistent, so at least one of two racing sides sees the other): a record that sees a
+ * program thread walks frame pointers instead; a program thread that sees records waits for
+ * them to finish, which they do without waiting for anyone.
+ */
+static struct gr_atomic_u32 program_iterating;
+static struct gr_atomic_u32 unwinding;
+
+/*
+ * The allocation stack by frame pointers, within gp's stack: complete where the code keeps
+ * them, cut short (or wrong above a frame without one) where it does not. Each step must go
+ * up the stack, so it ends.
+ */
+static GR_NOINLINE uint32_t
+fp_site(const struct g *gp)
+{
+    void *raw[GC_RAW];
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0), hi = (uintptr_t)gp->stack_hi;
+    int n = 0;
+
+    while (n < GC_RAW && (fp & 7) == 0 && fp + 16 <= hi) {
+        uintptr_t next = ((const uintptr_t *)fp)[0], ret = ((const uintptr_t *)fp)[1];
+        if (ret == 0)
+            break;
+        raw[n++] = (void *)ret;
+        if (next <= fp)
+            break;
+        fp = next;
+    }
+    return intern_program_frames(raw, n);
+}
+
+/* The calling G's allocation stack, interned. Requires: unw loaded. */
+static uint32_t
+stack_site(const struct g *gp)
+{
+    void *raw[GC_RAW];
+    uint32_t site;
+
+    gr_xadd(&unwinding, 1);
+    if (gr_load(&program_iterating) != 0)
+        site = fp_site(gp);
+    else
+        site = intern_program_frames(raw, unw.backtrace(raw, GC_RAW));
+    gr_xadd(&unwinding, -1);
+    return site;
+}
+
+int
+gr_gc_iterate_phdr(int (*callback)(struct dl_phdr_info *info, size_t size, void *data), void *data)
+{
+    int r;
+
+    if (gr_gc_unwinding()) /* libunwind's own */
+        return gr_real.dl_iterate_phdr(callback, data);
+    gr_xadd(&program_iterating, 1);
+    while (gr_load(&unwinding) != 0)
+        gr_sys_sched_yield();
+    r = gr_real.dl_iterate_phdr(callback, data);
+    gr_xadd(&program_iterating, -1);
+    return r;
 }
 
 /* ---- Configuration and boot. */
@@ -239,7 +304,7 @@ gr_gc_boot(void)
 
     if (!gr_gc_leak)
         return;
-    dl_iterate_phdr(find_self, (void *)(uintptr_t)&gr_gc_boot);
+    gr_real.dl_iterate_phdr(find_self, (void *)(uintptr_t)&gr_gc_boot);
     sites = map_noreserve(GC_MAX_SITES * sizeof(*sites));
     site_pcs = map_noreserve(GC_MAX_PCS * sizeof(*site_pcs));
     buckets = map_noreserve(GC_BUCKETS * sizeof(*buckets));
@@ -329,7 +394,7 @@ gr_gc_record(void *p, size_t n)
         gp->gc_recording = true;
         gp->inhandler++;
         gr_signal_fence();
-        site = stack_site();
+        site = stack_site(gp);
         gr_signal_fence();
         gp->inhandler--;
         gp->gc_recording = false;
@@ -1035,7 +1100,17 @@ gr_gc_exit(void)
         gr_print("greenrun: leak check skipped: no memory\n");
         return;
     }
-    dl_iterate_phdr(collect_segment, NULL);
+    /* A program thread inside dl_iterate_phdr holds ld.so's lock, maybe for good (waiting for
+     * another thread): give it a second, then do without the check rather than hang. */
+    for (int i = 0; gr_load(&program_iterating) != 0; i++) {
+        if (i == 1000) {
+            gr_print("greenrun: leak check skipped: a thread is still inside dl_iterate_phdr\n");
+            return;
+        }
+        struct timespec ms = { 0, 1000000 };
+        gr_syscall2(SYS_nanosleep, &ms, NULL);
+    }
+    gr_real.dl_iterate_phdr(collect_segment, NULL);
     collect_kernel_roots(procbuf, sizeof(procbuf));
 
     /* The stop (this file's header): no G starts or ends, no object comes or goes. */

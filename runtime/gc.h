@@ -49,6 +49,17 @@ void gr_gc_record(void *p, size_t n);
  * (hooks/fd.c). Context: any. */
 bool gr_gc_unwinding(void);
 
+/*
+ * The program's dl_iterate_phdr in leak mode. Its callbacks run under ld.so's lock, which the
+ * unwinder takes too, inside malloc: a callback that waited for a thread in malloc would wait
+ * forever. So a record falls back to a frame-pointer walk while any program thread is in
+ * here, and a program thread comes in only once the unwinders in progress have finished
+ * (they never wait for a program thread). libunwind's own calls pass straight through.
+ */
+struct dl_phdr_info;
+int gr_gc_iterate_phdr(int (*callback)(struct dl_phdr_info *info, size_t size, void *data),
+                       void *data);
+
 /* At exit (the library's destructor, after the program's exit handlers): the leak check and
  * its report. Does nothing unless leak mode is on and the runtime runs. */
 void gr_gc_exit(void);

@@ -144,7 +144,7 @@ static bool
 tls_image_find(struct tls_image *img)
 {
     img->found = false;
-    dl_iterate_phdr(tls_image_cb, img);
+    gr_real.dl_iterate_phdr(tls_image_cb, img);
     return img->found;
 }
 
