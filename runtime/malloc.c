@@ -1146,11 +1146,42 @@ count_span(struct gr_span *s, void *arg)
     st->inuse += (uint64_t)gr_load_relaxed(&s->used) * s->size;
 }
 
+/* Leak mode: every small free is a remote one, counted only when a cache takes it back;
+ * statistics take them back first, so the bytes in use follow the program's frees. */
+static void
+collect_remote_frees(void)
+{
+    for (unsigned i = 0; i < GR_NSHARED; i++) {
+        struct gr_mcache *c = &shared[i].cache;
+        gr_lock(&shared[i].lock);
+        if (gr_load_relaxed(&c->announced) != NULL)
+            take_announced(c);
+        for (unsigned cls = 0; cls < GR_NCLASS; cls++) {
+            if (c->alloc[cls] != NULL && c->alloc[cls] != &empty_span)
+                span_collect(c->alloc[cls]);
+            for (struct gr_span *s = c->partial[cls]; s != NULL; s = s->next)
+                span_collect(s);
+        }
+        gr_unlock(&shared[i].lock);
+    }
+    for (unsigned cls = 0; cls < GR_NCLASS; cls++) {
+        struct central *ct = &central[cls];
+        if (gr_load_relaxed(&ct->npartial) == 0)
+            continue;
+        gr_lock(&ct->lock);
+        for (struct gr_span *s = ct->partial; s != NULL; s = s->next)
+            span_collect(s);
+        gr_unlock(&ct->lock);
+    }
+}
+
 void
 gr_malloc_stats(struct gr_malloc_stats *st)
 {
     struct gr_heap_stats hs;
 
+    if (gr_unlikely(gr_gc_leak))
+        collect_remote_frees();
     memset(st, 0, sizeof(*st));
     gr_heap_stats(&hs);
     gr_heap_each_span(count_span, st);
