@@ -50,6 +50,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <link.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -1083,7 +1084,7 @@ gr_gc_exit(void)
     static char procbuf[65536];
     struct g *self, *gp;
     size_t live = 0;
-    uint64_t total[2] = { 0, 0 };
+    uint64_t total[2] = { 0, 0 }, all = ~(uint64_t)0, oldmask;
 
     if (!gr_gc_leak || gr_load(&gr_state) != GR_STATE_RUNNING)
         return;
@@ -1113,7 +1114,10 @@ gr_gc_exit(void)
     gr_real.dl_iterate_phdr(collect_segment, NULL);
     collect_kernel_roots(procbuf, sizeof(procbuf));
 
-    /* The stop (this file's header): no G starts or ends, no object comes or goes. */
+    /* The stop (this file's header): no G starts or ends, no object comes or goes. No
+     * handler runs on this thread meanwhile: one that allocated would wait for the allocator's
+     * locks, held here, for ever. */
+    gr_sys_sigprocmask(SIG_SETMASK, &all, &oldmask);
     gr_lock(&gr_sched.glock);
     gr_malloc_world_stop();
     gr_heap_each_span(snap_span, &live);
@@ -1122,6 +1126,7 @@ gr_gc_exit(void)
     if (markstack == NULL) {
         gr_malloc_world_start();
         gr_unlock(&gr_sched.glock);
+        gr_sys_sigprocmask(SIG_SETMASK, &oldmask, NULL);
         gr_print("greenrun: leak check skipped: no memory\n");
         return;
     }
@@ -1143,6 +1148,7 @@ gr_gc_exit(void)
     gr_heap_each_span(tally_span, total);
     gr_malloc_world_start();
     gr_unlock(&gr_sched.glock);
+    gr_sys_sigprocmask(SIG_SETMASK, &oldmask, NULL);
 
     report(total[0], total[1], live);
 }
