@@ -17,9 +17,10 @@
  * The exit check (gr_gc_exit, from the library's destructor: after the program's atexit
  * handlers and every other library's destructor). In order:
  *  1. With the world running: the writable PT_LOAD segments of every loaded object but this
- *     one (dl_iterate_phdr takes ld.so's lock, so not later), and the pointers only the kernel
- *     holds for the program: POSIX timers' sigevent values (/proc/self/timers) and the data of
- *     every descriptor registered in an epoll set (/proc/self/fdinfo).
+ *     one (dl_iterate_phdr takes ld.so's lock, so not later), ld.so's own early memory (the
+ *     mappings that hold link maps it made before malloc was ready), and the pointers only
+ *     the kernel holds for the program: POSIX timers' sigevent values (/proc/self/timers)
+ *     and the data of every descriptor registered in an epoll set (/proc/self/fdinfo).
  *  2. Stop: the allg lock (no G starts or ends), then every allocator lock with remote frees
  *     held back (gr_malloc_world_stop). In leak mode every allocation and every free passes
  *     through one of those, so no other M changes which objects exist. Other Ms keep running
@@ -549,6 +550,50 @@ kroots_after(const char *text, const char *key)
         kroot_add(parse_hex(p, &end));
         p = end;
     }
+}
+
+/*
+ * ld.so's own memory: before libc's malloc (ours) is ready, ld.so allocates the link maps of
+ * the program and of the libraries it starts with, their scope and search lists, from its
+ * own small allocator, in anonymous mappings no segment covers. Later allocations hang from
+ * them (a dlopen'ed library added to a search list). Each mapping that holds a link map
+ * greenrun's heap does not own is scanned whole. /proc/self/maps is read line by line, as
+ * it may be long.
+ */
+static void
+collect_loader_memory(void)
+{
+    char chunk[4096], line[512];
+    size_t len = 0;
+    ssize_t r;
+    int fd = gr_sys_open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return;
+    while ((r = gr_sys_read(fd, chunk, sizeof(chunk))) > 0) {
+        for (ssize_t i = 0; i < r; i++) {
+            if (chunk[i] != '\n') {
+                if (len < sizeof(line) - 1)
+                    line[len++] = chunk[i];
+                continue;
+            }
+            line[len] = '\0';
+            len = 0;
+            const char *e;
+            uintptr_t lo = parse_hex(line, &e), hi = parse_hex(e + 1, &e);
+            if (e[1] != 'r' || e[2] != 'w' || nsegs >= GC_MAX_SEGS)
+                continue;
+            for (struct link_map *l = _r_debug.r_map; l != NULL; l = l->l_next) {
+                if ((uintptr_t)l >= lo && (uintptr_t)l < hi && !gr_malloc_owns(l)) {
+                    segs[nsegs].lo = lo;
+                    segs[nsegs].hi = hi;
+                    nsegs++;
+                    break;
+                }
+            }
+        }
+    }
+    gr_sys_close(fd);
 }
 
 /* POSIX timers' sigevent values ("signal: SIG/VALUE"), and epoll sets' data words ("tfd: N
@@ -1112,6 +1157,7 @@ gr_gc_exit(void)
         gr_syscall2(SYS_nanosleep, &ms, NULL);
     }
     gr_real.dl_iterate_phdr(collect_segment, NULL);
+    collect_loader_memory();
     collect_kernel_roots(procbuf, sizeof(procbuf));
 
     /* The stop (this file's header): no G starts or ends, no object comes or goes. No
