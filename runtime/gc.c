@@ -11,8 +11,9 @@
  * asked for. libunwind is loaded with dlopen at boot, so GREENRUN_GC=off never maps it.
  * While a G records, it counts as in a signal handler (g->inhandler): the preemption signal
  * leaves it alone and no hook parks it, since the unwinder runs inside malloc, maybe under
- * libc's or ld.so's locks. An allocation nested in the recording (libunwind's own, or a
- * handler's that interrupted it) gets site 0 (g->gc_recording).
+ * libc's or ld.so's locks. An allocation nested in the recording (g->gc_recording) is
+ * libunwind's own (never reported: it is the leak mode's memory, not the program's) or a
+ * signal handler's that interrupted it (site 0, no stack).
  *
  * The exit check (gr_gc_exit, from the library's destructor: after the program's atexit
  * handlers and every other library's destructor). In order:
@@ -74,16 +75,17 @@
 #include "runtime/sys.h"
 #include "runtime/tls.h"
 
-#define GC_DEPTH       24              /* frames kept per stack */
-#define GC_RAW         (GC_DEPTH + 16) /* frames unwound: the runtime's come first */
-#define GC_MAX_SITES   ((size_t)1 << 20)
-#define GC_MAX_PCS     ((size_t)1 << 24)
-#define GC_BUCKETS     ((size_t)1 << 16)
-#define GC_MAX_SEGS    4096
-#define GC_MAX_KROOTS  65536
-#define SYSCALL_MARGIN 4096 /* bytes scanned below a G's stack pointer at entersyscall */
-#define GC_STR(x)      #x
-#define GC_NAME(x)     GC_STR(x) /* the symbol a libunwind.h macro stands for */
+#define GC_DEPTH        24              /* frames kept per stack */
+#define GC_RAW          (GC_DEPTH + 16) /* frames unwound: the runtime's come first */
+#define GC_MAX_SITES    ((size_t)1 << 20)
+#define GC_MAX_PCS      ((size_t)1 << 24)
+#define GC_BUCKETS      ((size_t)1 << 16)
+#define GC_MAX_SEGS     4096
+#define GC_MAX_KROOTS   65536
+#define SYSCALL_MARGIN  4096       /* bytes scanned below a G's stack pointer at entersyscall */
+#define GC_SITE_RUNTIME UINT32_MAX /* the unwinder's own objects: never reported */
+#define GC_STR(x)       #x
+#define GC_NAME(x)      GC_STR(x) /* the symbol a libunwind.h macro stands for */
 
 bool gr_gc_leak;
 
@@ -341,9 +343,11 @@ gr_gc_boot(void)
     gp = gr_current();
     if (gp != NULL) {
         void *pc;
-        gp->gc_recording = true;
+        gp->inhandler++;
+        gp->gc_recording = gp->inhandler;
         unw.backtrace(&pc, 1);
-        gp->gc_recording = false;
+        gp->gc_recording = 0;
+        gp->inhandler--;
     }
     /* Pairs with the load-acquire in gr_gc_record. */
     gr_store_release(&unw_ready, (void *)&unw);
@@ -388,18 +392,21 @@ gr_gc_record(void *p, size_t n)
     if (p == NULL)
         return;
     gp = gr_current();
-    /* Pairs with the store-release at the end of gr_gc_boot. */
-    if (gp != NULL && !gp->gc_recording && gr_load_acquire(&unw_ready) != NULL) {
-        /* In handler mode: no preemption and no park while libunwind runs (above). A nested
-         * allocation (libunwind's own, or a signal handler's that interrupted it) sees
-         * gc_recording and records site 0. */
-        gp->gc_recording = true;
+    if (gp != NULL && gp->gc_recording != 0) {
+        /* Nested in a record: libunwind's own memory (its per-thread cache and TLS), which is
+         * the leak mode's and never reported, or a signal handler's that interrupted the
+         * record (its handler depth is deeper), which gets no stack. */
+        site = gp->inhandler == gp->gc_recording ? GC_SITE_RUNTIME : 0;
+    } else if (gp != NULL && gr_load_acquire(&unw_ready) != NULL) {
+        /* Pairs with the store-release at the end of gr_gc_boot. In handler mode: no
+         * preemption and no park while libunwind runs (above). */
         gp->inhandler++;
+        gp->gc_recording = gp->inhandler;
         gr_signal_fence();
         site = stack_site(gp);
         gr_signal_fence();
+        gp->gc_recording = 0;
         gp->inhandler--;
-        gp->gc_recording = false;
     }
     s = gr_heap_span_of((uintptr_t)p);
     if (s == NULL)
@@ -421,7 +428,7 @@ gr_gc_unwinding(void)
 {
     struct g *gp = gr_current();
 
-    return gp != NULL && gp->gc_recording;
+    return gp != NULL && gp->gc_recording != 0;
 }
 
 /* ---- fork: a child must not inherit a held site_lock. */
@@ -841,6 +848,8 @@ tally_span(struct gr_span *s, void *arg)
                 if (t->slot[i].size != 0)
                     size = t->slot[i].size;
             }
+            if (site == GC_SITE_RUNTIME)
+                continue;
             if (site >= GC_MAX_SITES)
                 site = 0;
             tallies[site].count++;
@@ -848,7 +857,8 @@ tally_span(struct gr_span *s, void *arg)
             total[0]++;
             total[1] += size;
         }
-    } else if ((state == SPAN_LARGE || state == SPAN_HUGE) && !s->gc_mark) {
+    } else if ((state == SPAN_LARGE || state == SPAN_HUGE) && !s->gc_mark &&
+               s->gc_site != GC_SITE_RUNTIME) {
         uint32_t site = s->gc_site < GC_MAX_SITES ? s->gc_site : 0;
         uint64_t size = s->gc_size != 0 ? s->gc_size : s->npages * GR_HEAP_PAGE;
         tallies[site].count++;

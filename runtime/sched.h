@@ -147,8 +147,9 @@ struct g {
 
     uintptr_t syscallsp;       /* owner G: its stack pointer at its last gr_entersyscall; the
                                   leak check scans a G in syscall mode from a little below */
-    bool gc_recording;         /* owner G: unwinding for the leak mode's record (gc.c); an
-                                  allocation nested in it (a handler's) records no stack */
+    uint32_t gc_recording;     /* owner G: its inhandler depth while it unwinds for the leak
+                                  mode's record, else 0 (gc.c): an allocation nested at that
+                                  depth is the unwinder's, deeper a handler's */
     void *robust_held;         /* owner G: robust mutexes it holds (hooks/mutex.c) */
     uintptr_t malloc_words[2]; /* glibc malloc's arena and tcache of this stack's last G */
     char name[16];             /* protected by g.c's attr_lock */
