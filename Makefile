@@ -3,8 +3,9 @@
 #   make            build build/libgreenrun.so and build/greenrun (the launcher)
 #   make test       make deps, then make check: what CI runs
 #   make deps       install missing Debian packages (as root; otherwise list them)
-#   make check      build both flavours, lint, unit tests, then every test against the release
-#                   library and again against the debug library; needs no apt
+#   make check      build both flavours, lint, unit tests, make check-install, then every test
+#                   against the release library and again against the debug library; needs
+#                   no apt
 #   make demo       the set-up of make deps, then the main job: a server of threads under greenrun
 #   make bench      the benchmark suite (bench/bench.mk); make bench-quick for one minute
 #   make python-check  real CPython programs natively and under greenrun (GREENRUN_MALLOC=system
@@ -15,6 +16,11 @@
 #                   ASan and UBSan
 #   make lint       layering and export checks of both flavours, clang-format check
 #   make format     rewrite the files clang-format would change (scripts/format.sh)
+#   make install    install the library, the launcher, greenrun.h with greenrun.pc and the man
+#                   pages greenrun(1) and greenrun(7) under DESTDIR and PREFIX (below)
+#   make uninstall  remove exactly the files make install puts there (no directories)
+#   make check-install  install into a temporary DESTDIR, run the installed launcher, check
+#                   pkg-config and the man pages, uninstall (scripts/check-install.sh)
 #
 # Warnings are errors everywhere. CFLAGS, empty by default, is added last to every C compile
 # of the library and the launcher, so `make CFLAGS=-Wno-error` is the escape hatch for a
@@ -43,6 +49,21 @@ LIB_FLAGS := -std=gnu11 -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 SAN       ?=
 UBSAN_TRAP := -fsanitize=undefined -fsanitize-undefined-trap-on-error
 CFLAGS    ?=
+
+# Installation, as Debian packages do it: every directory can be overridden, DESTDIR is
+# prepended to each at install time only (never compiled in). The launcher finds the library
+# relative to itself (preload/launcher.c): $(LIBDIR) must be ../lib, ../lib/$(MULTIARCH) or
+# ../lib/greenrun from $(BINDIR), or the user sets GREENRUN_LIB; make install says so.
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+LIBDIR    ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR    ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR   ?=
+INSTALL   ?= install
+# Debian's multiarch triplet (x86_64-linux-gnu), empty where the compiler does not know one.
+MULTIARCH ?= $(shell $(CC) -print-multiarch 2>/dev/null)
 
 ARCHS     := amd64 arm64
 LIB_SRCS  := $(filter-out $(foreach a,$(ARCHS),%_$(a).c) preload/launcher.c, \
@@ -73,7 +94,7 @@ UNIT_CFLAGS := -std=gnu11 -O1 -g -pthread $(WARN) -Werror
 UNIT_SRCS_config   := preload/config.c
 UNIT_SRCS_timer    := runtime/timer.c runtime/mem.c runtime/lock.c runtime/sys_linux.c \
                       runtime/debug.c
-UNIT_SRCS_blockrec := runtime/blockrec.c runtime/lock.c runtime/sys_linux.c runtime/debug.c
+UNIT_SRCS_blockrec := runtime/blockparse.c
 UNIT_SRCS_print    := runtime/debug.c runtime/sys_linux.c
 UNIT_SRCS_sizeclass :=
 # runq_test defines gr_sched and its own gr_throw (it returns to the test), so no debug.c.
@@ -83,8 +104,8 @@ UNIT_SRCS_runq     := runtime/runq.c runtime/lock.c runtime/sys_linux.c
 # does (1); make lint LINT_FORMAT=0 only reports.
 LINT_FORMAT ?= 1
 
-.PHONY: all deps test check check-build check-suites check-unit demo debug lint format clean \
-        python-check
+.PHONY: all deps test check check-build check-suites check-unit check-install demo debug lint \
+        format clean python-check install uninstall FORCE
 all: $(LIB) $(LAUNCHER)
 
 $(BUILD)/hooks/once.c.o: XFLAGS := -fexceptions
@@ -111,8 +132,48 @@ $(LIB): $(LIB_OBJS) $(BUILD)/exports.map scripts/check-exports.sh preload/greenr
 
 $(LAUNCHER): preload/launcher.c preload/config.c preload/config.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -DGR_DEBUG=$(GR_DEBUG) -std=gnu11 $(OPT) $(WARN) -Werror $(CFLAGS) \
-	    -o $@ preload/launcher.c preload/config.c
+	$(CC) $(CPPFLAGS) -DGR_DEBUG=$(GR_DEBUG) $(if $(MULTIARCH),-DGR_MULTIARCH='"$(MULTIARCH)"') \
+	    -std=gnu11 $(OPT) $(WARN) -Werror $(CFLAGS) -o $@ preload/launcher.c preload/config.c
+
+# greenrun.pc names the directories of this make's PREFIX; it is rewritten only when that
+# changes, so a make install with another PREFIX gets its own.
+$(BUILD)/greenrun.pc: preload/greenrun.pc.in FORCE
+	@mkdir -p $(dir $@)
+	@sed -e 's|@PREFIX@|$(PREFIX)|' \
+	    -e 's|@BINDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(BINDIR))|' \
+	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
+	    -e 's|@VERSION@|$(VERSION)|' $< >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+
+# Every file make install writes, DESTDIR excluded; make uninstall removes exactly these.
+INSTALLED := $(BINDIR)/greenrun $(LIBDIR)/libgreenrun.so $(INCLUDEDIR)/greenrun.h \
+             $(PKGCONFIGDIR)/greenrun.pc $(MANDIR)/man1/greenrun.1 $(MANDIR)/man7/greenrun.7
+
+# Modes as Debian policy has them: programs 755, shared libraries and data 644. Nothing is
+# stripped here (a package strips, or keeps the debug symbols apart, itself).
+install: all $(BUILD)/greenrun.pc
+	$(INSTALL) -D -m 755 $(LAUNCHER) $(DESTDIR)$(BINDIR)/greenrun
+	$(INSTALL) -D -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libgreenrun.so
+	$(INSTALL) -D -m 644 preload/greenrun.h $(DESTDIR)$(INCLUDEDIR)/greenrun.h
+	$(INSTALL) -D -m 644 $(BUILD)/greenrun.pc $(DESTDIR)$(PKGCONFIGDIR)/greenrun.pc
+	$(INSTALL) -D -m 644 man/greenrun.1 $(DESTDIR)$(MANDIR)/man1/greenrun.1
+	$(INSTALL) -D -m 644 man/greenrun.7 $(DESTDIR)$(MANDIR)/man7/greenrun.7
+	@rel=$$(realpath -m --relative-to='$(BINDIR)' '$(LIBDIR)'); \
+	case $$rel in \
+	.|../lib|../lib/greenrun$(if $(MULTIARCH),|../lib/$(MULTIARCH))) ;; \
+	*) echo "install: note: the launcher does not look in $(LIBDIR) (it tries ../lib," \
+	        "../lib/$(MULTIARCH) and ../lib/greenrun from $(BINDIR)); set GREENRUN_LIB" \
+	        "to $(LIBDIR)/libgreenrun.so" ;; \
+	esac
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+
+FORCE:
+
+check-install: all
+	@scripts/check-install.sh $(BUILD)
 
 # Tests: plain programs, nothing of greenrun linked in; both suites of make check run these.
 # Their shared headers (check.h, handler_waits.h) are prerequisites of every one.
@@ -152,11 +213,13 @@ test:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory check
 
-# In order: both flavours and every binary, lint, unit tests, the suite on each library.
+# In order: both flavours and every binary, lint, unit tests, an installation into a temporary
+# directory, the suite on each library.
 check:
 	@$(MAKE) --no-print-directory check-build
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory check-unit
+	@$(MAKE) --no-print-directory check-install
 	@$(MAKE) --no-print-directory check-suites
 
 check-build: all debug $(TEST_BINS) $(TEST_LIBS) $(UNIT_BINS) $(UNIT_ASAN_BINS)

@@ -20,22 +20,25 @@ BENCH_CXXFLAGS := -std=gnu++17 -O2 -g -Wall -Wextra -MMD -MP
 BENCH_LIBS     := -lbenchmark -lpthread
 
 BENCH_WL_SRCS  := bench/util.c bench/syscount.c bench/wl_thread.c bench/wl_sync.c bench/wl_io.c \
+                  bench/wl_latency.c \
                   bench/wl_malloc.c
 BENCH_C_SRCS   := $(BENCH_WL_SRCS) bench/echo_server.c bench/echo_client.c \
-                  bench/blocked_threads.c
+                  bench/blocked_threads.c bench/pool_server.c bench/db_server.c
 BENCH_C_OBJS   := $(BENCH_C_SRCS:bench/%.c=$(BENCH_OUT)/obj/%.o)
 BENCH_CC_OBJS  := $(BENCH_OUT)/obj/main.o
 BENCH_WL_OBJS  := $(BENCH_WL_SRCS:bench/%.c=$(BENCH_OUT)/obj/%.o)
 
 BENCH_BINS     := $(BENCH_OUT)/greenrun-bench $(BENCH_OUT)/echo-server \
-                  $(BENCH_OUT)/echo-client $(BENCH_OUT)/blocked-threads
+                  $(BENCH_OUT)/echo-client $(BENCH_OUT)/blocked-threads \
+                  $(BENCH_OUT)/pool-server $(BENCH_OUT)/db-server
 
 # Go anchors: standard library only, built offline in a cache under build/bench/go/.
 BENCH_GO       ?= go
 BENCH_HAVE_GO  := $(shell command -v $(BENCH_GO) 2>/dev/null)
 BENCH_GO_ENV   := GOCACHE=$(abspath $(BENCH_OUT)/go/cache) GOPATH=$(abspath $(BENCH_OUT)/go/path) \
                   GOTOOLCHAIN=local GOPROXY=off GOFLAGS= GO111MODULE=on GOWORK=off CGO_ENABLED=0
-BENCH_GO_BINS  := $(BENCH_OUT)/go-bench $(BENCH_OUT)/go-echo-server
+BENCH_GO_BINS  := $(BENCH_OUT)/go-bench $(BENCH_OUT)/go-echo-server \
+                  $(BENCH_OUT)/go-pool-server $(BENCH_OUT)/go-db-server
 
 .PHONY: bench bench-quick bench-build bench-greenrun-lib
 
@@ -77,6 +80,12 @@ $(BENCH_OUT)/echo-client: $(BENCH_OUT)/obj/echo_client.o $(BENCH_OUT)/obj/util.o
 $(BENCH_OUT)/blocked-threads: $(BENCH_OUT)/obj/blocked_threads.o $(BENCH_OUT)/obj/util.o
 	$(CC) -pthread -o $@ $^ -lpthread
 
+$(BENCH_OUT)/pool-server: $(BENCH_OUT)/obj/pool_server.o
+	$(CC) -pthread -o $@ $^ -lpthread
+
+$(BENCH_OUT)/db-server: $(BENCH_OUT)/obj/db_server.o
+	$(CC) -pthread -o $@ $^ -lpthread
+
 $(BENCH_OUT)/go-bench: bench/go/go.mod $(wildcard bench/go/micro/*.go)
 	@mkdir -p $(@D)
 	cd bench/go && env $(BENCH_GO_ENV) $(BENCH_GO) build -o $(abspath $@) ./micro
@@ -84,6 +93,14 @@ $(BENCH_OUT)/go-bench: bench/go/go.mod $(wildcard bench/go/micro/*.go)
 $(BENCH_OUT)/go-echo-server: bench/go/go.mod $(wildcard bench/go/echo/*.go)
 	@mkdir -p $(@D)
 	cd bench/go && env $(BENCH_GO_ENV) $(BENCH_GO) build -o $(abspath $@) ./echo
+
+$(BENCH_OUT)/go-pool-server: bench/go/go.mod $(wildcard bench/go/pool/*.go)
+	@mkdir -p $(@D)
+	cd bench/go && env $(BENCH_GO_ENV) $(BENCH_GO) build -o $(abspath $@) ./pool
+
+$(BENCH_OUT)/go-db-server: bench/go/go.mod $(wildcard bench/go/db/*.go)
+	@mkdir -p $(@D)
+	cd bench/go && env $(BENCH_GO_ENV) $(BENCH_GO) build -o $(abspath $@) ./db
 
 -include $(BENCH_C_OBJS:.o=.d) $(BENCH_CC_OBJS:.o=.d)
 

@@ -2,7 +2,7 @@
  * bench/echo_client.c: the load generator for the echo macro benchmark.
  *
  * Usage: echo-client -p PORT -c CONNS [-d SECONDS] [-w WARMUP] [-s SIZE] [-P SERVER_PID]
- *                    [-T CONNECT_TIMEOUT]
+ *                    [-T CONNECT_TIMEOUT] [-D WRITE_PCT]
  *
  * One thread and epoll drive CONNS connections to 127.0.0.1:PORT, so the client needs no thread
  * per connection and only the server under test is thread-per-connection. Each connection is a
@@ -18,6 +18,11 @@
  * reads its CPU time (/proc/PID/stat utime + stime) at the window's two ends, and names the
  * preloaded runtime or allocator mapped into it (/proc/PID/maps), so that a greenrun run that
  * ran without greenrun is caught.
+ *
+ * -D speaks the database-shaped workload's protocol (bench/dbproto.h) to bench/db_server.c
+ * instead of echo: every request names a pseudo-random key of the table and is a write with
+ * probability WRITE_PCT percent, else a read; the response must repeat the request's header
+ * and carry the key's row. The size is then DBP_MSG and the rest works as for echo.
  *
  * Prints one JSON object on stdout. A connection that fails, closes, or echoes wrong bytes makes
  * the whole run fail: {"ok": false, "error": "..."} and exit status 1.
@@ -35,6 +40,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "dbproto.h"
 #include "util.h"
 
 #define CONNECT_BURST 256 /* connects in flight at once */
@@ -67,7 +73,8 @@ static struct {
     int size;
     pid_t server;
     double connect_timeout;
-} opt = { 0, 100, 5.0, 1.0, 64, 0, 60.0 };
+    int db_write_pct; /* -D; -1 for echo */
+} opt = { 0, 100, 5.0, 1.0, 64, 0, 60.0, -1 };
 
 static struct conn *conns;
 static unsigned char *rbufs; /* nconns * size bytes: each connection's partial response */
@@ -102,6 +109,25 @@ make_request(unsigned char *buf, uint32_t id, uint64_t seq)
     memcpy(buf + 4, &seq, sizeof(seq));
     for (int i = 12; i < opt.size; i++)
         buf[i] = (unsigned char)(id * 31 + seq * 7 + (uint64_t)i);
+    if (opt.db_write_pct < 0)
+        return;
+    uint64_t h = ((uint64_t)id << 32 | (uint32_t)seq) * 0x9e3779b97f4a7c15ULL;
+    uint32_t key = (uint32_t)(h >> 32) % DBP_ROWS;
+    memcpy(buf + DBP_KEY_OFF, &key, sizeof(key));
+    buf[DBP_OP_OFF] = (int)((h >> 8) % 100) < opt.db_write_pct ? DBP_OP_WRITE : DBP_OP_READ;
+}
+
+/* The response the server must send to request (id, seq). */
+static void
+make_response(unsigned char *buf, uint32_t id, uint64_t seq)
+{
+    make_request(buf, id, seq);
+    if (opt.db_write_pct < 0)
+        return;
+    uint32_t key;
+    memcpy(&key, buf + DBP_KEY_OFF, sizeof(key));
+    for (int i = DBP_HDR; i < DBP_MSG; i++)
+        buf[i] = dbp_row_byte(key, i);
 }
 
 static void
@@ -229,7 +255,7 @@ main(int argc, char **argv)
 {
     int o;
 
-    while ((o = getopt(argc, argv, "p:c:d:w:s:P:T:")) != -1) {
+    while ((o = getopt(argc, argv, "p:c:d:w:s:P:T:D:")) != -1) {
         switch (o) {
         case 'p':
             opt.port = atoi(optarg);
@@ -252,14 +278,20 @@ main(int argc, char **argv)
         case 'T':
             opt.connect_timeout = atof(optarg);
             break;
+        case 'D':
+            opt.db_write_pct = atoi(optarg);
+            opt.size = DBP_MSG;
+            break;
         default:
             fprintf(stderr, "usage: echo-client -p PORT -c CONNS [-d S] [-w S] [-s SIZE] "
-                            "[-P PID] [-T S]\n");
+                            "[-P PID] [-T S] [-D WRITE_PCT]\n");
             return 2;
         }
     }
     if (opt.port <= 0 || opt.nconns <= 0 || opt.size < 12 || opt.size > MAX_SIZE)
         fail("bad arguments: need -p PORT, -c CONNS > 0 and 12 <= -s SIZE <= %d", MAX_SIZE);
+    if (opt.db_write_pct > 100 || (opt.db_write_pct >= 0 && opt.size != DBP_MSG))
+        fail("bad arguments: -D takes a percentage 0..100 and the size %d", DBP_MSG);
     signal(SIGPIPE, SIG_IGN);
 
     conns = calloc((size_t)opt.nconns, sizeof(*conns));
@@ -357,9 +389,9 @@ main(int argc, char **argv)
                     continue;
                 if (c->woff != (uint32_t)opt.size)
                     fail("connection %u: echo arrived before its request was sent", id);
-                make_request(expect, id, c->seq);
+                make_response(expect, id, c->seq);
                 if (memcmp(expect, rb, (size_t)opt.size) != 0)
-                    fail("connection %u: echo of request %llu differs from the request", id,
+                    fail("connection %u: response to request %llu is not the expected one", id,
                          (unsigned long long)c->seq);
                 if (win_start != 0 && now <= win_end) {
                     c->in_window++;

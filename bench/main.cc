@@ -92,6 +92,7 @@ const spec specs[] = {
     { "sleepers/1000", wl_sleepers, 0, 1000, 10, true, false },
     { "sleepers/4000", wl_sleepers, 0, 4000, 10, true, false },
     { "sleepers/10000", wl_sleepers, 0, 10000, 10, true, false },
+    { "cpu_latency", wl_cpu_latency, 16, 64, 50, true, false },
     { "malloc_fastpath", wl_malloc_fastpath, 5000000, 1, 64, false, false },
     { "malloc_local", wl_malloc_local, 1000000, 1, 0, false, false },
     { "malloc_cross", wl_malloc_cross, 500000, 2, 0, false, false },

@@ -69,6 +69,13 @@ int wl_mutex_uncontended(const struct wl_params *p, struct wl_result *r);
 int wl_mutex_contended(const struct wl_params *p, struct wl_result *r);
 int wl_rwlock_readmostly(const struct wl_params *p, struct wl_result *r);
 
+/*
+ * Promptness under CPU-bound load (wl_latency.c).
+ * cpu_latency: threads churners compute while the main thread runs ops rounds, each creating a
+ *   probe thread and sleeping arg ms; a ticker sleeps 1 ms over and over. ops_done = ticks.
+ */
+int wl_cpu_latency(const struct wl_params *p, struct wl_result *r);
+
 /* File descriptors (wl_io.c): ops = round trips of an 8-byte message. */
 int wl_pipe_pingpong(const struct wl_params *p, struct wl_result *r);
 int wl_socketpair_pingpong(const struct wl_params *p, struct wl_result *r);

@@ -24,18 +24,19 @@
 #define GR_SCHEDTRACE_MAX 3600000             /* one hour, in milliseconds */
 #define GR_DECIMAL_CAP    ((uint64_t)1 << 40) /* scan_decimal saturates here */
 
-#define ACCEPTED_DEBUG                                                \
-    "banner, stats, blocking, schedtrace=MS (MS from 1 to 3600000), " \
-    "fs=arch_prctl, fs=auto"
-#define ACCEPTED_VARIABLES                                                           \
-    "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, " \
-    "GREENRUN_GC_REPORT"
+#define ACCEPTED_DEBUG                                                                \
+    "banner, stats, blocking, blocking=live, threshold=TIME (1us to 1h, like 500us, " \
+    "10ms or 2s), schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto"
+#define ACCEPTED_VARIABLES                                                              \
+    "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, " \
+    "GREENRUN_GC, GREENRUN_GC_REPORT"
 
 enum var_id {
     VAR_PROCS,
     VAR_STACK,
     VAR_DEBUG,
     VAR_MALLOC,
+    VAR_REPORT,
     VAR_GC,
     VAR_GC_REPORT,
     VAR_TEST_MODE,
@@ -49,10 +50,11 @@ static const char *const var_names[VAR_COUNT] = {
     [VAR_STACK] = "GREENRUN_STACK",
     [VAR_DEBUG] = "GREENRUN_DEBUG",
     [VAR_MALLOC] = "GREENRUN_MALLOC",
-    [VAR_GC] = "GREENRUN_GC",
-    [VAR_GC_REPORT] = "GREENRUN_GC_REPORT",
     [VAR_TEST_MODE] = "GREENRUN_TEST_MODE",
     [VAR_LIB] = "GREENRUN_LIB",
+    [VAR_REPORT] = "GREENRUN_REPORT",
+    [VAR_GC] = "GREENRUN_GC",
+    [VAR_GC_REPORT] = "GREENRUN_GC_REPORT",
 };
 
 /*
@@ -260,11 +262,36 @@ parse_stack(struct gr_config *cfg, const char *value, struct msg *m)
     return 0;
 }
 
+/* A duration with a unit, us, ms or s, from 1 us to one hour: *ns. */
+static bool
+parse_time(const char *s, size_t n, int64_t *ns)
+{
+    uint64_t v;
+    size_t used = scan_decimal(s, n, &v);
+    uint64_t unit;
+
+    if (used == 0)
+        return false;
+    if (span_is(s + used, n - used, "us"))
+        unit = 1000;
+    else if (span_is(s + used, n - used, "ms"))
+        unit = 1000000;
+    else if (span_is(s + used, n - used, "s"))
+        unit = 1000000000;
+    else
+        return false;
+    if (v == 0 || v > 3600ULL * 1000000000ULL / unit)
+        return false;
+    *ns = (int64_t)(v * unit);
+    return true;
+}
+
 /* A comma-separated list of items; empty items (",,", a trailing comma) are skipped. */
 static int
 parse_debug(struct gr_config *cfg, const char *value, struct msg *m)
 {
     static const char schedtrace[] = "schedtrace=";
+    static const char threshold[] = "threshold=";
     size_t n = str_len(value);
     size_t start = 0;
 
@@ -285,6 +312,19 @@ parse_debug(struct gr_config *cfg, const char *value, struct msg *m)
             cfg->stats = true;
         } else if (span_is(item, ilen, "blocking")) {
             cfg->blocking = true;
+        } else if (span_is(item, ilen, "blocking=live")) {
+            cfg->blocking = true;
+            cfg->blocking_live = true;
+        } else if (span_has_prefix(item, ilen, threshold)) {
+            size_t skip = sizeof(threshold) - 1;
+
+            if (!parse_time(item + skip, ilen - skip, &cfg->live_threshold_ns)) {
+                msg_put_head(m, VAR_DEBUG, value, n);
+                msg_put(m, "bad value in \"");
+                msg_put_value(m, item, ilen);
+                msg_put(m, "\"; accepted: " ACCEPTED_DEBUG);
+                return -1;
+            }
         } else if (span_is(item, ilen, "fs=arch_prctl")) {
             cfg->fs_syscall = true;
         } else if (span_is(item, ilen, "fs=auto")) {
@@ -424,6 +464,9 @@ gr_config_parse(struct gr_config *cfg, char *const *envp, char *err, size_t errl
             break;
         case VAR_MALLOC:
             rc = parse_malloc(&c, value, &m);
+            break;
+        case VAR_REPORT:
+            c.report_path = value; /* envp outlives the program: the pointer stays good */
             break;
         case VAR_GC:
             rc = parse_gc(&c, value, &m);

@@ -24,20 +24,25 @@ struct gr_config {
     int64_t schedtrace_ms; /* GREENRUN_DEBUG=schedtrace=MS; 0 = off */
     bool banner;           /* GREENRUN_DEBUG=banner: print "greenrun: active ..." at boot */
     bool stats;            /* GREENRUN_DEBUG=stats: print counters at exit */
-    bool blocking;         /* GREENRUN_DEBUG=blocking: print the blocking calls the runtime
-                              never saw at exit */
-    bool fs_syscall;       /* GREENRUN_DEBUG=fs=arch_prctl: switch TLS blocks with the
-                              arch_prctl system call even where wrfsbase works (fs=auto:
-                              wrfsbase where the kernel enables it, the default) */
-    bool malloc_system;    /* GREENRUN_MALLOC=system: keep glibc's malloc, for comparison and
-                              as an escape hatch; the runtime then keeps carrying glibc's
-                              per-thread malloc state (arena, tcache) from a finished G to the
-                              next G on its stack. false (GREENRUN_MALLOC=greenrun, the
-                              default): greenrun's own allocator (size classes, per-P caches) */
-    int gc;                /* GREENRUN_GC: GR_GC_OFF (the default), GR_GC_LEAK, or GR_GC_COLLECT
-                              (accepted, not built yet: the runtime says so and runs as leak) */
-    const char *gc_report; /* GREENRUN_GC_REPORT: the leak report's JSON file (created, never
-                              followed or overwritten), or NULL; points into envp */
+    bool blocking;         /* GREENRUN_DEBUG=blocking: print the blocking profile at exit */
+    bool blocking_live;    /* GREENRUN_DEBUG=blocking=live: also a line the moment a call has
+                              held an OS thread past live_threshold_ns */
+    int64_t live_threshold_ns; /* GREENRUN_DEBUG=threshold=TIME; 0 = the default, 10 ms */
+    const char *report_path;   /* GREENRUN_REPORT: write the profile as JSON there at exit
+                                  (a new file, mode 0600; not for set-uid programs) */
+    bool fs_syscall;           /* GREENRUN_DEBUG=fs=arch_prctl: switch TLS blocks with the
+                                  arch_prctl system call even where wrfsbase works (fs=auto:
+                                  wrfsbase where the kernel enables it, the default) */
+    bool malloc_system;        /* GREENRUN_MALLOC=system: keep glibc's malloc, for comparison and
+                                  as an escape hatch; the runtime then keeps carrying glibc's
+                                  per-thread malloc state (arena, tcache) from a finished G to the
+                                  next G on its stack. false (GREENRUN_MALLOC=greenrun, the
+                                  default): greenrun's own allocator (size classes, per-P caches) */
+    int gc;                    /* GREENRUN_GC: GR_GC_OFF (the default), GR_GC_LEAK, or
+                                  GR_GC_COLLECT (accepted, not built yet: the runtime says so and
+                                  runs as leak) */
+    const char *gc_report;     /* GREENRUN_GC_REPORT: the leak report's JSON file (created, never
+                                  followed or overwritten), or NULL; points into envp */
 };
 
 /* GREENRUN_GC's values. */

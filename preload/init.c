@@ -38,7 +38,11 @@ gr_constructor(int argc, char **argv, char **envp)
     gr_opts.schedtrace_ms = cfg.schedtrace_ms;
     gr_opts.banner = cfg.banner;
     gr_opts.stats = cfg.stats;
-    gr_opts.blocking = cfg.blocking;
+    gr_opts.blocking = cfg.blocking || cfg.report_path != NULL;
+    gr_opts.blocking_print = cfg.blocking;
+    if (cfg.blocking_live)
+        gr_opts.blocking_live_ns = cfg.live_threshold_ns > 0 ? cfg.live_threshold_ns : 10000000LL;
+    gr_opts.report_path = cfg.report_path;
     gr_opts.fs_syscall = cfg.fs_syscall;
     if (gr_libc_resolve(&missing) != 0) {
         char why[128];

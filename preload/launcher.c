@@ -34,6 +34,30 @@
 #define EXIT_CANNOT_RUN 126
 #define EXIT_NOT_FOUND  127
 
+/*
+ * Where the library may be, relative to the directory of this program, in the order tried.
+ * The first is the build tree (build/greenrun beside build/libgreenrun.so). The others serve an
+ * installed launcher in BINDIR: make install's default LIBDIR ($(PREFIX)/lib), a Debian
+ * multiarch LIBDIR ($(PREFIX)/lib/TRIPLET; the Makefile passes the compiler's triplet as
+ * GR_MULTIARCH), and the private ../lib/greenrun that the launcher searched before make
+ * install existed.
+ */
+#ifdef GR_MULTIARCH
+#define MULTIARCH_PATH "../lib/" GR_MULTIARCH "/" LIB_NAME,
+#define MULTIARCH_HELP "  ../lib/" GR_MULTIARCH "/" LIB_NAME "\n"
+#else
+#define MULTIARCH_PATH
+#define MULTIARCH_HELP
+#endif
+
+static const char *const lib_paths[] = {
+    LIB_NAME,
+    "../lib/" LIB_NAME,
+    MULTIARCH_PATH "../lib/greenrun/" LIB_NAME,
+};
+
+#define N_LIB_PATHS (sizeof(lib_paths) / sizeof(lib_paths[0]))
+
 extern char **environ;
 
 /* One command-line option and the variable it sets. */
@@ -75,8 +99,12 @@ print_help(void)
           "      --debug LIST    GREENRUN_DEBUG: comma-separated list of\n"
           "                        banner          print \"greenrun: active ...\" at start-up\n"
           "                        stats           print scheduler counters at exit\n"
-          "                        blocking        print, at exit, the system calls that\n"
-          "                                        held a thread unseen by the runtime\n"
+          "                        blocking        print, at exit, the blocking profile:\n"
+          "                                        the calls that held an OS thread\n"
+          "                        blocking=live   the same, and a line the moment a call\n"
+          "                                        holds one past the threshold\n"
+          "                        threshold=TIME  that threshold, like 500us, 10ms or 2s\n"
+          "                                        (1us to 1h; default 10ms)\n"
           "                        schedtrace=MS   print scheduler state every MS\n"
           "                                        milliseconds (1 to 3600000)\n"
           "                        fs=arch_prctl   switch threads' TLS with the arch_prctl\n"
@@ -100,11 +128,15 @@ print_help(void)
           "\n"
           "Options also take the form --procs=N. A value given as an option replaces the\n"
           "variable inherited from the environment; other GREENRUN_* variables are kept and\n"
-          "checked too (an unknown GREENRUN_* name is an error, to catch typos).\n"
+          "checked too (an unknown GREENRUN_* name is an error, to catch typos), such as\n"
+          "GREENRUN_REPORT=PATH, which writes the blocking profile as JSON to PATH at exit.\n"
+          "Every variable is described in greenrun(1).\n"
           "\n"
-          "The library is GREENRUN_LIB if set, else " LIB_NAME " next to this program,\n"
-          "else ../lib/greenrun/" LIB_NAME " relative to this program's directory. It is\n"
-          "put first in LD_PRELOAD; entries already there are kept.\n"
+          "The library is GREENRUN_LIB if set, else the first of these that exists,\n"
+          "relative to the directory of this program (symbolic links resolved):\n"
+          "  " LIB_NAME " (the build tree)\n"
+          "  ../lib/" LIB_NAME "\n" MULTIARCH_HELP "  ../lib/greenrun/" LIB_NAME "\n"
+          "It is put first in LD_PRELOAD; entries already there are kept.\n"
           "\n"
           "Exit status: PROGRAM's, or 2 for a usage error or a bad value, 126 if PROGRAM\n"
           "cannot be executed, 127 if PROGRAM or the library is not found.\n",
@@ -237,7 +269,7 @@ self_dir(void)
     return exe;
 }
 
-/* Find libgreenrun.so as described in the file header; exits 127 naming the paths tried. */
+/* Find libgreenrun.so: GREENRUN_LIB, else lib_paths in order; exits 127 naming the paths tried. */
 static char *
 find_lib(void)
 {
@@ -264,19 +296,20 @@ find_lib(void)
         exit(EXIT_NOT_FOUND);
     }
 
-    char *next_to = join_path(dir, LIB_NAME);
-    char *in_lib = join_path(dir, "../lib/greenrun/" LIB_NAME);
+    found = NULL;
+    for (size_t k = 0; k < N_LIB_PATHS && found == NULL; k++) {
+        char *path = join_path(dir, lib_paths[k]);
 
-    found = usable_lib(next_to);
-    if (found == NULL)
-        found = usable_lib(in_lib);
+        found = usable_lib(path);
+        free(path);
+    }
     if (found == NULL) {
-        fprintf(stderr, "greenrun: library not found: tried %s and %s; set GREENRUN_LIB\n", next_to,
-                in_lib);
+        fputs("greenrun: library not found: tried", stderr);
+        for (size_t k = 0; k < N_LIB_PATHS; k++)
+            fprintf(stderr, "%s %s/%s", k == 0 ? "" : ",", dir, lib_paths[k]);
+        fputs("; set GREENRUN_LIB\n", stderr);
         exit(EXIT_NOT_FOUND);
     }
-    free(next_to);
-    free(in_lib);
     free(dir);
     return found;
 }

@@ -129,6 +129,7 @@ boot_sched(int nprocs)
     if (make_ps(nprocs) != 0)
         return -1;
     gr_sys_init(!gr_opts.fs_syscall);
+    gr_fd_reserve_init();
     m0 = gr_m_adopt_initial();
     if (m0 == NULL || (mg = gr_g_adopt_main(m0)) == NULL)
         return -1;
@@ -141,6 +142,9 @@ boot_sched(int nprocs)
 
     gr_store_release(&booted, true);
     pthread_atfork(NULL, NULL, gr_fork_child);
+    gr_blockrec_config(gr_opts.blocking_live_ns, gr_opts.report_path);
+    if (gr_opts.blocking && !gr_newm(NULL, false, true, gr_blockrec_reporter_main))
+        gr_print("greenrun: warning: cannot start the blocking reporter\n");
     if (!gr_newm(NULL, false, true, gr_sysmon_main))
         gr_print("greenrun: warning: cannot start sysmon\n");
     else
@@ -199,5 +203,5 @@ gr_print_blocking(void)
 {
     if (!gr_opts.blocking || gr_load(&gr_state) != GR_STATE_RUNNING)
         return;
-    gr_blockrec_report();
+    gr_blockrec_report(gr_opts.blocking_print);
 }

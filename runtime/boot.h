@@ -26,8 +26,11 @@ struct gr_opts {
     int64_t schedtrace_ms; /* 0 = off */
     bool banner;
     bool stats;
-    bool blocking;
-    bool fs_syscall; /* switch FS with arch_prctl even where wrfsbase works */
+    bool blocking;            /* record the blocking profile (blockrec.h) */
+    bool blocking_print;      /* print it at exit (GREENRUN_DEBUG=blocking) */
+    int64_t blocking_live_ns; /* live lines past this (GREENRUN_DEBUG=blocking=live); 0 = off */
+    const char *report_path;  /* GREENRUN_REPORT: the JSON profile at exit, or NULL */
+    bool fs_syscall;          /* switch FS with arch_prctl even where wrfsbase works */
 };
 
 extern struct gr_atomic_i32 gr_state; /* atomic: GR_STATE_* */
@@ -53,7 +56,7 @@ gr_native(void)
 
 /* Print the exit statistics (GREENRUN_DEBUG=stats). */
 void gr_print_stats(void);
-/* Print the blocking calls the runtime never saw (GREENRUN_DEBUG=blocking), at exit. */
+/* Print the blocking profile (GREENRUN_DEBUG=blocking) and write GREENRUN_REPORT, at exit. */
 void gr_print_blocking(void);
 
 #endif /* GR_RUNTIME_BOOT_H */

@@ -35,9 +35,15 @@ gr_lock_slow(struct gr_mutex *l)
             return;
         gr_cpu_relax();
     }
-    /* Mark the lock contended; whoever unlocks it next will wake us. */
+    /* Mark the lock contended; whoever unlocks it next will wake us. An M says it sleeps
+     * here, so that sysmon starts no spare P for it (sysmon.c). */
+    struct m *mp = gr_curg != NULL ? gr_getm() : NULL;
+    if (mp != NULL)
+        gr_store_relaxed(&mp->lockwait, 1);
     while (gr_xchg_acquire(&l->state, 2) != 0)
         gr_sys_futex_wait(gr_atomic_word(&l->state), 2, -1);
+    if (mp != NULL)
+        gr_store_relaxed(&mp->lockwait, 0);
 }
 
 void

@@ -110,6 +110,12 @@ gr_preempt_pc_in_system(uintptr_t pc)
 }
 
 bool
+gr_preempt_pc_in_runtime(uintptr_t pc)
+{
+    return pc >= runtime_range.lo && pc < runtime_range.hi;
+}
+
+bool
 gr_preempt_uc_in_runtime(const void *uc)
 {
     uintptr_t pc;

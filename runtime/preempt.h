@@ -19,6 +19,8 @@ bool gr_preempt_uc_in_runtime(const void *uc);
 /* Is pc in libc's or ld.so's code (which hold locks of their own the runtime does not see)?
  * False before gr_preempt_init. */
 bool gr_preempt_pc_in_system(uintptr_t pc);
+/* Is pc in libgreenrun's own code? Context: any, after boot. */
+bool gr_preempt_pc_in_runtime(uintptr_t pc);
 /* sysmon: ask the M running a G that has held its P since `since` to yield. */
 void gr_preempt_m(struct m *mp);
 /* At a hook's entry: yield if sysmon asked this M to and the signal could not act. */

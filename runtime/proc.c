@@ -691,14 +691,21 @@ findrunnable(struct m *mp)
             return gp;
         }
         if (pp == NULL) {
-            /* Woken without a P (timer sleeper): run timers, then try for a P. */
-            next = run_all_timers(gr_nanotime());
+            /* Woken without a P (the timer sleeper): take an idle P first, so that the Gs the
+             * timers ready run here at once, in its runnext. Without one, run the timers for
+             * the busy Ps and try again for a P the Gs they readied can run on. */
             gr_lock(&gr_sched.lock);
-            pp = gr_load_relaxed(&gr_sched.runqsize) > 0 ? gr_pidle_get() : NULL;
+            pp = gr_pidle_get();
             gr_unlock(&gr_sched.lock);
             if (pp == NULL) {
-                idle(mp, next);
-                continue;
+                next = run_all_timers(gr_nanotime());
+                gr_lock(&gr_sched.lock);
+                pp = gr_load_relaxed(&gr_sched.runqsize) > 0 ? gr_pidle_get() : NULL;
+                gr_unlock(&gr_sched.lock);
+                if (pp == NULL) {
+                    idle(mp, next);
+                    continue;
+                }
             }
             gr_acquirep(mp, pp);
         }
@@ -721,7 +728,7 @@ findrunnable(struct m *mp)
             gr_timers_run(pp->stuck, now);
         if (gr_load_relaxed(&pp->schedtick) % 61 == 0 && gr_load_relaxed(&gr_sched.runqsize) > 0) {
             gr_lock(&gr_sched.lock);
-            gp = gr_globrunq_get(pp, 1);
+            gp = gr_globrunq_get();
             gr_unlock(&gr_sched.lock);
             if (gp != NULL)
                 goto found;
@@ -729,9 +736,12 @@ findrunnable(struct m *mp)
         gp = gr_runq_get(pp);
         if (gp != NULL)
             goto found;
+        /* One G at a time from the global queue, unlike Go's batch: the Gs there were mostly
+         * preempted, and a batch of them in this P's run queue would make sysmon take them for
+         * wakeups (1 ms slices, sysmon.c) and queue a G woken here behind them. */
         if (gr_load_relaxed(&gr_sched.runqsize) > 0) {
             gr_lock(&gr_sched.lock);
-            gp = gr_globrunq_get(pp, 0);
+            gp = gr_globrunq_get();
             gr_unlock(&gr_sched.lock);
             if (gp != NULL)
                 goto found;
@@ -753,7 +763,7 @@ findrunnable(struct m *mp)
         gr_malloc_p_idle(pp, now, pp->spare);
         gr_lock(&gr_sched.lock);
         if (gr_load_relaxed(&gr_sched.runqsize) > 0) {
-            gp = gr_globrunq_get(pp, 0);
+            gp = gr_globrunq_get();
             gr_unlock(&gr_sched.lock);
             goto found;
         }

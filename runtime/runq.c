@@ -183,31 +183,8 @@ globrunq_pop(void)
 }
 
 struct g *
-gr_globrunq_get(struct p *pp, int max)
+gr_globrunq_get(void)
 {
-    int n = gr_load_relaxed(&gr_sched.runqsize);
-    struct g *gp;
-
     GR_ASSERT_HELD(&gr_sched.lock);
-    if (n == 0)
-        return NULL;
-    n = n / gr_sched.nprocs + 1;
-    if (n > gr_load_relaxed(&gr_sched.runqsize))
-        n = gr_load_relaxed(&gr_sched.runqsize);
-    if (max > 0 && n > max)
-        n = max;
-    if (n > RUNQ_SIZE / 2)
-        n = RUNQ_SIZE / 2;
-    if (pp != NULL) {
-        /* Never overflow the ring here: the overflow path takes gr_sched.lock. */
-        uint32_t used = gr_load_relaxed(&pp->runqtail) - gr_load(&pp->runqhead);
-        if ((uint32_t)n > RUNQ_SIZE - used)
-            n = (int)(RUNQ_SIZE - used);
-        if (n < 1)
-            n = 1;
-    }
-    gp = globrunq_pop();
-    while (--n > 0 && pp != NULL)
-        gr_runq_put(pp, globrunq_pop(), false);
-    return gp;
+    return globrunq_pop();
 }

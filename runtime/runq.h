@@ -25,7 +25,7 @@ struct g *gr_runq_steal(struct p *pp, struct p *victim, bool steal_next);
 
 /* Global queue. Requires: gr_sched.lock held. */
 void gr_globrunq_put(struct g *gp);
-/* Take a batch for pp (at most max, 0 = no limit beyond a fair share); returns one G. */
-struct g *gr_globrunq_get(struct p *pp, int max);
+/* The G at the head, or NULL. One at a time: proc.c's findrunnable says why. */
+struct g *gr_globrunq_get(void);
 
 #endif /* GR_RUNTIME_RUNQ_H */

@@ -210,6 +210,7 @@ struct p {
     long sysmon_blocked_nr;      /* sysmon only: its system call number (-1: outside one;
                                     GR_BLOCKREC_RUNNING: running, not preemptible) */
     uintptr_t sysmon_blocked_pc; /* sysmon only: its user return address */
+    uintptr_t sysmon_blocked_sp; /* sysmon only: the stack pointer it sleeps with */
     bool sysmon_blocked_rec;     /* sysmon only: recorded in blockrec (seen twice) */
     uint32_t fastrand;           /* owner */
 
@@ -267,10 +268,12 @@ struct m {
                                  value is harmless (compared, never dereferenced) (cancel.c) */
     int64_t sysmon_cancel_at; /* sysmon only: when it last resent SIGCANCEL here */
     int sysfd; /* immutable: /proc/thread-self/syscall of this M (GREENRUN_DEBUG=blocking), or -1 */
-    struct gr_note park;       /* idle M sleeps here */
-    struct gr_lockstack locks; /* owner M: gr_mutexes it holds (debug builds, lock.c) */
-    struct m *schedlink;       /* idle list; protected by gr_sched.lock */
-    struct m *alllink;         /* immutable once linked */
+    struct gr_note park;           /* idle M sleeps here */
+    struct gr_lockstack locks;     /* owner M: gr_mutexes it holds (debug builds, lock.c) */
+    struct gr_atomic_u32 lockwait; /* atomic: set while it sleeps on a gr_mutex (lock.c), so
+                                      that sysmon starts no spare P for it */
+    struct m *schedlink;           /* idle list; protected by gr_sched.lock */
+    struct m *alllink;             /* immutable once linked */
 
     /* CPU accounting of the G it runs (cputime.c): written by the M inside cpu_seq (odd while
      * it writes), read by others under it. */
@@ -279,6 +282,10 @@ struct m {
     struct gr_atomic_i64 cpu_est;   /* atomic: wall time charged to short runs since then */
     struct gr_atomic_i64 cpu_start; /* atomic: when the G it runs started running (monotonic) */
     bool cpu_sys;                   /* owner: the G running entered syscall mode in this run */
+    int64_t syscall_since;          /* owner: when the G entered syscall mode (only with the
+                                       blocking profile on: GREENRUN_DEBUG=blocking or
+                                       GREENRUN_REPORT) */
+    uint64_t syscall_schedtick;     /* owner: its P's schedtick then (the profile only) */
     bool tidlock;                   /* owner: taking or holding g.c's tid_lock (signal handlers
                                        on this M must not wait for it) */
 

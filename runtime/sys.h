@@ -56,6 +56,13 @@ void gr_sys_exit_group(int code) __attribute__((noreturn));
  * a negative fd is passed back unchanged.
  */
 int gr_fd_reserve(int fd);
+/*
+ * Grow the descriptor table over the reserved range while the process has one thread (boot):
+ * the kernel grows a table that threads share only after an RCU grace period, milliseconds
+ * on a busy machine, which the first reservation (the netpoller's, made by a G that holds its
+ * P and the netpoller's init lock) would spend asleep, with other Gs queued behind the lock.
+ */
+void gr_fd_reserve_init(void);
 bool gr_fd_is_runtime(int fd);
 /* Forget a reserved descriptor the runtime closes itself (the caller closes it). */
 void gr_fd_release(int fd);

@@ -105,20 +105,41 @@ static struct gr_atomic_i32 reserved[MAX_RESERVED];  /* atomic slots; 0 = free (
                                                        reserved) */
 static struct gr_atomic_i32 reserved_floor = { -1 }; /* atomic: lowest reserved fd, -1 = none */
 
-int
-gr_fd_reserve(int fd)
+/* The bottom of the reserved range: the top MAX_RESERVED descriptors of the current limit. */
+static long
+reserve_base(void)
 {
     struct rlimit {
         unsigned long cur, max;
     } rl;
-    long base, nfd;
+
+    if (gr_syscall4(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, &rl) != 0 || rl.cur > (1UL << 20))
+        rl.cur = 1024;
+    return (long)rl.cur > 2 * MAX_RESERVED ? (long)rl.cur - MAX_RESERVED : (long)rl.cur / 2;
+}
+
+void
+gr_fd_reserve_init(void)
+{
+    int fd = gr_sys_open("/", O_PATH);
+    long nfd;
+
+    if (fd < 0)
+        return;
+    nfd = gr_syscall3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, reserve_base());
+    if (nfd >= 0)
+        gr_sys_close((int)nfd);
+    gr_sys_close(fd);
+}
+
+int
+gr_fd_reserve(int fd)
+{
+    long nfd;
 
     if (fd < 0)
         return fd;
-    if (gr_syscall4(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, &rl) != 0 || rl.cur > (1UL << 20))
-        rl.cur = 1024;
-    base = (long)rl.cur > 2 * MAX_RESERVED ? (long)rl.cur - MAX_RESERVED : (long)rl.cur / 2;
-    nfd = gr_syscall3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base);
+    nfd = gr_syscall3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, reserve_base());
     if (nfd < 0)
         nfd = gr_syscall3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 3); /* keep it, low if need be */
     if (nfd < 0)

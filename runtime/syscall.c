@@ -11,6 +11,8 @@
  * and, without a P, takes a spare or waits for one on its M (pinned_getp). A call that will
  * almost surely sleep hands the P on at once (gr_entersyscallblock). A G wired to its M
  * (wire.c) has no P: for it syscall mode is the status, and the kick of signals sent to it.
+ * With the blocking profile on, a call whose P was handed on is recorded with its callers
+ * (blockrec.h): the hook's frame names the call.
  *
  * Locks: none of its own; gr_sched.lock for the idle list.
  */
@@ -19,8 +21,11 @@
 #include <stdint.h>
 
 #include "runtime/atomic.h"
+#include "runtime/blockrec.h"
+#include "runtime/boot.h"
 #include "runtime/debug.h"
 #include "runtime/g.h"
+#include "runtime/preempt.h"
 #include "runtime/proc.h"
 #include "runtime/runq.h"
 #include "runtime/signal.h"
@@ -44,6 +49,10 @@ gr_entersyscall(void)
         return;
     }
     GR_ASSERT(gp == gr_current() && pp != NULL && gr_load_relaxed(&pp->m) == mp);
+    if (gr_unlikely(gr_opts.blocking)) {
+        mp->syscall_since = gr_nanotime();
+        mp->syscall_schedtick = gr_load_relaxed(&pp->schedtick);
+    }
     gr_owner_inc(&pp->syscalltick);
     gr_casgstatus(gp, G_RUNNING, G_SYSCALL);
     mp->oldp = pp;
@@ -123,6 +132,37 @@ pinned_getp(struct m *mp, struct p *own)
     }
 }
 
+/*
+ * The P of the call gp is leaving went to another M: record the call. The runtime keeps frame
+ * pointers, so its chain leads out of the hook to the program's return address; the program's
+ * own frames need not keep the chain (-O2 drops it), so the walk stops there. The first frame
+ * kept is the last one inside the runtime, the hook, which names the call.
+ */
+static GR_NOINLINE void
+record_handoff(struct g *gp, struct m *mp)
+{
+    const uintptr_t *fp = __builtin_frame_address(0);
+    uintptr_t frames[2] = { 0, 0 };
+
+    while (gr_g_on_stack(gp, (uintptr_t)fp) && gr_g_on_stack(gp, (uintptr_t)(fp + 2) - 1)) {
+        const uintptr_t *next = (const uintptr_t *)fp[0];
+
+        if (fp[1] == 0)
+            return;
+        if (!gr_preempt_pc_in_runtime(fp[1])) {
+            if (frames[0] != 0) {
+                frames[1] = fp[1];
+                gr_blockrec_handoff(frames, 2, mp->syscall_since, gr_nanotime());
+            }
+            return;
+        }
+        frames[0] = fp[1];
+        if (next <= fp)
+            return;
+        fp = next;
+    }
+}
+
 void
 gr_exitsyscall(void)
 {
@@ -146,6 +186,12 @@ gr_exitsyscall(void)
     }
     mp->oldp = NULL;
     if (gr_cas(&pp->status, &st, P_RUNNING)) {
+        /* Back in P_SYSCALL is not proof that the P waited for us: sysmon may have handed it
+         * on, and a G of the M that took it entered a call of its own. Another M's schedule
+         * on it shows in its schedtick. */
+        if (gr_unlikely(gr_opts.blocking) &&
+            gr_load_relaxed(&pp->schedtick) != mp->syscall_schedtick)
+            record_handoff(gp, mp);
         gr_store_relaxed(&pp->m, mp);
         mp->p = pp;
         gr_casgstatus(gp, G_SYSCALL, G_RUNNING);
@@ -155,6 +201,8 @@ gr_exitsyscall(void)
             deliver_due(gp);
         return;
     }
+    if (gr_unlikely(gr_opts.blocking))
+        record_handoff(gp, mp);
     if (pinned) {
         pinned_getp(mp, pp);
         gr_casgstatus(gp, G_SYSCALL, G_RUNNING);

@@ -6,8 +6,9 @@
  *    in the spinning protocol would otherwise leave work stranded until the next event);
  *  - prints the scheduler trace every GREENRUN_DEBUG=schedtrace=MS;
  *  - hands Ps in blocking calls to other Ms (gr_retake), preempts Gs that run 10 ms while
- *    others wait, starts spare Ps for Ms stuck in the kernel, and records the calls the
- *    runtime never saw that keep an M asleep (blockrec.c);
+ *    others wait (1 ms while a woken G or a due timer waits), starts spare Ps for Ms stuck
+ *    in the kernel, and records the calls the runtime never saw that keep an M asleep
+ *    (blockrec.c);
  *  - resends SIGCANCEL to a G whose asynchronous cancellation found it inside the runtime
  *    (gr_cancel_retry).
  *
@@ -74,15 +75,26 @@ schedtrace(void)
     gr_print("%s]\n", line);
 }
 
-#define PREEMPT_AFTER_NS 10000000LL /* 10 ms, as Go's forcePreemptNS */
+/*
+ * How long one G may keep its P while others wait. A G readied or made on the P (its run
+ * queue), or a timer due there, waits at most PREEMPT_WAKEUP_NS: those are the wakeups a
+ * program notices (a new thread's start, a sleep's return, a poller's answer). Gs that were
+ * themselves preempted wait on the global queue and share the Ps in Go's 10 ms slices, so
+ * CPU-bound Gs do not pay for switches nobody is waiting for. A request the signal could not
+ * act on (the G was in libc or the runtime) is repeated after PREEMPT_RETRY_NS.
+ */
+#define PREEMPT_AFTER_NS  10000000LL /* 10 ms, as Go's forcePreemptNS */
+#define PREEMPT_WAKEUP_NS 1000000LL
+#define PREEMPT_RETRY_NS  250000LL
 
 /*
- * What the M is blocked in, from its /proc/thread-self/syscall (kept open only for
- * GREENRUN_DEBUG=blocking, m.c): true with the system call number (-1 outside one) and the
- * user return address; false when it runs again, or the file is not open or cannot be read.
+ * What the M is blocked in, from its /proc/thread-self/syscall (kept open only with the
+ * blocking profile on, m.c): true with the system call number (-1 outside one), the stack
+ * pointer and the user return address; false when it runs again, or the file is not open or cannot
+ * be read.
  */
 static bool
-m_syscall(struct m *mp, long *nr, uintptr_t *pc)
+m_syscall(struct m *mp, long *nr, uintptr_t *sp, uintptr_t *pc)
 {
     char buf[256];
     ssize_t n;
@@ -93,7 +105,7 @@ m_syscall(struct m *mp, long *nr, uintptr_t *pc)
     if (n <= 0)
         return false;
     buf[n] = '\0';
-    return gr_blockrec_parse(buf, nr, pc);
+    return gr_blockrec_parse(buf, nr, sp, pc);
 }
 
 #define BLOCKED_CONFIRM_NS 1000000LL /* seen asleep twice this far apart: a blocking call */
@@ -107,12 +119,26 @@ static void
 blocked_seen(struct p *pp, struct m *mp, int64_t now)
 {
     if (pp->sysmon_blocked == 0) {
-        if (m_syscall(mp, &pp->sysmon_blocked_nr, &pp->sysmon_blocked_pc))
+        if (m_syscall(mp, &pp->sysmon_blocked_nr, &pp->sysmon_blocked_sp, &pp->sysmon_blocked_pc))
             pp->sysmon_blocked = now;
         return;
     }
     if (!pp->sysmon_blocked_rec && now - pp->sysmon_blocked >= BLOCKED_CONFIRM_NS) {
-        gr_blockrec_begin(pp->id, pp->sysmon_blocked_nr, pp->sysmon_blocked_pc, pp->sysmon_blocked);
+        struct g *gp = gr_load(&mp->curg);
+        struct gr_blockrec_call c = {
+            .nr = pp->sysmon_blocked_nr,
+            .pc = pp->sysmon_blocked_pc,
+            .sp = pp->sysmon_blocked_sp,
+            .sysfd = mp->sysfd,
+        };
+
+        /* The G's stack bounds the unwind of the sleeping thread (blockrec.c); none known
+         * when the M runs no G. */
+        if (gp != NULL) {
+            c.lo = (uintptr_t)gp->stack_lo;
+            c.hi = (uintptr_t)gp->stack_hi;
+        }
+        gr_blockrec_begin(pp->id, &c, pp->sysmon_blocked);
         pp->sysmon_blocked_rec = true;
     }
 }
@@ -143,34 +169,43 @@ unpreemptible_seen(struct p *pp, struct m *mp, int64_t now)
     uintptr_t pc = (uintptr_t)gr_load_relaxed(&mp->refused_pc), fn;
 
     gr_store_relaxed(&mp->refused_pc, 0); /* the next request's answer, not this one's */
-    if (pp->sysmon_blocked != 0 || pc == 0 || now - pp->sysmon_runsince < UNPREEMPTIBLE_AFTER_NS)
+    /* Refused inside the runtime: the G yields at the runtime's next safe point. */
+    if (pc == 0 || !gr_preempt_pc_in_system(pc))
+        return;
+    if (pp->sysmon_blocked != 0 || now - pp->sysmon_runsince < UNPREEMPTIBLE_AFTER_NS)
         return;
     fn = gr_leaf_libc_function(pc);
     pp->sysmon_blocked = pp->sysmon_runsince;
     pp->sysmon_blocked_nr = GR_BLOCKREC_RUNNING;
     pp->sysmon_blocked_pc = fn != 0 ? fn : pc;
-    gr_blockrec_begin(pp->id, GR_BLOCKREC_RUNNING, pp->sysmon_blocked_pc, pp->sysmon_blocked);
+    gr_blockrec_begin(pp->id,
+                      &(struct gr_blockrec_call){
+                          .nr = GR_BLOCKREC_RUNNING, .pc = pp->sysmon_blocked_pc, .sysfd = -1 },
+                      pp->sysmon_blocked);
     pp->sysmon_blocked_rec = true;
 }
 
+/* Does a wakeup wait behind pp: a G readied or made there, or a timer due on it? */
+static bool
+wakeups_wait(struct p *pp, int64_t now)
+{
+    return !gr_runq_empty(pp) || gr_load(&pp->timers.next_when) <= now;
+}
+
 /*
- * Do Gs wait behind pp: queued, or due on its timers? A stuck P's timers wait for another M
- * too: when every other M sleeps without a deadline, nobody else would run them.
+ * Do Gs wait behind pp: queued anywhere, or due on its timers? A stuck P's timers wait for
+ * another M too: when every other M sleeps without a deadline, nobody else would run them.
  */
 static bool
 others_wait(struct p *pp, int64_t now)
 {
-    if (gr_load_relaxed(&gr_sched.runqsize) > 0 || !gr_runq_empty(pp))
-        return true;
-    return gr_load(&pp->timers.next_when) <= now;
+    return gr_load_relaxed(&gr_sched.runqsize) > 0 || wakeups_wait(pp, now);
 }
 
-#define STUCK_AFTER_NS 2000000LL /* 2 ms asleep in the kernel holding a P */
-
 /*
- * Look at every P that has not moved for 2 ms. Its M asleep in the kernel: record the call
- * (blocked_seen) and, while others wait, start a spare P. Its M running one G for 10 ms while
- * others wait: ask it to switch.
+ * Look at every P that has not moved for PREEMPT_WAKEUP_NS. Its M asleep in the kernel:
+ * record the call (blocked_seen) and, while others wait, start a spare P. Its M running one G
+ * for a slice while others wait: ask it to switch.
  */
 static int
 preempt_long_runners(int64_t now)
@@ -181,11 +216,13 @@ preempt_long_runners(int64_t now)
         struct p *pp = gr_sched.allp[i];
         uint64_t tick = gr_load_relaxed(&pp->schedtick);
         struct m *mp;
+        int64_t slice;
         bool waiting;
 
         if (gr_load(&pp->status) != P_RUNNING) {
             pp->sysmon_schedtick = tick;
             pp->sysmon_schedwhen = now;
+            pp->sysmon_runsince = now;
             blocked_end(pp, now);
             continue;
         }
@@ -197,7 +234,7 @@ preempt_long_runners(int64_t now)
             blocked_end(pp, now);
             continue;
         }
-        if (now - pp->sysmon_schedwhen < STUCK_AFTER_NS)
+        if (now - pp->sysmon_schedwhen < PREEMPT_WAKEUP_NS)
             continue;
         mp = gr_load(&pp->m);
         if (mp == NULL || gr_load(&mp->curg) == NULL) {
@@ -208,6 +245,14 @@ preempt_long_runners(int64_t now)
         if (!waiting && !gr_opts.blocking) {
             /* Nothing to do for pp whatever its M does: do not look (each look opens a
              * /proc file, m.c). Sightings start over when others wait. */
+            pp->sysmon_asleep = 0;
+            continue;
+        }
+        if (gr_load_relaxed(&mp->lockwait)) {
+            /* Asleep on one of the runtime's own locks: its holder runs, or sleeps where it
+             * gets a spare of its own. A spare here would most likely run a G that queues on
+             * the same lock, and the next spare another (malloc_threads_churn grew 25 under
+             * outside load, each holder descheduled by the kernel for milliseconds). */
             pp->sysmon_asleep = 0;
             continue;
         }
@@ -222,6 +267,8 @@ preempt_long_runners(int64_t now)
             if (pp->sysmon_asleep == 0) {
                 pp->sysmon_asleep = now;
             } else if (now - pp->sysmon_asleep >= 1000000LL && gr_start_spare(pp)) {
+                if (pp->sysmon_blocked_rec)
+                    gr_blockrec_spare(pp->id);
                 pp->sysmon_asleep = 0;
                 n++;
             }
@@ -230,11 +277,15 @@ preempt_long_runners(int64_t now)
         pp->sysmon_asleep = 0;
         if (pp->sysmon_blocked_nr != GR_BLOCKREC_RUNNING)
             blocked_end(pp, now);
-        if (!waiting || now - pp->sysmon_schedwhen < PREEMPT_AFTER_NS)
+        if (!waiting)
+            continue;
+        slice = wakeups_wait(pp, now) ? PREEMPT_WAKEUP_NS : PREEMPT_AFTER_NS;
+        if (now - pp->sysmon_schedwhen < slice)
             continue;
         unpreemptible_seen(pp, mp, now);
         gr_preempt_m(mp);
-        pp->sysmon_schedwhen = now;
+        /* A wakeup waits: ask again soon if the G does not switch. */
+        pp->sysmon_schedwhen = slice == PREEMPT_WAKEUP_NS ? now - slice + PREEMPT_RETRY_NS : now;
         n++;
     }
     return n;
@@ -273,6 +324,35 @@ timers_behind_syscalls(void)
     return due;
 }
 
+/*
+ * When the next wakeup waiting behind a running P will have waited PREEMPT_WAKEUP_NS: sysmon
+ * looks then rather than after its backed-off sleep.
+ */
+static int64_t
+wakeups_due(int64_t now)
+{
+    int64_t due = INT64_MAX;
+
+    for (int i = 0; i < gr_nallp(); i++) {
+        struct p *pp = gr_sched.allp[i];
+        int64_t w, t;
+
+        if (gr_load(&pp->status) != P_RUNNING)
+            continue;
+        w = pp->sysmon_schedwhen + PREEMPT_WAKEUP_NS;
+        if (gr_runq_empty(pp)) {
+            t = gr_load_relaxed(&pp->timers.next_when);
+            if (t == INT64_MAX)
+                continue;
+            if (t > w)
+                w = t;
+        }
+        if (w < due)
+            due = w;
+    }
+    return due < now ? now : due;
+}
+
 void *
 gr_sysmon_main(void *arg)
 {
@@ -292,6 +372,8 @@ gr_sysmon_main(void *arg)
         now = gr_nanotime();
         gr_sigroute_sysmon();
         gr_malloc_background(now);
+        if (gr_opts.blocking)
+            gr_blockrec_live(now);
         if (gr_retake(now) > 0 || preempt_long_runners(now) > 0) {
             delay = SYSMON_MIN_SLEEP;
         } else if (work_stranded()) {
@@ -317,6 +399,9 @@ gr_sysmon_main(void *arg)
         if (next_trace < until)
             until = next_trace;
         due = timers_behind_syscalls();
+        if (due < until)
+            until = due;
+        due = wakeups_due(now);
         if (due < until)
             until = due;
         /* A G with an asynchronous cancel noted, which no signal found in user code yet. */

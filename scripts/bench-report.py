@@ -39,6 +39,9 @@ SWITCHES_PER_ROUND_TRIP = 2
 ALLOC_CONFIGS = (("native", "glibc"), ("jemalloc", "jemalloc"), ("mimalloc", "mimalloc"),
                  ("greenrun", "greenrun"), ("gr-system", "gr-system"))
 
+# The thread-pool and database-shaped servers (issue 13): group, name in the targets.
+SERVER_GROUPS = (("pool", "thread-pool server"), ("db", "database-shaped server"))
+
 MICRO = [
     ("create_join", "pthread_create + pthread_join", "go func + channel receive"),
     ("condvar_pingpong", "mutex + condvar round trip", "unbuffered channel round trip"),
@@ -430,8 +433,8 @@ def evaluate_targets(v, env):
             status = "met" if met else "NOT met"
         if note:
             status += " - " + note
-        targets.append({"target": name, "metric": metric, "unit": unit, "greenrun": gr,
-                        "reference": ref,
+        targets.append({"target": name, "group": gr_key[0], "metric": metric, "unit": unit,
+                        "greenrun": gr, "reference": ref,
                         "bound": bound, "met": met, "status": status})
 
     g = ("micro", "create_join", "greenrun")
@@ -452,6 +455,17 @@ def evaluate_targets(v, env):
     add("%s sleepers: mean 1 ms sleep under 1.1 ms" % nsleep,
         "mean sleep", "us", g, None, v.val(*g, "mean_sleep_us"), None,
         lambda a, b: a < 1100, "< 1100 µs")
+    g = ("micro", "cpu_latency", "greenrun")
+    r = ("micro", "cpu_latency", "native")
+    add("64 CPU-bound threads on the Ps: a new thread runs within 50 ms of its creation",
+        "slowest first run of 16 probes", "ms", g, r, v.val(*g, "start_max_ms"),
+        v.val(*r, "start_max_ms"), lambda a, b: a <= 50, "≤ 50 ms")
+    add("64 CPU-bound threads on the Ps: the main thread's 50 ms sleep returns within 20 ms",
+        "latest of 16 sleeps", "ms", g, r, v.val(*g, "sleep_late_max_ms"),
+        v.val(*r, "sleep_late_max_ms"), lambda a, b: a <= 20, "≤ 20 ms")
+    add("64 CPU-bound threads on the Ps: a thread woken by a timer runs within 2 ms p99",
+        "1 ms ticks' lateness, p99", "ms", g, r, v.val(*g, "tick_late_p99_ms"),
+        v.val(*r, "tick_late_p99_ms"), lambda a, b: a <= 2, "≤ 2 ms")
     g = ("micro", "mutex_contended", "greenrun")
     r = ("micro", "mutex_contended", "go")
     add("contended mutex (4 threads) at most Go's", "time per lock+unlock", "ns", g, r,
@@ -512,10 +526,41 @@ def evaluate_targets(v, env):
         v.val(*r, "server_cpu_us_per_req"), lambda a, b: has_alloc and a <= b,
         "≤ 1.00x gr-system", no_alloc)
     add_calls_targets(v, add, targets)
+    add_server_targets(v, env, add)
+    only = only_groups(env)
+    if only:
+        targets = [t for t in targets if t.get("group") in only]
     if quick:
         for t in targets:
             t["status"] += " [quick sizes]"
     return targets
+
+
+def only_groups(env):
+    """The groups a run limited itself to with --only, or None when it ran them all."""
+    only = env.get("only", "")
+    return set(only.split(",")) if only else None
+
+
+def server_keys(v, env, group):
+    """The connection counts of a server group: those the run asked for, else those it has."""
+    keys = env.get("%s_conns" % group, "").split() or list(v.results.get(group, {}))
+    return sorted(set(keys), key=int)
+
+
+def add_server_targets(v, env, add):
+    """Issue 13's server targets: greenrun's req/s at least native's, CPU/req at most native's."""
+    for group, what in SERVER_GROUPS:
+        for conns in server_keys(v, env, group):
+            g = (group, conns, "greenrun")
+            r = (group, conns, "native")
+            n = fmt_int(int(conns))
+            add("%s at %s connections: requests/s at least native's" % (what, n),
+                "requests per second", "rps", g, r, v.val(*g, "rps"), v.val(*r, "rps"),
+                lambda a, b: a >= b, "≥ 1.00x native")
+            add("%s at %s connections: server CPU per request at most native's" % (what, n),
+                "server CPU per request", "us", g, r, v.val(*g, "server_cpu_us_per_req"),
+                v.val(*r, "server_cpu_us_per_req"), lambda a, b: a <= b, "≤ 1.00x native")
 
 
 def add_calls_targets(v, add, targets):
@@ -553,7 +598,8 @@ def add_calls_targets(v, add, targets):
             path, ", ".join(sorted(seen))) if seen else "no greenrun run of the switch group")
         if path == "wrfsbase" and seen:
             reason += "; the CPU or kernel does not offer FSGSBASE"
-        targets.append({"target": name, "metric": metric, "unit": "calls", "greenrun": None,
+        targets.append({"target": name, "group": "switch", "metric": metric, "unit": "calls",
+                        "greenrun": None,
                         "reference": None, "bound": bound, "met": False,
                         "status": "NOT met (not measured: %s)" % reason})
     for workload, what, metric in (
@@ -601,7 +647,8 @@ def add_all(targets, v, rows, name, metric, ref, metric_i, bound, has_alloc, no_
             "%s %.2fx" % (label, x) for x, label in over))
     if no_alloc:
         status += " - " + no_alloc
-    targets.append({"target": name, "metric": metric, "unit": "worst", "greenrun": worst,
+    targets.append({"target": name, "group": "malloc", "metric": metric, "unit": "worst",
+                    "greenrun": worst,
                     "reference": None, "bound": "≤ %.2fx %s on all %d" % (bound, ref, len(rows)),
                     "met": met, "status": status})
 
@@ -621,6 +668,8 @@ def fmt_unit(x, unit):
         return fmt_us(x * 1e3)
     if unit == "calls":
         return fmt_calls(x)
+    if unit == "rps":
+        return fmt_int(x)
     return "%.3f" % x
 
 
@@ -680,6 +729,12 @@ def render(v, env, machine, targets, chart_path):
                         else "glibc's (greenrun does not provide malloc yet)",
                         env.get("git_commit"),
                         " with local changes" if env.get("git_dirty") == "yes" else ""))
+    if env.get("loadavg_start"):
+        w("**Load average** of the machine (1, 5 and 15 minutes) when the runs started: %s; "
+          "when they ended: %s. Other processes' load takes CPU from the runs, and it can take "
+          "more from a runtime with one OS thread per CPU (greenrun, Go) than from a server "
+          "with a thread per connection or per worker: compare runs at similar loads." % (env["loadavg_start"],
+                                             env.get("loadavg_end", "?")))
     paths = v.runs_info("switch_path", configs=("greenrun", "gr-system"))
     w("**FS switch** (the thread pointer installed on a G-to-G switch), as greenrun's banner "
       "named it in the runs: %s." % (
@@ -810,6 +865,31 @@ def render(v, env, machine, targets, chart_path):
         w("| timedwait_expire | %s | %s per wait | %s | %s | | | min %s |" % (
             c, fmt_ns(m.get("ns_per_op")), fmt_us(m.get("mean_wait_us")),
             fmt_us(m.get("overshoot_us")), fmt_us(m.get("min_wait_us"))))
+    w("")
+
+    w("### Promptness under CPU-bound load")
+    w("")
+    w("cpu_latency (bench/wl_latency.c): 64 threads compute without end (malloc, memset, free "
+      "and their own arithmetic) while the main thread runs 16 rounds of creating a probe "
+      "thread and sleeping 50 ms, and a ticker sleeps 1 ms over and over. Start: a probe's "
+      "first run after pthread_create; late: how long after its deadline a sleep returned. "
+      "The reference column of its targets is native.")
+    w("")
+    w("| Config | Start p50 | Start max | Sleep late max | Tick late p50 | Tick late p99 "
+      "| Tick late max |")
+    w("|---|---|---|---|---|---|---|")
+    for c in ("native", "greenrun", "go"):
+        e = v.entry("micro", "cpu_latency", c)
+        if not e:
+            continue
+        if e["status"] != "ok":
+            w("| %s | %s | | | | | |" % (c, short(e["status"])))
+            continue
+        m = e["median"]
+        w("| %s | %s | %s | %s | %s | %s | %s |" % (
+            c, *(fmt_us(None if m.get(k) is None else m[k] * 1e3) for k in (
+                "start_p50_ms", "start_max_ms", "sleep_late_max_ms", "tick_late_p50_ms",
+                "tick_late_p99_ms", "tick_late_max_ms"))))
     w("")
 
     w("## Allocator")
@@ -975,6 +1055,8 @@ def render(v, env, machine, targets, chart_path):
         w("| " + " | ".join(row) + " |")
     w("")
 
+    render_servers(v, env, w)
+
     w("## Blocked threads")
     w("")
     w("The most threads one process holds blocked in pthread_cond_wait (Go: goroutines blocked "
@@ -1029,6 +1111,80 @@ def render(v, env, machine, targets, chart_path):
     w("- Raw numbers, every run and the machine description: bench/results/latest.json.")
     w("")
     return "\n".join(out)
+
+
+def render_servers(v, env, w):
+    """The thread-pool and database-shaped servers: absolute numbers, then ratios to native."""
+    w("## Thread-pool and database-shaped servers")
+    w("")
+    w("Two servers shaped like the ones issue 13 measured, each run natively, under greenrun "
+      "and as a Go counterpart, driven by the echo benchmark's client (one epoll thread, "
+      "closed loop, 64-byte requests, %s s warm-up, %s s measured) over 127.0.0.1." % (
+          env.get("echo_warmup"), env.get("echo_seconds")))
+    w("")
+    w("- **pool** (bench/pool_server.c; Go: bench/go/pool): an acceptor thread puts every "
+      "connection on a work queue, a mutex, a condition variable and a ring of descriptors; "
+      "%s worker threads take connections off it, wait for the next request with poll() and "
+      "a 100 ms timeout, read it with recv(), echo it with send() and put the keep-alive "
+      "connection back at the queue's tail (an idle one too, when poll times out). Every "
+      "request goes through the queue's lock and condvar and one poll, recv and send. Go: "
+      "goroutines, sync.Mutex and sync.Cond, a read deadline for the poll." % (
+          env.get("pool_workers", "64")))
+    w("- **db** (bench/db_server.c; Go: bench/go/db): a thread per connection waits for a "
+      "request with poll() (1 s timeout), reads its 64 bytes with recv() and runs a small "
+      "transaction: the transaction table's raw futex lock at begin and end, one of the "
+      "buffer pool's 8 page frames (a mutex and a condvar: with more connections than "
+      "frames, transactions wait), a page latch (a raw futex lock) across a 4 KiB pread() of "
+      "the page and, for a write, a pwrite() of the row and group commit (the log mutex, a "
+      "condvar wait until the log writer thread has written the record with pwrite()). "
+      "%s%% of the requests are writes. The client checks every returned row byte for byte "
+      "(bench/dbproto.h). Go has no raw futex for programs: its latches are sync.Mutex." % (
+          env.get("db_write_pct", "10")))
+    w("")
+    w("Server CPU is the server process's utime+stime (/proc/PID/stat) over the measured "
+      "window, divided by the requests completed in it. Run only these groups with "
+      "`scripts/bench.sh --quick --only pool,db` (about 20 s; the report goes to "
+      "build/bench/results-only/).")
+    w("")
+    groups = [(g, what) for g, what in SERVER_GROUPS if v.results.get(g)]
+    if not groups:
+        w("Not run in this report.")
+        w("")
+        return
+    w("| Server | Conns | Config | req/s | CPU µs/req | p50 | p99 | starved conns | fairness "
+      "| peak OS threads |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    for group, _ in groups:
+        for key in server_keys(v, env, group):
+            for c in ("native", "greenrun", "go"):
+                e = v.entry(group, key, c)
+                if not e:
+                    continue
+                if e["status"] != "ok":
+                    w("| %s | %s | %s | %s | | | | | | |" % (
+                        group, key, c, short(v.status(group, key, c), 90)))
+                    continue
+                m = e["median"]
+                w("| %s | %s | %s | %s | %.2f | %s | %s | %s | %.2f | %s |" % (
+                    group, key, c, fmt_int(m.get("rps")),
+                    m.get("server_cpu_us_per_req", float("nan")), fmt_us(m.get("lat_p50_us")),
+                    fmt_us(m.get("lat_p99_us")), fmt_int(m.get("starved_conns")),
+                    m.get("fairness_minmax", 0), fmt_int(m.get("server_peak_threads"))))
+    w("")
+    w("| Server | Conns | req/s greenrun/native | req/s Go/native | CPU/req greenrun/native "
+      "| CPU/req Go/native | p99 greenrun/native |")
+    w("|---|---|---|---|---|---|---|")
+    for group, _ in groups:
+        for key in server_keys(v, env, group):
+            row = [group, key]
+            for metric in ("rps", "server_cpu_us_per_req"):
+                native = v.val(group, key, "native", metric)
+                row += [fmt_ratio(v.val(group, key, c, metric), native)
+                        for c in ("greenrun", "go")]
+            row.append(fmt_ratio(v.val(group, key, "greenrun", "lat_p99_us"),
+                                 v.val(group, key, "native", "lat_p99_us")))
+            w("| " + " | ".join(row) + " |")
+    w("")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1105,7 +1261,11 @@ def main():
                        for c, e in w.items() if c == "greenrun")
     title = "greenrun benchmarks, %s (%s, %s CPUs)" % (
         env.get("started_utc", "").split("T")[0], env.get("mode"), machine["cpus"])
-    chart_err = write_chart(v, args.raw, os.path.abspath(png), title, has_greenrun)
+    only = only_groups(env)
+    if only and not {"micro", "echo"} <= only:
+        chart_err = "the chart needs the micro and echo groups, and --only left one out"
+    else:
+        chart_err = write_chart(v, args.raw, os.path.abspath(png), title, has_greenrun)
     if chart_err:
         print("bench-report: no chart: " + chart_err, file=sys.stderr)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench.sh: run greenrun's benchmark suite and write its report.
 #
-# Usage: scripts/bench.sh [--quick] [--rounds N] [--out DIR]
+# Usage: scripts/bench.sh [--quick] [--rounds N] [--out DIR] [--only GROUPS]
 #        environment: BENCH_GREENRUN_SO=path (another libgreenrun.so), PYTHON=python3
 #
 # Every workload runs natively, under greenrun (LD_PRELOAD of a snapshot of
@@ -34,6 +34,21 @@
 #   --quick         1 round, small sizes (allocator workloads at half their full
 #                   operation counts), under a minute; writes bench/results/latest.* only, so
 #                   the docs page keeps the last full run
+#   --only GROUPS   run only these groups (comma-separated): micro (sleepers included),
+#                   switch, malloc, echo, echo_alloc, blocked, pool, db. The report then has
+#                   only their targets; it goes to build/bench/results-only/ (not
+#                   bench/results/, unless --out says so) and docs/benchmarks.md is not
+#                   rewritten, so a partial run never replaces a whole report.
+#                   Example: scripts/bench.sh --quick --only pool,db
+#
+# The server groups: echo (bench/echo_server.c, a thread per connection), echo_alloc (the same,
+# allocation-heavy), pool (bench/pool_server.c: an acceptor, a pool of POOL_WORKERS workers fed
+# through a mutex+condvar queue, poll with a timeout before each keep-alive request; 64 and
+# 1,000 connections) and db (bench/db_server.c: a thread per connection meeting on raw futexes,
+# condvars and group commit around pread/pwrite; 16 and 64 connections, DB_WRITE_PCT% writes).
+# All of them are driven by build/bench/echo-client over 127.0.0.1 (db with its -D protocol),
+# which also reads the server's CPU time (utime+stime in /proc/PID/stat) over the measured
+# window; each server runs natively, under greenrun and as its Go counterpart (bench/go/).
 #
 # Every run is bounded by timeout(1). A run that fails its own checks, crashes or times out is
 # recorded as failed with its reason, and the suite goes on: speed never fails this script. It
@@ -48,24 +63,45 @@ cd "$(dirname "$0")/.." || exit 2
 B=build/bench
 MODE=full
 ROUNDS=
-OUT=bench/results
+OUT=
+ONLY=
+GROUPS_ALL="micro switch malloc echo echo_alloc blocked pool db"
 
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) MODE=quick ;;
     --rounds) ROUNDS=$2; shift ;;
     --out) OUT=$2; shift ;;
+    --only)
+        ONLY=" ${2//,/ } "
+        for g in $ONLY; do
+            case " $GROUPS_ALL " in
+            *" $g "*) ;;
+            *) echo "bench.sh: --only: unknown group '$g' (groups: ${GROUPS_ALL// /, })" >&2
+               exit 2 ;;
+            esac
+        done
+        shift ;;
     -h|--help) sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//;/^set -u/d'; exit 0 ;;
     *) echo "bench.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
 done
 
+if [ -z "$OUT" ]; then
+    OUT=bench/results
+    [ -n "$ONLY" ] && OUT=build/bench/results-only
+fi
+
 MICRO="create_join condvar_pingpong sem_pingpong pipe_pingpong socketpair_pingpong
        yield_pingpong mutex_uncontended mutex_contended rwlock_readmostly timedwait_expire"
 MALLOC="malloc_fastpath malloc_local malloc_cross larson/2 larson/8 prodcons fragmentation
         realloc_growth large_blocks"
 CHURN="create_join"         # micro workloads gr-system runs too
+POOL_CONNS="64 1000"        # pool: client connections (issue 13's two sizes)
+POOL_WORKERS=64             # pool: the server's worker threads (goroutines in Go)
+DB_CONNS="16 64"            # db: client connections, a server thread each
+DB_WRITE_PCT=10             # db: percentage of write transactions (group commit)
 NATIVE_MAX_THREADS=4000     # native thread cap (pid_max 32768, shared with the client)
 NATIVE_MAX_CONNS=5000       # a native thread-per-connection server above this: skipped
 NATIVE_BLOCKED=2000         # native "most blocked threads" runs at this safe count
@@ -100,7 +136,7 @@ fi
 if [ "${BENCH_NO_BUILD:-}" != 1 ]; then
     make -s -f bench/bench.mk bench-build || { echo "bench.sh: build failed" >&2; exit 2; }
 fi
-for bin in greenrun-bench echo-server echo-client blocked-threads; do
+for bin in greenrun-bench echo-server echo-client blocked-threads pool-server db-server; do
     [ -x "$B/$bin" ] || { echo "bench.sh: $B/$bin missing" >&2; exit 2; }
 done
 PYTHON=${PYTHON:-python3}
@@ -149,7 +185,8 @@ if [ -z "$MI_SO" ] || [ ! -f "$MI_SO" ]; then
     MI_REASON="libmimalloc.so.2 not installed (libmimalloc2.0)"
 fi
 GO_REASON=
-if [ ! -x "$B/go-bench" ] || [ ! -x "$B/go-echo-server" ]; then
+if [ ! -x "$B/go-bench" ] || [ ! -x "$B/go-echo-server" ] || [ ! -x "$B/go-pool-server" ] ||
+        [ ! -x "$B/go-db-server" ]; then
     GO_REASON="Go binaries not built (golang-go missing?)"
 fi
 
@@ -165,7 +202,15 @@ printf 'round\tgroup\tworkload\tconfig\tkind\trc\tseconds\tout\tlog\tnote\n' > "
     echo "mode=$MODE"
     echo "rounds=$ROUNDS"
     echo "started_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "command=$([ "$MODE" = quick ] && echo 'make bench-quick' || echo 'make bench')"
+    # The machine's load average (1, 5, 15 min): other processes take CPU from the runs, and
+    # a runtime with one OS thread per CPU can lose more of it than a thread-per-request server.
+    echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+    if [ -n "$ONLY" ]; then
+        echo "command=scripts/bench.sh$([ "$MODE" = quick ] && echo ' --quick') --only $(echo \
+            $ONLY | tr ' ' ',')"
+    else
+        echo "command=$([ "$MODE" = quick ] && echo 'make bench-quick' || echo 'make bench')"
+    fi
     echo "greenrun_so=$GR_SO"
     echo "greenrun_lib=$GR_LIB"
     echo "greenrun_missing=$GR_REASON"
@@ -198,6 +243,11 @@ printf 'round\tgroup\tworkload\tconfig\tkind\trc\tseconds\tout\tlog\tnote\n' > "
     echo "blocked_budget_s=$BLOCKED_BUDGET"
     echo "native_max_threads=$NATIVE_MAX_THREADS"
     echo "native_max_conns=$NATIVE_MAX_CONNS"
+    echo "only=$(echo $ONLY | tr ' ' ',')"
+    echo "pool_conns=$POOL_CONNS"
+    echo "pool_workers=$POOL_WORKERS"
+    echo "db_conns=$DB_CONNS"
+    echo "db_write_pct=$DB_WRITE_PCT"
 } > "$RAW/env.txt"
 
 SERVER_PID=
@@ -352,12 +402,17 @@ stop_server()
     SERVER_PID=
 }
 
-# group echo runs echo-server as it is; group echo_alloc runs it allocation-heavy (-a).
+# group echo runs echo-server as it is; group echo_alloc runs it allocation-heavy (-a); group
+# pool runs pool-server, group db db-server (each with its Go counterpart for config go).
 run_echo()    # round group conns config
 {
     local round=$1 group=$2 conns=$3 cfg=$4
-    local sargs=(-p 0)
-    [ "$group" = echo_alloc ] && sargs+=(-a)
+    local sargs=(-p 0) srv=echo-server gosrv=go-echo-server cargs=()
+    case $group in
+    echo_alloc) sargs+=(-a) ;;
+    pool) srv=pool-server; gosrv=go-pool-server; sargs+=(-W "$POOL_WORKERS") ;;
+    db) srv=db-server; gosrv=go-db-server; cargs=(-D "$DB_WRITE_PCT") ;;
+    esac
     if [ "$cfg" = native ] && [ "$conns" -gt "$NATIVE_MAX_CONNS" ]; then
         record "$round" "$group" "$conns" "$cfg" echo skip 0 - - \
             "pid_max: the native thread-per-connection server is capped at $NATIVE_MAX_CONNS conns"
@@ -371,10 +426,10 @@ run_echo()    # round group conns config
     local t0 rc note= port= i
     t0=$(date +%s%N)
     if [ "$cfg" = go ]; then
-        "$B/go-echo-server" -p 0 > "$srvout" 2> "$srvlog" &
+        "$B/$gosrv" "${sargs[@]}" > "$srvout" 2> "$srvlog" &
     else
         set_preload "$cfg"
-        "${PRE[@]}" "$B/echo-server" "${sargs[@]}" > "$srvout" 2> "$srvlog" &
+        "${PRE[@]}" "$B/$srv" "${sargs[@]}" > "$srvout" 2> "$srvlog" &
     fi
     SERVER_PID=$!
     for i in $(seq 100); do
@@ -402,7 +457,7 @@ run_echo()    # round group conns config
     tmo=$(awk -v a="$CONNECT_T" -v b="$ECHO_WARMUP" -v c="$ECHO_SECONDS" \
         'BEGIN { printf "%d", a + b + c + 30 }')
     timeout -k 5 "$tmo" "$B/echo-client" -p "$port" -c "$conns" -d "$ECHO_SECONDS" \
-        -w "$ECHO_WARMUP" -P "$SERVER_PID" -T "$CONNECT_T" > "$out" 2> "$log"
+        -w "$ECHO_WARMUP" -P "$SERVER_PID" -T "$CONNECT_T" "${cargs[@]}" > "$out" 2> "$log"
     rc=$?
     if [ "$rc" -ne 0 ]; then
         # The client reports its error on stdout.
@@ -443,54 +498,94 @@ run_blocked()    # round config
         "$(describe_rc "$rc" "$T_BLOCKED" "$log" "$secs")"
 }
 
+# Whether group $1 runs: every group without --only, else the groups it names.
+want()
+{
+    [ -z "$ONLY" ] && return 0
+    case $ONLY in *" $1 "*) return 0 ;; esac
+    return 1
+}
+
 SUITE_T0=$(date +%s%N)
-echo "bench: $MODE mode, $ROUNDS round(s); greenrun: ${GR_SO:-$GR_REASON}"
+echo "bench: $MODE mode, $ROUNDS round(s)${ONLY:+, groups:$ONLY}; greenrun: ${GR_SO:-$GR_REASON}"
 for ((round = 1; round <= ROUNDS; round++)); do
-    for w in $MICRO; do
-        cfgs="native greenrun go"
-        case " $CHURN " in *" $w "*) cfgs="native greenrun gr-system go" ;; esac
-        for cfg in $(rotate "$round" $cfgs); do
-            run_micro "$round" micro "$w" "$cfg"
+    if want micro; then
+        for w in $MICRO; do
+            cfgs="native greenrun go"
+            case " $CHURN " in *" $w "*) cfgs="native greenrun gr-system go" ;; esac
+            for cfg in $(rotate "$round" $cfgs); do
+                run_micro "$round" micro "$w" "$cfg"
+            done
         done
-    done
-    for cfg in $(rotate "$round" gr-1p gr-1p-prctl); do
-        run_micro "$round" switch yield_pingpong "$cfg"
-    done
-    for n in $SLEEPERS; do
+    fi
+    if want switch; then
+        for cfg in $(rotate "$round" gr-1p gr-1p-prctl); do
+            run_micro "$round" switch yield_pingpong "$cfg"
+        done
+    fi
+    if want micro; then
+        for n in $SLEEPERS; do
+            for cfg in $(rotate "$round" native greenrun go); do
+                if [ "$cfg" = native ] && [ "$n" -gt "$NATIVE_MAX_THREADS" ]; then
+                    record "$round" micro "sleepers/$n" native gbench skip 0 - - \
+                        "pid_max: native runs are capped at $NATIVE_MAX_THREADS threads"
+                    continue
+                fi
+                run_micro "$round" micro "sleepers/$n" "$cfg"
+            done
+        done
         for cfg in $(rotate "$round" native greenrun go); do
-            if [ "$cfg" = native ] && [ "$n" -gt "$NATIVE_MAX_THREADS" ]; then
-                record "$round" micro "sleepers/$n" native gbench skip 0 - - \
-                    "pid_max: native runs are capped at $NATIVE_MAX_THREADS threads"
-                continue
-            fi
-            run_micro "$round" micro "sleepers/$n" "$cfg"
+            run_micro "$round" micro cpu_latency "$cfg"
         done
-    done
-    for w in $MALLOC; do
-        for cfg in $(rotate "$round" native jemalloc mimalloc greenrun gr-system); do
-            run_micro "$round" malloc "$w" "$cfg"
+    fi
+    if want malloc; then
+        for w in $MALLOC; do
+            for cfg in $(rotate "$round" native jemalloc mimalloc greenrun gr-system); do
+                run_micro "$round" malloc "$w" "$cfg"
+            done
         done
-    done
-    for conns in $ECHO_CONNS; do
-        for cfg in $(rotate "$round" native greenrun gr-system go); do
-            run_echo "$round" echo "$conns" "$cfg"
+    fi
+    if want echo; then
+        for conns in $ECHO_CONNS; do
+            for cfg in $(rotate "$round" native greenrun gr-system go); do
+                run_echo "$round" echo "$conns" "$cfg"
+            done
         done
-    done
-    for conns in $ECHO_ALLOC_CONNS; do
-        for cfg in $(rotate "$round" native jemalloc mimalloc greenrun gr-system); do
-            run_echo "$round" echo_alloc "$conns" "$cfg"
+    fi
+    if want echo_alloc; then
+        for conns in $ECHO_ALLOC_CONNS; do
+            for cfg in $(rotate "$round" native jemalloc mimalloc greenrun gr-system); do
+                run_echo "$round" echo_alloc "$conns" "$cfg"
+            done
         done
-    done
-    for cfg in $(rotate "$round" native greenrun go); do
-        run_blocked "$round" "$cfg"
-    done
+    fi
+    if want pool; then
+        for conns in $POOL_CONNS; do
+            for cfg in $(rotate "$round" native greenrun go); do
+                run_echo "$round" pool "$conns" "$cfg"
+            done
+        done
+    fi
+    if want db; then
+        for conns in $DB_CONNS; do
+            for cfg in $(rotate "$round" native greenrun go); do
+                run_echo "$round" db "$conns" "$cfg"
+            done
+        done
+    fi
+    if want blocked; then
+        for cfg in $(rotate "$round" native greenrun go); do
+            run_blocked "$round" "$cfg"
+        done
+    fi
 done
 echo "finished_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)" >> "$RAW/env.txt"
+echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RAW/env.txt"
 echo "runs_seconds=$(elapsed "$SUITE_T0")" >> "$RAW/env.txt"
 echo "bench: $NRUNS runs in $(elapsed "$SUITE_T0") s, $NFAILED failed"
 
 DOCS=()
-[ "$MODE" = full ] && DOCS=(--docs docs/benchmarks.md)
+[ "$MODE" = full ] && [ -z "$ONLY" ] && DOCS=(--docs docs/benchmarks.md)
 "$PYTHON" scripts/bench-report.py --raw "$RAW" --out "$OUT" "${DOCS[@]}" || {
     echo "bench.sh: the report could not be written" >&2
     exit 2

@@ -2,16 +2,23 @@
  * Behaviour: a call no hook can see (a read on a pipe through an inline `syscall` instruction)
  * that blocks a thread for 300 ms does not stop another thread from ticking every millisecond,
  * and with GREENRUN_DEBUG=blocking the runtime names it at exit: one line for system call
- * read with a duration near 300 ms. A hooked blocking call (flock, run in syscall mode) is not
- * reported. Natively nothing is reported. First, a thread sleeping while another blocks that
- * way, with nothing else to run, wakes up. Each 300 ms is counted from the moment another
- * thread sees the blocked one really asleep in its call (wait_blocked).
+ * read with a duration near 300 ms. A hooked blocking call (flock, run in syscall mode) that
+ * lasts 300 ms while another thread needs the processor is not an unseen call: it is reported
+ * as a handoff of flock, with its duration and the program's call site. With GREENRUN_REPORT
+ * set, the same profile is written as JSON to a new file: a handoff site for flock and an
+ * unseen one for read, each with count 1, and a second run refuses to overwrite the file.
+ * That run has GREENRUN_DEBUG=blocking=live,threshold=50ms: lines name the raw read while it
+ * still blocks and the flock when it ends.
+ * Natively nothing is reported and no file is written. First, a thread sleeping while another
+ * blocks that way, with nothing else to run, wakes up. Each 300 ms is counted from the moment
+ * another thread sees the blocked one really asleep in its call (wait_blocked).
  *
  * The program runs itself again (/proc/self/exe child) with its stderr on a pipe, since the
  * report is printed when the process exits.
  */
 #include "check.h"
 
+#include <stdbool.h>
 #include <sys/file.h>
 #include <sys/syscall.h>
 
@@ -118,8 +125,9 @@ child(void)
     CHECK_EQ(c, 'x');
     join_within(w, 10);
 
-    /* flock is hooked: the runtime runs it in syscall mode and must not report it. Two open
-     * file descriptions of one file conflict even within a process. */
+    /* flock is hooked: the runtime runs it in syscall mode, and its processor goes to the
+     * ticker meanwhile: a handoff. Two open file descriptions of one file conflict even within
+     * a process. */
     int fd = mkstemp(lock_path);
     CHECK(fd >= 0);
     CHECK_OK(unlink(lock_path));
@@ -150,6 +158,53 @@ parse_duration(const char *s)
     return -1;
 }
 
+/* Read all of path into buf (NUL-terminated); the length, or -1 when it cannot be opened. */
+static long
+read_file(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    long n = 0;
+
+    if (fd < 0)
+        return -1;
+    for (ssize_t r; n < (long)size - 1 && (r = read(fd, buf + n, size - 1 - (size_t)n)) > 0;)
+        n += r;
+    close(fd);
+    buf[n] = '\0';
+    return n;
+}
+
+/* The JSON report: brackets balanced outside strings, and the two sites with count 1. */
+static void
+check_json(const char *json)
+{
+    int depth = 0, min_depth = 0;
+    bool in_string = false;
+
+    for (const char *p = json; *p != '\0'; p++) {
+        if (in_string) {
+            if (*p == '\\' && p[1] != '\0')
+                p++;
+            else if (*p == '"')
+                in_string = false;
+        } else if (*p == '"') {
+            in_string = true;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+        } else if (*p == '}' || *p == ']') {
+            depth--;
+            if (depth < min_depth)
+                min_depth = depth;
+        }
+    }
+    CHECK(!in_string && depth == 0 && min_depth == 0);
+    CHECK(strstr(json, "\"kind\": \"handoff\", \"nr\": -1, \"call\": \"flock\", \"count\": 1,") !=
+          NULL);
+    CHECK(strstr(json, "\"kind\": \"unseen\", \"nr\": 0, \"call\": \"read\", \"count\": 1,") !=
+          NULL);
+    CHECK(strstr(json, "\"object\": \"blocking_report\"") != NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -159,39 +214,63 @@ main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "child") == 0)
         return child();
 
-    static char out[65536];
+    static char out[65536], json[65536];
+    char report[64];
+    snprintf(report, sizeof report, "/tmp/greenrun-blocking-report-%d.json", (int)getpid());
+    unlink(report);
+    CHECK_OK(setenv("GREENRUN_REPORT", report, 1));
     run_self_child(argv[0], "banner,blocking", out, sizeof out);
 
-    /* The report's lines: "greenrun: blocking: syscall NR (NAME) count N total T max M pc ...". */
+    /* The report's lines: "greenrun: blocking: syscall NR (NAME) count N total T max M ...". */
     char read_line[64], flock_line[64];
     snprintf(read_line, sizeof read_line, "greenrun: blocking: syscall %d ", (int)SYS_read);
     snprintf(flock_line, sizeof flock_line, "greenrun: blocking: syscall %d ", (int)SYS_flock);
     int nreport = 0;
-    long long longest_read = -1;
+    long long longest_read = -1, longest_flock = -1;
     for (char *line = out; line != NULL && *line != '\0';) {
         char *next = strchr(line, '\n');
         if (next != NULL)
             *next++ = '\0';
         if (strncmp(line, "greenrun: blocking:", 19) == 0)
             nreport++;
-        if (strncmp(line, read_line, strlen(read_line)) == 0) {
+        bool is_read = strncmp(line, read_line, strlen(read_line)) == 0;
+        bool is_flock = strncmp(line, "greenrun: blocking: handoff flock ", 34) == 0;
+        if (is_read || is_flock) {
             char *max = strstr(line, " max ");
             CHECK(max != NULL);
             long long ns = parse_duration(max + 5);
             CHECK(ns >= 0);
-            if (ns > longest_read)
-                longest_read = ns;
+            long long *longest = is_read ? &longest_read : &longest_flock;
+            if (ns > *longest)
+                *longest = ns;
         }
+        if (is_flock)
+            CHECK(strstr(line, "(blocking_report+0x") != NULL);
         CHECK(strncmp(line, flock_line, strlen(flock_line)) != 0);
         line = next;
     }
+    long njson = read_file(report, json, sizeof json);
     if (test_green()) {
         CHECK(strstr(out, "greenrun: active") != NULL);
         /* The 300 ms read, measured from sysmon's first sighting (2 ms or more late). */
-        fprintf(stderr, "longest read reported: %lld ms\n", longest_read / 1000000);
+        fprintf(stderr, "longest read reported: %lld ms, flock: %lld ms\n", longest_read / 1000000,
+                longest_flock / 1000000);
         CHECK(longest_read >= 200000000LL);
+        CHECK(longest_flock >= 200000000LL);
+        CHECK(njson > 0);
+        check_json(json);
+        /* The file is never overwritten: a second run says so and leaves it as it was. */
+        run_self_child(argv[0], "banner,blocking=live,threshold=50ms", out, sizeof out);
+        CHECK(strstr(out, "GREENRUN_REPORT=") != NULL && strstr(out, "must not exist") != NULL);
+        CHECK(strstr(out, "greenrun: blocking live: syscall 0 (read) has held its M ") != NULL);
+        CHECK(strstr(out, "greenrun: blocking live: handoff flock held its M ") != NULL);
+        static char again[65536];
+        CHECK_EQ(read_file(report, again, sizeof again), njson);
+        CHECK(strcmp(again, json) == 0);
     } else {
         CHECK_EQ(nreport, 0);
+        CHECK_EQ(njson, -1);
     }
+    unlink(report);
     return 0;
 }

@@ -1,11 +1,11 @@
 /*
- * tests/unit/blockrec_test.c: white-box test of gr_blockrec_parse (runtime/blockrec.c).
+ * tests/unit/blockrec_test.c: white-box test of gr_blockrec_parse (runtime/blockparse.c).
  *
  * Behaviour: a read of /proc/<tid>/syscall as the kernel writes it, "NR a1 ... a6 sp pc" for
  * a thread asleep in a system call and "-1 sp pc" for one asleep outside any, gives the
- * number and the return address (the last word); "running", an empty read, garbage, a
- * truncated line, a word too many and numbers of absurd size are all "not understood"
- * (false), and none of them is read past its terminator.
+ * number, the stack pointer (the word before the last) and the return address (the last);
+ * "running", an empty read, garbage, a truncated line, a word too many and numbers of absurd size
+ * are all "not understood" (false), and none of them is read past its terminator.
  *
  * Prints one line per failed check and "N passed, N failed"; exits 1 if anything failed.
  */
@@ -38,10 +38,10 @@ expect_blocked(int line, const char *text, long nr, uintptr_t pc)
     size_t len = strlen(text) + 1;
     char *copy = malloc(len);
     long got_nr = 12345;
-    uintptr_t got_pc = 12345;
+    uintptr_t got_sp = 12345, got_pc = 12345;
 
     memcpy(copy, text, len);
-    bool ok = gr_blockrec_parse(copy, &got_nr, &got_pc);
+    bool ok = gr_blockrec_parse(copy, &got_nr, &got_sp, &got_pc);
     free(copy);
     if (ok && got_nr == nr && got_pc == pc) {
         passed++;
@@ -59,12 +59,12 @@ expect_refused(int line, const char *text)
     size_t len = strlen(text) + 1;
     char *copy = malloc(len);
     long nr = 777;
-    uintptr_t pc = 888;
+    uintptr_t sp = 999, pc = 888;
 
     memcpy(copy, text, len);
-    bool ok = gr_blockrec_parse(copy, &nr, &pc);
+    bool ok = gr_blockrec_parse(copy, &nr, &sp, &pc);
     free(copy);
-    if (!ok && nr == 777 && pc == 888) {
+    if (!ok && nr == 777 && sp == 999 && pc == 888) {
         passed++;
         return;
     }
@@ -102,6 +102,29 @@ test_kernel_lines(void)
     BLOCKED("-1 0x0 0xffffffffffffffff\n", -1, UINTPTR_MAX);
 }
 
+/* The stack pointer is the word before the pc, in a system call and outside one. */
+static void
+test_stack_pointer(void)
+{
+    long nr;
+    uintptr_t sp = 0, pc = 0;
+    bool ok;
+
+    ok = gr_blockrec_parse("0 0x3 0x7ffc8a1b2c30 0x1 0x0 0x0 0x0 0x7ffc8a1b2c08 0x7f3e5d91a1f2\n",
+                           &nr, &sp, &pc);
+    ok = ok && sp == 0x7ffc8a1b2c08 && pc == 0x7f3e5d91a1f2;
+    if (ok)
+        passed++;
+    else
+        failed++, printf("FAIL: the stack pointer of a call: %#lx\n", (unsigned long)sp);
+    ok = gr_blockrec_parse("-1 0x7ffc8a1b2c00 0x55d0c1a01234", &nr, &sp, &pc);
+    ok = ok && sp == 0x7ffc8a1b2c00 && pc == 0x55d0c1a01234;
+    if (ok)
+        passed++;
+    else
+        failed++, printf("FAIL: the stack pointer outside a call: %#lx\n", (unsigned long)sp);
+}
+
 static void
 test_refused(void)
 {
@@ -124,11 +147,11 @@ test_refused(void)
 
     for (size_t n = 0; n <= last; n++) {
         long nr = 777;
-        uintptr_t pc = 888;
+        uintptr_t sp = 999, pc = 888;
 
         memcpy(cut, full, n);
         cut[n] = '\0';
-        if (gr_blockrec_parse(cut, &nr, &pc) && bad++ == 0)
+        if (gr_blockrec_parse(cut, &nr, &sp, &pc) && bad++ == 0)
             printf("FAIL line %d: truncated \"%s\" accepted\n", __LINE__, cut);
     }
     if (bad == 0)
@@ -163,11 +186,11 @@ test_huge(void)
     /* A hex word longer than 64 bits parses to something (the kernel never writes one) but
      * must not crash or read past the end. */
     long nr;
-    uintptr_t pc;
+    uintptr_t sp, pc;
     char line[5000];
 
     snprintf(line, sizeof(line), "-1 0x%s 0x%s", "123456789abcdef0123", digits);
-    (void)gr_blockrec_parse(line, &nr, &pc);
+    (void)gr_blockrec_parse(line, &nr, &sp, &pc);
     passed++;
 }
 
@@ -175,6 +198,7 @@ int
 main(void)
 {
     test_kernel_lines();
+    test_stack_pointer();
     test_refused();
     test_huge();
     printf("%d passed, %d failed\n", passed, failed);

@@ -17,9 +17,9 @@
 #define ERRCAP 512
 #define CANARY 0x5a
 
-#define ACCEPTED_DEBUG                                                          \
-    "accepted: banner, stats, blocking, schedtrace=MS (MS from 1 to 3600000), " \
-    "fs=arch_prctl, fs=auto"
+#define ACCEPTED_DEBUG                                                                          \
+    "accepted: banner, stats, blocking, blocking=live, threshold=TIME (1us to 1h, like 500us, " \
+    "10ms or 2s), schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto"
 #define STACK_EXPECT  "expected a size from 16K to 16G, like 64K, 8M or 1G"
 #define PROCS_EXPECT  "expected an integer from 1 to 1024"
 #define MALLOC_EXPECT "expected greenrun or system"
@@ -435,42 +435,42 @@ test_malloc(void)
 static void
 test_names(void)
 {
-    EXPECT_ERROR(
-        "GREENRUN_PROSC=4",
-        "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
-        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
-    EXPECT_ERROR(
-        "GREENRUN_procs=4",
-        "greenrun: GREENRUN_procs: unknown variable; accepted: GREENRUN_PROCS, "
-        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
-    EXPECT_ERROR(
-        "GREENRUN_=4",
-        "greenrun: GREENRUN_: unknown variable; accepted: GREENRUN_PROCS, "
-        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
-    EXPECT_ERROR(
-        "GREENRUN_PROCSS=",
-        "greenrun: GREENRUN_PROCSS: unknown variable; accepted: GREENRUN_PROCS, "
-        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
-    EXPECT_ERROR(
-        "GREENRUN_PROC",
-        "greenrun: GREENRUN_PROC: unknown variable; accepted: GREENRUN_PROCS, "
-        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
-    EXPECT_ERROR(
-        "GREENRUN_ALLOC=system",
-        "greenrun: GREENRUN_ALLOC: unknown variable; accepted: GREENRUN_PROCS, "
-        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
-    EXPECT_ERROR(
-        "GREENRUN_malloc=system",
-        "greenrun: GREENRUN_malloc: unknown variable; accepted: GREENRUN_PROCS, "
-        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
-    EXPECT_ERROR(
-        "GREENRUN_GCX=leak",
-        "greenrun: GREENRUN_GCX: unknown variable; accepted: GREENRUN_PROCS, "
-        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
-    EXPECT_ERROR(
-        "GREENRUN_\x01\xff=1",
-        "greenrun: GREENRUN_\\x01\\xff: unknown variable; accepted: GREENRUN_PROCS, "
-        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
+    EXPECT_ERROR("GREENRUN_PROSC=4",
+                 "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, GREENRUN_GC, "
+                 "GREENRUN_GC_REPORT");
+    EXPECT_ERROR("GREENRUN_procs=4",
+                 "greenrun: GREENRUN_procs: unknown variable; accepted: GREENRUN_PROCS, "
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, GREENRUN_GC, "
+                 "GREENRUN_GC_REPORT");
+    EXPECT_ERROR("GREENRUN_=4",
+                 "greenrun: GREENRUN_: unknown variable; accepted: GREENRUN_PROCS, "
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, GREENRUN_GC, "
+                 "GREENRUN_GC_REPORT");
+    EXPECT_ERROR("GREENRUN_PROCSS=",
+                 "greenrun: GREENRUN_PROCSS: unknown variable; accepted: GREENRUN_PROCS, "
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, GREENRUN_GC, "
+                 "GREENRUN_GC_REPORT");
+    EXPECT_ERROR("GREENRUN_PROC",
+                 "greenrun: GREENRUN_PROC: unknown variable; accepted: GREENRUN_PROCS, "
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, GREENRUN_GC, "
+                 "GREENRUN_GC_REPORT");
+    EXPECT_ERROR("GREENRUN_ALLOC=system",
+                 "greenrun: GREENRUN_ALLOC: unknown variable; accepted: GREENRUN_PROCS, "
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, GREENRUN_GC, "
+                 "GREENRUN_GC_REPORT");
+    EXPECT_ERROR("GREENRUN_malloc=system",
+                 "greenrun: GREENRUN_malloc: unknown variable; accepted: GREENRUN_PROCS, "
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, GREENRUN_GC, "
+                 "GREENRUN_GC_REPORT");
+    EXPECT_ERROR("GREENRUN_GCX=leak",
+                 "greenrun: GREENRUN_GCX: unknown variable; accepted: GREENRUN_PROCS, "
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, GREENRUN_GC, "
+                 "GREENRUN_GC_REPORT");
+    EXPECT_ERROR("GREENRUN_\x01\xff=1",
+                 "greenrun: GREENRUN_\\x01\\xff: unknown variable; accepted: GREENRUN_PROCS, "
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, GREENRUN_GC, "
+                 "GREENRUN_GC_REPORT");
 }
 
 static void
@@ -577,7 +577,8 @@ test_escaping(void)
     snprintf(entry, sizeof(entry), "GREENRUN_%s=1", v200);
     snprintf(want, sizeof(want),
              "greenrun: GREENRUN_%.55s...: unknown variable; accepted: GREENRUN_PROCS, "
-             "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT",
+             "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, GREENRUN_GC, "
+             "GREENRUN_GC_REPORT",
              v200);
     EXPECT_ERROR(entry, want);
 }
@@ -645,7 +646,8 @@ test_truncation(void)
 }
 
 /* The four messages quoted in the project brief, byte for byte (the list of GREENRUN_DEBUG
- * words has grown by "blocking" since, and the list of variables by GREENRUN_MALLOC), and the
+ * words has grown by "blocking", "blocking=live" and "threshold=" since, and the list of
+ * variables by GREENRUN_MALLOC and GREENRUN_REPORT), and the
  * one of GREENRUN_MALLOC. */
 static void
 test_documented_messages(void)
@@ -657,13 +659,70 @@ test_documented_messages(void)
                  "8M or 1G");
     EXPECT_ERROR("GREENRUN_DEBUG=foo",
                  "greenrun: GREENRUN_DEBUG=\"foo\": unknown item \"foo\"; accepted: banner, "
-                 "stats, blocking, schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto");
-    EXPECT_ERROR(
-        "GREENRUN_PROSC=1",
-        "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
-        "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "stats, blocking, blocking=live, threshold=TIME (1us to 1h, like 500us, 10ms or "
+                 "2s), schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto");
+    EXPECT_ERROR("GREENRUN_PROSC=1",
+                 "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
+                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, GREENRUN_GC, "
+                 "GREENRUN_GC_REPORT");
     EXPECT_ERROR("GREENRUN_MALLOC=glibc",
                  "greenrun: GREENRUN_MALLOC=\"glibc\": expected greenrun or system");
+}
+
+/* The blocking profile's items and GREENRUN_REPORT. */
+static void
+test_blocking_profile(void)
+{
+    struct gr_config cfg;
+    char err[ERRCAP];
+    const char *live[] = { "GREENRUN_DEBUG=blocking=live,threshold=250us", NULL };
+    const char *plain[] = { "GREENRUN_DEBUG=blocking", NULL };
+    const char *report[] = { "GREENRUN_REPORT=/tmp/x.json", NULL };
+    static const struct {
+        const char *item;
+        int64_t ns;
+    } good[] = {
+        { "threshold=1us", 1000 },
+        { "threshold=10ms", 10000000 },
+        { "threshold=2s", 2000000000 },
+        { "threshold=3600s", 3600000000000LL },
+        { "threshold=3600000ms", 3600000000000LL },
+    };
+    static const char *const bad[] = {
+        "threshold=",   "threshold=0ms",   "threshold=10",   "threshold=10 ms", "threshold=ms",
+        "threshold=5m", "threshold=3601s", "threshold=-1ms", "threshold=1.5ms", "blocking=yes",
+    };
+
+    poison(&cfg);
+    CHECK(parse_env(&cfg, live, err, sizeof(err)) == 0 && cfg.blocking && cfg.blocking_live &&
+          cfg.live_threshold_ns == 250000 && cfg.report_path == NULL);
+    poison(&cfg);
+    CHECK(parse_env(&cfg, plain, err, sizeof(err)) == 0 && cfg.blocking && !cfg.blocking_live &&
+          cfg.live_threshold_ns == 0);
+    poison(&cfg);
+    CHECK(parse_env(&cfg, report, err, sizeof(err)) == 0 && !cfg.blocking &&
+          cfg.report_path != NULL && strcmp(cfg.report_path, "/tmp/x.json") == 0);
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        char entry[128];
+        const char *env[2] = { entry, NULL };
+
+        snprintf(entry, sizeof(entry), "GREENRUN_DEBUG=%s", good[i].item);
+        poison(&cfg);
+        check(parse_env(&cfg, env, err, sizeof(err)) == 0 && cfg.live_threshold_ns == good[i].ns,
+              good[i].item, __LINE__);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char entry[128], want[512];
+
+        snprintf(entry, sizeof(entry), "GREENRUN_DEBUG=%s", bad[i]);
+        snprintf(want, sizeof(want), "greenrun: GREENRUN_DEBUG=\"%s\": %s \"%s\"; " ACCEPTED_DEBUG,
+                 bad[i],
+                 strchr(bad[i], '=') != NULL && strncmp(bad[i], "threshold=", 10) == 0 ?
+                     "bad value in" :
+                     "unknown item",
+                 bad[i]);
+        EXPECT_ERROR(entry, want);
+    }
 }
 
 int
@@ -674,6 +733,7 @@ main(void)
     test_stack();
     test_debug();
     test_malloc();
+    test_blocking_profile();
     test_gc();
     test_names();
     test_whole_env();

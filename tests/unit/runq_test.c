@@ -4,8 +4,8 @@
  * Behaviour: a P's queue is FIFO behind its runnext; a put with next=true takes runnext and
  * kicks the old one to the ring's tail; a put into a full 256-slot ring moves the oldest half
  * plus the new G to the global queue in order; gr_runq_empty and gr_runq_stealable see
- * runnext (stealable not on a running P); gr_globrunq_get takes a fair share (size/nprocs + 1,
- * at most max, at most half a ring, never more than the ring's room); gr_runq_steal takes the
+ * runnext (stealable not on a running P); gr_globrunq_get takes one G at a time, in order, and
+ * leaves the P's ring alone; gr_runq_steal takes the
  * larger half, and runnext only from a P that is not running (or the stuck P a spare stands
  * in for); a broken ring invariant reaches gr_throw. Under contention (an owner putting and
  * getting while three thieves steal into their own Ps and drain the global queue), every one
@@ -126,7 +126,7 @@ static int
 globget1(void)
 {
     gr_lock(&gr_sched.lock);
-    struct g *gp = gr_globrunq_get(NULL, 1);
+    struct g *gp = gr_globrunq_get();
     gr_unlock(&gr_sched.lock);
     return gp == NULL ? -1 : (int)(gp - gsmall);
 }
@@ -226,62 +226,24 @@ test_spill(void)
 }
 
 static void
-test_globrunq_batches(void)
+test_globrunq_one(void)
 {
     struct p *pp = &ps[1];
-    struct g *gp;
+    int ok = 1;
 
     reset();
+    gr_runq_put(pp, G(900), false);
     gr_lock(&gr_sched.lock);
-    CHECK(gr_globrunq_get(pp, 0) == NULL);
+    CHECK(gr_globrunq_get() == NULL);
     for (int i = 0; i < 100; i++)
         gr_globrunq_put(G(i));
     CHECK(gr_load_relaxed(&gr_sched.runqsize) == 100);
-    /* A fair share: 100 / 4 + 1 = 26, one returned and 25 in the ring, in order. */
-    gp = gr_globrunq_get(pp, 0);
-    CHECK(gp == G(0) && ring_len(pp) == 25 && gr_load_relaxed(&gr_sched.runqsize) == 74);
-    /* At most max. */
-    gp = gr_globrunq_get(pp, 5);
-    CHECK(gp == G(26) && ring_len(pp) == 29 && gr_load_relaxed(&gr_sched.runqsize) == 69);
-    /* Without a P: one G. */
-    gp = gr_globrunq_get(NULL, 0);
-    CHECK(gp == G(31) && gr_load_relaxed(&gr_sched.runqsize) == 68);
+    /* One G per call, in order; the P's ring keeps what it had. */
+    for (int i = 0; i < 100; i++)
+        ok &= gr_globrunq_get() == G(i) && gr_load_relaxed(&gr_sched.runqsize) == 99 - i;
+    CHECK(ok && gr_globrunq_get() == NULL);
     gr_unlock(&gr_sched.lock);
-    int ok = 1;
-    for (int i = 1; i < 26; i++)
-        ok &= get(pp) == i;
-    for (int i = 27; i < 31; i++)
-        ok &= get(pp) == i;
-    CHECK(ok && get(pp) == -1);
-
-    /* Never more than half a ring, however long the queue. */
-    reset();
-    gr_lock(&gr_sched.lock);
-    for (int i = 0; i < NG_SMALL; i++)
-        gr_globrunq_put(G(i));
-    gr_sched.nprocs = 1;
-    gp = gr_globrunq_get(pp, 0);
-    CHECK(gp == G(0) && ring_len(pp) == RING / 2 - 1 &&
-          gr_load_relaxed(&gr_sched.runqsize) == NG_SMALL - RING / 2);
-    gr_unlock(&gr_sched.lock);
-
-    /* Never more than the ring has room for; one G even when it has none. */
-    reset();
-    for (int i = 0; i < RING - 6; i++)
-        gr_runq_put(pp, G(i), false);
-    gr_lock(&gr_sched.lock);
-    for (int i = 500; i < 900; i++)
-        gr_globrunq_put(G(i));
-    gr_sched.nprocs = 1;
-    gp = gr_globrunq_get(pp, 0);
-    CHECK(gp == G(500) && ring_len(pp) == RING - 1 && gr_load_relaxed(&gr_sched.runqsize) == 394);
-    gr_unlock(&gr_sched.lock);
-    gr_runq_put(pp, G(1000), false);
-    CHECK(ring_len(pp) == RING);
-    gr_lock(&gr_sched.lock);
-    gp = gr_globrunq_get(pp, 0);
-    CHECK(gp == G(506) && ring_len(pp) == RING && gr_load_relaxed(&gr_sched.runqsize) == 393);
-    gr_unlock(&gr_sched.lock);
+    CHECK(ring_len(pp) == 1 && get(pp) == 900 && get(pp) == -1);
 }
 
 static void
@@ -408,14 +370,14 @@ all_taken(void)
     return __atomic_load_n(&consumed, __ATOMIC_ACQUIRE) >= ng;
 }
 
-/* Take a batch from the global queue into w's P and the one G it returns. */
+/* Take the G at the global queue's head. */
 static bool
 take_global(struct worker *w)
 {
     if (gr_load_relaxed(&gr_sched.runqsize) == 0)
         return false;
     gr_lock(&gr_sched.lock);
-    struct g *gp = gr_globrunq_get(w->pp, (int)(rnd(w) % 64));
+    struct g *gp = gr_globrunq_get();
     gr_unlock(&gr_sched.lock);
     if (gp == NULL)
         return false;
@@ -561,7 +523,7 @@ main(void)
 {
     test_fifo_and_runnext();
     test_spill();
-    test_globrunq_batches();
+    test_globrunq_one();
     test_steal();
     test_throw();
     test_contention();

@@ -72,6 +72,7 @@ var workloads = map[string]*workload{
 	"sleepers/1000":       {threads: 1000, arg: 10, once: true, run: sleepers},
 	"sleepers/4000":       {threads: 4000, arg: 10, once: true, run: sleepers},
 	"sleepers/10000":      {threads: 10000, arg: 10, once: true, run: sleepers},
+	"cpu_latency":         {batch: 16, threads: 64, arg: 50, once: true, run: cpuLatency},
 }
 
 func createJoin(w *workload) (result, error) {
@@ -413,6 +414,82 @@ func sleepers(w *workload) (result, error) {
 		"p50_sleep_us":  float64(quantile(samples, 0.50)) / 1e3,
 		"p99_sleep_us":  float64(quantile(samples, 0.99)) / 1e3,
 		"max_sleep_us":  float64(samples[len(samples)-1]) / 1e3,
+	}}, nil
+}
+
+// cpuLatency is bench/wl_latency.c's cpu_latency: threads goroutines churn (allocate, fill and
+// drop a buffer, then a few hundred steps of arithmetic) while a ticker sleeps 1 ms over and over
+// and the main goroutine runs batch rounds of starting a probe goroutine and sleeping arg ms.
+func cpuLatency(w *workload) (result, error) {
+	var stop, measuring atomic.Bool
+	var sink atomic.Uint64
+	var wg sync.WaitGroup
+	ticks := make([]int64, 0, 100000)
+	tickerDone := make(chan struct{})
+	go func() {
+		defer close(tickerDone)
+		for !stop.Load() && len(ticks) < cap(ticks) {
+			t0 := time.Now()
+			time.Sleep(time.Millisecond)
+			late := int64(time.Since(t0) - time.Millisecond)
+			if measuring.Load() {
+				ticks = append(ticks, late)
+			}
+		}
+	}()
+	for i := 0; i < w.threads; i++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			x, acc := seed|1, uint64(0)
+			for !stop.Load() {
+				buf := make([]byte, 64+(x>>7)%4032)
+				for j := range buf {
+					buf[j] = byte(x)
+				}
+				acc += uint64(buf[len(buf)/2])
+				for j := 0; j < 300; j++ {
+					x ^= x << 13
+					x ^= x >> 7
+					x ^= x << 17
+					acc += x
+				}
+			}
+			sink.Add(acc)
+		}(uint64(i) * 0x9e3779b97f4a7c15)
+	}
+	rounds := int(w.batch)
+	start, late := make([]int64, rounds), make([]int64, rounds)
+	sleep := time.Duration(w.arg) * time.Millisecond
+	measuring.Store(true)
+	t0 := time.Now()
+	for i := 0; i < rounds; i++ {
+		ran := make(chan time.Time, 1)
+		created := time.Now()
+		go func() { ran <- time.Now() }()
+		s0 := time.Now()
+		time.Sleep(sleep)
+		late[i] = int64(time.Since(s0) - sleep)
+		start[i] = int64((<-ran).Sub(created))
+	}
+	wall := time.Since(t0)
+	stop.Store(true)
+	<-tickerDone
+	wg.Wait()
+	if len(ticks) == 0 {
+		return result{}, fmt.Errorf("the ticker never woke")
+	}
+	for _, v := range [][]int64{start, late, ticks} {
+		sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
+	}
+	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
+	return result{wall: wall, ops: int64(len(ticks)), metrics: map[string]float64{
+		"start_max_ms":      ms(start[rounds-1]),
+		"start_p50_ms":      ms(quantile(start, 0.50)),
+		"sleep_late_max_ms": ms(late[rounds-1]),
+		"tick_late_p50_ms":  ms(quantile(ticks, 0.50)),
+		"tick_late_p99_ms":  ms(quantile(ticks, 0.99)),
+		"tick_late_max_ms":  ms(ticks[len(ticks)-1]),
 	}}, nil
 }
 

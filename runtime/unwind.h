@@ -1,0 +1,51 @@
+/*
+ * runtime/unwind.h: backtraces of stacks that are not running, and of the calling thread,
+ * symbolized (the thread dump, dump.c).
+ *
+ * The DWARF unwinder is libunwind's (libunwind.so.8, Debian's libunwind8), loaded with
+ * dlopen(RTLD_LOCAL) the first time a backtrace is asked for. Linking it would put its
+ * _Unwind_* names in the process's global scope ahead of libgcc_s, changing how every C++
+ * exception of the program unwinds; loaded locally it serves the runtime alone, and a
+ * process that never dumps never maps it.
+ *
+ * A foreign stack (a parked G, a G in syscall mode) may change under the unwinder when its G
+ * runs again meanwhile: libunwind checks every address it reads (its conservative checks,
+ * mincore), and gr_unwind stops at the first frame outside the stack's bounds, one whose
+ * stack pointer goes down, or at GR_UNWIND_DEPTH frames. A garbage frame ends the backtrace;
+ * it never faults.
+ */
+#ifndef GR_RUNTIME_UNWIND_H
+#define GR_RUNTIME_UNWIND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GR_UNWIND_DEPTH 64 /* frames of one backtrace, at most */
+#define GR_UNWIND_NAME  96 /* bytes of a function name kept, NUL included */
+
+/* The registers an unwind starts from: the callee-saved ones, a stack pointer and a pc that
+ * is a return address (the instruction before it is the one looked up). Unknown ones are 0. */
+struct gr_regs {
+    uintptr_t pc, sp, bp, bx, r12, r13, r14, r15;
+};
+
+struct gr_frame {
+    uintptr_t pc;              /* a return address (but the first frame of gr_unwind_self) */
+    uintptr_t off;             /* pc less the start of the function named */
+    char name[GR_UNWIND_NAME]; /* the function (symbol table or dynamic symbols), or "" */
+};
+
+/*
+ * Unwind from r, the stack being [lo, hi) (hi 0: no bounds known), into f[0..max).
+ * Returns the number of frames, or -ENOSYS when libunwind cannot be loaded. Any thread;
+ * holds no lock of the runtime (libunwind takes its own, and allocates).
+ */
+int gr_unwind(const struct gr_regs *r, uintptr_t lo, uintptr_t hi, struct gr_frame *f, int max);
+
+/* The calling thread's backtrace, from the caller of gr_unwind_self on. As gr_unwind. */
+int gr_unwind_self(struct gr_frame *f, int max);
+
+/* "name+0xOFF (object)" for f, or "0xPC (object)" without a name; returns the length. */
+size_t gr_unwind_format(const struct gr_frame *f, char *buf, size_t size);
+
+#endif /* GR_RUNTIME_UNWIND_H */
