@@ -27,7 +27,7 @@
 #define ACCEPTED_DEBUG                                                                \
     "banner, stats, blocking, blocking=live, threshold=TIME (1us to 1h, like 500us, " \
     "10ms or 2s), schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto"
-#define ACCEPTED_VARIABLES                                                              \
+#define ACCEPTED_VARIABLES                                                               \
     "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, " \
     "GREENRUN_GC, GREENRUN_GC_REPORT"
 
@@ -46,14 +46,10 @@ enum var_id {
 };
 
 static const char *const var_names[VAR_COUNT] = {
-    [VAR_PROCS] = "GREENRUN_PROCS",
-    [VAR_STACK] = "GREENRUN_STACK",
-    [VAR_DEBUG] = "GREENRUN_DEBUG",
-    [VAR_MALLOC] = "GREENRUN_MALLOC",
-    [VAR_TEST_MODE] = "GREENRUN_TEST_MODE",
-    [VAR_LIB] = "GREENRUN_LIB",
-    [VAR_REPORT] = "GREENRUN_REPORT",
-    [VAR_GC] = "GREENRUN_GC",
+    [VAR_PROCS] = "GREENRUN_PROCS",         [VAR_STACK] = "GREENRUN_STACK",
+    [VAR_DEBUG] = "GREENRUN_DEBUG",         [VAR_MALLOC] = "GREENRUN_MALLOC",
+    [VAR_TEST_MODE] = "GREENRUN_TEST_MODE", [VAR_LIB] = "GREENRUN_LIB",
+    [VAR_REPORT] = "GREENRUN_REPORT",       [VAR_GC] = "GREENRUN_GC",
     [VAR_GC_REPORT] = "GREENRUN_GC_REPORT",
 };
 

@@ -84,6 +84,7 @@
 #define GC_MAX_KROOTS   65536
 #define SYSCALL_MARGIN  4096       /* bytes scanned below a G's stack pointer at entersyscall */
 #define GC_SITE_RUNTIME UINT32_MAX /* the unwinder's own objects: never reported */
+#define MAX_DTV_BYTES   ((uintptr_t)1 << 20) /* a DTV longer than this is not one */
 #define GC_STR(x)       #x
 #define GC_NAME(x)      GC_STR(x) /* the symbol a libunwind.h macro stands for */
 
@@ -773,8 +774,12 @@ scan_tls(uintptr_t tp)
     if (tp == 0)
         return;
     scan_range(tp + gr_tls.desc_size - gr_tls.static_size, tp + gr_tls.desc_size);
+    /* A DTV in greenrun's heap is an object the descriptor's pointer reaches (and one being
+     * freed by a G that is ending holds a free list's link where its length was); only one
+     * outside it (ld.so's, for the initial thread) is scanned here, within a sane length. */
     gr_tls_dtv_range(tp, &lo, &hi);
-    scan_range(lo, hi);
+    if (lo != 0 && !gr_malloc_owns((const void *)lo) && hi > lo && hi - lo <= MAX_DTV_BYTES)
+        scan_range(lo, hi);
 }
 
 /* An M: its struct (g0 included) and its OS thread's TLS blocks: glibc's descriptor of the
