@@ -734,8 +734,10 @@ scan_stack(const struct g *gp, uintptr_t lo)
 static size_t
 object_bytes(const struct gr_span *s, uintptr_t o)
 {
-    if (gr_load_relaxed(&s->state) != SPAN_SMALL)
-        return s->gc_size != 0 ? s->gc_size : s->npages * GR_HEAP_PAGE;
+    if (gr_load_relaxed(&s->state) != SPAN_SMALL) {
+        size_t whole = s->npages * GR_HEAP_PAGE;
+        return s->gc_size != 0 && s->gc_size <= whole ? s->gc_size : whole;
+    }
     const struct gr_gc_slots *t = gr_load_relaxed(&s->gc_slots);
     uint32_t idx = (uint32_t)(((uint64_t)(o - s->base) * s->divmul) >> 32);
     if (t != NULL && idx < t->cap && t->slot[idx].size != 0 && t->slot[idx].size <= s->size)
