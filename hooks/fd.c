@@ -428,11 +428,25 @@ socketpair(int domain, int type, int protocol, int sv[2])
     return r;
 }
 
+/* A pipe the leak mode's unwinder opens (libunwind's, once) is the runtime's: moved to its
+ * range, where the program never sees it. */
+static bool
+unwinder_pipe(int fds[2])
+{
+    if (!gr_gc_leak || !gr_gc_unwinding())
+        return false;
+    fds[0] = gr_fd_reserve(fds[0]);
+    fds[1] = gr_fd_reserve(fds[1]);
+    return true;
+}
+
 GR_EXPORT int
 pipe2(int fds[2], int flags)
 {
     int r = gr_real.pipe2(fds, flags);
 
+    if (r == 0 && unwinder_pipe(fds))
+        return r;
     if (r == 0 && !gr_hook_native()) {
         gr_hook_fd_new(fds[0], PD_KIND_OTHER, (flags & O_NONBLOCK) != 0, PD_STREAM_NO, false);
         gr_hook_fd_new(fds[1], PD_KIND_OTHER, (flags & O_NONBLOCK) != 0, PD_STREAM_NO, false);
@@ -445,6 +459,8 @@ pipe(int fds[2])
 {
     int r = gr_real.pipe(fds);
 
+    if (r == 0 && unwinder_pipe(fds))
+        return r;
     if (r == 0 && !gr_hook_native()) {
         gr_hook_fd_new(fds[0], PD_KIND_OTHER, false, PD_STREAM_NO, false);
         gr_hook_fd_new(fds[1], PD_KIND_OTHER, false, PD_STREAM_NO, false);

@@ -29,7 +29,7 @@
     "10ms or 2s), schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto"
 #define ACCEPTED_VARIABLES                                                               \
     "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, " \
-    "GREENRUN_TRACE, GREENRUN_QUIT"
+    "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT"
 
 enum var_id {
     VAR_PROCS,
@@ -39,6 +39,8 @@ enum var_id {
     VAR_REPORT,
     VAR_TRACE,
     VAR_QUIT,
+    VAR_GC,
+    VAR_GC_REPORT,
     VAR_TEST_MODE,
     VAR_LIB,
     VAR_COUNT,
@@ -50,7 +52,8 @@ static const char *const var_names[VAR_COUNT] = {
     [VAR_DEBUG] = "GREENRUN_DEBUG",         [VAR_MALLOC] = "GREENRUN_MALLOC",
     [VAR_TEST_MODE] = "GREENRUN_TEST_MODE", [VAR_LIB] = "GREENRUN_LIB",
     [VAR_REPORT] = "GREENRUN_REPORT",       [VAR_TRACE] = "GREENRUN_TRACE",
-    [VAR_QUIT] = "GREENRUN_QUIT",
+    [VAR_QUIT] = "GREENRUN_QUIT",           [VAR_GC] = "GREENRUN_GC",
+    [VAR_GC_REPORT] = "GREENRUN_GC_REPORT",
 };
 
 /*
@@ -408,6 +411,41 @@ parse_quit(struct gr_config *cfg, const char *value, struct msg *m)
     return 0;
 }
 
+/* One word, exact and lower-case: off (the default), leak or collect. */
+static int
+parse_gc(struct gr_config *cfg, const char *value, struct msg *m)
+{
+    size_t n = str_len(value);
+
+    if (span_is(value, n, "off")) {
+        cfg->gc = GR_GC_OFF;
+    } else if (span_is(value, n, "leak")) {
+        cfg->gc = GR_GC_LEAK;
+    } else if (span_is(value, n, "collect")) {
+        cfg->gc = GR_GC_COLLECT;
+    } else {
+        msg_put_head(m, VAR_GC, value, n);
+        msg_put(m, "expected off, leak or collect");
+        return -1;
+    }
+    return 0;
+}
+
+/* A path for the JSON leak report: absolute or relative, at most PATH_MAX - 1 bytes. */
+static int
+parse_gc_report(struct gr_config *cfg, const char *value, struct msg *m)
+{
+    size_t n = str_len(value);
+
+    if (n >= 4096) {
+        msg_put_head(m, VAR_GC_REPORT, value, n);
+        msg_put(m, "expected a file path shorter than 4096 bytes");
+        return -1;
+    }
+    cfg->gc_report = value;
+    return 0;
+}
+
 static enum var_id
 lookup_name(const char *name, size_t n)
 {
@@ -476,10 +514,24 @@ gr_config_parse(struct gr_config *cfg, char *const *envp, char *err, size_t errl
         case VAR_QUIT:
             rc = parse_quit(&c, value, &m);
             break;
+        case VAR_GC:
+            rc = parse_gc(&c, value, &m);
+            break;
+        case VAR_GC_REPORT:
+            rc = parse_gc_report(&c, value, &m);
+            break;
         default:
             /* GREENRUN_TEST_MODE, GREENRUN_LIB: not the runtime's business. */
             break;
         }
+    }
+    if (rc == 0 && c.gc != GR_GC_OFF && c.malloc_system) {
+        /* The leak check knows greenrun's heap only. */
+        msg_put(&m, "greenrun: GREENRUN_GC=");
+        msg_put(&m, c.gc == GR_GC_LEAK ? "leak" : "collect");
+        msg_put(&m, " needs greenrun's allocator; accepted with GREENRUN_MALLOC=system: "
+                    "GREENRUN_GC=off");
+        rc = -1;
     }
     if (rc != 0) {
         /* Leave the caller with the defaults rather than a half-parsed configuration. */

@@ -45,6 +45,18 @@ struct gr_config {
     bool quit_exit;            /* GREENRUN_QUIT=exit: SIGQUIT at its default dumps every thread,
                                   then exits with status 2 (Go's way); false (dump, the
                                   default): dumps and the program keeps running (the JVM's way) */
+    int gc;                    /* GREENRUN_GC: GR_GC_OFF (the default), GR_GC_LEAK, or
+                                  GR_GC_COLLECT (accepted, not built yet: the runtime says so and
+                                  runs as leak) */
+    const char *gc_report;     /* GREENRUN_GC_REPORT: the leak report's JSON file (created, never
+                                  followed or overwritten), or NULL; points into envp */
+};
+
+/* GREENRUN_GC's values. */
+enum {
+    GR_GC_OFF,
+    GR_GC_LEAK,
+    GR_GC_COLLECT,
 };
 
 /*

@@ -12,6 +12,7 @@
 #include "runtime/control.h"
 #include "runtime/debug.h"
 #include "runtime/dump.h"
+#include "runtime/gc.h"
 #include "runtime/libc.h"
 #include "runtime/malloc.h"
 #include "runtime/sema.h"
@@ -97,6 +98,7 @@ gr_constructor(int argc, char **argv, char **envp)
     } else {
         /* glibc's functions are known now: new objects may go to them. */
         gr_malloc_system = cfg.malloc_system;
+        gr_gc_configure(cfg.gc, cfg.gc_report);
     }
 }
 
@@ -104,6 +106,9 @@ __attribute__((destructor)) static void
 gr_destructor(void)
 {
     gr_trace_finish();
+    /* -z initfirst makes this destructor the last: the program's exit handlers and the other
+     * libraries' destructors have run, so what they freed is not reported. */
+    gr_gc_exit();
     gr_print_stats();
     gr_print_blocking();
     gr_control_exit();

@@ -2,7 +2,8 @@
  * preload/launcher.c: the greenrun program.
  *
  *     greenrun [--procs N] [--stack SIZE] [--debug LIST] [--malloc greenrun|system]
- *              [--trace FILE] [--] PROGRAM [ARGS...]
+ *              [--trace FILE] [--quit dump|exit] [--gc off|leak|collect]
+ *              [--gc-report PATH] [--] PROGRAM [ARGS...]
  *     greenrun trace summarize FILE
  *     greenrun dump|report PID, greenrun top PID [-n COUNT] [-d SECONDS], greenrun ps
  *
@@ -78,6 +79,7 @@ static const struct option_var option_vars[] = {
     { "--procs", 'p', "GREENRUN_PROCS" }, { "--stack", 0, "GREENRUN_STACK" },
     { "--debug", 0, "GREENRUN_DEBUG" },   { "--malloc", 0, "GREENRUN_MALLOC" },
     { "--trace", 0, "GREENRUN_TRACE" },   { "--quit", 0, "GREENRUN_QUIT" },
+    { "--gc", 0, "GREENRUN_GC" },         { "--gc-report", 0, "GREENRUN_GC_REPORT" },
 };
 
 #define N_OPTION_VARS (sizeof(option_vars) / sizeof(option_vars[0]))
@@ -135,6 +137,14 @@ print_help(void)
           "                                        backtrace) to stderr and keep running;\n"
           "                                        the default\n"
           "                        exit            print them, then exit with status 2\n"
+          "      --gc MODE       GREENRUN_GC: what happens to memory the program loses\n"
+          "                        off             nothing; the default\n"
+          "                        leak            at exit, report the objects no longer\n"
+          "                                        reachable, by allocation stack\n"
+          "                        collect         not built yet: runs as leak\n"
+          "      --gc-report PATH\n"
+          "                      GREENRUN_GC_REPORT: also write the leak report as JSON\n"
+          "                      to PATH, a new file (never overwritten)\n"
           "  -h, --help          print this help and exit\n"
           "      --version       print the version and exit\n"
           "\n"

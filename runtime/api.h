@@ -30,6 +30,7 @@
 #include "runtime/debug.h"
 #include "runtime/dump.h"
 #include "runtime/fork.h"
+#include "runtime/gc.h"
 #include "runtime/libc.h"
 #include "runtime/lock.h"
 #include "runtime/malloc.h"

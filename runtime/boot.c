@@ -22,6 +22,7 @@
 #include "runtime/dump.h"
 #include "runtime/fork.h"
 #include "runtime/g.h"
+#include "runtime/gc.h"
 #include "runtime/libc.h"
 #include "runtime/lock.h"
 #include "runtime/m.h"
@@ -176,6 +177,7 @@ gr_boot(void)
         } else {
             gr_store_release(&gr_state, GR_STATE_RUNNING);
             gr_dump_boot(gr_opts.quit);
+            gr_gc_boot();
             if (gr_opts.banner)
                 gr_print("greenrun: active, version %s, %d procs, pid %d, switches with %s\n",
                          GR_VERSION, gr_sched.nprocs, (int)gr_sys_getpid(),

@@ -200,7 +200,7 @@ wrap_sigcancel(void)
     if (gr_load(&wrapped))
         return;
     if (self_hi == 0)
-        dl_iterate_phdr(find_self, (void *)(uintptr_t)sigcancel_wrapper);
+        gr_real.dl_iterate_phdr(find_self, (void *)(uintptr_t)sigcancel_wrapper);
     if (gr_sys_rt_sigaction(GR_SIGCANCEL, NULL, &old) != 0 || old.handler == NULL ||
         old.handler == (void *)SIG_IGN)
         return;

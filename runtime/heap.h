@@ -49,6 +49,7 @@ struct gr_block {
 };
 
 struct gr_mcache;
+struct gr_gc_slots;
 
 struct gr_span {
     /* Set by the heap under its lock before the span is handed out; fixed while in use. */
@@ -92,6 +93,20 @@ struct gr_span {
     struct gr_span *next, *prev; /* a central partial list (under its lock) or a heap free
                                     list (heap lock); next also links unused structures */
     int64_t freed_at;            /* heap lock: when it became free (the scavenger's age) */
+
+    /* GREENRUN_GC=leak (gc.c); never touched otherwise. */
+    GR_ATOMIC_PTR(struct gr_gc_slots)
+    gc_slots;          /* atomic: a small span's side table, one slot per object; installed
+                          once by CAS by whoever records first, kept when the span is reused
+                          (replaced when too small) */
+    uint32_t gc_site;  /* large and huge: the object's allocation stack, written by the
+                          thread that allocated it */
+    bool gc_mark;      /* the exit check's, while the world is stopped: a large or huge
+                          object reached */
+    size_t gc_size;    /* large and huge: bytes asked for (0: not recorded) */
+    uint64_t *gc_bits; /* the exit check's, while the world is stopped: a small span's
+                          object count in words W, then W words of objects in use, then W
+                          words of objects reached */
 };
 
 #define XFREE_FULL 1ULL

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "runtime/base.h"
+#include "runtime/libc.h"
 
 #define MAX_LEAVES 48
 
@@ -219,7 +220,7 @@ gr_leaf_init(void)
 {
     struct ehdr e = { 0 };
 
-    dl_iterate_phdr(find_libc, &e);
+    gr_real.dl_iterate_phdr(find_libc, &e);
     if (e.hdr == NULL)
         return;
     libc_eh = e;

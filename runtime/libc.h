@@ -17,6 +17,7 @@
 #include <sys/sem.h>
 #include <sys/wait.h>
 #include <grp.h>
+#include <link.h>
 #include <malloc.h>
 #include <mqueue.h>
 #include <fcntl.h>

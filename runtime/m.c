@@ -176,6 +176,8 @@ newm(struct p *pp, struct g *gp, bool spinning, bool sysmon, void *(*start)(void
     sigfillset(&all);
     gr_sys_sigprocmask(SIG_SETMASK, &all, &old);
     err = gr_real.pthread_create(&t, &attr, start != NULL ? start : mstart, mp);
+    if (err == 0)
+        gr_store_relaxed(&mp->pthread, (uintptr_t)t);
     gr_sys_sigprocmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     return err == 0;

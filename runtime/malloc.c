@@ -18,6 +18,13 @@
  * if the program stored exactly that value there. Misuse is one line on stderr naming the
  * pointer and the caller, then abort(), as glibc's "free(): invalid pointer".
  *
+ * GREENRUN_GC=leak (gc.c) changes one thing here: the P caches stay empty (small_slow sends
+ * their refills to the shared caches), so the fast paths of malloc and free always fail and
+ * every allocation reaches a slow path that records it, and every free of a small object is a
+ * remote one (remote_free), which the exit check can hold back (gr_malloc_world_stop). With
+ * GREENRUN_GC=off the fast paths are what they were: the checks of gr_gc_leak sit in slow
+ * paths only.
+ *
  * Locks: a shared cache's lock (rank mcache), then a class's central lock (rank mcentral),
  * then the heap's (rank mheap).
  */
@@ -32,6 +39,7 @@
 #include "runtime/base.h"
 #include "runtime/boot.h"
 #include "runtime/debug.h"
+#include "runtime/gc.h"
 #include "runtime/heap.h"
 #include "runtime/libc.h"
 #include "runtime/lock.h"
@@ -66,6 +74,8 @@ static struct central {
 bool gr_malloc_system;
 
 static struct gr_atomic_u64 canary_key; /* atomic: set before the first object exists */
+/* atomic: 1 while the leak check has the world stopped: remote frees wait (futex) */
+static struct gr_atomic_u32 world_stopped;
 static struct gr_atomic_i64 last_sweep; /* atomic: sysmon's, read by malloc_trim */
 
 /* ---- Size classes. */
@@ -558,6 +568,8 @@ small_slow(struct m *mp, unsigned cls, const void *caller)
 {
     void *b;
 
+    if (gr_unlikely(gr_gc_leak)) /* the P caches stay empty: see the file's header */
+        return small_shared(cls);
     mp->mallocing = true;
     gr_signal_fence();
     b = cache_refill(&mp->p->mcache, cls);
@@ -615,6 +627,24 @@ gr_malloc_preempt_point(const void *caller)
         preempt_point(mp, caller);
 }
 
+/* GREENRUN_GC=leak's malloc: every call comes here (the P caches stay empty). */
+static GR_NOINLINE void *
+leak_malloc(size_t n, const void *caller)
+{
+    void *b;
+
+    if (n <= GR_SMALL_MAX) {
+        b = small_alloc(gr_size_class(n), caller);
+        if (gr_unlikely(b == NULL))
+            errno = ENOMEM;
+    } else {
+        b = large_alloc(n, GR_HEAP_PAGE, false, caller);
+    }
+    gr_gc_record(b, n);
+    gr_malloc_preempt_point(caller);
+    return b;
+}
+
 /* Everything but the fast path of gr_malloc. */
 static GR_NOINLINE void *
 malloc_slow(size_t n, const void *caller)
@@ -625,6 +655,8 @@ malloc_slow(size_t n, const void *caller)
         gr_malloc_preempt_point(caller);
         return b;
     }
+    if (gr_unlikely(gr_gc_leak))
+        return leak_malloc(n, caller);
     if (gr_likely(n <= GR_SMALL_MAX)) {
         void *b = small_alloc(gr_size_class(n), caller);
         if (gr_unlikely(b == NULL))
@@ -678,14 +710,19 @@ gr_calloc(size_t nmemb, size_t size, const void *caller)
         errno = ENOMEM;
         return NULL;
     }
-    if (n > GR_SMALL_MAX)
-        return large_alloc(n, GR_HEAP_PAGE, true, caller);
-    b = small_alloc(gr_size_class(n), caller);
-    if (b == NULL) {
-        errno = ENOMEM;
-        return NULL;
+    if (n > GR_SMALL_MAX) {
+        b = large_alloc(n, GR_HEAP_PAGE, true, caller);
+    } else {
+        b = small_alloc(gr_size_class(n), caller);
+        if (b == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        memset(b, 0, n);
     }
-    return memset(b, 0, n);
+    if (gr_unlikely(gr_gc_leak))
+        gr_gc_record(b, n);
+    return b;
 }
 
 void *
@@ -709,6 +746,8 @@ gr_malloc_aligned(size_t align, size_t n, const void *caller)
             b = small_alloc(cls, caller);
             if (b == NULL)
                 errno = ENOMEM;
+            if (gr_unlikely(gr_gc_leak))
+                gr_gc_record(b, n);
             return b;
         }
     }
@@ -716,7 +755,11 @@ gr_malloc_aligned(size_t align, size_t n, const void *caller)
         errno = ENOMEM;
         return NULL;
     }
-    return large_alloc(n == 0 ? 1 : n, align < GR_HEAP_PAGE ? GR_HEAP_PAGE : align, false, caller);
+    void *b =
+        large_alloc(n == 0 ? 1 : n, align < GR_HEAP_PAGE ? GR_HEAP_PAGE : align, false, caller);
+    if (gr_unlikely(gr_gc_leak))
+        gr_gc_record(b, n);
+    return b;
 }
 
 /* ---- Checks and frees. */
@@ -814,12 +857,25 @@ announce(struct gr_span *s)
     while (!gr_cas_release(&c->announced, &head, s));
 }
 
+/* A free that found the world stopped by the leak check waits until it restarts. */
+static GR_NOINLINE GR_COLD void
+world_wait(void)
+{
+    while (gr_load_acquire(&world_stopped) != 0)
+        gr_sys_futex_wait(gr_atomic_word(&world_stopped), 1, -1);
+}
+
 /* A free by a thread that does not own the span. */
 static GR_NOINLINE void
 remote_free(struct gr_span *s, struct gr_block *b)
 {
-    uint64_t old = gr_load_relaxed(&s->xfree);
+    uint64_t old;
 
+    /* Pairs with the store in gr_malloc_world_stop: once the leak check has stopped the world
+     * no free changes a span's lists (in leak mode every small free comes here). */
+    if (gr_unlikely(gr_load_acquire(&world_stopped) != 0))
+        world_wait();
+    old = gr_load_relaxed(&s->xfree);
     for (;;) {
         b->next = (old & XFREE_FULL) != 0 ? NULL : (struct gr_block *)(uintptr_t)old;
         if (gr_cas(&s->xfree, &old, (uint64_t)(uintptr_t)b))
@@ -960,6 +1016,15 @@ gr_malloc_owns(const void *p)
            gr_load_relaxed(&s->state) >= SPAN_SMALL;
 }
 
+/* realloc kept the block where it was: leak mode records its new size and stack. */
+static inline void *
+realloc_stay(void *p, size_t n)
+{
+    if (gr_unlikely(gr_gc_leak))
+        gr_gc_record(p, n);
+    return p;
+}
+
 void *
 gr_realloc(void *p, size_t n, void *caller)
 {
@@ -986,10 +1051,10 @@ gr_realloc(void *p, size_t n, void *caller)
     if (gr_load_relaxed(&s->state) == SPAN_SMALL) {
         /* Stay when the class would be the same or the block shrinks by less than half. */
         if (n <= have && (n > GR_SMALL_MAX / 2 || gr_size_class(n) == s->cls || n > have / 2))
-            return p;
+            return realloc_stay(p, n);
     } else if (n <= have) {
         if (n > have / 2)
-            return p;
+            return realloc_stay(p, n);
     } else if (n > GR_SMALL_MAX && n < GR_HUGE_MIN) {
         /* Growing a large block: leave room for the next steps (a quarter of the size, as
          * jemalloc's classes do), so a buffer grown a little at a time moves seldom. */
@@ -997,10 +1062,12 @@ gr_realloc(void *p, size_t n, void *caller)
         size_t target = gr_round_up(gr_round_up(n, step), GR_HEAP_PAGE);
         if (gr_load_relaxed(&s->state) == SPAN_LARGE &&
             gr_heap_grow_in_place(s, target / GR_HEAP_PAGE))
-            return p;
+            return realloc_stay(p, n);
         q = large_alloc(target, GR_HEAP_PAGE, false, caller);
         if (q == NULL)
             return NULL;
+        if (gr_unlikely(gr_gc_leak))
+            gr_gc_record(q, n);
         memcpy(q, p, have);
         gr_free(p, caller);
         return q;
@@ -1079,11 +1146,42 @@ count_span(struct gr_span *s, void *arg)
     st->inuse += (uint64_t)gr_load_relaxed(&s->used) * s->size;
 }
 
+/* Leak mode: every small free is a remote one, counted only when a cache takes it back;
+ * statistics take them back first, so the bytes in use follow the program's frees. */
+static void
+collect_remote_frees(void)
+{
+    for (unsigned i = 0; i < GR_NSHARED; i++) {
+        struct gr_mcache *c = &shared[i].cache;
+        gr_lock(&shared[i].lock);
+        if (gr_load_relaxed(&c->announced) != NULL)
+            take_announced(c);
+        for (unsigned cls = 0; cls < GR_NCLASS; cls++) {
+            if (c->alloc[cls] != NULL && c->alloc[cls] != &empty_span)
+                span_collect(c->alloc[cls]);
+            for (struct gr_span *s = c->partial[cls]; s != NULL; s = s->next)
+                span_collect(s);
+        }
+        gr_unlock(&shared[i].lock);
+    }
+    for (unsigned cls = 0; cls < GR_NCLASS; cls++) {
+        struct central *ct = &central[cls];
+        if (gr_load_relaxed(&ct->npartial) == 0)
+            continue;
+        gr_lock(&ct->lock);
+        for (struct gr_span *s = ct->partial; s != NULL; s = s->next)
+            span_collect(s);
+        gr_unlock(&ct->lock);
+    }
+}
+
 void
 gr_malloc_stats(struct gr_malloc_stats *st)
 {
     struct gr_heap_stats hs;
 
+    if (gr_unlikely(gr_gc_leak))
+        collect_remote_frees();
     memset(st, 0, sizeof(*st));
     gr_heap_stats(&hs);
     gr_heap_each_span(count_span, st);
@@ -1119,11 +1217,62 @@ gr_malloc_print_stats(void)
                      (unsigned long)st.class_spans[cls]);
 }
 
+/* ---- The leak check's stop (gc.c). */
+
+void
+gr_malloc_world_stop(void)
+{
+    /* Pairs with the load-acquire in remote_free. */
+    gr_store(&world_stopped, 1);
+    gr_malloc_fork_prepare();
+}
+
+void
+gr_malloc_world_start(void)
+{
+    gr_malloc_fork_parent();
+    gr_store_release(&world_stopped, 0);
+    gr_sys_futex_wake(gr_atomic_word(&world_stopped), INT32_MAX);
+}
+
+static inline void
+bit_clear(uint64_t *bits, uint32_t i)
+{
+    bits[i >> 6] &= ~((uint64_t)1 << (i & 63));
+}
+
+uint32_t
+gr_malloc_span_live(struct gr_span *s, uint64_t *live)
+{
+    uint32_t n = (uint32_t)((s->bump - s->base) / s->size), count = 0;
+    uint64_t x = gr_load_relaxed(&s->xfree);
+
+    for (uint32_t i = 0; i < n; i++)
+        live[i >> 6] |= (uint64_t)1 << (i & 63);
+    for (struct gr_block *b = s->free; b != NULL; b = b->next)
+        bit_clear(live, (uint32_t)(((uint64_t)((uintptr_t)b - s->base) * s->divmul) >> 32));
+    if (x != 0 && x != XFREE_FULL)
+        for (struct gr_block *b = (struct gr_block *)(uintptr_t)x; b != NULL; b = b->next)
+            bit_clear(live, (uint32_t)(((uint64_t)((uintptr_t)b - s->base) * s->divmul) >> 32));
+    for (uint32_t i = 0; i < n; i++) {
+        struct gr_block *b = (struct gr_block *)(s->base + (uintptr_t)i * s->size);
+        if ((live[i >> 6] >> (i & 63) & 1) == 0)
+            continue;
+        /* Freed, its free held back at remote_free's stop. */
+        if (b->canary == block_canary(b))
+            bit_clear(live, i);
+        else
+            count++;
+    }
+    return count;
+}
+
 /* ---- fork. */
 
 void
 gr_malloc_fork_prepare(void)
 {
+    gr_gc_fork_prepare();
     for (unsigned i = 0; i < GR_NSHARED; i++)
         gr_lock_untracked(&shared[i].lock);
     for (unsigned cls = 0; cls < GR_NCLASS; cls++)
@@ -1139,6 +1288,7 @@ gr_malloc_fork_parent(void)
         gr_unlock_untracked(&central[cls].lock);
     for (unsigned i = GR_NSHARED; i-- > 0;)
         gr_unlock_untracked(&shared[i].lock);
+    gr_gc_fork_parent();
 }
 
 /* Give up a cache another thread may have been using at the fork: its spans are left to
@@ -1165,6 +1315,7 @@ gr_malloc_fork_child(void)
     struct m *mp = gr_curg != NULL ? gr_getm() : NULL;
 
     gr_heap_fork_child();
+    gr_gc_fork_child();
     for (unsigned cls = 0; cls < GR_NCLASS; cls++)
         gr_lock_reset(&central[cls].lock);
     for (unsigned i = 0; i < GR_NSHARED; i++)

@@ -177,6 +177,19 @@ void gr_malloc_p_idle(struct p *pp, int64_t now, bool force);
  * is nothing to do. */
 void gr_malloc_background(int64_t now);
 
+/*
+ * The leak check's stop (gc.c): hold every allocator lock, as fork's prepare does, and make
+ * remote frees wait, so no span's lists change. In leak mode every allocation and every small
+ * free goes through one of those (malloc.c's header). Requires: the caller holds no allocator
+ * lock and neither allocates nor frees until gr_malloc_world_start.
+ */
+void gr_malloc_world_stop(void);
+void gr_malloc_world_start(void);
+/* Set bit i of live (zeroed, a bit per object) for each object i of small span s that is in
+ * use: handed out, on neither free list, not being freed. Returns how many. Requires: the
+ * world stopped. */
+uint32_t gr_malloc_span_live(struct gr_span *s, uint64_t *live);
+
 /* fork: registered with pthread_atfork before any other handler (preload/init.c), so the
  * prepare handler runs after the program's own and the child handler first. */
 void gr_malloc_fork_prepare(void);

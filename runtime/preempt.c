@@ -201,7 +201,7 @@ gr_preempt_init(void)
     }
     if (!gr_have_xsave)
         gr_xsave_size = 512 + 64 + 64;
-    dl_iterate_phdr(collect_ranges, NULL);
+    gr_real.dl_iterate_phdr(collect_ranges, NULL);
     gr_leaf_init();
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = preempt_handler;

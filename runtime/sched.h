@@ -157,6 +157,9 @@ struct g {
     GR_ATOMIC_PTR(const void) waitkey;
     GR_ATOMIC_PTR(struct gr_waiter) waiting;
 
+    uint32_t gc_recording;     /* owner G: its inhandler depth while it unwinds for the leak
+                                  mode's record, else 0 (gc.c): an allocation nested at that
+                                  depth is the unwinder's, deeper a handler's */
     void *robust_held;         /* owner G: robust mutexes it holds (hooks/mutex.c) */
     uintptr_t malloc_words[2]; /* glibc malloc's arena and tcache of this stack's last G */
     char name[16];             /* protected by g.c's attr_lock */
@@ -255,6 +258,9 @@ struct m {
     uintptr_t fs_cur;                /* owner: the thread pointer installed in FS */
     uintptr_t ownfs;                 /* immutable: this M's own TLS block (g0's) */
     uintptr_t sysdesc;               /* immutable: the descriptor glibc lists for this OS thread */
+    struct gr_atomic_u64 pthread;    /* atomic: the same, stored by newm once pthread_create
+                                        returns (0 for M0 and before): the leak check's for an M
+                                        that has not run yet (gc.c) */
     uint64_t sigmask_cur;            /* owner: signal mask installed on the OS thread */
     stack_t altstack_cur;            /* owner: alternate signal stack installed on the OS thread */
     bool spinning;                   /* counted in gr_sched.nmspinning; written by the M, or by

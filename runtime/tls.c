@@ -144,7 +144,7 @@ static bool
 tls_image_find(struct tls_image *img)
 {
     img->found = false;
-    dl_iterate_phdr(tls_image_cb, img);
+    gr_real.dl_iterate_phdr(tls_image_cb, img);
     return img->found;
 }
 
@@ -456,6 +456,18 @@ gr_tls_destroy(uintptr_t tp)
      * from greenrun's allocator, as the array did (dtv_embed). */
     for (uintptr_t i = 0; i < dtv[-1].val; i++)
         gr_free(dtv[1 + i].to_free, __builtin_return_address(0));
+}
+
+void
+gr_tls_dtv_range(uintptr_t tp, uintptr_t *lo, uintptr_t *hi)
+{
+    struct gr_dtv_slot *dtv = *(struct gr_dtv_slot **)(tp + TCB_OFF_DTV);
+
+    *lo = *hi = 0;
+    if (dtv == NULL)
+        return;
+    *lo = (uintptr_t)(dtv - 1);
+    *hi = (uintptr_t)(dtv + 1 + dtv[-1].val);
 }
 
 bool

@@ -72,6 +72,10 @@ uintptr_t gr_tls_create(void *top, struct g *gp, int32_t tid, void *stack_lo, si
 /* Release a block's DTV and dynamic TLS. Context: a TLS block other than tp is installed. */
 void gr_tls_destroy(uintptr_t tp);
 
+/* The DTV of the block at tp, its header included ([*lo, *hi); both 0 when it has none): the
+ * leak check scans it, as it may live where no other root is (ld.so's own memory for the
+ * initial thread's). */
+void gr_tls_dtv_range(uintptr_t tp, uintptr_t *lo, uintptr_t *hi);
 /* Whether p is the running G's DTV in its own pages, which glibc reallocs when a dlopen
  * brings more TLS modules than it has room for: the allocator moves it to the heap. */
 bool gr_tls_dtv_embedded(const void *p);

@@ -2,9 +2,9 @@
  * tests/unit/config_test.c: white-box test of preload/config.c, linked directly (no preload).
  *
  * Behaviour: gr_config_parse accepts every documented form of GREENRUN_PROCS, GREENRUN_STACK,
- * GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_TRACE and GREENRUN_QUIT, rejects everything else with
- * the documented one-line message, never writes past errlen, and leaves the defaults in cfg when it
- * fails.
+ * GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC and
+ * GREENRUN_GC_REPORT, rejects everything else with the documented one-line message, never
+ * writes past errlen, and leaves the defaults in cfg when it fails.
  *
  * Prints one line per failed check and "N passed, N failed"; exits 1 if anything failed.
  */
@@ -65,7 +65,7 @@ is_default(const struct gr_config *cfg)
 {
     return cfg->procs == 0 && cfg->stack_size == 0 && cfg->schedtrace_ms == 0 && !cfg->banner &&
            !cfg->stats && !cfg->blocking && !cfg->fs_syscall && !cfg->malloc_system &&
-           cfg->trace == NULL && !cfg->quit_exit;
+           cfg->trace == NULL && !cfg->quit_exit && cfg->gc == GR_GC_OFF && cfg->gc_report == NULL;
 }
 
 /* Poison cfg so that a parser that forgets to write a field is caught. */
@@ -344,6 +344,54 @@ test_debug(void)
     }
 }
 
+/* GREENRUN_GC: three words; GREENRUN_GC_REPORT: any path; the leak check needs greenrun's heap. */
+static void
+test_gc(void)
+{
+    struct gr_config cfg;
+    char err[ERRCAP];
+    static const char *const words[] = { "off", "leak", "collect" };
+    static const int modes[] = { GR_GC_OFF, GR_GC_LEAK, GR_GC_COLLECT };
+
+    for (int i = 0; i < 3; i++) {
+        char entry[64];
+        snprintf(entry, sizeof(entry), "GREENRUN_GC=%s", words[i]);
+        poison(&cfg);
+        CHECK(parse1(entry, &cfg, err) == 0 && cfg.gc == modes[i] && cfg.gc_report == NULL &&
+              !cfg.malloc_system);
+    }
+    poison(&cfg);
+    CHECK(parse1("GREENRUN_GC=", &cfg, err) == 0 && cfg.gc == GR_GC_OFF);
+
+    static const char *const bad[] = { "on", "Leak", "LEAK", "1", "0", "leak ", "leaks", "yes" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char entry[64], want[256];
+        snprintf(entry, sizeof(entry), "GREENRUN_GC=%s", bad[i]);
+        snprintf(want, sizeof(want), "greenrun: GREENRUN_GC=\"%s\": expected off, leak or collect",
+                 bad[i]);
+        expect_error(entry, want, __LINE__);
+    }
+
+    const char *with_report[] = { "GREENRUN_GC=leak", "GREENRUN_GC_REPORT=/tmp/leaks.json", NULL };
+    poison(&cfg);
+    CHECK(parse_env(&cfg, with_report, err, sizeof(err)) == 0 && cfg.gc == GR_GC_LEAK &&
+          cfg.gc_report != NULL && strcmp(cfg.gc_report, "/tmp/leaks.json") == 0);
+
+    static char long_path[4200];
+    memset(long_path, 'a', sizeof(long_path) - 1);
+    memcpy(long_path, "GREENRUN_GC_REPORT=", 19);
+    const char *too_long[] = { long_path, NULL };
+    poison(&cfg);
+    CHECK(parse_env(&cfg, too_long, err, sizeof(err)) == -1 && is_default(&cfg) &&
+          strstr(err, "expected a file path shorter than 4096 bytes") != NULL);
+
+    const char *with_system[] = { "GREENRUN_GC=leak", "GREENRUN_MALLOC=system", NULL };
+    poison(&cfg);
+    CHECK(parse_env(&cfg, with_system, err, sizeof(err)) == -1 && is_default(&cfg) &&
+          strcmp(err, "greenrun: GREENRUN_GC=leak needs greenrun's allocator; accepted with "
+                      "GREENRUN_MALLOC=system: GREENRUN_GC=off") == 0);
+}
+
 static void
 test_quit(void)
 {
@@ -451,38 +499,38 @@ test_names(void)
     EXPECT_ERROR("GREENRUN_PROSC=4",
                  "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
     EXPECT_ERROR("GREENRUN_procs=4",
                  "greenrun: GREENRUN_procs: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
     EXPECT_ERROR("GREENRUN_=4", "greenrun: GREENRUN_: unknown variable; accepted: GREENRUN_PROCS, "
                                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                                "GREENRUN_TRACE, GREENRUN_QUIT");
+                                "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
     EXPECT_ERROR("GREENRUN_PROCSS=",
                  "greenrun: GREENRUN_PROCSS: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
     EXPECT_ERROR("GREENRUN_PROC",
                  "greenrun: GREENRUN_PROC: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
     EXPECT_ERROR("GREENRUN_ALLOC=system",
                  "greenrun: GREENRUN_ALLOC: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
     EXPECT_ERROR("GREENRUN_malloc=system",
                  "greenrun: GREENRUN_malloc: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT");
-    EXPECT_ERROR("GREENRUN_GC=leak",
-                 "greenrun: GREENRUN_GC: unknown variable; accepted: GREENRUN_PROCS, "
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+    EXPECT_ERROR("GREENRUN_GCX=leak",
+                 "greenrun: GREENRUN_GCX: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
     EXPECT_ERROR("GREENRUN_\x01\xff=1",
                  "greenrun: GREENRUN_\\x01\\xff: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
 }
 
 static void
@@ -590,7 +638,7 @@ test_escaping(void)
     snprintf(want, sizeof(want),
              "greenrun: GREENRUN_%.55s...: unknown variable; accepted: GREENRUN_PROCS, "
              "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-             "GREENRUN_TRACE, GREENRUN_QUIT",
+             "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT",
              v200);
     EXPECT_ERROR(entry, want);
 }
@@ -676,7 +724,7 @@ test_documented_messages(void)
     EXPECT_ERROR("GREENRUN_PROSC=1",
                  "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
     EXPECT_ERROR("GREENRUN_MALLOC=glibc",
                  "greenrun: GREENRUN_MALLOC=\"glibc\": expected greenrun or system");
 }
@@ -748,6 +796,7 @@ main(void)
     test_quit();
     test_blocking_profile();
     test_trace();
+    test_gc();
     test_names();
     test_whole_env();
     test_escaping();
