@@ -468,29 +468,6 @@ struct shown {
     uint32_t nopen;
 };
 
-/* One formatted line to fd, written whole (a line of the report). */
-static void out(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-out(int fd, const char *fmt, ...)
-{
-    char line[1024];
-    size_t n, off = 0;
-    va_list ap;
-
-    va_start(ap, fmt);
-    n = gr_vsnprint(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n >= sizeof(line))
-        n = sizeof(line) - 1;
-    while (off < n) {
-        ssize_t w = gr_sys_write(fd, line + off, n - off);
-        if (w <= 0)
-            return;
-        off += (size_t)w;
-    }
-}
-
 static void
 print_site(int fd, const struct shown *sh)
 {
@@ -514,14 +491,14 @@ print_site(int fd, const struct shown *sh)
         gr_snprint(head, sizeof(head), "handoff %s", call_name(sp));
     else
         gr_snprint(head, sizeof(head), "syscall %ld (%s)", sp->nr, call_name(sp));
-    out(fd,
-        "greenrun: blocking: %s count %lu total %s max %s p50 %s p99 %s spares %lu pc "
-        "%p%s%s\n",
-        head, (unsigned long)sp->count, total, max, p50, p99, (unsigned long)sp->spares,
-        (void *)sp->frames[f], where, still);
+    gr_fdprint(fd,
+               "greenrun: blocking: %s count %lu total %s max %s p50 %s p99 %s spares %lu pc "
+               "%p%s%s\n",
+               head, (unsigned long)sp->count, total, max, p50, p99, (unsigned long)sp->spares,
+               (void *)sp->frames[f], where, still);
     for (int i = f + 1; i < sp->nframes; i++) {
         describe_frame(where, sizeof(where), sp, i, true);
-        out(fd, "greenrun: blocking:     #%d %p%s\n", i - f, (void *)sp->frames[i], where);
+        gr_fdprint(fd, "greenrun: blocking:     #%d %p%s\n", i - f, (void *)sp->frames[i], where);
     }
 }
 
@@ -744,7 +721,7 @@ static void
 write_text(int fd, const struct shown *v, uint32_t n)
 {
     if (n == 0)
-        out(fd, "greenrun: blocking: no call held an M\n");
+        gr_fdprint(fd, "greenrun: blocking: no call held an M\n");
     for (uint32_t i = 0; i < n; i++)
         print_site(fd, &v[i]);
 }
@@ -777,22 +754,29 @@ gr_blockrec_write(int fd)
 
 /* ---- Live lines (GREENRUN_DEBUG=blocking=live): the reporter thread. */
 
+bool
+gr_blockrec_read(int fd, long *nr, uintptr_t *sp, uintptr_t *pc)
+{
+    char buf[256];
+    ssize_t n;
+
+    if (fd < 0)
+        return false;
+    n = gr_sys_pread(fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    return gr_blockrec_parse(buf, nr, sp, pc);
+}
+
 /* Does the M still sleep where c found it? (Its stack may have changed under the unwind.) */
 static bool
 still_asleep(const struct gr_blockrec_call *c)
 {
-    char buf[256];
-    ssize_t n;
     long nr;
     uintptr_t sp, pc;
 
-    if (c->sysfd < 0)
-        return false;
-    n = gr_sys_pread(c->sysfd, buf, sizeof(buf) - 1, 0);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    return gr_blockrec_parse(buf, &nr, &sp, &pc) && nr == c->nr && sp == c->sp && pc == c->pc;
+    return gr_blockrec_read(c->sysfd, &nr, &sp, &pc) && nr == c->nr && sp == c->sp && pc == c->pc;
 }
 
 /*

@@ -30,6 +30,8 @@
  * Context: any; no-alloc.
  */
 bool gr_blockrec_parse(const char *text, long *nr, uintptr_t *sp, uintptr_t *pc);
+/* The same, read from fd, an open /proc/<tid>/syscall (pread at 0). Context: any; no-alloc. */
+bool gr_blockrec_read(int fd, long *nr, uintptr_t *sp, uintptr_t *pc);
 
 /* The "system call number" of a site where a G ran on and on where the preemption signal may
  * not stop it (in libc or ld.so): a blocking site of its own kind. */

@@ -15,7 +15,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/socket.h>
@@ -58,34 +57,6 @@ gr_control_attach_signal(const siginfo_t *si)
     return true;
 }
 
-/* Write all of buf, or give up on the first error. */
-static void
-write_all(int fd, const char *buf, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = gr_sys_write(fd, buf, n);
-        if (w <= 0)
-            return;
-        buf += w;
-        n -= (size_t)w;
-    }
-}
-
-static void say(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-say(int fd, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    size_t n;
-
-    va_start(ap, fmt);
-    n = gr_vsnprint(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    write_all(fd, line, n < sizeof(line) ? n : sizeof(line) - 1);
-}
-
 /* "top": the scheduler's counters now, one "name value" per line. */
 static void
 top(int fd)
@@ -109,18 +80,19 @@ top(int fd)
         nrunning_p += st == P_RUNNING;
         nidle_p += st == P_IDLE;
     }
-    say(fd, "uptime_ns %ld\n", (long)gr_nanotime());
-    say(fd, "procs %d\nps_running %d\nps_syscall %d\nps_idle %d\n", gr_sched.nprocs, nrunning_p,
-        nsyscall_p, nidle_p);
-    say(fd, "gs_runnable %d\ngs_running %d\ngs_waiting %d\ngs_syscall %d\ngs_dead %d\n",
-        ng[G_RUNNABLE], ng[G_RUNNING], ng[G_WAITING], ng[G_SYSCALL], ng[G_DEAD]);
-    say(fd, "runq_local %u\nrunq_global %d\n", runq, gr_load_relaxed(&gr_sched.runqsize));
-    say(fd, "ms %d\nms_idle %d\nms_spinning %u\n", gr_load(&gr_sched.mcount),
-        gr_load_relaxed(&gr_sched.nmidle), gr_load(&gr_sched.nmspinning));
-    say(fd, "switches %lu\nsteals %lu\ncreated %lu\nlive %d\n",
-        (unsigned long)gr_load_relaxed(&gr_sched.nswitch),
-        (unsigned long)gr_load_relaxed(&gr_sched.nsteal),
-        (unsigned long)gr_load_relaxed(&gr_sched.ncreated), gr_load_relaxed(&gr_sched.nlive));
+    gr_fdprint(fd, "uptime_ns %ld\n", (long)gr_nanotime());
+    gr_fdprint(fd, "procs %d\nps_running %d\nps_syscall %d\nps_idle %d\n", gr_sched.nprocs,
+               nrunning_p, nsyscall_p, nidle_p);
+    gr_fdprint(fd, "gs_runnable %d\ngs_running %d\ngs_waiting %d\ngs_syscall %d\ngs_dead %d\n",
+               ng[G_RUNNABLE], ng[G_RUNNING], ng[G_WAITING], ng[G_SYSCALL], ng[G_DEAD]);
+    gr_fdprint(fd, "runq_local %u\nrunq_global %d\n", runq, gr_load_relaxed(&gr_sched.runqsize));
+    gr_fdprint(fd, "ms %d\nms_idle %d\nms_spinning %u\n", gr_load(&gr_sched.mcount),
+               gr_load_relaxed(&gr_sched.nmidle), gr_load(&gr_sched.nmspinning));
+    gr_fdprint(fd, "switches %lu\nsteals %lu\ncreated %lu\nlive %d\n",
+               (unsigned long)gr_load_relaxed(&gr_sched.nswitch),
+               (unsigned long)gr_load_relaxed(&gr_sched.nsteal),
+               (unsigned long)gr_load_relaxed(&gr_sched.ncreated),
+               gr_load_relaxed(&gr_sched.nlive));
 }
 
 /* One connection: check the peer, read one command line, answer, close. */
@@ -135,7 +107,7 @@ serve(int fd, uid_t me)
 
     if (gr_syscall6(SYS_getsockopt, fd, SOL_SOCKET, SO_PEERCRED, (long)&cred, (long)&len, 0) != 0 ||
         (cred.uid != me && cred.uid != 0)) {
-        say(fd, "greenrun: permission denied\n");
+        gr_fdprint(fd, "greenrun: permission denied\n");
         return;
     }
     gr_syscall6(SYS_setsockopt, fd, SOL_SOCKET, SO_RCVTIMEO, (long)&tv, (long)sizeof(tv), 0);
@@ -147,12 +119,12 @@ serve(int fd, uid_t me)
     else if (strcmp(cmd, "report") == 0 && gr_opts.blocking)
         gr_blockrec_write(fd);
     else if (strcmp(cmd, "report") == 0)
-        say(fd, "greenrun: the blocking profile is off in this process: start it with "
-                "GREENRUN_DEBUG=blocking or GREENRUN_REPORT=path\n");
+        gr_fdprint(fd, "greenrun: the blocking profile is off in this process: start it with "
+                       "GREENRUN_DEBUG=blocking or GREENRUN_REPORT=path\n");
     else if (strcmp(cmd, "top") == 0)
         top(fd);
     else
-        say(fd, "greenrun: unknown command \"%s\"; accepted: dump, report, top\n", cmd);
+        gr_fdprint(fd, "greenrun: unknown command \"%s\"; accepted: dump, report, top\n", cmd);
 }
 
 /* The directory must be the user's own, a real directory, mode 0700: else nobody may trust a

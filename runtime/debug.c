@@ -130,19 +130,45 @@ gr_snprint(char *buf, size_t size, const char *fmt, ...)
     return n;
 }
 
-void
-gr_vprint(const char *fmt, va_list ap)
+/* Format into buf and write it all to fd (a line is never split into two writes). */
+static void
+write_formatted(int fd, char *buf, size_t size, const char *fmt, va_list ap)
 {
-    char buf[512];
-    size_t n = gr_vsnprint(buf, sizeof(buf), fmt, ap);
+    size_t n = gr_vsnprint(buf, size, fmt, ap);
     size_t off = 0;
 
     while (off < n) {
-        ssize_t w = gr_sys_write(2, buf + off, n - off);
+        ssize_t w = gr_sys_write(fd, buf + off, n - off);
         if (w <= 0)
             break;
         off += (size_t)w;
     }
+}
+
+void
+gr_vfdprint(int fd, const char *fmt, va_list ap)
+{
+    char buf[1024];
+
+    write_formatted(fd, buf, sizeof(buf), fmt, ap);
+}
+
+void
+gr_fdprint(int fd, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    gr_vfdprint(fd, fmt, ap);
+    va_end(ap);
+}
+
+void
+gr_vprint(const char *fmt, va_list ap)
+{
+    char buf[512]; /* small: gr_print runs in signal handlers and on g0 */
+
+    write_formatted(2, buf, sizeof(buf), fmt, ap);
 }
 
 void

@@ -16,6 +16,9 @@
 
 void gr_print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void gr_vprint(const char *fmt, va_list ap);
+/* The same to descriptor fd: one line (up to 1 KiB) formatted whole, then written out. */
+void gr_fdprint(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void gr_vfdprint(int fd, const char *fmt, va_list ap);
 /* Format into buf (always NUL-terminated); returns the length written. */
 size_t gr_snprint(char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

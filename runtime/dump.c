@@ -351,27 +351,23 @@ state_text(const struct gsnap *s, char *buf, size_t size)
 
 /*
  * A running G whose M sleeps in the kernel is in a call no hook saw: the registers to unwind
- * it from, out of the M's /proc/<tid>/syscall (the kernel's record of the call it sleeps in),
- * with that record's text in text. False when the M runs, or the file cannot be read.
+ * it from, out of the M's /proc/<tid>/syscall (the kernel's record of the call it sleeps in).
+ * False when the M runs, or the file cannot be read.
  */
 static bool
-kernel_regs(const struct gsnap *s, struct gr_regs *r, long *nr, char *text, size_t size)
+kernel_regs(const struct gsnap *s, struct gr_regs *r, long *nr)
 {
     char path[64];
     uintptr_t sp, pc;
-    ssize_t n;
+    bool ok;
     int fd;
 
     gr_snprint(path, sizeof(path), "/proc/self/task/%d/syscall", (int)s->mtid);
     fd = gr_sys_open(path, O_RDONLY);
-    if (fd < 0)
-        return false;
-    n = gr_sys_pread(fd, text, size - 1, 0);
-    gr_sys_close(fd);
-    if (n <= 0)
-        return false;
-    text[n] = '\0';
-    if (!gr_blockrec_parse(text, nr, &sp, &pc))
+    ok = gr_blockrec_read(fd, nr, &sp, &pc);
+    if (fd >= 0)
+        gr_sys_close(fd);
+    if (!ok)
         return false;
     memset(r, 0, sizeof(*r));
     r->pc = pc;
@@ -383,11 +379,10 @@ kernel_regs(const struct gsnap *s, struct gr_regs *r, long *nr, char *text, size
  * while the thread sleeps; 0 frames (and a word why) when it woke meanwhile. */
 static int
 unwind_asleep(struct out *o, const struct gsnap *s, const struct gr_regs *r, long nr,
-              const char *before, struct gr_frame *f, struct gr_symcache *sc)
+              struct gr_frame *f, struct gr_symcache *sc)
 {
-    char after[256];
-    struct gr_regs r2;
     const char *name = nr >= 0 ? gr_sys_name(nr) : NULL;
+    struct gr_regs r2;
     long nr2;
     int n;
 
@@ -397,7 +392,7 @@ unwind_asleep(struct out *o, const struct gsnap *s, const struct gr_regs *r, lon
                            "a system call");
     n = gr_unwind(r, s->lo, s->hi, f, GR_UNWIND_DEPTH, sc);
     /* The stack did not move under the walk if the kernel still says the same. */
-    if (n > 0 && (!kernel_regs(s, &r2, &nr2, after, sizeof(after)) || strcmp(before, after) != 0)) {
+    if (n > 0 && (!kernel_regs(s, &r2, &nr2) || nr2 != nr || r2.sp != r->sp || r2.pc != r->pc)) {
         out_put(o, "\t(it woke while the dump walked its stack: no backtrace)\n");
         n = 0;
     }
@@ -408,7 +403,6 @@ static void
 print_one(struct out *o, const struct gsnap *s, int64_t now, struct gr_frame *f,
           struct gr_symcache *sc)
 {
-    char kernel_text[256];
     struct gr_regs kr;
     long knr;
     char state[384], where[48];
@@ -433,9 +427,8 @@ print_one(struct out *o, const struct gsnap *s, int64_t now, struct gr_frame *f,
             state, (long long)(d / 1000000000LL), frac, where);
     if (s->self)
         n = gr_unwind_self(f, GR_UNWIND_DEPTH, sc);
-    else if (s->status == G_RUNNING && s->mtid > 0 &&
-             kernel_regs(s, &kr, &knr, kernel_text, sizeof(kernel_text)))
-        n = unwind_asleep(o, s, &kr, knr, kernel_text, f, sc);
+    else if (s->status == G_RUNNING && s->mtid > 0 && kernel_regs(s, &kr, &knr))
+        n = unwind_asleep(o, s, &kr, knr, f, sc);
     else if (s->status == G_RUNNING)
         out_put(o, "\t(running on its M: no backtrace)\n");
     else if (s->wired)

@@ -100,16 +100,7 @@ schedtrace(void)
 static bool
 m_syscall(struct m *mp, long *nr, uintptr_t *sp, uintptr_t *pc)
 {
-    char buf[256];
-    ssize_t n;
-
-    if (mp->sysfd < 0)
-        return false;
-    n = gr_sys_pread(mp->sysfd, buf, sizeof(buf) - 1, 0);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    return gr_blockrec_parse(buf, nr, sp, pc);
+    return gr_blockrec_read(mp->sysfd, nr, sp, pc);
 }
 
 #define BLOCKED_CONFIRM_NS 1000000LL /* seen asleep twice this far apart: a blocking call */
