@@ -304,13 +304,14 @@ gr_blockrec_live(int64_t now)
     gr_unlock(&lock);
 }
 
-void
+bool
 gr_blockrec_handoff(const uintptr_t *frames, int n, int64_t since, int64_t now)
 {
     struct site *sp;
+    bool unnamed = false;
 
     if (n < 1)
-        return;
+        return false;
     if (n > GR_BLOCKREC_FRAMES)
         n = GR_BLOCKREC_FRAMES;
     sp = lock_site(GR_BLOCKREC_HANDOFF, frames, n);
@@ -320,8 +321,43 @@ gr_blockrec_handoff(const uintptr_t *frames, int n, int64_t since, int64_t now)
         add_time(sp, since, now);
         if (live_ns != 0 && now - since >= live_ns)
             live_push(sp, now - since, true);
+        unnamed = sp->sym == NULL;
     }
     gr_unlock(&lock);
+    return unnamed;
+}
+
+void
+gr_blockrec_name(const uintptr_t *frames, int n, const struct gr_frame *named, int nnamed)
+{
+    struct gr_frame *sym;
+    struct site *sp;
+
+    if (n < 1 || nnamed < 1)
+        return;
+    if (n > GR_BLOCKREC_FRAMES)
+        n = GR_BLOCKREC_FRAMES;
+    sym = gr_mem_alloc(sizeof(*sym) * (size_t)n);
+    if (sym == NULL)
+        return;
+    /* The unwinder's frames in the site's order, matched by pc; one it did not reach keeps
+     * no name (dladdr's then). */
+    for (int i = 0; i < n; i++) {
+        sym[i] = (struct gr_frame){ .pc = frames[i] };
+        for (int k = 0; k < nnamed; k++)
+            if (named[k].pc == frames[i]) {
+                sym[i] = named[k];
+                break;
+            }
+    }
+    sp = lock_site(GR_BLOCKREC_HANDOFF, frames, n);
+    if (sp != NULL && sp->sym == NULL) {
+        sp->sym = sym;
+        sym = NULL;
+    }
+    gr_unlock(&lock);
+    if (sym != NULL)
+        gr_mem_free(sym, sizeof(*sym) * (size_t)n);
 }
 
 void

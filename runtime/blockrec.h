@@ -79,11 +79,14 @@ void *gr_blockrec_reporter_main(void *arg);
 /*
  * A hooked call in syscall mode ran from since to now and its P was handed to another M
  * meanwhile. frames[0] is a return address inside the hook (its symbol names the call),
- * frames[1..n) the program's return addresses from there out. Context: a G leaving syscall
- * mode.
+ * frames[1..n) the program's return addresses from there out. True when the site has no names
+ * yet: the caller may unwind once more with names and pass them to gr_blockrec_name.
+ * Context: a G leaving syscall mode.
  */
-void gr_blockrec_handoff(const uintptr_t *frames, int n, int64_t since, int64_t now);
-
+bool gr_blockrec_handoff(const uintptr_t *frames, int n, int64_t since, int64_t now);
+struct gr_frame;
+/* Names for the handoff site of frames, from an unwind's named frames (matched by pc). */
+void gr_blockrec_name(const uintptr_t *frames, int n, const struct gr_frame *named, int nnamed);
 /*
  * Print one line per site to stderr (when print), the longest total first (calls still open
  * count up to now), and write the JSON report when GREENRUN_REPORT names a file. Resolves pcs with

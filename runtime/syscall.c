@@ -32,6 +32,7 @@
 #include "runtime/spare.h"
 #include "runtime/sys.h"
 #include "runtime/timer.h"
+#include "runtime/unwind.h"
 #include "runtime/trace.h"
 
 /*
@@ -153,15 +154,20 @@ pinned_getp(struct m *mp, struct p *own)
 
 /*
  * The P of the call gp is leaving went to another M: record the call. The runtime keeps frame
- * pointers, so its chain leads out of the hook to the program's return address; the program's
- * own frames need not keep the chain (-O2 drops it), so the walk stops there. The first frame
- * kept is the last one inside the runtime, the hook, which names the call.
+ * pointers, so its chain leads out of the hook to the program's return address; the last
+ * frame inside the runtime is the hook, which names the call. From there out the program's
+ * frames need not keep the chain (-O2 drops it), so libunwind walks them (DWARF), return
+ * addresses only; the names are looked up once, for a site seen the first time.
  */
+#define HANDOFF_WALK (GR_BLOCKREC_FRAMES + 8) /* frames of ours below the program's */
+
 static GR_NOINLINE void
 record_handoff(struct g *gp, struct m *mp)
 {
     const uintptr_t *fp = __builtin_frame_address(0);
-    uintptr_t frames[2] = { 0, 0 };
+    uintptr_t frames[GR_BLOCKREC_FRAMES], pcs[HANDOFF_WALK], hook = 0;
+    int n = 0, npcs, k = 0;
+    int64_t now = gr_nanotime();
 
     while (gr_g_on_stack(gp, (uintptr_t)fp) && gr_g_on_stack(gp, (uintptr_t)(fp + 2) - 1)) {
         const uintptr_t *next = (const uintptr_t *)fp[0];
@@ -169,16 +175,30 @@ record_handoff(struct g *gp, struct m *mp)
         if (fp[1] == 0)
             return;
         if (!gr_preempt_pc_in_runtime(fp[1])) {
-            if (frames[0] != 0) {
-                frames[1] = fp[1];
-                gr_blockrec_handoff(frames, 2, mp->syscall_since, gr_nanotime());
-            }
-            return;
+            if (hook == 0)
+                return;
+            frames[n++] = hook;
+            frames[n++] = fp[1];
+            break;
         }
-        frames[0] = fp[1];
+        hook = fp[1];
         if (next <= fp)
             return;
         fp = next;
+    }
+    if (n == 0)
+        return;
+    /* The program's frames beyond its call site, where the unwinder finds that return address
+     * among its own: else the two frames the chain gave. */
+    npcs = gr_unwind_self_pcs(pcs, HANDOFF_WALK);
+    while (k < npcs && pcs[k] != frames[1])
+        k++;
+    for (int i = k + 1; i < npcs && n < GR_BLOCKREC_FRAMES; i++)
+        frames[n++] = pcs[i];
+    if (gr_blockrec_handoff(frames, n, mp->syscall_since, now)) {
+        struct gr_frame named[HANDOFF_WALK];
+        int nnamed = gr_unwind_self(named, HANDOFF_WALK, NULL);
+        gr_blockrec_name(frames, n, named, nnamed);
     }
 }
 

@@ -129,8 +129,8 @@ name_cached(unw_cursor_t *c, struct gr_frame *f, struct gr_symcache *sc)
 
 /* Walk the cursor: frames while the stack pointer stays in [lo, hi) and never goes down. */
 static int
-walk(unw_cursor_t *c, uintptr_t lo, uintptr_t hi, struct gr_frame *f, int max, int skip,
-     struct gr_symcache *sc)
+walk(unw_cursor_t *c, uintptr_t lo, uintptr_t hi, struct gr_frame *f, uintptr_t *pcs, int max,
+     int skip, struct gr_symcache *sc)
 {
     uintptr_t prev_sp = 0;
     int n = 0;
@@ -145,6 +145,8 @@ walk(unw_cursor_t *c, uintptr_t lo, uintptr_t hi, struct gr_frame *f, int max, i
         prev_sp = sp;
         if (skip > 0) {
             skip--;
+        } else if (pcs != NULL) {
+            pcs[n++] = pc; /* no names: the caller wants the walk only */
         } else {
             f[n].pc = pc;
             name_cached(c, &f[n], sc);
@@ -181,7 +183,7 @@ gr_unwind(const struct gr_regs *r, uintptr_t lo, uintptr_t hi, struct gr_frame *
     /* Flag 0: the pc is a return address, so the call before it is what is looked up. */
     if (unw.init_local2(&c, &uc, 0) != 0)
         return 0;
-    return walk(&c, lo, hi, f, max, 0, sc);
+    return walk(&c, lo, hi, f, NULL, max, 0, sc);
 }
 
 __attribute__((noinline)) int
@@ -194,7 +196,20 @@ gr_unwind_self(struct gr_frame *f, int max, struct gr_symcache *sc)
         return -ENOSYS;
     if (unw.getcontext(&uc) != 0 || unw.init_local2(&c, &uc, 0) != 0)
         return 0;
-    return walk(&c, 0, 0, f, max, 1, sc); /* not this function's own frame */
+    return walk(&c, 0, 0, f, NULL, max, 1, sc); /* not this function's own frame */
+}
+
+__attribute__((noinline)) int
+gr_unwind_self_pcs(uintptr_t *pcs, int max)
+{
+    unw_context_t uc;
+    unw_cursor_t c;
+
+    if (!load())
+        return -ENOSYS;
+    if (unw.getcontext(&uc) != 0 || unw.init_local2(&c, &uc, 0) != 0)
+        return 0;
+    return walk(&c, 0, 0, NULL, pcs, max, 1, NULL);
 }
 
 void

@@ -65,6 +65,9 @@ bool gr_unwind_available(void);
 
 /* The calling thread's backtrace, from the caller of gr_unwind_self on. As gr_unwind. */
 int gr_unwind_self(struct gr_frame *f, int max, struct gr_symcache *sc);
+/* The same, return addresses only, into pcs: no names looked up, so cheap enough for every
+ * handoff the blocking profile records. */
+int gr_unwind_self_pcs(uintptr_t *pcs, int max);
 
 /* In a fork child: a load of libunwind the parent had under way is started again. */
 void gr_unwind_fork_child(void);

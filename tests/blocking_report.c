@@ -4,7 +4,9 @@
  * and with GREENRUN_DEBUG=blocking the runtime names it at exit: one line for system call
  * read with a duration near 300 ms. A hooked blocking call (flock, run in syscall mode) that
  * lasts 300 ms while another thread needs the processor is not an unseen call: it is reported
- * as a handoff of flock, with its duration and the program's call site. With GREENRUN_REPORT
+ * as a handoff of flock, with its duration and the program's call site (named from the
+ * symbol table, as the main function here, when the unwinder has it) and the frames that
+ * called it. With GREENRUN_REPORT
  * set, the same profile is written as JSON to a new file: a handoff site for flock and an
  * unseen one for read, each with count 1, and a second run refuses to overwrite the file.
  * That run has GREENRUN_DEBUG=blocking=live,threshold=50ms: lines name the raw read while it
@@ -244,8 +246,12 @@ main(int argc, char **argv)
             if (ns > *longest)
                 *longest = ns;
         }
-        if (is_flock)
-            CHECK(strstr(line, "(blocking_report+0x") != NULL);
+        if (is_flock) {
+            CHECK(strstr(line, "(blocking_report ") != NULL ||
+                  strstr(line, "(blocking_report+0x") != NULL);
+            /* Its backtrace goes on past the call site: the frames that called it. */
+            CHECK(next != NULL && strncmp(next, "greenrun: blocking:     #1 ", 27) == 0);
+        }
         CHECK(strncmp(line, flock_line, strlen(flock_line)) != 0);
         line = next;
     }
