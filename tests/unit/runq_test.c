@@ -406,6 +406,7 @@ owner_main(void *arg)
     struct worker *w = arg;
     struct p *pp = w->pp;
     uint64_t k = 0;
+    bool waited_for_thieves = false;
 
     while (k < ng) {
         uint32_t r = rnd(w);
@@ -418,6 +419,14 @@ owner_main(void *arg)
         /* Let the thieves in now and then: valgrind runs one thread at a time. */
         if ((r & 0x3ff) == 0)
             sched_yield();
+        /* And once, wait for a first steal with Gs in the ring: a loaded machine (or
+         * valgrind's scheduler) can otherwise leave the thieves unscheduled the whole run,
+         * and the run would prove nothing about stealing. */
+        if (k >= 1000 && !waited_for_thieves) {
+            waited_for_thieves = true;
+            for (int i = 0; i < 2000000 && __atomic_load_n(&from_steal, __ATOMIC_RELAXED) == 0; i++)
+                sched_yield();
+        }
         uint32_t gets = rnd(w) % 4;
         for (uint32_t i = 0; i < gets; i++) {
             struct g *gp = gr_runq_get(pp);
