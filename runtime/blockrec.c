@@ -538,52 +538,9 @@ print_site(int fd, const struct shown *sh)
     }
 }
 
-/* A buffered writer for the JSON report; errors stop the writing, silently. */
-struct jw {
-    int fd;
-    size_t len;
-    bool failed;
-    char buf[4096];
-};
-
-static void
-jw_flush(struct jw *j)
-{
-    size_t off = 0;
-
-    while (!j->failed && off < j->len) {
-        ssize_t n = gr_sys_write(j->fd, j->buf + off, j->len - off);
-        if (n <= 0)
-            j->failed = true;
-        else
-            off += (size_t)n;
-    }
-    j->len = 0;
-}
-
-static void jw_put(struct jw *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-jw_put(struct jw *j, const char *fmt, ...)
-{
-    char piece[512];
-    va_list ap;
-    size_t n;
-
-    va_start(ap, fmt);
-    n = gr_vsnprint(piece, sizeof(piece), fmt, ap);
-    va_end(ap);
-    if (n >= sizeof(piece))
-        n = sizeof(piece) - 1;
-    if (j->len + n > sizeof(j->buf))
-        jw_flush(j);
-    memcpy(j->buf + j->len, piece, n);
-    j->len += n;
-}
-
 /* A JSON string: the names written here are file and symbol names, escaped byte by byte. */
 static void
-jw_string(struct jw *j, const char *s)
+jw_string(struct gr_outbuf *j, const char *s)
 {
     char out[300];
     size_t n = 0;
@@ -606,7 +563,7 @@ jw_string(struct jw *j, const char *s)
     }
     out[n++] = '"';
     out[n] = '\0';
-    jw_put(j, "%s", out);
+    gr_outbuf_put(j, "%s", out);
 }
 
 /* Seconds since boot with milliseconds, "12.034" (gr_snprint has no field widths). */
@@ -622,47 +579,48 @@ format_s(char *buf, size_t size, int64_t t)
 }
 
 static void
-json_site(struct jw *j, const struct shown *sh, bool first)
+json_site(struct gr_outbuf *j, const struct shown *sh, bool first)
 {
     const struct site *sp = &sh->s;
     char first_s[32], last_s[32];
 
     format_s(first_s, sizeof(first_s), sp->first);
     format_s(last_s, sizeof(last_s), sp->last);
-    jw_put(j, "%s\n    {\"kind\": \"%s\", \"nr\": %ld, \"call\": ", first ? "" : ",",
-           kind_name(sp->nr), sp->nr >= 0 ? sp->nr : -1L);
+    gr_outbuf_put(j, "%s\n    {\"kind\": \"%s\", \"nr\": %ld, \"call\": ", first ? "" : ",",
+                  kind_name(sp->nr), sp->nr >= 0 ? sp->nr : -1L);
     jw_string(j, call_name(sp));
-    jw_put(j,
-           ", \"count\": %lu, \"still_open\": %u, \"total_ns\": %ld, \"max_ns\": %ld, "
-           "\"p50_ns\": %ld, \"p99_ns\": %ld, \"spares\": %lu, \"first_s\": %s, "
-           "\"last_s\": %s, \"frames\": [",
-           (unsigned long)sp->count, sh->nopen, (long)sp->total, (long)sp->max,
-           (long)quantile(sp, 0.50), (long)quantile(sp, 0.99), (unsigned long)sp->spares, first_s,
-           last_s);
+    gr_outbuf_put(j,
+                  ", \"count\": %lu, \"still_open\": %u, \"total_ns\": %ld, \"max_ns\": %ld, "
+                  "\"p50_ns\": %ld, \"p99_ns\": %ld, \"spares\": %lu, \"first_s\": %s, "
+                  "\"last_s\": %s, \"frames\": [",
+                  (unsigned long)sp->count, sh->nopen, (long)sp->total, (long)sp->max,
+                  (long)quantile(sp, 0.50), (long)quantile(sp, 0.99), (unsigned long)sp->spares,
+                  first_s, last_s);
     for (int i = first_shown(sp); i < sp->nframes; i++) {
         struct where w;
         bool ret = i > 0 || sp->nr != GR_BLOCKREC_RUNNING;
 
-        jw_put(j, "%s{\"pc\": \"%p\"", i == first_shown(sp) ? "" : ", ", (void *)sp->frames[i]);
+        gr_outbuf_put(j, "%s{\"pc\": \"%p\"", i == first_shown(sp) ? "" : ", ",
+                      (void *)sp->frames[i]);
         if (where_frame(sp, i, ret, &w)) {
-            jw_put(j, ", \"object\": ");
+            gr_outbuf_put(j, ", \"object\": ");
             jw_string(j, w.file);
             if (w.sym != NULL) {
-                jw_put(j, ", \"function\": ");
+                gr_outbuf_put(j, ", \"function\": ");
                 jw_string(j, w.sym);
             }
-            jw_put(j, ", \"offset\": %lu", w.off);
+            gr_outbuf_put(j, ", \"offset\": %lu", w.off);
         }
-        jw_put(j, "}");
+        gr_outbuf_put(j, "}");
     }
-    jw_put(j, "]}");
+    gr_outbuf_put(j, "]}");
 }
 
 /* GREENRUN_REPORT: a new file (O_EXCL, mode 0600), never for a set-uid program. */
 static void
 write_json(const struct shown *v, uint32_t n)
 {
-    struct jw *j;
+    struct gr_outbuf *j;
     char up[32];
     int fd;
 
@@ -688,13 +646,13 @@ write_json(const struct shown *v, uint32_t n)
     }
     j->fd = fd;
     format_s(up, sizeof(up), gr_nanotime());
-    jw_put(j, "{\"greenrun\": \"%s\", \"pid\": %d, \"uptime_s\": %s, \"sites\": [", GR_VERSION,
-           (int)gr_sys_getpid(), up);
+    gr_outbuf_put(j, "{\"greenrun\": \"%s\", \"pid\": %d, \"uptime_s\": %s, \"sites\": [",
+                  GR_VERSION, (int)gr_sys_getpid(), up);
     for (uint32_t i = 0; i < n; i++)
         json_site(j, &v[i], i == 0);
-    jw_put(j, "\n]}\n");
-    jw_flush(j);
-    if (j->failed)
+    gr_outbuf_put(j, "\n]}\n");
+    gr_outbuf_flush(j);
+    if (j->err != 0)
         gr_print("greenrun: GREENRUN_REPORT=%s: the write failed\n", report_path);
     gr_sys_close(fd);
     gr_mem_free(j, sizeof(*j));

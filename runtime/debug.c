@@ -8,10 +8,14 @@
  */
 #include "runtime/debug.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
 
+#include "runtime/arch.h"
 #include "runtime/boot.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
@@ -203,4 +207,42 @@ gr_assert_fail(const char *expr, const char *file, int line)
 {
     gr_print("greenrun: assertion failed: %s at %s:%d\n", expr, file, line);
     gr_throw("assertion failed");
+}
+
+/* ---- A buffered writer (debug.h). */
+
+void
+gr_outbuf_flush(struct gr_outbuf *o)
+{
+    size_t done = 0;
+
+    while (done < o->len && o->err == 0) {
+        ssize_t n = gr_sys_write(o->fd, o->buf + done, o->len - done);
+        if (n > 0) {
+            done += (size_t)n;
+        } else if (n == -EAGAIN) {
+            struct pollfd pfd = { .fd = o->fd, .events = POLLOUT };
+            if (gr_syscall3(SYS_poll, &pfd, 1, 1000) <= 0)
+                o->err = -EAGAIN; /* a reader that stopped reading for a second */
+        } else if (n != -EINTR) {
+            o->err = n < 0 ? (int)n : -EIO;
+        }
+    }
+    o->len = 0;
+}
+
+void
+gr_outbuf_put(struct gr_outbuf *o, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    size_t n;
+
+    va_start(ap, fmt);
+    n = gr_vsnprint(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (o->len + n > sizeof(o->buf))
+        gr_outbuf_flush(o);
+    memcpy(o->buf + o->len, line, n);
+    o->len += n;
 }

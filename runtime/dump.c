@@ -80,53 +80,6 @@ struct gsnap {
     uintptr_t lo, hi;    /* its stack */
 };
 
-/* ---- Output: a buffer written out whole, the descriptor may be non-blocking. */
-
-struct out {
-    int fd;
-    int err; /* the first write's -errno */
-    size_t len;
-    char buf[4096];
-};
-
-static void
-out_flush(struct out *o)
-{
-    size_t done = 0;
-
-    while (done < o->len && o->err == 0) {
-        ssize_t n = gr_sys_write(o->fd, o->buf + done, o->len - done);
-        if (n > 0) {
-            done += (size_t)n;
-        } else if (n == -EAGAIN) {
-            struct pollfd pfd = { .fd = o->fd, .events = POLLOUT };
-            if (gr_syscall3(SYS_poll, &pfd, 1, 1000) <= 0)
-                o->err = -EAGAIN; /* a reader that stopped reading for a second */
-        } else if (n != -EINTR) {
-            o->err = n < 0 ? (int)n : -EIO;
-        }
-    }
-    o->len = 0;
-}
-
-static void out_put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-out_put(struct out *o, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    size_t n;
-
-    va_start(ap, fmt);
-    n = gr_vsnprint(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (o->len + n > sizeof(o->buf))
-        out_flush(o);
-    memcpy(o->buf + o->len, line, n);
-    o->len += n;
-}
-
 /* ---- Copying the Gs. */
 
 /* The registers of gp's last switch (ctx_amd64.S's frame), or false if it has none that can
@@ -378,7 +331,7 @@ kernel_regs(const struct gsnap *s, struct gr_regs *r, long *nr)
 /* The backtrace of a running G asleep in a call no hook saw, unwound from the kernel's record
  * while the thread sleeps; 0 frames (and a word why) when it woke meanwhile. */
 static int
-unwind_asleep(struct out *o, const struct gsnap *s, const struct gr_regs *r, long nr,
+unwind_asleep(struct gr_outbuf *o, const struct gsnap *s, const struct gr_regs *r, long nr,
               struct gr_frame *f, struct gr_symcache *sc)
 {
     const char *name = nr >= 0 ? gr_sys_name(nr) : NULL;
@@ -386,21 +339,21 @@ unwind_asleep(struct out *o, const struct gsnap *s, const struct gr_regs *r, lon
     long nr2;
     int n;
 
-    out_put(o, "\t(asleep in the kernel in %s, a call no hook saw)\n",
-            name != NULL ? name :
-            nr < 0       ? "no system call" :
-                           "a system call");
+    gr_outbuf_put(o, "\t(asleep in the kernel in %s, a call no hook saw)\n",
+                  name != NULL ? name :
+                  nr < 0       ? "no system call" :
+                                 "a system call");
     n = gr_unwind(r, s->lo, s->hi, f, GR_UNWIND_DEPTH, sc);
     /* The stack did not move under the walk if the kernel still says the same. */
     if (n > 0 && (!kernel_regs(s, &r2, &nr2) || nr2 != nr || r2.sp != r->sp || r2.pc != r->pc)) {
-        out_put(o, "\t(it woke while the dump walked its stack: no backtrace)\n");
+        gr_outbuf_put(o, "\t(it woke while the dump walked its stack: no backtrace)\n");
         n = 0;
     }
     return n;
 }
 
 static void
-print_one(struct out *o, const struct gsnap *s, int64_t now, struct gr_frame *f,
+print_one(struct gr_outbuf *o, const struct gsnap *s, int64_t now, struct gr_frame *f,
           struct gr_symcache *sc)
 {
     struct gr_regs kr;
@@ -422,34 +375,35 @@ print_one(struct out *o, const struct gsnap *s, int64_t now, struct gr_frame *f,
     int ms = (int)(d / 1000000LL % 1000); /* gr_print has no field widths */
     char frac[4] = { (char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10),
                      '\0' };
-    out_put(o, "\nthread %lu (tid %d)%s%s%s [%s, %lld.%s s%s]:\n", (unsigned long)s->goid,
-            (int)s->tid, s->name[0] != '\0' ? " \"" : "", s->name, s->name[0] != '\0' ? "\"" : "",
-            state, (long long)(d / 1000000000LL), frac, where);
+    gr_outbuf_put(o, "\nthread %lu (tid %d)%s%s%s [%s, %lld.%s s%s]:\n", (unsigned long)s->goid,
+                  (int)s->tid, s->name[0] != '\0' ? " \"" : "", s->name,
+                  s->name[0] != '\0' ? "\"" : "", state, (long long)(d / 1000000000LL), frac,
+                  where);
     if (s->self)
         n = gr_unwind_self(f, GR_UNWIND_DEPTH, sc);
     else if (s->status == G_RUNNING && s->mtid > 0 && kernel_regs(s, &kr, &knr))
         n = unwind_asleep(o, s, &kr, knr, f, sc);
     else if (s->status == G_RUNNING)
-        out_put(o, "\t(running on its M: no backtrace)\n");
+        gr_outbuf_put(o, "\t(running on its M: no backtrace)\n");
     else if (s->wired)
-        out_put(o, "\t(waiting in the kernel on its own M: no backtrace)\n");
+        gr_outbuf_put(o, "\t(waiting in the kernel on its own M: no backtrace)\n");
     else if (s->regs.pc != 0)
         n = gr_unwind(&s->regs, s->lo, s->hi, f, GR_UNWIND_DEPTH, sc);
     else if (s->status == G_WAITING || s->status == G_RUNNABLE || s->status == G_SYSCALL)
-        out_put(o, "\t(it moved on while the dump copied it: no backtrace)\n");
+        gr_outbuf_put(o, "\t(it moved on while the dump copied it: no backtrace)\n");
     for (int i = 0; i < n; i++) {
         char line[GR_UNWIND_NAME + 160];
         gr_unwind_format(&f[i], line, sizeof(line));
-        out_put(o, "\t%s\n", line);
+        gr_outbuf_put(o, "\t%s\n", line);
     }
     if (n == GR_UNWIND_DEPTH)
-        out_put(o, "\t...\n");
+        gr_outbuf_put(o, "\t...\n");
 }
 
 int
 gr_dump_write(int fd)
 {
-    struct out *o;
+    struct gr_outbuf *o;
     struct gsnap *s;
     struct gr_frame *f;
     struct gr_symcache *sc;
@@ -469,16 +423,16 @@ gr_dump_write(int fd)
     o->fd = fd;
     n = snap_all(s, cap);
     now = gr_nanotime();
-    out_put(o, "greenrun: thread dump of pid %d: %d threads, %d Ms, %d Ps\n", (int)gr_sys_getpid(),
-            n, gr_load(&gr_sched.mcount), gr_sched.nprocs);
+    gr_outbuf_put(o, "greenrun: thread dump of pid %d: %d threads, %d Ms, %d Ps\n",
+                  (int)gr_sys_getpid(), n, gr_load(&gr_sched.mcount), gr_sched.nprocs);
     if (!gr_unwind_available())
-        out_put(o, "greenrun: no backtraces: libunwind.so.8 cannot be loaded\n");
+        gr_outbuf_put(o, "greenrun: no backtraces: libunwind.so.8 cannot be loaded\n");
     for (int i = 0; i < n && i < cap; i++)
         print_one(o, &s[i], now, f, sc);
     if (n > cap)
-        out_put(o, "\n(%d more threads made during the dump)\n", n - cap);
-    out_put(o, "\ngreenrun: end of thread dump\n");
-    out_flush(o);
+        gr_outbuf_put(o, "\n(%d more threads made during the dump)\n", n - cap);
+    gr_outbuf_put(o, "\ngreenrun: end of thread dump\n");
+    gr_outbuf_flush(o);
     int err = o->err;
     gr_mem_unmap(o, size);
     return err;

@@ -186,8 +186,10 @@ gr_unwind(const struct gr_regs *r, uintptr_t lo, uintptr_t hi, struct gr_frame *
     return walk(&c, lo, hi, f, NULL, max, 0, sc);
 }
 
-__attribute__((noinline)) int
-gr_unwind_self(struct gr_frame *f, int max, struct gr_symcache *sc)
+/* The calling thread's walk for the two entry points below, from their caller on: named
+ * frames into f, or return addresses only into pcs. */
+static __attribute__((always_inline)) inline int
+walk_self(struct gr_frame *f, uintptr_t *pcs, int max, struct gr_symcache *sc)
 {
     unw_context_t uc;
     unw_cursor_t c;
@@ -196,20 +198,19 @@ gr_unwind_self(struct gr_frame *f, int max, struct gr_symcache *sc)
         return -ENOSYS;
     if (unw.getcontext(&uc) != 0 || unw.init_local2(&c, &uc, 0) != 0)
         return 0;
-    return walk(&c, 0, 0, f, NULL, max, 1, sc); /* not this function's own frame */
+    return walk(&c, 0, 0, f, pcs, max, 1, sc); /* not the entry point's own frame */
+}
+
+__attribute__((noinline)) int
+gr_unwind_self(struct gr_frame *f, int max, struct gr_symcache *sc)
+{
+    return walk_self(f, NULL, max, sc);
 }
 
 __attribute__((noinline)) int
 gr_unwind_self_pcs(uintptr_t *pcs, int max)
 {
-    unw_context_t uc;
-    unw_cursor_t c;
-
-    if (!load())
-        return -ENOSYS;
-    if (unw.getcontext(&uc) != 0 || unw.init_local2(&c, &uc, 0) != 0)
-        return 0;
-    return walk(&c, 0, 0, NULL, pcs, max, 1, NULL);
+    return walk_self(NULL, pcs, max, NULL);
 }
 
 void
