@@ -160,22 +160,6 @@ parse_duration(const char *s)
     return -1;
 }
 
-/* Read all of path into buf (NUL-terminated); the length, or -1 when it cannot be opened. */
-static long
-read_file(const char *path, char *buf, size_t size)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    long n = 0;
-
-    if (fd < 0)
-        return -1;
-    for (ssize_t r; n < (long)size - 1 && (r = read(fd, buf + n, size - 1 - (size_t)n)) > 0;)
-        n += r;
-    close(fd);
-    buf[n] = '\0';
-    return n;
-}
-
 /* The JSON report: brackets balanced outside strings, and the two sites with count 1. */
 static void
 check_json(const char *json)
@@ -255,7 +239,7 @@ main(int argc, char **argv)
         CHECK(strncmp(line, flock_line, strlen(flock_line)) != 0);
         line = next;
     }
-    long njson = read_file(report, json, sizeof json);
+    long njson = read_path(report, json, sizeof json);
     if (test_green()) {
         CHECK(strstr(out, "greenrun: active") != NULL);
         /* The 300 ms read, measured from sysmon's first sighting (2 ms or more late). */
@@ -271,7 +255,7 @@ main(int argc, char **argv)
         CHECK(strstr(out, "greenrun: blocking live: syscall 0 (read) has held its M ") != NULL);
         CHECK(strstr(out, "greenrun: blocking live: handoff flock held its M ") != NULL);
         static char again[65536];
-        CHECK_EQ(read_file(report, again, sizeof again), njson);
+        CHECK_EQ(read_path(report, again, sizeof again), njson);
         CHECK(strcmp(again, json) == 0);
     } else {
         CHECK_EQ(nreport, 0);

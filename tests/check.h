@@ -877,6 +877,41 @@ check_ticked_at(struct tick_window span, const char *what, const char *file, int
 
 #include <sys/wait.h>
 
+/* Read fd to its end (or until out is full) into out, NUL-terminated; the length. */
+static size_t read_all(int fd, char *out, size_t size) CHECK_MAYBE_UNUSED;
+static size_t
+read_all(int fd, char *out, size_t size)
+{
+    size_t len = 0;
+    ssize_t r;
+
+    while (len < size - 1 && (r = read(fd, out + len, size - 1 - len)) != 0) {
+        if (r < 0) {
+            CHECK(errno == EINTR);
+            continue;
+        }
+        len += (size_t)r;
+    }
+    out[len] = '\0';
+    return len;
+}
+
+/* The whole file at path into buf (NUL-terminated): its length, or -1 when it cannot be
+ * opened. */
+static long read_path(const char *path, char *buf, size_t size) CHECK_MAYBE_UNUSED;
+static long
+read_path(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    long n;
+
+    if (fd < 0)
+        return -1;
+    n = (long)read_all(fd, buf, size);
+    close(fd);
+    return n;
+}
+
 static void run_self_child(const char *argv0, const char *debug, char *out,
                            size_t size) CHECK_MAYBE_UNUSED;
 static void
@@ -884,8 +919,7 @@ run_self_child(const char *argv0, const char *debug, char *out, size_t size)
 {
     extern char **environ;
     char setting[128];
-    size_t n = 0, k = 0, len = 0;
-    ssize_t r;
+    size_t n = 0, k = 0;
     int errp[2], status = 0;
 
     while (environ[n] != NULL)
@@ -911,14 +945,7 @@ run_self_child(const char *argv0, const char *debug, char *out, size_t size)
     }
     close(errp[1]);
     free(env);
-    while (len < size - 1 && (r = read(errp[0], out + len, size - 1 - len)) != 0) {
-        if (r < 0) {
-            CHECK(errno == EINTR);
-            continue;
-        }
-        len += (size_t)r;
-    }
-    out[len] = '\0';
+    read_all(errp[0], out, size);
     close(errp[0]);
     CHECK_EQ(waitpid(pid, &status, 0), pid);
     fprintf(stderr, "--- child's stderr ---\n%s--- end ---\n", out);

@@ -206,8 +206,6 @@ static int
 run(char *const argv[], char *const env[], char *out, size_t size)
 {
     int errp[2], status = 0;
-    size_t len = 0;
-    ssize_t r;
 
     CHECK_OK(pipe(errp));
     pid_t pid = fork();
@@ -222,14 +220,7 @@ run(char *const argv[], char *const env[], char *out, size_t size)
         _exit(127);
     }
     close(errp[1]);
-    while (len < size - 1 && (r = read(errp[0], out + len, size - 1 - len)) != 0) {
-        if (r < 0) {
-            CHECK(errno == EINTR);
-            continue;
-        }
-        len += (size_t)r;
-    }
-    out[len] = '\0';
+    read_all(errp[0], out, size);
     close(errp[0]);
     CHECK_EQ(waitpid(pid, &status, 0), pid);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;

@@ -363,8 +363,6 @@ static int
 run(char *const argv[], const char *trace, int out_too, char *out, size_t size)
 {
     int p[2], status;
-    size_t len = 0;
-    ssize_t r;
     pid_t pid;
 
     CHECK_OK(pipe(p));
@@ -383,14 +381,7 @@ run(char *const argv[], const char *trace, int out_too, char *out, size_t size)
     }
     close(p[1]);
     last_child = pid;
-    while (len < size - 1 && (r = read(p[0], out + len, size - 1 - len)) != 0) {
-        if (r < 0) {
-            CHECK(errno == EINTR);
-            continue;
-        }
-        len += (size_t)r;
-    }
-    out[len] = '\0';
+    read_all(p[0], out, size);
     close(p[0]);
     CHECK_EQ(waitpid(pid, &status, 0), pid);
     fprintf(stderr, "--- %s: output ---\n%s--- end ---\n", argv[0], out);
