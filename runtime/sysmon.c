@@ -91,18 +91,6 @@ schedtrace(void)
 #define PREEMPT_WAKEUP_NS 1000000LL
 #define PREEMPT_RETRY_NS  250000LL
 
-/*
- * What the M is blocked in, from its /proc/thread-self/syscall (kept open only with the
- * blocking profile on, m.c): true with the system call number (-1 outside one), the stack
- * pointer and the user return address; false when it runs again, or the file is not open or cannot
- * be read.
- */
-static bool
-m_syscall(struct m *mp, long *nr, uintptr_t *sp, uintptr_t *pc)
-{
-    return gr_blockrec_read(mp->sysfd, nr, sp, pc);
-}
-
 #define BLOCKED_CONFIRM_NS 1000000LL /* seen asleep twice this far apart: a blocking call */
 
 /*
@@ -114,7 +102,10 @@ static void
 blocked_seen(struct p *pp, struct m *mp, int64_t now)
 {
     if (pp->sysmon_blocked == 0) {
-        if (m_syscall(mp, &pp->sysmon_blocked_nr, &pp->sysmon_blocked_sp, &pp->sysmon_blocked_pc))
+        /* What the M sleeps in, from its /proc/thread-self/syscall (open only with the
+         * blocking profile on, m.c); nothing when it runs again or the file is not open. */
+        if (gr_blockrec_read(mp->sysfd, &pp->sysmon_blocked_nr, &pp->sysmon_blocked_sp,
+                             &pp->sysmon_blocked_pc))
             pp->sysmon_blocked = now;
         return;
     }
