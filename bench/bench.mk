@@ -23,7 +23,7 @@ BENCH_WL_SRCS  := bench/util.c bench/syscount.c bench/wl_thread.c bench/wl_sync.
                   bench/wl_latency.c \
                   bench/wl_malloc.c
 BENCH_C_SRCS   := $(BENCH_WL_SRCS) bench/echo_server.c bench/echo_client.c \
-                  bench/blocked_threads.c bench/pool_server.c bench/db_server.c
+                  bench/blocked_threads.c bench/pool_server.c bench/db_server.c bench/server.c
 BENCH_C_OBJS   := $(BENCH_C_SRCS:bench/%.c=$(BENCH_OUT)/obj/%.o)
 BENCH_CC_OBJS  := $(BENCH_OUT)/obj/main.o
 BENCH_WL_OBJS  := $(BENCH_WL_SRCS:bench/%.c=$(BENCH_OUT)/obj/%.o)
@@ -71,7 +71,7 @@ $(BENCH_CC_OBJS): $(BENCH_OUT)/obj/%.o: bench/%.cc
 $(BENCH_OUT)/greenrun-bench: $(BENCH_CC_OBJS) $(BENCH_WL_OBJS)
 	$(CXX) -pthread -o $@ $^ $(BENCH_LIBS)
 
-$(BENCH_OUT)/echo-server: $(BENCH_OUT)/obj/echo_server.o
+$(BENCH_OUT)/echo-server: $(BENCH_OUT)/obj/echo_server.o $(BENCH_OUT)/obj/server.o
 	$(CC) -pthread -o $@ $^ -lpthread
 
 $(BENCH_OUT)/echo-client: $(BENCH_OUT)/obj/echo_client.o $(BENCH_OUT)/obj/util.o
@@ -80,10 +80,10 @@ $(BENCH_OUT)/echo-client: $(BENCH_OUT)/obj/echo_client.o $(BENCH_OUT)/obj/util.o
 $(BENCH_OUT)/blocked-threads: $(BENCH_OUT)/obj/blocked_threads.o $(BENCH_OUT)/obj/util.o
 	$(CC) -pthread -o $@ $^ -lpthread
 
-$(BENCH_OUT)/pool-server: $(BENCH_OUT)/obj/pool_server.o
+$(BENCH_OUT)/pool-server: $(BENCH_OUT)/obj/pool_server.o $(BENCH_OUT)/obj/server.o
 	$(CC) -pthread -o $@ $^ -lpthread
 
-$(BENCH_OUT)/db-server: $(BENCH_OUT)/obj/db_server.o
+$(BENCH_OUT)/db-server: $(BENCH_OUT)/obj/db_server.o $(BENCH_OUT)/obj/server.o
 	$(CC) -pthread -o $@ $^ -lpthread
 
 $(BENCH_OUT)/go-bench: bench/go/go.mod $(wildcard bench/go/micro/*.go)

@@ -29,8 +29,6 @@
  */
 #include <errno.h>
 #include <linux/futex.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -44,6 +42,7 @@
 #include <unistd.h>
 
 #include "dbproto.h"
+#include "server.h"
 
 #define PAGE_SIZE     4096
 #define ROWS_PER_PAGE (PAGE_SIZE / DBP_ROW)
@@ -356,38 +355,15 @@ main(int argc, char **argv)
         return 1;
     }
 
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    if (ls < 0) {
-        perror("db-server: socket");
+    int ls = srv_listen("db-server", port);
+    if (ls < 0)
         return 1;
-    }
-    int one = 1;
-    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(ls, (struct sockaddr *)&addr, sizeof(addr)) != 0 || listen(ls, SOMAXCONN) != 0) {
-        perror("db-server: bind/listen");
-        return 1;
-    }
-    socklen_t alen = sizeof(addr);
-    getsockname(ls, (struct sockaddr *)&addr, &alen);
-    printf("port %d\n", ntohs(addr.sin_port));
-    fflush(stdout);
 
     int create_failures = 0;
     for (;;) {
-        int fd = accept(ls, NULL, NULL);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            perror("db-server: accept");
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                usleep(10000);
-                continue;
-            }
+        int fd = srv_accept("db-server", ls);
+        if (fd < 0)
             return 1;
-        }
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         err = pthread_create(&tid, &attr, serve, (void *)(intptr_t)fd);
         if (err != 0) {
             /* The client sees the connection close and reports the run as failed. */

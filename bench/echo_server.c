@@ -15,8 +15,6 @@
  * is 2 + ALLOC_PARTS + 1 mallocs and frees per message, of sizes that vary.
  */
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -25,6 +23,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "server.h"
 
 #define ALLOC_BUF   16384 /* -a: a connection's read buffer */
 #define ALLOC_PARTS 4     /* -a: fragments per message */
@@ -151,42 +151,18 @@ main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
 
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    if (ls < 0) {
-        perror("echo-server: socket");
+    int ls = srv_listen("echo-server", port);
+    if (ls < 0)
         return 1;
-    }
-    int one = 1;
-    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(ls, (struct sockaddr *)&addr, sizeof(addr)) != 0 || listen(ls, SOMAXCONN) != 0) {
-        perror("echo-server: bind/listen");
-        return 1;
-    }
-    socklen_t alen = sizeof(addr);
-    getsockname(ls, (struct sockaddr *)&addr, &alen);
-    printf("port %d\n", ntohs(addr.sin_port));
-    fflush(stdout);
 
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     int create_failures = 0;
     for (;;) {
-        int fd = accept(ls, NULL, NULL);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            perror("echo-server: accept");
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                usleep(10000);
-                continue;
-            }
+        int fd = srv_accept("echo-server", ls);
+        if (fd < 0)
             return 1;
-        }
-        /* Go's net package sets TCP_NODELAY on every connection; so do we, to compare alike. */
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         pthread_t tid;
         int err = pthread_create(&tid, &attr, serve, (void *)(intptr_t)fd);
         if (err != 0) {

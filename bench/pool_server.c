@@ -17,8 +17,6 @@
  * Locks: queue.lock protects the ring; queue.nonempty is signalled on every put.
  */
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -28,6 +26,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "server.h"
 
 #define MAX_WORKERS 4096
 #define REQ_BUF     4096
@@ -161,20 +161,6 @@ main(int argc, char **argv)
         return 1;
     }
 
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    if (ls < 0) {
-        perror("pool-server: socket");
-        return 1;
-    }
-    int one = 1;
-    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(ls, (struct sockaddr *)&addr, sizeof(addr)) != 0 || listen(ls, SOMAXCONN) != 0) {
-        perror("pool-server: bind/listen");
-        return 1;
-    }
-
     /* The pool exists before the first connection, as in a server that starts its workers. */
     for (int i = 0; i < nworkers; i++) {
         pthread_t tid;
@@ -186,25 +172,14 @@ main(int argc, char **argv)
         pthread_detach(tid);
     }
 
-    socklen_t alen = sizeof(addr);
-    getsockname(ls, (struct sockaddr *)&addr, &alen);
-    printf("port %d\n", ntohs(addr.sin_port));
-    fflush(stdout);
+    int ls = srv_listen("pool-server", port);
+    if (ls < 0)
+        return 1;
 
     for (;;) {
-        int fd = accept(ls, NULL, NULL);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            perror("pool-server: accept");
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                usleep(10000);
-                continue;
-            }
+        int fd = srv_accept("pool-server", ls);
+        if (fd < 0)
             return 1;
-        }
-        /* As the echo server: Go's net package sets TCP_NODELAY, so compare alike. */
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         queue_put(fd);
     }
 }
