@@ -84,6 +84,9 @@ struct gr_span {
     uint8_t where;                         /* the owner's: SPAN_CURRENT, ... (malloc.c) */
     bool flagged;                          /* the owner's: it set XFREE_FULL and has not yet
                                               seen the span announced */
+    uint32_t settle_used;                  /* fixed while small: a full span the owner frees
+                                              into goes back on its partial list once used
+                                              is down to this (malloc.c, span_init_small) */
     struct gr_span *anext;                 /* the owner's announced stack (malloc.c) */
     /* Objects freed by threads that are not the owner (mimalloc's thread-free list): a
      * pointer to the last one freed, linked through next, or XFREE_FULL when the owner ran
