@@ -169,20 +169,23 @@ gr_stack_gfree(struct g *gp)
             pl->guard = gp->guard;
         }
     }
+    if (pl != NULL && pl->n >= POOL_WARM && pl->n < POOL_MAX) {
+        /* Beyond a few warm ones, a pooled G keeps only its top pages: a server whose threads
+         * each touched a deep stack would otherwise hold all of it in the pool. Trimmed
+         * before it is listed: once listed, another M may take it and g_reset clears its
+         * fields, and a trim read from them (map_lo 0) would discard every mapping below. */
+        char *lo = (char *)gp->map_lo + gp->guard;
+        char *keep = (char *)gr_round_down((uintptr_t)gp, GR_PAGE) - GR_PAGE;
+        gr_unlock(&pool_lock);
+        if (keep > lo)
+            gr_sys_madvise(lo, (size_t)(keep - lo), 4 /* MADV_DONTNEED */);
+        gr_lock(&pool_lock);
+    }
     if (pl != NULL && pl->n < POOL_MAX) {
-        bool cold = pl->n >= POOL_WARM;
         gp->schedlink = pl->list;
         pl->list = gp;
         pl->n++;
         gr_unlock(&pool_lock);
-        /* Beyond a few warm ones, a pooled G keeps only its top pages: a server whose threads
-         * each touched a deep stack would otherwise hold all of it in the pool. */
-        if (cold) {
-            char *lo = (char *)gp->map_lo + gp->guard;
-            char *keep = (char *)gr_round_down((uintptr_t)gp, GR_PAGE) - GR_PAGE;
-            if (keep > lo)
-                gr_sys_madvise(lo, (size_t)(keep - lo), 4 /* MADV_DONTNEED */);
-        }
         return;
     }
     gr_unlock(&pool_lock);
