@@ -307,12 +307,20 @@ ready_on(struct g *gp, struct p *pp, uint32_t from)
          * in the order the kernel reported it, or the last of every batch would overtake
          * the rest and service grows unfair (Go's injectglist). */
         gr_runq_put(pp, gp, !gr_getm()->polling);
+        /* Wake an M only for what it could take: a G that went to a running P's runnext
+         * alone is that P's own (runq.c does not let it be stolen), and the waker mostly
+         * parks next and runs it here, so waking an idle M for it cost a futex_wake and the
+         * M's futex_wait per hand-off (condvar and semaphore ping-pong) for nothing. A second
+         * ready kicks the first G out to the ring, which is stealable and wakes an M then;
+         * a P that leaves for a blocking call has its runnext retaken by sysmon (syscall.c). */
+        if (gr_runq_stealable(pp))
+            gr_wakep();
     } else {
         gr_lock(&gr_sched.lock);
         gr_globrunq_put(gp);
         gr_unlock(&gr_sched.lock);
+        gr_wakep();
     }
-    gr_wakep();
     if (pp == NULL && gr_load(&gr_sched.npidle) == 0)
         gr_spare_again();
 }

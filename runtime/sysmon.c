@@ -284,8 +284,10 @@ work_stranded(void)
         return false;
     if (gr_load_relaxed(&gr_sched.runqsize) > 0)
         return true;
+    /* Only what an idle M could take: a running P's runnext is its own (runq.c), and
+     * counting it woke an M for nothing about every other round of a ping-pong. */
     for (int i = 0; i < gr_nallp(); i++)
-        if (!gr_runq_empty(gr_sched.allp[i]))
+        if (gr_runq_stealable(gr_sched.allp[i]))
             return true;
     return false;
 }
