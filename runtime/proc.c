@@ -118,14 +118,24 @@ midle_put(struct m *mp)
     gr_owner_inc(&gr_sched.nmidle);
 }
 
+/*
+ * An idle M, the timer sleeper only when no other is idle: it sleeps for the timers of every
+ * idle P while the other idle Ms sleep without a deadline, and once it runs a P it may not
+ * come back to idle for long (its G blocks in the kernel), which left those timers to nobody
+ * (a sleep that never returned).
+ */
 static struct m *
 midle_get(void)
 {
-    struct m *mp = gr_sched.midle;
+    struct m **mpp = &gr_sched.midle;
+    struct m *mp;
 
     GR_ASSERT_HELD(&gr_sched.lock);
+    if (*mpp != NULL && *mpp == gr_sched.sleeper && (*mpp)->schedlink != NULL)
+        mpp = &(*mpp)->schedlink;
+    mp = *mpp;
     if (mp != NULL) {
-        gr_sched.midle = mp->schedlink;
+        *mpp = mp->schedlink;
         gr_owner_dec(&gr_sched.nmidle);
     }
     return mp;
