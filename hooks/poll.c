@@ -4,11 +4,14 @@
  *
  * Readiness is always computed by the kernel: the real call with a zero timeout (raw
  * ppoll/pselect6/epoll_pwait, which also apply a ppoll/pselect/epoll_pwait signal mask for
- * that moment). When nothing is ready and the timeout allows, the G registers interest in
- * every descriptor (netpoll.h, gr_netpoll_prepare: before a second zero-timeout check, so an
- * edge between the check and the park is not lost), parks once on all of them with the
- * deadline, and on any wakeup checks again with a zero timeout. A zero timeout never parks;
- * no descriptors at all is a plain sleep.
+ * that moment). A call that may wait first registers interest in every descriptor and takes
+ * the netpoller's edge counts (netpoll.h, gr_netpoll_prepare), then checks: an edge after
+ * the snapshot makes the park return at once, so an edge between the check and the park is
+ * not lost, and the check before the snapshot that a check-first order needs is saved (one
+ * zero-timeout call when something is ready, two when the G had to wait: the check, and the
+ * one after the wakeup). The G parks once on all of them with the deadline and on any wakeup
+ * snapshots and checks again. A zero timeout never parks and only checks; no descriptors at
+ * all is a plain sleep.
  *
  * The program's epoll descriptor is itself pollable: epoll_wait waits for it to become
  * readable through the netpoller as a consumer (one waiter woken per edge, baton passing, as
@@ -204,9 +207,13 @@ poll_hook(struct pollfd *fds, nfds_t nfds, int64_t deadline, bool zero, const si
     int n = 0;
     long r;
 
-    r = poll_check(&pc);
-    if (r != 0 || zero)
-        return (int)gr_hook_ret(r);
+    /* Many entries: check before allocating for them (the kernel also rejects a count above
+     * the descriptor limit there). Few: wait_loop's snapshot comes first (header). */
+    if (zero || nfds > STACK_ENTS) {
+        r = poll_check(&pc);
+        if (r != 0 || zero)
+            return (int)gr_hook_ret(r);
+    }
     if (nfds == 0)
         return (int)gr_hook_ret(sleep_until(deadline));
     if (nfds > STACK_ENTS) {
@@ -375,9 +382,12 @@ select_hook(int nfds, fd_set *r, fd_set *w, fd_set *e, int64_t deadline, bool ze
         if (sc.sets[k] != NULL)
             memcpy(sc.saved[k], sc.sets[k], sc.words * sizeof(unsigned long));
     }
-    res = sel_check(&sc);
-    if (res != 0 || zero)
+    /* A call that may wait checks in wait_loop, after the snapshot (header); the sets it
+     * asks about are all empty when want stays 0, so a plain sleep leaves them right. */
+    if (zero) {
+        res = sel_check(&sc);
         goto out;
+    }
     for (int fd = 0; fd < nfds; fd++)
         if (bit_set(sc.sets[0] ? sc.saved[0] : NULL, fd) ||
             bit_set(sc.sets[1] ? sc.saved[1] : NULL, fd) ||
@@ -497,12 +507,12 @@ epoll_hook(int epfd, struct epoll_event *ev, int max, int64_t deadline, bool zer
     long r;
     int err;
 
-    r = epoll_check(epfd, ev, max, 0, mask);
-    if (r != 0 || zero)
-        return (int)gr_hook_ret(r);
+    if (zero)
+        return (int)gr_hook_ret(epoll_check(epfd, ev, max, 0, mask));
     pd = gr_fdtab_get(epfd);
     if (pd == NULL)
         goto blocking;
+    /* The snapshot first, then the check (header): one check when events are there. */
     for (;;) {
         gr_netpoll_snap(&t, epfd, pd, GR_POLL_READ);
         r = epoll_check(epfd, ev, max, 0, mask);

@@ -118,14 +118,24 @@ midle_put(struct m *mp)
     gr_owner_inc(&gr_sched.nmidle);
 }
 
+/*
+ * An idle M, the timer sleeper only when no other is idle: it sleeps for the timers of every
+ * idle P while the other idle Ms sleep without a deadline, and once it runs a P it may not
+ * come back to idle for long (its G blocks in the kernel), which left those timers to nobody
+ * (a sleep that never returned).
+ */
 static struct m *
 midle_get(void)
 {
-    struct m *mp = gr_sched.midle;
+    struct m **mpp = &gr_sched.midle;
+    struct m *mp;
 
     GR_ASSERT_HELD(&gr_sched.lock);
+    if (*mpp != NULL && *mpp == gr_sched.sleeper && (*mpp)->schedlink != NULL)
+        mpp = &(*mpp)->schedlink;
+    mp = *mpp;
     if (mp != NULL) {
-        gr_sched.midle = mp->schedlink;
+        *mpp = mp->schedlink;
         gr_owner_dec(&gr_sched.nmidle);
     }
     return mp;
@@ -307,12 +317,20 @@ ready_on(struct g *gp, struct p *pp, uint32_t from)
          * in the order the kernel reported it, or the last of every batch would overtake
          * the rest and service grows unfair (Go's injectglist). */
         gr_runq_put(pp, gp, !gr_getm()->polling);
+        /* Wake an M only for what it could take: a G that went to a running P's runnext
+         * alone is that P's own (runq.c does not let it be stolen), and the waker mostly
+         * parks next and runs it here, so waking an idle M for it cost a futex_wake and the
+         * M's futex_wait per hand-off (condvar and semaphore ping-pong) for nothing. A second
+         * ready kicks the first G out to the ring, which is stealable and wakes an M then;
+         * a P that leaves for a blocking call has its runnext retaken by sysmon (syscall.c). */
+        if (gr_runq_stealable(pp))
+            gr_wakep();
     } else {
         gr_lock(&gr_sched.lock);
         gr_globrunq_put(gp);
         gr_unlock(&gr_sched.lock);
+        gr_wakep();
     }
-    gr_wakep();
     if (pp == NULL && gr_load(&gr_sched.npidle) == 0)
         gr_spare_again();
 }

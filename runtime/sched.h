@@ -289,9 +289,13 @@ struct m {
      * it writes), read by others under it. */
     struct gr_atomic_u32 cpu_seq;
     struct gr_atomic_i64 cpu_mark;  /* atomic: this OS thread's CPU clock when last read */
-    struct gr_atomic_i64 cpu_est;   /* atomic: wall time charged to short runs since then */
+    struct gr_atomic_i64 cpu_est;   /* atomic: CPU time since then accounted for (cputime.c) */
     struct gr_atomic_i64 cpu_start; /* atomic: when the G it runs started running (monotonic) */
-    bool cpu_sys;                   /* owner: the G running entered syscall mode in this run */
+    bool cpu_sys;                   /* owner: the G running may have slept in the kernel in
+                                       this run: read the clock when it ends */
+    int64_t cpu_sys_start;          /* owner: when the G running entered syscall mode */
+    int64_t cpu_sys_wall;           /* owner: wall time of short calls charged as CPU time
+                                       since the clock was last read */
     int64_t syscall_since;          /* owner: when the G entered syscall mode (only with the
                                        blocking profile on: GREENRUN_DEBUG=blocking or
                                        GREENRUN_REPORT) */

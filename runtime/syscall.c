@@ -23,6 +23,7 @@
 #include "runtime/atomic.h"
 #include "runtime/blockrec.h"
 #include "runtime/boot.h"
+#include "runtime/cputime.h"
 #include "runtime/debug.h"
 #include "runtime/g.h"
 #include "runtime/preempt.h"
@@ -70,7 +71,7 @@ enter(uintptr_t pc, uintptr_t fp)
     gr_casgstatus(gp, G_RUNNING, G_SYSCALL);
     mp->oldp = pp;
     mp->p = NULL;
-    mp->cpu_sys = true; /* the run may sleep in the kernel: read the clock when it ends */
+    gr_cputime_syscall_enter(mp, gr_nanotime()); /* did the call sleep? exitsyscall looks */
     gr_store_relaxed(&pp->m, NULL);
     /* From here sysmon may take pp (P_SYSCALL -> P_IDLE); pairs with the CAS below. */
     gr_store(&pp->status, P_SYSCALL);
@@ -227,6 +228,7 @@ gr_exitsyscall(void)
         return;
     }
     mp->oldp = NULL;
+    gr_cputime_syscall_exit(mp); /* before the G can switch out below */
     if (gr_cas(&pp->status, &st, P_RUNNING)) {
         /* Back in P_SYSCALL is not proof that the P waited for us: sysmon may have handed it
          * on, and a G of the M that took it entered a call of its own. Another M's schedule

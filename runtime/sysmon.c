@@ -3,7 +3,8 @@
  *
  * It sleeps 20 us, doubling up to 10 ms while there is nothing to do, and on each round:
  *  - wakes an M when runnable Gs wait while Ps are idle and nobody spins (a lost wakeup
- *    in the spinning protocol would otherwise leave work stranded until the next event);
+ *    in the spinning protocol would otherwise leave work stranded until the next event),
+ *    and when an idle P's timer is due while no M sleeps for the timers;
  *  - prints the scheduler trace every GREENRUN_DEBUG=schedtrace=MS;
  *  - hands Ps in blocking calls to other Ms (gr_retake), preempts Gs that run 10 ms while
  *    others wait (1 ms while a woken G or a due timer waits), starts spare Ps for Ms stuck
@@ -284,8 +285,10 @@ work_stranded(void)
         return false;
     if (gr_load_relaxed(&gr_sched.runqsize) > 0)
         return true;
+    /* Only what an idle M could take: a running P's runnext is its own (runq.c), and
+     * counting it woke an M for nothing about every other round of a ping-pong. */
     for (int i = 0; i < gr_nallp(); i++)
-        if (!gr_runq_empty(gr_sched.allp[i]))
+        if (gr_runq_stealable(gr_sched.allp[i]))
             return true;
     return false;
 }
@@ -302,6 +305,31 @@ timers_behind_syscalls(void)
     for (int i = 0; i < gr_nallp(); i++) {
         struct p *pp = gr_sched.allp[i];
         if (gr_load(&pp->status) == P_SYSCALL) {
+            int64_t w = gr_load_relaxed(&pp->timers.next_when);
+            if (w < due)
+                due = w;
+        }
+    }
+    return due;
+}
+
+/*
+ * The earliest timer of an idle P when no M sleeps for the timers (no timer sleeper, nobody
+ * in the netpoller): the sleeper woke at its deadline or was taken to run a P, ran a G that
+ * blocked in the kernel, and the other idle Ms sleep without a deadline (proc.c's stopm).
+ * sysmon then starts an M for them when they are due.
+ */
+static int64_t
+idle_timers_unwatched(void)
+{
+    int64_t due = INT64_MAX;
+
+    if (gr_load(&gr_sched.sleep_until) != 0 || gr_load(&gr_sched.netpolling) != 0 ||
+        gr_load(&gr_sched.npidle) == 0)
+        return INT64_MAX;
+    for (int i = 0; i < gr_nallp(); i++) {
+        struct p *pp = gr_sched.allp[i];
+        if (gr_load(&pp->status) == P_IDLE) {
             int64_t w = gr_load_relaxed(&pp->timers.next_when);
             if (w < due)
                 due = w;
@@ -365,7 +393,7 @@ gr_sysmon_main(void *arg)
         gr_control_sysmon();
         if (gr_retake(now) > 0 || preempt_long_runners(now) > 0) {
             delay = SYSMON_MIN_SLEEP;
-        } else if (work_stranded()) {
+        } else if (work_stranded() || idle_timers_unwatched() <= now) {
             gr_wakep();
             delay = SYSMON_MIN_SLEEP;
         } else if (delay < SYSMON_MAX_SLEEP) {
@@ -388,6 +416,9 @@ gr_sysmon_main(void *arg)
         if (next_trace < until)
             until = next_trace;
         due = timers_behind_syscalls();
+        if (due < until)
+            until = due;
+        due = idle_timers_unwatched();
         if (due < until)
             until = due;
         due = wakeups_due(now);
