@@ -50,8 +50,10 @@
 #include "runtime/gc.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <link.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -73,6 +75,7 @@
 #include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
+#include "runtime/sysmon.h"
 #include "runtime/tls.h"
 
 #define GC_DEPTH        24              /* frames kept per stack */
@@ -90,8 +93,13 @@
 
 bool gr_gc_leak;
 
-static const char *report_path; /* immutable after the constructor */
-static bool collect_asked;      /* GREENRUN_GC=collect: said in the report */
+static const char *report_path;       /* immutable after the constructor */
+static int report_signal;             /* GREENRUN_GC_REPORT_SIGNAL, or 0; immutable after it */
+static struct gr_atomic_u32 checking; /* atomic: 1 while a check runs (the exit's keeps
+                                         it); claimed with check_claim */
+static struct gr_atomic_u32 report_started; /* atomic: the reporter thread was started */
+static GR_ATOMIC_PTR(void) reporter_tp;     /* atomic: its thread pointer once it runs */
+static bool collect_asked;                  /* GREENRUN_GC=collect: said in the report */
 
 /* libunwind, loaded at boot (gr_gc_boot); NULL before, or when it is missing. */
 static struct {
@@ -261,7 +269,7 @@ gr_gc_iterate_phdr(int (*callback)(struct dl_phdr_info *info, size_t size, void 
 /* ---- Configuration and boot. */
 
 void
-gr_gc_configure(int mode, const char *report)
+gr_gc_configure(int mode, const char *report, int signal)
 {
     if (mode == 0)
         return;
@@ -271,6 +279,7 @@ gr_gc_configure(int mode, const char *report)
                  "(reports leaks at exit, frees nothing)\n");
     }
     report_path = report;
+    report_signal = signal;
     gr_gc_leak = true;
 }
 
@@ -301,6 +310,18 @@ find_self(struct dl_phdr_info *info, size_t size, void *arg)
     return 1;
 }
 
+/* GREENRUN_GC_REPORT_SIGNAL: take the signal while the program leaves it at its default (as
+ * the thread dump takes SIGQUIT); a handler of the program's replaces it. */
+static void
+take_report_signal(void)
+{
+    struct sigaction cur, mine;
+
+    if (report_signal != 0 && gr_real.sigaction(report_signal, NULL, &cur) == 0 &&
+        gr_gc_signal_takes(report_signal, &cur, &mine))
+        gr_real.sigaction(report_signal, &mine, NULL);
+}
+
 void
 gr_gc_boot(void)
 {
@@ -309,6 +330,7 @@ gr_gc_boot(void)
 
     if (!gr_gc_leak)
         return;
+    take_report_signal();
     gr_real.dl_iterate_phdr(find_self, (void *)(uintptr_t)&gr_gc_boot);
     sites = map_noreserve(GC_MAX_SITES * sizeof(*sites));
     site_pcs = map_noreserve(GC_MAX_PCS * sizeof(*site_pcs));
@@ -450,28 +472,70 @@ void
 gr_gc_fork_child(void)
 {
     gr_lock_reset(&site_lock);
+    /* A check under way in the parent, and its reporter, have no thread here. */
+    gr_store(&report_started, 0);
+    gr_store(&reporter_tp, NULL);
+    gr_store(&checking, 0);
 }
 
 /* ---- The exit check: memory and roots gathered before the stop. */
 
-/* Memory for the check: carved from mappings, never returned. */
+/* Memory for a check: carved from mappings, each chunk led by its size and the chunk mapped
+ * before it; an on-demand check returns them (arena_release), the one at exit keeps them. Used
+ * only by the thread that claimed the check. */
+struct chunk {
+    struct chunk *prev;
+    size_t size;
+};
+
 static char *arena_cur, *arena_end;
+static struct chunk *arena_last;
 
 static void *
 arena_alloc(size_t bytes)
 {
     bytes = gr_round_up(bytes, 16);
     if ((size_t)(arena_end - arena_cur) < bytes) {
-        size_t chunk = bytes > ((size_t)4 << 20) ? gr_round_up(bytes, 4096) : (size_t)4 << 20;
-        char *m = map_noreserve(chunk);
-        if (m == NULL)
+        size_t want = bytes + sizeof(struct chunk);
+        size_t size = want > ((size_t)4 << 20) ? gr_round_up(want, 4096) : (size_t)4 << 20;
+        struct chunk *c = map_noreserve(size);
+        if (c == NULL)
             return NULL;
-        arena_cur = m;
-        arena_end = m + chunk;
+        c->prev = arena_last;
+        c->size = size;
+        arena_last = c;
+        arena_cur = (char *)(c + 1);
+        arena_end = (char *)c + size;
     }
     void *p = arena_cur;
     arena_cur += bytes;
     return p;
+}
+
+static void
+arena_release(void)
+{
+    while (arena_last != NULL) {
+        struct chunk *c = arena_last;
+        arena_last = c->prev;
+        gr_sys_munmap(c, c->size);
+    }
+    arena_cur = arena_end = NULL;
+}
+
+/* Claim the check, waiting at most ms milliseconds for one under way. */
+static bool
+check_claim(int ms)
+{
+    for (int i = 0;; i++) {
+        uint32_t idle = 0;
+        if (gr_cas(&checking, &idle, 1))
+            return true;
+        if (i >= ms)
+            return false;
+        struct timespec one = { 0, 1000000 };
+        gr_syscall2(SYS_nanosleep, &one, NULL);
+    }
 }
 
 struct range {
@@ -967,23 +1031,23 @@ out_str(struct out *o, const char *s)
 /* The report file, new (O_EXCL, never through a symlink), mode 0600; -1 when there is none
  * to write (no path, or secure execution) or it cannot be created (said on stderr). */
 static int
-open_report(void)
+open_report(const char *path)
 {
     long fd;
 
-    if (report_path == NULL)
+    if (path == NULL)
         return -1;
     if (getauxval(AT_SECURE) != 0) {
         gr_print("greenrun: GREENRUN_GC_REPORT ignored: secure execution (set-user-ID or "
                  "capabilities)\n");
         return -1;
     }
-    fd = gr_syscall4(SYS_openat, AT_FDCWD, report_path,
+    fd = gr_syscall4(SYS_openat, AT_FDCWD, path,
                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        gr_print("greenrun: GREENRUN_GC_REPORT=%s: cannot create it (error %ld); it must not "
+        gr_print("greenrun: GREENRUN_GC_REPORT=%s: cannot create %s (error %ld); it must not "
                  "exist yet\n",
-                 report_path, -fd);
+                 report_path, path, -fd);
         return -1;
     }
     return (int)fd;
@@ -1064,7 +1128,7 @@ sort_sites(uint32_t *v, uint32_t n)
 }
 
 static void
-report(uint64_t nleaked, uint64_t bytes, uint64_t nlive)
+report(const char *path, uint64_t nleaked, uint64_t bytes, uint64_t nlive)
 {
     uint32_t n = gr_load_acquire(&nsites), nused = 0;
     uint32_t *order = arena_alloc((size_t)(n + 1) * sizeof(uint32_t));
@@ -1072,7 +1136,7 @@ report(uint64_t nleaked, uint64_t bytes, uint64_t nlive)
     unw_cursor_t cur;
     bool have_cursor = false;
     struct out *o = NULL;
-    int fd = open_report();
+    int fd = open_report(path);
 
     if (order == NULL)
         return;
@@ -1142,22 +1206,21 @@ report(uint64_t nleaked, uint64_t bytes, uint64_t nlive)
         gr_sys_close(fd);
 }
 
-void
-gr_gc_exit(void)
+/*
+ * The check (this file's header, steps 1 to 5): self is the calling G, or NULL on a thread
+ * that is none (the on-demand check's); path is where the JSON goes, or NULL. Requires: the
+ * check claimed (checking), leak mode on, the runtime running.
+ */
+static void
+leak_check(struct g *self, const char *path)
 {
     static char procbuf[65536];
-    struct g *self, *gp;
+    struct g *gp;
     size_t live = 0;
     uint64_t total[2] = { 0, 0 }, all = ~(uint64_t)0, oldmask;
 
-    if (!gr_gc_leak || gr_load(&gr_state) != GR_STATE_RUNNING)
-        return;
-    self = gr_current();
-    if (self == NULL) {
-        gr_print("greenrun: leak check skipped: the process exits from a thread greenrun does "
-                 "not run\n");
-        return;
-    }
+    nsegs = nkroots = 0;
+    nmark = 0;
     segs = arena_alloc(GC_MAX_SEGS * sizeof(*segs));
     kroots = arena_alloc(GC_MAX_KROOTS * sizeof(*kroots));
     tallies = arena_alloc(GC_MAX_SITES * sizeof(*tallies));
@@ -1210,10 +1273,147 @@ gr_gc_exit(void)
         scan_m(mp);
         drain();
     }
+    /* The reporter's TLS (report_main says why), the checking thread's own when it is. */
+    scan_tls((uintptr_t)gr_load_acquire(&reporter_tp));
+    drain();
     gr_heap_each_span(tally_span, total);
     gr_malloc_world_start();
     gr_unlock(&gr_sched.glock);
     gr_sys_sigprocmask(SIG_SETMASK, &oldmask, NULL);
 
-    report(total[0], total[1], live);
+    report(path, total[0], total[1], live);
+}
+
+void
+gr_gc_exit(void)
+{
+    struct g *self;
+
+    if (!gr_gc_leak || gr_load(&gr_state) != GR_STATE_RUNNING)
+        return;
+    self = gr_current();
+    if (self == NULL) {
+        gr_print("greenrun: leak check skipped: the process exits from a thread greenrun does "
+                 "not run\n");
+        return;
+    }
+    if (!check_claim(10000)) {
+        gr_print("greenrun: leak check skipped: an on-demand check still runs after 10 s\n");
+        return;
+    }
+    /* The last check: its memory stays mapped (the process is ending), checking stays
+     * claimed so that no on-demand check starts after it. */
+    leak_check(self, report_path);
+}
+
+/* ---- On demand: GREENRUN_GC_REPORT_SIGNAL and greenrun_gc (gc.h). */
+
+#define REPORT_STACK_SIZE (1024 * 1024) /* the checking thread's: libunwind, the report */
+
+static struct gr_atomic_u32 report_pending; /* atomic: the signal asked for a check */
+static unsigned nreports;                   /* on-demand checks so far; under checking */
+
+/* An on-demand check by the claimer: the JSON goes to GREENRUN_GC_REPORT.N, N counting
+ * these checks from 1 (the exit's report keeps the plain name). Its memory is returned. */
+static void
+check_on_demand(struct g *self)
+{
+    static char path[4096 + 16];
+
+    nreports++;
+    if (report_path != NULL)
+        gr_snprint(path, sizeof(path), "%s.%u", report_path, nreports);
+    gr_print("greenrun: leak check #%u on demand (the program keeps running)\n", nreports);
+    leak_check(self, report_path != NULL ? path : NULL);
+    arena_release();
+    gr_store(&checking, 0);
+}
+
+int
+gr_gc_run(void)
+{
+    if (!gr_gc_leak || gr_load(&gr_state) != GR_STATE_RUNNING)
+        return -ENOSYS;
+    check_claim(INT32_MAX);
+    /* After the exit's check has claimed it for good, this waits until the process ends. */
+    check_on_demand(gr_current());
+    return 0;
+}
+
+/* The reporter: a thread of glibc's that lives on once started, so that its TLS (whose DTV
+ * glibc allocated from the heap) stays where every check finds it (reporter_tp) rather than
+ * in glibc's cache of finished threads' stacks, which no check scans. It sleeps on
+ * report_pending. */
+static void *
+report_main(void *arg)
+{
+    (void)arg;
+    gr_store_release(&reporter_tp, gr_get_tp());
+    for (;;) {
+        uint32_t one = 1;
+        while (gr_load(&report_pending) == 0)
+            gr_sys_futex_wait(gr_atomic_word(&report_pending), 0, -1);
+        if (!gr_cas(&report_pending, &one, 0))
+            continue;
+        /* A check under way (greenrun_gc's) serves this request too; the exit's ends it. */
+        if (check_claim(0))
+            check_on_demand(NULL);
+    }
+    return NULL;
+}
+
+void
+gr_gc_sigreport(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)si;
+    (void)uc;
+    gr_store(&report_pending, 1);
+    gr_sysmon_kick();
+}
+
+void
+gr_gc_sysmon(void)
+{
+    pthread_attr_t attr;
+    sigset_t all, old;
+    pthread_t t;
+    int err;
+
+    if (gr_load_relaxed(&report_pending) == 0)
+        return;
+    if (gr_load(&report_started) != 0) {
+        gr_sys_futex_wake(gr_atomic_word(&report_pending), 1);
+        return;
+    }
+    gr_store(&report_started, 1);
+    /* Not on sysmon: the check waits for the allocator's locks and calls libc (libunwind,
+     * dladdr), which a G may hold; a thread of glibc's waits instead (dump.c does the same). */
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, REPORT_STACK_SIZE);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    sigfillset(&all);
+    gr_sys_sigprocmask(SIG_SETMASK, &all, &old);
+    err = gr_real.pthread_create(&t, &attr, report_main, NULL);
+    gr_sys_sigprocmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (err != 0) {
+        gr_print("greenrun: GREENRUN_GC_REPORT_SIGNAL: cannot start the leak check (error %d)\n",
+                 err);
+        gr_store(&report_pending, 0);
+        gr_store(&report_started, 0);
+    }
+}
+
+bool
+gr_gc_signal_takes(int sig, const struct sigaction *act, struct sigaction *mine)
+{
+    if (report_signal == 0 || sig != report_signal || act->sa_handler != SIG_DFL ||
+        !gr_sched_booted())
+        return false;
+    memset(mine, 0, sizeof(*mine));
+    mine->sa_sigaction = gr_gc_sigreport;
+    mine->sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&mine->sa_mask);
+    return true;
 }

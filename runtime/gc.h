@@ -7,6 +7,7 @@
 #ifndef GR_RUNTIME_GC_H
 #define GR_RUNTIME_GC_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,8 +31,8 @@ struct gr_gc_slots {
 };
 
 /* Called by the constructor. mode: 0 off, 1 leak, 2 collect (not built: runs as leak, and
- * says so). report: GREENRUN_GC_REPORT or NULL. */
-void gr_gc_configure(int mode, const char *report);
+ * says so). report: GREENRUN_GC_REPORT or NULL. signal: GREENRUN_GC_REPORT_SIGNAL or 0. */
+void gr_gc_configure(int mode, const char *report, int signal);
 
 /* At boot, once the scheduler runs: load the unwinder (libunwind) and learn where the
  * runtime's own code lies, so that recorded stacks begin in the program. */
@@ -63,6 +64,27 @@ int gr_gc_iterate_phdr(int (*callback)(struct dl_phdr_info *info, size_t size, v
 /* At exit (the library's destructor, after the program's exit handlers): the leak check and
  * its report. Does nothing unless leak mode is on and the runtime runs. */
 void gr_gc_exit(void);
+
+/*
+ * A leak check now, the program running on (never freeing anything): the report to stderr,
+ * and its JSON to GREENRUN_GC_REPORT.N when that is set (N counts on-demand checks from 1;
+ * the exit's report keeps the plain name). One check runs at a time: this waits for one under
+ * way. 0, or -ENOSYS when leak mode is off or the runtime does not run. Context: a G or a
+ * thread of glibc's that may call libc; never a signal handler, g0 or sysmon.
+ */
+int gr_gc_run(void);
+
+/*
+ * GREENRUN_GC_REPORT_SIGNAL. The kernel runs gr_gc_sigreport while the program leaves that
+ * signal at its default: it only notes the request and wakes sysmon (async-signal-safe),
+ * whose round (gr_gc_sysmon) starts a thread of glibc's that runs gr_gc_run's check; the
+ * signal's default action is lost meanwhile, as the variable asks. gr_gc_signal_takes is the
+ * sigaction hook's question, as gr_dump_takes (dump.h): when the program sets sig to act
+ * and the runtime's handler takes its place, fill *mine and return true.
+ */
+void gr_gc_sigreport(int sig, siginfo_t *si, void *uc);
+void gr_gc_sysmon(void);
+bool gr_gc_signal_takes(int sig, const struct sigaction *act, struct sigaction *mine);
 
 /* fork: the site table's lock around fork (the allocator's handlers call these). */
 void gr_gc_fork_prepare(void);
