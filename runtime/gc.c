@@ -8,7 +8,8 @@
  * pointers), drops the frames inside this library, and interns the first GC_DEPTH frames in
  * the site table: identical stacks share one entry, whose id goes in the object's slot of its
  * span's side table (heap.h's gc_slots; a large object's span holds it itself), with the size
- * asked for. libunwind is loaded with dlopen at boot, so GREENRUN_GC=off never maps it.
+ * asked for. libunwind is loaded at boot by unwind.c (the one loader, also the thread dump's),
+ * so GREENRUN_GC=off never maps it.
  * While a G records, it counts as in a signal handler (g->inhandler): the preemption signal
  * leaves it alone and no hook parks it, since the unwinder runs inside malloc, maybe under
  * libc's or ld.so's locks. An allocation nested in the recording (g->gc_recording) is
@@ -61,8 +62,6 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
 
 #include "runtime/atomic.h"
 #include "runtime/base.h"
@@ -77,6 +76,7 @@
 #include "runtime/sys.h"
 #include "runtime/sysmon.h"
 #include "runtime/tls.h"
+#include "runtime/unwind.h"
 
 #define GC_DEPTH        24              /* frames kept per stack */
 #define GC_RAW          (GC_DEPTH + 16) /* frames unwound: the runtime's come first */
@@ -88,8 +88,6 @@
 #define SYSCALL_MARGIN  4096       /* bytes scanned below a G's stack pointer at entersyscall */
 #define GC_SITE_RUNTIME UINT32_MAX /* the unwinder's own objects: never reported */
 #define MAX_DTV_BYTES   ((uintptr_t)1 << 20) /* a DTV longer than this is not one */
-#define GC_STR(x)       #x
-#define GC_NAME(x)      GC_STR(x) /* the symbol a libunwind.h macro stands for */
 
 bool gr_gc_leak;
 
@@ -101,15 +99,8 @@ static struct gr_atomic_u32 report_started; /* atomic: the reporter thread was s
 static GR_ATOMIC_PTR(void) reporter_tp;     /* atomic: its thread pointer once it runs */
 static bool collect_asked;                  /* GREENRUN_GC=collect: said in the report */
 
-/* libunwind, loaded at boot (gr_gc_boot); NULL before, or when it is missing. */
-static struct {
-    int (*backtrace)(void **buf, int size);
-    int (*getcontext)(unw_context_t *uc);
-    int (*init_local)(unw_cursor_t *c, unw_context_t *uc);
-    int (*set_reg)(unw_cursor_t *c, unw_regnum_t r, unw_word_t v);
-    int (*get_proc_name)(unw_cursor_t *c, char *buf, size_t len, unw_word_t *off);
-} unw;
-static GR_ATOMIC_PTR(void) unw_ready; /* atomic: set (release) once unw is filled */
+/* Set (release) once libunwind is loaded (unwind.c) and set up, at boot: records unwind. */
+static struct gr_atomic_u32 unw_ready;
 
 /* This library's mapping: frames in it are the allocator's, not the program's. */
 static uintptr_t self_lo, self_hi, self_base;
@@ -246,7 +237,7 @@ stack_site(const struct g *gp)
     if (gr_load(&program_iterating) != 0)
         site = fp_site(gp);
     else
-        site = intern_program_frames(raw, unw.backtrace(raw, GC_RAW));
+        site = intern_program_frames(raw, gr_unwind_backtrace(raw, GC_RAW));
     gr_xadd(&unwinding, -1);
     return site;
 }
@@ -326,7 +317,6 @@ void
 gr_gc_boot(void)
 {
     struct g *gp;
-    void *h;
 
     if (!gr_gc_leak)
         return;
@@ -341,24 +331,9 @@ gr_gc_boot(void)
         return;
     }
     gr_store_relaxed(&nsites, 1);
-    h = gr_real.dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-    if (h == NULL) {
-        gr_print("greenrun: GREENRUN_GC=leak: cannot load libunwind.so.8 (Debian: libunwind8); "
-                 "leaks are reported without allocation stacks\n");
-        return;
-    }
-    /* The header's macros name each function as this architecture's library exports it
-     * (_ULx86_64_init_local on x86_64). */
-    unw.backtrace = (int (*)(void **, int))dlsym(h, "unw_backtrace");
-    unw.getcontext = (int (*)(unw_context_t *))dlsym(h, GC_NAME(unw_tdep_getcontext));
-    unw.init_local = (int (*)(unw_cursor_t *, unw_context_t *))dlsym(h, GC_NAME(unw_init_local));
-    unw.set_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t))dlsym(h, GC_NAME(unw_set_reg));
-    unw.get_proc_name =
-        (int (*)(unw_cursor_t *, char *, size_t, unw_word_t *))dlsym(h, GC_NAME(unw_get_proc_name));
-    if (unw.backtrace == NULL || unw.getcontext == NULL || unw.init_local == NULL ||
-        unw.set_reg == NULL || unw.get_proc_name == NULL) {
-        gr_print("greenrun: GREENRUN_GC=leak: libunwind.so.8 lacks the functions it needs; "
-                 "leaks are reported without allocation stacks\n");
+    if (!gr_unwind_available()) {
+        gr_print("greenrun: GREENRUN_GC=leak: cannot load libunwind.so.8 (Debian: libunwind8) "
+                 "with the functions it needs; leaks are reported without allocation stacks\n");
         return;
     }
     /* libunwind sets itself up at its first use, opening a pipe: here, on the main G, as
@@ -368,12 +343,12 @@ gr_gc_boot(void)
         void *pc;
         gp->inhandler++;
         gp->gc_recording = gp->inhandler;
-        unw.backtrace(&pc, 1);
+        gr_unwind_backtrace(&pc, 1);
         gp->gc_recording = 0;
         gp->inhandler--;
     }
     /* Pairs with the load-acquire in gr_gc_record. */
-    gr_store_release(&unw_ready, (void *)&unw);
+    gr_store_release(&unw_ready, 1);
 }
 
 /* ---- Recording. */
@@ -420,7 +395,7 @@ gr_gc_record(void *p, size_t n)
          * the leak mode's and never reported, or a signal handler's that interrupted the
          * record (its handler depth is deeper), which gets no stack. */
         site = gp->inhandler == gp->gc_recording ? GC_SITE_RUNTIME : 0;
-    } else if (gp != NULL && gr_load_acquire(&unw_ready) != NULL) {
+    } else if (gp != NULL && gr_load_acquire(&unw_ready) != 0) {
         /* Pairs with the store-release at the end of gr_gc_boot. In handler mode: no
          * preemption and no park while libunwind runs (above). */
         gp->inhandler++;
@@ -1062,20 +1037,15 @@ struct frame {
 };
 
 static void
-symbolize(unw_cursor_t *cur, bool have_cursor, uintptr_t pc, struct frame *f)
+symbolize(struct gr_symcache *sc, uintptr_t pc, struct frame *f)
 {
+    struct gr_frame uf;
     Dl_info info;
-    unw_word_t off = 0;
 
-    f->fn[0] = '\0';
-    f->off = 0;
     f->obj = "?";
-    /* pc is a return address: look up the call (pc - 1), report the offset of pc. */
-    if (have_cursor && unw.set_reg(cur, UNW_REG_IP, pc - 1) == 0 &&
-        unw.get_proc_name(cur, f->fn, sizeof(f->fn), &off) == 0)
-        f->off = (unsigned long)off + 1;
-    else
-        f->fn[0] = '\0';
+    gr_unwind_name_pc(pc, &uf, sc);
+    gr_snprint(f->fn, sizeof(f->fn), "%s", uf.name);
+    f->off = uf.off;
     if (dladdr((void *)(pc - 1), &info) != 0) {
         if (info.dli_fname != NULL && info.dli_fname[0] != '\0')
             f->obj = info.dli_fname;
@@ -1132,17 +1102,13 @@ report(const char *path, uint64_t nleaked, uint64_t bytes, uint64_t nlive)
 {
     uint32_t n = gr_load_acquire(&nsites), nused = 0;
     uint32_t *order = arena_alloc((size_t)(n + 1) * sizeof(uint32_t));
-    unw_context_t uc;
-    unw_cursor_t cur;
-    bool have_cursor = false;
+    /* Names by pc: the stacks of one report share most of their frames. Zeroed (fresh). */
+    struct gr_symcache *sc = arena_alloc(sizeof(*sc));
     struct out *o = NULL;
     int fd = open_report(path);
 
     if (order == NULL)
         return;
-    if (gr_load_relaxed(&unw_ready) != NULL && unw.getcontext(&uc) == 0 &&
-        unw.init_local(&cur, &uc) == 0)
-        have_cursor = true;
     for (uint32_t id = 0; id < n; id++)
         if (tallies[id].count != 0)
             order[nused++] = id;
@@ -1180,7 +1146,7 @@ report(const char *path, uint64_t nleaked, uint64_t bytes, uint64_t nlive)
         for (uint32_t k = 0; k < depth; k++) {
             uintptr_t pc = site_pcs[st->first + k];
             struct frame f;
-            symbolize(&cur, have_cursor, pc, &f);
+            symbolize(sc, pc, &f);
             if (f.fn[0] != '\0')
                 gr_print("greenrun:     #%u %p in %s+0x%lx (%s)\n", k, (void *)pc, f.fn, f.off,
                          f.obj);
