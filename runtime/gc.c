@@ -118,6 +118,10 @@ static struct gr_mutex site_lock = GR_MUTEX_INIT(GR_RANK_LEAF);
 static struct site *sites;          /* GC_MAX_SITES entries reserved; entry 0 is "unknown" */
 static uintptr_t *site_pcs;         /* GC_MAX_PCS reserved */
 static uint32_t *buckets;           /* GC_BUCKETS chain heads */
+/* The counters greenrun_gc_stats reads: written after each check, under stats_lock (leaf). */
+static struct gr_mutex stats_lock = GR_MUTEX_INIT(GR_RANK_LEAF);
+static struct gr_gc_stats stats; /* protected by stats_lock */
+
 static struct gr_atomic_u32 nsites; /* atomic: written under site_lock; entries below it are
                                        complete (store-release after the entry) */
 static uint32_t npcs;               /* protected by site_lock */
@@ -421,6 +425,22 @@ gr_gc_record(void *p, size_t n)
     }
 }
 
+void
+gr_gc_set_noscan(void *p)
+{
+    struct gr_span *s;
+
+    if (!gr_gc_leak || p == NULL || (s = gr_heap_span_of((uintptr_t)p)) == NULL)
+        return;
+    if (gr_load_relaxed(&s->state) == SPAN_SMALL) {
+        struct gr_gc_slot *sl = slot_of(s, (uintptr_t)p);
+        if (sl != NULL)
+            sl->size |= GR_GC_NOSCAN_SMALL;
+    } else {
+        s->gc_size |= GR_GC_NOSCAN_LARGE;
+    }
+}
+
 bool
 gr_gc_unwinding(void)
 {
@@ -447,6 +467,7 @@ void
 gr_gc_fork_child(void)
 {
     gr_lock_reset(&site_lock);
+    gr_lock_reset(&stats_lock);
     /* A check under way in the parent, and its reporter, have no thread here. */
     gr_store(&report_started, 0);
     gr_store(&reporter_tp, NULL);
@@ -496,6 +517,21 @@ arena_release(void)
         gr_sys_munmap(c, c->size);
     }
     arena_cur = arena_end = NULL;
+}
+
+int
+gr_gc_mode(void)
+{
+    return !gr_gc_leak ? 0 : collect_asked ? 2 : 1;
+}
+
+void
+gr_gc_stats(struct gr_gc_stats *st)
+{
+    gr_lock(&stats_lock);
+    *st = stats;
+    st->sites = gr_gc_leak && sites != NULL ? gr_load_acquire(&nsites) - 1 : 0;
+    gr_unlock(&stats_lock);
 }
 
 /* Claim the check, waiting at most ms milliseconds for one under way. */
@@ -769,19 +805,25 @@ scan_stack(const struct g *gp, uintptr_t lo)
         scan_range(lo, (uintptr_t)gp->stack_hi);
 }
 
-/* The bytes of object o a scan reads: those asked for, when recorded. */
+/* The bytes of object o a scan reads: those asked for, when recorded; none of an object
+ * that holds no pointer. */
 static size_t
 object_bytes(const struct gr_span *s, uintptr_t o)
 {
     if (gr_load_relaxed(&s->state) != SPAN_SMALL) {
-        size_t whole = s->npages * GR_HEAP_PAGE;
-        return s->gc_size != 0 && s->gc_size <= whole ? s->gc_size : whole;
+        size_t whole = s->npages * GR_HEAP_PAGE, asked = s->gc_size & ~GR_GC_NOSCAN_LARGE;
+        if ((s->gc_size & GR_GC_NOSCAN_LARGE) != 0)
+            return 0;
+        return asked != 0 && asked <= whole ? asked : whole;
     }
     const struct gr_gc_slots *t = gr_load_relaxed(&s->gc_slots);
     uint32_t idx = (uint32_t)(((uint64_t)(o - s->base) * s->divmul) >> 32);
-    if (t != NULL && idx < t->cap && t->slot[idx].size != 0 && t->slot[idx].size <= s->size)
-        return t->slot[idx].size;
-    return s->size;
+    if (t == NULL || idx >= t->cap)
+        return s->size;
+    uint32_t asked = t->slot[idx].size & ~GR_GC_NOSCAN_SMALL;
+    if ((t->slot[idx].size & GR_GC_NOSCAN_SMALL) != 0)
+        return 0;
+    return asked != 0 && asked <= s->size ? asked : s->size;
 }
 
 static void
@@ -893,8 +935,8 @@ tally_span(struct gr_span *s, void *arg)
             uint32_t site = 0, size = s->size;
             if (t != NULL && i < t->cap) {
                 site = t->slot[i].site;
-                if (t->slot[i].size != 0)
-                    size = t->slot[i].size;
+                if ((t->slot[i].size & ~GR_GC_NOSCAN_SMALL) != 0)
+                    size = t->slot[i].size & ~GR_GC_NOSCAN_SMALL;
             }
             if (site == GC_SITE_RUNTIME)
                 continue;
@@ -908,7 +950,8 @@ tally_span(struct gr_span *s, void *arg)
     } else if ((state == SPAN_LARGE || state == SPAN_HUGE) && !s->gc_mark &&
                s->gc_site != GC_SITE_RUNTIME) {
         uint32_t site = s->gc_site < GC_MAX_SITES ? s->gc_site : 0;
-        uint64_t size = s->gc_size != 0 ? s->gc_size : s->npages * GR_HEAP_PAGE;
+        uint64_t asked = s->gc_size & ~GR_GC_NOSCAN_LARGE;
+        uint64_t size = asked != 0 ? asked : s->npages * GR_HEAP_PAGE;
         tallies[site].count++;
         tallies[site].bytes += size;
         total[0]++;
@@ -1184,6 +1227,7 @@ leak_check(struct g *self, const char *path)
     struct g *gp;
     size_t live = 0;
     uint64_t total[2] = { 0, 0 }, all = ~(uint64_t)0, oldmask;
+    int64_t stopped;
 
     nsegs = nkroots = 0;
     nmark = 0;
@@ -1214,6 +1258,7 @@ leak_check(struct g *self, const char *path)
     gr_sys_sigprocmask(SIG_SETMASK, &all, &oldmask);
     gr_lock(&gr_sched.glock);
     gr_malloc_world_stop();
+    stopped = gr_nanotime();
     gr_heap_each_span(snap_span, &live);
     markcap = live;
     markstack = arena_alloc((live + 1) * sizeof(uintptr_t));
@@ -1246,6 +1291,13 @@ leak_check(struct g *self, const char *path)
     gr_malloc_world_start();
     gr_unlock(&gr_sched.glock);
     gr_sys_sigprocmask(SIG_SETMASK, &oldmask, NULL);
+    gr_lock(&stats_lock);
+    stats.checks++;
+    stats.live_objects = live;
+    stats.leaked_objects = total[0];
+    stats.leaked_bytes = total[1];
+    stats.last_pause_ns = gr_nanotime() - stopped;
+    gr_unlock(&stats_lock);
 
     report(path, total[0], total[1], live);
 }

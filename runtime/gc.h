@@ -20,8 +20,14 @@ extern bool gr_gc_leak;
 /* One object's record in a small span's side table (heap.h's gc_slots). */
 struct gr_gc_slot {
     uint32_t site; /* allocation stack (gc.c's table), 0 when unknown */
-    uint32_t size; /* bytes the program asked for */
+    uint32_t size; /* bytes the program asked for, with GR_GC_NOSCAN_SMALL */
 };
+
+/* An object the program said holds no pointer (greenrun_malloc_noscan): the mark does not
+ * read it. The flag rides on the size asked for: the top bit of a small object's slot size,
+ * of a large one's span gc_size. Every reader of those sizes masks it. */
+#define GR_GC_NOSCAN_SMALL ((uint32_t)1 << 31)
+#define GR_GC_NOSCAN_LARGE ((size_t)1 << 63)
 
 /* A small span's side table: one slot per object, by the object's index in the span. */
 struct gr_gc_slots {
@@ -73,6 +79,24 @@ void gr_gc_exit(void);
  * thread of glibc's that may call libc; never a signal handler, g0 or sysmon.
  */
 int gr_gc_run(void);
+
+/* Mark p, just allocated by the program, as holding no pointer (above). Leak mode only; p
+ * NULL does nothing. Context: any thread. */
+void gr_gc_set_noscan(void *p);
+
+/* What the checks found so far (greenrun_gc_stats). */
+struct gr_gc_stats {
+    uint64_t checks;         /* checks run (on demand and at exit) */
+    uint64_t live_objects;   /* the last check's objects in use */
+    uint64_t leaked_objects; /* the last check's objects nothing reaches */
+    uint64_t leaked_bytes;
+    uint64_t sites;        /* allocation stacks recorded so far */
+    int64_t last_pause_ns; /* how long the last check held the world, in ns */
+};
+/* A copy of the counters (zero before the first check). Context: any. */
+void gr_gc_stats(struct gr_gc_stats *st);
+/* GREENRUN_GC as configured: 0 off, 1 leak, 2 collect. */
+int gr_gc_mode(void);
 
 /*
  * GREENRUN_GC_REPORT_SIGNAL. The kernel runs gr_gc_sigreport while the program leaves that
