@@ -115,9 +115,9 @@ struct site {
 };
 
 static struct gr_mutex site_lock = GR_MUTEX_INIT(GR_RANK_LEAF);
-static struct site *sites;          /* GC_MAX_SITES entries reserved; entry 0 is "unknown" */
-static uintptr_t *site_pcs;         /* GC_MAX_PCS reserved */
-static uint32_t *buckets;           /* GC_BUCKETS chain heads */
+static struct site *sites;  /* GC_MAX_SITES entries reserved; entry 0 is "unknown" */
+static uintptr_t *site_pcs; /* GC_MAX_PCS reserved */
+static uint32_t *buckets;   /* GC_BUCKETS chain heads */
 /* The counters greenrun_gc_stats reads: written after each check, under stats_lock (leaf). */
 static struct gr_mutex stats_lock = GR_MUTEX_INIT(GR_RANK_LEAF);
 static struct gr_gc_stats stats; /* protected by stats_lock */
