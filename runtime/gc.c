@@ -44,8 +44,9 @@
  * Nothing is ever freed. Memory for the check is mapped and never returned (the process is
  * ending).
  *
- * Locks: site_lock (leaf) guards the table's insertions; readers of an id's entry need none
- * (entries are written before their id is published and never change). The exit check takes
+ * Locks: site_lock (leaf) guards the table's insertions; readers of an id's entry, and the
+ * lookups of a record, need none (entries are written before their id is published in their
+ * bucket and never change). The exit check takes
  * gr_sched.glock, then the allocator's locks (untracked, fork's order).
  */
 #include "runtime/gc.h"
@@ -115,9 +116,11 @@ struct site {
 };
 
 static struct gr_mutex site_lock = GR_MUTEX_INIT(GR_RANK_LEAF);
-static struct site *sites;  /* GC_MAX_SITES entries reserved; entry 0 is "unknown" */
-static uintptr_t *site_pcs; /* GC_MAX_PCS reserved */
-static uint32_t *buckets;   /* GC_BUCKETS chain heads */
+static struct site *sites;            /* GC_MAX_SITES entries reserved; entry 0 is "unknown" */
+static uintptr_t *site_pcs;           /* GC_MAX_PCS reserved */
+static struct gr_atomic_u32 *buckets; /* GC_BUCKETS chain heads; atomic: published under
+                                        site_lock (store-release), read without it */
+
 /* The counters greenrun_gc_stats reads: written after each check, under stats_lock (leaf). */
 static struct gr_mutex stats_lock = GR_MUTEX_INIT(GR_RANK_LEAF);
 static struct gr_gc_stats stats; /* protected by stats_lock */
@@ -148,20 +151,34 @@ hash_pcs(void *const *pcs, int n)
     return h;
 }
 
-/* The id of the stack pcs[0..n), interned; 0 when the table is full. */
+/* The entry for stack pcs[0..n) of hash h in the chain from id, or 0. */
 static uint32_t
-intern(void *const *pcs, int n)
+find_site(uint64_t h, void *const *pcs, int n, uint32_t id)
 {
-    uint64_t h = hash_pcs(pcs, n);
-    uint32_t *head = &buckets[h & (GC_BUCKETS - 1)], id;
-
-    gr_lock(&site_lock);
-    for (id = *head; id != 0; id = sites[id].next) {
-        struct site *st = &sites[id];
+    for (; id != 0; id = sites[id].next) {
+        const struct site *st = &sites[id];
         if (st->hash == h && st->depth == (uint32_t)n &&
             memcmp(&site_pcs[st->first], pcs, (size_t)n * sizeof(uintptr_t)) == 0)
             break;
     }
+    return id;
+}
+
+/* The id of the stack pcs[0..n), interned; 0 when the table is full. A stack seen before (the
+ * common case: a program allocates from few places) is found without the lock. */
+static uint32_t
+intern(void *const *pcs, int n)
+{
+    uint64_t h = hash_pcs(pcs, n);
+    struct gr_atomic_u32 *head = &buckets[h & (GC_BUCKETS - 1)];
+    uint32_t id;
+
+    /* Pairs with the store-release below: the entry and its chain are complete. */
+    id = find_site(h, pcs, n, gr_load_acquire(head));
+    if (id != 0)
+        return id;
+    gr_lock(&site_lock);
+    id = find_site(h, pcs, n, gr_load_relaxed(head));
     if (id == 0) {
         id = gr_load_relaxed(&nsites);
         if (id < GC_MAX_SITES && npcs + (uint32_t)n <= GC_MAX_PCS) {
@@ -171,9 +188,9 @@ intern(void *const *pcs, int n)
             st->first = npcs;
             memcpy(&site_pcs[npcs], pcs, (size_t)n * sizeof(uintptr_t));
             npcs += (uint32_t)n;
-            st->next = *head;
-            *head = id;
-            /* Pairs with the load-acquire in the report: the entry is complete. */
+            st->next = gr_load_relaxed(head);
+            /* Pair with the load-acquires of the lookup and of the report. */
+            gr_store_release(head, id);
             gr_store_release(&nsites, id + 1);
         } else {
             id = 0;
@@ -198,13 +215,13 @@ intern_program_frames(void **raw, int n)
 
 /*
  * The program's threads inside dl_iterate_phdr, and the records inside libunwind (which
- * calls it too): never both (gc.h). Each side adds itself, then looks at the other (sequentially
+ * calls it too): never both (gc.h). Each side marks itself, then looks at the other (sequentially
  * consistent, so at least one of two racing sides sees the other): a record that sees a
  * program thread walks frame pointers instead; a program thread that sees records waits for
- * them to finish, which they do without waiting for anyone.
+ * them to finish, which they do without waiting for anyone. A record marks its own M
+ * (m->gc_unwinding), not a shared counter: records on two Ps then touch no common line.
  */
 static struct gr_atomic_u32 program_iterating;
-static struct gr_atomic_u32 unwinding;
 
 /*
  * The allocation stack by frame pointers, within gp's stack: complete where the code keeps
@@ -230,19 +247,21 @@ fp_site(const struct g *gp)
     return intern_program_frames(raw, n);
 }
 
-/* The calling G's allocation stack, interned. Requires: unw loaded. */
-static uint32_t
+/* The calling G's allocation stack, interned. Requires: unw loaded. Inlined: one frame
+ * fewer for libunwind to walk on every record. */
+static __attribute__((always_inline)) inline uint32_t
 stack_site(const struct g *gp)
 {
     void *raw[GC_RAW];
+    struct m *mp = gr_getm();
     uint32_t site;
 
-    gr_xadd(&unwinding, 1);
+    gr_store(&mp->gc_unwinding, 1);
     if (gr_load(&program_iterating) != 0)
         site = fp_site(gp);
     else
         site = intern_program_frames(raw, gr_unwind_backtrace(raw, GC_RAW));
-    gr_xadd(&unwinding, -1);
+    gr_store_release(&mp->gc_unwinding, 0);
     return site;
 }
 
@@ -254,8 +273,9 @@ gr_gc_iterate_phdr(int (*callback)(struct dl_phdr_info *info, size_t size, void 
     if (gr_gc_unwinding()) /* libunwind's own */
         return gr_real.dl_iterate_phdr(callback, data);
     gr_xadd(&program_iterating, 1);
-    while (gr_load(&unwinding) != 0)
-        gr_sys_sched_yield();
+    for (struct m *mp = gr_load_acquire(&gr_sched.allm); mp != NULL; mp = mp->alllink)
+        while (gr_load(&mp->gc_unwinding) != 0)
+            gr_sys_sched_yield();
     r = gr_real.dl_iterate_phdr(callback, data);
     gr_xadd(&program_iterating, -1);
     return r;

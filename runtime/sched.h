@@ -267,6 +267,9 @@ struct m {
                                         gr_startm under gr_sched.lock while the M is idle */
     bool is_sysmon;                  /* immutable */
     bool polling;                    /* owner: in gr_netpoll; what it readies queues at the tail */
+    struct gr_atomic_u32 gc_unwinding; /* atomic: 1 while a leak-mode record of this M's G
+                                          runs the unwinder (gc.c's handshake with a program
+                                          thread inside dl_iterate_phdr) */
     bool mallocing;                  /* owner: inside the allocator's use of p's cache; a signal
                                         handler's nested call then takes the shared path */
     struct gr_atomic_u32 preempt;    /* atomic: sysmon asked the running G to yield */
