@@ -4,9 +4,12 @@
  * report, from greenrun's own knowledge of every G).
  *
  * Recording. Every allocation in leak mode ends in gr_gc_record (malloc.c), which unwinds the
- * stack with libunwind's unw_backtrace (DWARF tables: complete for code built without frame
- * pointers), drops the frames inside this library, and interns the first GC_DEPTH frames in
- * the site table: identical stacks share one entry, whose id goes in the object's slot of its
+ * stack, drops the frames inside this library (and glibc's start code below main), and
+ * interns the first GC_DEPTH frames in the site table. The unwind walks frame pointers when
+ * every frame keeps one, which libunwind's tables tell once per return address (fp_frame: a
+ * program built with -fno-omit-frame-pointer), else it is libunwind's unw_backtrace (DWARF
+ * tables: complete for code built without frame pointers); both give the same frames. In
+ * the table, identical stacks share one entry, whose id goes in the object's slot of its
  * span's side table (heap.h's gc_slots; a large object's span holds it itself), with the size
  * asked for. libunwind is loaded at boot by unwind.c (the one loader, also the thread dump's),
  * so GREENRUN_GC=off never maps it.
@@ -68,6 +71,7 @@
 #include "runtime/base.h"
 #include "runtime/boot.h"
 #include "runtime/debug.h"
+#include "runtime/g.h"
 #include "runtime/heap.h"
 #include "runtime/libc.h"
 #include "runtime/lock.h"
@@ -200,17 +204,88 @@ intern(void *const *pcs, int n)
     return id;
 }
 
-/* raw[0..n) without the runtime's own frames at its start, interned. */
+static inline bool
+in_self(const void *pc)
+{
+    return (uintptr_t)pc >= self_lo && (uintptr_t)pc < self_hi;
+}
+
+/* raw[0..n) without the runtime's own frames at its start, and without glibc's start code
+ * below the main G's (from gr_main_caller out: the same for every stack of it), interned. */
 static uint32_t
 intern_program_frames(void **raw, int n)
 {
-    int k = 0;
+    int k = 0, end;
 
-    while (k < n && (uintptr_t)raw[k] >= self_lo && (uintptr_t)raw[k] < self_hi)
+    while (k < n && in_self(raw[k]))
         k++;
-    if (n - k <= 0)
+    for (end = k; end < n && end - k < GC_DEPTH; end++)
+        if ((uintptr_t)raw[end] == gr_main_caller)
+            break;
+    if (end == k)
         return 0;
-    return intern(raw + k, n - k < GC_DEPTH ? n - k : GC_DEPTH);
+    return intern(raw + k, end - k);
+}
+
+/*
+ * Which functions keep frame pointers, by return address (gr_unwind_fp_frame's answers): an
+ * open-addressed table of pc << 2 | class (1 yes, 2 no), filled as records meet new return
+ * addresses and never emptied. Lock-free: a slot goes from 0 to its value once (CAS).
+ */
+#define GC_FPCLASS ((size_t)1 << 16)
+#define FP_PROBES  16
+static struct gr_atomic_u64 *fpclass; /* GC_FPCLASS slots, mapped at boot */
+
+/* Does the function holding return address pc keep a frame-pointer frame there? false also
+ * when it cannot be known (the table is full around pc). */
+static bool
+fp_frame(uintptr_t pc)
+{
+    size_t i = (size_t)((pc * 0x9e3779b97f4a7c15ull) >> 48) & (GC_FPCLASS - 1);
+
+    for (int probe = 0; probe < FP_PROBES; probe++, i = (i + 1) & (GC_FPCLASS - 1)) {
+        uint64_t v = gr_load_relaxed(&fpclass[i]);
+        if (v == 0) {
+            uint64_t mine = (uint64_t)pc << 2 | (gr_unwind_fp_frame(pc) == 1 ? 1 : 2);
+            if (gr_cas(&fpclass[i], &v, mine))
+                return (mine & 3) == 1;
+            /* v is the winner's entry now: it may be pc's */
+        }
+        if (v >> 2 == pc)
+            return (v & 3) == 1;
+    }
+    return false;
+}
+
+/*
+ * The calling G's stack by frame pointers, into raw[0..GC_RAW), when that gives what libunwind
+ * would: the runtime's frames (built with frame pointers), then program frames each of whose
+ * functions keeps one at its return address, to the end of the chain (a frame pointer of 0:
+ * a G's first frame), to glibc's start code below main, or GC_RAW frames. The count, or -1
+ * when some frame keeps no frame pointer or the chain leaves the stack: libunwind must walk.
+ */
+static GR_NOINLINE int
+fp_walk(const struct g *gp, void **raw)
+{
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0), hi = (uintptr_t)gp->stack_hi;
+    int n = 0;
+
+    while (n < GC_RAW) {
+        if ((fp & 7) != 0 || fp < (uintptr_t)gp->stack_lo || fp + 16 > hi)
+            return -1;
+        uintptr_t next = ((const uintptr_t *)fp)[0], ret = ((const uintptr_t *)fp)[1];
+        raw[n++] = (void *)ret;
+        if (ret == gr_main_caller)
+            return n;
+        if (!in_self((void *)ret) && !fp_frame(ret))
+            return -1;
+        if (next == 0)
+            return n;
+        if (next <= fp)
+            return -1;
+        fp = next;
+    }
+    return n;
 }
 
 /*
@@ -256,9 +331,13 @@ stack_site(const struct g *gp)
     struct m *mp = gr_getm();
     uint32_t site;
 
+    int n;
+
     gr_store(&mp->gc_unwinding, 1);
     if (gr_load(&program_iterating) != 0)
         site = fp_site(gp);
+    else if ((n = fp_walk(gp, raw)) >= 0)
+        site = intern_program_frames(raw, n);
     else
         site = intern_program_frames(raw, gr_unwind_backtrace(raw, GC_RAW));
     gr_store_release(&mp->gc_unwinding, 0);
@@ -349,7 +428,8 @@ gr_gc_boot(void)
     sites = map_noreserve(GC_MAX_SITES * sizeof(*sites));
     site_pcs = map_noreserve(GC_MAX_PCS * sizeof(*site_pcs));
     buckets = map_noreserve(GC_BUCKETS * sizeof(*buckets));
-    if (sites == NULL || site_pcs == NULL || buckets == NULL) {
+    fpclass = map_noreserve(GC_FPCLASS * sizeof(*fpclass));
+    if (sites == NULL || site_pcs == NULL || buckets == NULL || fpclass == NULL) {
         gr_print("greenrun: GREENRUN_GC=leak: no memory for the site table; allocation stacks "
                  "are not recorded\n");
         return;

@@ -226,6 +226,43 @@ gr_unwind_backtrace(void **pcs, int max)
     return unw.backtrace(pcs, max);
 }
 
+/*
+ * Step once from pc with the stack pointer at stk[0] and the frame pointer at stk[b], every
+ * slot a distinct made-up value: true when libunwind finds the caller where a frame-pointer
+ * frame puts it (return address at rbp + 8, caller's rbp at rbp, stack pointer rbp + 16).
+ */
+static bool
+fp_trial(uintptr_t pc, uintptr_t *stk, int len, int b)
+{
+    unw_context_t uc;
+    unw_cursor_t c;
+    unw_word_t ip = 0, sp = 0, bp = 0;
+
+    for (int i = 0; i < len; i++)
+        stk[i] = 0x5a5a000000000000ull + (uintptr_t)i * 0x100 + (uintptr_t)b;
+    memset(&uc, 0, sizeof(uc));
+    uc.uc_mcontext.gregs[REG_RIP] = (greg_t)pc;
+    uc.uc_mcontext.gregs[REG_RSP] = (greg_t)(uintptr_t)&stk[0];
+    uc.uc_mcontext.gregs[REG_RBP] = (greg_t)(uintptr_t)&stk[b];
+    if (unw.init_local2(&c, &uc, 0) != 0 || unw.step(&c) <= 0 ||
+        unw.get_reg(&c, UNW_REG_IP, &ip) != 0 || unw.get_reg(&c, UNW_REG_SP, &sp) != 0 ||
+        unw.get_reg(&c, UNW_X86_64_RBP, &bp) != 0)
+        return false;
+    return ip == stk[b + 1] && sp == (uintptr_t)&stk[b + 2] && bp == stk[b];
+}
+
+int
+gr_unwind_fp_frame(uintptr_t pc)
+{
+    uintptr_t stk[32];
+
+    if (!load())
+        return -ENOSYS;
+    /* Two distances between the stack and frame pointers: a frame found from the stack
+     * pointer cannot match both. */
+    return fp_trial(pc, stk, 32, 4) && fp_trial(pc, stk, 32, 20);
+}
+
 void
 gr_unwind_name_pc(uintptr_t pc, struct gr_frame *f, struct gr_symcache *sc)
 {

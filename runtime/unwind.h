@@ -75,6 +75,13 @@ int gr_unwind_self_pcs(uintptr_t *pcs, int max);
  * one per allocation, gc.c). The count, or -ENOSYS when libunwind cannot be loaded.
  */
 int gr_unwind_backtrace(void **pcs, int max);
+/*
+ * Does the function holding return address pc keep a frame-pointer frame there (the caller's
+ * frame pointer at rbp, pc's own caller's return address at rbp + 8), as libunwind's unwind
+ * tables say? 1 yes, 0 no, -ENOSYS when libunwind cannot be loaded. libunwind steps once
+ * from made-up stacks, twice: microseconds; callers keep the answer (gc.c).
+ */
+int gr_unwind_fp_frame(uintptr_t pc);
 /* Name the return address pc into f (f->pc = pc): the function holding the call before it,
  * with pc's offset in it, through sc (NULL: no cache); an empty name when none is found. */
 void gr_unwind_name_pc(uintptr_t pc, struct gr_frame *f, struct gr_symcache *sc);
