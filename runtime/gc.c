@@ -267,11 +267,12 @@ fp_frame(uintptr_t pc)
 static GR_NOINLINE int
 fp_walk(const struct g *gp, void **raw)
 {
-    uintptr_t fp = (uintptr_t)__builtin_frame_address(0), hi = (uintptr_t)gp->stack_hi;
+    /* Every frame lies between this one and the top of the G's stack, mapped memory. */
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0), lo = fp, hi = (uintptr_t)gp->stack_hi;
     int n = 0;
 
     while (n < GC_RAW) {
-        if ((fp & 7) != 0 || fp < (uintptr_t)gp->stack_lo || fp + 16 > hi)
+        if ((fp & 7) != 0 || fp < lo || fp + 16 > hi)
             return -1;
         uintptr_t next = ((const uintptr_t *)fp)[0], ret = ((const uintptr_t *)fp)[1];
         raw[n++] = (void *)ret;
