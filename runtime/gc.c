@@ -70,6 +70,7 @@
 #include "runtime/atomic.h"
 #include "runtime/base.h"
 #include "runtime/boot.h"
+#include "runtime/ctx.h"
 #include "runtime/debug.h"
 #include "runtime/g.h"
 #include "runtime/heap.h"
@@ -259,9 +260,9 @@ fp_frame(uintptr_t pc)
 
 /*
  * The calling G's stack by frame pointers, into raw[0..GC_RAW), when that gives what libunwind
- * would: the runtime's frames (built with frame pointers), then program frames each of whose
- * functions keeps one at its return address, to the end of the chain (a frame pointer of 0:
- * a G's first frame), to glibc's start code below main, or GC_RAW frames. The count, or -1
+ * would: every function on the way keeps a frame pointer at its return address (the
+ * runtime's own too: hooks/malloc.c is built without them), to the bottom of a G's stack
+ * (gr_ctx_trampoline), to glibc's start code below main, or GC_RAW frames. The count, or -1
  * when some frame keeps no frame pointer or the chain leaves the stack: libunwind must walk.
  */
 static GR_NOINLINE int
@@ -269,6 +270,7 @@ fp_walk(const struct g *gp, void **raw)
 {
     /* Every frame lies between this one and the top of the G's stack, mapped memory. */
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0), lo = fp, hi = (uintptr_t)gp->stack_hi;
+    uintptr_t base = (uintptr_t)gr_ctx_trampoline;
     int n = 0;
 
     while (n < GC_RAW) {
@@ -276,13 +278,9 @@ fp_walk(const struct g *gp, void **raw)
             return -1;
         uintptr_t next = ((const uintptr_t *)fp)[0], ret = ((const uintptr_t *)fp)[1];
         raw[n++] = (void *)ret;
-        if (ret == gr_main_caller)
+        if (ret == gr_main_caller || (ret > base && ret <= base + GR_CTX_TRAMPOLINE_SIZE))
             return n;
-        if (!in_self((void *)ret) && !fp_frame(ret))
-            return -1;
-        if (next == 0)
-            return n;
-        if (next <= fp)
+        if (!fp_frame(ret) || next <= fp)
             return -1;
         fp = next;
     }
