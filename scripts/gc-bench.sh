@@ -46,6 +46,13 @@ python3 - "$tmp" "$rounds" "$out" <<'EOF'
 import json, os, statistics, sys
 
 tmp, rounds, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+NOTES = """`malloc_fastpath` runs under Google Benchmark, about 20 frames deep in code without frame
+pointers (the benchmark binary, Debian's libbenchmark), so each leak-mode record is
+libunwind's walk of the whole stack: valgrind/leak is lowest there (memcheck records 12
+frames by default, greenrun 24); a short stack, or a program built with
+`-fno-omit-frame-pointer` (recorded by a frame-pointer walk), costs less (docs/design.md,
+"Cost"). bdwgc marks with every CPU (its parallel marker); the leak check marks on one
+thread."""
 
 def val(name, bench, counter):
     """Median over the rounds of counter in the benchmark whose name starts with bench."""
@@ -89,6 +96,7 @@ lines += ["| Mark, 1,000,000 linked 32-byte nodes (32 MB) | MB/s | ms |", "|---|
           "| bdwgc GC_gcollect (Debian libgc1, same process) | %s | %s |" % (
               fmt(bd, "%.0f"), fmt(val("gc", "gc_mark", "bdwgc_ms"))),
           ""]
+lines += [NOTES, ""]
 text = "\n".join(lines)
 print(text)
 if out:
