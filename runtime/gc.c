@@ -235,6 +235,7 @@ intern_program_frames(void **raw, int n)
  */
 #define GC_FPCLASS ((size_t)1 << 16)
 #define FP_PROBES  16
+#define FP_RETRY   64 /* records between two tries of a walk that failed (stack_site) */
 static struct gr_atomic_u64 *fpclass; /* GC_FPCLASS slots, mapped at boot */
 
 /* Does the function holding return address pc keep a frame-pointer frame there? false also
@@ -333,12 +334,17 @@ stack_site(const struct g *gp)
     int n;
 
     gr_store(&mp->gc_unwinding, 1);
-    if (gr_load(&program_iterating) != 0)
+    if (gr_load(&program_iterating) != 0) {
         site = fp_site(gp);
-    else if ((n = fp_walk(gp, raw)) >= 0)
+    } else if (mp->gc_fp_skip == 0 && (n = fp_walk(gp, raw)) >= 0) {
         site = intern_program_frames(raw, n);
-    else
+    } else {
+        /* A failed walk is tried again only every FP_RETRY records on this M: code without
+         * frame pointers then costs libunwind's walk alone. Either walk gives the same frames,
+         * so which one ran never shows. */
+        mp->gc_fp_skip = mp->gc_fp_skip == 0 ? FP_RETRY - 1 : mp->gc_fp_skip - 1;
         site = intern_program_frames(raw, gr_unwind_backtrace(raw, GC_RAW));
+    }
     gr_store_release(&mp->gc_unwinding, 0);
     return site;
 }

@@ -270,6 +270,8 @@ struct m {
     struct gr_atomic_u32 gc_unwinding; /* atomic: 1 while a leak-mode record of this M's G
                                           runs the unwinder (gc.c's handshake with a program
                                           thread inside dl_iterate_phdr) */
+    uint32_t gc_fp_skip;               /* owner: leak-mode records left before this M tries
+                                          the frame-pointer walk again (gc.c) */
     bool mallocing;                    /* owner: inside the allocator's use of p's cache; a signal
                                           handler's nested call then takes the shared path */
     struct gr_atomic_u32 preempt;      /* atomic: sysmon asked the running G to yield */
