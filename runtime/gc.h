@@ -76,7 +76,8 @@ void gr_gc_exit(void);
  * and its JSON to GREENRUN_GC_REPORT.N when that is set (N counts on-demand checks from 1;
  * the exit's report keeps the plain name). One check runs at a time: this waits for one under
  * way. 0, or -ENOSYS when leak mode is off or the runtime does not run. Context: a G or a
- * thread of glibc's that may call libc; never a signal handler, g0 or sysmon.
+ * thread of glibc's that may call libc; never a signal handler, g0 or sysmon. The one entry
+ * point for "collect now" (greenrun_gc): GREENRUN_GC=collect's collection belongs here too.
  */
 int gr_gc_run(void);
 
@@ -101,10 +102,11 @@ int gr_gc_mode(void);
 /*
  * GREENRUN_GC_REPORT_SIGNAL. The kernel runs gr_gc_sigreport while the program leaves that
  * signal at its default: it only notes the request and wakes sysmon (async-signal-safe),
- * whose round (gr_gc_sysmon) starts a thread of glibc's that runs gr_gc_run's check; the
- * signal's default action is lost meanwhile, as the variable asks. gr_gc_signal_takes is the
- * sigaction hook's question, as gr_dump_takes (dump.h): when the program sets sig to act
- * and the runtime's handler takes its place, fill *mine and return true.
+ * whose round (gr_gc_sysmon) wakes, the first time starts, a thread of glibc's that runs
+ * the check (it lives on: gc.c's report_main says why); the signal's default action is lost
+ * meanwhile, as the variable asks. gr_gc_signal_takes is the sigaction hook's question, as
+ * gr_dump_takes (dump.h): when the program sets sig to act and the runtime's handler takes
+ * its place, fill *mine and return true.
  */
 void gr_gc_sigreport(int sig, siginfo_t *si, void *uc);
 void gr_gc_sysmon(void);
