@@ -21,7 +21,7 @@ BENCH_LIBS     := -lbenchmark -lpthread
 
 BENCH_WL_SRCS  := bench/util.c bench/syscount.c bench/wl_thread.c bench/wl_sync.c bench/wl_io.c \
                   bench/wl_latency.c \
-                  bench/wl_malloc.c
+                  bench/wl_malloc.c bench/wl_gc.c
 BENCH_C_SRCS   := $(BENCH_WL_SRCS) bench/echo_server.c bench/echo_client.c \
                   bench/blocked_threads.c bench/pool_server.c bench/db_server.c bench/server.c
 BENCH_C_OBJS   := $(BENCH_C_SRCS:bench/%.c=$(BENCH_OUT)/obj/%.o)

@@ -102,6 +102,9 @@ const spec specs[] = {
     { "fragmentation", wl_fragmentation, 400000, 1, 0, true, true },
     { "realloc_growth", wl_realloc_growth, 40000, 2, 0, true, true },
     { "large_blocks", wl_large_blocks, 5000, 2, 0, true, true },
+    { "gc_report/100000", wl_gc_report, 100000, 1, 0, true, false },
+    { "gc_report/1000000", wl_gc_report, 1000000, 1, 0, true, false },
+    { "gc_mark", wl_gc_mark, 1000000, 1, 0, true, false },
 };
 
 /* This process's peak RSS (VmHWM) in KiB, or -1. */

@@ -104,6 +104,14 @@ int wl_fragmentation(const struct wl_params *p, struct wl_result *r);
 int wl_realloc_growth(const struct wl_params *p, struct wl_result *r);
 int wl_large_blocks(const struct wl_params *p, struct wl_result *r);
 
+/*
+ * The leak check (wl_gc.c; need greenrun with GREENRUN_GC=leak).
+ * gc_report: ops = live objects; the time of one greenrun_gc() with 1,000 lost objects.
+ * gc_mark: ops = 32-byte linked nodes; greenrun's check and bdwgc's GC_gcollect, in MB/s.
+ */
+int wl_gc_report(const struct wl_params *p, struct wl_result *r);
+int wl_gc_mark(const struct wl_params *p, struct wl_result *r);
+
 #ifdef __cplusplus
 }
 #endif

@@ -76,7 +76,8 @@ sigaction(int sig, const struct sigaction *act, struct sigaction *old)
         return r;
     }
     caught = prev.sa_sigaction == gr_signal_wrapper;
-    if (caught || prev.sa_sigaction == gr_dump_sigquit) /* the thread dump stands for SIG_DFL */
+    /* The thread dump and the on-demand leak check stand for SIG_DFL. */
+    if (caught || prev.sa_sigaction == gr_dump_sigquit || prev.sa_sigaction == gr_gc_sigreport)
         prev = user_act[sig];
     if (act != NULL && is_handler(act)) {
         /* Published before the kernel runs the wrapper for it, withdrawn after: every
@@ -96,8 +97,10 @@ sigaction(int sig, const struct sigaction *act, struct sigaction *old)
             errno = -r;
             r = -1;
         }
-    } else if (act != NULL && gr_dump_takes(sig, act, &mine)) {
-        /* SIGQUIT back at its default: the thread dump's handler, reported as the default. */
+    } else if (act != NULL &&
+               (gr_dump_takes(sig, act, &mine) || gr_gc_signal_takes(sig, act, &mine))) {
+        /* SIGQUIT, or GREENRUN_GC_REPORT_SIGNAL, back at its default: the runtime's handler,
+         * reported as the default. */
         r = gr_real.sigaction(sig, &mine, NULL);
         if (r == 0) {
             user_act[sig] = *act;

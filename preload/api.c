@@ -4,11 +4,13 @@
 #include "preload/greenrun.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "runtime/boot.h"
 #include "runtime/dump.h"
 #include "runtime/g.h"
+#include "runtime/gc.h"
 
 GREENRUN_API int
 greenrun_thread_info(pthread_t thread, struct greenrun_thread_info *info, size_t size)
@@ -41,4 +43,42 @@ greenrun_dump(int fd)
     if (gr_native() || !gr_sched_booted())
         return ESRCH;
     return -gr_dump_write(fd);
+}
+
+GREENRUN_API void *
+greenrun_malloc_noscan(size_t size)
+{
+    void *p = malloc(size);
+
+    gr_gc_set_noscan(p); /* nothing outside leak mode */
+    return p;
+}
+
+GREENRUN_API int
+greenrun_gc(void)
+{
+    if (gr_native() || !gr_sched_booted())
+        return ESRCH;
+    return -gr_gc_run();
+}
+
+GREENRUN_API int
+greenrun_gc_stats(struct greenrun_gc_stats *stats, size_t size)
+{
+    struct gr_gc_stats st;
+
+    if (size != sizeof(*stats))
+        return EINVAL;
+    if (gr_native() || !gr_sched_booted())
+        return ESRCH;
+    gr_gc_stats(&st);
+    memset(stats, 0, sizeof(*stats));
+    stats->mode = gr_gc_mode();
+    stats->checks = st.checks;
+    stats->live_objects = st.live_objects;
+    stats->leaked_objects = st.leaked_objects;
+    stats->leaked_bytes = st.leaked_bytes;
+    stats->sites = st.sites;
+    stats->last_pause_ns = (unsigned long long)st.last_pause_ns;
+    return 0;
 }

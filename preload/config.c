@@ -29,7 +29,8 @@
     "10ms or 2s), schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto"
 #define ACCEPTED_VARIABLES                                                               \
     "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, " \
-    "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT"
+    "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "                   \
+    "GREENRUN_GC_REPORT_SIGNAL"
 
 enum var_id {
     VAR_PROCS,
@@ -41,6 +42,7 @@ enum var_id {
     VAR_QUIT,
     VAR_GC,
     VAR_GC_REPORT,
+    VAR_GC_REPORT_SIGNAL,
     VAR_TEST_MODE,
     VAR_LIB,
     VAR_COUNT,
@@ -53,7 +55,7 @@ static const char *const var_names[VAR_COUNT] = {
     [VAR_TEST_MODE] = "GREENRUN_TEST_MODE", [VAR_LIB] = "GREENRUN_LIB",
     [VAR_REPORT] = "GREENRUN_REPORT",       [VAR_TRACE] = "GREENRUN_TRACE",
     [VAR_QUIT] = "GREENRUN_QUIT",           [VAR_GC] = "GREENRUN_GC",
-    [VAR_GC_REPORT] = "GREENRUN_GC_REPORT",
+    [VAR_GC_REPORT] = "GREENRUN_GC_REPORT", [VAR_GC_REPORT_SIGNAL] = "GREENRUN_GC_REPORT_SIGNAL",
 };
 
 /*
@@ -446,6 +448,73 @@ parse_gc_report(struct gr_config *cfg, const char *value, struct msg *m)
     return 0;
 }
 
+/*
+ * The signals GREENRUN_GC_REPORT_SIGNAL may name: those whose default the program can live
+ * without. Not the runtime's own (SIGURG preempts, SIGQUIT dumps the threads, glibc's 32 and
+ * 33 cancel and run setxid), not SIGKILL or SIGSTOP (no handler), not a fault (SIGSEGV, SIGBUS,
+ * SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT: a handler that returns would fault again), not the
+ * job-control ones (SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU: taking them changes what the shell
+ * sees). Numbers are Linux's on x86_64.
+ */
+static const struct {
+    const char *name;
+    int num;
+} report_signals[] = {
+    { "HUP", 1 },     { "INT", 2 },   { "USR1", 10 },  { "USR2", 12 }, { "PIPE", 13 },
+    { "ALRM", 14 },   { "TERM", 15 }, { "CHLD", 17 },  { "XCPU", 24 }, { "XFSZ", 25 },
+    { "VTALRM", 26 }, { "PROF", 27 }, { "WINCH", 28 }, { "IO", 29 },   { "PWR", 30 },
+};
+
+#define REPORT_SIGRTMIN 34 /* glibc's SIGRTMIN: 32 and 33 are its own */
+#define REPORT_SIGRTMAX 64
+
+/* A signal by name (SIGUSR2, USR2, SIGRTMIN+N, RTMIN+N) or number, one the runtime leaves to
+ * the program (the table above, or a real-time one). */
+static int
+parse_gc_report_signal(struct gr_config *cfg, const char *value, struct msg *m)
+{
+    size_t n = str_len(value), used;
+    const char *s = value;
+    uint64_t num = 0;
+    int sig = 0;
+
+    if (s[0] >= '0' && s[0] <= '9') {
+        used = scan_decimal(s, n, &num);
+        if (used == n && num >= 1 && num <= REPORT_SIGRTMAX)
+            sig = (int)num;
+    } else {
+        size_t k = span_has_prefix(s, n, "SIG") ? 3 : 0;
+        if (span_has_prefix(s + k, n - k, "RTMIN+")) {
+            used = scan_decimal(s + k + 6, n - k - 6, &num);
+            if (used > 0 && k + 6 + used == n && num <= REPORT_SIGRTMAX - REPORT_SIGRTMIN)
+                sig = REPORT_SIGRTMIN + (int)num;
+        } else if (span_is(s + k, n - k, "RTMIN")) {
+            sig = REPORT_SIGRTMIN;
+        }
+        for (size_t i = 0; sig == 0 && i < sizeof(report_signals) / sizeof(report_signals[0]); i++)
+            if (span_is(s + k, n - k, report_signals[i].name))
+                sig = report_signals[i].num;
+    }
+    if (sig > 0 && sig < REPORT_SIGRTMIN) {
+        bool listed = false;
+        for (size_t i = 0; i < sizeof(report_signals) / sizeof(report_signals[0]); i++)
+            listed = listed || report_signals[i].num == sig;
+        if (!listed)
+            sig = 0;
+    }
+    if (sig == 0) {
+        msg_put_head(m, VAR_GC_REPORT_SIGNAL, value, n);
+        msg_put(m, "expected a signal the runtime leaves free, by name or number: SIGHUP, "
+                   "SIGINT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGCHLD, SIGXCPU, "
+                   "SIGXFSZ, SIGVTALRM, SIGPROF, SIGWINCH, SIGIO, SIGPWR, SIGRTMIN+N (N 0 to 30; "
+                   "34 to 64); not SIGURG (preemption), SIGQUIT (thread dump), 32 or 33 "
+                   "(glibc's), SIGKILL, SIGSTOP, a fault or a job-control signal");
+        return -1;
+    }
+    cfg->gc_report_signal = sig;
+    return 0;
+}
+
 static enum var_id
 lookup_name(const char *name, size_t n)
 {
@@ -461,6 +530,7 @@ gr_config_parse(struct gr_config *cfg, char *const *envp, char *err, size_t errl
 {
     struct gr_config c = { 0 };
     bool seen[VAR_COUNT] = { false };
+    const char *sigval = NULL; /* GREENRUN_GC_REPORT_SIGNAL's value, for a later message */
     struct msg m;
     int rc = 0;
 
@@ -520,6 +590,10 @@ gr_config_parse(struct gr_config *cfg, char *const *envp, char *err, size_t errl
         case VAR_GC_REPORT:
             rc = parse_gc_report(&c, value, &m);
             break;
+        case VAR_GC_REPORT_SIGNAL:
+            rc = parse_gc_report_signal(&c, value, &m);
+            sigval = value;
+            break;
         default:
             /* GREENRUN_TEST_MODE, GREENRUN_LIB: not the runtime's business. */
             break;
@@ -531,6 +605,12 @@ gr_config_parse(struct gr_config *cfg, char *const *envp, char *err, size_t errl
         msg_put(&m, c.gc == GR_GC_LEAK ? "leak" : "collect");
         msg_put(&m, " needs greenrun's allocator; accepted with GREENRUN_MALLOC=system: "
                     "GREENRUN_GC=off");
+        rc = -1;
+    }
+    if (rc == 0 && c.gc_report_signal != 0 && c.gc == GR_GC_OFF) {
+        msg_put_head(&m, VAR_GC_REPORT_SIGNAL, sigval, str_len(sigval));
+        msg_put(&m, "needs the leak check: accepted with GREENRUN_GC=leak or collect, not with "
+                    "GREENRUN_GC=off (the default)");
         rc = -1;
     }
     if (rc != 0) {

@@ -50,6 +50,8 @@ struct gr_config {
                                   runs as leak) */
     const char *gc_report;     /* GREENRUN_GC_REPORT: the leak report's JSON file (created, never
                                   followed or overwritten), or NULL; points into envp */
+    int gc_report_signal;      /* GREENRUN_GC_REPORT_SIGNAL: the signal that asks for a leak
+                                  report while the program runs (runtime/gc.c), or 0 */
 };
 
 /* GREENRUN_GC's values. */

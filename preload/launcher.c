@@ -3,7 +3,7 @@
  *
  *     greenrun [--procs N] [--stack SIZE] [--debug LIST] [--malloc greenrun|system]
  *              [--trace FILE] [--quit dump|exit] [--gc off|leak|collect]
- *              [--gc-report PATH] [--] PROGRAM [ARGS...]
+ *              [--gc-report PATH] [--gc-report-signal SIG] [--] PROGRAM [ARGS...]
  *     greenrun trace summarize FILE
  *     greenrun dump|report PID, greenrun top PID [-n COUNT] [-d SECONDS], greenrun ps
  *
@@ -76,10 +76,15 @@ struct option_var {
 };
 
 static const struct option_var option_vars[] = {
-    { "--procs", 'p', "GREENRUN_PROCS" }, { "--stack", 0, "GREENRUN_STACK" },
-    { "--debug", 0, "GREENRUN_DEBUG" },   { "--malloc", 0, "GREENRUN_MALLOC" },
-    { "--trace", 0, "GREENRUN_TRACE" },   { "--quit", 0, "GREENRUN_QUIT" },
-    { "--gc", 0, "GREENRUN_GC" },         { "--gc-report", 0, "GREENRUN_GC_REPORT" },
+    { "--procs", 'p', "GREENRUN_PROCS" },
+    { "--stack", 0, "GREENRUN_STACK" },
+    { "--debug", 0, "GREENRUN_DEBUG" },
+    { "--malloc", 0, "GREENRUN_MALLOC" },
+    { "--trace", 0, "GREENRUN_TRACE" },
+    { "--quit", 0, "GREENRUN_QUIT" },
+    { "--gc", 0, "GREENRUN_GC" },
+    { "--gc-report", 0, "GREENRUN_GC_REPORT" },
+    { "--gc-report-signal", 0, "GREENRUN_GC_REPORT_SIGNAL" },
 };
 
 #define N_OPTION_VARS (sizeof(option_vars) / sizeof(option_vars[0]))
@@ -145,6 +150,10 @@ print_help(void)
           "      --gc-report PATH\n"
           "                      GREENRUN_GC_REPORT: also write the leak report as JSON\n"
           "                      to PATH, a new file (never overwritten)\n"
+          "      --gc-report-signal SIG\n"
+          "                      GREENRUN_GC_REPORT_SIGNAL: on signal SIG (SIGUSR2, 12...),\n"
+          "                      report the leaks so far and keep running; the JSON goes\n"
+          "                      to PATH.1, PATH.2...\n"
           "  -h, --help          print this help and exit\n"
           "      --version       print the version and exit\n"
           "\n"

@@ -21,4 +21,9 @@ void gr_ctx_switch(struct gr_ctx *save, struct gr_ctx *load);
  */
 void gr_ctx_make(struct gr_ctx *ctx, void *top, void (*entry)(void *), void *arg);
 
+/* The first code of every context gr_ctx_make builds: the bottom frame of a G's stack, where
+ * unwinders stop (its return address follows the call of entry, the last thing it does). */
+void gr_ctx_trampoline(void);
+#define GR_CTX_TRAMPOLINE_SIZE 16 /* bytes of code, the call included */
+
 #endif /* GR_RUNTIME_CTX_H */

@@ -7,8 +7,6 @@
 
 #include <stdint.h>
 
-void gr_ctx_trampoline(void);
-
 void
 gr_ctx_make(struct gr_ctx *ctx, void *top, void (*entry)(void *), void *arg)
 {

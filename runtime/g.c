@@ -241,6 +241,8 @@ g_entry(void *arg)
     gr_goexit(result);
 }
 
+uintptr_t gr_main_caller;
+
 int
 gr_run_main(int (*main_fn)(int, char **, char **), int argc, char **argv, char **envp)
 {
@@ -249,6 +251,7 @@ gr_run_main(int (*main_fn)(int, char **, char **), int argc, char **argv, char *
 
     if (gr_curg == NULL || !gr_curg->is_main)
         return main_fn(argc, argv, envp);
+    gr_main_caller = (uintptr_t)__builtin_return_address(0);
     /* pthread_exit in main unwinds to here instead of to glibc's frame, which would end the
      * initial OS thread (M0) under the scheduler's feet. */
     UNWIND_SETJMP(unwound, ub);

@@ -78,4 +78,9 @@ gr_g_pinned(const struct g *gp)
     return gp->inhandler != 0 || !gr_g_on_stack(gp, (uintptr_t)__builtin_frame_address(0));
 }
 
+/* gr_run_main's return address, in glibc's start code: the main G's frames from there out are
+ * glibc's, not the program's (the leak mode's stacks end there, gc.c). Written by the main
+ * G before main runs; 0 until then. */
+extern uintptr_t gr_main_caller;
+
 #endif /* GR_RUNTIME_G_H */

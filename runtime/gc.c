@@ -4,11 +4,15 @@
  * report, from greenrun's own knowledge of every G).
  *
  * Recording. Every allocation in leak mode ends in gr_gc_record (malloc.c), which unwinds the
- * stack with libunwind's unw_backtrace (DWARF tables: complete for code built without frame
- * pointers), drops the frames inside this library, and interns the first GC_DEPTH frames in
- * the site table: identical stacks share one entry, whose id goes in the object's slot of its
+ * stack, drops the frames inside this library (and glibc's start code below main), and
+ * interns the first GC_DEPTH frames in the site table. The unwind walks frame pointers when
+ * every frame keeps one, which libunwind's tables tell once per return address (fp_frame: a
+ * program built with -fno-omit-frame-pointer), else it is libunwind's unw_backtrace (DWARF
+ * tables: complete for code built without frame pointers); both give the same frames. In
+ * the table, identical stacks share one entry, whose id goes in the object's slot of its
  * span's side table (heap.h's gc_slots; a large object's span holds it itself), with the size
- * asked for. libunwind is loaded with dlopen at boot, so GREENRUN_GC=off never maps it.
+ * asked for. libunwind is loaded at boot by unwind.c (the one loader, also the thread dump's),
+ * so GREENRUN_GC=off never maps it.
  * While a G records, it counts as in a signal handler (g->inhandler): the preemption signal
  * leaves it alone and no hook parks it, since the unwinder runs inside malloc, maybe under
  * libc's or ld.so's locks. An allocation nested in the recording (g->gc_recording) is
@@ -43,15 +47,18 @@
  * Nothing is ever freed. Memory for the check is mapped and never returned (the process is
  * ending).
  *
- * Locks: site_lock (leaf) guards the table's insertions; readers of an id's entry need none
- * (entries are written before their id is published and never change). The exit check takes
+ * Locks: site_lock (leaf) guards the table's insertions; readers of an id's entry, and the
+ * lookups of a record, need none (entries are written before their id is published in their
+ * bucket and never change). The exit check takes
  * gr_sched.glock, then the allocator's locks (untracked, fork's order).
  */
 #include "runtime/gc.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <link.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -59,13 +66,13 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
 
 #include "runtime/atomic.h"
 #include "runtime/base.h"
 #include "runtime/boot.h"
+#include "runtime/ctx.h"
 #include "runtime/debug.h"
+#include "runtime/g.h"
 #include "runtime/heap.h"
 #include "runtime/libc.h"
 #include "runtime/lock.h"
@@ -73,7 +80,9 @@
 #include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
+#include "runtime/sysmon.h"
 #include "runtime/tls.h"
+#include "runtime/unwind.h"
 
 #define GC_DEPTH        24              /* frames kept per stack */
 #define GC_RAW          (GC_DEPTH + 16) /* frames unwound: the runtime's come first */
@@ -85,23 +94,19 @@
 #define SYSCALL_MARGIN  4096       /* bytes scanned below a G's stack pointer at entersyscall */
 #define GC_SITE_RUNTIME UINT32_MAX /* the unwinder's own objects: never reported */
 #define MAX_DTV_BYTES   ((uintptr_t)1 << 20) /* a DTV longer than this is not one */
-#define GC_STR(x)       #x
-#define GC_NAME(x)      GC_STR(x) /* the symbol a libunwind.h macro stands for */
 
 bool gr_gc_leak;
 
-static const char *report_path; /* immutable after the constructor */
-static bool collect_asked;      /* GREENRUN_GC=collect: said in the report */
+static const char *report_path;       /* immutable after the constructor */
+static int report_signal;             /* GREENRUN_GC_REPORT_SIGNAL, or 0; immutable after it */
+static struct gr_atomic_u32 checking; /* atomic: 1 while a check runs (the exit's keeps
+                                         it); claimed with check_claim */
+static struct gr_atomic_u32 report_started; /* atomic: the reporter thread was started */
+static GR_ATOMIC_PTR(void) reporter_tp;     /* atomic: its thread pointer once it runs */
+static bool collect_asked;                  /* GREENRUN_GC=collect: said in the report */
 
-/* libunwind, loaded at boot (gr_gc_boot); NULL before, or when it is missing. */
-static struct {
-    int (*backtrace)(void **buf, int size);
-    int (*getcontext)(unw_context_t *uc);
-    int (*init_local)(unw_cursor_t *c, unw_context_t *uc);
-    int (*set_reg)(unw_cursor_t *c, unw_regnum_t r, unw_word_t v);
-    int (*get_proc_name)(unw_cursor_t *c, char *buf, size_t len, unw_word_t *off);
-} unw;
-static GR_ATOMIC_PTR(void) unw_ready; /* atomic: set (release) once unw is filled */
+/* Set (release) once libunwind is loaded (unwind.c) and set up, at boot: records unwind. */
+static struct gr_atomic_u32 unw_ready;
 
 /* This library's mapping: frames in it are the allocator's, not the program's. */
 static uintptr_t self_lo, self_hi, self_base;
@@ -116,9 +121,15 @@ struct site {
 };
 
 static struct gr_mutex site_lock = GR_MUTEX_INIT(GR_RANK_LEAF);
-static struct site *sites;          /* GC_MAX_SITES entries reserved; entry 0 is "unknown" */
-static uintptr_t *site_pcs;         /* GC_MAX_PCS reserved */
-static uint32_t *buckets;           /* GC_BUCKETS chain heads */
+static struct site *sites;            /* GC_MAX_SITES entries reserved; entry 0 is "unknown" */
+static uintptr_t *site_pcs;           /* GC_MAX_PCS reserved */
+static struct gr_atomic_u32 *buckets; /* GC_BUCKETS chain heads; atomic: published under
+                                        site_lock (store-release), read without it */
+
+/* The counters greenrun_gc_stats reads: written after each check, under stats_lock (leaf). */
+static struct gr_mutex stats_lock = GR_MUTEX_INIT(GR_RANK_LEAF);
+static struct gr_gc_stats stats; /* protected by stats_lock */
+
 static struct gr_atomic_u32 nsites; /* atomic: written under site_lock; entries below it are
                                        complete (store-release after the entry) */
 static uint32_t npcs;               /* protected by site_lock */
@@ -145,20 +156,34 @@ hash_pcs(void *const *pcs, int n)
     return h;
 }
 
-/* The id of the stack pcs[0..n), interned; 0 when the table is full. */
+/* The entry for stack pcs[0..n) of hash h in the chain from id, or 0. */
 static uint32_t
-intern(void *const *pcs, int n)
+find_site(uint64_t h, void *const *pcs, int n, uint32_t id)
 {
-    uint64_t h = hash_pcs(pcs, n);
-    uint32_t *head = &buckets[h & (GC_BUCKETS - 1)], id;
-
-    gr_lock(&site_lock);
-    for (id = *head; id != 0; id = sites[id].next) {
-        struct site *st = &sites[id];
+    for (; id != 0; id = sites[id].next) {
+        const struct site *st = &sites[id];
         if (st->hash == h && st->depth == (uint32_t)n &&
             memcmp(&site_pcs[st->first], pcs, (size_t)n * sizeof(uintptr_t)) == 0)
             break;
     }
+    return id;
+}
+
+/* The id of the stack pcs[0..n), interned; 0 when the table is full. A stack seen before (the
+ * common case: a program allocates from few places) is found without the lock. */
+static uint32_t
+intern(void *const *pcs, int n)
+{
+    uint64_t h = hash_pcs(pcs, n);
+    struct gr_atomic_u32 *head = &buckets[h & (GC_BUCKETS - 1)];
+    uint32_t id;
+
+    /* Pairs with the store-release below: the entry and its chain are complete. */
+    id = find_site(h, pcs, n, gr_load_acquire(head));
+    if (id != 0)
+        return id;
+    gr_lock(&site_lock);
+    id = find_site(h, pcs, n, gr_load_relaxed(head));
     if (id == 0) {
         id = gr_load_relaxed(&nsites);
         if (id < GC_MAX_SITES && npcs + (uint32_t)n <= GC_MAX_PCS) {
@@ -168,9 +193,9 @@ intern(void *const *pcs, int n)
             st->first = npcs;
             memcpy(&site_pcs[npcs], pcs, (size_t)n * sizeof(uintptr_t));
             npcs += (uint32_t)n;
-            st->next = *head;
-            *head = id;
-            /* Pairs with the load-acquire in the report: the entry is complete. */
+            st->next = gr_load_relaxed(head);
+            /* Pair with the load-acquires of the lookup and of the report. */
+            gr_store_release(head, id);
             gr_store_release(&nsites, id + 1);
         } else {
             id = 0;
@@ -180,28 +205,98 @@ intern(void *const *pcs, int n)
     return id;
 }
 
-/* raw[0..n) without the runtime's own frames at its start, interned. */
+static inline bool
+in_self(const void *pc)
+{
+    return (uintptr_t)pc >= self_lo && (uintptr_t)pc < self_hi;
+}
+
+/* raw[0..n) without the runtime's own frames at its start, and without glibc's start code
+ * below the main G's (from gr_main_caller out: the same for every stack of it), interned. */
 static uint32_t
 intern_program_frames(void **raw, int n)
 {
-    int k = 0;
+    int k = 0, end;
 
-    while (k < n && (uintptr_t)raw[k] >= self_lo && (uintptr_t)raw[k] < self_hi)
+    while (k < n && in_self(raw[k]))
         k++;
-    if (n - k <= 0)
+    for (end = k; end < n && end - k < GC_DEPTH; end++)
+        if ((uintptr_t)raw[end] == gr_main_caller)
+            break;
+    if (end == k)
         return 0;
-    return intern(raw + k, n - k < GC_DEPTH ? n - k : GC_DEPTH);
+    return intern(raw + k, end - k);
+}
+
+/*
+ * Which functions keep frame pointers, by return address (gr_unwind_fp_frame's answers): an
+ * open-addressed table of pc << 2 | class (1 yes, 2 no), filled as records meet new return
+ * addresses and never emptied. Lock-free: a slot goes from 0 to its value once (CAS).
+ */
+#define GC_FPCLASS ((size_t)1 << 16)
+#define FP_PROBES  16
+#define FP_RETRY   64 /* records between two tries of a walk that failed (stack_site) */
+static struct gr_atomic_u64 *fpclass; /* GC_FPCLASS slots, mapped at boot */
+
+/* Does the function holding return address pc keep a frame-pointer frame there? false also
+ * when it cannot be known (the table is full around pc). */
+static bool
+fp_frame(uintptr_t pc)
+{
+    size_t i = (size_t)((pc * 0x9e3779b97f4a7c15ull) >> 48) & (GC_FPCLASS - 1);
+
+    for (int probe = 0; probe < FP_PROBES; probe++, i = (i + 1) & (GC_FPCLASS - 1)) {
+        uint64_t v = gr_load_relaxed(&fpclass[i]);
+        if (v == 0) {
+            uint64_t mine = (uint64_t)pc << 2 | (gr_unwind_fp_frame(pc) == 1 ? 1 : 2);
+            if (gr_cas(&fpclass[i], &v, mine))
+                return (mine & 3) == 1;
+            /* v is the winner's entry now: it may be pc's */
+        }
+        if (v >> 2 == pc)
+            return (v & 3) == 1;
+    }
+    return false;
+}
+
+/*
+ * The calling G's stack by frame pointers, into raw[0..GC_RAW), when that gives what libunwind
+ * would: every function on the way keeps a frame pointer at its return address (the
+ * runtime's own too: hooks/malloc.c is built without them), to the bottom of a G's stack
+ * (gr_ctx_trampoline), to glibc's start code below main, or GC_RAW frames. The count, or -1
+ * when some frame keeps no frame pointer or the chain leaves the stack: libunwind must walk.
+ */
+static GR_NOINLINE int
+fp_walk(const struct g *gp, void **raw)
+{
+    /* Every frame lies between this one and the top of the G's stack, mapped memory. */
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0), lo = fp, hi = (uintptr_t)gp->stack_hi;
+    uintptr_t base = (uintptr_t)gr_ctx_trampoline;
+    int n = 0;
+
+    while (n < GC_RAW) {
+        if ((fp & 7) != 0 || fp < lo || fp + 16 > hi)
+            return -1;
+        uintptr_t next = ((const uintptr_t *)fp)[0], ret = ((const uintptr_t *)fp)[1];
+        raw[n++] = (void *)ret;
+        if (ret == gr_main_caller || (ret > base && ret <= base + GR_CTX_TRAMPOLINE_SIZE))
+            return n;
+        if (!fp_frame(ret) || next <= fp)
+            return -1;
+        fp = next;
+    }
+    return n;
 }
 
 /*
  * The program's threads inside dl_iterate_phdr, and the records inside libunwind (which
- * calls it too): never both (gc.h). Each side adds itself, then looks at the other (sequentially
+ * calls it too): never both (gc.h). Each side marks itself, then looks at the other (sequentially
  * consistent, so at least one of two racing sides sees the other): a record that sees a
  * program thread walks frame pointers instead; a program thread that sees records waits for
- * them to finish, which they do without waiting for anyone.
+ * them to finish, which they do without waiting for anyone. A record marks its own M
+ * (m->gc_unwinding), not a shared counter: records on two Ps then touch no common line.
  */
 static struct gr_atomic_u32 program_iterating;
-static struct gr_atomic_u32 unwinding;
 
 /*
  * The allocation stack by frame pointers, within gp's stack: complete where the code keeps
@@ -227,19 +322,30 @@ fp_site(const struct g *gp)
     return intern_program_frames(raw, n);
 }
 
-/* The calling G's allocation stack, interned. Requires: unw loaded. */
-static uint32_t
+/* The calling G's allocation stack, interned. Requires: unw loaded. Inlined: one frame
+ * fewer for libunwind to walk on every record. */
+static __attribute__((always_inline)) inline uint32_t
 stack_site(const struct g *gp)
 {
     void *raw[GC_RAW];
+    struct m *mp = gr_getm();
     uint32_t site;
 
-    gr_xadd(&unwinding, 1);
-    if (gr_load(&program_iterating) != 0)
+    int n;
+
+    gr_store(&mp->gc_unwinding, 1);
+    if (gr_load(&program_iterating) != 0) {
         site = fp_site(gp);
-    else
-        site = intern_program_frames(raw, unw.backtrace(raw, GC_RAW));
-    gr_xadd(&unwinding, -1);
+    } else if (mp->gc_fp_skip == 0 && (n = fp_walk(gp, raw)) >= 0) {
+        site = intern_program_frames(raw, n);
+    } else {
+        /* A failed walk is tried again only every FP_RETRY records on this M: code without
+         * frame pointers then costs libunwind's walk alone. Either walk gives the same frames,
+         * so which one ran never shows. */
+        mp->gc_fp_skip = mp->gc_fp_skip == 0 ? FP_RETRY - 1 : mp->gc_fp_skip - 1;
+        site = intern_program_frames(raw, gr_unwind_backtrace(raw, GC_RAW));
+    }
+    gr_store_release(&mp->gc_unwinding, 0);
     return site;
 }
 
@@ -251,8 +357,9 @@ gr_gc_iterate_phdr(int (*callback)(struct dl_phdr_info *info, size_t size, void 
     if (gr_gc_unwinding()) /* libunwind's own */
         return gr_real.dl_iterate_phdr(callback, data);
     gr_xadd(&program_iterating, 1);
-    while (gr_load(&unwinding) != 0)
-        gr_sys_sched_yield();
+    for (struct m *mp = gr_load_acquire(&gr_sched.allm); mp != NULL; mp = mp->alllink)
+        while (gr_load(&mp->gc_unwinding) != 0)
+            gr_sys_sched_yield();
     r = gr_real.dl_iterate_phdr(callback, data);
     gr_xadd(&program_iterating, -1);
     return r;
@@ -261,7 +368,7 @@ gr_gc_iterate_phdr(int (*callback)(struct dl_phdr_info *info, size_t size, void 
 /* ---- Configuration and boot. */
 
 void
-gr_gc_configure(int mode, const char *report)
+gr_gc_configure(int mode, const char *report, int signal)
 {
     if (mode == 0)
         return;
@@ -271,6 +378,7 @@ gr_gc_configure(int mode, const char *report)
                  "(reports leaks at exit, frees nothing)\n");
     }
     report_path = report;
+    report_signal = signal;
     gr_gc_leak = true;
 }
 
@@ -301,42 +409,40 @@ find_self(struct dl_phdr_info *info, size_t size, void *arg)
     return 1;
 }
 
+/* GREENRUN_GC_REPORT_SIGNAL: take the signal while the program leaves it at its default (as
+ * the thread dump takes SIGQUIT); a handler of the program's replaces it. */
+static void
+take_report_signal(void)
+{
+    struct sigaction cur, mine;
+
+    if (report_signal != 0 && gr_real.sigaction(report_signal, NULL, &cur) == 0 &&
+        gr_gc_signal_takes(report_signal, &cur, &mine))
+        gr_real.sigaction(report_signal, &mine, NULL);
+}
+
 void
 gr_gc_boot(void)
 {
     struct g *gp;
-    void *h;
 
     if (!gr_gc_leak)
         return;
+    take_report_signal();
     gr_real.dl_iterate_phdr(find_self, (void *)(uintptr_t)&gr_gc_boot);
     sites = map_noreserve(GC_MAX_SITES * sizeof(*sites));
     site_pcs = map_noreserve(GC_MAX_PCS * sizeof(*site_pcs));
     buckets = map_noreserve(GC_BUCKETS * sizeof(*buckets));
-    if (sites == NULL || site_pcs == NULL || buckets == NULL) {
+    fpclass = map_noreserve(GC_FPCLASS * sizeof(*fpclass));
+    if (sites == NULL || site_pcs == NULL || buckets == NULL || fpclass == NULL) {
         gr_print("greenrun: GREENRUN_GC=leak: no memory for the site table; allocation stacks "
                  "are not recorded\n");
         return;
     }
     gr_store_relaxed(&nsites, 1);
-    h = gr_real.dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-    if (h == NULL) {
-        gr_print("greenrun: GREENRUN_GC=leak: cannot load libunwind.so.8 (Debian: libunwind8); "
-                 "leaks are reported without allocation stacks\n");
-        return;
-    }
-    /* The header's macros name each function as this architecture's library exports it
-     * (_ULx86_64_init_local on x86_64). */
-    unw.backtrace = (int (*)(void **, int))dlsym(h, "unw_backtrace");
-    unw.getcontext = (int (*)(unw_context_t *))dlsym(h, GC_NAME(unw_tdep_getcontext));
-    unw.init_local = (int (*)(unw_cursor_t *, unw_context_t *))dlsym(h, GC_NAME(unw_init_local));
-    unw.set_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t))dlsym(h, GC_NAME(unw_set_reg));
-    unw.get_proc_name =
-        (int (*)(unw_cursor_t *, char *, size_t, unw_word_t *))dlsym(h, GC_NAME(unw_get_proc_name));
-    if (unw.backtrace == NULL || unw.getcontext == NULL || unw.init_local == NULL ||
-        unw.set_reg == NULL || unw.get_proc_name == NULL) {
-        gr_print("greenrun: GREENRUN_GC=leak: libunwind.so.8 lacks the functions it needs; "
-                 "leaks are reported without allocation stacks\n");
+    if (!gr_unwind_available()) {
+        gr_print("greenrun: GREENRUN_GC=leak: cannot load libunwind.so.8 (Debian: libunwind8) "
+                 "with the functions it needs; leaks are reported without allocation stacks\n");
         return;
     }
     /* libunwind sets itself up at its first use, opening a pipe: here, on the main G, as
@@ -346,12 +452,12 @@ gr_gc_boot(void)
         void *pc;
         gp->inhandler++;
         gp->gc_recording = gp->inhandler;
-        unw.backtrace(&pc, 1);
+        gr_unwind_backtrace(&pc, 1);
         gp->gc_recording = 0;
         gp->inhandler--;
     }
     /* Pairs with the load-acquire in gr_gc_record. */
-    gr_store_release(&unw_ready, (void *)&unw);
+    gr_store_release(&unw_ready, 1);
 }
 
 /* ---- Recording. */
@@ -398,7 +504,7 @@ gr_gc_record(void *p, size_t n)
          * the leak mode's and never reported, or a signal handler's that interrupted the
          * record (its handler depth is deeper), which gets no stack. */
         site = gp->inhandler == gp->gc_recording ? GC_SITE_RUNTIME : 0;
-    } else if (gp != NULL && gr_load_acquire(&unw_ready) != NULL) {
+    } else if (gp != NULL && gr_load_acquire(&unw_ready) != 0) {
         /* Pairs with the store-release at the end of gr_gc_boot. In handler mode: no
          * preemption and no park while libunwind runs (above). */
         gp->inhandler++;
@@ -421,6 +527,22 @@ gr_gc_record(void *p, size_t n)
     } else {
         s->gc_site = site;
         s->gc_size = n;
+    }
+}
+
+void
+gr_gc_set_noscan(void *p)
+{
+    struct gr_span *s;
+
+    if (!gr_gc_leak || p == NULL || (s = gr_heap_span_of((uintptr_t)p)) == NULL)
+        return;
+    if (gr_load_relaxed(&s->state) == SPAN_SMALL) {
+        struct gr_gc_slot *sl = slot_of(s, (uintptr_t)p);
+        if (sl != NULL)
+            sl->size |= GR_GC_NOSCAN_SMALL;
+    } else {
+        s->gc_size |= GR_GC_NOSCAN_LARGE;
     }
 }
 
@@ -450,28 +572,86 @@ void
 gr_gc_fork_child(void)
 {
     gr_lock_reset(&site_lock);
+    gr_lock_reset(&stats_lock);
+    /* A check under way in the parent, and its reporter, have no thread here. */
+    gr_store(&report_started, 0);
+    gr_store(&reporter_tp, NULL);
+    gr_store(&checking, 0);
 }
 
 /* ---- The exit check: memory and roots gathered before the stop. */
 
-/* Memory for the check: carved from mappings, never returned. */
+/* Memory for a check: carved from mappings, each chunk led by its size and the chunk mapped
+ * before it; an on-demand check returns them (arena_release), the one at exit keeps them. Used
+ * only by the thread that claimed the check. */
+struct chunk {
+    struct chunk *prev;
+    size_t size;
+};
+
 static char *arena_cur, *arena_end;
+static struct chunk *arena_last;
 
 static void *
 arena_alloc(size_t bytes)
 {
     bytes = gr_round_up(bytes, 16);
     if ((size_t)(arena_end - arena_cur) < bytes) {
-        size_t chunk = bytes > ((size_t)4 << 20) ? gr_round_up(bytes, 4096) : (size_t)4 << 20;
-        char *m = map_noreserve(chunk);
-        if (m == NULL)
+        size_t want = bytes + sizeof(struct chunk);
+        size_t size = want > ((size_t)4 << 20) ? gr_round_up(want, 4096) : (size_t)4 << 20;
+        struct chunk *c = map_noreserve(size);
+        if (c == NULL)
             return NULL;
-        arena_cur = m;
-        arena_end = m + chunk;
+        c->prev = arena_last;
+        c->size = size;
+        arena_last = c;
+        arena_cur = (char *)(c + 1);
+        arena_end = (char *)c + size;
     }
     void *p = arena_cur;
     arena_cur += bytes;
     return p;
+}
+
+static void
+arena_release(void)
+{
+    while (arena_last != NULL) {
+        struct chunk *c = arena_last;
+        arena_last = c->prev;
+        gr_sys_munmap(c, c->size);
+    }
+    arena_cur = arena_end = NULL;
+}
+
+int
+gr_gc_mode(void)
+{
+    return !gr_gc_leak ? 0 : collect_asked ? 2 : 1;
+}
+
+void
+gr_gc_stats(struct gr_gc_stats *st)
+{
+    gr_lock(&stats_lock);
+    *st = stats;
+    st->sites = gr_gc_leak && sites != NULL ? gr_load_acquire(&nsites) - 1 : 0;
+    gr_unlock(&stats_lock);
+}
+
+/* Claim the check, waiting at most ms milliseconds for one under way. */
+static bool
+check_claim(int ms)
+{
+    for (int i = 0;; i++) {
+        uint32_t idle = 0;
+        if (gr_cas(&checking, &idle, 1))
+            return true;
+        if (i >= ms)
+            return false;
+        struct timespec one = { 0, 1000000 };
+        gr_syscall2(SYS_nanosleep, &one, NULL);
+    }
 }
 
 struct range {
@@ -730,19 +910,25 @@ scan_stack(const struct g *gp, uintptr_t lo)
         scan_range(lo, (uintptr_t)gp->stack_hi);
 }
 
-/* The bytes of object o a scan reads: those asked for, when recorded. */
+/* The bytes of object o a scan reads: those asked for, when recorded; none of an object
+ * that holds no pointer. */
 static size_t
 object_bytes(const struct gr_span *s, uintptr_t o)
 {
     if (gr_load_relaxed(&s->state) != SPAN_SMALL) {
-        size_t whole = s->npages * GR_HEAP_PAGE;
-        return s->gc_size != 0 && s->gc_size <= whole ? s->gc_size : whole;
+        size_t whole = s->npages * GR_HEAP_PAGE, asked = s->gc_size & ~GR_GC_NOSCAN_LARGE;
+        if ((s->gc_size & GR_GC_NOSCAN_LARGE) != 0)
+            return 0;
+        return asked != 0 && asked <= whole ? asked : whole;
     }
     const struct gr_gc_slots *t = gr_load_relaxed(&s->gc_slots);
     uint32_t idx = (uint32_t)(((uint64_t)(o - s->base) * s->divmul) >> 32);
-    if (t != NULL && idx < t->cap && t->slot[idx].size != 0 && t->slot[idx].size <= s->size)
-        return t->slot[idx].size;
-    return s->size;
+    if (t == NULL || idx >= t->cap)
+        return s->size;
+    uint32_t asked = t->slot[idx].size & ~GR_GC_NOSCAN_SMALL;
+    if ((t->slot[idx].size & GR_GC_NOSCAN_SMALL) != 0)
+        return 0;
+    return asked != 0 && asked <= s->size ? asked : s->size;
 }
 
 static void
@@ -854,8 +1040,8 @@ tally_span(struct gr_span *s, void *arg)
             uint32_t site = 0, size = s->size;
             if (t != NULL && i < t->cap) {
                 site = t->slot[i].site;
-                if (t->slot[i].size != 0)
-                    size = t->slot[i].size;
+                if ((t->slot[i].size & ~GR_GC_NOSCAN_SMALL) != 0)
+                    size = t->slot[i].size & ~GR_GC_NOSCAN_SMALL;
             }
             if (site == GC_SITE_RUNTIME)
                 continue;
@@ -869,7 +1055,8 @@ tally_span(struct gr_span *s, void *arg)
     } else if ((state == SPAN_LARGE || state == SPAN_HUGE) && !s->gc_mark &&
                s->gc_site != GC_SITE_RUNTIME) {
         uint32_t site = s->gc_site < GC_MAX_SITES ? s->gc_site : 0;
-        uint64_t size = s->gc_size != 0 ? s->gc_size : s->npages * GR_HEAP_PAGE;
+        uint64_t asked = s->gc_size & ~GR_GC_NOSCAN_LARGE;
+        uint64_t size = asked != 0 ? asked : s->npages * GR_HEAP_PAGE;
         tallies[site].count++;
         tallies[site].bytes += size;
         total[0]++;
@@ -967,23 +1154,23 @@ out_str(struct out *o, const char *s)
 /* The report file, new (O_EXCL, never through a symlink), mode 0600; -1 when there is none
  * to write (no path, or secure execution) or it cannot be created (said on stderr). */
 static int
-open_report(void)
+open_report(const char *path)
 {
     long fd;
 
-    if (report_path == NULL)
+    if (path == NULL)
         return -1;
     if (getauxval(AT_SECURE) != 0) {
         gr_print("greenrun: GREENRUN_GC_REPORT ignored: secure execution (set-user-ID or "
                  "capabilities)\n");
         return -1;
     }
-    fd = gr_syscall4(SYS_openat, AT_FDCWD, report_path,
+    fd = gr_syscall4(SYS_openat, AT_FDCWD, path,
                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        gr_print("greenrun: GREENRUN_GC_REPORT=%s: cannot create it (error %ld); it must not "
+        gr_print("greenrun: GREENRUN_GC_REPORT=%s: cannot create %s (error %ld); it must not "
                  "exist yet\n",
-                 report_path, -fd);
+                 report_path, path, -fd);
         return -1;
     }
     return (int)fd;
@@ -998,20 +1185,15 @@ struct frame {
 };
 
 static void
-symbolize(unw_cursor_t *cur, bool have_cursor, uintptr_t pc, struct frame *f)
+symbolize(struct gr_symcache *sc, uintptr_t pc, struct frame *f)
 {
+    struct gr_frame uf;
     Dl_info info;
-    unw_word_t off = 0;
 
-    f->fn[0] = '\0';
-    f->off = 0;
     f->obj = "?";
-    /* pc is a return address: look up the call (pc - 1), report the offset of pc. */
-    if (have_cursor && unw.set_reg(cur, UNW_REG_IP, pc - 1) == 0 &&
-        unw.get_proc_name(cur, f->fn, sizeof(f->fn), &off) == 0)
-        f->off = (unsigned long)off + 1;
-    else
-        f->fn[0] = '\0';
+    gr_unwind_name_pc(pc, &uf, sc);
+    gr_snprint(f->fn, sizeof(f->fn), "%s", uf.name);
+    f->off = uf.off;
     if (dladdr((void *)(pc - 1), &info) != 0) {
         if (info.dli_fname != NULL && info.dli_fname[0] != '\0')
             f->obj = info.dli_fname;
@@ -1064,21 +1246,17 @@ sort_sites(uint32_t *v, uint32_t n)
 }
 
 static void
-report(uint64_t nleaked, uint64_t bytes, uint64_t nlive)
+report(const char *path, uint64_t nleaked, uint64_t bytes, uint64_t nlive)
 {
     uint32_t n = gr_load_acquire(&nsites), nused = 0;
     uint32_t *order = arena_alloc((size_t)(n + 1) * sizeof(uint32_t));
-    unw_context_t uc;
-    unw_cursor_t cur;
-    bool have_cursor = false;
+    /* Names by pc: the stacks of one report share most of their frames. Zeroed (fresh). */
+    struct gr_symcache *sc = arena_alloc(sizeof(*sc));
     struct out *o = NULL;
-    int fd = open_report();
+    int fd = open_report(path);
 
     if (order == NULL)
         return;
-    if (gr_load_relaxed(&unw_ready) != NULL && unw.getcontext(&uc) == 0 &&
-        unw.init_local(&cur, &uc) == 0)
-        have_cursor = true;
     for (uint32_t id = 0; id < n; id++)
         if (tallies[id].count != 0)
             order[nused++] = id;
@@ -1116,7 +1294,7 @@ report(uint64_t nleaked, uint64_t bytes, uint64_t nlive)
         for (uint32_t k = 0; k < depth; k++) {
             uintptr_t pc = site_pcs[st->first + k];
             struct frame f;
-            symbolize(&cur, have_cursor, pc, &f);
+            symbolize(sc, pc, &f);
             if (f.fn[0] != '\0')
                 gr_print("greenrun:     #%u %p in %s+0x%lx (%s)\n", k, (void *)pc, f.fn, f.off,
                          f.obj);
@@ -1142,22 +1320,22 @@ report(uint64_t nleaked, uint64_t bytes, uint64_t nlive)
         gr_sys_close(fd);
 }
 
-void
-gr_gc_exit(void)
+/*
+ * The check (this file's header, steps 1 to 5): self is the calling G, or NULL on a thread
+ * that is none (the on-demand check's); path is where the JSON goes, or NULL. Requires: the
+ * check claimed (checking), leak mode on, the runtime running.
+ */
+static void
+leak_check(struct g *self, const char *path)
 {
     static char procbuf[65536];
-    struct g *self, *gp;
+    struct g *gp;
     size_t live = 0;
     uint64_t total[2] = { 0, 0 }, all = ~(uint64_t)0, oldmask;
+    int64_t stopped;
 
-    if (!gr_gc_leak || gr_load(&gr_state) != GR_STATE_RUNNING)
-        return;
-    self = gr_current();
-    if (self == NULL) {
-        gr_print("greenrun: leak check skipped: the process exits from a thread greenrun does "
-                 "not run\n");
-        return;
-    }
+    nsegs = nkroots = 0;
+    nmark = 0;
     segs = arena_alloc(GC_MAX_SEGS * sizeof(*segs));
     kroots = arena_alloc(GC_MAX_KROOTS * sizeof(*kroots));
     tallies = arena_alloc(GC_MAX_SITES * sizeof(*tallies));
@@ -1185,6 +1363,7 @@ gr_gc_exit(void)
     gr_sys_sigprocmask(SIG_SETMASK, &all, &oldmask);
     gr_lock(&gr_sched.glock);
     gr_malloc_world_stop();
+    stopped = gr_nanotime();
     gr_heap_each_span(snap_span, &live);
     markcap = live;
     markstack = arena_alloc((live + 1) * sizeof(uintptr_t));
@@ -1210,10 +1389,154 @@ gr_gc_exit(void)
         scan_m(mp);
         drain();
     }
+    /* The reporter's TLS (report_main says why), the checking thread's own when it is. */
+    scan_tls((uintptr_t)gr_load_acquire(&reporter_tp));
+    drain();
     gr_heap_each_span(tally_span, total);
     gr_malloc_world_start();
     gr_unlock(&gr_sched.glock);
     gr_sys_sigprocmask(SIG_SETMASK, &oldmask, NULL);
+    gr_lock(&stats_lock);
+    stats.checks++;
+    stats.live_objects = live;
+    stats.leaked_objects = total[0];
+    stats.leaked_bytes = total[1];
+    stats.last_pause_ns = gr_nanotime() - stopped;
+    gr_unlock(&stats_lock);
 
-    report(total[0], total[1], live);
+    report(path, total[0], total[1], live);
+}
+
+void
+gr_gc_exit(void)
+{
+    struct g *self;
+
+    if (!gr_gc_leak || gr_load(&gr_state) != GR_STATE_RUNNING)
+        return;
+    self = gr_current();
+    if (self == NULL) {
+        gr_print("greenrun: leak check skipped: the process exits from a thread greenrun does "
+                 "not run\n");
+        return;
+    }
+    if (!check_claim(10000)) {
+        gr_print("greenrun: leak check skipped: an on-demand check still runs after 10 s\n");
+        return;
+    }
+    /* The last check: its memory stays mapped (the process is ending), checking stays
+     * claimed so that no on-demand check starts after it. */
+    leak_check(self, report_path);
+}
+
+/* ---- On demand: GREENRUN_GC_REPORT_SIGNAL and greenrun_gc (gc.h). */
+
+#define REPORT_STACK_SIZE (1024 * 1024) /* the checking thread's: libunwind, the report */
+
+static struct gr_atomic_u32 report_pending; /* atomic: the signal asked for a check */
+static unsigned nreports;                   /* on-demand checks so far; under checking */
+
+/* An on-demand check by the claimer: the JSON goes to GREENRUN_GC_REPORT.N, N counting
+ * these checks from 1 (the exit's report keeps the plain name). Its memory is returned. */
+static void
+check_on_demand(struct g *self)
+{
+    static char path[4096 + 16];
+
+    nreports++;
+    if (report_path != NULL)
+        gr_snprint(path, sizeof(path), "%s.%u", report_path, nreports);
+    gr_print("greenrun: leak check #%u on demand (the program keeps running)\n", nreports);
+    leak_check(self, report_path != NULL ? path : NULL);
+    arena_release();
+    gr_store(&checking, 0);
+}
+
+int
+gr_gc_run(void)
+{
+    if (!gr_gc_leak || gr_load(&gr_state) != GR_STATE_RUNNING)
+        return -ENOSYS;
+    check_claim(INT32_MAX);
+    /* After the exit's check has claimed it for good, this waits until the process ends. */
+    check_on_demand(gr_current());
+    return 0;
+}
+
+/* The reporter: a thread of glibc's that lives on once started, so that its TLS (whose DTV
+ * glibc allocated from the heap) stays where every check finds it (reporter_tp) rather than
+ * in glibc's cache of finished threads' stacks, which no check scans. It sleeps on
+ * report_pending. */
+static void *
+report_main(void *arg)
+{
+    (void)arg;
+    gr_store_release(&reporter_tp, gr_get_tp());
+    for (;;) {
+        uint32_t one = 1;
+        while (gr_load(&report_pending) == 0)
+            gr_sys_futex_wait(gr_atomic_word(&report_pending), 0, -1);
+        if (!gr_cas(&report_pending, &one, 0))
+            continue;
+        /* A check under way (greenrun_gc's) serves this request too; the exit's ends it. */
+        if (check_claim(0))
+            check_on_demand(NULL);
+    }
+    return NULL;
+}
+
+void
+gr_gc_sigreport(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)si;
+    (void)uc;
+    gr_store(&report_pending, 1);
+    gr_sysmon_kick();
+}
+
+void
+gr_gc_sysmon(void)
+{
+    pthread_attr_t attr;
+    sigset_t all, old;
+    pthread_t t;
+    int err;
+
+    if (gr_load_relaxed(&report_pending) == 0)
+        return;
+    if (gr_load(&report_started) != 0) {
+        gr_sys_futex_wake(gr_atomic_word(&report_pending), 1);
+        return;
+    }
+    gr_store(&report_started, 1);
+    /* Not on sysmon: the check waits for the allocator's locks and calls libc (libunwind,
+     * dladdr), which a G may hold; a thread of glibc's waits instead (dump.c does the same). */
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, REPORT_STACK_SIZE);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    sigfillset(&all);
+    gr_sys_sigprocmask(SIG_SETMASK, &all, &old);
+    err = gr_real.pthread_create(&t, &attr, report_main, NULL);
+    gr_sys_sigprocmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (err != 0) {
+        gr_print("greenrun: GREENRUN_GC_REPORT_SIGNAL: cannot start the leak check (error %d)\n",
+                 err);
+        gr_store(&report_pending, 0);
+        gr_store(&report_started, 0);
+    }
+}
+
+bool
+gr_gc_signal_takes(int sig, const struct sigaction *act, struct sigaction *mine)
+{
+    if (report_signal == 0 || sig != report_signal || act->sa_handler != SIG_DFL ||
+        !gr_sched_booted())
+        return false;
+    memset(mine, 0, sizeof(*mine));
+    mine->sa_sigaction = gr_gc_sigreport;
+    mine->sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&mine->sa_mask);
+    return true;
 }

@@ -645,6 +645,8 @@ leak_malloc(size_t n, const void *caller)
         b = small_alloc(gr_size_class(n), caller);
         if (gr_unlikely(b == NULL))
             errno = ENOMEM;
+        else /* the free list's link to the next free object: the check would follow it */
+            ((struct gr_block *)b)->next = NULL;
     } else {
         b = large_alloc(n, GR_HEAP_PAGE, false, caller);
     }

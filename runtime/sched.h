@@ -245,33 +245,38 @@ struct m {
     pid_t tid;      /* immutable: the OS thread id */
     struct g g0;    /* the scheduler's context: the M's own stack and TLS */
     GR_ATOMIC_PTR(struct g)
-    curg;                            /* atomic: the user G running, NULL on g0; written by the
-                                        M, read by sysmon */
-    struct p *p;                     /* owner: attached P */
-    struct p *nextp;                 /* the P to run when woken: set before the thread starts,
-                                        or under gr_sched.lock while the M is idle (the note's
-                                        wakeup publishes it); the M reads and clears it */
-    struct g *nextg;                 /* a G to run wired, without a P (wire.c): set and read
-                                        as nextp */
-    struct g *lockedg;               /* owner: the G wired to this M, or NULL (wire.c) */
-    struct p *oldp;                  /* owner: the P it held when it entered a blocking call */
-    uintptr_t fs_cur;                /* owner: the thread pointer installed in FS */
-    uintptr_t ownfs;                 /* immutable: this M's own TLS block (g0's) */
-    uintptr_t sysdesc;               /* immutable: the descriptor glibc lists for this OS thread */
-    struct gr_atomic_u64 pthread;    /* atomic: the same, stored by newm once pthread_create
-                                        returns (0 for M0 and before): the leak check's for an M
-                                        that has not run yet (gc.c) */
-    uint64_t sigmask_cur;            /* owner: signal mask installed on the OS thread */
-    stack_t altstack_cur;            /* owner: alternate signal stack installed on the OS thread */
-    bool spinning;                   /* counted in gr_sched.nmspinning; written by the M, or by
-                                        gr_startm under gr_sched.lock while the M is idle */
-    bool is_sysmon;                  /* immutable */
-    bool polling;                    /* owner: in gr_netpoll; what it readies queues at the tail */
-    bool mallocing;                  /* owner: inside the allocator's use of p's cache; a signal
-                                        handler's nested call then takes the shared path */
-    struct gr_atomic_u32 preempt;    /* atomic: sysmon asked the running G to yield */
-    struct gr_atomic_u64 refused_pc; /* atomic: where the preemption signal last found the G
-                                        and had to leave it (libc, ld.so, the runtime) */
+    curg;                         /* atomic: the user G running, NULL on g0; written by the
+                                     M, read by sysmon */
+    struct p *p;                  /* owner: attached P */
+    struct p *nextp;              /* the P to run when woken: set before the thread starts,
+                                     or under gr_sched.lock while the M is idle (the note's
+                                     wakeup publishes it); the M reads and clears it */
+    struct g *nextg;              /* a G to run wired, without a P (wire.c): set and read
+                                     as nextp */
+    struct g *lockedg;            /* owner: the G wired to this M, or NULL (wire.c) */
+    struct p *oldp;               /* owner: the P it held when it entered a blocking call */
+    uintptr_t fs_cur;             /* owner: the thread pointer installed in FS */
+    uintptr_t ownfs;              /* immutable: this M's own TLS block (g0's) */
+    uintptr_t sysdesc;            /* immutable: the descriptor glibc lists for this OS thread */
+    struct gr_atomic_u64 pthread; /* atomic: the same, stored by newm once pthread_create
+                                     returns (0 for M0 and before): the leak check's for an M
+                                     that has not run yet (gc.c) */
+    uint64_t sigmask_cur;         /* owner: signal mask installed on the OS thread */
+    stack_t altstack_cur;         /* owner: alternate signal stack installed on the OS thread */
+    bool spinning;                /* counted in gr_sched.nmspinning; written by the M, or by
+                                     gr_startm under gr_sched.lock while the M is idle */
+    bool is_sysmon;               /* immutable */
+    bool polling;                 /* owner: in gr_netpoll; what it readies queues at the tail */
+    struct gr_atomic_u32 gc_unwinding; /* atomic: 1 while a leak-mode record of this M's G
+                                          runs the unwinder (gc.c's handshake with a program
+                                          thread inside dl_iterate_phdr) */
+    uint32_t gc_fp_skip;               /* owner: leak-mode records left before this M tries
+                                          the frame-pointer walk again (gc.c) */
+    bool mallocing;                    /* owner: inside the allocator's use of p's cache; a signal
+                                          handler's nested call then takes the shared path */
+    struct gr_atomic_u32 preempt;      /* atomic: sysmon asked the running G to yield */
+    struct gr_atomic_u64 refused_pc;   /* atomic: where the preemption signal last found the G
+                                          and had to leave it (libc, ld.so, the runtime) */
     GR_ATOMIC_PTR(struct g)
     cancel_target;            /* atomic: a G with an asynchronous cancel to act on, set when it
                                  runs or is sent the signal here, cleared when it acts; a stale

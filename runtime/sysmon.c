@@ -25,6 +25,7 @@
 #include "runtime/control.h"
 #include "runtime/debug.h"
 #include "runtime/dump.h"
+#include "runtime/gc.h"
 #include "runtime/leaf.h"
 #include "runtime/netpoll.h"
 #include "runtime/m.h"
@@ -387,6 +388,7 @@ gr_sysmon_main(void *arg)
         now = gr_nanotime();
         gr_sigroute_sysmon();
         gr_dump_sysmon();
+        gr_gc_sysmon();
         gr_malloc_background(now);
         if (gr_opts.blocking)
             gr_blockrec_live(now);

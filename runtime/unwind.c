@@ -26,7 +26,9 @@ struct unw {
     int (*init_local2)(unw_cursor_t *c, unw_context_t *uc, int flag);
     int (*step)(unw_cursor_t *c);
     int (*get_reg)(unw_cursor_t *c, unw_regnum_t reg, unw_word_t *val);
+    int (*set_reg)(unw_cursor_t *c, unw_regnum_t reg, unw_word_t val);
     int (*get_proc_name)(unw_cursor_t *c, char *buf, size_t len, unw_word_t *off);
+    int (*backtrace)(void **pcs, int max);
 };
 
 enum { UNW_UNLOADED, UNW_LOADING, UNW_READY, UNW_MISSING };
@@ -52,10 +54,13 @@ load(void)
             unw.init_local2 = (__typeof__(unw.init_local2))dlsym(h, "_ULx86_64_init_local2");
             unw.step = (__typeof__(unw.step))dlsym(h, "_ULx86_64_step");
             unw.get_reg = (__typeof__(unw.get_reg))dlsym(h, "_ULx86_64_get_reg");
+            unw.set_reg = (__typeof__(unw.set_reg))dlsym(h, "_ULx86_64_set_reg");
             unw.get_proc_name = (__typeof__(unw.get_proc_name))dlsym(h, "_ULx86_64_get_proc_name");
+            unw.backtrace = (__typeof__(unw.backtrace))dlsym(h, "unw_backtrace");
         }
         st = h != NULL && unw.getcontext != NULL && unw.init_local2 != NULL && unw.step != NULL &&
-                     unw.get_reg != NULL && unw.get_proc_name != NULL ?
+                     unw.get_reg != NULL && unw.set_reg != NULL && unw.get_proc_name != NULL &&
+                     unw.backtrace != NULL ?
                  UNW_READY :
                  UNW_MISSING;
         /* Pairs with the acquire loads above and below: the table comes with READY. */
@@ -211,6 +216,71 @@ __attribute__((noinline)) int
 gr_unwind_self_pcs(uintptr_t *pcs, int max)
 {
     return walk_self(NULL, pcs, max, NULL);
+}
+
+int
+gr_unwind_backtrace(void **pcs, int max)
+{
+    if (!load())
+        return -ENOSYS;
+    return unw.backtrace(pcs, max);
+}
+
+/*
+ * Step once from pc with the stack pointer at stk[0] and the frame pointer at stk[b], every
+ * slot a distinct made-up value: true when libunwind finds the caller where a frame-pointer
+ * frame puts it (return address at rbp + 8, caller's rbp at rbp, stack pointer rbp + 16).
+ */
+static bool
+fp_trial(uintptr_t pc, uintptr_t *stk, int len, int b)
+{
+    unw_context_t uc;
+    unw_cursor_t c;
+    unw_word_t ip = 0, sp = 0, bp = 0;
+
+    for (int i = 0; i < len; i++)
+        stk[i] = 0x5a5a000000000000ull + (uintptr_t)i * 0x100 + (uintptr_t)b;
+    memset(&uc, 0, sizeof(uc));
+    uc.uc_mcontext.gregs[REG_RIP] = (greg_t)pc;
+    uc.uc_mcontext.gregs[REG_RSP] = (greg_t)(uintptr_t)&stk[0];
+    uc.uc_mcontext.gregs[REG_RBP] = (greg_t)(uintptr_t)&stk[b];
+    if (unw.init_local2(&c, &uc, 0) != 0 || unw.step(&c) <= 0 ||
+        unw.get_reg(&c, UNW_REG_IP, &ip) != 0 || unw.get_reg(&c, UNW_REG_SP, &sp) != 0 ||
+        unw.get_reg(&c, UNW_X86_64_RBP, &bp) != 0)
+        return false;
+    return ip == stk[b + 1] && sp == (uintptr_t)&stk[b + 2] && bp == stk[b];
+}
+
+int
+gr_unwind_fp_frame(uintptr_t pc)
+{
+    uintptr_t stk[32];
+
+    if (!load())
+        return -ENOSYS;
+    /* Two distances between the stack and frame pointers: a frame found from the stack
+     * pointer cannot match both. */
+    return fp_trial(pc, stk, 32, 4) && fp_trial(pc, stk, 32, 20);
+}
+
+void
+gr_unwind_name_pc(uintptr_t pc, struct gr_frame *f, struct gr_symcache *sc)
+{
+    unw_context_t uc;
+    unw_cursor_t c;
+
+    /* pc is a return address: the call before it is named (pc - 1), the offset is pc's. */
+    f->pc = pc - 1;
+    if (load() && unw.getcontext(&uc) == 0 && unw.init_local2(&c, &uc, 0) == 0 &&
+        unw.set_reg(&c, UNW_REG_IP, pc - 1) == 0) {
+        name_cached(&c, f, sc);
+    } else {
+        f->name[0] = '\0';
+        f->off = 0;
+    }
+    if (f->name[0] != '\0')
+        f->off++;
+    f->pc = pc;
 }
 
 void

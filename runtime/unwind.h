@@ -1,12 +1,12 @@
 /*
  * runtime/unwind.h: backtraces of stacks that are not running, and of the calling thread,
- * symbolized (the thread dump, dump.c).
+ * symbolized (the thread dump, dump.c; the leak mode's allocation stacks, gc.c).
  *
  * The DWARF unwinder is libunwind's (libunwind.so.8, Debian's libunwind8), loaded with
  * dlopen(RTLD_LOCAL) the first time a backtrace is asked for. Linking it would put its
  * _Unwind_* names in the process's global scope ahead of libgcc_s, changing how every C++
  * exception of the program unwinds; loaded locally it serves the runtime alone, and a
- * process that never dumps never maps it.
+ * process that never dumps (nor runs the leak mode) never maps it. This is the one loader.
  *
  * A foreign stack (a parked G, a G in syscall mode) may change under the unwinder when its G
  * runs again meanwhile: libunwind checks every address it reads (its conservative checks,
@@ -68,6 +68,23 @@ int gr_unwind_self(struct gr_frame *f, int max, struct gr_symcache *sc);
 /* The same, return addresses only, into pcs: no names looked up, so cheap enough for every
  * handoff the blocking profile records. */
 int gr_unwind_self_pcs(uintptr_t *pcs, int max);
+
+/*
+ * libunwind's unw_backtrace: the calling thread's return addresses from its caller on, into
+ * pcs[0..max), through libunwind's per-thread cache of frame layouts (the leak mode records
+ * one per allocation, gc.c). The count, or -ENOSYS when libunwind cannot be loaded.
+ */
+int gr_unwind_backtrace(void **pcs, int max);
+/*
+ * Does the function holding return address pc keep a frame-pointer frame there (the caller's
+ * frame pointer at rbp, pc's own caller's return address at rbp + 8), as libunwind's unwind
+ * tables say? 1 yes, 0 no, -ENOSYS when libunwind cannot be loaded. libunwind steps once
+ * from made-up stacks, twice: microseconds; callers keep the answer (gc.c).
+ */
+int gr_unwind_fp_frame(uintptr_t pc);
+/* Name the return address pc into f (f->pc = pc): the function holding the call before it,
+ * with pc's offset in it, through sc (NULL: no cache); an empty name when none is found. */
+void gr_unwind_name_pc(uintptr_t pc, struct gr_frame *f, struct gr_symcache *sc);
 
 /* In a fork child: a load of libunwind the parent had under way is started again. */
 void gr_unwind_fork_child(void);

@@ -1089,13 +1089,15 @@ def render(v, env, machine, targets, chart_path):
             stop))
     w("")
 
-    # scripts/trace-overhead.sh measures GREENRUN_TRACE by hand; its section is carried over.
-    trace_md = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "results",
-                            "trace-overhead.md")
-    if os.path.exists(trace_md):
-        with open(trace_md) as f:
-            w(f.read().rstrip("\n"))
-        w("")
+    # scripts/trace-overhead.sh measures GREENRUN_TRACE by hand, scripts/gc-bench.sh the leak
+    # check (make bench's group gc): their sections are carried over.
+    for name in ("trace-overhead.md", "gc.md"):
+        md = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "results",
+                          name)
+        if os.path.exists(md):
+            with open(md) as f:
+                w(f.read().rstrip("\n"))
+            w("")
 
     w("## Notes")
     w("")

@@ -35,7 +35,8 @@
 #                   operation counts), under a minute; writes bench/results/latest.* only, so
 #                   the docs page keeps the last full run
 #   --only GROUPS   run only these groups (comma-separated): micro (sleepers included),
-#                   switch, malloc, echo, echo_alloc, blocked, pool, db. The report then has
+#                   switch, malloc, echo, echo_alloc, blocked, pool, db, gc (the leak check:
+#                   scripts/gc-bench.sh, full runs or when named here). The report then has
 #                   only their targets; it goes to build/bench/results-only/ (not
 #                   bench/results/, unless --out says so) and docs/benchmarks.md is not
 #                   rewritten, so a partial run never replaces a whole report.
@@ -65,7 +66,7 @@ MODE=full
 ROUNDS=
 OUT=
 ONLY=
-GROUPS_ALL="micro switch malloc echo echo_alloc blocked pool db"
+GROUPS_ALL="micro switch malloc echo echo_alloc blocked pool db gc"
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -579,6 +580,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
         done
     fi
 done
+# The leak check's benchmarks: their own interleaved rounds, a section the report carries over.
+if want gc && { [ "$MODE" = full ] || [ -n "$ONLY" ]; }; then
+    ROUNDS=$ROUNDS bash scripts/gc-bench.sh --out bench/results/gc.md >/dev/null ||
+        echo "bench.sh: scripts/gc-bench.sh failed" >&2
+fi
 echo "finished_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)" >> "$RAW/env.txt"
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RAW/env.txt"
 echo "runs_seconds=$(elapsed "$SUITE_T0")" >> "$RAW/env.txt"

@@ -14,7 +14,7 @@ export DEBIAN_FRONTEND=noninteractive
 build_pkgs=(gcc g++ make libc6-dev pkg-config libunwind-dev)
 test_pkgs=(valgrind clang-format groff-base man-db)
 bench_pkgs=(libbenchmark-dev libjemalloc-dev libmimalloc2.0 golang-go gnuplot-nox wrk python3
-            libpython3.11-testsuite time)
+            libpython3.11-testsuite time libgc1)
 
 usage() {
     echo "usage: $0 [build|test|bench]" >&2

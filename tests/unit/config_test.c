@@ -392,6 +392,51 @@ test_gc(void)
                       "GREENRUN_MALLOC=system: GREENRUN_GC=off") == 0);
 }
 
+/* GREENRUN_GC_REPORT_SIGNAL: a free signal by name or number, only with the leak check. */
+static void
+test_gc_report_signal(void)
+{
+    static const struct {
+        const char *value;
+        int sig;
+    } good[] = {
+        { "SIGUSR2", 12 },  { "USR1", 10 },       { "12", 12 },       { "SIGHUP", 1 },
+        { "SIGRTMIN", 34 }, { "SIGRTMIN+3", 37 }, { "RTMIN+30", 64 }, { "64", 64 },
+        { "SIGTERM", 15 },  { "WINCH", 28 },
+    };
+    static const char *const bad[] = {
+        "SIGURG",      "URG",       "23",      "SIGQUIT", "3",       "32",      "33",  "SIGKILL",
+        "9",           "SIGSTOP",   "SIGSEGV", "11",      "SIGCONT", "SIGTSTP", "0",   "65",
+        "SIGRTMIN+31", "SIGRTMIN+", "sigusr2", "USR2 ",   "SIGFOO",  "-1",      "12x",
+    };
+    struct gr_config cfg;
+    char err[ERRCAP];
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        char entry[64];
+        snprintf(entry, sizeof(entry), "GREENRUN_GC_REPORT_SIGNAL=%s", good[i].value);
+        const char *env[] = { "GREENRUN_GC=leak", entry, NULL };
+        poison(&cfg);
+        CHECK(parse_env(&cfg, env, err, sizeof(err)) == 0 && cfg.gc_report_signal == good[i].sig);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char entry[64];
+        snprintf(entry, sizeof(entry), "GREENRUN_GC_REPORT_SIGNAL=%s", bad[i]);
+        const char *env[] = { "GREENRUN_GC=leak", entry, NULL };
+        poison(&cfg);
+        CHECK(parse_env(&cfg, env, err, sizeof(err)) == -1 && is_default(&cfg));
+        CHECK(strncmp(err, "greenrun: GREENRUN_GC_REPORT_SIGNAL=\"", 37) == 0 &&
+              strstr(err, "expected a signal the runtime leaves free") != NULL &&
+              strstr(err, "not SIGURG (preemption), SIGQUIT (thread dump)") != NULL);
+    }
+    const char *off[] = { "GREENRUN_GC_REPORT_SIGNAL=USR2", NULL };
+    poison(&cfg);
+    CHECK(parse_env(&cfg, off, err, sizeof(err)) == -1 && is_default(&cfg) &&
+          strcmp(err, "greenrun: GREENRUN_GC_REPORT_SIGNAL=\"USR2\": needs the leak check: "
+                      "accepted with GREENRUN_GC=leak or collect, not with GREENRUN_GC=off (the "
+                      "default)") == 0);
+}
+
 static void
 test_quit(void)
 {
@@ -499,38 +544,47 @@ test_names(void)
     EXPECT_ERROR("GREENRUN_PROSC=4",
                  "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_REPORT_SIGNAL");
     EXPECT_ERROR("GREENRUN_procs=4",
                  "greenrun: GREENRUN_procs: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_REPORT_SIGNAL");
     EXPECT_ERROR("GREENRUN_=4", "greenrun: GREENRUN_: unknown variable; accepted: GREENRUN_PROCS, "
                                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                                "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                                "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                                "GREENRUN_GC_REPORT_SIGNAL");
     EXPECT_ERROR("GREENRUN_PROCSS=",
                  "greenrun: GREENRUN_PROCSS: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_REPORT_SIGNAL");
     EXPECT_ERROR("GREENRUN_PROC",
                  "greenrun: GREENRUN_PROC: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_REPORT_SIGNAL");
     EXPECT_ERROR("GREENRUN_ALLOC=system",
                  "greenrun: GREENRUN_ALLOC: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_REPORT_SIGNAL");
     EXPECT_ERROR("GREENRUN_malloc=system",
                  "greenrun: GREENRUN_malloc: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_REPORT_SIGNAL");
     EXPECT_ERROR("GREENRUN_GCX=leak",
                  "greenrun: GREENRUN_GCX: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_REPORT_SIGNAL");
     EXPECT_ERROR("GREENRUN_\x01\xff=1",
                  "greenrun: GREENRUN_\\x01\\xff: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_REPORT_SIGNAL");
 }
 
 static void
@@ -638,7 +692,8 @@ test_escaping(void)
     snprintf(want, sizeof(want),
              "greenrun: GREENRUN_%.55s...: unknown variable; accepted: GREENRUN_PROCS, "
              "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-             "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT",
+             "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+             "GREENRUN_GC_REPORT_SIGNAL",
              v200);
     EXPECT_ERROR(entry, want);
 }
@@ -724,7 +779,8 @@ test_documented_messages(void)
     EXPECT_ERROR("GREENRUN_PROSC=1",
                  "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_REPORT_SIGNAL");
     EXPECT_ERROR("GREENRUN_MALLOC=glibc",
                  "greenrun: GREENRUN_MALLOC=\"glibc\": expected greenrun or system");
 }
@@ -797,6 +853,7 @@ main(void)
     test_blocking_profile();
     test_trace();
     test_gc();
+    test_gc_report_signal();
     test_names();
     test_whole_env();
     test_escaping();
