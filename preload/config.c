@@ -26,10 +26,10 @@
 
 #define ACCEPTED_DEBUG                                                                \
     "banner, stats, blocking, blocking=live, threshold=TIME (1us to 1h, like 500us, " \
-    "10ms or 2s), schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto"
+    "10ms or 2s), schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto, gctrace"
 #define ACCEPTED_VARIABLES                                                               \
     "GREENRUN_PROCS, GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, " \
-    "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT"
+    "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, GREENRUN_GC_PERCENT"
 
 enum var_id {
     VAR_PROCS,
@@ -41,6 +41,7 @@ enum var_id {
     VAR_QUIT,
     VAR_GC,
     VAR_GC_REPORT,
+    VAR_GC_PERCENT,
     VAR_TEST_MODE,
     VAR_LIB,
     VAR_COUNT,
@@ -53,7 +54,7 @@ static const char *const var_names[VAR_COUNT] = {
     [VAR_TEST_MODE] = "GREENRUN_TEST_MODE", [VAR_LIB] = "GREENRUN_LIB",
     [VAR_REPORT] = "GREENRUN_REPORT",       [VAR_TRACE] = "GREENRUN_TRACE",
     [VAR_QUIT] = "GREENRUN_QUIT",           [VAR_GC] = "GREENRUN_GC",
-    [VAR_GC_REPORT] = "GREENRUN_GC_REPORT",
+    [VAR_GC_REPORT] = "GREENRUN_GC_REPORT", [VAR_GC_PERCENT] = "GREENRUN_GC_PERCENT",
 };
 
 /*
@@ -309,6 +310,8 @@ parse_debug(struct gr_config *cfg, const char *value, struct msg *m)
             cfg->banner = true;
         } else if (span_is(item, ilen, "stats")) {
             cfg->stats = true;
+        } else if (span_is(item, ilen, "gctrace")) {
+            cfg->gctrace = true;
         } else if (span_is(item, ilen, "blocking")) {
             cfg->blocking = true;
         } else if (span_is(item, ilen, "blocking=live")) {
@@ -431,6 +434,25 @@ parse_gc(struct gr_config *cfg, const char *value, struct msg *m)
     return 0;
 }
 
+/* A percentage from 1 to 100000 (Go's GOGC), or off: never collect. */
+static int
+parse_gc_percent(struct gr_config *cfg, const char *value, struct msg *m)
+{
+    size_t n = str_len(value);
+    uint64_t v;
+
+    if (span_is(value, n, "off")) {
+        cfg->gc_percent = -1;
+    } else if (parse_range(value, n, 1, 100000, &v)) {
+        cfg->gc_percent = (int)v;
+    } else {
+        msg_put_head(m, VAR_GC_PERCENT, value, n);
+        msg_put(m, "expected an integer from 1 to 100000, or off");
+        return -1;
+    }
+    return 0;
+}
+
 /* A path for the JSON leak report: absolute or relative, at most PATH_MAX - 1 bytes. */
 static int
 parse_gc_report(struct gr_config *cfg, const char *value, struct msg *m)
@@ -519,6 +541,9 @@ gr_config_parse(struct gr_config *cfg, char *const *envp, char *err, size_t errl
             break;
         case VAR_GC_REPORT:
             rc = parse_gc_report(&c, value, &m);
+            break;
+        case VAR_GC_PERCENT:
+            rc = parse_gc_percent(&c, value, &m);
             break;
         default:
             /* GREENRUN_TEST_MODE, GREENRUN_LIB: not the runtime's business. */

@@ -46,10 +46,13 @@ struct gr_config {
                                   then exits with status 2 (Go's way); false (dump, the
                                   default): dumps and the program keeps running (the JVM's way) */
     int gc;                    /* GREENRUN_GC: GR_GC_OFF (the default), GR_GC_LEAK, or
-                                  GR_GC_COLLECT (accepted, not built yet: the runtime says so and
-                                  runs as leak) */
+                                  GR_GC_COLLECT (leak's report, and collections that free what
+                                  nothing reaches) */
     const char *gc_report;     /* GREENRUN_GC_REPORT: the leak report's JSON file (created, never
                                   followed or overwritten), or NULL; points into envp */
+    int gc_percent;            /* GREENRUN_GC_PERCENT: 1..100000, the heap's growth over the live
+                                  heap that starts a collection; 0 = the default, 100; -1 = off */
+    bool gctrace;              /* GREENRUN_DEBUG=gctrace: a line per collection on stderr */
 };
 
 /* GREENRUN_GC's values. */

@@ -99,6 +99,7 @@ gr_constructor(int argc, char **argv, char **envp)
         /* glibc's functions are known now: new objects may go to them. */
         gr_malloc_system = cfg.malloc_system;
         gr_gc_configure(cfg.gc, cfg.gc_report);
+        gr_gc_pacer(cfg.gc_percent, cfg.gctrace);
     }
 }
 

@@ -59,6 +59,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <ucontext.h>
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
@@ -70,6 +71,7 @@
 #include "runtime/libc.h"
 #include "runtime/lock.h"
 #include "runtime/malloc.h"
+#include "runtime/preempt.h"
 #include "runtime/proc.h"
 #include "runtime/sched.h"
 #include "runtime/sys.h"
@@ -84,14 +86,17 @@
 #define GC_MAX_KROOTS   65536
 #define SYSCALL_MARGIN  4096       /* bytes scanned below a G's stack pointer at entersyscall */
 #define GC_SITE_RUNTIME UINT32_MAX /* the unwinder's own objects: never reported */
+#define GC_SITE_KEEP    (UINT32_MAX - 1) /* collect: allocated where no root is known; never freed */
 #define MAX_DTV_BYTES   ((uintptr_t)1 << 20) /* a DTV longer than this is not one */
 #define GC_STR(x)       #x
 #define GC_NAME(x)      GC_STR(x) /* the symbol a libunwind.h macro stands for */
 
 bool gr_gc_leak;
+bool gr_gc_collect;
+
+static struct gr_atomic_u64 alloc_bytes; /* atomic: bytes allocated since the last collection */
 
 static const char *report_path; /* immutable after the constructor */
-static bool collect_asked;      /* GREENRUN_GC=collect: said in the report */
 
 /* libunwind, loaded at boot (gr_gc_boot); NULL before, or when it is missing. */
 static struct {
@@ -265,11 +270,7 @@ gr_gc_configure(int mode, const char *report)
 {
     if (mode == 0)
         return;
-    if (mode == 2) {
-        collect_asked = true;
-        gr_print("greenrun: GREENRUN_GC=collect is not built yet; running as GREENRUN_GC=leak "
-                 "(reports leaks at exit, frees nothing)\n");
-    }
+    gr_gc_collect = mode == 2;
     report_path = report;
     gr_gc_leak = true;
 }
@@ -392,8 +393,13 @@ gr_gc_record(void *p, size_t n)
 
     if (p == NULL)
         return;
+    if (gr_gc_collect)
+        gr_xadd_relaxed(&alloc_bytes, n); /* the pacer's */
     gp = gr_current();
-    if (gp != NULL && gp->gc_recording != 0) {
+    if (gp == NULL && gr_gc_collect) {
+        /* Before boot, or on a thread greenrun does not run (its stack is no root): kept. */
+        site = GC_SITE_KEEP;
+    } else if (gp != NULL && gp->gc_recording != 0) {
         /* Nested in a record: libunwind's own memory (its per-thread cache and TLS), which is
          * the leak mode's and never reported, or a signal handler's that interrupted the
          * record (its handler depth is deeper), which gets no stack. */
@@ -432,7 +438,10 @@ gr_gc_unwinding(void)
     return gp != NULL && gp->gc_recording != 0;
 }
 
-/* ---- fork: a child must not inherit a held site_lock. */
+static void collect_forbid(void);
+static void collect_fork_child(void);
+
+/* ---- fork: a child must not inherit a held site_lock, nor a collection in progress. */
 
 void
 gr_gc_fork_prepare(void)
@@ -450,12 +459,19 @@ void
 gr_gc_fork_child(void)
 {
     gr_lock_reset(&site_lock);
+    collect_fork_child();
 }
 
 /* ---- The exit check: memory and roots gathered before the stop. */
 
-/* Memory for the check: carved from mappings, never returned. */
+/* Memory for the check, carved from mappings: the exit check never returns it, a collection
+ * returns it all at its end (arena_release). Protected by the collecting flag. */
+#define ARENA_MAX_CHUNKS 64
 static char *arena_cur, *arena_end;
+static struct range {
+    uintptr_t lo, hi;
+} arena_chunks[ARENA_MAX_CHUNKS];
+static int arena_nchunks;
 
 static void *
 arena_alloc(size_t bytes)
@@ -463,9 +479,15 @@ arena_alloc(size_t bytes)
     bytes = gr_round_up(bytes, 16);
     if ((size_t)(arena_end - arena_cur) < bytes) {
         size_t chunk = bytes > ((size_t)4 << 20) ? gr_round_up(bytes, 4096) : (size_t)4 << 20;
-        char *m = map_noreserve(chunk);
+        char *m;
+        if (arena_nchunks == ARENA_MAX_CHUNKS)
+            return NULL;
+        m = map_noreserve(chunk);
         if (m == NULL)
             return NULL;
+        arena_chunks[arena_nchunks].lo = (uintptr_t)m;
+        arena_chunks[arena_nchunks].hi = (uintptr_t)m + chunk;
+        arena_nchunks++;
         arena_cur = m;
         arena_end = m + chunk;
     }
@@ -474,9 +496,14 @@ arena_alloc(size_t bytes)
     return p;
 }
 
-struct range {
-    uintptr_t lo, hi;
-};
+static void
+arena_release(void)
+{
+    for (int i = 0; i < arena_nchunks; i++)
+        gr_sys_munmap((void *)arena_chunks[i].lo, arena_chunks[i].hi - arena_chunks[i].lo);
+    arena_nchunks = 0;
+    arena_cur = arena_end = NULL;
+}
 
 static struct range *segs; /* writable PT_LOAD segments of every object but this one */
 static int nsegs;
@@ -734,6 +761,9 @@ scan_stack(const struct g *gp, uintptr_t lo)
 static size_t
 object_bytes(const struct gr_span *s, uintptr_t o)
 {
+    /* A collection frees what it misses: it reads all a program may use (malloc_usable_size). */
+    if (gr_gc_collect)
+        return gr_load_relaxed(&s->state) == SPAN_SMALL ? s->size : s->npages * GR_HEAP_PAGE;
     if (gr_load_relaxed(&s->state) != SPAN_SMALL) {
         size_t whole = s->npages * GR_HEAP_PAGE;
         return s->gc_size != 0 && s->gc_size <= whole ? s->gc_size : whole;
@@ -1087,7 +1117,7 @@ report(uint64_t nleaked, uint64_t bytes, uint64_t nlive)
         o->fd = fd;
         o->len = 0;
         out_put(o, "{\"version\":1,\"mode\":");
-        out_put(o, collect_asked ? "\"collect-as-leak\"" : "\"leak\"");
+        out_put(o, gr_gc_collect ? "\"collect\"" : "\"leak\"");
         out_fmt(o, ",\"live_objects\":%llu", (unsigned long long)nlive);
         out_fmt(o, ",\"leaked_objects\":%llu", (unsigned long long)nleaked);
         out_fmt(o, ",\"leaked_bytes\":%llu,\"stacks\":[", (unsigned long long)bytes);
@@ -1158,6 +1188,7 @@ gr_gc_exit(void)
                  "not run\n");
         return;
     }
+    collect_forbid();
     segs = arena_alloc(GC_MAX_SEGS * sizeof(*segs));
     kroots = arena_alloc(GC_MAX_KROOTS * sizeof(*kroots));
     tallies = arena_alloc(GC_MAX_SITES * sizeof(*tallies));
@@ -1216,4 +1247,442 @@ gr_gc_exit(void)
     gr_sys_sigprocmask(SIG_SETMASK, &oldmask, NULL);
 
     report(total[0], total[1], live);
+}
+
+/* ---- GREENRUN_GC=collect: collections. */
+
+#define GC_MIN_HEAP     ((uint64_t)4 << 20) /* no collection before the heap reaches this */
+#define STOP_TIMEOUT_NS 200000000LL          /* an M that does not stop by then: give up */
+#define STOP_RESEND_NS  2000000LL            /* send the stop signal again this often */
+#define RED_ZONE        128                  /* below a stopped G's stack pointer: its leaf's */
+#define MAX_ASKED       65536                /* Ms a stop can wait for */
+
+static int gc_percent = 100; /* immutable after the constructor: GREENRUN_GC_PERCENT, -1 off */
+static bool gctrace;         /* immutable after the constructor: GREENRUN_DEBUG=gctrace */
+static int64_t gc_start_ns;  /* immutable after the constructor: gctrace's time origin */
+static struct gr_atomic_u64 trigger;    /* atomic: alloc_bytes that starts the next collection;
+                                           written by the collector */
+static struct gr_atomic_u32 collecting; /* atomic: 1 while a collection or the exit check runs,
+                                           and for good once the exit check has begun */
+static struct gr_atomic_u32 stopping;   /* atomic: the epoch of the stop in progress, 0 while
+                                           the world runs; Ms wait on it (futex) */
+static struct gr_atomic_u32 nstopped;   /* atomic: Ms that acknowledged the stop */
+static uint32_t epoch;                  /* protected by collecting */
+static uint64_t ncollections;           /* protected by collecting */
+static struct m **asked;                /* protected by collecting: the Ms sent the stop */
+static int nasked;
+
+void
+gr_gc_pacer(int percent, bool trace)
+{
+    if (!gr_gc_collect)
+        return;
+    gc_percent = percent == 0 ? 100 : percent;
+    gctrace = trace;
+    gc_start_ns = gr_nanotime();
+    gr_store_relaxed(&trigger, gc_percent < 0 ? UINT64_MAX : GC_MIN_HEAP);
+}
+
+/* No collection from now on (the exit check runs, once any collection has ended). */
+static void
+collect_forbid(void)
+{
+    for (;;) {
+        uint32_t zero = 0;
+        if (gr_cas(&collecting, &zero, 1))
+            return;
+        struct timespec ms = { 0, 1000000 };
+        gr_syscall2(SYS_nanosleep, &ms, NULL);
+    }
+}
+
+/* The child has one thread: no collection is running in it, and no stop. */
+static void
+collect_fork_child(void)
+{
+    gr_store_relaxed(&collecting, 0);
+    gr_store_relaxed(&stopping, 0);
+    gr_store_relaxed(&nstopped, 0);
+}
+
+void
+gr_gc_keep_syscall_regs(const uintptr_t *frame)
+{
+    struct g *gp = gr_current();
+
+    /* The prologue saved them just below the frame pointer (the library keeps frame
+     * pointers); a word more or less only keeps an object a collection longer. */
+    if (gp != NULL)
+        memcpy(gp->gc_sysregs, frame - GR_ARRAY_LEN(gp->gc_sysregs), sizeof(gp->gc_sysregs));
+}
+
+void
+gr_gc_safepoint(void)
+{
+    uint32_t ep;
+
+    /* Pairs with the collector's store of stopping, then its load of curg or sigkickable:
+     * either it saw this M's G (and signals it) or this load sees the stop. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    while ((ep = gr_load(&stopping)) != 0)
+        gr_sys_futex_wait(gr_atomic_word(&stopping), ep, -1);
+}
+
+bool
+gr_gc_stop_signal(void *uc)
+{
+    struct m *mp = gr_getm();
+    uint32_t ep = gr_load(&mp->gcstop);
+
+    if (ep == 0)
+        return false;
+    /* Published before the acknowledgment, which the collector reads (acquire) first. */
+    gr_store_relaxed(&mp->gcuc, uc);
+    if (!gr_cas(&mp->gcstop, &ep, 0))
+        return false; /* the collector gave up on this M */
+    gr_xadd(&nstopped, 1);
+    gr_sys_futex_wake(gr_atomic_word(&nstopped), 1);
+    while (gr_load_acquire(&stopping) == ep)
+        gr_sys_futex_wait(gr_atomic_word(&stopping), ep, -1);
+    return true;
+}
+
+/* The stop signal: SIGURG with SI_QUEUE and the collection's value, so the preemption handler
+ * never takes it for sysmon's or the program's. */
+static void
+send_stop(const struct m *mp)
+{
+    siginfo_t si;
+
+    memset(&si, 0, sizeof(si));
+    si.si_signo = SIGURG;
+    si.si_code = SI_QUEUE;
+    si.si_pid = gr_sys_getpid();
+    si.si_value.sival_int = GR_GC_STOP_VALUE;
+    gr_syscall4(SYS_rt_tgsigqueueinfo, si.si_pid, mp->tid, SIGURG, &si);
+}
+
+/*
+ * Stop every M running a G, but the caller's: an M on g0 waits before it runs one (execute),
+ * an M whose G is in syscall mode waits when the call returns (gr_exitsyscall); the others
+ * get the stop signal and wait in its handler, their context published. False when one does
+ * not stop in time (it blocks SIGURG, or sleeps in a call no hook saw with it blocked): the
+ * world runs again and the collection is given up. Requires: the allocator's locks and the
+ * allg lock held, every signal blocked.
+ */
+static bool
+stop_world(struct m *self)
+{
+    int64_t deadline, resend;
+
+    epoch = epoch + 1 == 0 ? 1 : epoch + 1;
+    nasked = 0;
+    gr_store(&nstopped, 0);
+    /* Pairs with the fence in gr_gc_safepoint (above). */
+    gr_store(&stopping, epoch);
+    for (struct m *mp = gr_load_acquire(&gr_sched.allm); mp != NULL; mp = mp->alllink) {
+        struct g *gp = gr_load(&mp->curg);
+        if (mp == self || gp == NULL || mp->tid == 0 || gr_load(&gp->sigkickable) != 0)
+            continue;
+        if (nasked == MAX_ASKED)
+            break; /* times out below */
+        gr_store(&mp->gcstop, epoch);
+        asked[nasked++] = mp;
+        send_stop(mp);
+    }
+    deadline = gr_nanotime() + STOP_TIMEOUT_NS;
+    resend = gr_nanotime() + STOP_RESEND_NS;
+    for (;;) {
+        uint32_t n = gr_load_acquire(&nstopped);
+        int64_t now;
+        if ((int)n == nasked)
+            return true;
+        gr_sys_futex_wait(gr_atomic_word(&nstopped), n, resend);
+        now = gr_nanotime();
+        if (now >= deadline)
+            break;
+        if (now >= resend) {
+            /* A standard signal pending already swallows another: send again. */
+            for (int i = 0; i < nasked; i++)
+                if (gr_load(&asked[i]->gcstop) == epoch)
+                    send_stop(asked[i]);
+            resend = now + STOP_RESEND_NS;
+        }
+    }
+    /* Give up: take back the requests not acknowledged yet, then let everyone go. */
+    for (int i = 0; i < nasked; i++) {
+        uint32_t ep = epoch;
+        gr_cas(&asked[i]->gcstop, &ep, 0);
+    }
+    return false;
+}
+
+static void
+start_world(void)
+{
+    gr_store_release(&stopping, 0);
+    gr_sys_futex_wake(gr_atomic_word(&stopping), INT32_MAX);
+}
+
+/* The M gp runs on, when the stop signal stopped it; NULL otherwise. */
+static struct m *
+stopped_m(const struct g *gp)
+{
+    for (int i = 0; i < nasked; i++)
+        if (gr_load_relaxed(&asked[i]->curg) == gp)
+            return asked[i];
+    return NULL;
+}
+
+/* Where the stop signal found an M: its registers (and the vector registers, where the
+ * compiler may keep a pointer while it copies); and its G's stack from the interrupted stack
+ * pointer, when that lies on it. The G's other roots are scan_g's. */
+static void
+scan_stopped(struct g *gp, struct m *mp)
+{
+    const ucontext_t *uc = gr_load_relaxed(&mp->gcuc);
+    uintptr_t sp;
+
+    scan_range((uintptr_t)uc, (uintptr_t)(uc + 1));
+    if (uc->uc_mcontext.fpregs != NULL)
+        scan_range((uintptr_t)uc->uc_mcontext.fpregs,
+                   (uintptr_t)uc->uc_mcontext.fpregs + sizeof(*uc->uc_mcontext.fpregs));
+    sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP] - RED_ZONE;
+    if (gr_load_relaxed(&gp->status) == G_RUNNING && sp >= (uintptr_t)gp->stack_lo &&
+        sp < (uintptr_t)gp->stack_hi) {
+        scan_range((uintptr_t)gp, (uintptr_t)(gp + 1));
+        scan_tls(gp->tp);
+        scan_stack(gp, sp);
+    } else {
+        scan_g(gp, NULL);
+    }
+}
+
+/* What the sweep found: the dead objects linked through their first word, and the heap's
+ * bytes in use before and after. */
+struct sweep {
+    uintptr_t dead;
+    uint64_t nfreed, freed, heap;
+};
+
+/* Whether an object nothing reached may be freed: it was recorded (an object allocated
+ * before GREENRUN_GC took effect has no record), and not where no root is known, nor by
+ * the unwinder (its memory hangs from places no root covers). */
+static bool
+freeable(uint32_t site, uint64_t size)
+{
+    return size != 0 && site != GC_SITE_KEEP && site != GC_SITE_RUNTIME;
+}
+
+static void
+sweep_span(struct gr_span *s, void *arg)
+{
+    struct sweep *sw = arg;
+    int state = gr_load_relaxed(&s->state);
+
+    if (state == SPAN_SMALL && s->gc_bits != NULL) {
+        const struct gr_gc_slots *t = gr_load_relaxed(&s->gc_slots);
+        uint32_t nobj = (uint32_t)((s->limit - s->base) / s->size);
+        for (uint32_t i = 0; i < nobj; i++) {
+            uint64_t bit = (uint64_t)1 << (i & 63);
+            if ((live_bits(s)[i >> 6] & bit) == 0)
+                continue;
+            sw->heap += s->size;
+            if ((mark_bits(s)[i >> 6] & bit) != 0 || t == NULL || i >= t->cap ||
+                !freeable(t->slot[i].site, t->slot[i].size))
+                continue;
+            uintptr_t o = s->base + (uintptr_t)i * s->size;
+            *(uintptr_t *)o = sw->dead;
+            sw->dead = o;
+            sw->nfreed++;
+            sw->freed += s->size;
+        }
+        s->gc_bits = NULL;
+    } else if (state == SPAN_LARGE || state == SPAN_HUGE) {
+        uint64_t bytes = s->npages * GR_HEAP_PAGE;
+        sw->heap += bytes;
+        if (!s->gc_mark && freeable(s->gc_site, s->gc_size)) {
+            *(uintptr_t *)s->base = sw->dead;
+            sw->dead = s->base;
+            sw->nfreed++;
+            sw->freed += bytes;
+        }
+        s->gc_mark = false;
+    } else {
+        s->gc_bits = NULL;
+    }
+}
+
+/* A snapshot given up: nothing is freed. */
+static void
+forget_span(struct gr_span *s, void *arg)
+{
+    (void)arg;
+    s->gc_bits = NULL;
+    s->gc_mark = false;
+}
+
+static void
+collect_fail(const char *why)
+{
+    /* Try again after as much allocation again. */
+    gr_store_relaxed(&alloc_bytes, 0);
+    if (gctrace)
+        gr_print("greenrun: gc %lu: not run: %s\n", (unsigned long)ncollections + 1, why);
+}
+
+/* ns in units of unit_ns (a million: milliseconds), with three decimals, for gctrace (gr_print
+ * has no field widths). */
+static void
+frac_str(char *buf, size_t cap, int64_t ns, int64_t unit_ns)
+{
+    uint64_t v = ns < 0 ? 0 : (uint64_t)ns, thousandths = v / (uint64_t)(unit_ns / 1000) % 1000;
+
+    gr_snprint(buf, cap, "%lu.%c%c%c", (unsigned long)(v / (uint64_t)unit_ns),
+               (char)('0' + thousandths / 100), (char)('0' + thousandths / 10 % 10),
+               (char)('0' + thousandths % 10));
+}
+
+/*
+ * One collection, on the calling G (gr_gc_poll): the roots the world running may give
+ * (segments, loader memory, the kernel's values), then the stop (the allg lock, the
+ * allocator's locks, every other M running a G stopped: stop_world), the snapshot of the
+ * objects in use, the mark from every root (the exit check's, and the stopped Ms'
+ * registers), the sweep, which only links the dead objects, and the restart. The dead are
+ * freed with the world running: nothing reaches them, so nothing else touches them.
+ */
+static void
+collect(struct g *self, const void *caller)
+{
+    static char procbuf[65536];
+    uint64_t all = ~(uint64_t)0, oldmask, live, goal;
+    int64_t t0 = gr_nanotime(), t1, t2, t3, t4, t5;
+    struct sweep sw = { 0, 0, 0, 0 };
+    size_t nlive = 0;
+    char at[32], pause[32], stop[32], mark[32], sweep[32], freeing[32];
+    bool stopped;
+
+    arena_release();
+    nsegs = 0;
+    nkroots = 0;
+    nmark = 0;
+    segs = arena_alloc(GC_MAX_SEGS * sizeof(*segs));
+    kroots = arena_alloc(GC_MAX_KROOTS * sizeof(*kroots));
+    asked = arena_alloc(MAX_ASKED * sizeof(*asked));
+    if (segs == NULL || kroots == NULL || asked == NULL) {
+        collect_fail("no memory");
+        return;
+    }
+    gr_real.dl_iterate_phdr(collect_segment, NULL);
+    collect_loader_memory();
+    collect_kernel_roots(procbuf, sizeof(procbuf));
+
+    gr_sys_sigprocmask(SIG_SETMASK, &all, &oldmask);
+    gr_lock(&gr_sched.glock);
+    gr_malloc_world_stop();
+    t1 = gr_nanotime();
+    stopped = stop_world(gr_getm());
+    t2 = gr_nanotime();
+    if (stopped) {
+        gr_store_relaxed(&alloc_bytes, 0);
+        gr_heap_each_span(snap_span, &nlive);
+        markcap = nlive;
+        markstack = arena_alloc((nlive + 1) * sizeof(uintptr_t));
+    }
+    if (!stopped || markstack == NULL) {
+        gr_heap_each_span(forget_span, NULL);
+        start_world();
+        gr_malloc_world_start();
+        gr_unlock(&gr_sched.glock);
+        gr_sys_sigprocmask(SIG_SETMASK, &oldmask, NULL);
+        collect_fail(stopped ? "no memory" : "an M did not stop (SIGURG blocked?)");
+        return;
+    }
+    for (int i = 0; i < nsegs; i++) {
+        scan_range(segs[i].lo, segs[i].hi);
+        drain();
+    }
+    for (int i = 0; i < nkroots; i++)
+        mark_word(kroots[i]);
+    drain();
+    for (struct g *gp = gr_sched.allg; gp != NULL; gp = gp->allnext) {
+        struct m *mp = gp == self ? NULL : stopped_m(gp);
+        if (mp != NULL)
+            scan_stopped(gp, mp);
+        else
+            scan_g(gp, self);
+        drain();
+    }
+    for (struct m *mp = gr_load_acquire(&gr_sched.allm); mp != NULL; mp = mp->alllink) {
+        scan_m(mp);
+        drain();
+    }
+    t3 = gr_nanotime();
+    /* Sweep: link what nothing reached; every object is marked only now, so none is. */
+    gr_heap_each_span(sweep_span, &sw);
+    start_world();
+    gr_malloc_world_start();
+    gr_unlock(&gr_sched.glock);
+    gr_sys_sigprocmask(SIG_SETMASK, &oldmask, NULL);
+    t4 = gr_nanotime();
+
+    for (uintptr_t o = sw.dead, next; o != 0; o = next) {
+        next = *(const uintptr_t *)o;
+        gr_free((void *)o, (void *)(uintptr_t)caller);
+    }
+    arena_release();
+    t5 = gr_nanotime();
+
+    /* The pacer: the next collection when the heap has grown by gc_percent over what this
+     * one left, and not before GC_MIN_HEAP in all. */
+    live = sw.heap - sw.freed;
+    goal = live + live / 100 * (uint64_t)gc_percent;
+    if (goal < GC_MIN_HEAP)
+        goal = GC_MIN_HEAP;
+    gr_store_relaxed(&trigger, goal - live);
+    ncollections++;
+    if (!gctrace)
+        return;
+    frac_str(at, sizeof(at), t0 - gc_start_ns, 1000000000);
+    frac_str(pause, sizeof(pause), t4 - t1, 1000000);
+    frac_str(stop, sizeof(stop), t2 - t1, 1000000);
+    frac_str(mark, sizeof(mark), t3 - t2, 1000000);
+    frac_str(sweep, sizeof(sweep), t4 - t3, 1000000);
+    frac_str(freeing, sizeof(freeing), t5 - t4, 1000000);
+    gr_print("greenrun: gc %lu @%ss: %lu->%lu MB, %lu MB goal, %lu objects freed "
+             "(%lu MB), %lu live; pause %s ms (stop %s, mark %s, sweep %s), free %s ms, "
+             "%d Ms stopped\n",
+             (unsigned long)ncollections, at, (unsigned long)(sw.heap >> 20),
+             (unsigned long)(live >> 20),
+             (unsigned long)(goal >> 20), (unsigned long)sw.nfreed,
+             (unsigned long)(sw.freed >> 20), (unsigned long)(nlive - sw.nfreed), pause, stop,
+             mark, sweep, freeing, nasked);
+}
+
+void
+gr_gc_poll(const void *caller)
+{
+    struct g *gp;
+    struct m *mp;
+    uint32_t zero = 0;
+
+    if (!gr_gc_collect || gr_load_relaxed(&alloc_bytes) < gr_load_relaxed(&trigger))
+        return;
+    /* Only where a stop is safe: a G on a P, running the program's code (no runtime lock
+     * held, no handler interrupted), called by neither libc nor ld.so (their locks), and no
+     * thread inside dl_iterate_phdr (the collection takes ld.so's lock for the segments). */
+    gp = gr_current();
+    if (gp == NULL || gp->inhandler != 0 || gp->gc_recording != 0 ||
+        gr_load_relaxed(&gp->status) != G_RUNNING)
+        return;
+    mp = gr_getm();
+    if (mp->p == NULL || mp->mallocing || gr_preempt_pc_in_system((uintptr_t)caller) ||
+        gr_preempt_pc_in_runtime((uintptr_t)caller))
+        return;
+    if (gr_load(&gr_state) != GR_STATE_RUNNING || gr_load(&program_iterating) != 0)
+        return;
+    if (!gr_cas(&collecting, &zero, 1))
+        return;
+    collect(gp, caller);
+    gr_store_release(&collecting, 0);
 }

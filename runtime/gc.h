@@ -29,9 +29,34 @@ struct gr_gc_slots {
     struct gr_gc_slot slot[];
 };
 
-/* Called by the constructor. mode: 0 off, 1 leak, 2 collect (not built: runs as leak, and
- * says so). report: GREENRUN_GC_REPORT or NULL. */
+/* Called by the constructor. mode: 0 off, 1 leak, 2 collect (leak's recording, and
+ * collections that free what nothing reaches). report: GREENRUN_GC_REPORT or NULL. */
 void gr_gc_configure(int mode, const char *report);
+
+/*
+ * GREENRUN_GC=collect (gc.c's "Collections"). gr_gc_collect: set by gr_gc_configure, then
+ * immutable. gr_gc_pacer: called by the constructor after gr_gc_configure; percent is
+ * GREENRUN_GC_PERCENT (-1: off, no collection is ever triggered), trace GREENRUN_DEBUG=gctrace.
+ */
+extern bool gr_gc_collect;
+void gr_gc_pacer(int percent, bool trace);
+
+/* After an allocation the program made (caller: its return address) in collect mode: run a
+ * collection when the pacer says the heap has grown enough and the caller may stop here
+ * (a G on a P, not in a handler, called from neither libc nor ld.so). */
+void gr_gc_poll(const void *caller);
+
+/* A collection stops the world. An M about to run a G (execute) and a G leaving syscall mode
+ * (gr_exitsyscall) wait here while it does; the others get the preemption signal, whose
+ * handler calls gr_gc_stop_signal: true when it was a stop (the M waited in it, its context
+ * uc published), false when it is not the collection's. Context: gr_gc_collect is true. */
+void gr_gc_safepoint(void);
+#define GR_GC_STOP_VALUE 0x47437374 /* the stop signal's si_value ("GCst"), sent with SI_QUEUE */
+bool gr_gc_stop_signal(void *uc);
+
+/* At entersyscall in collect mode: keep the words frame (the caller's frame, where
+ * __builtin_unwind_init spilled the callee-saved registers) as the calling G's registers. */
+void gr_gc_keep_syscall_regs(const uintptr_t *frame);
 
 /* At boot, once the scheduler runs: load the unwinder (libunwind) and learn where the
  * runtime's own code lies, so that recorded stacks begin in the program. */

@@ -21,7 +21,8 @@
  * GREENRUN_GC=leak (gc.c) changes one thing here: the P caches stay empty (small_slow sends
  * their refills to the shared caches), so the fast paths of malloc and free always fail and
  * every allocation reaches a slow path that records it, and every free of a small object is a
- * remote one (remote_free), which the exit check can hold back (gr_malloc_world_stop). With
+ * remote one (remote_free), which the exit check and GREENRUN_GC=collect's collections can hold
+ * back (gr_malloc_world_stop); a collection frees what nothing reaches with gr_free. With
  * GREENRUN_GC=off the fast paths are what they were: the checks of gr_gc_leak sit in slow
  * paths only.
  *
@@ -641,6 +642,7 @@ leak_malloc(size_t n, const void *caller)
         b = large_alloc(n, GR_HEAP_PAGE, false, caller);
     }
     gr_gc_record(b, n);
+    gr_gc_poll(caller);
     gr_malloc_preempt_point(caller);
     return b;
 }
@@ -720,8 +722,10 @@ gr_calloc(size_t nmemb, size_t size, const void *caller)
         }
         memset(b, 0, n);
     }
-    if (gr_unlikely(gr_gc_leak))
+    if (gr_unlikely(gr_gc_leak)) {
         gr_gc_record(b, n);
+        gr_gc_poll(caller);
+    }
     return b;
 }
 
@@ -746,8 +750,10 @@ gr_malloc_aligned(size_t align, size_t n, const void *caller)
             b = small_alloc(cls, caller);
             if (b == NULL)
                 errno = ENOMEM;
-            if (gr_unlikely(gr_gc_leak))
+            if (gr_unlikely(gr_gc_leak)) {
                 gr_gc_record(b, n);
+                gr_gc_poll(caller);
+            }
             return b;
         }
     }
@@ -757,8 +763,10 @@ gr_malloc_aligned(size_t align, size_t n, const void *caller)
     }
     void *b =
         large_alloc(n == 0 ? 1 : n, align < GR_HEAP_PAGE ? GR_HEAP_PAGE : align, false, caller);
-    if (gr_unlikely(gr_gc_leak))
+    if (gr_unlikely(gr_gc_leak)) {
         gr_gc_record(b, n);
+        gr_gc_poll(caller);
+    }
     return b;
 }
 

@@ -27,6 +27,7 @@
 #include "runtime/atomic.h"
 #include "runtime/debug.h"
 #include "runtime/g.h"
+#include "runtime/gc.h"
 #include "runtime/leaf.h"
 #include "runtime/libc.h"
 #include "runtime/proc.h"
@@ -150,6 +151,19 @@ preempt_handler(int sig, siginfo_t *si, void *ucv)
     struct g *gp;
     uintptr_t pc, sp;
 
+    /* A collection's stop (gc.c) comes first: it sends SI_QUEUE; a SIGURG of sysmon's or the
+     * program's pending already may carry it instead (one standard signal at a time). */
+    if (gr_unlikely(gr_gc_collect) && gr_curg != NULL && si->si_pid == gr_sys_getpid() &&
+        ((si->si_code == SI_QUEUE && si->si_value.sival_int == GR_GC_STOP_VALUE) ||
+         si->si_code == SI_TKILL)) {
+        bool stopped = gr_gc_stop_signal(ucv);
+        if (si->si_code == SI_QUEUE)
+            return; /* the collection's, stale or served */
+        if (stopped && !gr_load(&gr_getm()->preempt)) {
+            forward(sig, si, ucv);
+            return;
+        }
+    }
     if (si->si_code != SI_TKILL || si->si_pid != gr_sys_getpid() || gr_curg == NULL) {
         forward(sig, si, ucv);
         return;

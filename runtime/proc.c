@@ -42,6 +42,7 @@
 #include "runtime/m.h"
 #include "runtime/mem.h"
 #include "runtime/netpoll.h"
+#include "runtime/gc.h"
 #include "runtime/preempt.h"
 #include "runtime/runq.h"
 #include "runtime/signal.h"
@@ -519,6 +520,10 @@ execute(struct m *mp, struct g *gp)
     }
     gr_store_relaxed(&gp->m, mp);
     gr_store_relaxed(&mp->curg, gp);
+    /* A collection that saw no G on this M (curg, read after its store of the stop) does not
+     * stop it: wait before running one. */
+    if (gr_unlikely(gr_gc_collect))
+        gr_gc_safepoint();
     gr_casgstatus(gp, G_RUNNABLE, G_RUNNING);
     gr_store_relaxed(&mp->preempt, 0); /* a request was for the G that switched out */
     if (mp->p != NULL) {               /* none when wired */

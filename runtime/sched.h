@@ -160,6 +160,10 @@ struct g {
     uint32_t gc_recording;     /* owner G: its inhandler depth while it unwinds for the leak
                                   mode's record, else 0 (gc.c): an allocation nested at that
                                   depth is the unwinder's, deeper a handler's */
+    uintptr_t gc_sysregs[8];   /* owner G: the words where its callee-saved registers were
+                                  spilled at entersyscall, in GREENRUN_GC=collect only: the
+                                  kernel holds them during the call, and the collection scans
+                                  the struct g (gc.c) */
     void *robust_held;         /* owner G: robust mutexes it holds (hooks/mutex.c) */
     uintptr_t malloc_words[2]; /* glibc malloc's arena and tcache of this stack's last G */
     char name[16];             /* protected by g.c's attr_lock */
@@ -272,6 +276,11 @@ struct m {
     struct gr_atomic_u32 preempt;    /* atomic: sysmon asked the running G to yield */
     struct gr_atomic_u64 refused_pc; /* atomic: where the preemption signal last found the G
                                         and had to leave it (libc, ld.so, the runtime) */
+    struct gr_atomic_u32 gcstop;     /* atomic: the collection asks this M to stop (its epoch),
+                                        0 when not; the M's handler or the collector clears it
+                                        (gc.c) */
+    GR_ATOMIC_PTR(void) gcuc;        /* atomic: the context where the stop found the M, written
+                                        before it acknowledges (gc.c) */
     GR_ATOMIC_PTR(struct g)
     cancel_target;            /* atomic: a G with an asynchronous cancel to act on, set when it
                                  runs or is sent the signal here, cleared when it acts; a stale

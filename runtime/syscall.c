@@ -26,6 +26,7 @@
 #include "runtime/debug.h"
 #include "runtime/g.h"
 #include "runtime/preempt.h"
+#include "runtime/gc.h"
 #include "runtime/proc.h"
 #include "runtime/runq.h"
 #include "runtime/signal.h"
@@ -80,9 +81,28 @@ enter(uintptr_t pc, uintptr_t fp)
     gr_trace_safepoint(mp); /* in syscall mode, holding nothing */
 }
 
+/*
+ * GREENRUN_GC=collect: enter with the caller's callee-saved registers spilled (the prologue
+ * __builtin_unwind_init asks for saves them all below this frame's pointer) and kept in the
+ * G, since during the call the kernel holds them and a collection must see the pointers
+ * they may hold. The caller does nothing before calling this, so they are still its caller's.
+ */
+static GR_NOINLINE void
+enter_spilled(uintptr_t pc, uintptr_t fp)
+{
+    __builtin_unwind_init();
+    gr_gc_keep_syscall_regs((const uintptr_t *)__builtin_frame_address(0));
+    enter(pc, fp);
+}
+
 void
 gr_entersyscall(void)
 {
+    if (gr_unlikely(gr_gc_collect)) {
+        enter_spilled((uintptr_t)__builtin_return_address(0),
+                      (uintptr_t)__builtin_frame_address(0));
+        return;
+    }
     enter((uintptr_t)__builtin_return_address(0), (uintptr_t)__builtin_frame_address(0));
 }
 
@@ -218,6 +238,10 @@ gr_exitsyscall(void)
      * kick reached the call, or deliver_due sees the record. */
     gr_signal_fence();
     gr_xchg(&gp->sigkickable, 0);
+    /* A collection that saw the G in the call (sigkickable, read after its store of the stop)
+     * did not stop this M: wait here, back in no program code yet. */
+    if (gr_unlikely(gr_gc_collect))
+        gr_gc_safepoint();
     if (gr_unlikely(gr_load(&mp->kicking) != 0 || gr_load(&mp->kicksigs) != 0))
         gr_signal_kicks_settle(mp);
     if (mp->lockedg == gp) {
@@ -311,7 +335,11 @@ gr_entersyscallblock(void)
     struct p *pp;
     uint32_t st = P_SYSCALL;
 
-    enter((uintptr_t)__builtin_return_address(0), (uintptr_t)__builtin_frame_address(0));
+    if (gr_unlikely(gr_gc_collect))
+        enter_spilled((uintptr_t)__builtin_return_address(0),
+                      (uintptr_t)__builtin_frame_address(0));
+    else
+        enter((uintptr_t)__builtin_return_address(0), (uintptr_t)__builtin_frame_address(0));
     /* The same CAS as sysmon's retake: whoever wins hands the P on, the other leaves it. */
     pp = mp->oldp;
     if (pp != NULL && gr_cas(&pp->status, &st, P_IDLE))
