@@ -9,6 +9,9 @@
 #   SUITE_DEBUG  optional environment variable: GREENRUN_DEBUG items added to every green run
 #            (make check runs the debug library with fs=arch_prctl, so both ways of
 #            switching TLS are tested on a machine whose CPU offers wrfsbase)
+#   SUITE_GC optional environment variable: a GREENRUN_GC mode (leak or collect) for every green
+#            run that uses greenrun's allocator (not the green-sysmalloc runs, which refuse
+#            it); a test's own GREENRUN_GC in EXTRA_ENV comes after it and wins
 #
 # Each test NAME may have tests/NAME.conf, sourced by this script, setting:
 #   TIMEOUT    seconds per run (default 60)
@@ -79,6 +82,10 @@ run_one() {
     else
         envv=(env GREENRUN_TEST_MODE=green GREENRUN_PROCS="$procs" GREENRUN_DEBUG="$debug"
               LD_PRELOAD="$lib")
+        case " $EXTRA_ENV $more " in
+        *" GREENRUN_MALLOC=system "*) ;;
+        *) [ -n "${SUITE_GC:-}" ] && envv+=(GREENRUN_GC="$SUITE_GC") ;;
+        esac
     fi
     envv+=("${extra[@]}")
     if [ -n "$procs" ] && [ ! -f "$lib" ]; then

@@ -19,7 +19,7 @@
 
 #define ACCEPTED_DEBUG                                                                          \
     "accepted: banner, stats, blocking, blocking=live, threshold=TIME (1us to 1h, like 500us, " \
-    "10ms or 2s), schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto"
+    "10ms or 2s), schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto, gctrace"
 #define STACK_EXPECT  "expected a size from 16K to 16G, like 64K, 8M or 1G"
 #define PROCS_EXPECT  "expected an integer from 1 to 1024"
 #define MALLOC_EXPECT "expected greenrun or system"
@@ -385,6 +385,28 @@ test_gc(void)
     CHECK(parse_env(&cfg, too_long, err, sizeof(err)) == -1 && is_default(&cfg) &&
           strstr(err, "expected a file path shorter than 4096 bytes") != NULL);
 
+    /* GREENRUN_GC_PERCENT: 1 to 100000, or off; GREENRUN_DEBUG=gctrace. */
+    poison(&cfg);
+    CHECK(parse1("GREENRUN_GC_PERCENT=50", &cfg, err) == 0 && cfg.gc_percent == 50);
+    poison(&cfg);
+    CHECK(parse1("GREENRUN_GC_PERCENT=100000", &cfg, err) == 0 && cfg.gc_percent == 100000);
+    poison(&cfg);
+    CHECK(parse1("GREENRUN_GC_PERCENT=off", &cfg, err) == 0 && cfg.gc_percent == -1);
+    poison(&cfg);
+    CHECK(parse1("GREENRUN_GC_PERCENT=", &cfg, err) == 0 && cfg.gc_percent == 0);
+    poison(&cfg);
+    CHECK(parse1("GREENRUN_DEBUG=gctrace", &cfg, err) == 0 && cfg.gctrace);
+    static const char *const bad_percent[] = { "0", "100001", "-1", "Off", "50%", "1e3", "x" };
+    for (size_t i = 0; i < sizeof(bad_percent) / sizeof(bad_percent[0]); i++) {
+        char entry[64], want[256];
+        snprintf(entry, sizeof(entry), "GREENRUN_GC_PERCENT=%s", bad_percent[i]);
+        snprintf(want, sizeof(want),
+                 "greenrun: GREENRUN_GC_PERCENT=\"%s\": expected an integer from 1 to 100000, "
+                 "or off",
+                 bad_percent[i]);
+        expect_error(entry, want, __LINE__);
+    }
+
     const char *with_system[] = { "GREENRUN_GC=leak", "GREENRUN_MALLOC=system", NULL };
     poison(&cfg);
     CHECK(parse_env(&cfg, with_system, err, sizeof(err)) == -1 && is_default(&cfg) &&
@@ -499,38 +521,47 @@ test_names(void)
     EXPECT_ERROR("GREENRUN_PROSC=4",
                  "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_PERCENT");
     EXPECT_ERROR("GREENRUN_procs=4",
                  "greenrun: GREENRUN_procs: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_PERCENT");
     EXPECT_ERROR("GREENRUN_=4", "greenrun: GREENRUN_: unknown variable; accepted: GREENRUN_PROCS, "
                                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                                "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                                "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_PERCENT");
     EXPECT_ERROR("GREENRUN_PROCSS=",
                  "greenrun: GREENRUN_PROCSS: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_PERCENT");
     EXPECT_ERROR("GREENRUN_PROC",
                  "greenrun: GREENRUN_PROC: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_PERCENT");
     EXPECT_ERROR("GREENRUN_ALLOC=system",
                  "greenrun: GREENRUN_ALLOC: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_PERCENT");
     EXPECT_ERROR("GREENRUN_malloc=system",
                  "greenrun: GREENRUN_malloc: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_PERCENT");
     EXPECT_ERROR("GREENRUN_GCX=leak",
                  "greenrun: GREENRUN_GCX: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_PERCENT");
     EXPECT_ERROR("GREENRUN_\x01\xff=1",
                  "greenrun: GREENRUN_\\x01\\xff: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_PERCENT");
 }
 
 static void
@@ -638,7 +669,8 @@ test_escaping(void)
     snprintf(want, sizeof(want),
              "greenrun: GREENRUN_%.55s...: unknown variable; accepted: GREENRUN_PROCS, "
              "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-             "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT",
+             "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+             "GREENRUN_GC_PERCENT",
              v200);
     EXPECT_ERROR(entry, want);
 }
@@ -720,11 +752,12 @@ test_documented_messages(void)
     EXPECT_ERROR("GREENRUN_DEBUG=foo",
                  "greenrun: GREENRUN_DEBUG=\"foo\": unknown item \"foo\"; accepted: banner, "
                  "stats, blocking, blocking=live, threshold=TIME (1us to 1h, like 500us, 10ms or "
-                 "2s), schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto");
+                 "2s), schedtrace=MS (MS from 1 to 3600000), fs=arch_prctl, fs=auto, gctrace");
     EXPECT_ERROR("GREENRUN_PROSC=1",
                  "greenrun: GREENRUN_PROSC: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
-                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT");
+                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
+                 "GREENRUN_GC_PERCENT");
     EXPECT_ERROR("GREENRUN_MALLOC=glibc",
                  "greenrun: GREENRUN_MALLOC=\"glibc\": expected greenrun or system");
 }
