@@ -103,7 +103,7 @@ struct gr_span {
                           thread that allocated it */
     bool gc_mark;      /* the exit check's, while the world is stopped: a large or huge
                           object reached */
-    size_t gc_size;    /* large and huge: bytes asked for (0: not recorded) */
+    size_t gc_size;    /* large and huge: bytes asked for (0: not recorded, or being freed) */
     uint64_t *gc_bits; /* the exit check's, while the world is stopped: a small span's
                           object count in words W, then W words of objects in use, then W
                           words of objects reached */

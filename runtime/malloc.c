@@ -898,6 +898,11 @@ large_free(struct gr_span *s)
 {
     int saved = errno;
 
+    /* In GC mode a collection may stop the world while this free waits for the heap's lock,
+     * the program's last pointer already gone: no record says it is freed, not leaked. */
+    if (gr_unlikely(gr_gc_leak))
+        s->gc_size = 0;
+
     if (gr_load_relaxed(&s->state) == SPAN_HUGE)
         gr_heap_free_huge(s);
     else
