@@ -1329,6 +1329,9 @@ gr_malloc_fork_child(void)
 
     gr_heap_fork_child();
     gr_gc_fork_child();
+    /* A collection may have announced its stop, then waited for the locks fork held: the
+     * child has no collection, so its frees must not wait for one. */
+    gr_store_relaxed(&world_stopped, 0);
     for (unsigned cls = 0; cls < GR_NCLASS; cls++)
         gr_lock_reset(&central[cls].lock);
     for (unsigned i = 0; i < GR_NSHARED; i++)

@@ -27,6 +27,7 @@
 #include "runtime/leaf.h"
 #include "runtime/netpoll.h"
 #include "runtime/m.h"
+#include "runtime/gc.h"
 #include "runtime/preempt.h"
 #include "runtime/proc.h"
 #include "runtime/runq.h"
@@ -356,6 +357,10 @@ gr_sysmon_main(void *arg)
         gr_note_sleep(&sysmon_note, until);
         gr_note_clear(&sysmon_note);
         gr_trace_safepoint(mp);
+        /* While a collection has the world stopped, its Ms would look stuck to retake and
+         * the spares: wait until it runs again. */
+        if (gr_unlikely(gr_gc_collect))
+            gr_gc_safepoint();
         now = gr_nanotime();
         gr_sigroute_sysmon();
         gr_dump_sysmon();
