@@ -1272,6 +1272,8 @@ static uint64_t ncollections;           /* protected by collecting */
 static struct m **asked;                /* protected by collecting: the Ms sent the stop */
 static int nasked;
 
+static int find_ldso(struct dl_phdr_info *info, size_t size, void *arg);
+
 void
 gr_gc_pacer(int percent, bool trace)
 {
@@ -1281,6 +1283,7 @@ gr_gc_pacer(int percent, bool trace)
     gctrace = trace;
     gc_start_ns = gr_nanotime();
     gr_store_relaxed(&trigger, gc_percent < 0 ? UINT64_MAX : GC_MIN_HEAP);
+    gr_real.dl_iterate_phdr(find_ldso, NULL);
 }
 
 /* No collection from now on (the exit check runs, once any collection has ended). */
@@ -1659,14 +1662,55 @@ collect(struct g *self, const void *caller)
              mark, sweep, freeing, nasked);
 }
 
+/* ld.so's code: gr_gc_pacer finds it (immutable after). */
+static uintptr_t ldso_lo, ldso_hi;
+
+static int
+find_ldso(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    (void)arg;
+    if (info->dlpi_name == NULL || strstr(info->dlpi_name, "ld-linux") == NULL)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) != 0) {
+            ldso_lo = info->dlpi_addr + ph->p_vaddr;
+            ldso_hi = ldso_lo + ph->p_memsz;
+        }
+    }
+    return 1;
+}
+
+/* Keep p for good: no collection frees it (the program's free still does). */
+static void
+keep(void *p)
+{
+    struct gr_span *s = gr_heap_span_of((uintptr_t)p);
+
+    if (s == NULL)
+        return;
+    if (gr_load_relaxed(&s->state) == SPAN_SMALL) {
+        struct gr_gc_slot *sl = slot_of(s, (uintptr_t)p);
+        if (sl != NULL)
+            sl->site = GC_SITE_KEEP;
+    } else {
+        s->gc_site = GC_SITE_KEEP;
+    }
+}
+
 void
-gr_gc_poll(const void *caller)
+gr_gc_poll(void *p, const void *caller)
 {
     struct g *gp;
     struct m *mp;
     uint32_t zero = 0;
 
-    if (!gr_gc_collect || gr_load_relaxed(&alloc_bytes) < gr_load_relaxed(&trigger))
+    if (!gr_gc_collect || p == NULL)
+        return;
+    if ((uintptr_t)caller >= ldso_lo && (uintptr_t)caller < ldso_hi)
+        keep(p);
+    if (gr_load_relaxed(&alloc_bytes) < gr_load_relaxed(&trigger))
         return;
     /* Only where a stop is safe: a G on a P, running the program's code (no runtime lock
      * held, no handler interrupted), called by neither libc nor ld.so (their locks), and no

@@ -41,10 +41,12 @@ void gr_gc_configure(int mode, const char *report);
 extern bool gr_gc_collect;
 void gr_gc_pacer(int percent, bool trace);
 
-/* After an allocation the program made (caller: its return address) in collect mode: run a
- * collection when the pacer says the heap has grown enough and the caller may stop here
- * (a G on a P, not in a handler, called from neither libc nor ld.so). */
-void gr_gc_poll(const void *caller);
+/* After the record of p, allocated for caller (the allocating call's return address), in
+ * collect mode: keep p for good when ld.so asked for it (a thread's DTV and dynamic TLS
+ * blocks, which glibc reaches from descriptors in stacks it caches, where no root is);
+ * then run a collection when the pacer says the heap has grown enough and the caller may
+ * stop here (a G on a P, not in a handler, called from neither libc nor ld.so). */
+void gr_gc_poll(void *p, const void *caller);
 
 /* A collection stops the world. An M about to run a G (execute) and a G leaving syscall mode
  * (gr_exitsyscall) wait here while it does; the others get the preemption signal, whose

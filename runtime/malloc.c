@@ -642,7 +642,7 @@ leak_malloc(size_t n, const void *caller)
         b = large_alloc(n, GR_HEAP_PAGE, false, caller);
     }
     gr_gc_record(b, n);
-    gr_gc_poll(caller);
+    gr_gc_poll(b, caller);
     gr_malloc_preempt_point(caller);
     return b;
 }
@@ -724,7 +724,7 @@ gr_calloc(size_t nmemb, size_t size, const void *caller)
     }
     if (gr_unlikely(gr_gc_leak)) {
         gr_gc_record(b, n);
-        gr_gc_poll(caller);
+        gr_gc_poll(b, caller);
     }
     return b;
 }
@@ -752,7 +752,7 @@ gr_malloc_aligned(size_t align, size_t n, const void *caller)
                 errno = ENOMEM;
             if (gr_unlikely(gr_gc_leak)) {
                 gr_gc_record(b, n);
-                gr_gc_poll(caller);
+                gr_gc_poll(b, caller);
             }
             return b;
         }
@@ -765,7 +765,7 @@ gr_malloc_aligned(size_t align, size_t n, const void *caller)
         large_alloc(n == 0 ? 1 : n, align < GR_HEAP_PAGE ? GR_HEAP_PAGE : align, false, caller);
     if (gr_unlikely(gr_gc_leak)) {
         gr_gc_record(b, n);
-        gr_gc_poll(caller);
+        gr_gc_poll(b, caller);
     }
     return b;
 }
@@ -1031,10 +1031,12 @@ gr_malloc_owns(const void *p)
 
 /* realloc kept the block where it was: leak mode records its new size and stack. */
 static inline void *
-realloc_stay(void *p, size_t n)
+realloc_stay(void *p, size_t n, const void *caller)
 {
-    if (gr_unlikely(gr_gc_leak))
+    if (gr_unlikely(gr_gc_leak)) {
         gr_gc_record(p, n);
+        gr_gc_poll(p, caller);
+    }
     return p;
 }
 
@@ -1064,10 +1066,10 @@ gr_realloc(void *p, size_t n, void *caller)
     if (gr_load_relaxed(&s->state) == SPAN_SMALL) {
         /* Stay when the class would be the same or the block shrinks by less than half. */
         if (n <= have && (n > GR_SMALL_MAX / 2 || gr_size_class(n) == s->cls || n > have / 2))
-            return realloc_stay(p, n);
+            return realloc_stay(p, n, caller);
     } else if (n <= have) {
         if (n > have / 2)
-            return realloc_stay(p, n);
+            return realloc_stay(p, n, caller);
     } else if (n > GR_SMALL_MAX && n < GR_HUGE_MIN) {
         /* Growing a large block: leave room for the next steps (a quarter of the size, as
          * jemalloc's classes do), so a buffer grown a little at a time moves seldom. */
@@ -1075,12 +1077,14 @@ gr_realloc(void *p, size_t n, void *caller)
         size_t target = gr_round_up(gr_round_up(n, step), GR_HEAP_PAGE);
         if (gr_load_relaxed(&s->state) == SPAN_LARGE &&
             gr_heap_grow_in_place(s, target / GR_HEAP_PAGE))
-            return realloc_stay(p, n);
+            return realloc_stay(p, n, caller);
         q = large_alloc(target, GR_HEAP_PAGE, false, caller);
         if (q == NULL)
             return NULL;
-        if (gr_unlikely(gr_gc_leak))
+        if (gr_unlikely(gr_gc_leak)) {
             gr_gc_record(q, n);
+            gr_gc_poll(q, caller);
+        }
         memcpy(q, p, have);
         gr_free(p, caller);
         return q;
