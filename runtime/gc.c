@@ -1252,10 +1252,10 @@ gr_gc_exit(void)
 /* ---- GREENRUN_GC=collect: collections. */
 
 #define GC_MIN_HEAP     ((uint64_t)4 << 20) /* no collection before the heap reaches this */
-#define STOP_TIMEOUT_NS 200000000LL          /* an M that does not stop by then: give up */
-#define STOP_RESEND_NS  2000000LL            /* send the stop signal again this often */
-#define RED_ZONE        128                  /* below a stopped G's stack pointer: its leaf's */
-#define MAX_ASKED       65536                /* Ms a stop can wait for */
+#define STOP_TIMEOUT_NS 200000000LL         /* an M that does not stop by then: give up */
+#define STOP_RESEND_NS  2000000LL           /* send the stop signal again this often */
+#define RED_ZONE        128                 /* below a stopped G's stack pointer: its leaf's */
+#define MAX_ASKED       65536               /* Ms a stop can wait for */
 
 static int gc_percent = 100; /* immutable after the constructor: GREENRUN_GC_PERCENT, -1 off */
 static bool gctrace;         /* immutable after the constructor: GREENRUN_DEBUG=gctrace */
@@ -1528,8 +1528,12 @@ forget_span(struct gr_span *s, void *arg)
 static void
 collect_fail(const char *why)
 {
-    /* Try again after as much allocation again. */
+    uint64_t t = gr_load_relaxed(&trigger);
+
+    /* Try again after twice as much allocation: a G that keeps SIGURG blocked would
+     * otherwise hold the world for the stop's timeout at every trigger. */
     gr_store_relaxed(&alloc_bytes, 0);
+    gr_store_relaxed(&trigger, t > UINT64_MAX / 2 ? UINT64_MAX : 2 * t);
     if (gctrace)
         gr_print("greenrun: gc %lu: not run: %s\n", (unsigned long)ncollections + 1, why);
 }
@@ -1656,10 +1660,9 @@ collect(struct g *self, const void *caller)
              "(%lu MB), %lu live; pause %s ms (stop %s, mark %s, sweep %s), free %s ms, "
              "%d Ms stopped\n",
              (unsigned long)ncollections, at, (unsigned long)(sw.heap >> 20),
-             (unsigned long)(live >> 20),
-             (unsigned long)(goal >> 20), (unsigned long)sw.nfreed,
-             (unsigned long)(sw.freed >> 20), (unsigned long)(nlive - sw.nfreed), pause, stop,
-             mark, sweep, freeing, nasked);
+             (unsigned long)(live >> 20), (unsigned long)(goal >> 20), (unsigned long)sw.nfreed,
+             (unsigned long)(sw.freed >> 20), (unsigned long)(nlive - sw.nfreed), pause, stop, mark,
+             sweep, freeing, nasked);
 }
 
 /* ld.so's code: gr_gc_pacer finds it (immutable after). */

@@ -279,8 +279,9 @@ struct m {
     struct gr_atomic_u32 gcstop;     /* atomic: the collection asks this M to stop (its epoch),
                                         0 when not; the M's handler or the collector clears it
                                         (gc.c) */
-    GR_ATOMIC_PTR(void) gcuc;        /* atomic: the context where the stop found the M, written
-                                        before it acknowledges (gc.c) */
+    /* atomic: the context where the collection's stop found the M, written before it
+     * acknowledges (gc.c) */
+    GR_ATOMIC_PTR(void) gcuc;
     GR_ATOMIC_PTR(struct g)
     cancel_target;            /* atomic: a G with an asynchronous cancel to act on, set when it
                                  runs or is sent the signal here, cleared when it acts; a stale

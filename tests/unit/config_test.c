@@ -531,7 +531,7 @@ test_names(void)
     EXPECT_ERROR("GREENRUN_=4", "greenrun: GREENRUN_: unknown variable; accepted: GREENRUN_PROCS, "
                                 "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
                                 "GREENRUN_TRACE, GREENRUN_QUIT, GREENRUN_GC, GREENRUN_GC_REPORT, "
-                 "GREENRUN_GC_PERCENT");
+                                "GREENRUN_GC_PERCENT");
     EXPECT_ERROR("GREENRUN_PROCSS=",
                  "greenrun: GREENRUN_PROCSS: unknown variable; accepted: GREENRUN_PROCS, "
                  "GREENRUN_STACK, GREENRUN_DEBUG, GREENRUN_MALLOC, GREENRUN_REPORT, "
