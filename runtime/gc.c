@@ -1,7 +1,8 @@
 /*
- * runtime/gc.c: GREENRUN_GC=leak: allocation stacks, and at exit a mark from conservative roots
- * through the heap, precisely, with a report of the objects nothing reaches (LeakSanitizer's
- * report, from greenrun's own knowledge of every G).
+ * runtime/gc.c: GREENRUN_GC=leak and collect: allocation stacks, and a mark from conservative
+ * roots through the heap, precisely: at exit with a report of the objects nothing reaches
+ * (LeakSanitizer's report, from greenrun's own knowledge of every G), and in collect mode
+ * during the run as well, freeing them (the "Collections" part at the end).
  *
  * Recording. Every allocation in leak mode ends in gr_gc_record (malloc.c), which unwinds the
  * stack with libunwind's unw_backtrace (DWARF tables: complete for code built without frame
@@ -40,12 +41,22 @@
  *  5. Tally unreached objects by site; restart the world; symbolize (unw_get_proc_name, which
  *     reads symbol tables, static functions included; dladdr for the object) and print, largest
  *     first; the JSON goes to GREENRUN_GC_REPORT (O_EXCL, 0600, never under AT_SECURE).
- * Nothing is ever freed. Memory for the check is mapped and never returned (the process is
+ * The exit check frees nothing. Its memory is mapped and never returned (the process is
  * ending).
  *
+ * Collections (collect mode): the pacer (GREENRUN_GC_PERCENT over the live heap the last one
+ * left, 4 MB at least) starts one in an allocation of the program's (gr_gc_poll). The same
+ * roots, then the same stop, and every other M running a G stopped besides: by the
+ * preemption signal (SI_QUEUE), whose handler publishes its context and waits; Ms on g0 and
+ * Gs in syscall mode wait at execute and exitsyscall instead. Mark as above plus the stopped
+ * contexts; the sweep links the objects nothing reached; the world restarts and they are
+ * freed with gr_free. docs/design.md ("GREENRUN_GC=collect") says what it cannot see.
+ *
  * Locks: site_lock (leaf) guards the table's insertions; readers of an id's entry need none
- * (entries are written before their id is published and never change). The exit check takes
- * gr_sched.glock, then the allocator's locks (untracked, fork's order).
+ * (entries are written before their id is published and never change). The exit check and a
+ * collection take gr_sched.glock, then the allocator's locks (untracked, fork's order); the
+ * collecting flag (a CAS, not a lock) lets one of them run at a time and guards their arena
+ * and root tables.
  */
 #include "runtime/gc.h"
 
