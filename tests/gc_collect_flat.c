@@ -5,13 +5,14 @@
  * one would show), each keeping a list on its own stack as it goes. Meanwhile, lists of
  * canary-stamped nodes are reachable only: from a global (through a pointer into the middle
  * of its head node, too), from a parked thread's stack, through a thread's pthread key value,
- * from a thread's __thread variable, and from a node held by the kernel alone as an epoll
- * registration's data. At the end every node of every list still carries its canaries, and
+ * from a thread's __thread variable, from a node held by the kernel alone as an epoll
+ * registration's data, and from a register of a thread spinning in a loop that calls nothing. At the end every node of every list still carries its canaries, and
  * the peak RSS (VmHWM) stayed under 200 MB. Natively (or green without collect) the same
  * program runs with 64 MB dropped and checks the contents only.
  */
 #include "check.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/epoll.h>
@@ -28,7 +29,7 @@ struct node {
 };
 
 /* The lists, by where their only reference lives. */
-enum { L_GLOBAL, L_INTERIOR, L_PARKED, L_KEY, L_TLS, L_EPOLL, L_COUNT };
+enum { L_GLOBAL, L_INTERIOR, L_PARKED, L_KEY, L_TLS, L_EPOLL, L_SPIN, L_COUNT };
 
 static struct node *global_list;
 static char *interior_ref; /* points into the middle of the list's head node */
@@ -39,6 +40,7 @@ static int epfd;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int holders_ready, done;
+static atomic_int spinning, churned;
 
 static uint64_t
 stamp(int list, uint64_t i, int k)
@@ -108,6 +110,33 @@ holder(void *arg)
     return (void *)bad;
 }
 
+/* Overwrites the stack below its caller, where dead frames may still hold a pointer. */
+static __attribute__((noinline)) void
+scrub(void)
+{
+    volatile char junk[8192];
+
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = 0;
+}
+
+/* Holds its list in a register only (the loop calls nothing), running while the others
+ * churn: a collection must stop it and read its registers (or, on one P, find them where the
+ * preemption saved them). */
+static void *
+spinner(void *arg)
+{
+    struct node *head = make_list(L_SPIN);
+    uint64_t sum = 0;
+
+    (void)arg;
+    scrub();
+    atomic_store(&spinning, 1);
+    while (atomic_load_explicit(&churned, memory_order_relaxed) == 0)
+        sum += head->canary[sum & 1];
+    return (void *)(check_list(L_SPIN, head) + (sum == 0));
+}
+
 struct churn {
     uint64_t bytes; /* to allocate and drop */
     long bad;
@@ -173,7 +202,7 @@ main(void)
     bool collect = test_green() && gc != NULL && strcmp(gc, "collect") == 0;
     uint64_t total = collect ? (uint64_t)1536 << 20 : (uint64_t)64 << 20;
     struct churn c[WORKERS];
-    pthread_t hold, t[WORKERS];
+    pthread_t hold, spin, t[WORKERS];
     struct epoll_event ev, got;
     struct node *epoll_list;
     int pipefd[2];
@@ -200,6 +229,8 @@ main(void)
         CHECK_OK(pthread_cond_wait(&cv, &mu));
     CHECK_OK(pthread_mutex_unlock(&mu));
 
+    CHECK_OK(pthread_create(&spin, NULL, spinner, NULL));
+    WAIT_FOR(atomic_load(&spinning) != 0, 10);
     for (int i = 0; i < WORKERS; i++) {
         c[i].bytes = total / WORKERS;
         c[i].bad = 0;
@@ -209,6 +240,9 @@ main(void)
         CHECK_OK(pthread_join(t[i], NULL));
         bad += c[i].bad;
     }
+    atomic_store(&churned, 1);
+    CHECK_OK(pthread_join(spin, &res));
+    bad += (long)res;
 
     CHECK_OK(pthread_mutex_lock(&mu));
     done = 1;
