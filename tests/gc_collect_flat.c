@@ -6,9 +6,10 @@
  * canary-stamped nodes are reachable only: from a global (through a pointer into the middle
  * of its head node, too), from a parked thread's stack, through a thread's pthread key value,
  * from a thread's __thread variable, from a node held by the kernel alone as an epoll
- * registration's data, and from a register of a thread spinning in a loop that calls nothing. At the end every node of every list still carries its canaries, and
- * the peak RSS (VmHWM) stayed under 200 MB. Natively (or green without collect) the same
- * program runs with 64 MB dropped and checks the contents only.
+ * registration's data, and from a register of a thread spinning in a loop that calls nothing. At
+ * the end every node of every list still carries its canaries, and the peak RSS (VmHWM) stayed
+ * under 200 MB. Natively (or green without collect) the same program runs with 64 MB dropped and
+ * checks the contents only.
  */
 #include "check.h"
 
