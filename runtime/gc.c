@@ -1267,6 +1267,7 @@ gr_gc_exit(void)
 #define STOP_RESEND_NS  2000000LL           /* send the stop signal again this often */
 #define RED_ZONE        128                 /* below a stopped G's stack pointer: its leaf's */
 #define MAX_ASKED       65536               /* Ms a stop can wait for */
+#define STOP_ACKED      0x80000000u         /* in m->gcstop: the M stopped for that epoch */
 
 static int gc_percent = 100; /* immutable after the constructor: GREENRUN_GC_PERCENT, -1 off */
 static bool gctrace;         /* immutable after the constructor: GREENRUN_DEBUG=gctrace */
@@ -1277,7 +1278,8 @@ static struct gr_atomic_u32 collecting; /* atomic: 1 while a collection or the e
                                            and for good once the exit check has begun */
 static struct gr_atomic_u32 stopping;   /* atomic: the epoch of the stop in progress, 0 while
                                            the world runs; Ms wait on it (futex) */
-static struct gr_atomic_u32 nstopped;   /* atomic: Ms that acknowledged the stop */
+static struct gr_atomic_u32 nstopped;   /* atomic: bumped by each acknowledgment, to wake the
+                                           collector (futex) */
 static uint32_t epoch;                  /* protected by collecting */
 static uint64_t ncollections;           /* protected by collecting */
 static struct m **asked;                /* protected by collecting: the Ms sent the stop */
@@ -1348,12 +1350,14 @@ gr_gc_stop_signal(void *uc)
     struct m *mp = gr_getm();
     uint32_t ep = gr_load(&mp->gcstop);
 
-    if (ep == 0)
+    if (ep == 0 || (ep & STOP_ACKED) != 0)
         return false;
     /* Published before the acknowledgment, which the collector reads (acquire) first. */
     gr_store_relaxed(&mp->gcuc, uc);
-    if (!gr_cas(&mp->gcstop, &ep, 0))
-        return false; /* the collector gave up on this M */
+    /* Acknowledged for this epoch only: a collector that gave up took the request back
+     * (set 0), and then this fails. */
+    if (!gr_cas(&mp->gcstop, &ep, ep | STOP_ACKED))
+        return false;
     gr_xadd(&nstopped, 1);
     gr_sys_futex_wake(gr_atomic_word(&nstopped), 1);
     while (gr_load_acquire(&stopping) == ep)
@@ -1389,7 +1393,9 @@ stop_world(struct m *self)
 {
     int64_t deadline, resend;
 
-    epoch = epoch + 1 == 0 ? 1 : epoch + 1;
+    epoch = (epoch + 1) & ~STOP_ACKED;
+    if (epoch == 0)
+        epoch = 1;
     nasked = 0;
     gr_store(&nstopped, 0);
     /* Pairs with the fence in gr_gc_safepoint (above). */
@@ -1408,8 +1414,13 @@ stop_world(struct m *self)
     resend = gr_nanotime() + STOP_RESEND_NS;
     for (;;) {
         uint32_t n = gr_load_acquire(&nstopped);
+        int acked = 0;
         int64_t now;
-        if ((int)n == nasked)
+        /* Pairs with the handler's CAS: its context is published. */
+        for (int i = 0; i < nasked; i++)
+            if (gr_load_acquire(&asked[i]->gcstop) == (epoch | STOP_ACKED))
+                acked++;
+        if (acked == nasked)
             return true;
         gr_sys_futex_wait(gr_atomic_word(&nstopped), n, resend);
         now = gr_nanotime();
@@ -1423,17 +1434,16 @@ stop_world(struct m *self)
             resend = now + STOP_RESEND_NS;
         }
     }
-    /* Give up: take back the requests not acknowledged yet, then let everyone go. */
-    for (int i = 0; i < nasked; i++) {
-        uint32_t ep = epoch;
-        gr_cas(&asked[i]->gcstop, &ep, 0);
-    }
     return false;
 }
 
+/* Take back every request (one not acknowledged yet, from a stop given up, included), then
+ * let everyone go. */
 static void
 start_world(void)
 {
+    for (int i = 0; i < nasked; i++)
+        gr_store(&asked[i]->gcstop, 0);
     gr_store_release(&stopping, 0);
     gr_sys_futex_wake(gr_atomic_word(&stopping), INT32_MAX);
 }

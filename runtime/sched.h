@@ -277,8 +277,8 @@ struct m {
     struct gr_atomic_u64 refused_pc; /* atomic: where the preemption signal last found the G
                                         and had to leave it (libc, ld.so, the runtime) */
     struct gr_atomic_u32 gcstop;     /* atomic: the collection asks this M to stop (its epoch),
-                                        0 when not; the M's handler or the collector clears it
-                                        (gc.c) */
+                                        0 when not; the M's handler adds the acknowledged bit,
+                                        the collector clears it (gc.c) */
     /* atomic: the context where the collection's stop found the M, written before it
      * acknowledges (gc.c) */
     GR_ATOMIC_PTR(void) gcuc;
