@@ -3,7 +3,7 @@
  *
  *     greenrun [--procs N] [--stack SIZE] [--debug LIST] [--malloc greenrun|system]
  *              [--trace FILE] [--quit dump|exit] [--gc off|leak|collect]
- *              [--gc-report PATH] [--] PROGRAM [ARGS...]
+ *              [--gc-percent N|off] [--gc-report PATH] [--] PROGRAM [ARGS...]
  *     greenrun trace summarize FILE
  *     greenrun dump|report PID, greenrun top PID [-n COUNT] [-d SECONDS], greenrun ps
  *
@@ -76,10 +76,15 @@ struct option_var {
 };
 
 static const struct option_var option_vars[] = {
-    { "--procs", 'p', "GREENRUN_PROCS" }, { "--stack", 0, "GREENRUN_STACK" },
-    { "--debug", 0, "GREENRUN_DEBUG" },   { "--malloc", 0, "GREENRUN_MALLOC" },
-    { "--trace", 0, "GREENRUN_TRACE" },   { "--quit", 0, "GREENRUN_QUIT" },
-    { "--gc", 0, "GREENRUN_GC" },         { "--gc-report", 0, "GREENRUN_GC_REPORT" },
+    { "--procs", 'p', "GREENRUN_PROCS" },
+    { "--stack", 0, "GREENRUN_STACK" },
+    { "--debug", 0, "GREENRUN_DEBUG" },
+    { "--malloc", 0, "GREENRUN_MALLOC" },
+    { "--trace", 0, "GREENRUN_TRACE" },
+    { "--quit", 0, "GREENRUN_QUIT" },
+    { "--gc", 0, "GREENRUN_GC" },
+    { "--gc-report", 0, "GREENRUN_GC_REPORT" },
+    { "--gc-percent", 0, "GREENRUN_GC_PERCENT" },
 };
 
 #define N_OPTION_VARS (sizeof(option_vars) / sizeof(option_vars[0]))
@@ -122,6 +127,8 @@ print_help(void)
           "                        fs=arch_prctl   switch threads' TLS with the arch_prctl\n"
           "                                        system call even where the CPU offers\n"
           "                                        wrfsbase (fs=auto: the default)\n"
+          "                        gctrace         with --gc collect, a line per\n"
+          "                                        collection on stderr\n"
           "      --malloc WHICH  GREENRUN_MALLOC: the allocator behind malloc and free;\n"
           "                        greenrun        greenrun's own (size classes, per-P\n"
           "                                        caches); the default\n"
@@ -141,7 +148,11 @@ print_help(void)
           "                        off             nothing; the default\n"
           "                        leak            at exit, report the objects no longer\n"
           "                                        reachable, by allocation stack\n"
-          "                        collect         not built yet: runs as leak\n"
+          "                        collect         leak, and free them while the program\n"
+          "                                        runs (collections)\n"
+          "      --gc-percent N  GREENRUN_GC_PERCENT: with --gc collect, collect when the\n"
+          "                      heap has grown N percent over the live heap (1 to\n"
+          "                      100000; default 100); off: never\n"
           "      --gc-report PATH\n"
           "                      GREENRUN_GC_REPORT: also write the leak report as JSON\n"
           "                      to PATH, a new file (never overwritten)\n"
