@@ -609,7 +609,9 @@ kroots_after(const char *text, const char *key)
 static void
 collect_loader_memory(void)
 {
-    char chunk[4096], line[512];
+    /* Static, not on the stack: a collection runs on the allocating G's stack, which may be
+     * small; the collecting flag lets one reader in at a time. */
+    static char chunk[4096], line[512];
     size_t len = 0;
     ssize_t r;
     int fd = gr_sys_open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
@@ -647,7 +649,8 @@ collect_loader_memory(void)
 static void
 collect_kernel_roots(char *buf, size_t cap)
 {
-    char dents[4096], path[64];
+    static char dents[4096]; /* static: as collect_loader_memory's buffers */
+    char path[64];
     int dir;
     long n;
 
