@@ -396,6 +396,15 @@ slot_of(struct gr_span *s, uintptr_t p)
 }
 
 void
+gr_gc_slots_release(struct gr_span *s)
+{
+    struct gr_gc_slots *t = gr_xchg(&s->gc_slots, NULL);
+
+    if (t != NULL)
+        gr_sys_munmap(t, sizeof(*t) + (size_t)t->cap * sizeof(struct gr_gc_slot));
+}
+
+void
 gr_gc_record(void *p, size_t n)
 {
     struct gr_span *s;

@@ -56,6 +56,12 @@ void gr_gc_safepoint(void);
 #define GR_GC_STOP_VALUE 0x47437374 /* the stop signal's si_value ("GCst"), sent with SI_QUEUE */
 bool gr_gc_stop_signal(void *uc);
 
+/* A small span goes back to the heap, every object free: its side table is unmapped (no
+ * record can be writing into it: an object is recorded before malloc returns it). Requires:
+ * the heap lock. */
+struct gr_span;
+void gr_gc_slots_release(struct gr_span *s);
+
 /* At entersyscall in collect mode: keep the words frame (the caller's frame, where
  * __builtin_unwind_init spilled the callee-saved registers) as the calling G's registers. */
 void gr_gc_keep_syscall_regs(const uintptr_t *frame);

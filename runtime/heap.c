@@ -27,6 +27,7 @@
 
 #include "runtime/base.h"
 #include "runtime/debug.h"
+#include "runtime/gc.h"
 #include "runtime/lock.h"
 #include "runtime/sys.h"
 
@@ -410,6 +411,10 @@ gr_heap_free(struct gr_span *s)
     s->freed_at = now;
     s->free = NULL;
     gr_store_relaxed(&s->owner, NULL);
+    /* GC mode: the side table goes with the objects (free_put may merge this structure
+     * away); under the heap lock, which a collection holds while it reads tables. */
+    if (gr_unlikely(gr_load_relaxed(&s->gc_slots) != NULL))
+        gr_gc_slots_release(s);
     free_put(s);
     gr_unlock(&heap.lock);
 }
