@@ -1150,8 +1150,9 @@ report(uint64_t nleaked, uint64_t bytes, uint64_t nlive)
                  (unsigned long)nlive);
     else
         gr_print("greenrun: leak check: %lu bytes in %lu objects not reachable, from %u "
-                 "allocation stacks (GREENRUN_GC=leak)\n",
-                 (unsigned long)bytes, (unsigned long)nleaked, nused);
+                 "allocation stacks (GREENRUN_GC=%s)\n",
+                 (unsigned long)bytes, (unsigned long)nleaked, nused,
+                 gr_gc_collect ? "collect: since the last collection" : "leak");
     for (uint32_t i = 0; i < nused; i++) {
         uint32_t id = order[i];
         const struct site *st = &sites[id];
