@@ -19,6 +19,7 @@
 #include "runtime/m.h"
 #include "runtime/mem.h"
 #include "runtime/netpoll.h"
+#include "runtime/preempt.h"
 #include "runtime/proc.h"
 #include "runtime/sema.h"
 #include "runtime/sigroute.h"
@@ -74,6 +75,7 @@ gr_fork_child(void)
     mp->spinning = false;
     mp->schedlink = NULL;
     gr_store_relaxed(&mp->preempt, 0);
+    gr_preempt_timer_init(mp); /* the parent's timers are not the child's */
     gr_store_relaxed(&mp->cancel_target, NULL);
     gr_note_clear(&mp->park);
     gr_m_open_proc(mp);

@@ -31,6 +31,7 @@
 #include "runtime/debug.h"
 #include "runtime/libc.h"
 #include "runtime/mem.h"
+#include "runtime/preempt.h"
 #include "runtime/proc.h"
 #include "runtime/signal.h"
 #include "runtime/sys.h"
@@ -108,6 +109,9 @@ gr_m_init_self(struct m *mp)
     gr_curg = &mp->g0;
     if (!mp->is_sysmon)
         gr_m_open_proc(mp);
+    mp->ptimer = -1;
+    if (!mp->is_sysmon)
+        gr_preempt_timer_init(mp); /* sysmon runs no G */
     gr_sys_sigprocmask(SIG_SETMASK, NULL, &mp->sigmask_cur);
     gr_cputime_m_init(mp);
     gr_signal_altstack_init(mp);

@@ -30,6 +30,7 @@
 #include "runtime/leaf.h"
 #include "runtime/libc.h"
 #include "runtime/proc.h"
+#include "runtime/runq.h"
 #include "runtime/sched.h"
 #include "runtime/signal.h"
 #include "runtime/sys.h"
@@ -142,20 +143,83 @@ forward(int sig, siginfo_t *si, void *uc)
     gr_signal_run_action(sig, si, uc);
 }
 
+/* The value the preemption timers carry, to tell them from a program's timer on SIGURG. */
+#define PTIMER_VALUE 0x67727074
+
+/*
+ * When must the G running on pp yield, if it is still running: GR_PREEMPT_WAKEUP_NS after it
+ * was scheduled when a G waits in the run queue, or then or when the earliest timer is due,
+ * whichever is later (sysmon's rule, preempt_long_runners). INT64_MAX when nothing waits.
+ * Context: pp's M, a signal handler included (atomics only).
+ */
+static int64_t
+wakeup_deadline(struct p *pp)
+{
+    int64_t min = pp->runstart + GR_PREEMPT_WAKEUP_NS, t;
+
+    if (!gr_runq_empty(pp))
+        return min;
+    t = gr_load(&pp->timers.next_when);
+    if (t == INT64_MAX)
+        return INT64_MAX;
+    return t > min ? t : min;
+}
+
+static void
+ptimer_arm(struct m *mp, int64_t when)
+{
+    gr_store_relaxed(&mp->ptimer_when, when);
+    if (gr_sys_timer_arm(mp->ptimer, when) != 0)
+        gr_store_relaxed(&mp->ptimer_when, INT64_MAX);
+}
+
+/* Is this signal the expiry of mp's own preemption timer? */
+static bool
+ptimer_signal(struct m *mp, const siginfo_t *si)
+{
+    return mp != NULL && mp->ptimer >= 0 && si->si_code == SI_TIMER &&
+           si->si_value.sival_int == PTIMER_VALUE && si->si_timerid == mp->ptimer;
+}
+
+/*
+ * mp's timer expired. Turn it into a preemption request when a wakeup has waited its due on
+ * mp's P behind the running G; arm it again for a wakeup that is not due yet. True for a
+ * request. Context: the signal handler, on mp.
+ */
+static bool
+ptimer_fired(struct m *mp, struct g *gp)
+{
+    int64_t when;
+
+    gr_store_relaxed(&mp->ptimer_when, INT64_MAX);
+    /* On g0 (the scheduler runs the timers itself), in syscall mode, or without a P. */
+    if (gp == NULL || gr_curg != gp || mp->p == NULL || gr_load_relaxed(&gp->status) != G_RUNNING)
+        return false;
+    when = wakeup_deadline(mp->p);
+    if (when == INT64_MAX)
+        return false;
+    if (when > gr_nanotime()) {
+        ptimer_arm(mp, when);
+        return false;
+    }
+    gr_store(&mp->preempt, 1);
+    return true;
+}
+
 static void
 preempt_handler(int sig, siginfo_t *si, void *ucv)
 {
     ucontext_t *uc = ucv;
-    struct m *mp;
+    struct m *mp = gr_curg != NULL ? gr_getm() : NULL; /* gr_curg: on an M (g0 included) */
     struct g *gp;
     uintptr_t pc, sp;
+    bool timer = ptimer_signal(mp, si);
 
-    if (si->si_code != SI_TKILL || si->si_pid != gr_sys_getpid() || gr_curg == NULL) {
-        forward(sig, si, ucv);
-        return;
-    }
-    mp = gr_getm();
-    if (!gr_load(&mp->preempt)) {
+    if (timer) {
+        if (!ptimer_fired(mp, gr_load_relaxed(&mp->curg)))
+            return;
+    } else if (si->si_code != SI_TKILL || si->si_pid != gr_sys_getpid() || gr_curg == NULL ||
+               !gr_load(&mp->preempt)) {
         forward(sig, si, ucv);
         return;
     }
@@ -168,16 +232,22 @@ preempt_handler(int sig, siginfo_t *si, void *ucv)
     pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
     /* In libc or the runtime: leave the request pending; the next hook the G enters yields
-     * (gr_preempt_check), so a G looping on calls that return at once is preempted too. */
+     * (gr_preempt_check), so a G looping on calls that return at once is preempted too. The
+     * timer asks again soon, as sysmon does. */
     if (!preemptible_pc(pc) && !leaf_called_by_program(gp, pc, sp)) {
         gr_store_relaxed(&mp->refused_pc, pc); /* for sysmon's report of such sites */
+        if (timer)
+            ptimer_arm(mp, gr_nanotime() + GR_PREEMPT_RETRY_NS);
         return;
     }
     /* In a handler of the program, or off the G's own stack (on an alternate signal stack,
      * which stays with this M): the G must not leave the M here. Pending as well: the G
      * yields at its next hook once back on its own stack, or at the next request. */
-    if (gp->inhandler != 0 || !gr_g_on_stack(gp, sp) || (uc->uc_stack.ss_flags & SS_ONSTACK))
+    if (gp->inhandler != 0 || !gr_g_on_stack(gp, sp) || (uc->uc_stack.ss_flags & SS_ONSTACK)) {
+        if (timer)
+            ptimer_arm(mp, gr_nanotime() + GR_PREEMPT_RETRY_NS);
         return;
+    }
     gr_store(&mp->preempt, 0);
     /* Make the G call gr_async_preempt, below the red zone of the interrupted frame. */
     sp -= 128 + 8;
@@ -234,9 +304,43 @@ gr_preempt_m(struct m *mp)
 }
 
 void
+gr_preempt_timer_init(struct m *mp)
+{
+    gr_store_relaxed(&mp->ptimer_when, INT64_MAX);
+    mp->ptimer = gr_sys_thread_timer_create(mp->tid, SIGURG, PTIMER_VALUE);
+    if (mp->ptimer < 0)
+        mp->ptimer = -1; /* sysmon alone asks this M's Gs to yield */
+}
+
+void
+gr_preempt_timer_execute(struct m *mp, struct g *gp)
+{
+    int64_t when;
+
+    if (!gp->cpubound || mp->ptimer < 0)
+        return;
+    when = wakeup_deadline(mp->p);
+    /* Only a move earlier costs a call: a later expiry finds what waits then and arms again. */
+    if (when < gr_load_relaxed(&mp->ptimer_when))
+        ptimer_arm(mp, when);
+}
+
+void
+gr_preempt_timer_disarm(struct m *mp)
+{
+    if (gr_load_relaxed(&mp->ptimer_when) == INT64_MAX)
+        return;
+    gr_store_relaxed(&mp->ptimer_when, INT64_MAX);
+    gr_sys_timer_arm(mp->ptimer, 0);
+}
+
+void
 gr_preempt_yield_now(void)
 {
+    struct g *gp = gr_curg;
+
     gr_store(&gr_getm()->preempt, 0);
+    gp->cpubound = true;
     gr_yield_global();
 }
 
@@ -244,5 +348,6 @@ gr_preempt_yield_now(void)
 void
 gr_preempt_yield(void)
 {
+    gr_curg->cpubound = true;
     gr_yield_global();
 }

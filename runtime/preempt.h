@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct g;
 struct m;
 
 /* Install the SIGURG handler and learn which code may never be preempted. 0 or -1. */
@@ -21,8 +22,31 @@ bool gr_preempt_uc_in_runtime(const void *uc);
 bool gr_preempt_pc_in_system(uintptr_t pc);
 /* Is pc in libgreenrun's own code? Context: any, after boot. */
 bool gr_preempt_pc_in_runtime(uintptr_t pc);
+/*
+ * How long a G readied or made on a P (its run queue), or a timer due there, may wait for the
+ * G running on it; a request the signal could not act on is repeated after the retry time.
+ * Gs that were themselves preempted wait for 10 ms slices instead (sysmon.c).
+ */
+#define GR_PREEMPT_WAKEUP_NS 1000000LL
+#define GR_PREEMPT_RETRY_NS  250000LL
+
 /* sysmon: ask the M running a G that has held its P since `since` to yield. */
 void gr_preempt_m(struct m *mp);
+
+/*
+ * The preemption timer (design.md "Blocking calls, preemption, signals"): each M owns a POSIX
+ * timer that sends it SIGURG itself, so that a wakeup waiting behind a CPU-bound G is acted on
+ * at its due time by the kernel's timer interrupt on the M's own CPU, with no other thread
+ * (sysmon) needing a CPU first.
+ */
+/* Create mp's timer. Context: mp's own thread, once (m.c), and the fork child's M again. */
+void gr_preempt_timer_init(struct m *mp);
+/* mp is about to run gp on its P: when gp was preempted last time, arm the timer for the
+ * earliest wakeup waiting there, unless it is armed earlier already. Context: mp's g0. */
+void gr_preempt_timer_execute(struct m *mp, struct g *gp);
+/* Disarm mp's timer before its G sleeps in a call (an expiry there could end the call with
+ * EINTR). Context: mp's thread. */
+void gr_preempt_timer_disarm(struct m *mp);
 /* At a hook's entry: yield if sysmon asked this M to and the signal could not act. */
 void gr_preempt_yield_now(void);
 

@@ -363,6 +363,7 @@ gr_park(bool (*unlockf)(struct g *gp, void *arg), void *arg, const char *reason)
     struct m *mp = gr_load_relaxed(&gp->m);
 
     GR_ASSERT(!gr_wired_here(gp)); /* a wired G waits in the kernel (sema.c) */
+    gp->cpubound = false;          /* it waits: not CPU-bound after all (preempt.c) */
     gr_store_relaxed(&gp->waitreason, reason);
     mp->unlockf = unlockf;
     mp->unlockarg = arg;
@@ -525,6 +526,7 @@ execute(struct m *mp, struct g *gp)
         gr_owner_inc(&mp->p->schedtick);
         mp->p->runstart = gr_nanotime();
         gr_store_relaxed(&gp->since, mp->p->runstart);
+        gr_preempt_timer_execute(mp, gp);
     } else {
         gr_store_relaxed(&gp->since, gr_nanotime());
     }

@@ -98,6 +98,8 @@ struct g {
                                    taken under g.c's tid_lock; once gr_gfree has unlinked
                                    it, the last to let go releases its memory (g.c) */
     struct g *schedlink;        /* global run queue / free list link; owner of that list */
+    bool cpubound;              /* owner: its last run ended in a preemption, so its M arms
+                                   the preemption timer when it runs it (preempt.c) */
 
     /* Stack. */
     void *map_lo; /* immutable: the mapping (NULL for a user-supplied stack) */
@@ -269,9 +271,14 @@ struct m {
     bool polling;                    /* owner: in gr_netpoll; what it readies queues at the tail */
     bool mallocing;                  /* owner: inside the allocator's use of p's cache; a signal
                                         handler's nested call then takes the shared path */
-    struct gr_atomic_u32 preempt;    /* atomic: sysmon asked the running G to yield */
+    struct gr_atomic_u32 preempt;    /* atomic: sysmon or the timer asked the G to yield */
     struct gr_atomic_u64 refused_pc; /* atomic: where the preemption signal last found the G
                                         and had to leave it (libc, ld.so, the runtime) */
+    /* The POSIX timer that sends this M the preemption signal (preempt.c), or -1: immutable
+     * (the fork child's M creates its own). When it expires: INT64_MAX while disarmed; atomic,
+     * written by the M and its signal handler only. */
+    int ptimer;
+    struct gr_atomic_i64 ptimer_when;
     GR_ATOMIC_PTR(struct g)
     cancel_target;            /* atomic: a G with an asynchronous cancel to act on, set when it
                                  runs or is sent the signal here, cleared when it acts; a stale

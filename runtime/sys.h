@@ -40,6 +40,11 @@ int gr_sys_create_excl(const char *path, int mode);
 pid_t gr_sys_gettid(void);
 pid_t gr_sys_getpid(void);
 int gr_sys_tgkill(pid_t pid, pid_t tid, int sig);
+/* A CLOCK_MONOTONIC POSIX timer that sends sig to thread tid with value as its sigval. Its
+ * kernel id (>= 0), or -errno. */
+int gr_sys_thread_timer_create(pid_t tid, int sig, int value);
+/* Arm timer id to expire once at the CLOCK_MONOTONIC time when (ns); 0 disarms. 0 or -errno. */
+int gr_sys_timer_arm(int id, int64_t when);
 int gr_sys_sched_yield(void);
 int gr_sys_sigprocmask(int how, const void *set, void *old);
 /* The kernel's struct sigaction (x86_64), for gr_sys_rt_sigaction. */

@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <signal.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/auxv.h>
 #include <sys/resource.h>
@@ -218,6 +220,33 @@ int
 gr_sys_tgkill(pid_t pid, pid_t tid, int sig)
 {
     return (int)gr_syscall3(SYS_tgkill, pid, tid, sig);
+}
+
+int
+gr_sys_thread_timer_create(pid_t tid, int sig, int value)
+{
+    struct sigevent ev;
+    int id = -1;
+    long rc;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = sig;
+    ev.sigev_value.sival_int = value;
+    ev._sigev_un._tid = tid;
+    rc = gr_syscall3(SYS_timer_create, CLOCK_MONOTONIC, (long)&ev, (long)&id);
+    return rc < 0 ? (int)rc : id;
+}
+
+int
+gr_sys_timer_arm(int id, int64_t when)
+{
+    struct itimerspec its;
+
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = when / GR_NSEC_PER_SEC;
+    its.it_value.tv_nsec = when % GR_NSEC_PER_SEC;
+    return (int)gr_syscall4(SYS_timer_settime, id, TIMER_ABSTIME, (long)&its, 0);
 }
 
 int

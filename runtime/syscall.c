@@ -62,6 +62,8 @@ enter(uintptr_t pc, uintptr_t fp)
         return;
     }
     GR_ASSERT(gp == gr_current() && pp != NULL && gr_load_relaxed(&pp->m) == mp);
+    if (gr_unlikely(gr_load_relaxed(&mp->ptimer_when) != INT64_MAX))
+        gr_preempt_timer_disarm(mp); /* its expiry would end a sleep in the call with EINTR */
     if (gr_unlikely(gr_opts.blocking)) {
         mp->syscall_since = gr_nanotime();
         mp->syscall_schedtick = gr_load_relaxed(&pp->schedtick);

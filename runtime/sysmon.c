@@ -85,11 +85,13 @@ schedtrace(void)
  * program notices (a new thread's start, a sleep's return, a poller's answer). Gs that were
  * themselves preempted wait on the global queue and share the Ps in Go's 10 ms slices, so
  * CPU-bound Gs do not pay for switches nobody is waiting for. A request the signal could not
- * act on (the G was in libc or the runtime) is repeated after PREEMPT_RETRY_NS.
+ * act on (the G was in libc or the runtime) is repeated after PREEMPT_RETRY_NS. Each M's
+ * preemption timer (preempt.c) makes the same requests at their due time for Gs that were
+ * preempted before; these rounds remain for the others, and back it up.
  */
 #define PREEMPT_AFTER_NS  10000000LL /* 10 ms, as Go's forcePreemptNS */
-#define PREEMPT_WAKEUP_NS 1000000LL
-#define PREEMPT_RETRY_NS  250000LL
+#define PREEMPT_WAKEUP_NS GR_PREEMPT_WAKEUP_NS
+#define PREEMPT_RETRY_NS  GR_PREEMPT_RETRY_NS
 
 #define BLOCKED_CONFIRM_NS 1000000LL /* seen asleep twice this far apart: a blocking call */
 
