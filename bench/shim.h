@@ -75,6 +75,9 @@ int wl_rwlock_readmostly(const struct wl_params *p, struct wl_result *r);
  *   probe thread and sleeping arg ms; a ticker sleeps 1 ms over and over. ops_done = ticks.
  */
 int wl_cpu_latency(const struct wl_params *p, struct wl_result *r);
+/* spin_latency: threads spinners pass a turn around a ring on an atomic, never yielding, while
+ *   the main thread sleeps 1 ms ops times. ops_done = ticks. */
+int wl_spin_latency(const struct wl_params *p, struct wl_result *r);
 
 /* File descriptors (wl_io.c): ops = round trips of an 8-byte message. */
 int wl_pipe_pingpong(const struct wl_params *p, struct wl_result *r);

@@ -12,6 +12,14 @@
  * Metrics (milliseconds): start_max and start_p50 (a probe's first run after its creation),
  * sleep_late_max (the main thread's sleeps), tick_late_p50, tick_late_p99, tick_late_max.
  * The timed region is the rounds; ops_done is the number of ticks.
+ *
+ * spin_latency: p->threads spinners busy-wait by design, never yielding nor calling anything:
+ * they pass a turn around a ring, each spinning on an atomic until the turn is its own, then
+ * handing it on at once. With more spinners than processors, the next in the ring is often
+ * runnable but not running, and every other spinner spins on meanwhile. A ticker sleeps 1 ms
+ * over and over as in cpu_latency, for p->ops ticks. Metrics (milliseconds): pass_p50, pass_p99
+ * and pass_max (from a hand-off until its receiver saw it), tick_late_p50, tick_late_p99 and
+ * tick_late_max; ops_done is the number of ticks.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -174,5 +182,106 @@ out:
     free(start);
     free(late);
     free(l.tick_late);
+    return rc;
+}
+
+#define MAX_PASSES 200000
+
+struct spin_ring {
+    atomic_int turn;        /* the spinner whose turn it is */
+    atomic_llong passed_at; /* when the turn was handed on */
+    atomic_int stop;
+    int n;
+    int64_t *pass;          /* each hand-off's wait, written by the turn's holder */
+    atomic_long npass;
+    struct bu_gate gate;
+};
+
+struct spinner_arg {
+    struct spin_ring *ring;
+    int me;
+};
+
+static void *
+spinner_main(void *arg)
+{
+    struct spinner_arg *a = arg;
+    struct spin_ring *s = a->ring;
+
+    if (bu_gate_arrive(&s->gate))
+        return NULL;
+    for (;;) {
+        while (atomic_load_explicit(&s->turn, memory_order_acquire) != a->me)
+            if (atomic_load_explicit(&s->stop, memory_order_relaxed))
+                return NULL;
+        int64_t now = bu_now_ns();
+        long k = atomic_load_explicit(&s->npass, memory_order_relaxed);
+        if (k < MAX_PASSES) {
+            s->pass[k] = now - atomic_load_explicit(&s->passed_at, memory_order_relaxed);
+            atomic_store_explicit(&s->npass, k + 1, memory_order_relaxed);
+        }
+        atomic_store_explicit(&s->passed_at, now, memory_order_relaxed);
+        atomic_store_explicit(&s->turn, (a->me + 1) % s->n, memory_order_release);
+    }
+}
+
+int
+wl_spin_latency(const struct wl_params *p, struct wl_result *r)
+{
+    int n = p->threads;
+    struct spin_ring s = { .n = n };
+    pthread_t *tids = calloc((size_t)n, sizeof(*tids));
+    struct spinner_arg *args = calloc((size_t)n, sizeof(*args));
+    int64_t *late = calloc((size_t)p->ops, sizeof(*late));
+    int rc = -1;
+
+    s.pass = calloc(MAX_PASSES, sizeof(*s.pass));
+    if (n < 1 || p->ops < 1) {
+        rc = bu_fail(r, "spin_latency needs a spinner and a tick");
+        goto out;
+    }
+    if (tids == NULL || args == NULL || late == NULL || s.pass == NULL) {
+        rc = bu_fail(r, "out of memory for %d spinners", n);
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        args[i] = (struct spinner_arg){ &s, i };
+    bu_gate_init(&s.gate, n);
+    rc = bu_spawn(tids, n, spinner_main, args, sizeof(*args), &s.gate, r);
+    if (rc == 0) {
+        bu_gate_wait_ready(&s.gate);
+        atomic_store(&s.passed_at, (long long)bu_now_ns());
+        int64_t t0 = bu_gate_open(&s.gate, 0);
+        /* The ticker is this thread: woken by its timer while every processor spins. */
+        for (long i = 0; i < p->ops; i++) {
+            int64_t t = bu_now_ns();
+            bu_sleep_ns(TICK_NS);
+            late[i] = bu_now_ns() - t - TICK_NS;
+        }
+        r->wall_ns = bu_now_ns() - t0;
+    }
+    atomic_store(&s.stop, 1);
+    if (rc == 0 && bu_join_all(tids, n, r) != 0)
+        rc = -1;
+    bu_gate_destroy(&s.gate);
+    if (rc == 0 && atomic_load(&s.npass) == 0)
+        rc = bu_fail(r, "the turn was never passed");
+    if (rc == 0) {
+        size_t np = (size_t)atomic_load(&s.npass), nt = (size_t)p->ops;
+        r->ops_done = p->ops;
+        bu_sort_i64(s.pass, np);
+        bu_sort_i64(late, nt);
+        bu_metric(r, "pass_p50_ms", (double)bu_quantile(s.pass, np, 0.50) / 1e6);
+        bu_metric(r, "pass_p99_ms", (double)bu_quantile(s.pass, np, 0.99) / 1e6);
+        bu_metric(r, "pass_max_ms", (double)s.pass[np - 1] / 1e6);
+        bu_metric(r, "tick_late_p50_ms", (double)bu_quantile(late, nt, 0.50) / 1e6);
+        bu_metric(r, "tick_late_p99_ms", (double)bu_quantile(late, nt, 0.99) / 1e6);
+        bu_metric(r, "tick_late_max_ms", (double)late[nt - 1] / 1e6);
+    }
+out:
+    free(tids);
+    free(args);
+    free(late);
+    free(s.pass);
     return rc;
 }

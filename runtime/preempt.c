@@ -143,26 +143,40 @@ forward(int sig, siginfo_t *si, void *uc)
     gr_signal_run_action(sig, si, uc);
 }
 
+int64_t
+gr_preempt_slice(void)
+{
+    int64_t queued = gr_load_relaxed(&gr_sched.runqsize), slice;
+
+    if (queued <= gr_sched.nprocs)
+        return GR_PREEMPT_SLICE_NS;
+    slice = GR_PREEMPT_SLICE_NS * gr_sched.nprocs / queued;
+    return slice > GR_PREEMPT_WAKEUP_NS ? slice : GR_PREEMPT_WAKEUP_NS;
+}
+
 /* The value the preemption timers carry, to tell them from a program's timer on SIGURG. */
 #define PTIMER_VALUE 0x67727074
 
 /*
  * When must the G running on pp yield, if it is still running: GR_PREEMPT_WAKEUP_NS after it
  * was scheduled when a G waits in the run queue, or then or when the earliest timer is due,
- * whichever is later (sysmon's rule, preempt_long_runners). INT64_MAX when nothing waits.
+ * whichever is later; a slice after it was scheduled when Gs wait in the global queue (sysmon's
+ * rules, preempt_long_runners). INT64_MAX when nothing waits.
  * Context: pp's M, a signal handler included (atomics only).
  */
 static int64_t
 wakeup_deadline(struct p *pp)
 {
-    int64_t min = pp->runstart + GR_PREEMPT_WAKEUP_NS, t;
+    int64_t min = pp->runstart + GR_PREEMPT_WAKEUP_NS, t, when = INT64_MAX;
 
     if (!gr_runq_empty(pp))
         return min;
     t = gr_load(&pp->timers.next_when);
-    if (t == INT64_MAX)
-        return INT64_MAX;
-    return t > min ? t : min;
+    if (t != INT64_MAX)
+        when = t > min ? t : min;
+    if (gr_load_relaxed(&gr_sched.runqsize) > 0 && pp->runstart + gr_preempt_slice() < when)
+        when = pp->runstart + gr_preempt_slice();
+    return when;
 }
 
 static void

@@ -30,6 +30,15 @@ bool gr_preempt_pc_in_runtime(uintptr_t pc);
 #define GR_PREEMPT_WAKEUP_NS 1000000LL
 #define GR_PREEMPT_RETRY_NS  250000LL
 
+/*
+ * The slice of a G while others wait in the global queue (Gs that were preempted themselves):
+ * Go's 10 ms while they are few, shortened as they grow so that the last of them waits about
+ * 10 ms (the kernel's fair scheduler has the same rule), but never below the wakeup bound.
+ * Context: any (a signal handler included).
+ */
+#define GR_PREEMPT_SLICE_NS 10000000LL
+int64_t gr_preempt_slice(void);
+
 /* sysmon: ask the M running a G that has held its P since `since` to yield. */
 void gr_preempt_m(struct m *mp);
 

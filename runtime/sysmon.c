@@ -5,7 +5,7 @@
  *  - wakes an M when runnable Gs wait while Ps are idle and nobody spins (a lost wakeup
  *    in the spinning protocol would otherwise leave work stranded until the next event);
  *  - prints the scheduler trace every GREENRUN_DEBUG=schedtrace=MS;
- *  - hands Ps in blocking calls to other Ms (gr_retake), preempts Gs that run 10 ms while
+ *  - hands Ps in blocking calls to other Ms (gr_retake), preempts Gs that run a slice while
  *    others wait (1 ms while a woken G or a due timer waits), starts spare Ps for Ms stuck
  *    in the kernel, and records the calls the runtime never saw that keep an M asleep
  *    (blockrec.c);
@@ -84,12 +84,12 @@ schedtrace(void)
  * queue), or a timer due there, waits at most PREEMPT_WAKEUP_NS: those are the wakeups a
  * program notices (a new thread's start, a sleep's return, a poller's answer). Gs that were
  * themselves preempted wait on the global queue and share the Ps in Go's 10 ms slices, so
- * CPU-bound Gs do not pay for switches nobody is waiting for. A request the signal could not
+ * CPU-bound Gs do not pay for switches nobody is waiting for; shorter slices when many wait
+ * (gr_preempt_slice), so that a queued G's wait stays near one slice. A request the signal could not
  * act on (the G was in libc or the runtime) is repeated after PREEMPT_RETRY_NS. Each M's
  * preemption timer (preempt.c) makes the same requests at their due time for Gs that were
  * preempted before; these rounds remain for the others, and back it up.
  */
-#define PREEMPT_AFTER_NS  10000000LL /* 10 ms, as Go's forcePreemptNS */
 #define PREEMPT_WAKEUP_NS GR_PREEMPT_WAKEUP_NS
 #define PREEMPT_RETRY_NS  GR_PREEMPT_RETRY_NS
 
@@ -267,7 +267,7 @@ preempt_long_runners(int64_t now)
             blocked_end(pp, now);
         if (!waiting)
             continue;
-        slice = wakeups_wait(pp, now) ? PREEMPT_WAKEUP_NS : PREEMPT_AFTER_NS;
+        slice = wakeups_wait(pp, now) ? PREEMPT_WAKEUP_NS : gr_preempt_slice();
         if (now - pp->sysmon_schedwhen < slice)
             continue;
         unpreemptible_seen(pp, mp, now);
