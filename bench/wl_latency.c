@@ -192,7 +192,7 @@ struct spin_ring {
     atomic_llong passed_at; /* when the turn was handed on */
     atomic_int stop;
     int n;
-    int64_t *pass;          /* each hand-off's wait, written by the turn's holder */
+    int64_t *pass; /* each hand-off's wait, written by the turn's holder */
     atomic_long npass;
     struct bu_gate gate;
 };

@@ -90,7 +90,8 @@ gr_fork_child(void)
     gr_sched.sleeper = NULL;
     gr_store_relaxed(&gr_sched.sleep_until, 0);
     gr_store_relaxed(&gr_sched.netpolling, 0);
-    gr_sched.runqhead = gr_sched.runqtail = NULL;
+    gr_sched.runqhead = gr_sched.runqtail = gr_sched.runqwake = NULL;
+    gr_store_relaxed(&gr_sched.nrunqwake, 0);
     gr_store_relaxed(&gr_sched.runqsize, 0);
     gr_sched.pidle = NULL;
     gr_store_relaxed(&gr_sched.npidle, 0);

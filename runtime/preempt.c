@@ -159,17 +159,17 @@ gr_preempt_slice(void)
 
 /*
  * When must the G running on pp yield, if it is still running: GR_PREEMPT_WAKEUP_NS after it
- * was scheduled when a G waits in the run queue, or then or when the earliest timer is due,
- * whichever is later; a slice after it was scheduled when Gs wait in the global queue (sysmon's
- * rules, preempt_long_runners). INT64_MAX when nothing waits.
- * Context: pp's M, a signal handler included (atomics only).
+ * was scheduled when a G waits in the run queue (or a wakeup in the global one), or then or when
+ * the earliest timer is due, whichever is later; a slice after it was scheduled when Gs wait in the
+ * global queue (sysmon's rules, preempt_long_runners). INT64_MAX when nothing waits. Context: pp's
+ * M, a signal handler included (atomics only).
  */
 static int64_t
 wakeup_deadline(struct p *pp)
 {
     int64_t min = pp->runstart + GR_PREEMPT_WAKEUP_NS, t, when = INT64_MAX;
 
-    if (!gr_runq_empty(pp))
+    if (!gr_runq_empty(pp) || gr_load_relaxed(&gr_sched.nrunqwake) > 0)
         return min;
     t = gr_load(&pp->timers.next_when);
     if (t != INT64_MAX)
@@ -216,6 +216,7 @@ ptimer_fired(struct m *mp, struct g *gp)
         ptimer_arm(mp, when);
         return false;
     }
+    gr_store_relaxed(&mp->preempt_g, gp);
     gr_store(&mp->preempt, 1);
     return true;
 }
@@ -238,6 +239,10 @@ preempt_handler(int sig, siginfo_t *si, void *ucv)
         return;
     }
     gp = gr_load_relaxed(&mp->curg);
+    /* A request for the G that ran before: the M switched since it was sent. Left pending,
+     * the next hook's check drops it (gr_preempt_yield_now). */
+    if (gr_load(&mp->preempt_g) != gp)
+        return;
     /* A G without a P is in syscall mode, unless it is wired to this M (wire.c): running,
      * its yield is the kernel's, after which it delivers what it was sent. */
     if (gp == NULL || gr_curg != gp ||
@@ -311,9 +316,10 @@ gr_preempt_set_user_action(const struct sigaction *act, struct sigaction *old)
 }
 
 void
-gr_preempt_m(struct m *mp)
+gr_preempt_m(struct m *mp, struct g *gp)
 {
-    gr_store(&mp->preempt, 1);
+    gr_store_relaxed(&mp->preempt_g, gp);
+    gr_store(&mp->preempt, 1); /* release: pairs with the acquire loads of preempt_g's readers */
     gr_sys_tgkill(gr_sys_getpid(), mp->tid, SIGURG);
 }
 
@@ -352,8 +358,13 @@ void
 gr_preempt_yield_now(void)
 {
     struct g *gp = gr_curg;
+    struct m *mp = gr_getm();
 
-    gr_store(&gr_getm()->preempt, 0);
+    gr_store(&mp->preempt, 0);
+    /* A request sent for the G that ran before (the M switched meanwhile) is not this one's:
+     * yielding to the global queue would put it behind every CPU-bound G. */
+    if (gr_load(&mp->preempt_g) != gp)
+        return;
     gp->cpubound = true;
     gr_yield_global();
 }

@@ -39,8 +39,8 @@ bool gr_preempt_pc_in_runtime(uintptr_t pc);
 #define GR_PREEMPT_SLICE_NS 10000000LL
 int64_t gr_preempt_slice(void);
 
-/* sysmon: ask the M running a G that has held its P since `since` to yield. */
-void gr_preempt_m(struct m *mp);
+/* Ask mp, which runs gp, to make gp yield; the request lapses once another G runs there. */
+void gr_preempt_m(struct m *mp, struct g *gp);
 
 /*
  * The preemption timer (design.md "Blocking calls, preemption, signals"): each M owns a POSIX

@@ -309,7 +309,7 @@ ready_on(struct g *gp, struct p *pp, uint32_t from)
         gr_runq_put(pp, gp, !gr_getm()->polling);
     } else {
         gr_lock(&gr_sched.lock);
-        gr_globrunq_put(gp);
+        gr_globrunq_put_wakeup(gp);
         gr_unlock(&gr_sched.lock);
     }
     gr_wakep();
@@ -489,7 +489,10 @@ gr_after_switch(struct m *mp)
         gr_store_relaxed(&gp->m, NULL);
         gr_casgstatus(gp, after == AFTER_EXITSYSCALL ? G_SYSCALL : G_RUNNING, G_RUNNABLE);
         gr_lock(&gr_sched.lock);
-        gr_globrunq_put(gp);
+        if (after == AFTER_EXITSYSCALL)
+            gr_globrunq_put_wakeup(gp);
+        else
+            gr_globrunq_put(gp);
         gr_unlock(&gr_sched.lock);
         break;
     case AFTER_YIELD_LOCAL:

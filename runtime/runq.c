@@ -170,6 +170,34 @@ gr_globrunq_put(struct g *gp)
     gr_owner_inc(&gr_sched.runqsize);
 }
 
+/*
+ * The global queue holds mostly Gs that were preempted, each of which runs a slice when its turn
+ * comes. A G that waits for a P after a blocking call, or that an M without a P readied, is a
+ * wakeup, as a G readied on a P: at the tail it would wait for every one of them (64 CPU-bound
+ * Gs on one P: 64 slices), so it goes ahead of them, behind earlier wakeups, and the Ps treat
+ * it as a wakeup waiting (1 ms, sysmon.c and preempt.c).
+ */
+void
+gr_globrunq_put_wakeup(struct g *gp)
+{
+    struct g *after = gr_sched.runqwake;
+
+    GR_ASSERT_HELD(&gr_sched.lock);
+    GR_ASSERT(gr_load(&gp->status) == G_RUNNABLE);
+    if (after == NULL) {
+        gp->schedlink = gr_sched.runqhead;
+        gr_sched.runqhead = gp;
+    } else {
+        gp->schedlink = after->schedlink;
+        after->schedlink = gp;
+    }
+    if (gp->schedlink == NULL)
+        gr_sched.runqtail = gp;
+    gr_sched.runqwake = gp;
+    gr_owner_inc(&gr_sched.nrunqwake);
+    gr_owner_inc(&gr_sched.runqsize);
+}
+
 static struct g *
 globrunq_pop(void)
 {
@@ -180,6 +208,11 @@ globrunq_pop(void)
     gr_sched.runqhead = gp->schedlink;
     if (gr_sched.runqhead == NULL)
         gr_sched.runqtail = NULL;
+    if (gr_load_relaxed(&gr_sched.nrunqwake) > 0) {
+        gr_owner_dec(&gr_sched.nrunqwake);
+        if (gp == gr_sched.runqwake)
+            gr_sched.runqwake = NULL;
+    }
     gr_owner_dec(&gr_sched.runqsize);
     return gp;
 }

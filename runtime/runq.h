@@ -25,6 +25,9 @@ struct g *gr_runq_steal(struct p *pp, struct p *victim, bool steal_next);
 
 /* Global queue. Requires: gr_sched.lock held. */
 void gr_globrunq_put(struct g *gp);
+/* Queue a wakeup (a G back from a blocking call that lost its P, a G readied by an M without
+ * a P): after the wakeups already at the head, before the Gs that were preempted. */
+void gr_globrunq_put_wakeup(struct g *gp);
 /* The G at the head, or NULL. One at a time: proc.c's findrunnable says why. */
 struct g *gr_globrunq_get(void);
 

@@ -279,6 +279,9 @@ struct m {
      * written by the M and its signal handler only. */
     int ptimer;
     struct gr_atomic_i64 ptimer_when;
+    /* atomic: the G that preempt's request is for, written before preempt (release); the
+     * request lapses once another G runs on the M (preempt.c) */
+    GR_ATOMIC_PTR(struct g) preempt_g;
     GR_ATOMIC_PTR(struct g)
     cancel_target;            /* atomic: a G with an asynchronous cancel to act on, set when it
                                  runs or is sent the signal here, cleared when it acts; a stale
@@ -334,6 +337,10 @@ struct gr_sched {
     struct g *runqhead;              /* protected by lock: the global run queue */
     struct g *runqtail;
     struct gr_atomic_i32 runqsize; /* atomic: written under lock, read without it as a hint */
+    /* protected by lock: the last of the wakeups at the head of the global queue, or NULL;
+     * their number is nrunqwake (atomic: written under lock, read without it as a hint) */
+    struct g *runqwake;
+    struct gr_atomic_i32 nrunqwake;
 
     int32_t nprocs;             /* immutable after boot: GREENRUN_PROCS */
     struct gr_atomic_i32 nallp; /* atomic: nprocs plus the spare Ps made so far; grows under

@@ -330,7 +330,7 @@ gr_signal_wake(struct g *gp, int sig)
      * interrupt it at once; the request lapses if another G runs there by now. */
     if (gr_load(&gp->status) == G_RUNNING && gr_signal_caught(sig) &&
         (mp = gr_load(&gp->m)) != NULL && gr_load(&mp->curg) == gp)
-        gr_preempt_m(mp);
+        gr_preempt_m(mp, gp);
 }
 
 void

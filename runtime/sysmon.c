@@ -85,8 +85,8 @@ schedtrace(void)
  * program notices (a new thread's start, a sleep's return, a poller's answer). Gs that were
  * themselves preempted wait on the global queue and share the Ps in Go's 10 ms slices, so
  * CPU-bound Gs do not pay for switches nobody is waiting for; shorter slices when many wait
- * (gr_preempt_slice), so that a queued G's wait stays near one slice. A request the signal could not
- * act on (the G was in libc or the runtime) is repeated after PREEMPT_RETRY_NS. Each M's
+ * (gr_preempt_slice), so that a queued G's wait stays near one slice. A request the signal could
+ * not act on (the G was in libc or the runtime) is repeated after PREEMPT_RETRY_NS. Each M's
  * preemption timer (preempt.c) makes the same requests at their due time for Gs that were
  * preempted before; these rounds remain for the others, and back it up.
  */
@@ -173,11 +173,13 @@ unpreemptible_seen(struct p *pp, struct m *mp, int64_t now)
     pp->sysmon_blocked_rec = true;
 }
 
-/* Does a wakeup wait behind pp: a G readied or made there, or a timer due on it? */
+/* Does a wakeup wait behind pp: a G readied or made there, or a timer due on it? Or one that
+ * any P may take, at the head of the global queue (gr_globrunq_put_wakeup)? */
 static bool
 wakeups_wait(struct p *pp, int64_t now)
 {
-    return !gr_runq_empty(pp) || gr_load(&pp->timers.next_when) <= now;
+    return !gr_runq_empty(pp) || gr_load(&pp->timers.next_when) <= now ||
+           gr_load_relaxed(&gr_sched.nrunqwake) > 0;
 }
 
 /*
@@ -204,6 +206,7 @@ preempt_long_runners(int64_t now)
         struct p *pp = gr_sched.allp[i];
         uint64_t tick = gr_load_relaxed(&pp->schedtick);
         struct m *mp;
+        struct g *gp;
         int64_t slice;
         bool waiting;
 
@@ -225,7 +228,7 @@ preempt_long_runners(int64_t now)
         if (now - pp->sysmon_schedwhen < PREEMPT_WAKEUP_NS)
             continue;
         mp = gr_load(&pp->m);
-        if (mp == NULL || gr_load(&mp->curg) == NULL) {
+        if (mp == NULL || (gp = gr_load(&mp->curg)) == NULL) {
             blocked_end(pp, now);
             continue;
         }
@@ -271,7 +274,7 @@ preempt_long_runners(int64_t now)
         if (now - pp->sysmon_schedwhen < slice)
             continue;
         unpreemptible_seen(pp, mp, now);
-        gr_preempt_m(mp);
+        gr_preempt_m(mp, gp);
         /* A wakeup waits: ask again soon if the G does not switch. */
         pp->sysmon_schedwhen = slice == PREEMPT_WAKEUP_NS ? now - slice + PREEMPT_RETRY_NS : now;
         n++;
@@ -328,7 +331,7 @@ wakeups_due(int64_t now)
         if (gr_load(&pp->status) != P_RUNNING)
             continue;
         w = pp->sysmon_schedwhen + PREEMPT_WAKEUP_NS;
-        if (gr_runq_empty(pp)) {
+        if (gr_runq_empty(pp) && gr_load_relaxed(&gr_sched.nrunqwake) == 0) {
             t = gr_load_relaxed(&pp->timers.next_when);
             if (t == INT64_MAX)
                 continue;

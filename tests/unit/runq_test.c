@@ -5,9 +5,9 @@
  * kicks the old one to the ring's tail; a put into a full 256-slot ring moves the oldest half
  * plus the new G to the global queue in order; gr_runq_empty and gr_runq_stealable see
  * runnext (stealable not on a running P); gr_globrunq_get takes one G at a time, in order, and
- * leaves the P's ring alone; gr_runq_steal takes the
- * larger half, and runnext only from a P that is not running (or the stuck P a spare stands
- * in for); a broken ring invariant reaches gr_throw. Under contention (an owner putting and
+ * leaves the P's ring alone, wakeups (gr_globrunq_put_wakeup) ahead of the rest; gr_runq_steal
+ * takes the larger half, and runnext only from a P that is not running (or the stuck P a spare
+ * stands in for); a broken ring invariant reaches gr_throw. Under contention (an owner putting and
  * getting while three thieves steal into their own Ps and drain the global queue), every one
  * of the fake Gs is taken exactly once.
  *
@@ -112,8 +112,9 @@ reset(void)
         gr_store_relaxed(&gsmall[i].status, G_RUNNABLE);
     }
     gr_lock_init(&gr_sched.lock, GR_RANK_SCHED);
-    gr_sched.runqhead = gr_sched.runqtail = NULL;
+    gr_sched.runqhead = gr_sched.runqtail = gr_sched.runqwake = NULL;
     gr_store_relaxed(&gr_sched.runqsize, 0);
+    gr_store_relaxed(&gr_sched.nrunqwake, 0);
     gr_sched.nprocs = NP;
     gr_store_relaxed(&gr_sched.nsteal, 0);
 }
@@ -255,6 +256,33 @@ test_globrunq_one(void)
     CHECK(ok && gr_globrunq_get() == NULL);
     gr_unlock(&gr_sched.lock);
     CHECK(ring_len(pp) == 1 && get(pp) == 900 && get(pp) == -1);
+}
+
+/* Wakeups go ahead of the preempted Gs, in their own order; the queue empties back to none. */
+static void
+test_globrunq_wakeups(void)
+{
+    reset();
+    gr_lock(&gr_sched.lock);
+    gr_globrunq_put_wakeup(G(10)); /* into an empty queue: head and tail */
+    CHECK(gr_sched.runqhead == G(10) && gr_sched.runqtail == G(10));
+    CHECK(gr_globrunq_get() == G(10) && gr_sched.runqwake == NULL);
+    gr_globrunq_put(G(1));
+    gr_globrunq_put(G(2));
+    gr_globrunq_put_wakeup(G(11));
+    gr_globrunq_put_wakeup(G(12));
+    gr_globrunq_put(G(3));
+    CHECK(gr_load_relaxed(&gr_sched.runqsize) == 5 && gr_load_relaxed(&gr_sched.nrunqwake) == 2);
+    CHECK(gr_globrunq_get() == G(11) && gr_load_relaxed(&gr_sched.nrunqwake) == 1);
+    gr_globrunq_put_wakeup(G(13)); /* behind the wakeup still queued */
+    CHECK(gr_globrunq_get() == G(12) && gr_globrunq_get() == G(13));
+    CHECK(gr_load_relaxed(&gr_sched.nrunqwake) == 0 && gr_sched.runqwake == NULL);
+    CHECK(gr_globrunq_get() == G(1) && gr_globrunq_get() == G(2) && gr_globrunq_get() == G(3));
+    CHECK(gr_globrunq_get() == NULL && gr_sched.runqtail == NULL);
+    gr_globrunq_put(G(4));
+    gr_globrunq_put_wakeup(G(14)); /* a wakeup after the last: the tail stays */
+    CHECK(gr_sched.runqtail == G(4) && gr_globrunq_get() == G(14) && gr_globrunq_get() == G(4));
+    gr_unlock(&gr_sched.lock);
 }
 
 static void
@@ -544,6 +572,7 @@ main(void)
     test_fifo_and_runnext();
     test_spill();
     test_globrunq_one();
+    test_globrunq_wakeups();
     test_steal();
     test_throw();
     test_contention();
