@@ -303,10 +303,17 @@ ready_on(struct g *gp, struct p *pp, uint32_t from)
     if (gr_unlikely(gr_load_relaxed(&gr_trace_on)) && gr_curg != NULL)
         trace_ready(gp);
     if (pp != NULL) {
+        struct m *mp = gr_getm();
         /* A G readied by another runs next, as Go's ready(); a batch from the poller queues
          * in the order the kernel reported it, or the last of every batch would overtake
-         * the rest and service grows unfair (Go's injectglist). */
-        gr_runq_put(pp, gp, !gr_getm()->polling);
+         * the rest and service grows unfair (Go's injectglist). One the scheduler readies
+         * (a timer run) must not push the one before it behind the ring (runq.c). */
+        if (mp->polling)
+            gr_runq_put(pp, gp, false);
+        else if (gr_load_relaxed(&mp->curg) == NULL)
+            gr_runq_put_sched(pp, gp);
+        else
+            gr_runq_put(pp, gp, true);
     } else {
         gr_lock(&gr_sched.lock);
         gr_globrunq_put_wakeup(gp);
@@ -751,6 +758,16 @@ findrunnable(struct m *mp)
         if (gr_load_relaxed(&pp->schedtick) % 61 == 0 && gr_load_relaxed(&gr_sched.runqsize) > 0) {
             gr_lock(&gr_sched.lock);
             gp = gr_globrunq_get();
+            gr_unlock(&gr_sched.lock);
+            if (gp != NULL)
+                goto found;
+        }
+        /* Wakeups wait at the head of the global queue when a timer run's newer one took
+         * their runnext (runq.c), or when they lost their P in a blocking call: after
+         * runnext, before this P's ring. */
+        if (gr_load_relaxed(&gr_sched.nrunqwake) > 0 && gr_load(&pp->runnext) == NULL) {
+            gr_lock(&gr_sched.lock);
+            gp = gr_load_relaxed(&gr_sched.nrunqwake) > 0 ? gr_globrunq_get() : NULL;
             gr_unlock(&gr_sched.lock);
             if (gp != NULL)
                 goto found;

@@ -62,6 +62,28 @@ gr_runq_put(struct p *pp, struct g *gp, bool next)
     }
 }
 
+/*
+ * A G the scheduler itself readied (a timer run on g0, no G running) pushed out of runnext was
+ * readied the same way a moment before, often in the same run (a sleep's end, then a ticker's).
+ * At the ring's tail it would wait behind every G there, which can be dozens of wakeups of one
+ * broadcast, each running up to 1 ms: cpu_latency's main thread waited 30-60 ms behind 30-40 of
+ * them on one P. It waits with the global queue's wakeups instead, which findrunnable takes
+ * after runnext and before the ring.
+ */
+void
+gr_runq_put_sched(struct p *pp, struct g *gp)
+{
+    struct g *old;
+
+    GR_ASSERT(gr_load_relaxed(&pp->m) == NULL || gr_load_relaxed(&pp->m) == gr_getm());
+    old = gr_xchg(&pp->runnext, gp);
+    if (old == NULL)
+        return;
+    gr_lock(&gr_sched.lock);
+    gr_globrunq_put_wakeup(old);
+    gr_unlock(&gr_sched.lock);
+}
+
 struct g *
 gr_runq_get(struct p *pp)
 {

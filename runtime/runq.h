@@ -13,6 +13,10 @@ struct p;
 /* Put gp on pp's queue (runnext when next); a full ring spills half to the global queue.
  * Requires: the caller owns pp. */
 void gr_runq_put(struct p *pp, struct g *gp, bool next);
+/* Put gp in pp's runnext for the scheduler (no G running): the G it pushes out goes to the
+ * global queue's wakeups, not the ring's tail. Requires: the caller owns pp; takes
+ * gr_sched.lock then. */
+void gr_runq_put_sched(struct p *pp, struct g *gp);
 /* Take the next G of pp (runnext first). Requires: the caller owns pp. */
 struct g *gr_runq_get(struct p *pp);
 bool gr_runq_empty(struct p *pp);
@@ -26,7 +30,8 @@ struct g *gr_runq_steal(struct p *pp, struct p *victim, bool steal_next);
 /* Global queue. Requires: gr_sched.lock held. */
 void gr_globrunq_put(struct g *gp);
 /* Queue a wakeup (a G back from a blocking call that lost its P, a G readied by an M without
- * a P): after the wakeups already at the head, before the Gs that were preempted. */
+ * a P, one gr_runq_put_sched pushed out): after the wakeups already at the head, before the
+ * Gs that were preempted. */
 void gr_globrunq_put_wakeup(struct g *gp);
 /* The G at the head, or NULL. One at a time: proc.c's findrunnable says why. */
 struct g *gr_globrunq_get(void);

@@ -5,11 +5,11 @@
  * kicks the old one to the ring's tail; a put into a full 256-slot ring moves the oldest half
  * plus the new G to the global queue in order; gr_runq_empty and gr_runq_stealable see
  * runnext (stealable not on a running P); gr_globrunq_get takes one G at a time, in order, and
- * leaves the P's ring alone, wakeups (gr_globrunq_put_wakeup) ahead of the rest; gr_runq_steal
- * takes the larger half, and runnext only from a P that is not running (or the stuck P a spare
- * stands in for); a broken ring invariant reaches gr_throw. Under contention (an owner putting and
- * getting while three thieves steal into their own Ps and drain the global queue), every one
- * of the fake Gs is taken exactly once.
+ * leaves the P's ring alone, wakeups (gr_globrunq_put_wakeup, what gr_runq_put_sched pushes out
+ * of runnext) ahead of the rest; gr_runq_steal takes the larger half, and runnext only from a
+ * P that is not running (or the stuck P a spare stands in for); a broken ring invariant reaches
+ * gr_throw. Under contention (an owner putting and getting while three thieves steal into their
+ * own Ps and drain the global queue), every one of the fake Gs is taken exactly once.
  *
  * The Gs and Ps are the test's own zeroed objects; gr_sched is defined here and gr_throw is a
  * stub that jumps back to the test. Prints one line per failed check, then a summary.
@@ -283,6 +283,15 @@ test_globrunq_wakeups(void)
     gr_globrunq_put_wakeup(G(14)); /* a wakeup after the last: the tail stays */
     CHECK(gr_sched.runqtail == G(4) && gr_globrunq_get() == G(14) && gr_globrunq_get() == G(4));
     gr_unlock(&gr_sched.lock);
+
+    /* The scheduler's own ready: the G it pushes out of runnext becomes a wakeup, not the
+     * ring's last. */
+    gr_runq_put(&ps[0], G(20), false);
+    gr_runq_put_sched(&ps[0], G(21));
+    gr_runq_put_sched(&ps[0], G(22));
+    CHECK(gr_load_relaxed(&ps[0].runnext) == G(22) && ring_len(&ps[0]) == 1);
+    CHECK(gr_load_relaxed(&gr_sched.nrunqwake) == 1 && globget1() == 21);
+    CHECK(get(&ps[0]) == 22 && get(&ps[0]) == 20 && get(&ps[0]) == -1);
 }
 
 static void
