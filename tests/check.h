@@ -29,6 +29,10 @@
  * run_self_child(argv0, debug, out, size)  run this program again as "argv0 child" with
  *                          GREENRUN_DEBUG=debug, collect its stderr (what the runtime prints
  *                          at exit) into out, and check it exited with status 0.
+ * run_capture(argv, env, out, size)  run argv (PATH searched) with environment env, its
+ *                          stdout and stderr into out; returns its exit status, or -1.
+ * env_with(drop, add)      environ without the variables whose names start with one of
+ *                          drop[], plus add[] (both NULL-terminated).
  */
 #ifndef GREENRUN_TESTS_CHECK_H
 #define GREENRUN_TESTS_CHECK_H
@@ -951,6 +955,59 @@ run_self_child(const char *argv0, const char *debug, char *out, size_t size)
     fprintf(stderr, "--- child's stderr ---\n%s--- end ---\n", out);
     CHECK(WIFEXITED(status));
     CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+static int run_capture(char *const argv[], char *const env[], char *out,
+                       size_t size) CHECK_MAYBE_UNUSED;
+static int
+run_capture(char *const argv[], char *const env[], char *out, size_t size)
+{
+    int errp[2], status = 0;
+
+    CHECK_OK(pipe(errp));
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(errp[1], 2);
+        dup2(errp[1], 1);
+        close(errp[0]);
+        close(errp[1]);
+        execve(argv[0], argv, env);
+        execvpe(argv[0], argv, env);
+        _exit(127);
+    }
+    close(errp[1]);
+    read_all(errp[0], out, size);
+    close(errp[0]);
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static char **env_with(const char *const drop[], char *const add[]) CHECK_MAYBE_UNUSED;
+static char **
+env_with(const char *const drop[], char *const add[])
+{
+    extern char **environ;
+    size_t n = 0, k = 0, a = 0;
+
+    while (environ[n] != NULL)
+        n++;
+    while (add[a] != NULL)
+        a++;
+    char **env = (char **)calloc(n + a + 1, sizeof(char *)); /* a cast for the C++ tests */
+    CHECK(env != NULL);
+    for (size_t i = 0; i < n; i++) {
+        int keep = 1;
+        for (size_t d = 0; drop[d] != NULL; d++)
+            if (strncmp(environ[i], drop[d], strlen(drop[d])) == 0)
+                keep = 0;
+        if (keep)
+            env[k++] = environ[i];
+    }
+    for (size_t i = 0; i < a; i++)
+        env[k++] = add[i];
+    env[k] = NULL;
+    return env;
 }
 
 #endif /* GREENRUN_TESTS_CHECK_H */

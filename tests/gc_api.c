@@ -116,47 +116,18 @@ child(const char *mode)
 
 /* ---- The parent: runs the child under each mode and reads its stderr. */
 
+/* Run this program as "child MODE" with GREENRUN_GC=MODE in place of any GREENRUN_GC*
+ * variable, its output into out; returns its exit status. */
 static int
-run(const char *mode, char *const env[], char *out, size_t size)
+run_mode(char *mode, char *out, size_t size)
 {
-    int errp[2], status = 0;
+    static const char *const drop[] = { "GREENRUN_GC", NULL };
+    char setting[64];
+    char *add[] = { setting, NULL };
+    char *argv[] = { (char *)"/proc/self/exe", (char *)"child", mode, NULL };
 
-    CHECK_OK(pipe(errp));
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        char *argv[] = { (char *)"/proc/self/exe", (char *)"child", (char *)mode, NULL };
-        dup2(errp[1], 2);
-        dup2(errp[1], 1);
-        close(errp[0]);
-        close(errp[1]);
-        execve(argv[0], argv, env);
-        _exit(127);
-    }
-    close(errp[1]);
-    read_all(errp[0], out, size);
-    close(errp[0]);
-    CHECK_EQ(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* environ without GREENRUN_GC*, plus add. */
-static char **
-env_with(char *add)
-{
-    extern char **environ;
-    size_t n = 0, k = 0;
-
-    while (environ[n] != NULL)
-        n++;
-    char **env = calloc(n + 2, sizeof(char *));
-    CHECK(env != NULL);
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "GREENRUN_GC", 11) != 0)
-            env[k++] = environ[i];
-    env[k++] = add;
-    env[k] = NULL;
-    return env;
+    snprintf(setting, sizeof setting, "GREENRUN_GC=%s", mode);
+    return run_capture(argv, env_with(drop, add), out, size);
 }
 
 int
@@ -166,7 +137,7 @@ main(int argc, char **argv)
 
     if (argc > 2 && strcmp(argv[1], "child") == 0)
         child(argv[2]);
-    CHECK_EQ(run("leak", env_with((char *)"GREENRUN_GC=leak"), out, sizeof out), 0);
+    CHECK_EQ(run_mode((char *)"leak", out, sizeof out), 0);
     fprintf(stderr, "--- leak child ---\n%s--- end ---\n", out);
     if (test_green()) {
         const char *on_demand = strstr(out, "greenrun: leak check #1 on demand");
@@ -176,7 +147,7 @@ main(int argc, char **argv)
     } else {
         CHECK(strstr(out, "greenrun:") == NULL);
     }
-    CHECK_EQ(run("off", env_with((char *)"GREENRUN_GC=off"), out, sizeof out), 0);
+    CHECK_EQ(run_mode((char *)"off", out, sizeof out), 0);
     fprintf(stderr, "--- off child ---\n%s--- end ---\n", out);
     CHECK(strstr(out, "leak check") == NULL);
     return 0;

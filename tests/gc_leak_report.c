@@ -201,58 +201,6 @@ child(void)
 
 /* ---- The parent: runs the child and judges its report. */
 
-/* Run argv (environment env) with stderr to out; returns its exit status, or -1. */
-static int
-run(char *const argv[], char *const env[], char *out, size_t size)
-{
-    int errp[2], status = 0;
-
-    CHECK_OK(pipe(errp));
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        dup2(errp[1], 2);
-        dup2(errp[1], 1);
-        close(errp[0]);
-        close(errp[1]);
-        execve(argv[0], argv, env);
-        execvpe(argv[0], argv, env);
-        _exit(127);
-    }
-    close(errp[1]);
-    read_all(errp[0], out, size);
-    close(errp[0]);
-    CHECK_EQ(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* environ without the variables named by the prefixes, plus add[] (NULL-terminated). */
-static char **
-env_with(const char *const drop[], char *const add[])
-{
-    extern char **environ;
-    size_t n = 0, k = 0, a = 0;
-
-    while (environ[n] != NULL)
-        n++;
-    while (add[a] != NULL)
-        a++;
-    char **env = calloc(n + a + 1, sizeof(char *));
-    CHECK(env != NULL);
-    for (size_t i = 0; i < n; i++) {
-        int keep = 1;
-        for (size_t d = 0; drop[d] != NULL; d++)
-            if (strncmp(environ[i], drop[d], strlen(drop[d])) == 0)
-                keep = 0;
-        if (keep)
-            env[k++] = environ[i];
-    }
-    for (size_t i = 0; i < a; i++)
-        env[k++] = add[i];
-    env[k] = NULL;
-    return env;
-}
-
 /* The JSON report, judged by python3: the leak_* stacks sum to LEAK_COUNT objects and
  * LEAK_COUNT * LEAK_SIZE bytes, each naming leak_inner, leak_middle, leak_outer in order; no
  * keep_* function in any stack; the totals agree with the stacks. */
@@ -290,7 +238,7 @@ main(int argc, char **argv)
     char *add[] = { (char *)"GREENRUN_GC=leak", gc_report, NULL };
     char **env = env_with(drop, add);
     char *args[] = { (char *)"/proc/self/exe", (char *)"child", NULL };
-    CHECK_EQ(run(args, env, out, sizeof out), 0);
+    CHECK_EQ(run_capture(args, env, out, sizeof out), 0);
     fprintf(stderr, "--- child's output ---\n%s--- end ---\n", out);
 
     if (!test_green()) {
@@ -321,7 +269,7 @@ main(int argc, char **argv)
     char *py[] = {
         (char *)"python3", (char *)"-c", (char *)json_check, report, count, bytes, NULL
     };
-    int rc = run(py, env_with(drop_py, none), pyout, sizeof pyout);
+    int rc = run_capture(py, env_with(drop_py, none), pyout, sizeof pyout);
     fprintf(stderr, "%s", pyout);
     if (rc == 127)
         fprintf(stderr, "python3 not found: the JSON report was not parsed\n");
@@ -329,7 +277,7 @@ main(int argc, char **argv)
         CHECK_EQ(rc, 0);
 
     /* A second run with the same path is refused (O_EXCL), and says so; the file stays. */
-    CHECK_EQ(run(args, env, out, sizeof out), 0);
+    CHECK_EQ(run_capture(args, env, out, sizeof out), 0);
     CHECK(strstr(out, "GREENRUN_GC_REPORT=") != NULL && strstr(out, "cannot create") != NULL);
 
     CHECK_OK(unlink(report));

@@ -115,57 +115,6 @@ child(void)
 
 /* ---- The parent: runs the child and judges its reports. */
 
-static int
-run(char *const argv[], char *const env[], char *out, size_t size)
-{
-    int errp[2], status = 0;
-
-    CHECK_OK(pipe(errp));
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        dup2(errp[1], 2);
-        dup2(errp[1], 1);
-        close(errp[0]);
-        close(errp[1]);
-        execve(argv[0], argv, env);
-        execvpe(argv[0], argv, env);
-        _exit(127);
-    }
-    close(errp[1]);
-    read_all(errp[0], out, size);
-    close(errp[0]);
-    CHECK_EQ(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* environ without the variables named by the prefixes, plus add[] (NULL-terminated). */
-static char **
-env_with(const char *const drop[], char *const add[])
-{
-    extern char **environ;
-    size_t n = 0, k = 0, a = 0;
-
-    while (environ[n] != NULL)
-        n++;
-    while (add[a] != NULL)
-        a++;
-    char **env = calloc(n + a + 1, sizeof(char *));
-    CHECK(env != NULL);
-    for (size_t i = 0; i < n; i++) {
-        int keep = 1;
-        for (size_t d = 0; drop[d] != NULL; d++)
-            if (strncmp(environ[i], drop[d], strlen(drop[d])) == 0)
-                keep = 0;
-        if (keep)
-            env[k++] = environ[i];
-    }
-    for (size_t i = 0; i < a; i++)
-        env[k++] = add[i];
-    env[k] = NULL;
-    return env;
-}
-
 /* Each report's objects and bytes from stacks naming leak_a and leak_b, against argv's
  * expectations: FILE A_OBJECTS A_BYTES B_OBJECTS B_BYTES. */
 static const char json_check[] =
@@ -201,7 +150,7 @@ judge(const char *path, int a, int b)
     char *py[] = { (char *)"python3", (char *)"-c", (char *)json_check,
                    (char *)path,      args[0],      args[1],
                    args[2],           args[3],      NULL };
-    int rc = run(py, env_with(drop_py, none), pyout, sizeof pyout);
+    int rc = run_capture(py, env_with(drop_py, none), pyout, sizeof pyout);
     fprintf(stderr, "%s", pyout);
     if (rc == 127)
         fprintf(stderr, "python3 not found: %s was not parsed\n", path);
@@ -226,7 +175,7 @@ main(int argc, char **argv)
     char *add[] = { (char *)"GREENRUN_GC=leak", var, (char *)"GREENRUN_GC_REPORT_SIGNAL=SIGUSR2",
                     NULL };
     char *args[] = { (char *)"/proc/self/exe", (char *)"child", NULL };
-    CHECK_EQ(run(args, env_with(drop, add), out, sizeof out), 0);
+    CHECK_EQ(run_capture(args, env_with(drop, add), out, sizeof out), 0);
     fprintf(stderr, "--- child's output ---\n%s--- end ---\n", out);
 
     if (!test_green()) {
