@@ -294,6 +294,23 @@ work_stranded(void)
     return false;
 }
 
+/* The earliest timer of the Ps in the given status (P_SYSCALL, P_IDLE), or INT64_MAX. */
+static int64_t
+earliest_timer_of(uint32_t status)
+{
+    int64_t due = INT64_MAX;
+
+    for (int i = 0; i < gr_nallp(); i++) {
+        struct p *pp = gr_sched.allp[i];
+        if (gr_load(&pp->status) == status) {
+            int64_t w = gr_load_relaxed(&pp->timers.next_when);
+            if (w < due)
+                due = w;
+        }
+    }
+    return due;
+}
+
 /*
  * The earliest timer of a P whose M is in a blocking call: nobody runs it until sysmon hands
  * the P on, so sysmon wakes for it rather than after its backed-off sleep (up to 10 ms).
@@ -301,17 +318,7 @@ work_stranded(void)
 static int64_t
 timers_behind_syscalls(void)
 {
-    int64_t due = INT64_MAX;
-
-    for (int i = 0; i < gr_nallp(); i++) {
-        struct p *pp = gr_sched.allp[i];
-        if (gr_load(&pp->status) == P_SYSCALL) {
-            int64_t w = gr_load_relaxed(&pp->timers.next_when);
-            if (w < due)
-                due = w;
-        }
-    }
-    return due;
+    return earliest_timer_of(P_SYSCALL);
 }
 
 /*
@@ -323,20 +330,10 @@ timers_behind_syscalls(void)
 static int64_t
 idle_timers_unwatched(void)
 {
-    int64_t due = INT64_MAX;
-
     if (gr_load(&gr_sched.sleep_until) != 0 || gr_load(&gr_sched.netpolling) != 0 ||
         gr_load(&gr_sched.npidle) == 0)
         return INT64_MAX;
-    for (int i = 0; i < gr_nallp(); i++) {
-        struct p *pp = gr_sched.allp[i];
-        if (gr_load(&pp->status) == P_IDLE) {
-            int64_t w = gr_load_relaxed(&pp->timers.next_when);
-            if (w < due)
-                due = w;
-        }
-    }
-    return due;
+    return earliest_timer_of(P_IDLE);
 }
 
 /*
